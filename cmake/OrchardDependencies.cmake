@@ -1,0 +1,91 @@
+# Finds every dependency and prints its version. scripts/setup installs them; LibTorch is found in the
+# setup's virtual environment without any flag (override with -DORCHARD_PYTHON=/path/to/python).
+
+# The pinned torch version lives in one place: scripts/setup.
+file(STRINGS ${PROJECT_SOURCE_DIR}/scripts/setup torch_pin REGEX "^TORCH_VERSION=")
+string(REGEX REPLACE "^TORCH_VERSION=" "" ORCHARD_TORCH_VERSION "${torch_pin}")
+
+if(NOT ORCHARD_PYTHON)
+  if(DEFINED ENV{ORCHARD_CACHE})
+    set(cache_dir $ENV{ORCHARD_CACHE})
+  else()
+    set(cache_dir $ENV{HOME}/.cache/orchard)
+  endif()
+  set(venv_python ${cache_dir}/venv-torch-${ORCHARD_TORCH_VERSION}/bin/python)
+  if(EXISTS ${venv_python})
+    set(ORCHARD_PYTHON ${venv_python})
+  else()
+    find_program(ORCHARD_PYTHON NAMES python3 REQUIRED)
+  endif()
+endif()
+set(ORCHARD_PYTHON ${ORCHARD_PYTHON} CACHE FILEPATH "Python with torch: LibTorch's CMake package and test helpers")
+
+execute_process(
+  COMMAND ${ORCHARD_PYTHON} -c "import torch, torch.utils; print(torch.utils.cmake_prefix_path); print(torch.__version__)"
+  OUTPUT_VARIABLE torch_query OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE torch_query_failed)
+if(torch_query_failed)
+  message(FATAL_ERROR "LibTorch not found: ${ORCHARD_PYTHON} cannot import torch. Run scripts/setup "
+                      "(installs torch ${ORCHARD_TORCH_VERSION} into ~/.cache/orchard), or pass "
+                      "-DORCHARD_PYTHON=/path/to/python-with-torch.")
+endif()
+string(REPLACE "\n" ";" torch_query "${torch_query}")
+list(GET torch_query 0 torch_prefix)
+list(GET torch_query 1 torch_version)
+list(APPEND CMAKE_PREFIX_PATH ${torch_prefix})
+
+# CUDA: kernels are built whenever nvcc exists, for Ampere and Hopper.
+include(CheckLanguage)
+check_language(CUDA)
+if(CMAKE_CUDA_COMPILER)
+  # Set per target (LibTorch's package resets CMAKE_CUDA_ARCHITECTURES): Ampere and Hopper.
+  set(ORCHARD_CUDA_ARCHITECTURES 80 90 CACHE STRING "CUDA architectures of Orchard's kernels")
+  enable_language(CUDA)
+  set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no CUDA 20 dialect for nvcc 13
+  # Skips LibTorch's try_run GPU detection, which cannot work on a machine without a GPU.
+  set(TORCH_CUDA_ARCH_LIST "8.0;9.0")
+  find_package(CUDAToolkit REQUIRED)
+  set(ORCHARD_HAVE_CUDA ON)
+  # LibTorch's CMake package looks for these; the toolkit under /usr/local/cuda keeps NCCL in lib/.
+  set(CUDA_TOOLKIT_ROOT_DIR ${CUDAToolkit_LIBRARY_ROOT})
+else()
+  set(ORCHARD_HAVE_CUDA OFF)
+endif()
+
+find_package(Torch REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(nlohmann_json REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(Threads REQUIRED)
+if(ORCHARD_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+endif()
+
+if(NOT ORCHARD_TRAINER_ONLY)
+  find_package(Protobuf REQUIRED)
+  find_package(gRPC CONFIG REQUIRED)
+  find_package(MPI REQUIRED COMPONENTS CXX)
+  find_package(SQLite3 REQUIRED)
+endif()
+
+message(STATUS "Orchard dependencies:")
+message(STATUS "  LibTorch       ${torch_version} (pinned ${ORCHARD_TORCH_VERSION}) via ${ORCHARD_PYTHON}")
+if(ORCHARD_HAVE_CUDA)
+  message(STATUS "  CUDA           ${CUDAToolkit_VERSION}, kernels for sm_${ORCHARD_CUDA_ARCHITECTURES}")
+else()
+  message(STATUS "  CUDA           not found: GPU kernels are not built")
+endif()
+message(STATUS "  yaml-cpp       ${yaml-cpp_VERSION}")
+message(STATUS "  nlohmann_json  ${nlohmann_json_VERSION}")
+message(STATUS "  CLI11          ${CLI11_VERSION}")
+if(ORCHARD_BUILD_TESTS)
+  message(STATUS "  GoogleTest     ${GTest_VERSION}")
+endif()
+if(NOT ORCHARD_TRAINER_ONLY)
+  message(STATUS "  gRPC           ${gRPC_VERSION}")
+  message(STATUS "  Protobuf       ${Protobuf_VERSION}")
+  message(STATUS "  MPI            standard ${MPI_CXX_VERSION} (${MPIEXEC_EXECUTABLE})")
+  message(STATUS "  SQLite         ${SQLite3_VERSION}")
+else()
+  message(STATUS "  trainer-only build: gRPC, Protobuf, MPI and SQLite skipped")
+endif()

@@ -1,0 +1,384 @@
+#include "core/recipe.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/yaml_fields.h"
+
+namespace orchard {
+namespace {
+
+constexpr int64_t kMaxCount = int64_t{1} << 40;
+constexpr int64_t kMaxWidth = 1 << 20;
+
+std::string ToFlowYaml(const YAML::Node& node) {
+  if (node.IsScalar()) return node.Scalar();
+  YAML::Emitter out;
+  out << YAML::Flow << node;
+  return out.c_str();
+}
+
+std::vector<std::string> SplitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  std::stringstream in(path);
+  for (std::string part; std::getline(in, part, '.');) parts.push_back(part);
+  return parts;
+}
+
+// Sets the dotted `path` of `root` to `value`, creating mappings on the way.
+Status SetPath(YAML::Node root, const std::string& path, const YAML::Node& value) {
+  std::vector<std::string> parts = SplitPath(path);
+  if (parts.empty() || std::any_of(parts.begin(), parts.end(), [](auto& p) { return p.empty(); })) {
+    return InvalidArgument("'" + path + "' is not a dotted field name such as optimizer.lr");
+  }
+  YAML::Node cur = root;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next = cur[parts[i]];
+    if (next.IsDefined() && !next.IsNull() && !next.IsMap()) {
+      return InvalidArgument("cannot set '" + path + "': '" + parts[i] + "' is not a mapping");
+    }
+    if (!next.IsDefined() || next.IsNull()) cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+    cur.reset(cur[parts[i]]);
+  }
+  cur[parts.back()] = value;
+  return OkStatus();
+}
+
+// "optimizer.lr=0.01" -> path and YAML value.
+Status ApplyOverride(YAML::Node root, const std::string& assignment, Diagnostics* diag) {
+  size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return InvalidArgument("--set " + assignment + ": expected FIELD=VALUE, e.g. optimizer.lr=0.01");
+  }
+  std::string path = assignment.substr(0, eq);
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument("--set " + assignment + ": the value is not valid YAML: " + e.msg);
+  }
+  Status s = SetPath(root, path, value);
+  if (!s.ok()) return InvalidArgument("--set " + assignment + ": " + s.message());
+  diag->AddOverrideOrigin(path, "--set " + assignment);
+  return OkStatus();
+}
+
+std::string ResolvePath(const std::string& recipe_file, const std::string& path) {
+  if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+  std::filesystem::path base = std::filesystem::path(recipe_file).parent_path();
+  return (base / path).lexically_normal().string();
+}
+
+void ReadModel(Fields f, ModelSpec* m) {
+  m->type = f.Choice("type", std::nullopt, {"mlp", "cnn", "transformer", "torchscript"});
+  if (m->type == "mlp") {
+    m->mlp.hidden = f.Integers("hidden", m->mlp.hidden, 1, kMaxWidth);
+    m->mlp.activation = f.Choice("activation", "relu", {"relu", "gelu", "tanh"});
+    m->mlp.dropout = f.Number("dropout", 0.0, 0.0, 0.95);
+  } else if (m->type == "cnn") {
+    m->cnn.channels = f.Integer("channels", m->cnn.channels, 1, 4096);
+    m->cnn.stages = f.Integer("stages", m->cnn.stages, 0, 6);
+    m->cnn.blocks = f.Integer("blocks", m->cnn.blocks, 1, 16);
+    m->cnn.dropout = f.Number("dropout", 0.0, 0.0, 0.95);
+  } else if (m->type == "transformer") {
+    TransformerSpec& t = m->transformer;
+    t.layers = f.Integer("layers", t.layers, 1, 128);
+    t.heads = f.Integer("heads", t.heads, 1, 128);
+    t.width = f.Integer("width", t.width, 8, 65536);
+    t.context = f.Integer("context", t.context, 2, 65536);
+    t.dropout = f.Number("dropout", 0.0, 0.0, 0.95);
+    if (t.width % t.heads != 0) {
+      f.Error("width", "must be divisible by model.heads (" + std::to_string(t.heads) +
+                           "), found " + std::to_string(t.width));
+    }
+  } else if (m->type == "torchscript") {
+    m->torchscript.path = f.String("path", std::nullopt);  // resolved against the recipe later
+  }
+  f.RejectUnknown();
+}
+
+void ReadData(Fields f, const std::string& recipe_file, DataSpec* d) {
+  d->type = f.Choice("type", std::nullopt, {"synthetic", "csv", "idx", "text", "digits"});
+  if (d->type == "synthetic") {
+    d->task = f.Choice("task", "classification", {"classification", "regression"});
+    d->samples = f.Integer("samples", d->samples, 2, kMaxCount);
+    d->features = f.Integer("features", d->features, 1, kMaxWidth);
+    if (d->task == "classification") d->classes = f.Integer("classes", d->classes, 2, kMaxWidth);
+    d->noise = f.Number("noise", d->noise, 0.0, 1e6);
+  } else if (d->type == "csv") {
+    d->task = f.Choice("task", "classification", {"classification", "regression"});
+    d->path = ResolvePath(recipe_file, f.String("path", std::nullopt));
+    d->label_column = f.String("label", d->label_column);
+    d->shape = f.Integers("shape", {}, 1, kMaxWidth);
+    d->normalize = f.Bool("normalize", true);
+  } else if (d->type == "idx") {
+    d->task = "classification";
+    d->path = ResolvePath(recipe_file, f.String("images", std::nullopt));
+    d->labels_path = ResolvePath(recipe_file, f.String("labels", std::nullopt));
+    d->normalize = f.Bool("normalize", true);
+  } else if (d->type == "text") {
+    d->task = "language_model";
+    d->path = ResolvePath(recipe_file, f.String("path", std::nullopt));
+    d->context = f.Integer("context", 0, 0, 65536);
+  } else if (d->type == "digits") {
+    d->task = "classification";
+    d->path = ResolvePath(recipe_file, f.String("path", ""));
+    d->normalize = f.Bool("normalize", true);
+  }
+  d->validation_fraction = f.Number("validation_fraction", d->validation_fraction, 0.0, 0.9);
+  d->seed = f.Integer("seed", 0, 0, INT64_MAX);
+  d->shuffle = f.Bool("shuffle", true);
+  if (!d->shape.empty() && d->shape.size() != 3) {
+    f.Error("shape", "expected [channels, height, width], found " +
+                         std::to_string(d->shape.size()) + " dimensions");
+  }
+  f.RejectUnknown();
+}
+
+void ReadOptimizer(Fields f, OptimizerSpec* o) {
+  o->type = f.Choice("type", o->type, {"sgd", "adam", "adamw"});
+  o->lr = f.Number("lr", o->lr, 1e-12, 1e6);
+  if (o->type == "sgd") {
+    o->momentum = f.Number("momentum", 0.0, 0.0, 0.999999);
+    o->nesterov = f.Bool("nesterov", false);
+    if (o->nesterov && o->momentum == 0.0) {
+      f.Error("nesterov", "needs optimizer.momentum > 0");
+    }
+  } else {
+    o->beta1 = f.Number("beta1", o->beta1, 0.0, 0.999999);
+    o->beta2 = f.Number("beta2", o->beta2, 0.0, 0.999999999);
+    o->eps = f.Number("eps", o->eps, 1e-30, 1.0);
+  }
+  o->weight_decay = f.Number("weight_decay", o->type == "adamw" ? 0.01 : 0.0, 0.0, 10.0);
+  f.RejectUnknown();
+}
+
+void ReadSchedule(Fields f, ScheduleSpec* s) {
+  s->type = f.Choice("type", s->type, {"constant", "linear", "cosine", "step"});
+  s->warmup_steps = f.Integer("warmup_steps", 0, 0, kMaxCount);
+  if (s->type == "linear" || s->type == "cosine") {
+    s->min_lr_ratio = f.Number("min_lr_ratio", 0.0, 0.0, 1.0);
+  } else if (s->type == "step") {
+    s->step_size = f.Integer("step_size", s->step_size, 1, kMaxCount);
+    s->gamma = f.Number("gamma", s->gamma, 0.0, 1.0);
+  }
+  f.RejectUnknown();
+}
+
+void ReadTrain(Fields f, TrainSpec* t) {
+  if (f.Has("steps") == f.Has("epochs")) {
+    f.Error(f.Has("steps") ? "epochs" : "steps", "set exactly one of train.steps and train.epochs");
+  }
+  t->steps = f.Integer("steps", 0, 1, kMaxCount);
+  t->epochs = f.Integer("epochs", 0, 1, 1000000);
+  t->batch_size = f.Integer("batch_size", t->batch_size, 1, 1 << 24);
+  t->grad_accumulation = f.Integer("grad_accumulation", 1, 1, 4096);
+  t->grad_clip = f.Number("grad_clip", 0.0, 0.0, 1e9);
+  t->eval_interval = f.Integer("eval_interval", 0, 0, kMaxCount);
+  t->seed = f.Integer("seed", 0, 0, INT64_MAX);
+  t->device = f.String("device", "auto");
+  if (t->device != "auto" && t->device != "cpu" && t->device != "cuda" &&
+      t->device.rfind("cuda:", 0) != 0) {
+    f.Error("device", "expected auto, cpu, cuda or cuda:N, found \"" + t->device + "\"");
+  }
+  t->precision = f.Choice("precision", "fp32", {"fp32", "bf16"});
+  if (t->precision == "bf16" && t->device == "cpu") {
+    f.Error("precision", "bf16 autocast needs a GPU; use fp32 with device cpu");
+  }
+  t->threads = f.Integer("threads", 0, 0, 1024);
+  f.RejectUnknown();
+}
+
+void ReadCheckpoint(Fields f, CheckpointSpec* c) {
+  c->interval = f.Integer("interval", 0, 0, kMaxCount);
+  c->keep = f.Integer("keep", c->keep, 1, 1000000);
+  f.RejectUnknown();
+}
+
+void ReadMetrics(Fields f, MetricsSpec* m) {
+  m->log_interval = f.Integer("log_interval", 0, 0, kMaxCount);
+  m->file = f.String("file", m->file);
+  f.RejectUnknown();
+}
+
+std::vector<std::string> MetricsOfTask(const std::string& task) {
+  if (task == "classification") return {"val_loss", "val_accuracy", "train_loss"};
+  if (task == "language_model") return {"val_loss", "val_perplexity", "train_loss"};
+  return {"val_loss", "train_loss"};
+}
+
+// Everything but the sweep; also used to check each candidate value of a sweep parameter.
+void ReadTrainingFields(const YAML::Node& root, const std::string& file, Recipe* r,
+                        Diagnostics* diag) {
+  Fields top(root, "", diag);
+  r->name = top.String("name", std::filesystem::path(file).stem().string());
+  ReadModel(top.Map("model"), &r->model);
+  if (!top.Has("model")) top.Error("model", "is required but missing (e.g. model: {type: mlp})");
+  ReadData(top.Map("data"), file, &r->data);
+  if (!top.Has("data")) top.Error("data", "is required but missing (e.g. data: {type: synthetic})");
+  ReadOptimizer(top.Map("optimizer"), &r->optimizer);
+  ReadSchedule(top.Map("schedule"), &r->schedule);
+  ReadTrain(top.Map("train"), &r->train);
+  ReadCheckpoint(top.Map("checkpoint"), &r->checkpoint);
+  ReadMetrics(top.Map("metrics"), &r->metrics);
+  top.Skip("sweep");
+  top.RejectUnknown();
+  if (r->model.type == "torchscript") {
+    r->model.torchscript.path = ResolvePath(file, r->model.torchscript.path);
+  }
+
+  // Combinations the model and the data must agree on.
+  Fields model(root["model"], "model", diag);
+  const std::string& mt = r->model.type;
+  const std::string& dt = r->data.type;
+  if (mt == "transformer" && dt != "text" && !dt.empty()) {
+    model.Error("type", "a transformer is a byte-level language model and needs data.type text, "
+                        "found data.type " + dt);
+  }
+  if (dt == "text" && (mt == "mlp" || mt == "cnn")) {
+    model.Error("type", "text data needs model.type transformer (or torchscript), found " + mt);
+  }
+  bool images = dt == "idx" || dt == "digits" || (dt == "csv" && r->data.shape.size() == 3);
+  if (mt == "cnn" && !images && !dt.empty()) {
+    model.Error("type", "a cnn needs image data: data.type idx or digits, or csv with "
+                        "data.shape [channels, height, width]");
+  }
+}
+
+void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const Recipe& base,
+               SweepSpec* s) {
+  s->strategy = f.Choice("strategy", "random", {"grid", "random"});
+  std::vector<std::string> metrics = MetricsOfTask(base.data.task);
+  s->metric = f.Choice("metric", "val_loss", metrics);
+  s->mode = f.Choice("mode", s->metric == "val_accuracy" ? "max" : "min", {"min", "max"});
+  s->max_trials = f.Integer("max_trials", s->strategy == "grid" ? 0 : 10,
+                            s->strategy == "grid" ? 0 : 1, 1000000);
+  s->max_concurrent = f.Integer("max_concurrent", 0, 0, 1000000);
+  s->ranks = f.Integer("ranks", 1, 1, 4096);
+  s->seed = f.Integer("seed", 0, 0, INT64_MAX);
+  Fields params = f.Map("parameters");
+  if (!f.Has("parameters")) {
+    f.Error("parameters", "is required but missing: a mapping from recipe fields (e.g. "
+                          "optimizer.lr) to their search space");
+  }
+  f.RejectUnknown();
+
+  Diagnostics* diag = f.diagnostics();
+  if (!params.node().IsMap()) return;
+  for (const auto& entry : params.node()) {
+    std::string path = entry.first.Scalar();
+    Fields p(entry.second, params.FieldPath(path), diag);
+    ParameterSpace space;
+    space.path = path;
+    if (entry.second.IsScalar() || entry.second.IsSequence()) {
+      p.Error("", "expected a mapping such as {values: [...]} or {distribution: uniform, min: "
+                  "0, max: 1}, found " + Describe(entry.second));
+      continue;
+    }
+    std::vector<YAML::Node> candidates;  // each is checked against the recipe below
+    if (p.Has("values")) {
+      YAML::Node values = entry.second["values"];
+      p.Skip("values");
+      if (!values.IsSequence() || values.size() == 0) {
+        p.Error("values", "expected a non-empty list, found " + Describe(values));
+        continue;
+      }
+      space.kind = ParameterSpace::Kind::kValues;
+      for (const YAML::Node& v : values) candidates.push_back(v), space.values.push_back(ToFlowYaml(v));
+    } else if (p.Has("value")) {
+      space.kind = ParameterSpace::Kind::kConstant;
+      p.Skip("value");
+      candidates.push_back(entry.second["value"]);
+      space.values.push_back(ToFlowYaml(entry.second["value"]));
+    } else {
+      std::string dist = p.Choice("distribution", std::nullopt,
+                                  {"uniform", "log_uniform", "int_uniform"});
+      space.kind = dist == "log_uniform"   ? ParameterSpace::Kind::kLogUniform
+                   : dist == "int_uniform" ? ParameterSpace::Kind::kIntUniform
+                                           : ParameterSpace::Kind::kUniform;
+      if (dist == "int_uniform") {
+        space.min = static_cast<double>(p.Integer("min", std::nullopt, INT64_MIN / 2, INT64_MAX / 2));
+        space.max = static_cast<double>(p.Integer("max", std::nullopt, INT64_MIN / 2, INT64_MAX / 2));
+      } else {
+        double lowest = dist == "log_uniform" ? 1e-300 : -1e300;
+        space.min = p.Number("min", std::nullopt, lowest, 1e300);
+        space.max = p.Number("max", std::nullopt, lowest, 1e300);
+      }
+      if (space.min > space.max) {
+        p.Error("max", "must not be below min (" + Describe(entry.second["min"]) + ")");
+      }
+      candidates.push_back(entry.second["min"]);
+      candidates.push_back(entry.second["max"]);
+    }
+    p.RejectUnknown();
+    if (s->strategy == "grid" && space.kind != ParameterSpace::Kind::kValues &&
+        space.kind != ParameterSpace::Kind::kConstant) {
+      p.Error("", "grid search needs {values: [...]} for every parameter");
+    }
+
+    // A candidate must make a valid recipe: this catches unknown fields and wrong types early.
+    for (const YAML::Node& candidate : candidates) {
+      YAML::Node trial = YAML::Clone(root);
+      trial.remove("sweep");
+      Diagnostics inner(file);
+      Status set = SetPath(trial, path, candidate);
+      if (!set.ok()) {
+        p.Error("", set.message());
+        break;
+      }
+      inner.AddOverrideOrigin(path, "value " + Describe(candidate));
+      Recipe scratch;
+      ReadTrainingFields(trial, file, &scratch, &inner);
+      if (!inner.ok()) {
+        p.Error("", "not a valid value for the recipe: " + inner.errors().front());
+        break;
+      }
+    }
+    s->parameters.push_back(std::move(space));
+  }
+  if (s->strategy == "grid" && diag->ok() && GridSize(s->parameters) > 100000) {
+    f.Error("parameters", "the grid has " + std::to_string(GridSize(s->parameters)) +
+                              " points; more than 100000 is surely a mistake");
+  }
+}
+
+}  // namespace
+
+StatusOr<Recipe> ParseRecipe(const std::string& text, const std::string& file,
+                             const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    return InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                           std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
+  }
+  if (!root.IsMap()) {
+    return InvalidArgument(file + ": expected a recipe (a mapping with model, data, train, ...), "
+                                  "found " + Describe(root));
+  }
+  Diagnostics diag(file);
+  for (const std::string& o : overrides) RETURN_IF_ERROR(ApplyOverride(root, o, &diag));
+
+  Recipe recipe;
+  recipe.file = file;
+  recipe.overrides = overrides;
+  ReadTrainingFields(root, file, &recipe, &diag);
+  if (root["sweep"].IsDefined() && !root["sweep"].IsNull()) {
+    recipe.has_sweep = true;
+    ReadSweep(Fields(root["sweep"], "sweep", &diag), root, file, recipe, &recipe.sweep);
+  }
+  RETURN_IF_ERROR(diag.ToStatus());
+  return recipe;
+}
+
+StatusOr<Recipe> LoadRecipe(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) return NotFound(path + ": cannot read the recipe file (does it exist?)");
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseRecipe(text.str(), path, overrides);
+}
+
+}  // namespace orchard

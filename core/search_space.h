@@ -1,0 +1,45 @@
+// The `sweep:` block of a recipe: the search space and how to search it.
+//
+//   sweep:
+//     strategy: random          # grid | random
+//     metric: val_loss
+//     mode: min
+//     max_trials: 16
+//     parameters:
+//       optimizer.lr: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-1}
+//       model.hidden: {values: [[64], [128, 128]]}
+//
+// Parameter names are dotted recipe fields, the same keys `orchard-train --set` takes. Plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace orchard {
+
+struct ParameterSpace {
+  enum class Kind { kConstant, kValues, kUniform, kLogUniform, kIntUniform };
+  std::string path;  // e.g. "optimizer.lr"
+  Kind kind = Kind::kConstant;
+  double min = 0;
+  double max = 0;
+  // kConstant: one; kValues: each candidate. YAML flow text, applied as "path=value" overrides.
+  std::vector<std::string> values;
+};
+
+struct SweepSpec {
+  std::string strategy = "random";  // grid | random
+  std::string metric = "val_loss";
+  std::string mode = "min";         // min | max
+  int64_t max_trials = 0;           // 0 with grid: the whole grid
+  int64_t max_concurrent = 0;       // 0: as many as there are free slots
+  int64_t ranks = 1;                // slots per trial
+  int64_t seed = 0;
+  std::vector<ParameterSpace> parameters;
+};
+
+// Number of points of a grid over `parameters`; 0 when some parameter is not a list of values.
+int64_t GridSize(const std::vector<ParameterSpace>& parameters);
+
+}  // namespace orchard

@@ -1,0 +1,189 @@
+#include "worker/train/checkpoint_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/crc32c.h"
+
+namespace orchard::train {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr char kManifest[] = "MANIFEST";
+constexpr int kManifestFormat = 1;
+
+Status ErrnoError(const std::string& what, const fs::path& path) {
+  return Internal(what + " " + path.string() + ": " + std::strerror(errno));
+}
+
+// Writes `bytes` to `path` and fsyncs it before returning.
+Status WriteDurably(const fs::path& path, const std::string& bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError("cannot create", path);
+  size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status s = ErrnoError("cannot write", path);
+      ::close(fd);
+      return s;
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    Status s = ErrnoError("cannot fsync", path);
+    ::close(fd);
+    return s;
+  }
+  if (::close(fd) != 0) return ErrnoError("cannot close", path);
+  return OkStatus();
+}
+
+Status SyncDirectory(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot open directory", dir);
+  int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? OkStatus() : ErrnoError("cannot fsync directory", dir);
+}
+
+std::optional<int64_t> StepOfDirectory(const fs::path& dir) {
+  std::string name = dir.filename().string();
+  if (name.rfind("step-", 0) != 0 || name.size() == 5) return std::nullopt;
+  std::string digits = name.substr(5);
+  if (!std::all_of(digits.begin(), digits.end(), ::isdigit) || digits.size() > 18) return std::nullopt;
+  return std::stoll(digits);
+}
+
+}  // namespace
+
+CheckpointStore::CheckpointStore(fs::path root, int64_t keep) : root_(std::move(root)), keep_(keep) {}
+
+Status CheckpointStore::Commit(int64_t step, const std::vector<CheckpointFile>& files,
+                               const nlohmann::json& metadata) {
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  if (ec) return Internal("cannot create checkpoint directory " + root_.string() + ": " + ec.message());
+  const fs::path final_dir = root_ / ("step-" + std::to_string(step));
+  const fs::path temp_dir = root_ / (".step-" + std::to_string(step) + ".tmp-" + std::to_string(::getpid()));
+  fs::remove_all(temp_dir, ec);
+  fs::create_directory(temp_dir, ec);
+  if (ec) return Internal("cannot create " + temp_dir.string() + ": " + ec.message());
+
+  nlohmann::json manifest = {{"format", kManifestFormat}, {"step", step}, {"metadata", metadata}};
+  manifest["files"] = nlohmann::json::array();
+  for (const CheckpointFile& f : files) {
+    if (f.name.empty() || f.name.find('/') != std::string::npos || f.name == kManifest || f.name[0] == '.') {
+      return InvalidArgument("checkpoint file name \"" + f.name + "\" must be a plain file name");
+    }
+    RETURN_IF_ERROR(WriteDurably(temp_dir / f.name, f.bytes));
+    manifest["files"].push_back({{"name", f.name},
+                                 {"size", f.bytes.size()},
+                                 {"crc32c", Crc32c(f.bytes.data(), f.bytes.size())}});
+  }
+  manifest["written_at"] = std::chrono::duration<double>(
+      std::chrono::system_clock::now().time_since_epoch()).count();
+  RETURN_IF_ERROR(WriteDurably(temp_dir / kManifest, manifest.dump(2) + "\n"));
+  RETURN_IF_ERROR(SyncDirectory(temp_dir));
+  fs::remove_all(final_dir, ec);
+  fs::rename(temp_dir, final_dir, ec);
+  if (ec) return Internal("cannot rename " + temp_dir.string() + " into place: " + ec.message());
+  RETURN_IF_ERROR(SyncDirectory(root_));
+  return ApplyRetention();
+}
+
+StatusOr<Checkpoint> CheckpointStore::Open(const fs::path& dir) {
+  std::optional<int64_t> step = StepOfDirectory(dir);
+  if (!step) return InvalidArgument(dir.string() + ": not a checkpoint directory (expected step-<n>)");
+  std::ifstream in(dir / kManifest);
+  if (!in) return DataLoss(dir.string() + ": no MANIFEST (an incomplete checkpoint)");
+  Checkpoint cp;
+  cp.step = *step;
+  cp.dir = dir;
+  try {
+    in >> cp.manifest;
+    if (cp.manifest.at("format").get<int>() != kManifestFormat) {
+      return DataLoss(dir.string() + "/MANIFEST: unknown format " + cp.manifest.at("format").dump());
+    }
+    if (cp.manifest.at("step").get<int64_t>() != cp.step) {
+      return DataLoss(dir.string() + "/MANIFEST: step does not match the directory name");
+    }
+    for (const auto& f : cp.manifest.at("files")) {
+      fs::path file = dir / f.at("name").get<std::string>();
+      std::error_code ec;
+      auto size = fs::file_size(file, ec);
+      if (ec || size != f.at("size").get<uint64_t>()) {
+        return DataLoss(file.string() + ": missing or of the wrong size (manifest says " +
+                        f.at("size").dump() + " bytes)");
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return DataLoss(dir.string() + "/MANIFEST: cannot parse: " + e.what());
+  }
+  return cp;
+}
+
+StatusOr<std::string> CheckpointStore::ReadFile(const Checkpoint& cp, const std::string& name) {
+  for (const auto& f : cp.manifest.at("files")) {
+    if (f.at("name") != name) continue;
+    std::ifstream in(cp.dir / name, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    std::string data = bytes.str();
+    if (!in || data.size() != f.at("size").get<uint64_t>() ||
+        Crc32c(data.data(), data.size()) != f.at("crc32c").get<uint32_t>()) {
+      return DataLoss((cp.dir / name).string() + ": checksum mismatch (corrupt checkpoint)");
+    }
+    return data;
+  }
+  return NotFound(cp.dir.string() + ": the checkpoint has no file " + name);
+}
+
+std::vector<Checkpoint> CheckpointStore::List() const {
+  std::vector<Checkpoint> out;
+  std::error_code ec;
+  if (!fs::is_directory(root_, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    if (!StepOfDirectory(entry.path())) continue;
+    auto cp = Open(entry.path());
+    if (cp.ok()) out.push_back(std::move(*cp));
+  }
+  std::sort(out.begin(), out.end(), [](const Checkpoint& a, const Checkpoint& b) { return a.step < b.step; });
+  return out;
+}
+
+StatusOr<std::optional<Checkpoint>> CheckpointStore::Latest(std::vector<std::string>* warnings) const {
+  std::vector<std::pair<int64_t, fs::path>> candidates;
+  std::error_code ec;
+  if (!fs::is_directory(root_, ec)) return std::optional<Checkpoint>();
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    if (auto step = StepOfDirectory(entry.path())) candidates.emplace_back(*step, entry.path());
+  }
+  std::sort(candidates.rbegin(), candidates.rend());
+  for (const auto& [step, dir] : candidates) {
+    auto cp = Open(dir);
+    if (cp.ok()) return std::optional<Checkpoint>(std::move(*cp));
+    if (warnings) warnings->push_back("skipping damaged checkpoint: " + cp.status().message());
+  }
+  return std::optional<Checkpoint>();
+}
+
+Status CheckpointStore::ApplyRetention() {
+  std::vector<Checkpoint> all = List();
+  for (size_t i = 0; i + keep_ < all.size(); ++i) {
+    std::error_code ec;
+    fs::remove_all(all[i].dir, ec);
+    if (ec) return Internal("cannot remove old checkpoint " + all[i].dir.string() + ": " + ec.message());
+  }
+  return OkStatus();
+}
+
+}  // namespace orchard::train

@@ -1,0 +1,65 @@
+// Checkpoints on disk: <root>/step-<n>/{<files>, MANIFEST}.
+//
+//   CheckpointStore store("runs/x/checkpoints", /*keep=*/3);
+//   RETURN_IF_ERROR(store.Commit(step, {{"rank-0.pt", bytes}}, {{"recipe", "digits"}}));
+//   ASSIGN_OR_RETURN(std::optional<Checkpoint> latest, store.Latest(&warnings));
+//
+// A commit writes every file into a temporary directory, fsyncs it, writes the MANIFEST (sizes,
+// CRC-32C checksums, step, metadata) last, renames the directory into place and fsyncs the parent:
+// a checkpoint without a valid manifest does not exist. Retention keeps the latest `keep`.
+// Not thread-safe; one writer per root.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace orchard::train {
+
+struct CheckpointFile {
+  std::string name;   // a plain file name such as "rank-0.pt"
+  std::string bytes;
+};
+
+struct Checkpoint {
+  int64_t step = 0;
+  std::filesystem::path dir;
+  nlohmann::json manifest;
+};
+
+class CheckpointStore {
+ public:
+  CheckpointStore(std::filesystem::path root, int64_t keep);
+
+  // Writes a checkpoint of `step` atomically (replacing one of the same step), then applies retention.
+  Status Commit(int64_t step, const std::vector<CheckpointFile>& files, const nlohmann::json& metadata);
+
+  // The newest checkpoint whose manifest parses and whose files have the sizes it lists (checksums
+  // are checked on read); damaged ones are skipped, each with a line in `warnings`.
+  StatusOr<std::optional<Checkpoint>> Latest(std::vector<std::string>* warnings) const;
+
+  // Every checkpoint with a parseable manifest, oldest first.
+  std::vector<Checkpoint> List() const;
+
+  // Opens the checkpoint in `dir` (a step-<n> directory), validating its manifest and sizes.
+  static StatusOr<Checkpoint> Open(const std::filesystem::path& dir);
+
+  // Reads one file of a checkpoint and verifies its size and checksum against the manifest.
+  static StatusOr<std::string> ReadFile(const Checkpoint& checkpoint, const std::string& name);
+
+  const std::filesystem::path& root() const { return root_; }
+
+ private:
+  Status ApplyRetention();
+
+  std::filesystem::path root_;
+  int64_t keep_;
+};
+
+}  // namespace orchard::train

@@ -1,0 +1,45 @@
+// Data sources of the training runtime, loaded into memory without torch: synthetic, csv, idx
+// (MNIST's format), text (a byte corpus) and digits (the 8x8 handwritten digits that scikit-learn
+// ships; scripts/setup extracts them). Split into training and validation by a seed and standardised
+// with the training split's statistics.
+//
+//   StatusOr<SplitDataset> data = LoadDataset(recipe.data, /*text_context=*/64);
+//
+// Errors name the file and, for text formats, the line. Plain values; thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/recipe.h"
+#include "core/status.h"
+
+namespace orchard::train {
+
+// Samples stored row-major: `inputs` holds count * prod(sample_shape) values.
+struct Samples {
+  std::vector<float> inputs;
+  std::vector<float> targets;  // class index, regression target; for language models unused
+  int64_t count = 0;
+};
+
+struct SplitDataset {
+  std::string task;                   // classification | regression | language_model
+  std::vector<int64_t> sample_shape;  // e.g. {16}, {1, 8, 8}; language model: {context + 1} bytes
+  int64_t classes = 0;                // classification: number of classes; language model: 256
+  Samples train;
+  Samples validation;
+};
+
+// `text_context` is the language model's context (used by text data when data.context is 0).
+StatusOr<SplitDataset> LoadDataset(const DataSpec& spec, int64_t text_context);
+
+// Where digits.csv is looked for when data.path is empty: $ORCHARD_DATA_DIR, else
+// $ORCHARD_CACHE/data, else ~/.cache/orchard/data.
+std::string DefaultDigitsPath();
+
+// The permutation of [0, n) for `seed`; the same on every platform (own Fisher-Yates over SplitMix64).
+std::vector<int64_t> Permutation(int64_t n, uint64_t seed);
+
+}  // namespace orchard::train

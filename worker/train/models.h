@@ -1,0 +1,38 @@
+// Models of the training runtime (includes torch: only trainer.cc and models.cc use this header).
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, BuildModel(recipe.model, shape, outputs));
+//   torch::Tensor logits = model->Forward(batch);
+//
+// Not thread-safe.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/recipe.h"
+#include "core/status.h"
+
+namespace orchard::train {
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Classification: [B, classes] logits; regression: [B, 1]; language model: [B, T, 256] logits.
+  virtual torch::Tensor Forward(const torch::Tensor& inputs) = 0;
+  virtual void SetTraining(bool training) = 0;
+  virtual std::vector<torch::Tensor> Parameters() = 0;
+  // Parameters then buffers, by stable name: what a checkpoint holds.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> State() = 0;
+  virtual void To(const torch::Device& device) = 0;
+};
+
+// `sample_shape` is one sample's input shape; `outputs` the classes (1 for regression, 256 bytes for
+// a language model). Errors from loading a TorchScript file are returned, not thrown.
+StatusOr<std::unique_ptr<Model>> BuildModel(const ModelSpec& spec, const std::vector<int64_t>& sample_shape,
+                                            int64_t outputs);
+
+}  // namespace orchard::train

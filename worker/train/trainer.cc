@@ -1,0 +1,584 @@
+#include "worker/train/trainer.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "core/crc32c.h"
+#include "kernels/grad_norm.h"
+#include "worker/train/checkpoint_store.h"
+#include "worker/train/datasets.h"
+#include "worker/train/lr_schedule.h"
+#include "worker/train/metrics_log.h"
+#include "worker/train/models.h"
+
+namespace orchard::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Position {
+  int64_t epoch = 0;
+  int64_t batch = 0;  // next batch within the epoch
+};
+
+struct Batch {
+  torch::Tensor inputs;
+  torch::Tensor targets;
+};
+
+// Produces training batches on a background thread, a few ahead of the training loop, in an order
+// fixed by (seed, epoch) alone, so a resumed run sees exactly the batches the original would have.
+class BatchPrefetcher {
+ public:
+  BatchPrefetcher(torch::Tensor inputs, torch::Tensor targets, bool language_model, int64_t batch_size,
+                  bool shuffle, uint64_t seed, Position start, bool pin)
+      : inputs_(std::move(inputs)), targets_(std::move(targets)), language_model_(language_model),
+        batch_size_(std::min<int64_t>(batch_size, inputs_.size(0))), shuffle_(shuffle), seed_(seed), pin_(pin),
+        produce_at_(start), consumed_(start) {
+    thread_ = std::thread([this] { Produce(); });
+  }
+  ~BatchPrefetcher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  BatchPrefetcher(const BatchPrefetcher&) = delete;
+  BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
+
+  // Full batches per epoch (the remainder of an epoch is dropped so every step sees batch_size).
+  int64_t batches_per_epoch() const { return inputs_.size(0) / batch_size_; }
+  int64_t batch_size() const { return batch_size_; }
+  Position position() const { return consumed_; }
+
+  Batch Next() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return !queue_.empty() || error_; });
+    if (error_) std::rethrow_exception(error_);
+    Batch b = std::move(queue_.front());
+    queue_.pop_front();
+    cv_.notify_all();
+    Advance(&consumed_);
+    return b;
+  }
+
+ private:
+  static constexpr size_t kDepth = 4;
+
+  void Advance(Position* p) const {
+    if (++p->batch == batches_per_epoch()) p->batch = 0, ++p->epoch;
+  }
+
+  void Produce() {
+    try {
+      std::vector<int64_t> order;
+      int64_t order_epoch = -1;
+      while (true) {
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [this] { return stopping_ || queue_.size() < kDepth; });
+          if (stopping_) return;
+        }
+        if (order_epoch != produce_at_.epoch) {
+          order_epoch = produce_at_.epoch;
+          const int64_t n = inputs_.size(0);
+          order = shuffle_ ? Permutation(n, seed_ + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(order_epoch + 1))
+                           : Permutation(n, 0);
+          if (!shuffle_) std::sort(order.begin(), order.end());
+        }
+        auto index = torch::from_blob(order.data() + produce_at_.batch * batch_size_, {batch_size_}, torch::kInt64);
+        Batch b;
+        torch::Tensor rows = inputs_.index_select(0, index);
+        if (language_model_) {
+          b.inputs = rows.narrow(1, 0, rows.size(1) - 1).contiguous();
+          b.targets = rows.narrow(1, 1, rows.size(1) - 1).contiguous();
+        } else {
+          b.inputs = rows;
+          b.targets = targets_.index_select(0, index);
+        }
+        if (pin_) b.inputs = b.inputs.pin_memory(), b.targets = b.targets.pin_memory();
+        Advance(&produce_at_);
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.push_back(std::move(b));
+        cv_.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      error_ = std::current_exception();
+      cv_.notify_all();
+    }
+  }
+
+  torch::Tensor inputs_, targets_;
+  bool language_model_;
+  int64_t batch_size_;
+  bool shuffle_;
+  uint64_t seed_;
+  bool pin_;
+  Position produce_at_;  // used by the producer thread only
+  Position consumed_;    // used by the training loop only
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> queue_;       // guarded by mu_
+  bool stopping_ = false;         // guarded by mu_
+  std::exception_ptr error_;      // guarded by mu_
+  std::thread thread_;
+};
+
+// bf16 autocast for the forward pass on CUDA; a no-op otherwise.
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_;
+};
+
+struct TensorDataset {
+  torch::Tensor inputs, targets;
+};
+
+TensorDataset ToTensors(const Samples& s, const SplitDataset& data) {
+  std::vector<int64_t> shape = {s.count};
+  shape.insert(shape.end(), data.sample_shape.begin(), data.sample_shape.end());
+  TensorDataset out;
+  out.inputs = torch::from_blob(const_cast<float*>(s.inputs.data()), shape, torch::kFloat32).clone();
+  out.targets = torch::from_blob(const_cast<float*>(s.targets.data()), {s.count}, torch::kFloat32).clone();
+  if (data.task == "language_model") out.inputs = out.inputs.to(torch::kInt64);
+  if (data.task == "classification") out.targets = out.targets.to(torch::kInt64);
+  return out;
+}
+
+// Mean loss over the batch, or the sum over it (for evaluation over several chunks).
+torch::Tensor Loss(const std::string& task, const torch::Tensor& out, const torch::Tensor& targets, bool sum = false) {
+  namespace F = torch::nn::functional;
+  if (task == "regression") {
+    auto options = sum ? F::MSELossFuncOptions(torch::kSum) : F::MSELossFuncOptions(torch::kMean);
+    return F::mse_loss(out.squeeze(-1).to(torch::kFloat32), targets, options);
+  }
+  auto options = F::CrossEntropyFuncOptions();
+  if (sum) options.reduction(torch::kSum);
+  if (task == "language_model") return F::cross_entropy(out.reshape({-1, out.size(-1)}), targets.reshape(-1), options);
+  return F::cross_entropy(out, targets, options);
+}
+
+class Run {
+ public:
+  Run(const Recipe& recipe, const TrainOptions& options) : r_(recipe), o_(options) {}
+
+  StatusOr<TrainResult> Execute() {
+    RETURN_IF_ERROR(Setup());
+    return Loop();
+  }
+
+ private:
+  Status Setup() {
+    const TrainSpec& t = r_.train;
+    if (t.threads > 0) at::set_num_threads(static_cast<int>(t.threads));
+    torch::manual_seed(static_cast<uint64_t>(t.seed));
+    RETURN_IF_ERROR(ResolveDevice());
+
+    int64_t context = r_.model.type == "transformer" ? r_.model.transformer.context : 0;
+    if (r_.data.type == "text" && r_.data.context == 0 && context == 0) {
+      return InvalidArgument("data.context: set the context length of text data for a torchscript model");
+    }
+    ASSIGN_OR_RETURN(data_, LoadDataset(r_.data, context));
+    if (r_.model.type == "transformer" && data_.sample_shape[0] - 1 > context) {
+      return InvalidArgument("data.context (" + std::to_string(data_.sample_shape[0] - 1) +
+                             ") exceeds model.context (" + std::to_string(context) + ")");
+    }
+    if (data_.train.count < 1) return InvalidArgument("data: no training samples after the validation split");
+    train_ = ToTensors(data_.train, data_);
+    validation_ = ToTensors(data_.validation, data_);
+
+    const int64_t outputs = data_.task == "regression" ? 1 : data_.classes;
+    ASSIGN_OR_RETURN(model_, BuildModel(r_.model, data_.sample_shape, outputs));
+    model_->To(device_);
+    params_ = model_->Parameters();
+    for (const auto& p : params_) result_.parameter_count += p.numel();
+    BuildOptimizer();
+
+    store_ = std::make_unique<CheckpointStore>(std::filesystem::path(o_.output_dir) / "checkpoints", r_.checkpoint.keep);
+    Position start;
+    RETURN_IF_ERROR(MaybeResume(&start));
+
+    const int64_t batch = std::min<int64_t>(t.batch_size, train_.inputs.size(0));
+    const int64_t per_epoch = std::max<int64_t>(1, train_.inputs.size(0) / batch);
+    total_steps_ = t.steps > 0 ? t.steps : std::max<int64_t>(1, t.epochs * per_epoch / t.grad_accumulation);
+    log_interval_ = r_.metrics.log_interval > 0 ? r_.metrics.log_interval : std::max<int64_t>(1, total_steps_ / 20);
+    prefetcher_ = std::make_unique<BatchPrefetcher>(train_.inputs, train_.targets, data_.task == "language_model",
+                                                    t.batch_size, r_.data.shuffle, static_cast<uint64_t>(t.seed),
+                                                    start, device_.is_cuda());
+    std::filesystem::path metrics_path = std::filesystem::path(o_.output_dir) / r_.metrics.file;
+    ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::Open(metrics_path.string(),
+                                                      step_ > 0 ? std::optional<int64_t>(step_) : std::nullopt));
+    metrics_ = std::make_unique<MetricsLog>(std::move(log));
+    PrintHeader();
+    return OkStatus();
+  }
+
+  Status ResolveDevice() {
+    const std::string& d = r_.train.device;
+    const bool have_cuda = torch::cuda::is_available();
+    if (d == "auto") {
+      device_ = have_cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    } else if (d == "cpu") {
+      device_ = torch::Device(torch::kCPU);
+    } else {
+      if (!have_cuda) {
+        return FailedPrecondition("train.device is " + d + " but no CUDA GPU is visible; use device: auto or cpu");
+      }
+      int index = d == "cuda" ? 0 : std::stoi(d.substr(5));
+      if (index >= static_cast<int>(torch::cuda::device_count())) {
+        return FailedPrecondition("train.device is " + d + " but only " +
+                                  std::to_string(torch::cuda::device_count()) + " GPU(s) are visible");
+      }
+      device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+    }
+    if (device_.is_cuda() && !kernels::CudaKernelsAvailable()) {
+      return FailedPrecondition("this orchard-train was built without CUDA kernels; rebuild with nvcc available");
+    }
+    bf16_ = r_.train.precision == "bf16" && device_.is_cuda();
+    if (r_.train.precision == "bf16" && !device_.is_cuda() && o_.progress) {
+      *o_.progress << "note: precision bf16 applies to GPUs only; training in fp32 on the CPU\n";
+    }
+    result_.device = device_.str();
+    return OkStatus();
+  }
+
+  void BuildOptimizer() {
+    const OptimizerSpec& o = r_.optimizer;
+    if (o.type == "sgd") {
+      optimizer_ = std::make_unique<torch::optim::SGD>(
+          params_, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
+    } else if (o.type == "adam") {
+      optimizer_ = std::make_unique<torch::optim::Adam>(
+          params_, torch::optim::AdamOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
+    } else {
+      optimizer_ = std::make_unique<torch::optim::AdamW>(
+          params_, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
+    }
+  }
+
+  Status MaybeResume(Position* start) {
+    std::vector<std::string> warnings;
+    ASSIGN_OR_RETURN(std::optional<Checkpoint> latest, store_->Latest(&warnings));
+    for (const std::string& w : warnings) Say("warning: " + w);
+    if (!latest) {
+      if (o_.resume) Say("no checkpoint to resume from in " + store_->root().string() + "; starting fresh");
+      return OkStatus();
+    }
+    if (!o_.resume) {
+      return FailedPrecondition(o_.output_dir + " already holds checkpoints (latest: step " + std::to_string(latest->step) +
+                                "); pass --resume to continue that run, or choose another --out");
+    }
+    auto bytes = CheckpointStore::ReadFile(*latest, "rank-0.pt");
+    if (!bytes.ok()) return bytes.status();
+    try {
+      torch::serialize::InputArchive archive;
+      std::istringstream in(*bytes);
+      archive.load_from(in, device_);
+      torch::NoGradGuard no_grad;
+      for (auto& [name, tensor] : model_->State()) {
+        torch::Tensor saved;
+        if (!archive.try_read("model/" + name, saved)) {
+          return FailedPrecondition(latest->dir.string() + " does not match this model (no " + name +
+                                    "): was it written by a different recipe?");
+        }
+        tensor.copy_(saved);
+      }
+      torch::serialize::InputArchive optimizer_archive;
+      archive.read("optimizer", optimizer_archive);
+      optimizer_->load(optimizer_archive);
+      torch::Tensor progress, cpu_rng;
+      archive.read("progress", progress);
+      archive.read("rng/cpu", cpu_rng);
+      auto p = progress.to(torch::kCPU);
+      step_ = p[0].item<int64_t>();
+      start->epoch = p[1].item<int64_t>();
+      start->batch = p[2].item<int64_t>();
+      SetGeneratorState(torch::Device(torch::kCPU), cpu_rng);
+      if (device_.is_cuda()) {
+        torch::Tensor cuda_rng;
+        if (archive.try_read("rng/cuda", cuda_rng)) SetGeneratorState(device_, cuda_rng);
+      }
+    } catch (const c10::Error& e) {
+      return DataLoss(latest->dir.string() + ": cannot restore the checkpoint: " + e.what_without_backtrace());
+    }
+    result_.start_step = step_;
+    result_.last_checkpoint = latest->dir.string();
+    Say("resumed from " + latest->dir.string() + " at step " + std::to_string(step_));
+    return OkStatus();
+  }
+
+  static torch::Tensor GeneratorState(const torch::Device& device) {
+    auto gen = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return gen.get_state();
+  }
+  static void SetGeneratorState(const torch::Device& device, const torch::Tensor& state) {
+    auto gen = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state.to(torch::kCPU));
+  }
+
+  Status SaveCheckpoint() {
+    torch::serialize::OutputArchive archive;
+    for (auto& [name, tensor] : model_->State()) archive.write("model/" + name, tensor.detach());
+    torch::serialize::OutputArchive optimizer_archive;
+    optimizer_->save(optimizer_archive);
+    archive.write("optimizer", optimizer_archive);
+    Position p = prefetcher_->position();
+    archive.write("progress", torch::tensor({step_, p.epoch, p.batch}, torch::kInt64));
+    archive.write("rng/cpu", GeneratorState(torch::Device(torch::kCPU)));
+    if (device_.is_cuda()) archive.write("rng/cuda", GeneratorState(device_));
+    std::ostringstream out;
+    archive.save_to(out);
+    nlohmann::json metadata = {{"recipe", r_.name}, {"recipe_file", r_.file}, {"overrides", r_.overrides},
+                               {"ranks", 1}, {"device", device_.str()}};
+    RETURN_IF_ERROR(store_->Commit(step_, {{"rank-0.pt", out.str()}}, metadata));
+    result_.last_checkpoint = (store_->root() / ("step-" + std::to_string(step_))).string();
+    return OkStatus();
+  }
+
+  std::map<std::string, double> Evaluate() {
+    torch::NoGradGuard no_grad;
+    model_->SetTraining(false);
+    const int64_t n = validation_.inputs.size(0);
+    const int64_t chunk = std::max<int64_t>(256, r_.train.batch_size);
+    double loss_sum = 0, correct = 0, items = 0;
+    const bool lm = data_.task == "language_model";
+    for (int64_t begin = 0; begin < n; begin += chunk) {
+      int64_t len = std::min(chunk, n - begin);
+      torch::Tensor rows = validation_.inputs.narrow(0, begin, len);
+      torch::Tensor inputs = lm ? rows.narrow(1, 0, rows.size(1) - 1) : rows;
+      torch::Tensor targets = lm ? rows.narrow(1, 1, rows.size(1) - 1) : validation_.targets.narrow(0, begin, len);
+      inputs = inputs.to(device_), targets = targets.to(device_);
+      torch::Tensor out;
+      {
+        AutocastScope autocast(bf16_);
+        out = model_->Forward(inputs);
+      }
+      loss_sum += Loss(data_.task, out.to(torch::kFloat32), targets, /*sum=*/true).item<double>();
+      items += static_cast<double>(targets.numel());
+      if (data_.task == "classification") correct += out.argmax(-1).eq(targets).sum().item<double>();
+    }
+    model_->SetTraining(true);
+    std::map<std::string, double> metrics;
+    if (n == 0) return metrics;
+    metrics["val_loss"] = loss_sum / items;
+    if (data_.task == "classification") metrics["val_accuracy"] = correct / items;
+    if (lm) metrics["val_perplexity"] = std::exp(metrics["val_loss"]);
+    for (const auto& [name, value] : metrics) metrics_->Record(step_, name, value);
+    return metrics;
+  }
+
+  // Gradients as flat fp32 spans for the fused norm/clip kernel.
+  std::vector<kernels::FloatSpan> GradientSpans() {
+    std::vector<kernels::FloatSpan> spans;
+    for (auto& p : params_) {
+      torch::Tensor& g = p.mutable_grad();
+      if (!g.defined()) continue;
+      if (!g.is_contiguous() || g.scalar_type() != torch::kFloat32) g = g.contiguous().to(torch::kFloat32);
+      spans.push_back({g.data_ptr<float>(), g.numel()});
+    }
+    return spans;
+  }
+
+  StatusOr<TrainResult> Loop() {
+    const TrainSpec& t = r_.train;
+    model_->SetTraining(true);
+    double interval_loss = 0, interval_seconds = 0, last_grad_norm = 0;
+    int64_t interval_steps = 0, measured_steps = 0;
+    double measured_seconds = 0;
+    bool first = true;
+    const int64_t samples_per_step = prefetcher_->batch_size() * t.grad_accumulation;
+    const auto run_start = Clock::now();
+
+    while (step_ < total_steps_) {
+      const auto step_start = Clock::now();
+      const double lr = LearningRate(r_.schedule, r_.optimizer.lr, step_, total_steps_);
+      for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+      optimizer_->zero_grad(true);
+      torch::Tensor loss_total = torch::zeros({}, torch::TensorOptions().device(device_));
+      for (int64_t micro = 0; micro < t.grad_accumulation; ++micro) {
+        Batch b = prefetcher_->Next();
+        torch::Tensor inputs = b.inputs.to(device_, /*non_blocking=*/true);
+        torch::Tensor targets = b.targets.to(device_, /*non_blocking=*/true);
+        torch::Tensor loss;
+        {
+          AutocastScope autocast(bf16_);
+          loss = Loss(data_.task, model_->Forward(inputs), targets) / static_cast<double>(t.grad_accumulation);
+        }
+        loss.backward();
+        loss_total += loss.detach();
+      }
+      const double loss_value = loss_total.item<double>();
+      std::vector<kernels::FloatSpan> grads = GradientSpans();
+      kernels::GradNormResult norm = device_.is_cuda() ? kernels::ClipGradNormCuda(grads, t.grad_clip)
+                                                       : kernels::ClipGradNormCpu(grads, t.grad_clip);
+      if (!std::isfinite(loss_value) || !norm.finite) {
+        metrics_->Record(step_ + 1, "train_loss", loss_value);
+        metrics_->Flush();
+        std::ostringstream why;
+        why << "diverged at step " << step_ + 1 << ": "
+            << (!std::isfinite(loss_value) ? "loss is " + FormatValue(loss_value) : "gradient norm is " + FormatValue(norm.norm))
+            << " (lower optimizer.lr, or set train.grad_clip)";
+        result_.outcome = TrainResult::Outcome::kDiverged;
+        result_.message = why.str();
+        Say(result_.message);
+        return Finish();
+      }
+      optimizer_->step();
+      ++step_;
+      const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
+      if (first) result_.first_train_loss = loss_value;
+      // The first step pays for allocations and thread start-up; throughput excludes it.
+      if (!first) measured_seconds += seconds, ++measured_steps;
+      first = false;
+      interval_loss += loss_value, interval_seconds += seconds, ++interval_steps;
+      last_grad_norm = norm.norm;
+
+      const bool last = step_ == total_steps_;
+      std::map<std::string, double> eval;
+      if (last || (t.eval_interval > 0 && step_ % t.eval_interval == 0)) eval = Evaluate();
+      if (last || step_ % log_interval_ == 0) {
+        const double mean_loss = interval_loss / interval_steps;
+        const double step_ms = 1000.0 * interval_seconds / interval_steps;
+        const double samples_per_second = samples_per_step / (interval_seconds / interval_steps);
+        metrics_->Record(step_, "train_loss", mean_loss);
+        metrics_->Record(step_, "lr", lr);
+        metrics_->Record(step_, "grad_norm", last_grad_norm);
+        metrics_->Record(step_, "samples_per_second", samples_per_second);
+        metrics_->Record(step_, "step_time_ms", step_ms);
+        metrics_->Flush();
+        result_.final_train_loss = mean_loss;
+        const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
+        PrintProgress(mean_loss, eval, lr, samples_per_second, step_ms,
+                      elapsed / (step_ - result_.start_step) * (total_steps_ - step_));
+        interval_loss = interval_seconds = 0, interval_steps = 0;
+      }
+      if (!eval.empty()) result_.final_eval = eval, metrics_->Flush();
+      const bool stop = o_.stop_requested && o_.stop_requested->load();
+      if (last || stop || (r_.checkpoint.interval > 0 && step_ % r_.checkpoint.interval == 0)) {
+        RETURN_IF_ERROR(SaveCheckpoint());
+      }
+      if (stop && !last) {
+        result_.outcome = TrainResult::Outcome::kPreempted;
+        result_.message = "preempted at step " + std::to_string(step_) + "; checkpoint " + result_.last_checkpoint;
+        Say(result_.message);
+        break;
+      }
+    }
+    if (measured_steps > 0) {
+      result_.step_time_ms = 1000.0 * measured_seconds / measured_steps;
+      result_.samples_per_second = samples_per_step * measured_steps / measured_seconds;
+    }
+    return Finish();
+  }
+
+  TrainResult Finish() {
+    metrics_->Flush();
+    result_.steps = step_;
+    result_.total_steps = total_steps_;
+    uint32_t crc = 0;
+    for (auto& [name, tensor] : model_->State()) {
+      torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
+      crc = Crc32cExtend(crc, name.data(), name.size());
+      crc = Crc32cExtend(crc, cpu.data_ptr(), cpu.numel() * cpu.element_size());
+    }
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08x", crc);
+    result_.parameter_digest = hex;
+    return result_;
+  }
+
+  static std::string FormatValue(double v) {
+    std::ostringstream out;
+    out << v;
+    return out.str();
+  }
+
+  void Say(const std::string& line) {
+    if (o_.progress) *o_.progress << line << std::endl;
+  }
+
+  void PrintHeader() {
+    std::ostringstream line;
+    line << "orchard-train " << r_.name << ": model " << r_.model.type << " (" << result_.parameter_count
+         << " parameters), data " << r_.data.type << " (" << data_.train.count << " train / "
+         << data_.validation.count << " validation), " << total_steps_ << " steps of "
+         << prefetcher_->batch_size() * r_.train.grad_accumulation << ", device " << device_.str();
+    if (device_.is_cpu()) line << " (" << at::get_num_threads() << " threads)";
+    Say(line.str());
+  }
+
+  void PrintProgress(double loss, const std::map<std::string, double>& eval, double lr, double samples_per_second,
+                     double step_ms, double eta_seconds) {
+    char buf[512];
+    int width = static_cast<int>(std::to_string(total_steps_).size());
+    std::string line;
+    std::snprintf(buf, sizeof buf, "step %*lld/%lld  loss %.4f", width, static_cast<long long>(step_),
+                  static_cast<long long>(total_steps_), loss);
+    line += buf;
+    for (const auto& [name, value] : eval) {
+      std::snprintf(buf, sizeof buf, "  %s %.4f", name.c_str(), value);
+      line += buf;
+    }
+    std::snprintf(buf, sizeof buf, "  lr %.2e  %.0f samples/s  %.2f ms/step  eta %lds", lr, samples_per_second, step_ms,
+                  std::lround(eta_seconds));
+    Say(line + buf);
+  }
+
+  const Recipe& r_;
+  const TrainOptions& o_;
+  torch::Device device_{torch::kCPU};
+  bool bf16_ = false;
+  SplitDataset data_;
+  TensorDataset train_, validation_;
+  std::unique_ptr<Model> model_;
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<CheckpointStore> store_;
+  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<BatchPrefetcher> prefetcher_;
+  int64_t step_ = 0;
+  int64_t total_steps_ = 0;
+  int64_t log_interval_ = 1;
+  TrainResult result_;
+};
+
+}  // namespace
+
+StatusOr<TrainResult> Train(const Recipe& recipe, const TrainOptions& options) {
+  try {
+    return Run(recipe, options).Execute();
+  } catch (const c10::Error& e) {
+    return Internal("LibTorch error: " + std::string(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return Internal(std::string("training failed: ") + e.what());
+  }
+}
+
+}  // namespace orchard::train

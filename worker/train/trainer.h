@@ -1,0 +1,60 @@
+// The training runtime's entry point: trains one configuration of a recipe with LibTorch on CPU or
+// GPU, with evaluation, checkpoints, exact resume, metrics and preemption. No torch types here, so
+// callers (the orchard-train binary, the worker, tests) need not include torch.
+//
+//   TrainOptions options;
+//   options.output_dir = "runs/digits";
+//   StatusOr<TrainResult> result = Train(recipe, options);
+//
+// One call trains one run; calls may not share an output directory concurrently.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <ostream>
+#include <string>
+
+#include "core/recipe.h"
+#include "core/status.h"
+
+namespace orchard::train {
+
+struct TrainOptions {
+  std::string output_dir;           // metrics file and checkpoints/ go here
+  bool resume = false;              // continue from the latest complete checkpoint, if any
+  std::ostream* progress = nullptr; // human progress lines; nullptr: none
+  // Checked after every optimizer step; when set, a checkpoint is written and Train returns
+  // kPreempted. Typically set by a SIGTERM handler.
+  const std::atomic<bool>* stop_requested = nullptr;
+};
+
+struct TrainResult {
+  enum class Outcome { kCompleted, kPreempted, kDiverged };
+  Outcome outcome = Outcome::kCompleted;
+  std::string message;                    // e.g. "diverged at step 12: loss is nan"
+  int64_t start_step = 0;                 // > 0 when resumed
+  int64_t steps = 0;                      // optimizer steps done, in total
+  int64_t total_steps = 0;                // steps the recipe asks for
+  double first_train_loss = 0;            // of this run's first step
+  double final_train_loss = 0;            // mean over the last log interval
+  std::map<std::string, double> final_eval;  // val_loss, val_accuracy / val_perplexity
+  double samples_per_second = 0;          // training throughput, eval excluded
+  double step_time_ms = 0;                // mean wall time of an optimizer step
+  int64_t parameter_count = 0;
+  std::string device;                     // "cpu", "cuda:0"
+  std::string parameter_digest;           // CRC-32C of all parameters and buffers, hex: equal digests
+                                          // mean bit-identical models
+  std::string last_checkpoint;            // directory of the newest checkpoint written or resumed
+};
+
+StatusOr<TrainResult> Train(const Recipe& recipe, const TrainOptions& options);
+
+// Process exit codes of orchard-train, shared with the worker that supervises it.
+inline constexpr int kExitCompleted = 0;
+inline constexpr int kExitFailed = 1;      // runtime error (I/O, LibTorch)
+inline constexpr int kExitBadInput = 2;    // invalid recipe, flags or data
+inline constexpr int kExitDiverged = 3;    // non-finite loss or gradients; retrying will not help
+inline constexpr int kExitPreempted = 4;   // SIGTERM: checkpoint written, resume later
+
+}  // namespace orchard::train
