@@ -51,6 +51,9 @@ else()
   set(ORCHARD_HAVE_CUDA OFF)
 endif()
 
+# LibTorch's package sets CMAKE_CUDA_ARCHITECTURES to OFF and warns when it finds it set on a re-run.
+unset(CMAKE_CUDA_ARCHITECTURES)
+unset(CMAKE_CUDA_ARCHITECTURES CACHE)
 find_package(Torch REQUIRED)
 find_package(yaml-cpp REQUIRED)
 find_package(nlohmann_json REQUIRED)

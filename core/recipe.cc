@@ -268,14 +268,15 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
   if (!params.node().IsMap()) return;
   for (const auto& entry : params.node()) {
     std::string path = entry.first.Scalar();
+    if (!entry.second.IsMap()) {
+      diag->Error(entry.second.Mark(), params.FieldPath(path),
+                  "expected a mapping such as {values: [...]} or {distribution: uniform, min: 0, "
+                  "max: 1}, found " + Describe(entry.second));
+      continue;
+    }
     Fields p(entry.second, params.FieldPath(path), diag);
     ParameterSpace space;
     space.path = path;
-    if (entry.second.IsScalar() || entry.second.IsSequence()) {
-      p.Error("", "expected a mapping such as {values: [...]} or {distribution: uniform, min: "
-                  "0, max: 1}, found " + Describe(entry.second));
-      continue;
-    }
     std::vector<YAML::Node> candidates;  // each is checked against the recipe below
     if (p.Has("values")) {
       YAML::Node values = entry.second["values"];

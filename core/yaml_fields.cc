@@ -91,12 +91,14 @@ Fields::Fields(YAML::Node node, std::string path, Diagnostics* diag)
 }
 
 std::string Fields::FieldPath(const std::string& key) const {
+  if (key.empty()) return path_;
   return path_.empty() ? key : path_ + "." + key;
 }
 
 void Fields::Error(const std::string& key, const std::string& message) {
-  YAML::Node value = node_.IsMap() ? node_[key] : YAML::Node();
-  YAML::Mark mark = value.IsDefined() ? value.Mark() : node_.Mark();
+  // The value's position if it is there, else its mapping's (a missing field, or the section itself).
+  YAML::Mark mark = node_.IsDefined() ? node_.Mark() : YAML::Mark::null_mark();
+  if (!key.empty() && node_.IsMap() && node_[key].IsDefined()) mark = node_[key].Mark();
   diag_->Error(mark, FieldPath(key), message);
 }
 

@@ -463,7 +463,7 @@ class Run {
       const bool last = step_ == total_steps_;
       std::map<std::string, double> eval;
       if (last || (t.eval_interval > 0 && step_ % t.eval_interval == 0)) eval = Evaluate();
-      if (last || step_ % log_interval_ == 0) {
+      if (last || step_ % log_interval_ == 0 || !eval.empty()) {
         const double mean_loss = interval_loss / interval_steps;
         const double step_ms = 1000.0 * interval_seconds / interval_steps;
         const double samples_per_second = samples_per_step / (interval_seconds / interval_steps);

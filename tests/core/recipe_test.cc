@@ -1,0 +1,201 @@
+#include "core/recipe.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace orchard {
+namespace {
+
+constexpr char kValid[] = R"(name: ok
+model:
+  type: mlp
+  hidden: [32, 32]
+data:
+  type: synthetic
+  samples: 256
+optimizer:
+  type: adamw
+  lr: 0.01
+train:
+  steps: 10
+  batch_size: 16
+)";
+
+TEST(RecipeTest, ParsesAValidRecipeWithDefaults) {
+  auto r = ParseRecipe(kValid, "ok.yaml", {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->name, "ok");
+  EXPECT_EQ(r->model.type, "mlp");
+  EXPECT_EQ(r->model.mlp.hidden, (std::vector<int64_t>{32, 32}));
+  EXPECT_EQ(r->data.task, "classification");
+  EXPECT_DOUBLE_EQ(r->optimizer.lr, 0.01);
+  EXPECT_DOUBLE_EQ(r->optimizer.weight_decay, 0.01);  // adamw's default
+  EXPECT_EQ(r->train.steps, 10);
+  EXPECT_EQ(r->checkpoint.keep, 3);
+  EXPECT_FALSE(r->has_sweep);
+}
+
+TEST(RecipeTest, OverridesReplaceAndAddFields) {
+  auto r = ParseRecipe(kValid, "ok.yaml", {"optimizer.lr=0.5", "model.hidden=[8]", "schedule.type=cosine"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_DOUBLE_EQ(r->optimizer.lr, 0.5);
+  EXPECT_EQ(r->model.mlp.hidden, (std::vector<int64_t>{8}));
+  EXPECT_EQ(r->schedule.type, "cosine");
+}
+
+struct BrokenCase {
+  const char* name;
+  std::string yaml;
+  std::vector<std::string> overrides;
+  std::vector<std::string> expected;  // substrings of the error message
+};
+
+std::string Replace(std::string text, const std::string& from, const std::string& to) {
+  size_t at = text.find(from);
+  if (at == std::string::npos) throw std::logic_error("no '" + from + "' in the recipe");
+  return text.replace(at, from.size(), to);
+}
+
+class BrokenRecipeTest : public ::testing::TestWithParam<BrokenCase> {};
+
+TEST_P(BrokenRecipeTest, NamesFileLineAndField) {
+  const BrokenCase& c = GetParam();
+  auto r = ParseRecipe(c.yaml, "broken.yaml", c.overrides);
+  ASSERT_FALSE(r.ok()) << c.name << " was accepted";
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  for (const std::string& e : c.expected) {
+    EXPECT_NE(r.status().message().find(e), std::string::npos)
+        << "expected \"" << e << "\" in:\n" << r.status().message();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, BrokenRecipeTest,
+    ::testing::Values(
+        BrokenCase{"string_lr", Replace(kValid, "lr: 0.01", "lr: fast"), {},
+                   {"broken.yaml:10:7: optimizer.lr: expected a number in [1e-12, 1e+06], found \"fast\""}},
+        BrokenCase{"negative_lr", Replace(kValid, "lr: 0.01", "lr: -1"), {}, {"broken.yaml:10:7: optimizer.lr"}},
+        BrokenCase{"unknown_model", Replace(kValid, "type: mlp", "type: resnet"), {},
+                   {"broken.yaml:3:9: model.type: expected one of mlp, cnn, transformer, torchscript, found \"resnet\""}},
+        BrokenCase{"typo_field", Replace(kValid, "batch_size: 16", "batch_sise: 16"), {},
+                   {"broken.yaml:13:3: train.batch_sise: unknown field (did you mean \"batch_size\"?)"}},
+        BrokenCase{"field_of_other_model", Replace(kValid, "hidden: [32, 32]", "layers: 2"), {},
+                   {"broken.yaml:4:3: model.layers: unknown field"}},
+        BrokenCase{"missing_model", Replace(kValid, "model:\n  type: mlp\n  hidden: [32, 32]\n", ""), {},
+                   {"model: is required but missing"}},
+        BrokenCase{"missing_data_type", Replace(kValid, "  type: synthetic\n", ""), {},
+                   {"broken.yaml:6:3: data.type: is required but missing from 'data'"}},
+        BrokenCase{"steps_and_epochs", Replace(kValid, "steps: 10", "steps: 10\n  epochs: 2"), {},
+                   {"set exactly one of train.steps and train.epochs"}},
+        BrokenCase{"no_steps", Replace(kValid, "  steps: 10\n", ""), {},
+                   {"train.steps: set exactly one of train.steps and train.epochs"}},
+        BrokenCase{"hidden_not_list", Replace(kValid, "[32, 32]", "wide"), {},
+                   {"broken.yaml:4:11: model.hidden: expected a list of integers"}},
+        BrokenCase{"fractional_batch", Replace(kValid, "batch_size: 16", "batch_size: 1.5"), {},
+                   {"broken.yaml:13:15: train.batch_size: expected an integer"}},
+        BrokenCase{"bad_device", Replace(kValid, "batch_size: 16", "batch_size: 16\n  device: tpu"), {},
+                   {"train.device: expected auto, cpu, cuda or cuda:N, found \"tpu\""}},
+        BrokenCase{"bf16_on_cpu", Replace(kValid, "batch_size: 16", "batch_size: 16\n  device: cpu\n  precision: bf16"), {},
+                   {"train.precision: bf16 autocast needs a GPU"}},
+        BrokenCase{"transformer_on_tabular", Replace(kValid, "type: mlp\n  hidden: [32, 32]", "type: transformer"), {},
+                   {"model.type: a transformer is a byte-level language model and needs data.type text"}},
+        BrokenCase{"cnn_on_tabular", Replace(kValid, "type: mlp\n  hidden: [32, 32]", "type: cnn"), {},
+                   {"model.type: a cnn needs image data"}},
+        BrokenCase{"width_vs_heads", "model: {type: transformer, width: 30, heads: 4}\ndata: {type: text, path: x}\ntrain: {steps: 1}\n", {},
+                   {"broken.yaml:1:35: model.width: must be divisible by model.heads (4), found 30"}},
+        BrokenCase{"not_yaml", "model: [unclosed\n", {}, {"broken.yaml:2:1: not valid YAML"}},
+        BrokenCase{"not_a_mapping", "- just\n- a list\n", {}, {"broken.yaml: expected a recipe (a mapping"}},
+        BrokenCase{"section_not_mapping", Replace(kValid, "optimizer:\n  type: adamw\n  lr: 0.01", "optimizer: adam"), {},
+                   {"broken.yaml:8:12: optimizer: expected a mapping of fields, found \"adam\""}},
+        BrokenCase{"two_errors_reported", Replace(Replace(kValid, "lr: 0.01", "lr: x"), "steps: 10", "steps: -3"), {},
+                   {"optimizer.lr: expected", "train.steps: expected an integer in [1,"}},
+        BrokenCase{"override_bad_value", kValid, {"optimizer.lr=fast"},
+                   {"--set optimizer.lr=fast: optimizer.lr: expected a number"}},
+        BrokenCase{"override_unknown_field", kValid, {"optimizer.lrr=0.1"},
+                   {"--set optimizer.lrr=0.1: optimizer.lrr: unknown field (did you mean \"lr\"?)"}},
+        BrokenCase{"override_without_equals", kValid, {"optimizer.lr"}, {"--set optimizer.lr: expected FIELD=VALUE"}},
+        BrokenCase{"override_into_scalar", kValid, {"name.x=1"}, {"cannot set 'name.x': 'name' is not a mapping"}},
+        BrokenCase{"sweep_unknown_param", std::string(kValid) + "sweep:\n  parameters:\n    optimizer.rate: {values: [1, 2]}\n", {},
+                   {"broken.yaml:16:21: sweep.parameters.optimizer.rate: not a valid value for the recipe:",
+                    "optimizer.rate: unknown field"}},
+        BrokenCase{"sweep_bad_value", std::string(kValid) + "sweep:\n  parameters:\n    train.batch_size: {values: [16, big]}\n", {},
+                   {"sweep.parameters.train.batch_size: not a valid value", "expected an integer"}},
+        BrokenCase{"sweep_bad_distribution", std::string(kValid) + "sweep:\n  parameters:\n    optimizer.lr: {distribution: loguniform, min: 0.1, max: 1}\n", {},
+                   {"broken.yaml:16:34: sweep.parameters.optimizer.lr.distribution: expected one of uniform, log_uniform, int_uniform, found \"loguniform\" (did you mean \"log_uniform\"?)"}},
+        BrokenCase{"sweep_min_above_max", std::string(kValid) + "sweep:\n  parameters:\n    optimizer.lr: {distribution: uniform, min: 0.5, max: 0.1}\n", {},
+                   {"sweep.parameters.optimizer.lr.max: must not be below min"}},
+        BrokenCase{"sweep_log_of_zero", std::string(kValid) + "sweep:\n  parameters:\n    optimizer.lr: {distribution: log_uniform, min: 0, max: 0.1}\n", {},
+                   {"sweep.parameters.optimizer.lr.min: expected a number in [1e-300"}},
+        BrokenCase{"sweep_grid_needs_values", std::string(kValid) + "sweep:\n  strategy: grid\n  parameters:\n    optimizer.lr: {distribution: uniform, min: 0.1, max: 0.2}\n", {},
+                   {"grid search needs {values: [...]} for every parameter"}},
+        BrokenCase{"sweep_metric_of_other_task", std::string(kValid) + "sweep:\n  metric: val_perplexity\n  parameters:\n    optimizer.lr: {values: [0.1]}\n", {},
+                   {"sweep.metric: expected one of val_loss, val_accuracy, train_loss, found \"val_perplexity\""}},
+        BrokenCase{"sweep_without_parameters", std::string(kValid) + "sweep:\n  strategy: random\n", {},
+                   {"sweep.parameters: is required but missing"}},
+        BrokenCase{"sweep_scalar_parameter", std::string(kValid) + "sweep:\n  parameters:\n    optimizer.lr: 0.1\n", {},
+                   {"broken.yaml:16:19: sweep.parameters.optimizer.lr: expected a mapping such as {values: [...]}"}}),
+    [](const ::testing::TestParamInfo<BrokenCase>& info) { return std::string(info.param.name); });
+
+TEST(RecipeTest, SweepSpaceIsParsed) {
+  std::string yaml = std::string(kValid) + R"(sweep:
+  strategy: random
+  metric: val_accuracy
+  max_trials: 12
+  parameters:
+    optimizer.lr: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-1}
+    model.hidden: {values: [[64], [128, 128]]}
+    train.batch_size: {distribution: int_uniform, min: 8, max: 64}
+    train.seed: {value: 3}
+)";
+  auto r = ParseRecipe(yaml, "sweep.yaml", {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_TRUE(r->has_sweep);
+  EXPECT_EQ(r->sweep.mode, "max");  // accuracy is maximised unless told otherwise
+  EXPECT_EQ(r->sweep.max_trials, 12);
+  ASSERT_EQ(r->sweep.parameters.size(), 4u);
+  const auto& lr = r->sweep.parameters[0];
+  EXPECT_EQ(lr.path, "optimizer.lr");
+  EXPECT_EQ(lr.kind, ParameterSpace::Kind::kLogUniform);
+  EXPECT_DOUBLE_EQ(lr.min, 1e-4);
+  EXPECT_EQ(r->sweep.parameters[1].values, (std::vector<std::string>{"[64]", "[128, 128]"}));
+  EXPECT_EQ(r->sweep.parameters[2].kind, ParameterSpace::Kind::kIntUniform);
+  EXPECT_EQ(r->sweep.parameters[3].kind, ParameterSpace::Kind::kConstant);
+  EXPECT_EQ(GridSize(r->sweep.parameters), 0);  // not a grid: continuous parameters
+}
+
+TEST(RecipeTest, GridSizeMultipliesValueCounts) {
+  std::vector<ParameterSpace> grid(2);
+  grid[0].kind = grid[1].kind = ParameterSpace::Kind::kValues;
+  grid[0].values = {"1", "2", "3"};
+  grid[1].values = {"a", "b"};
+  EXPECT_EQ(GridSize(grid), 6);
+}
+
+TEST(RecipeTest, RelativeDataPathsResolveAgainstTheRecipe) {
+  auto r = ParseRecipe("model: {type: mlp}\ndata: {type: csv, path: data/t.csv}\ntrain: {steps: 1}\n",
+                       "/srv/recipes/x.yaml", {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->data.path, "/srv/recipes/data/t.csv");
+}
+
+TEST(RecipeTest, MissingFileIsNotFound) {
+  auto r = LoadRecipe("/nonexistent/recipe.yaml", {});
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("/nonexistent/recipe.yaml"), std::string::npos);
+}
+
+// Every shipped recipe must stay valid.
+TEST(RecipeTest, ShippedRecipesAreValid) {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(ORCHARD_SOURCE_DIR "/recipes")) {
+    if (entry.path().extension() != ".yaml") continue;
+    auto r = LoadRecipe(entry.path().string(), {});
+    EXPECT_TRUE(r.ok()) << entry.path() << ": " << r.status().message();
+    ++count;
+  }
+  EXPECT_GE(count, 3);
+}
+
+}  // namespace
+}  // namespace orchard

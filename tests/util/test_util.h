@@ -1,0 +1,55 @@
+// Helpers for Orchard's tests: temporary directories and real child processes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace orchard::testing {
+
+// A fresh directory under the system temp dir, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void WriteFile(const std::string& path, const std::string& contents);
+std::string ReadFile(const std::string& path);
+
+struct ProcessResult {
+  int exit_code = -1;   // -1 if killed by a signal
+  int signal = 0;
+  std::string output;   // stdout and stderr together
+};
+
+// A running child process whose stdout and stderr go to a file.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const std::string& output_file);
+  ~Process();  // kills the child if still running
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Waits up to `timeout_seconds`; kills the child (and fails the wait) when it runs over.
+  ProcessResult Wait(double timeout_seconds);
+
+ private:
+  pid_t pid_ = -1;
+  std::string output_file_;
+};
+
+// Runs `argv` to completion (at most `timeout_seconds`).
+ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_seconds = 300);
+
+}  // namespace orchard::testing
