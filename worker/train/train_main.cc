@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
   if (!quiet) {
     std::cout << "done: " << result->steps << " steps";
     for (const auto& [name, value] : result->final_eval) std::cout << ", " << name << " " << value;
-    std::cout << ", " << static_cast<long>(result->samples_per_second) << " samples/s; checkpoint "
+    if (result->samples_per_second > 0) std::cout << ", " << static_cast<long>(result->samples_per_second) << " samples/s";
+    std::cout << "; checkpoint "
               << result->last_checkpoint << ", metrics " << options.output_dir << "/" << recipe->metrics.file << "\n";
   }
   return kExitCompleted;

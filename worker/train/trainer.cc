@@ -415,6 +415,7 @@ class Run {
     bool first = true;
     const int64_t samples_per_step = prefetcher_->batch_size() * t.grad_accumulation;
     const auto run_start = Clock::now();
+    if (step_ >= total_steps_) Say("the run is already complete at step " + std::to_string(step_) + "; nothing to do");
 
     while (step_ < total_steps_) {
       const auto step_start = Clock::now();
