@@ -10,6 +10,7 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <numeric>
 #include <sstream>
 #include <thread>
 
@@ -94,9 +95,12 @@ class BatchPrefetcher {
         if (order_epoch != produce_at_.epoch) {
           order_epoch = produce_at_.epoch;
           const int64_t n = inputs_.size(0);
-          order = shuffle_ ? Permutation(n, seed_ + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(order_epoch + 1))
-                           : Permutation(n, 0);
-          if (!shuffle_) std::sort(order.begin(), order.end());
+          if (shuffle_) {
+            order = Permutation(n, seed_ + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(order_epoch + 1));
+          } else {
+            order.resize(n);
+            std::iota(order.begin(), order.end(), int64_t{0});
+          }
         }
         auto index = torch::from_blob(order.data() + produce_at_.batch * batch_size_, {batch_size_}, torch::kInt64);
         Batch b;
