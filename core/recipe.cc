@@ -70,7 +70,8 @@ std::string ResolvePath(const std::string& recipe_file, const std::string& path)
   return (base / path).lexically_normal().string();
 }
 
-void ReadModel(Fields f, ModelSpec* m) {
+void ReadModel(Fields f, const std::string& recipe_file, ModelSpec* m) {
+  if (!f.node().IsMap()) return;  // the section itself is wrong; that error is already recorded
   m->type = f.Choice("type", std::nullopt, {"mlp", "cnn", "transformer", "torchscript"});
   if (m->type == "mlp") {
     m->mlp.hidden = f.Integers("hidden", m->mlp.hidden, 1, kMaxWidth);
@@ -93,12 +94,13 @@ void ReadModel(Fields f, ModelSpec* m) {
                            "), found " + std::to_string(t.width));
     }
   } else if (m->type == "torchscript") {
-    m->torchscript.path = f.String("path", std::nullopt);  // resolved against the recipe later
+    m->torchscript.path = ResolvePath(recipe_file, f.String("path", std::nullopt));
   }
   f.RejectUnknown();
 }
 
 void ReadData(Fields f, const std::string& recipe_file, DataSpec* d) {
+  if (!f.node().IsMap()) return;  // the section itself is wrong; that error is already recorded
   d->type = f.Choice("type", std::nullopt, {"synthetic", "csv", "idx", "text", "digits"});
   if (d->type == "synthetic") {
     d->task = f.Choice("task", "classification", {"classification", "regression"});
@@ -213,10 +215,18 @@ void ReadTrainingFields(const YAML::Node& root, const std::string& file, Recipe*
                         Diagnostics* diag) {
   Fields top(root, "", diag);
   r->name = top.String("name", std::filesystem::path(file).stem().string());
-  ReadModel(top.Map("model"), &r->model);
-  if (!top.Has("model")) top.Error("model", "is required but missing (e.g. model: {type: mlp})");
-  ReadData(top.Map("data"), file, &r->data);
-  if (!top.Has("data")) top.Error("data", "is required but missing (e.g. data: {type: synthetic})");
+  // An absent section is one error, not one more for each required field inside it.
+  Fields model = top.Map("model");
+  if (top.Has("model")) {
+    ReadModel(model, file, &r->model);
+  } else {
+    top.Error("model", "is required but missing (e.g. model: {type: mlp})");
+  }
+  if (top.Has("data")) {
+    ReadData(top.Map("data"), file, &r->data);
+  } else {
+    top.Error("data", "is required but missing (e.g. data: {type: synthetic})");
+  }
   ReadOptimizer(top.Map("optimizer"), &r->optimizer);
   ReadSchedule(top.Map("schedule"), &r->schedule);
   ReadTrain(top.Map("train"), &r->train);
@@ -224,12 +234,8 @@ void ReadTrainingFields(const YAML::Node& root, const std::string& file, Recipe*
   ReadMetrics(top.Map("metrics"), &r->metrics);
   top.Skip("sweep");
   top.RejectUnknown();
-  if (r->model.type == "torchscript") {
-    r->model.torchscript.path = ResolvePath(file, r->model.torchscript.path);
-  }
 
   // Combinations the model and the data must agree on.
-  Fields model(root["model"], "model", diag);
   const std::string& mt = r->model.type;
   const std::string& dt = r->data.type;
   if (mt == "transformer" && dt != "text" && !dt.empty()) {

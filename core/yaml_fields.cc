@@ -86,7 +86,8 @@ Fields::Fields(YAML::Node node, std::string path, Diagnostics* diag)
   if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
     diag_->Error(node_.Mark(), path_.empty() ? "recipe" : path_,
                  "expected a mapping of fields, found " + Describe(node_));
-    node_ = YAML::Node();  // reads see an empty section: one error, not one per field
+    // reset() rebinds; assigning would overwrite the document's node through the reference.
+    node_.reset(YAML::Node());  // reads see an empty section: one error, not one per field
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace orchard {
@@ -136,6 +137,18 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"sweep_scalar_parameter", std::string(kValid) + "sweep:\n  parameters:\n    optimizer.lr: 0.1\n", {},
                    {"broken.yaml:16:19: sweep.parameters.optimizer.lr: expected a mapping such as {values: [...]}"}}),
     [](const ::testing::TestParamInfo<BrokenCase>& info) { return std::string(info.param.name); });
+
+// A wrong or missing section is one problem, reported once.
+TEST(RecipeTest, AWrongSectionIsReportedOnce) {
+  for (const std::string& yaml : {Replace(kValid, "model:\n  type: mlp\n  hidden: [32, 32]\n", ""),
+                                  Replace(kValid, "model:\n  type: mlp\n  hidden: [32, 32]", "model: mlp"),
+                                  Replace(kValid, "data:\n  type: synthetic\n  samples: 256", "data: [1, 2]")}) {
+    auto r = ParseRecipe(yaml, "one.yaml", {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(std::count(r.status().message().begin(), r.status().message().end(), '\n'), 0)
+        << r.status().message();
+  }
+}
 
 TEST(RecipeTest, SweepSpaceIsParsed) {
   std::string yaml = std::string(kValid) + R"(sweep:
