@@ -51,6 +51,14 @@ else()
   set(ORCHARD_HAVE_CUDA OFF)
 endif()
 
+# Before LibTorch: its package would otherwise define an empty protobuf::libprotobuf of its own.
+if(NOT ORCHARD_TRAINER_ONLY)
+  find_package(Protobuf REQUIRED)
+  find_package(gRPC CONFIG REQUIRED)
+  find_package(MPI REQUIRED COMPONENTS CXX)
+  find_package(SQLite3 REQUIRED)
+endif()
+
 # LibTorch's package sets CMAKE_CUDA_ARCHITECTURES to OFF and warns when it finds it set on a re-run.
 unset(CMAKE_CUDA_ARCHITECTURES)
 unset(CMAKE_CUDA_ARCHITECTURES CACHE)
@@ -62,13 +70,6 @@ find_package(Threads REQUIRED)
 if(ORCHARD_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)
-endif()
-
-if(NOT ORCHARD_TRAINER_ONLY)
-  find_package(Protobuf REQUIRED)
-  find_package(gRPC CONFIG REQUIRED)
-  find_package(MPI REQUIRED COMPONENTS CXX)
-  find_package(SQLite3 REQUIRED)
 endif()
 
 message(STATUS "Orchard dependencies:")

@@ -23,6 +23,8 @@ enum class StatusCode {
   kDataLoss,         // corrupt or partial files
   kInternal,
   kAborted,          // stopped on purpose (preemption)
+  kPermissionDenied, // a credential that does not authorise the request
+  kUnavailable,      // a service that cannot be reached
 };
 
 class [[nodiscard]] Status {
@@ -45,6 +47,8 @@ inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move
 inline Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
 inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 
 // Holds either a value or a non-OK status.
 template <typename T>

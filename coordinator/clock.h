@@ -1,0 +1,22 @@
+// Time as the coordinator sees it, injected so that tests can move it by hand.
+#pragma once
+
+#include <chrono>
+
+namespace orchard::coordinator {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Seconds since the Unix epoch.
+  virtual double Now() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  double Now() const override {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+};
+
+}  // namespace orchard::coordinator

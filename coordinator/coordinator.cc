@@ -1,0 +1,517 @@
+#include "coordinator/coordinator.h"
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "coordinator/request_validation.h"
+#include "coordinator/scheduler.h"
+#include "core/recipe.h"
+
+namespace orchard::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* KindName(ParameterSpace::Kind kind) {
+  switch (kind) {
+    case ParameterSpace::Kind::kConstant: return "constant";
+    case ParameterSpace::Kind::kValues: return "values";
+    case ParameterSpace::Kind::kUniform: return "uniform";
+    case ParameterSpace::Kind::kLogUniform: return "log_uniform";
+    case ParameterSpace::Kind::kIntUniform: return "int_uniform";
+  }
+  return "constant";
+}
+
+ParameterSpace::Kind KindFromName(const std::string& name) {
+  for (auto kind : {ParameterSpace::Kind::kValues, ParameterSpace::Kind::kUniform, ParameterSpace::Kind::kLogUniform,
+                    ParameterSpace::Kind::kIntUniform})
+    if (name == KindName(kind)) return kind;
+  return ParameterSpace::Kind::kConstant;
+}
+
+std::string NewToken() {
+  std::random_device device;
+  std::ostringstream out;
+  for (int i = 0; i < 4; ++i) out << std::hex << std::setfill('0') << std::setw(8) << device();
+  return out.str();
+}
+
+std::string Describe(const v1::Trial& trial, const std::string& metric) {
+  std::string text = "trial " + std::to_string(trial.number());
+  if (trial.has_objective()) {
+    std::ostringstream value;
+    value << trial.objective();
+    text += " (" + metric + " " + value.str() + ")";
+  }
+  return text;
+}
+
+TrialExited::Kind ExitKind(const std::string& state) {
+  if (state == "completed") return TrialExited::Kind::kCompleted;
+  if (state == "stopped") return TrialExited::Kind::kStopped;
+  if (state == "canceled") return TrialExited::Kind::kCanceled;
+  return TrialExited::Kind::kFailed;
+}
+
+}  // namespace
+
+nlohmann::json SweepSpecToJson(const SweepSpec& spec) {
+  nlohmann::json parameters = nlohmann::json::array();
+  for (const ParameterSpace& p : spec.parameters)
+    parameters.push_back({{"path", p.path}, {"kind", KindName(p.kind)}, {"min", p.min}, {"max", p.max}, {"values", p.values}});
+  return {{"strategy", spec.strategy}, {"metric", spec.metric}, {"mode", spec.mode}, {"max_trials", spec.max_trials},
+          {"max_concurrent", spec.max_concurrent}, {"ranks", spec.ranks}, {"seed", spec.seed}, {"parameters", parameters}};
+}
+
+SweepSpec SweepSpecFromJson(const nlohmann::json& json) {
+  SweepSpec spec;
+  spec.strategy = json.value("strategy", spec.strategy);
+  spec.metric = json.value("metric", spec.metric);
+  spec.mode = json.value("mode", spec.mode);
+  spec.max_trials = json.value("max_trials", spec.max_trials);
+  spec.max_concurrent = json.value("max_concurrent", spec.max_concurrent);
+  spec.ranks = json.value("ranks", spec.ranks);
+  spec.seed = json.value("seed", spec.seed);
+  for (const auto& p : json.value("parameters", nlohmann::json::array())) {
+    ParameterSpace space;
+    space.path = p.value("path", "");
+    space.kind = KindFromName(p.value("kind", ""));
+    space.min = p.value("min", 0.0);
+    space.max = p.value("max", 0.0);
+    space.values = p.value("values", std::vector<std::string>{});
+    spec.parameters.push_back(std::move(space));
+  }
+  return spec;
+}
+
+Coordinator::Coordinator(CoordinatorOptions options, std::unique_ptr<Store> store)
+    : options_(std::move(options)), store_(std::move(store)) {
+  if (options_.clock == nullptr) options_.clock = &system_clock_;
+  storage_root_ = options_.storage_root;
+}
+
+StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const CoordinatorOptions& options) {
+  std::error_code error;
+  fs::create_directories(options.state_dir, error);
+  if (error)
+    return FailedPrecondition("cannot create the state directory " + options.state_dir + ": " + error.message());
+  CoordinatorOptions resolved = options;
+  if (resolved.storage_root.empty()) resolved.storage_root = (fs::path(options.state_dir) / "storage").string();
+  fs::create_directories(resolved.storage_root, error);
+  if (error)
+    return FailedPrecondition("cannot create the storage root " + resolved.storage_root + ": " + error.message());
+  resolved.storage_root = fs::absolute(resolved.storage_root).lexically_normal().string();
+  ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((fs::path(options.state_dir) / "orchard.db").string()));
+  std::unique_ptr<Coordinator> coordinator(new Coordinator(resolved, std::move(store)));
+  for (int64_t sweep_id : coordinator->store_->RunningSweepIds()) {
+    ASSIGN_OR_RETURN(SweepRecord record, coordinator->store_->LoadSweep(sweep_id));
+    const SweepSpec spec = SweepSpecFromJson(record.spec);
+    ASSIGN_OR_RETURN(auto strategy, MakeSearchStrategy(spec, &record.strategy_state));
+    coordinator->sweeps_[sweep_id] = {std::move(strategy), record.name, spec.metric, spec.mode};
+  }
+  return coordinator;
+}
+
+void Coordinator::Changed() {
+  ++version_;
+  changed_.notify_all();
+}
+
+uint64_t Coordinator::version() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return version_;
+}
+
+uint64_t Coordinator::WaitForChange(uint64_t version, double timeout_seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait_for(lock, std::chrono::duration<double>(timeout_seconds), [&] { return version_ != version; });
+  return version_;
+}
+
+// ---- sweeps ----
+
+StatusOr<v1::Sweep> Coordinator::Submit(const v1::SubmitSweepRequest& request) {
+  RETURN_IF_ERROR(ValidateSubmit(request));
+  const std::string file = request.recipe_file().empty() ? "<submitted recipe>" : request.recipe_file();
+  std::vector<std::string> overrides(request.overrides().begin(), request.overrides().end());
+  ASSIGN_OR_RETURN(Recipe recipe, ParseRecipe(request.recipe_yaml(), file, overrides));
+  // A recipe without a sweep block is a sweep of one trial.
+  SweepSpec spec = recipe.sweep;
+  if (!recipe.has_sweep) spec.strategy = "grid";
+  const std::string name = request.name().empty() ? recipe.name : request.name();
+  if (!IsValidName(name))
+    return InvalidArgument(file + ": name: '" + name +
+                           "' must be 1-64 letters, digits, '.', '_' or '-' (it names the sweep's storage folder)");
+  ASSIGN_OR_RETURN(auto strategy, MakeSearchStrategy(spec, nullptr));
+
+  std::lock_guard<std::mutex> lock(mu_);
+  const double now = Now();
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  SweepRecord record;
+  record.name = name;
+  record.recipe_yaml = request.recipe_yaml();
+  record.recipe_file = file;
+  record.overrides = overrides;
+  record.spec = SweepSpecToJson(spec);
+  record.planned_trials = strategy->PlannedTrials();
+  record.strategy_state = strategy->Snapshot();
+  record.created_at = now;
+  ASSIGN_OR_RETURN(int64_t sweep_id, store_->InsertSweep(record));
+  ActiveSweep& active = sweeps_[sweep_id] = {std::move(strategy), name, spec.metric, spec.mode};
+  Status status = store_->AddEvent(sweep_id, now, "submitted: " + spec.strategy + " search, " +
+                                                      std::to_string(active.strategy->PlannedTrials()) + " trials");
+  if (status.ok()) status = HandleSearchEvent(sweep_id, SweepStarted{});
+  if (status.ok()) status = tx.Commit();
+  if (!status.ok()) {
+    sweeps_.erase(sweep_id);
+    return status;
+  }
+  Changed();
+  return store_->GetSweep(sweep_id);
+}
+
+StatusOr<v1::Sweep> Coordinator::GetSweep(int64_t sweep_id) {
+  RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_->GetSweep(sweep_id);
+}
+
+std::vector<v1::Sweep> Coordinator::ListSweeps(int64_t limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_->ListSweeps(limit > 0 ? std::min<int64_t>(limit, 10000) : 100);
+}
+
+StatusOr<v1::Sweep> Coordinator::Cancel(int64_t sweep_id) {
+  RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(sweep_id));
+  if (record.state != "running") return store_->GetSweep(sweep_id);  // idempotent
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  RETURN_IF_ERROR(FinishSweepLocked(sweep_id, "canceled", "canceled"));
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  return store_->GetSweep(sweep_id);
+}
+
+StatusOr<std::vector<v1::Trial>> Coordinator::ListTrials(int64_t sweep_id) {
+  RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(store_->LoadSweep(sweep_id).status());
+  return store_->ListTrials(sweep_id);
+}
+
+StatusOr<std::vector<v1::MetricPoint>> Coordinator::TrialMetrics(int64_t trial_id, const std::string& name) {
+  RETURN_IF_ERROR(ValidateId("trial_id", trial_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(store_->GetTrial(trial_id).status());
+  return store_->Metrics(trial_id, name);
+}
+
+StatusOr<v1::Trial> Coordinator::BestTrial(int64_t sweep_id) {
+  RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(sweep_id));
+  const std::string metric = record.spec.value("metric", "");
+  auto best = store_->BestTrial(sweep_id, record.spec.value("mode", "min"));
+  if (!best)
+    return NotFound("sweep " + std::to_string(sweep_id) + " has no completed trial that reported " + metric +
+                    " yet (orchard trials " + std::to_string(sweep_id) + " shows their states)");
+  return *best;
+}
+
+StatusOr<v1::GetTrialLogResponse> Coordinator::TrialLog(const v1::GetTrialLogRequest& request) {
+  RETURN_IF_ERROR(ValidateId("trial_id", request.trial_id()));
+  if (request.attempt() < 0 || request.tail_bytes() < 0)
+    return InvalidArgument("attempt and tail_bytes must not be negative");
+  std::string relative;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    RETURN_IF_ERROR(store_->GetTrial(request.trial_id()).status());
+    ASSIGN_OR_RETURN(relative, store_->AttemptLogPath(request.trial_id(), request.attempt()));
+  }
+  const fs::path path = fs::path(storage_root_) / relative;
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in)
+    return NotFound("the log " + path.string() + " is not readable by the coordinator (workers write logs under the "
+                    "storage root; it must be shared storage, or read the file on the worker)");
+  const int64_t size = in.tellg();
+  const int64_t tail = request.tail_bytes() > 0 ? request.tail_bytes() : (1 << 20);
+  const int64_t start = std::max<int64_t>(0, size - tail);
+  in.seekg(start);
+  v1::GetTrialLogResponse response;
+  std::string text(size - start, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  response.set_text(std::move(text));
+  response.set_path(path.string());
+  response.set_truncated(start > 0);
+  return response;
+}
+
+std::vector<v1::Worker> Coordinator::ListWorkers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_->ListWorkers();
+}
+
+StatusOr<Coordinator::SweepEvents> Coordinator::EventsAfter(int64_t sweep_id, int64_t after_event_id) {
+  RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(v1::Sweep sweep, store_->GetSweep(sweep_id));
+  return SweepEvents{std::move(sweep), store_->EventsAfter(sweep_id, after_event_id)};
+}
+
+// ---- strategies ----
+
+Status Coordinator::HandleSearchEvent(int64_t sweep_id, const SearchEvent& event) {
+  auto it = sweeps_.find(sweep_id);
+  if (it == sweeps_.end()) return OkStatus();  // the sweep has ended; nothing more to decide
+  ActiveSweep& sweep = it->second;
+  for (const SearchAction& action : sweep.strategy->Handle(event)) {
+    RETURN_IF_ERROR(ApplyAction(sweep_id, sweep, action));
+    if (std::holds_alternative<FinishSweep>(action)) return OkStatus();  // `sweep` is gone
+  }
+  return store_->SaveStrategyState(sweep_id, sweep.strategy->Snapshot());
+}
+
+Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action) {
+  const double now = Now();
+  if (const auto* create = std::get_if<CreateTrial>(&action)) {
+    const std::string output_dir = sweep.name + "-" + std::to_string(sweep_id) + "/trial-" + std::to_string(create->trial);
+    return store_->InsertTrial(sweep_id, create->trial, create->hyperparameters, output_dir, now);
+  }
+  if (const auto* stop = std::get_if<StopTrial>(&action)) {
+    ASSIGN_OR_RETURN(int64_t trial_id, store_->TrialId(sweep_id, stop->trial));
+    if (auto attempt = store_->ActiveAttemptOfTrial(trial_id)) return store_->SetAttemptStopping(attempt->id, "stopped");
+    ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(trial_id));
+    if (trial.state() == v1::TRIAL_PENDING) return store_->SetTrialState(trial_id, "stopped", "stopped by the search before it started", now);
+    return OkStatus();
+  }
+  // FinishSweep: the strategy wants no more trials.
+  const auto sweep_now = store_->GetSweep(sweep_id);
+  const bool any_completed = sweep_now.ok() && sweep_now->trials_by_state().count("completed") > 0;
+  return FinishSweepLocked(sweep_id, any_completed ? "completed" : "failed",
+                           any_completed ? "completed" : "failed: no trial completed");
+}
+
+Status Coordinator::FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message) {
+  const double now = Now();
+  RETURN_IF_ERROR(store_->FinishSweep(sweep_id, state, now));
+  const std::string why = state == "canceled" ? "the sweep was canceled" : "the search finished";
+  for (int64_t trial_id : store_->PendingTrialIds(sweep_id))
+    RETURN_IF_ERROR(store_->SetTrialState(trial_id, "canceled", why + " before it started", now));
+  int64_t stopping = 0;
+  for (const v1::Trial& trial : store_->ListTrials(sweep_id)) {
+    if (trial.state() != v1::TRIAL_RUNNING) continue;
+    if (auto attempt = store_->ActiveAttemptOfTrial(trial.id())) {
+      RETURN_IF_ERROR(store_->SetAttemptStopping(attempt->id, state == "canceled" ? "canceled" : "stopped"));
+      ++stopping;
+    }
+  }
+  sweeps_.erase(sweep_id);
+  return store_->AddEvent(sweep_id, now,
+                          message + (stopping ? "; " + std::to_string(stopping) + " running trials are stopping" : ""));
+}
+
+// ---- workers ----
+
+StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request) {
+  RETURN_IF_ERROR(ValidateRegister(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(std::string id, store_->InsertWorker(request.hostname(), request.slots(), request.slot_kind(), Now()));
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  v1::RegisterWorkerResponse response;
+  response.set_worker_id(id);
+  response.set_heartbeat_interval_seconds(options_.heartbeat_interval_seconds);
+  response.set_lease_timeout_seconds(options_.lease_timeout_seconds);
+  response.set_storage_root(storage_root_);
+  return response;
+}
+
+namespace {
+Status UnknownWorker(const std::string& worker_id) {
+  return NotFound("worker " + worker_id + " is not registered or was declared lost (no heartbeat within the lease "
+                  "timeout); stop its attempts and register again");
+}
+}  // namespace
+
+StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
+  if (request.worker_id().empty()) return InvalidArgument("worker_id: required (from RegisterWorker)");
+  std::lock_guard<std::mutex> lock(mu_);
+  auto worker = store_->LoadWorker(request.worker_id());
+  if (!worker || !worker->alive) return UnknownWorker(request.worker_id());
+  RETURN_IF_ERROR(store_->TouchWorker(request.worker_id(), Now()));
+  v1::HeartbeatResponse response;
+  std::map<int64_t, bool> active;  // attempt id -> stopping
+  for (const AttemptRecord& a : store_->ActiveAttempts(request.worker_id())) active[a.id] = a.state == "stopping";
+  for (const auto& [id, stopping] : active)
+    if (stopping) response.add_stop_attempt_ids(id);
+  // Anything the worker runs that the coordinator has ended must stop, so nothing runs twice.
+  for (int64_t id : request.running_attempt_ids())
+    if (!active.count(id)) response.add_stop_attempt_ids(id);
+  return response;
+}
+
+StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAttemptsRequest& request) {
+  RETURN_IF_ERROR(ValidateLease(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto worker = store_->LoadWorker(request.worker_id());
+  if (!worker || !worker->alive) return UnknownWorker(request.worker_id());
+  const double now = Now();
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  RETURN_IF_ERROR(store_->TouchWorker(request.worker_id(), now));
+  v1::LeaseAttemptsResponse response;
+  const int64_t free = std::min(request.free_slots(), worker->slots - store_->BusySlots(request.worker_id()));
+  if (free > 0) {
+    SweepRoom room;
+    const auto running = store_->RunningTrialsBySweep();
+    std::map<int64_t, SweepRecord> records;
+    for (int64_t sweep_id : store_->RunningSweepIds()) {
+      ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(sweep_id));
+      const int64_t max_concurrent = record.spec.value("max_concurrent", int64_t{0});
+      if (max_concurrent > 0) room[sweep_id] = max_concurrent - (running.count(sweep_id) ? running.at(sweep_id) : 0);
+      records[sweep_id] = std::move(record);
+    }
+    const auto placements = PlaceTrials({{request.worker_id(), free}}, store_->PendingTrials(1000), room);
+    for (const Placement& placement : placements) {
+      ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(placement.trial_id));
+      ASSIGN_OR_RETURN(AttemptRecord attempt, store_->InsertAttempt(trial.id(), request.worker_id(), NewToken(),
+                                                                    trial.output_dir() + "/", now));
+      RETURN_IF_ERROR(store_->SetTrialState(trial.id(), "running", "", now));
+      const SweepRecord& sweep = records.at(trial.sweep_id());
+      RETURN_IF_ERROR(store_->AddEvent(sweep.id, now,
+                                       "trial " + std::to_string(trial.number()) + " started on " + request.worker_id()));
+      v1::Attempt* leased = response.add_attempts();
+      leased->set_attempt_id(attempt.id);
+      leased->set_trial_id(trial.id());
+      leased->set_sweep_id(trial.sweep_id());
+      leased->set_number(attempt.number);
+      leased->set_recipe_yaml(sweep.recipe_yaml);
+      leased->set_recipe_file(sweep.recipe_file);
+      for (const std::string& o : sweep.overrides) leased->add_overrides(o);
+      for (const auto& h : trial.hyperparameters()) leased->add_overrides(h.path() + "=" + h.value());
+      leased->set_output_dir(trial.output_dir());
+      leased->set_token(attempt.token);
+      leased->set_slots(sweep.spec.value("ranks", int64_t{1}));
+      leased->set_resume(attempt.number > 1);
+    }
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  if (response.attempts_size() > 0) Changed();
+  return response;
+}
+
+Status Coordinator::EndAttemptLocked(const AttemptRecord& attempt, int64_t exit_code, int64_t signal,
+                                     const std::string& reason) {
+  const double now = Now();
+  RETURN_IF_ERROR(store_->EndAttempt(attempt.id, exit_code, signal, reason, now));
+  std::string state;
+  if (attempt.stop_reason == "canceled") state = "canceled";
+  else if (attempt.stop_reason == "stopped") state = "stopped";
+  else if (exit_code == 0) state = "completed";
+  else state = "failed";
+  const std::string message = state == "completed" ? "" : (reason.empty() ? state : reason);
+  RETURN_IF_ERROR(store_->SetTrialState(attempt.trial_id, state, message, now));
+  ASSIGN_OR_RETURN(SweepRecord sweep, store_->LoadSweep(attempt.sweep_id));
+  ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(attempt.trial_id));
+  RETURN_IF_ERROR(store_->AddEvent(attempt.sweep_id, now,
+                                   Describe(trial, sweep.spec.value("metric", "")) + " " + state +
+                                       (message.empty() || message == state ? "" : ": " + message)));
+  return HandleSearchEvent(attempt.sweep_id, TrialExited{attempt.trial_number, ExitKind(state)});
+}
+
+Status Coordinator::ReportAttemptExit(const v1::ReportAttemptExitRequest& request) {
+  RETURN_IF_ERROR(ValidateExit(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(AttemptRecord attempt, store_->LoadAttempt(request.attempt_id()));
+  if (attempt.worker_id != request.worker_id())
+    return PermissionDenied("attempt " + std::to_string(attempt.id) + " was leased to worker " + attempt.worker_id +
+                            ", not " + request.worker_id());
+  if (attempt.state == "exited") return OkStatus();  // already ended (a retry, or the worker was declared lost)
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  RETURN_IF_ERROR(EndAttemptLocked(attempt, request.exit_code(), request.signal(), request.reason()));
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  return OkStatus();
+}
+
+Status Coordinator::ExpireWorkers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const double now = Now();
+  const auto silent = store_->WorkersSilentSince(now - options_.lease_timeout_seconds);
+  if (silent.empty()) return OkStatus();
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  for (const std::string& worker_id : silent) {
+    RETURN_IF_ERROR(store_->MarkWorkerLost(worker_id));
+    std::ostringstream reason;
+    reason << "worker " << worker_id << " lost: no heartbeat for " << options_.lease_timeout_seconds << " s";
+    for (const AttemptRecord& attempt : store_->ActiveAttempts(worker_id))
+      RETURN_IF_ERROR(EndAttemptLocked(attempt, -1, 0, reason.str()));
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  return OkStatus();
+}
+
+// ---- trial reports ----
+
+StatusOr<AttemptRecord> Coordinator::AuthorizeReport(int64_t attempt_id, const std::string& token) {
+  auto attempt = store_->LoadAttempt(attempt_id);
+  if (!attempt.ok() || attempt->token != token)
+    return PermissionDenied("the token does not authorise reports for attempt " + std::to_string(attempt_id) +
+                            " (use the token from the attempt's lease)");
+  if (attempt->state == "exited")
+    return FailedPrecondition("attempt " + std::to_string(attempt_id) + " has already ended; stop reporting");
+  return attempt;
+}
+
+StatusOr<v1::Decision> Coordinator::ReportMetrics(const v1::ReportMetricsRequest& request) {
+  RETURN_IF_ERROR(ValidateMetrics(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(AttemptRecord attempt, AuthorizeReport(request.attempt_id(), request.token()));
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  std::vector<v1::MetricPoint> points(request.points().begin(), request.points().end());
+  RETURN_IF_ERROR(store_->InsertMetrics(attempt.trial_id, points));
+  int64_t last_step = 0;
+  const v1::MetricPoint* objective = nullptr;
+  auto sweep = sweeps_.find(attempt.sweep_id);
+  for (const v1::MetricPoint& p : points) {
+    last_step = std::max(last_step, p.step());
+    if (sweep != sweeps_.end() && p.name() == sweep->second.metric && (!objective || p.step() >= objective->step()))
+      objective = &p;
+  }
+  RETURN_IF_ERROR(store_->RecordLastStep(attempt.trial_id, last_step));
+  if (objective) {
+    RETURN_IF_ERROR(store_->RecordObjective(attempt.trial_id, objective->step(), objective->value()));
+    RETURN_IF_ERROR(HandleSearchEvent(attempt.sweep_id,
+                                      ValidationReported{attempt.trial_number, objective->step(), objective->value()}));
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  ASSIGN_OR_RETURN(AttemptRecord now, store_->LoadAttempt(attempt.id));
+  return now.state == "running" ? v1::DECISION_CONTINUE : v1::DECISION_STOP;
+}
+
+StatusOr<v1::Decision> Coordinator::ReportCheckpoint(const v1::ReportCheckpointRequest& request) {
+  RETURN_IF_ERROR(ValidateCheckpoint(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(AttemptRecord attempt, AuthorizeReport(request.attempt_id(), request.token()));
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  RETURN_IF_ERROR(store_->RecordCheckpoint(attempt.trial_id, request.path()));
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  return attempt.state == "running" ? v1::DECISION_CONTINUE : v1::DECISION_STOP;
+}
+
+}  // namespace orchard::coordinator

@@ -1,0 +1,115 @@
+// The coordinator's domain logic: owns the store and the sweeps' search strategies and applies one
+// state change at a time, each as one store transaction committed before the caller answers.
+//
+//   ASSIGN_OR_RETURN(auto coordinator, Coordinator::Open(options));
+//   ASSIGN_OR_RETURN(v1::Sweep sweep, coordinator->Submit(request));
+//
+// The gRPC services are thin adapters over these methods; every method validates its input and
+// returns InvalidArgument, NotFound, FailedPrecondition or PermissionDenied with a message a person
+// can act on. Thread-safe: all methods serialise on one mutex.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "coordinator/clock.h"
+#include "coordinator/search_strategy.h"
+#include "coordinator/store.h"
+#include "core/status.h"
+#include "orchard/v1/sweep_service.pb.h"
+#include "orchard/v1/trial_service.pb.h"
+#include "orchard/v1/worker_service.pb.h"
+
+namespace orchard::coordinator {
+
+struct CoordinatorOptions {
+  std::string state_dir = ".orchard";  // orchard.db lives here
+  std::string storage_root;             // trial output; default <state_dir>/storage
+  double heartbeat_interval_seconds = 2;
+  double lease_timeout_seconds = 15;    // a worker silent this long is declared lost
+  const Clock* clock = nullptr;         // default: the system clock
+};
+
+class Coordinator {
+ public:
+  // Opens (or creates) the state directory and database and restores running sweeps' strategies.
+  static StatusOr<std::unique_ptr<Coordinator>> Open(const CoordinatorOptions& options);
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // Sweeps (the CLI's service).
+  StatusOr<v1::Sweep> Submit(const v1::SubmitSweepRequest& request);
+  StatusOr<v1::Sweep> GetSweep(int64_t sweep_id);
+  std::vector<v1::Sweep> ListSweeps(int64_t limit);
+  StatusOr<v1::Sweep> Cancel(int64_t sweep_id);
+  StatusOr<std::vector<v1::Trial>> ListTrials(int64_t sweep_id);
+  StatusOr<std::vector<v1::MetricPoint>> TrialMetrics(int64_t trial_id, const std::string& name);
+  StatusOr<v1::Trial> BestTrial(int64_t sweep_id);
+  StatusOr<v1::GetTrialLogResponse> TrialLog(const v1::GetTrialLogRequest& request);
+  std::vector<v1::Worker> ListWorkers();
+
+  // Watching: events of a sweep after `after_event_id`, with the sweep as it is now.
+  struct SweepEvents {
+    v1::Sweep sweep;
+    std::vector<EventRecord> events;
+  };
+  StatusOr<SweepEvents> EventsAfter(int64_t sweep_id, int64_t after_event_id);
+  // Blocks until some state changed after `version` (see version()) or `timeout_seconds` passed.
+  uint64_t WaitForChange(uint64_t version, double timeout_seconds);
+  uint64_t version();
+
+  // Workers (the worker service).
+  StatusOr<v1::RegisterWorkerResponse> RegisterWorker(const v1::RegisterWorkerRequest& request);
+  StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  StatusOr<v1::LeaseAttemptsResponse> LeaseAttempts(const v1::LeaseAttemptsRequest& request);
+  Status ReportAttemptExit(const v1::ReportAttemptExitRequest& request);
+  // Declares workers silent past the lease timeout lost and ends their attempts. Called periodically.
+  Status ExpireWorkers();
+
+  // Trial reports (the trial service), authorised by the attempt's token.
+  StatusOr<v1::Decision> ReportMetrics(const v1::ReportMetricsRequest& request);
+  StatusOr<v1::Decision> ReportCheckpoint(const v1::ReportCheckpointRequest& request);
+
+  const std::string& storage_root() const { return storage_root_; }
+  const CoordinatorOptions& options() const { return options_; }
+
+ private:
+  struct ActiveSweep {
+    std::unique_ptr<SearchStrategy> strategy;
+    std::string name;
+    std::string metric;
+    std::string mode;
+  };
+
+  Coordinator(CoordinatorOptions options, std::unique_ptr<Store> store);
+  double Now() const { return options_.clock->Now(); }
+  void Changed();  // wakes watchers; call after a commit, with mu_ held
+
+  // Feeds one event to a sweep's strategy and carries out the operations (inside a transaction).
+  Status HandleSearchEvent(int64_t sweep_id, const SearchEvent& event);
+  Status ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action);
+  Status FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message);
+  // Ends an attempt and its trial with the state its exit implies, then tells the strategy.
+  Status EndAttemptLocked(const AttemptRecord& attempt, int64_t exit_code, int64_t signal, const std::string& reason);
+  StatusOr<AttemptRecord> AuthorizeReport(int64_t attempt_id, const std::string& token);
+
+  CoordinatorOptions options_;
+  SystemClock system_clock_;
+  std::string storage_root_;
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  uint64_t version_ = 0;                       // guarded by mu_
+  std::unique_ptr<Store> store_;               // guarded by mu_
+  std::map<int64_t, ActiveSweep> sweeps_;      // running sweeps; guarded by mu_
+};
+
+// The sweep block as stored with a sweep (and back).
+nlohmann::json SweepSpecToJson(const SweepSpec& spec);
+SweepSpec SweepSpecFromJson(const nlohmann::json& json);
+
+}  // namespace orchard::coordinator

@@ -1,0 +1,122 @@
+#include "coordinator/request_validation.h"
+
+#include <cctype>
+#include <cmath>
+
+namespace orchard::coordinator {
+namespace {
+
+Status CheckMetricName(const std::string& name, int index) {
+  if (name.empty() || name.size() > 128)
+    return InvalidArgument("points[" + std::to_string(index) + "].name: must be 1 to 128 characters, found " +
+                           std::to_string(name.size()));
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '/' && c != '-')
+      return InvalidArgument("points[" + std::to_string(index) + "].name: '" + name +
+                             "' may only contain letters, digits, '_', '.', '/' and '-'");
+  return OkStatus();
+}
+
+Status CheckAttempt(int64_t attempt_id, const std::string& token) {
+  RETURN_IF_ERROR(ValidateId("attempt_id", attempt_id));
+  if (token.empty() || token.size() > 256)
+    return InvalidArgument("token: the attempt's token from its lease is required (1 to 256 characters)");
+  return OkStatus();
+}
+
+}  // namespace
+
+bool IsValidName(const std::string& name) {
+  if (name.empty() || name.size() > 64 || !std::isalnum(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
+  return true;
+}
+
+bool IsConfinedRelativePath(const std::string& path) {
+  if (path.empty() || path.size() > 4096 || path[0] == '/') return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    const std::string part = path.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return path.find('\0') == std::string::npos;
+}
+
+Status ValidateId(const char* field, int64_t id) {
+  if (id <= 0) return InvalidArgument(std::string(field) + ": must be a positive id, found " + std::to_string(id));
+  return OkStatus();
+}
+
+Status ValidateSubmit(const v1::SubmitSweepRequest& request) {
+  if (request.recipe_yaml().empty()) return InvalidArgument("recipe_yaml: the recipe's text is empty");
+  if (request.recipe_yaml().size() > kMaxRecipeBytes)
+    return InvalidArgument("recipe_yaml: " + std::to_string(request.recipe_yaml().size()) +
+                           " bytes is more than the 1 MiB a recipe may have; reference large data by path");
+  if (request.recipe_file().size() > 4096) return InvalidArgument("recipe_file: longer than 4096 characters");
+  if (request.overrides_size() > kMaxOverrides)
+    return InvalidArgument("overrides: at most " + std::to_string(kMaxOverrides) + " are allowed");
+  for (int i = 0; i < request.overrides_size(); ++i) {
+    const std::string& o = request.overrides(i);
+    if (o.find('=') == std::string::npos || o.front() == '=')
+      return InvalidArgument("overrides[" + std::to_string(i) + "]: '" + o + "' is not FIELD=VALUE (e.g. optimizer.lr=0.01)");
+  }
+  if (!request.name().empty() && !IsValidName(request.name()))
+    return InvalidArgument("name: '" + request.name() +
+                           "' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+  return OkStatus();
+}
+
+Status ValidateRegister(const v1::RegisterWorkerRequest& request) {
+  if (request.slots() < 1 || request.slots() > kMaxSlotsPerWorker)
+    return InvalidArgument("slots: must be between 1 and " + std::to_string(kMaxSlotsPerWorker) + ", found " +
+                           std::to_string(request.slots()));
+  if (request.slot_kind() != "gpu" && request.slot_kind() != "cpu")
+    return InvalidArgument("slot_kind: must be \"gpu\" or \"cpu\", found \"" + request.slot_kind() + "\"");
+  if (request.hostname().empty() || request.hostname().size() > 255)
+    return InvalidArgument("hostname: must be 1 to 255 characters");
+  return OkStatus();
+}
+
+Status ValidateLease(const v1::LeaseAttemptsRequest& request) {
+  if (request.worker_id().empty()) return InvalidArgument("worker_id: required (from RegisterWorker)");
+  if (request.free_slots() < 0 || request.free_slots() > kMaxSlotsPerWorker)
+    return InvalidArgument("free_slots: must be between 0 and " + std::to_string(kMaxSlotsPerWorker));
+  return OkStatus();
+}
+
+Status ValidateExit(const v1::ReportAttemptExitRequest& request) {
+  if (request.worker_id().empty()) return InvalidArgument("worker_id: required (from RegisterWorker)");
+  RETURN_IF_ERROR(ValidateId("attempt_id", request.attempt_id()));
+  if (request.reason().size() > 64 * 1024) return InvalidArgument("reason: longer than 64 KiB");
+  return OkStatus();
+}
+
+Status ValidateMetrics(const v1::ReportMetricsRequest& request) {
+  RETURN_IF_ERROR(CheckAttempt(request.attempt_id(), request.token()));
+  if (request.points_size() > kMaxPointsPerReport)
+    return InvalidArgument("points: " + std::to_string(request.points_size()) + " in one report; at most " +
+                           std::to_string(kMaxPointsPerReport) + " are allowed, send them in several reports");
+  for (int i = 0; i < request.points_size(); ++i) {
+    const v1::MetricPoint& p = request.points(i);
+    RETURN_IF_ERROR(CheckMetricName(p.name(), i));
+    if (p.step() < 0) return InvalidArgument("points[" + std::to_string(i) + "].step: must not be negative");
+    if (!std::isfinite(p.value()))
+      return InvalidArgument("points[" + std::to_string(i) + "].value: " + p.name() +
+                             " is not a finite number; report divergence as the attempt's exit instead");
+  }
+  return OkStatus();
+}
+
+Status ValidateCheckpoint(const v1::ReportCheckpointRequest& request) {
+  RETURN_IF_ERROR(CheckAttempt(request.attempt_id(), request.token()));
+  if (request.step() < 0) return InvalidArgument("step: must not be negative");
+  if (!IsConfinedRelativePath(request.path()))
+    return InvalidArgument("path: '" + request.path() + "' must be relative to the storage root, without '..'");
+  return OkStatus();
+}
+
+}  // namespace orchard::coordinator

@@ -1,0 +1,31 @@
+// Checks on every API request before it reaches the coordinator's state: sizes, ranges, names and
+// numbers. Pure; each returns InvalidArgument naming the field, what was wrong and what is allowed.
+#pragma once
+
+#include "core/status.h"
+#include "orchard/v1/sweep_service.pb.h"
+#include "orchard/v1/trial_service.pb.h"
+#include "orchard/v1/worker_service.pb.h"
+
+namespace orchard::coordinator {
+
+inline constexpr size_t kMaxRecipeBytes = 1 << 20;
+inline constexpr int kMaxOverrides = 256;
+inline constexpr int kMaxPointsPerReport = 10000;
+inline constexpr int64_t kMaxSlotsPerWorker = 4096;
+
+Status ValidateSubmit(const v1::SubmitSweepRequest& request);
+Status ValidateRegister(const v1::RegisterWorkerRequest& request);
+Status ValidateLease(const v1::LeaseAttemptsRequest& request);
+Status ValidateExit(const v1::ReportAttemptExitRequest& request);
+Status ValidateMetrics(const v1::ReportMetricsRequest& request);
+Status ValidateCheckpoint(const v1::ReportCheckpointRequest& request);
+Status ValidateId(const char* field, int64_t id);
+
+// A sweep name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.
+bool IsValidName(const std::string& name);
+
+// A path that stays inside the storage root: relative, no "..", no empty or "." components.
+bool IsConfinedRelativePath(const std::string& path);
+
+}  // namespace orchard::coordinator

@@ -1,0 +1,80 @@
+// Search strategies: pure state machines that decide which trials a sweep runs and when they stop.
+//
+//   ASSIGN_OR_RETURN(auto strategy, MakeSearchStrategy(recipe.sweep, /*snapshot=*/nullptr));
+//   for (const SearchAction& action : strategy->Handle(SweepStarted{})) Apply(action);
+//   store.SaveStrategyState(sweep_id, strategy->Snapshot());
+//
+// A strategy takes events (the sweep started, a trial reported its validation metric, a trial
+// exited) and returns operations from a closed set (create a trial with these hyperparameters,
+// stop a trial, finish the sweep). It holds no clock, does no I/O and draws randomness only from a
+// generator seeded by the sweep's seed, so the same events always give the same operations. The
+// coordinator saves Snapshot() after every event; a strategy made from that snapshot continues
+// exactly where the saved one was. Trials are named by their number within the sweep (0, 1, ...),
+// which the strategy assigns. Not thread-safe: the coordinator applies one event at a time.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/search_space.h"
+#include "core/status.h"
+
+namespace orchard::coordinator {
+
+// A dotted recipe field and its value in YAML flow syntax, applied as the override "path=value".
+struct Hyperparameter {
+  std::string path;
+  std::string value;
+  bool operator==(const Hyperparameter&) const = default;
+};
+
+// Events.
+struct SweepStarted {};
+struct ValidationReported {
+  int64_t trial = 0;
+  int64_t step = 0;
+  double value = 0;  // of the sweep's metric
+};
+struct TrialExited {
+  enum class Kind { kCompleted, kFailed, kStopped, kCanceled };
+  int64_t trial = 0;
+  Kind kind = Kind::kCompleted;
+};
+using SearchEvent = std::variant<SweepStarted, ValidationReported, TrialExited>;
+
+// Operations.
+struct CreateTrial {
+  int64_t trial = 0;
+  std::vector<Hyperparameter> hyperparameters;
+};
+struct StopTrial {
+  int64_t trial = 0;
+};
+struct FinishSweep {};
+using SearchAction = std::variant<CreateTrial, StopTrial, FinishSweep>;
+
+class SearchStrategy {
+ public:
+  virtual ~SearchStrategy() = default;
+
+  // Applies one event and returns the operations it calls for, in order.
+  virtual std::vector<SearchAction> Handle(const SearchEvent& event) = 0;
+
+  // Everything needed to continue after a restart (see MakeSearchStrategy).
+  virtual nlohmann::json Snapshot() const = 0;
+
+  // Trials the sweep will have once done (for progress and estimates); -1 when unknown in advance.
+  virtual int64_t PlannedTrials() const = 0;
+};
+
+// The strategy `sweep.strategy` names, fresh (snapshot == nullptr) or restored from a Snapshot().
+// InvalidArgument for an unknown strategy, a grid over a distribution, or a damaged snapshot.
+StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const SweepSpec& sweep,
+                                                             const nlohmann::json* snapshot);
+
+}  // namespace orchard::coordinator

@@ -1,0 +1,61 @@
+// The gRPC services: thin adapters that turn requests into Coordinator calls and Status into gRPC
+// status codes. Thread-safe (the Coordinator serialises state changes).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "coordinator/coordinator.h"
+#include "orchard/v1/sweep_service.grpc.pb.h"
+#include "orchard/v1/trial_service.grpc.pb.h"
+#include "orchard/v1/worker_service.grpc.pb.h"
+
+namespace orchard::coordinator {
+
+grpc::Status ToGrpcStatus(const Status& status);
+
+class SweepServiceImpl final : public v1::SweepService::Service {
+ public:
+  explicit SweepServiceImpl(Coordinator& coordinator) : coordinator_(coordinator) {}
+  grpc::Status SubmitSweep(grpc::ServerContext*, const v1::SubmitSweepRequest*, v1::SubmitSweepResponse*) override;
+  grpc::Status GetSweep(grpc::ServerContext*, const v1::GetSweepRequest*, v1::Sweep*) override;
+  grpc::Status ListSweeps(grpc::ServerContext*, const v1::ListSweepsRequest*, v1::ListSweepsResponse*) override;
+  grpc::Status CancelSweep(grpc::ServerContext*, const v1::CancelSweepRequest*, v1::Sweep*) override;
+  grpc::Status ListTrials(grpc::ServerContext*, const v1::ListTrialsRequest*, v1::ListTrialsResponse*) override;
+  grpc::Status GetTrialMetrics(grpc::ServerContext*, const v1::GetTrialMetricsRequest*,
+                               v1::GetTrialMetricsResponse*) override;
+  grpc::Status GetBestTrial(grpc::ServerContext*, const v1::GetBestTrialRequest*, v1::Trial*) override;
+  grpc::Status GetTrialLog(grpc::ServerContext*, const v1::GetTrialLogRequest*, v1::GetTrialLogResponse*) override;
+  grpc::Status WatchSweep(grpc::ServerContext*, const v1::WatchSweepRequest*,
+                          grpc::ServerWriter<v1::SweepEvent>*) override;
+  grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*, v1::ListWorkersResponse*) override;
+
+ private:
+  Coordinator& coordinator_;
+};
+
+class WorkerServiceImpl final : public v1::WorkerService::Service {
+ public:
+  explicit WorkerServiceImpl(Coordinator& coordinator) : coordinator_(coordinator) {}
+  grpc::Status RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest*,
+                              v1::RegisterWorkerResponse*) override;
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatResponse*) override;
+  grpc::Status LeaseAttempts(grpc::ServerContext*, const v1::LeaseAttemptsRequest*, v1::LeaseAttemptsResponse*) override;
+  grpc::Status ReportAttemptExit(grpc::ServerContext*, const v1::ReportAttemptExitRequest*,
+                                 v1::ReportAttemptExitResponse*) override;
+
+ private:
+  Coordinator& coordinator_;
+};
+
+class TrialServiceImpl final : public v1::TrialService::Service {
+ public:
+  explicit TrialServiceImpl(Coordinator& coordinator) : coordinator_(coordinator) {}
+  grpc::Status ReportMetrics(grpc::ServerContext*, const v1::ReportMetricsRequest*, v1::ReportMetricsResponse*) override;
+  grpc::Status ReportCheckpoint(grpc::ServerContext*, const v1::ReportCheckpointRequest*,
+                                v1::ReportCheckpointResponse*) override;
+
+ private:
+  Coordinator& coordinator_;
+};
+
+}  // namespace orchard::coordinator

@@ -1,0 +1,544 @@
+#include "coordinator/store.h"
+
+namespace orchard::coordinator {
+
+const std::vector<std::string>& SchemaMigrations() {
+  static const std::vector<std::string> migrations = {
+      // 1: the initial schema.
+      R"sql(
+CREATE TABLE sweeps (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  recipe_yaml TEXT NOT NULL,
+  recipe_file TEXT NOT NULL,
+  overrides TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  planned_trials INTEGER NOT NULL,
+  strategy_state TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  finished_at REAL NOT NULL DEFAULT 0);
+CREATE TABLE trials (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sweep_id INTEGER NOT NULL REFERENCES sweeps(id),
+  number INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  hyperparameters TEXT NOT NULL,
+  output_dir TEXT NOT NULL,
+  objective REAL,
+  objective_step INTEGER NOT NULL DEFAULT 0,
+  last_step INTEGER NOT NULL DEFAULT 0,
+  checkpoint TEXT NOT NULL DEFAULT '',
+  message TEXT NOT NULL DEFAULT '',
+  created_at REAL NOT NULL,
+  started_at REAL NOT NULL DEFAULT 0,
+  finished_at REAL NOT NULL DEFAULT 0,
+  UNIQUE (sweep_id, number));
+CREATE INDEX trials_by_state ON trials(state, sweep_id, number);
+CREATE TABLE workers (
+  id TEXT PRIMARY KEY,
+  hostname TEXT NOT NULL,
+  slots INTEGER NOT NULL,
+  slot_kind TEXT NOT NULL,
+  alive INTEGER NOT NULL,
+  registered_at REAL NOT NULL,
+  last_heartbeat REAL NOT NULL);
+CREATE TABLE attempts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  number INTEGER NOT NULL,
+  worker_id TEXT NOT NULL REFERENCES workers(id),
+  token TEXT NOT NULL,
+  state TEXT NOT NULL,
+  stop_reason TEXT NOT NULL DEFAULT '',
+  slots INTEGER NOT NULL,
+  exit_code INTEGER NOT NULL DEFAULT -1,
+  signal INTEGER NOT NULL DEFAULT 0,
+  reason TEXT NOT NULL DEFAULT '',
+  log_path TEXT NOT NULL,
+  started_at REAL NOT NULL,
+  ended_at REAL NOT NULL DEFAULT 0,
+  UNIQUE (trial_id, number));
+CREATE INDEX attempts_by_worker ON attempts(worker_id, state);
+CREATE TABLE metrics (
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  name TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  value REAL NOT NULL,
+  time REAL NOT NULL,
+  PRIMARY KEY (trial_id, name, step)) WITHOUT ROWID;
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sweep_id INTEGER NOT NULL REFERENCES sweeps(id),
+  time REAL NOT NULL,
+  message TEXT NOT NULL);
+CREATE INDEX events_by_sweep ON events(sweep_id, id);
+)sql",
+  };
+  return migrations;
+}
+
+namespace {
+
+nlohmann::json ParseJson(const std::string& text) {
+  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
+constexpr const char* kTrialColumns =
+    "t.id, t.sweep_id, t.number, t.state, t.hyperparameters, t.objective, t.objective_step, t.last_step, "
+    "t.checkpoint, t.message, t.output_dir, t.started_at, t.finished_at, "
+    "(SELECT COUNT(*) FROM attempts a WHERE a.trial_id = t.id), "
+    "(SELECT worker_id FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1), "
+    "(SELECT exit_code FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1) ";
+
+}  // namespace
+
+v1::TrialState TrialStateFromName(const std::string& name) {
+  if (name == "pending") return v1::TRIAL_PENDING;
+  if (name == "running") return v1::TRIAL_RUNNING;
+  if (name == "completed") return v1::TRIAL_COMPLETED;
+  if (name == "failed") return v1::TRIAL_FAILED;
+  if (name == "stopped") return v1::TRIAL_STOPPED;
+  if (name == "canceled") return v1::TRIAL_CANCELED;
+  return v1::TRIAL_STATE_UNSPECIFIED;
+}
+
+std::string TrialStateName(v1::TrialState state) {
+  switch (state) {
+    case v1::TRIAL_PENDING: return "pending";
+    case v1::TRIAL_RUNNING: return "running";
+    case v1::TRIAL_COMPLETED: return "completed";
+    case v1::TRIAL_FAILED: return "failed";
+    case v1::TRIAL_STOPPED: return "stopped";
+    case v1::TRIAL_CANCELED: return "canceled";
+    default: return "unknown";
+  }
+}
+
+v1::SweepState SweepStateFromName(const std::string& name) {
+  if (name == "running") return v1::SWEEP_RUNNING;
+  if (name == "completed") return v1::SWEEP_COMPLETED;
+  if (name == "failed") return v1::SWEEP_FAILED;
+  if (name == "canceled") return v1::SWEEP_CANCELED;
+  return v1::SWEEP_STATE_UNSPECIFIED;
+}
+
+StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path));
+  RETURN_IF_ERROR(db->Migrate(SchemaMigrations()));
+  return std::unique_ptr<Store>(new Store(std::move(db)));
+}
+
+// ---- sweeps ----
+
+StatusOr<int64_t> Store::InsertSweep(const SweepRecord& sweep) {
+  Statement insert = db_->Prepare(
+      "INSERT INTO sweeps (name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, strategy_state, "
+      "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  insert.Bind(1, sweep.name).Bind(2, sweep.state).Bind(3, sweep.recipe_yaml).Bind(4, sweep.recipe_file);
+  insert.Bind(5, nlohmann::json(sweep.overrides).dump()).Bind(6, sweep.spec.dump());
+  insert.Bind(7, sweep.planned_trials).Bind(8, sweep.strategy_state.dump()).Bind(9, sweep.created_at);
+  RETURN_IF_ERROR(insert.Run());
+  return db_->LastInsertId();
+}
+
+StatusOr<SweepRecord> Store::LoadSweep(int64_t sweep_id) {
+  Statement row = db_->Prepare(
+      "SELECT id, name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, strategy_state, created_at "
+      "FROM sweeps WHERE id = ?");
+  row.Bind(1, sweep_id);
+  if (!row.Step()) {
+    RETURN_IF_ERROR(row.status());
+    return NotFound("sweep " + std::to_string(sweep_id) + " does not exist (orchard sweeps lists them)");
+  }
+  SweepRecord sweep;
+  sweep.id = row.Int(0);
+  sweep.name = row.Text(1);
+  sweep.state = row.Text(2);
+  sweep.recipe_yaml = row.Text(3);
+  sweep.recipe_file = row.Text(4);
+  sweep.overrides = ParseJson(row.Text(5)).get<std::vector<std::string>>();
+  sweep.spec = ParseJson(row.Text(6));
+  sweep.planned_trials = row.Int(7);
+  sweep.strategy_state = ParseJson(row.Text(8));
+  sweep.created_at = row.Double(9);
+  return sweep;
+}
+
+std::vector<int64_t> Store::RunningSweepIds() {
+  Statement rows = db_->Prepare("SELECT id FROM sweeps WHERE state = 'running' ORDER BY id");
+  std::vector<int64_t> ids;
+  while (rows.Step()) ids.push_back(rows.Int(0));
+  return ids;
+}
+
+Status Store::SaveStrategyState(int64_t sweep_id, const nlohmann::json& state) {
+  return db_->Prepare("UPDATE sweeps SET strategy_state = ? WHERE id = ?").Bind(1, state.dump()).Bind(2, sweep_id).Run();
+}
+
+Status Store::FinishSweep(int64_t sweep_id, const std::string& state, double now) {
+  return db_->Prepare("UPDATE sweeps SET state = ?, finished_at = ? WHERE id = ?")
+      .Bind(1, state).Bind(2, now).Bind(3, sweep_id).Run();
+}
+
+StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
+  ASSIGN_OR_RETURN(SweepRecord record, LoadSweep(sweep_id));
+  v1::Sweep sweep;
+  sweep.set_id(record.id);
+  sweep.set_name(record.name);
+  sweep.set_state(SweepStateFromName(record.state));
+  sweep.set_strategy(record.spec.value("strategy", ""));
+  sweep.set_metric(record.spec.value("metric", ""));
+  sweep.set_mode(record.spec.value("mode", ""));
+  sweep.set_max_trials(record.spec.value("max_trials", int64_t{0}));
+  sweep.set_max_concurrent(record.spec.value("max_concurrent", int64_t{0}));
+  sweep.set_ranks(record.spec.value("ranks", int64_t{1}));
+  sweep.set_created_at(record.created_at);
+  sweep.set_recipe_file(record.recipe_file);
+  Statement finished = db_->Prepare("SELECT finished_at FROM sweeps WHERE id = ?");
+  finished.Bind(1, sweep_id);
+  if (finished.Step()) sweep.set_finished_at(finished.Double(0));
+  Statement counts = db_->Prepare("SELECT state, COUNT(*) FROM trials WHERE sweep_id = ? GROUP BY state");
+  counts.Bind(1, sweep_id);
+  int64_t created = 0;
+  while (counts.Step()) {
+    (*sweep.mutable_trials_by_state())[counts.Text(0)] = counts.Int(1);
+    created += counts.Int(1);
+  }
+  sweep.set_trials_total(std::max(created, record.planned_trials));
+  if (auto best = BestTrial(sweep_id, sweep.mode())) *sweep.mutable_best_trial() = *best;
+  return sweep;
+}
+
+std::vector<v1::Sweep> Store::ListSweeps(int64_t limit) {
+  Statement rows = db_->Prepare("SELECT id FROM sweeps ORDER BY id DESC LIMIT ?");
+  rows.Bind(1, limit);
+  std::vector<int64_t> ids;
+  while (rows.Step()) ids.push_back(rows.Int(0));
+  std::vector<v1::Sweep> sweeps;
+  for (int64_t id : ids)
+    if (auto sweep = GetSweep(id); sweep.ok()) sweeps.push_back(*std::move(sweep));
+  return sweeps;
+}
+
+std::optional<v1::Trial> Store::BestTrial(int64_t sweep_id, const std::string& mode) {
+  Statement row = db_->Prepare(std::string("SELECT ") + kTrialColumns +
+                               "FROM trials t WHERE t.sweep_id = ? AND t.objective IS NOT NULL AND "
+                               "t.state IN ('completed', 'stopped') ORDER BY t.objective " +
+                               (mode == "max" ? "DESC" : "ASC") + ", t.number LIMIT 1");
+  row.Bind(1, sweep_id);
+  if (!row.Step()) return std::nullopt;
+  return ReadTrial(row);
+}
+
+// ---- trials ----
+
+Status Store::InsertTrial(int64_t sweep_id, int64_t number, const std::vector<Hyperparameter>& hyperparameters,
+                          const std::string& output_dir, double now) {
+  nlohmann::json pairs = nlohmann::json::array();
+  for (const Hyperparameter& h : hyperparameters) pairs.push_back({h.path, h.value});
+  return db_->Prepare(
+                "INSERT INTO trials (sweep_id, number, state, hyperparameters, output_dir, created_at) "
+                "VALUES (?, ?, 'pending', ?, ?, ?)")
+      .Bind(1, sweep_id).Bind(2, number).Bind(3, pairs.dump()).Bind(4, output_dir).Bind(5, now).Run();
+}
+
+v1::Trial Store::ReadTrial(const Statement& row) {
+  v1::Trial trial;
+  trial.set_id(row.Int(0));
+  trial.set_sweep_id(row.Int(1));
+  trial.set_number(row.Int(2));
+  trial.set_state(TrialStateFromName(row.Text(3)));
+  for (const auto& pair : ParseJson(row.Text(4))) {
+    v1::Hyperparameter* h = trial.add_hyperparameters();
+    h->set_path(pair[0].get<std::string>());
+    h->set_value(pair[1].get<std::string>());
+  }
+  if (!row.IsNull(5)) {
+    trial.set_has_objective(true);
+    trial.set_objective(row.Double(5));
+    trial.set_objective_step(row.Int(6));
+  }
+  trial.set_last_step(row.Int(7));
+  trial.set_checkpoint(row.Text(8));
+  trial.set_message(row.Text(9));
+  trial.set_output_dir(row.Text(10));
+  trial.set_started_at(row.Double(11));
+  trial.set_finished_at(row.Double(12));
+  trial.set_attempts(row.Int(13));
+  trial.set_worker_id(row.Text(14));
+  trial.set_exit_code(row.IsNull(15) ? -1 : row.Int(15));
+  return trial;
+}
+
+StatusOr<v1::Trial> Store::GetTrial(int64_t trial_id) {
+  Statement row = db_->Prepare(std::string("SELECT ") + kTrialColumns + "FROM trials t WHERE t.id = ?");
+  row.Bind(1, trial_id);
+  if (!row.Step()) return NotFound("trial " + std::to_string(trial_id) + " does not exist (orchard trials SWEEP lists them)");
+  return ReadTrial(row);
+}
+
+StatusOr<int64_t> Store::TrialId(int64_t sweep_id, int64_t number) {
+  Statement row = db_->Prepare("SELECT id FROM trials WHERE sweep_id = ? AND number = ?");
+  row.Bind(1, sweep_id).Bind(2, number);
+  if (!row.Step()) return NotFound("sweep " + std::to_string(sweep_id) + " has no trial number " + std::to_string(number));
+  return row.Int(0);
+}
+
+std::vector<v1::Trial> Store::ListTrials(int64_t sweep_id) {
+  Statement rows = db_->Prepare(std::string("SELECT ") + kTrialColumns + "FROM trials t WHERE t.sweep_id = ? ORDER BY t.number");
+  rows.Bind(1, sweep_id);
+  std::vector<v1::Trial> trials;
+  while (rows.Step()) trials.push_back(ReadTrial(rows));
+  return trials;
+}
+
+std::vector<Hyperparameter> Store::TrialHyperparameters(int64_t trial_id) {
+  Statement row = db_->Prepare("SELECT hyperparameters FROM trials WHERE id = ?");
+  row.Bind(1, trial_id);
+  std::vector<Hyperparameter> result;
+  if (row.Step())
+    for (const auto& pair : ParseJson(row.Text(0))) result.push_back({pair[0].get<std::string>(), pair[1].get<std::string>()});
+  return result;
+}
+
+Status Store::SetTrialState(int64_t trial_id, const std::string& state, const std::string& message, double now) {
+  const bool final = state != "pending" && state != "running";
+  return db_->Prepare(
+                "UPDATE trials SET state = ?, message = ?, "
+                "started_at = CASE WHEN ? = 'running' THEN ? ELSE started_at END, "
+                "finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?")
+      .Bind(1, state).Bind(2, message).Bind(3, state).Bind(4, now).Bind(5, final ? 1 : 0).Bind(6, now)
+      .Bind(7, trial_id).Run();
+}
+
+std::vector<PendingTrial> Store::PendingTrials(int64_t limit) {
+  Statement rows = db_->Prepare(
+      "SELECT t.id, t.sweep_id, s.spec FROM trials t JOIN sweeps s ON s.id = t.sweep_id "
+      "WHERE t.state = 'pending' AND s.state = 'running' ORDER BY t.sweep_id, t.number LIMIT ?");
+  rows.Bind(1, limit);
+  std::vector<PendingTrial> pending;
+  std::map<int64_t, int64_t> ranks;
+  while (rows.Step()) {
+    const int64_t sweep_id = rows.Int(1);
+    if (!ranks.count(sweep_id)) ranks[sweep_id] = ParseJson(rows.Text(2)).value("ranks", int64_t{1});
+    pending.push_back({rows.Int(0), sweep_id, ranks[sweep_id]});
+  }
+  return pending;
+}
+
+std::vector<int64_t> Store::PendingTrialIds(int64_t sweep_id) {
+  Statement rows = db_->Prepare("SELECT id FROM trials WHERE sweep_id = ? AND state = 'pending' ORDER BY number");
+  rows.Bind(1, sweep_id);
+  std::vector<int64_t> ids;
+  while (rows.Step()) ids.push_back(rows.Int(0));
+  return ids;
+}
+
+std::map<int64_t, int64_t> Store::RunningTrialsBySweep() {
+  Statement rows = db_->Prepare("SELECT sweep_id, COUNT(*) FROM trials WHERE state = 'running' GROUP BY sweep_id");
+  std::map<int64_t, int64_t> running;
+  while (rows.Step()) running[rows.Int(0)] = rows.Int(1);
+  return running;
+}
+
+Status Store::RecordObjective(int64_t trial_id, int64_t step, double value) {
+  // The objective is the value at the latest step reported, so a re-sent older point cannot win.
+  return db_->Prepare(
+                "UPDATE trials SET objective = ?, objective_step = ? WHERE id = ? AND "
+                "(objective IS NULL OR objective_step <= ?)")
+      .Bind(1, value).Bind(2, step).Bind(3, trial_id).Bind(4, step).Run();
+}
+
+Status Store::RecordLastStep(int64_t trial_id, int64_t step) {
+  return db_->Prepare("UPDATE trials SET last_step = MAX(last_step, ?) WHERE id = ?").Bind(1, step).Bind(2, trial_id).Run();
+}
+
+Status Store::RecordCheckpoint(int64_t trial_id, const std::string& path) {
+  return db_->Prepare("UPDATE trials SET checkpoint = ? WHERE id = ?").Bind(1, path).Bind(2, trial_id).Run();
+}
+
+// ---- attempts ----
+
+namespace {
+constexpr const char* kAttemptColumns =
+    "a.id, a.trial_id, t.sweep_id, t.number, a.number, a.worker_id, a.token, a.state, a.stop_reason "
+    "FROM attempts a JOIN trials t ON t.id = a.trial_id ";
+
+AttemptRecord ReadAttempt(const Statement& row) {
+  return {row.Int(0), row.Int(1), row.Int(2), row.Int(3), row.Int(4), row.Text(5), row.Text(6), row.Text(7), row.Text(8)};
+}
+}  // namespace
+
+StatusOr<AttemptRecord> Store::InsertAttempt(int64_t trial_id, const std::string& worker_id, const std::string& token,
+                                             const std::string& log_path_prefix, double now) {
+  Statement next = db_->Prepare(
+      "SELECT COALESCE(MAX(a.number), 0) + 1, (SELECT spec FROM sweeps s JOIN trials t ON t.sweep_id = s.id "
+      "WHERE t.id = ?) FROM attempts a WHERE a.trial_id = ?");
+  next.Bind(1, trial_id).Bind(2, trial_id);
+  if (!next.Step()) return Internal("cannot number the next attempt of trial " + std::to_string(trial_id));
+  const int64_t number = next.Int(0);
+  const int64_t slots = ParseJson(next.Text(1)).value("ranks", int64_t{1});
+  RETURN_IF_ERROR(db_->Prepare(
+                         "INSERT INTO attempts (trial_id, number, worker_id, token, state, slots, log_path, started_at) "
+                         "VALUES (?, ?, ?, ?, 'running', ?, ?, ?)")
+                      .Bind(1, trial_id).Bind(2, number).Bind(3, worker_id).Bind(4, token).Bind(5, slots)
+                      .Bind(6, log_path_prefix + "attempt-" + std::to_string(number) + ".log").Bind(7, now)
+                      .Run());
+  return LoadAttempt(db_->LastInsertId());
+}
+
+StatusOr<AttemptRecord> Store::LoadAttempt(int64_t attempt_id) {
+  Statement row = db_->Prepare(std::string("SELECT ") + kAttemptColumns + "WHERE a.id = ?");
+  row.Bind(1, attempt_id);
+  if (!row.Step()) return NotFound("attempt " + std::to_string(attempt_id) + " does not exist");
+  return ReadAttempt(row);
+}
+
+std::vector<AttemptRecord> Store::ActiveAttempts(const std::string& worker_id) {
+  Statement rows = db_->Prepare(std::string("SELECT ") + kAttemptColumns +
+                                "WHERE a.worker_id = ? AND a.state != 'exited' ORDER BY a.id");
+  rows.Bind(1, worker_id);
+  std::vector<AttemptRecord> attempts;
+  while (rows.Step()) attempts.push_back(ReadAttempt(rows));
+  return attempts;
+}
+
+std::optional<AttemptRecord> Store::ActiveAttemptOfTrial(int64_t trial_id) {
+  Statement row = db_->Prepare(std::string("SELECT ") + kAttemptColumns + "WHERE a.trial_id = ? AND a.state != 'exited'");
+  row.Bind(1, trial_id);
+  if (!row.Step()) return std::nullopt;
+  return ReadAttempt(row);
+}
+
+Status Store::SetAttemptStopping(int64_t attempt_id, const std::string& stop_reason) {
+  return db_->Prepare("UPDATE attempts SET state = 'stopping', stop_reason = ? WHERE id = ? AND state = 'running'")
+      .Bind(1, stop_reason).Bind(2, attempt_id).Run();
+}
+
+Status Store::EndAttempt(int64_t attempt_id, int64_t exit_code, int64_t signal, const std::string& reason, double now) {
+  return db_->Prepare("UPDATE attempts SET state = 'exited', exit_code = ?, signal = ?, reason = ?, ended_at = ? WHERE id = ?")
+      .Bind(1, exit_code).Bind(2, signal).Bind(3, reason).Bind(4, now).Bind(5, attempt_id).Run();
+}
+
+StatusOr<std::string> Store::AttemptLogPath(int64_t trial_id, int64_t number) {
+  Statement row = db_->Prepare(number > 0 ? "SELECT log_path FROM attempts WHERE trial_id = ? AND number = ?"
+                                          : "SELECT log_path FROM attempts WHERE trial_id = ? ORDER BY number DESC LIMIT 1");
+  row.Bind(1, trial_id);
+  if (number > 0) row.Bind(2, number);
+  if (!row.Step())
+    return NotFound("trial " + std::to_string(trial_id) +
+                    (number > 0 ? " has no attempt " + std::to_string(number) : " has not started yet, so it has no log"));
+  return row.Text(0);
+}
+
+// ---- metrics ----
+
+Status Store::InsertMetrics(int64_t trial_id, const std::vector<v1::MetricPoint>& points) {
+  Statement insert = db_->Prepare("INSERT OR REPLACE INTO metrics (trial_id, name, step, value, time) VALUES (?, ?, ?, ?, ?)");
+  for (const v1::MetricPoint& p : points) {
+    insert.Bind(1, trial_id).Bind(2, p.name()).Bind(3, p.step()).Bind(4, p.value()).Bind(5, p.time());
+    RETURN_IF_ERROR(insert.Run());
+    insert.Reset();
+  }
+  return OkStatus();
+}
+
+std::vector<v1::MetricPoint> Store::Metrics(int64_t trial_id, const std::string& name) {
+  Statement rows = db_->Prepare(name.empty()
+                                    ? "SELECT step, name, value, time FROM metrics WHERE trial_id = ? ORDER BY step, name"
+                                    : "SELECT step, name, value, time FROM metrics WHERE trial_id = ? AND name = ? ORDER BY step");
+  rows.Bind(1, trial_id);
+  if (!name.empty()) rows.Bind(2, name);
+  std::vector<v1::MetricPoint> points;
+  while (rows.Step()) {
+    v1::MetricPoint p;
+    p.set_step(rows.Int(0));
+    p.set_name(rows.Text(1));
+    p.set_value(rows.Double(2));
+    p.set_time(rows.Double(3));
+    points.push_back(std::move(p));
+  }
+  return points;
+}
+
+// ---- workers ----
+
+StatusOr<std::string> Store::InsertWorker(const std::string& hostname, int64_t slots, const std::string& slot_kind,
+                                          double now) {
+  Statement next = db_->Prepare("SELECT COUNT(*) + 1 FROM workers");
+  if (!next.Step()) return Internal("cannot number the next worker");
+  const std::string id = "w" + std::to_string(next.Int(0));
+  RETURN_IF_ERROR(db_->Prepare(
+                         "INSERT INTO workers (id, hostname, slots, slot_kind, alive, registered_at, last_heartbeat) "
+                         "VALUES (?, ?, ?, ?, 1, ?, ?)")
+                      .Bind(1, id).Bind(2, hostname).Bind(3, slots).Bind(4, slot_kind).Bind(5, now).Bind(6, now).Run());
+  return id;
+}
+
+std::optional<WorkerRecord> Store::LoadWorker(const std::string& worker_id) {
+  Statement row = db_->Prepare("SELECT id, slots, alive, last_heartbeat FROM workers WHERE id = ?");
+  row.Bind(1, worker_id);
+  if (!row.Step()) return std::nullopt;
+  return WorkerRecord{row.Text(0), row.Int(1), row.Int(2) != 0, row.Double(3)};
+}
+
+Status Store::TouchWorker(const std::string& worker_id, double now) {
+  return db_->Prepare("UPDATE workers SET last_heartbeat = ? WHERE id = ?").Bind(1, now).Bind(2, worker_id).Run();
+}
+
+Status Store::MarkWorkerLost(const std::string& worker_id) {
+  return db_->Prepare("UPDATE workers SET alive = 0 WHERE id = ?").Bind(1, worker_id).Run();
+}
+
+std::vector<std::string> Store::WorkersSilentSince(double cutoff) {
+  Statement rows = db_->Prepare("SELECT id FROM workers WHERE alive = 1 AND last_heartbeat < ? ORDER BY id");
+  rows.Bind(1, cutoff);
+  std::vector<std::string> ids;
+  while (rows.Step()) ids.push_back(rows.Text(0));
+  return ids;
+}
+
+std::vector<v1::Worker> Store::ListWorkers() {
+  Statement rows = db_->Prepare(
+      "SELECT w.id, w.hostname, w.slots, w.slot_kind, w.alive, w.registered_at, w.last_heartbeat, "
+      "(SELECT COUNT(*) FROM attempts a WHERE a.worker_id = w.id AND a.state != 'exited') "
+      "FROM workers w ORDER BY w.registered_at");
+  std::vector<v1::Worker> workers;
+  while (rows.Step()) {
+    v1::Worker w;
+    w.set_id(rows.Text(0));
+    w.set_hostname(rows.Text(1));
+    w.set_slots(rows.Int(2));
+    w.set_slot_kind(rows.Text(3));
+    w.set_alive(rows.Int(4) != 0);
+    w.set_registered_at(rows.Double(5));
+    w.set_last_heartbeat(rows.Double(6));
+    w.set_running_attempts(rows.Int(7));
+    workers.push_back(std::move(w));
+  }
+  return workers;
+}
+
+int64_t Store::BusySlots(const std::string& worker_id) {
+  Statement row = db_->Prepare("SELECT COALESCE(SUM(slots), 0) FROM attempts WHERE worker_id = ? AND state != 'exited'");
+  row.Bind(1, worker_id);
+  return row.Step() ? row.Int(0) : 0;
+}
+
+// ---- events ----
+
+Status Store::AddEvent(int64_t sweep_id, double now, const std::string& message) {
+  return db_->Prepare("INSERT INTO events (sweep_id, time, message) VALUES (?, ?, ?)")
+      .Bind(1, sweep_id).Bind(2, now).Bind(3, message).Run();
+}
+
+std::vector<EventRecord> Store::EventsAfter(int64_t sweep_id, int64_t after_id) {
+  Statement rows = db_->Prepare("SELECT id, time, message FROM events WHERE sweep_id = ? AND id > ? ORDER BY id");
+  rows.Bind(1, sweep_id).Bind(2, after_id);
+  std::vector<EventRecord> events;
+  while (rows.Step()) events.push_back({rows.Int(0), rows.Double(1), rows.Text(2)});
+  return events;
+}
+
+}  // namespace orchard::coordinator

@@ -1,0 +1,150 @@
+// The coordinator's state in SQLite: sweeps, trials, attempts, workers, metrics and events.
+//
+//   ASSIGN_OR_RETURN(auto store, Store::Open("state/orchard.db"));
+//   Transaction tx = store->Begin();
+//   ASSIGN_OR_RETURN(int64_t id, store->InsertSweep(record));
+//   RETURN_IF_ERROR(tx.Commit());
+//
+// Every method is one or a few SQL statements; the caller groups them in a transaction so that one
+// state change commits as a whole before it is acknowledged. Reads return API messages directly.
+// Not thread-safe: the coordinator serialises all access.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/search_strategy.h"
+#include "coordinator/sqlite.h"
+#include "core/status.h"
+#include "orchard/v1/types.pb.h"
+
+namespace orchard::coordinator {
+
+// The schema, one migration per version; never edit a released one, append.
+const std::vector<std::string>& SchemaMigrations();
+
+struct SweepRecord {
+  int64_t id = 0;
+  std::string name;
+  std::string state = "running";  // running | completed | failed | canceled
+  std::string recipe_yaml;
+  std::string recipe_file;
+  std::vector<std::string> overrides;
+  nlohmann::json spec;            // the SweepSpec (SweepSpecToJson)
+  int64_t planned_trials = 0;
+  nlohmann::json strategy_state;
+  double created_at = 0;
+};
+
+struct AttemptRecord {
+  int64_t id = 0;
+  int64_t trial_id = 0;
+  int64_t sweep_id = 0;
+  int64_t trial_number = 0;
+  int64_t number = 0;
+  std::string worker_id;
+  std::string token;
+  std::string state;        // running | stopping | exited
+  std::string stop_reason;  // why it is stopping: "canceled" | "stopped"
+};
+
+struct WorkerRecord {
+  std::string id;
+  int64_t slots = 0;
+  bool alive = false;
+  double last_heartbeat = 0;
+};
+
+struct EventRecord {
+  int64_t id = 0;
+  double time = 0;
+  std::string message;
+};
+
+class Store {
+ public:
+  // Opens or creates `path` and migrates it to the current schema.
+  static StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+
+  Transaction Begin() { return Transaction(db_.get()); }
+
+  // Sweeps.
+  StatusOr<int64_t> InsertSweep(const SweepRecord& sweep);
+  StatusOr<SweepRecord> LoadSweep(int64_t sweep_id);
+  std::vector<int64_t> RunningSweepIds();
+  Status SaveStrategyState(int64_t sweep_id, const nlohmann::json& state);
+  Status FinishSweep(int64_t sweep_id, const std::string& state, double now);
+  StatusOr<v1::Sweep> GetSweep(int64_t sweep_id);
+  std::vector<v1::Sweep> ListSweeps(int64_t limit);
+  // The best trial that completed or was stopped with the metric reported; nullopt if none.
+  std::optional<v1::Trial> BestTrial(int64_t sweep_id, const std::string& mode);
+
+  // Trials.
+  Status InsertTrial(int64_t sweep_id, int64_t number, const std::vector<Hyperparameter>& hyperparameters,
+                     const std::string& output_dir, double now);
+  StatusOr<v1::Trial> GetTrial(int64_t trial_id);
+  StatusOr<int64_t> TrialId(int64_t sweep_id, int64_t number);
+  std::vector<v1::Trial> ListTrials(int64_t sweep_id);
+  std::vector<Hyperparameter> TrialHyperparameters(int64_t trial_id);
+  Status SetTrialState(int64_t trial_id, const std::string& state, const std::string& message, double now);
+  // Pending trials of running sweeps, oldest sweep first, then by trial number.
+  std::vector<PendingTrial> PendingTrials(int64_t limit);
+  // Pending trials of one sweep, ids only.
+  std::vector<int64_t> PendingTrialIds(int64_t sweep_id);
+  // Trials running (or stopping) per sweep.
+  std::map<int64_t, int64_t> RunningTrialsBySweep();
+  Status RecordObjective(int64_t trial_id, int64_t step, double value);
+  Status RecordLastStep(int64_t trial_id, int64_t step);
+  Status RecordCheckpoint(int64_t trial_id, const std::string& path);
+
+  // Attempts.
+  StatusOr<AttemptRecord> InsertAttempt(int64_t trial_id, const std::string& worker_id, const std::string& token,
+                                        const std::string& log_path, double now);
+  StatusOr<AttemptRecord> LoadAttempt(int64_t attempt_id);
+  // Attempts of a worker that have not exited.
+  std::vector<AttemptRecord> ActiveAttempts(const std::string& worker_id);
+  // The attempt of a trial that has not exited, if any.
+  std::optional<AttemptRecord> ActiveAttemptOfTrial(int64_t trial_id);
+  Status SetAttemptStopping(int64_t attempt_id, const std::string& stop_reason);
+  Status EndAttempt(int64_t attempt_id, int64_t exit_code, int64_t signal, const std::string& reason, double now);
+  // Log path of attempt `number` (1-based; 0 the latest) of a trial.
+  StatusOr<std::string> AttemptLogPath(int64_t trial_id, int64_t number);
+
+  // Metrics.
+  Status InsertMetrics(int64_t trial_id, const std::vector<v1::MetricPoint>& points);
+  std::vector<v1::MetricPoint> Metrics(int64_t trial_id, const std::string& name);
+
+  // Workers.
+  StatusOr<std::string> InsertWorker(const std::string& hostname, int64_t slots, const std::string& slot_kind,
+                                     double now);
+  std::optional<WorkerRecord> LoadWorker(const std::string& worker_id);
+  Status TouchWorker(const std::string& worker_id, double now);
+  Status MarkWorkerLost(const std::string& worker_id);
+  std::vector<std::string> WorkersSilentSince(double cutoff);
+  std::vector<v1::Worker> ListWorkers();
+  // Slots held by the worker's attempts that have not exited.
+  int64_t BusySlots(const std::string& worker_id);
+
+  // Events: what changed in a sweep, for watchers.
+  Status AddEvent(int64_t sweep_id, double now, const std::string& message);
+  std::vector<EventRecord> EventsAfter(int64_t sweep_id, int64_t after_id);
+
+ private:
+  explicit Store(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+  v1::Trial ReadTrial(const Statement& row);
+
+  std::unique_ptr<Database> db_;
+};
+
+v1::TrialState TrialStateFromName(const std::string& name);
+v1::SweepState SweepStateFromName(const std::string& name);
+std::string TrialStateName(v1::TrialState state);  // "pending", "running", ...
+
+}  // namespace orchard::coordinator

@@ -1,0 +1,75 @@
+#include "coordinator/trial_sampler.h"
+
+#include <charconv>
+#include <cmath>
+#include <random>
+
+namespace orchard::coordinator {
+namespace {
+
+// SplitMix64: decorrelates (seed, index) pairs into independent generator seeds.
+uint64_t MixSeed(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Uniform in [0, 1) from 53 random bits: unlike std::uniform_real_distribution its output is the
+// same with every standard library, so a sweep's draws do not depend on the build.
+double Unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+}  // namespace
+
+std::string FormatDouble(double value) {
+  char buffer[32];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  std::string text(buffer, end);
+  // Keep it a YAML float (not an int) so "1" stays 1.0 for float fields.
+  if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
+  return text;
+}
+
+std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& parameters, int64_t index) {
+  std::vector<Hyperparameter> point(parameters.size());
+  for (size_t i = parameters.size(); i-- > 0;) {
+    const ParameterSpace& p = parameters[i];
+    const int64_t n = static_cast<int64_t>(p.values.size());
+    point[i] = {p.path, p.values[index % n]};
+    index /= n;
+  }
+  return point;
+}
+
+std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
+                                        int64_t index) {
+  std::mt19937_64 rng(MixSeed(MixSeed(static_cast<uint64_t>(seed)) ^ static_cast<uint64_t>(index)));
+  std::vector<Hyperparameter> point;
+  for (const ParameterSpace& p : parameters) {
+    std::string value;
+    switch (p.kind) {
+      case ParameterSpace::Kind::kConstant:
+        value = p.values.front();
+        break;
+      case ParameterSpace::Kind::kValues:
+        value = p.values[static_cast<size_t>(Unit(rng) * p.values.size())];
+        break;
+      case ParameterSpace::Kind::kUniform:
+        value = FormatDouble(p.min + (p.max - p.min) * Unit(rng));
+        break;
+      case ParameterSpace::Kind::kLogUniform:
+        value = FormatDouble(std::exp(std::log(p.min) + (std::log(p.max) - std::log(p.min)) * Unit(rng)));
+        break;
+      case ParameterSpace::Kind::kIntUniform: {
+        const auto lo = static_cast<int64_t>(std::ceil(p.min));
+        const auto hi = static_cast<int64_t>(std::floor(p.max));
+        value = std::to_string(lo + static_cast<int64_t>(Unit(rng) * static_cast<double>(hi - lo + 1)));
+        break;
+      }
+    }
+    point.push_back({p.path, value});
+  }
+  return point;
+}
+
+}  // namespace orchard::coordinator
