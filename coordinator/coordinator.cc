@@ -104,7 +104,7 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const CoordinatorOption
   if (error)
     return FailedPrecondition("cannot create the storage root " + resolved.storage_root + ": " + error.message());
   resolved.storage_root = fs::absolute(resolved.storage_root).lexically_normal().string();
-  ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((fs::path(options.state_dir) / "orchard.db").string()));
+  ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((fs::path(options.state_dir) / "orchard.db").string(), resolved.storage_root));
   std::unique_ptr<Coordinator> coordinator(new Coordinator(resolved, std::move(store)));
   for (int64_t sweep_id : coordinator->store_->RunningSweepIds()) {
     ASSIGN_OR_RETURN(SweepRecord record, coordinator->store_->LoadSweep(sweep_id));
@@ -401,6 +401,7 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       leased->set_token(attempt.token);
       leased->set_slots(sweep.spec.value("ranks", int64_t{1}));
       leased->set_resume(attempt.number > 1);
+      leased->set_log_path(attempt.log_path);
     }
   }
   RETURN_IF_ERROR(tx.Commit());

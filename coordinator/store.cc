@@ -123,10 +123,10 @@ v1::SweepState SweepStateFromName(const std::string& name) {
   return v1::SWEEP_STATE_UNSPECIFIED;
 }
 
-StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, const std::string& storage_root) {
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path));
   RETURN_IF_ERROR(db->Migrate(SchemaMigrations()));
-  return std::unique_ptr<Store>(new Store(std::move(db)));
+  return std::unique_ptr<Store>(new Store(std::move(db), storage_root));
 }
 
 // ---- sweeps ----
@@ -195,6 +195,7 @@ StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
   sweep.set_ranks(record.spec.value("ranks", int64_t{1}));
   sweep.set_created_at(record.created_at);
   sweep.set_recipe_file(record.recipe_file);
+  sweep.set_storage_root(storage_root_);
   Statement finished = db_->Prepare("SELECT finished_at FROM sweeps WHERE id = ?");
   finished.Bind(1, sweep_id);
   if (finished.Step()) sweep.set_finished_at(finished.Double(0));
@@ -362,11 +363,11 @@ Status Store::RecordCheckpoint(int64_t trial_id, const std::string& path) {
 
 namespace {
 constexpr const char* kAttemptColumns =
-    "a.id, a.trial_id, t.sweep_id, t.number, a.number, a.worker_id, a.token, a.state, a.stop_reason "
-    "FROM attempts a JOIN trials t ON t.id = a.trial_id ";
+    "a.id, a.trial_id, t.sweep_id, t.number, a.number, a.worker_id, a.token, a.state, a.stop_reason, "
+    "a.log_path FROM attempts a JOIN trials t ON t.id = a.trial_id ";
 
 AttemptRecord ReadAttempt(const Statement& row) {
-  return {row.Int(0), row.Int(1), row.Int(2), row.Int(3), row.Int(4), row.Text(5), row.Text(6), row.Text(7), row.Text(8)};
+  return {row.Int(0), row.Int(1), row.Int(2), row.Int(3), row.Int(4), row.Text(5), row.Text(6), row.Text(7), row.Text(8), row.Text(9)};
 }
 }  // namespace
 

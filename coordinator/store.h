@@ -53,6 +53,7 @@ struct AttemptRecord {
   std::string token;
   std::string state;        // running | stopping | exited
   std::string stop_reason;  // why it is stopping: "canceled" | "stopped"
+  std::string log_path;     // relative to the storage root
 };
 
 struct WorkerRecord {
@@ -70,8 +71,9 @@ struct EventRecord {
 
 class Store {
  public:
-  // Opens or creates `path` and migrates it to the current schema.
-  static StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  // Opens or creates `path` and migrates it to the current schema. Sweeps name `storage_root` as
+  // the base of their trials' paths.
+  static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, const std::string& storage_root);
 
   Transaction Begin() { return Transaction(db_.get()); }
 
@@ -106,7 +108,7 @@ class Store {
 
   // Attempts.
   StatusOr<AttemptRecord> InsertAttempt(int64_t trial_id, const std::string& worker_id, const std::string& token,
-                                        const std::string& log_path, double now);
+                                        const std::string& log_path_prefix, double now);
   StatusOr<AttemptRecord> LoadAttempt(int64_t attempt_id);
   // Attempts of a worker that have not exited.
   std::vector<AttemptRecord> ActiveAttempts(const std::string& worker_id);
@@ -137,10 +139,12 @@ class Store {
   std::vector<EventRecord> EventsAfter(int64_t sweep_id, int64_t after_id);
 
  private:
-  explicit Store(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+  Store(std::unique_ptr<Database> db, std::string storage_root)
+      : db_(std::move(db)), storage_root_(std::move(storage_root)) {}
   v1::Trial ReadTrial(const Statement& row);
 
   std::unique_ptr<Database> db_;
+  std::string storage_root_;
 };
 
 v1::TrialState TrialStateFromName(const std::string& name);

@@ -3,15 +3,21 @@
 //   orchard-train recipes/digits.yaml --set optimizer.lr=0.01 --out runs/digits
 //
 // Exit codes (trainer.h): 0 completed, 1 failed, 2 bad input, 3 diverged, 4 preempted.
+//
+//   orchard-train --zygote
+// is the warm trainer the worker agent keeps: LibTorch loaded once, one forked child per trial
+// (zygote.h).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "core/recipe.h"
 #include "worker/train/trainer.h"
+#include "worker/train/zygote.h"
 
 namespace {
 
@@ -37,14 +43,28 @@ nlohmann::json Summary(const orchard::train::TrainResult& r) {
           {"parameter_digest", r.parameter_digest}, {"last_checkpoint", r.last_checkpoint}};
 }
 
+orchard::StatusOr<orchard::Recipe> LoadRecipeAs(const std::string& path, const std::string& origin,
+                                               const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) return orchard::NotFound(path + ": cannot read the recipe");
+  std::stringstream text;
+  text << in.rdbuf();
+  return orchard::ParseRecipe(text.str(), origin, overrides);
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
+// The whole command line of one training run (args exclude the program name); returns its exit code.
+int RunTrainCommand(const std::vector<std::string>& args) {
   using namespace orchard::train;
+  std::vector<const char*> argv = {"orchard-train"};
+  for (const std::string& arg : args) argv.push_back(arg.c_str());
+  const int argc = static_cast<int>(argv.size());
   CLI::App app{"orchard-train: train one configuration of an Orchard recipe with LibTorch (no coordinator)."};
   app.footer("Exit codes: 0 completed, 1 failed, 2 bad recipe or flags, 3 diverged, 4 preempted (SIGTERM/SIGINT:\n"
-             "a checkpoint was written; run again with --resume to continue).");
-  std::string recipe_path, out_dir, summary_path;
+             "a checkpoint was written; run again with --resume to continue).\n"
+             "orchard-train --zygote serves as the worker agent's warm trainer (JSON lines on stdin/stdout).");
+  std::string recipe_path, out_dir, summary_path, recipe_origin;
   std::vector<std::string> overrides;
   bool resume = false, validate_only = false, quiet = false;
   app.add_option("recipe", recipe_path, "Recipe YAML file")->required();
@@ -54,14 +74,17 @@ int main(int argc, char** argv) {
   app.add_flag("--validate", validate_only, "Only validate the recipe and exit");
   app.add_flag("-q,--quiet", quiet, "No progress lines");
   app.add_option("--summary", summary_path, "Write the run's result as JSON to this file");
+  app.add_option("--recipe-origin", recipe_origin,
+                 "Name the recipe as this path in messages and resolve its relative paths against it (the worker "
+                 "uses it for a recipe submitted from another directory)");
   try {
-    app.parse(argc, argv);
+    app.parse(argc, argv.data());
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : kExitBadInput;
   }
 
-  auto recipe = orchard::LoadRecipe(recipe_path, overrides);
+  auto recipe = recipe_origin.empty() ? orchard::LoadRecipe(recipe_path, overrides) : LoadRecipeAs(recipe_path, recipe_origin, overrides);
   if (!recipe.ok()) {
     std::cerr << "orchard-train: invalid recipe; nothing was run:\n" << recipe.status().message() << "\n";
     return kExitBadInput;
@@ -111,4 +134,9 @@ int main(int argc, char** argv) {
               << result->last_checkpoint << ", metrics " << options.output_dir << "/" << recipe->metrics.file << "\n";
   }
   return kExitCompleted;
+}
+
+int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--zygote") return orchard::train::ServeZygote(RunTrainCommand);
+  return RunTrainCommand(std::vector<std::string>(argv + 1, argv + argc));
 }

@@ -1,0 +1,396 @@
+#include "cli/commands.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "cli/render.h"
+#include "coordinator/server.h"
+#include "core/recipe.h"
+#include "orchard/v1/sweep_service.grpc.pb.h"
+#include "worker/agent/agent.h"
+#include "worker/agent/trainer_binary.h"
+
+namespace orchard::cli {
+namespace {
+
+std::atomic<bool> interrupted{false};
+void OnInterrupt(int) { interrupted.store(true); }
+
+double Now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
+
+std::unique_ptr<v1::SweepService::Stub> Connect(const std::string& address) {
+  return v1::SweepService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<grpc::ClientContext> Context(double seconds = 30) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+  return context;
+}
+
+// Prints the error a person can act on and maps it to an exit code.
+int Fail(const GlobalOptions& global, const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      std::cerr << "orchard: cannot reach a coordinator at " << global.coordinator << " (" << status.error_message()
+                << ").\nStart one with `orchard-coordinator`, pass --coordinator HOST:PORT (or set ORCHARD_COORDINATOR), "
+                   "or use `orchard run` to do everything on this machine.\n";
+      return kExitUnreachable;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      std::cerr << "orchard: invalid request; nothing was changed:\n" << status.error_message() << "\n";
+      return kExitBadInput;
+    case grpc::StatusCode::NOT_FOUND:
+      std::cerr << "orchard: " << status.error_message() << "\n";
+      return kExitNotFound;
+    default:
+      std::cerr << "orchard: the coordinator answered " << status.error_code() << ": " << status.error_message() << "\n";
+      return kExitError;
+  }
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+StatusOr<v1::SubmitSweepRequest> ReadSubmission(const SubmitOptions& options) {
+  std::ifstream in(options.recipe);
+  if (!in) return NotFound(options.recipe + ": cannot read the recipe file");
+  std::stringstream text;
+  text << in.rdbuf();
+  v1::SubmitSweepRequest request;
+  request.set_recipe_yaml(text.str());
+  std::error_code error;
+  request.set_recipe_file(std::filesystem::absolute(options.recipe, error).lexically_normal().string());
+  for (const std::string& o : options.overrides) request.add_overrides(o);
+  request.set_name(options.name);
+  // Check here too, so errors name the path as the user typed it and nothing is sent.
+  auto recipe = ParseRecipe(text.str(), options.recipe, options.overrides);
+  if (!recipe.ok()) return recipe.status();
+  return request;
+}
+
+int PrintSweepEnd(const GlobalOptions& global, v1::SweepService::Stub& stub, const v1::Sweep& sweep) {
+  if (global.json) {
+    std::cout << ToJson(sweep) << "\n";
+  } else if (sweep.has_best_trial()) {
+    std::cout << "\n" << BestTrialText(sweep, sweep.best_trial());
+  } else {
+    std::cout << "\nno trial completed; `orchard trials " << sweep.id() << "` shows why, `orchard logs TRIAL` the logs\n";
+  }
+  return sweep.state() == v1::SWEEP_COMPLETED ? kExitOk : kExitSweepFailed;
+}
+
+// Follows a sweep until it ends, redrawing the progress block (or, off a terminal, printing each
+// event). Ctrl-C cancels the sweep when `cancel_on_interrupt`, else only stops watching.
+int Follow(const GlobalOptions& global, v1::SweepService::Stub& stub, int64_t sweep_id, bool cancel_on_interrupt) {
+  const bool tty = isatty(STDOUT_FILENO) && !global.json;
+  std::signal(SIGINT, OnInterrupt);
+  std::deque<std::string> recent;
+  v1::Sweep last;
+  size_t drawn_lines = 0;
+  bool canceled = false;
+  while (true) {
+    grpc::ClientContext context;
+    v1::WatchSweepRequest request;
+    request.set_sweep_id(sweep_id);
+    auto reader = stub.WatchSweep(&context, request);
+    std::atomic<bool> done{false};
+    // Ctrl-C arrives while Read blocks: a watcher thread cancels the call so we can act on it.
+    std::thread interrupt_watch([&] {
+      while (!done.load() && !interrupted.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (interrupted.load()) context.TryCancel();
+    });
+    v1::SweepEvent event;
+    while (reader->Read(&event)) {
+      last = event.sweep();
+      if (!event.message().empty()) {
+        recent.push_back(event.message());
+        if (recent.size() > 5) recent.pop_front();
+        if (!tty && !global.json) std::cout << "[" << FormatDuration(event.time() - last.created_at()) << "] " << event.message() << "\n";
+      }
+      if (tty) {
+        const std::string block = ProgressBlock(last, {recent.begin(), recent.end()}, Now());
+        if (drawn_lines > 0) std::cout << "\x1b[" << drawn_lines << "F\x1b[J";
+        std::cout << block << std::flush;
+        drawn_lines = static_cast<size_t>(std::count(block.begin(), block.end(), '\n'));
+      }
+    }
+    done.store(true);
+    interrupt_watch.join();
+    const grpc::Status status = reader->Finish();
+    if (interrupted.load()) {
+      interrupted.store(false);
+      if (!cancel_on_interrupt || canceled) {
+        std::cerr << "orchard: stopped watching; sweep " << sweep_id << " goes on (orchard watch " << sweep_id << ")\n";
+        return kExitInterrupted;
+      }
+      canceled = true;
+      std::cerr << "\norchard: canceling sweep " << sweep_id << "; running trials checkpoint and stop (Ctrl-C again to leave now)\n";
+      v1::CancelSweepRequest cancel;
+      cancel.set_sweep_id(sweep_id);
+      v1::Sweep ignored;
+      (void)stub.CancelSweep(Context().get(), cancel, &ignored);
+      continue;
+    }
+    if (!status.ok()) return Fail(global, status);
+    break;
+  }
+  if (!global.json && !tty) std::cout << ProgressBlock(last, {}, Now());
+  const int code = PrintSweepEnd(global, stub, last);
+  return canceled ? kExitInterrupted : code;
+}
+
+}  // namespace
+
+int Submit(const GlobalOptions& global, const SubmitOptions& options, bool watch) {
+  auto request = ReadSubmission(options);
+  if (!request.ok()) {
+    std::cerr << "orchard: invalid recipe; nothing was submitted:\n" << request.status().message() << "\n";
+    return request.status().code() == StatusCode::kNotFound ? kExitNotFound : kExitBadInput;
+  }
+  auto stub = Connect(global.coordinator);
+  v1::SubmitSweepResponse response;
+  const grpc::Status status = stub->SubmitSweep(Context().get(), *request, &response);
+  if (!status.ok()) return Fail(global, status);
+  if (global.json) std::cout << ToJson(response.sweep()) << "\n";
+  else
+    std::cout << "submitted sweep " << response.sweep().id() << " (" << response.sweep().name() << "): "
+              << response.sweep().trials_total() << " trials, " << response.sweep().strategy() << " search on "
+              << response.sweep().metric() << " (" << response.sweep().mode() << ")\n"
+              << "follow it with: orchard watch " << response.sweep().id() << "\n";
+  return watch ? Follow(global, *stub, response.sweep().id(), /*cancel_on_interrupt=*/false) : kExitOk;
+}
+
+int Run(const GlobalOptions& global, const RunOptions& options) {
+  auto request = ReadSubmission(options.submit);
+  if (!request.ok()) {
+    std::cerr << "orchard: invalid recipe; nothing was run:\n" << request.status().message() << "\n";
+    return request.status().code() == StatusCode::kNotFound ? kExitNotFound : kExitBadInput;
+  }
+  coordinator::CoordinatorOptions coordinator_options;
+  coordinator_options.state_dir = options.state_dir;
+  auto server = coordinator::CoordinatorServer::Start("127.0.0.1:0", coordinator_options);
+  if (!server.ok()) {
+    std::cerr << "orchard: cannot start the embedded coordinator: " << server.status().message() << "\n";
+    return kExitError;
+  }
+  worker::AgentOptions agent_options;
+  agent_options.coordinator = (*server)->address();
+  agent_options.trainer_binary = worker::DefaultTrainerBinary();
+  agent_options.cpu_slots = options.cpu_slots;
+  agent_options.warm_start = options.warm_start;
+  agent_options.quiet = true;
+  std::atomic<bool> stop_agent{false};
+  worker::WorkerAgent agent(agent_options);
+  Status agent_status;
+  std::thread agent_thread([&] { agent_status = agent.Run(stop_agent); });
+
+  GlobalOptions local = global;
+  local.coordinator = (*server)->address();
+  auto stub = Connect(local.coordinator);
+  v1::SubmitSweepResponse response;
+  const grpc::Status status = stub->SubmitSweep(Context().get(), *request, &response);
+  int code;
+  if (!status.ok()) {
+    code = Fail(local, status);
+  } else {
+    if (!global.json)
+      std::cout << "orchard run: sweep " << response.sweep().id() << " (" << response.sweep().name() << "), "
+                << response.sweep().trials_total() << " trials; state in " << options.state_dir << ", trial output in "
+                << response.sweep().storage_root() << "\n";
+    code = Follow(local, *stub, response.sweep().id(), /*cancel_on_interrupt=*/true);
+  }
+  stop_agent.store(true);
+  agent_thread.join();
+  (*server)->Shutdown();
+  if (!agent_status.ok()) std::cerr << "orchard: local worker: " << agent_status.message() << "\n";
+  return code;
+}
+
+int ShowStatus(const GlobalOptions& global, int64_t sweep_id) {
+  auto stub = Connect(global.coordinator);
+  v1::GetSweepRequest request;
+  request.set_sweep_id(sweep_id);
+  v1::Sweep sweep;
+  const grpc::Status status = stub->GetSweep(Context().get(), request, &sweep);
+  if (!status.ok()) return Fail(global, status);
+  std::cout << (global.json ? ToJson(sweep) + "\n" : ProgressBlock(sweep, {}, Now()));
+  return kExitOk;
+}
+
+int Sweeps(const GlobalOptions& global, int64_t limit) {
+  auto stub = Connect(global.coordinator);
+  v1::ListSweepsRequest request;
+  request.set_limit(limit);
+  v1::ListSweepsResponse response;
+  const grpc::Status status = stub->ListSweeps(Context().get(), request, &response);
+  if (!status.ok()) return Fail(global, status);
+  std::cout << (global.json ? ToJson(response) + "\n"
+                            : SweepsTable({response.sweeps().begin(), response.sweeps().end()}, Now()));
+  return kExitOk;
+}
+
+namespace {
+int LoadSweepAndTrials(const GlobalOptions& global, v1::SweepService::Stub& stub, int64_t sweep_id, v1::Sweep* sweep,
+                       v1::ListTrialsResponse* trials) {
+  v1::GetSweepRequest get;
+  get.set_sweep_id(sweep_id);
+  grpc::Status status = stub.GetSweep(Context().get(), get, sweep);
+  if (!status.ok()) return Fail(global, status);
+  v1::ListTrialsRequest list;
+  list.set_sweep_id(sweep_id);
+  status = stub.ListTrials(Context().get(), list, trials);
+  if (!status.ok()) return Fail(global, status);
+  return kExitOk;
+}
+}  // namespace
+
+int Trials(const GlobalOptions& global, int64_t sweep_id) {
+  auto stub = Connect(global.coordinator);
+  v1::Sweep sweep;
+  v1::ListTrialsResponse trials;
+  if (int code = LoadSweepAndTrials(global, *stub, sweep_id, &sweep, &trials); code != kExitOk) return code;
+  std::cout << (global.json ? ToJson(trials) + "\n" : TrialsTable(sweep, {trials.trials().begin(), trials.trials().end()}, Now()));
+  return kExitOk;
+}
+
+int Watch(const GlobalOptions& global, int64_t sweep_id) {
+  auto stub = Connect(global.coordinator);
+  return Follow(global, *stub, sweep_id, /*cancel_on_interrupt=*/false);
+}
+
+int Logs(const GlobalOptions& global, int64_t trial_id, int64_t attempt, int64_t tail_bytes) {
+  auto stub = Connect(global.coordinator);
+  v1::GetTrialLogRequest request;
+  request.set_trial_id(trial_id);
+  request.set_attempt(attempt);
+  request.set_tail_bytes(tail_bytes);
+  v1::GetTrialLogResponse response;
+  const grpc::Status status = stub->GetTrialLog(Context().get(), request, &response);
+  if (!status.ok()) return Fail(global, status);
+  if (global.json) {
+    std::cout << ToJson(response) << "\n";
+  } else {
+    if (response.truncated()) std::cout << "... (the start of " << response.path() << " is cut; use --tail to see more)\n";
+    std::cout << response.text();
+  }
+  return kExitOk;
+}
+
+int Cancel(const GlobalOptions& global, int64_t sweep_id) {
+  auto stub = Connect(global.coordinator);
+  v1::CancelSweepRequest request;
+  request.set_sweep_id(sweep_id);
+  v1::Sweep sweep;
+  const grpc::Status status = stub->CancelSweep(Context().get(), request, &sweep);
+  if (!status.ok()) return Fail(global, status);
+  if (global.json) std::cout << ToJson(sweep) << "\n";
+  else {
+    auto running = sweep.trials_by_state().find("running");
+    std::cout << "sweep " << sweep_id << " is " << SweepStateName(sweep.state());
+    if (running != sweep.trials_by_state().end() && running->second > 0)
+      std::cout << "; " << running->second << " running trials checkpoint and stop";
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+int Best(const GlobalOptions& global, int64_t sweep_id) {
+  auto stub = Connect(global.coordinator);
+  v1::GetSweepRequest get;
+  get.set_sweep_id(sweep_id);
+  v1::Sweep sweep;
+  grpc::Status status = stub->GetSweep(Context().get(), get, &sweep);
+  if (!status.ok()) return Fail(global, status);
+  v1::GetBestTrialRequest request;
+  request.set_sweep_id(sweep_id);
+  v1::Trial best;
+  status = stub->GetBestTrial(Context().get(), request, &best);
+  if (!status.ok()) return Fail(global, status);
+  std::cout << (global.json ? ToJson(best) + "\n" : BestTrialText(sweep, best));
+  return kExitOk;
+}
+
+int Export(const GlobalOptions& global, int64_t sweep_id, const std::string& format, bool with_metrics,
+           const std::string& output) {
+  auto stub = Connect(global.coordinator);
+  v1::Sweep sweep;
+  v1::ListTrialsResponse trials;
+  if (int code = LoadSweepAndTrials(global, *stub, sweep_id, &sweep, &trials); code != kExitOk) return code;
+  std::string text;
+  if (format == "csv") {
+    text = TrialsCsv(sweep, {trials.trials().begin(), trials.trials().end()});
+  } else {
+    nlohmann::json document = {{"sweep", nlohmann::json::parse(ToJson(sweep))}, {"trials", nlohmann::json::array()}};
+    for (const v1::Trial& trial : trials.trials()) {
+      nlohmann::json entry = nlohmann::json::parse(ToJson(trial));
+      if (with_metrics) {
+        v1::GetTrialMetricsRequest request;
+        request.set_trial_id(trial.id());
+        v1::GetTrialMetricsResponse metrics;
+        const grpc::Status status = stub->GetTrialMetrics(Context().get(), request, &metrics);
+        if (!status.ok()) return Fail(global, status);
+        entry["metrics"] = nlohmann::json::parse(ToJson(metrics))["points"];
+      }
+      document["trials"].push_back(std::move(entry));
+    }
+    text = document.dump(2) + "\n";
+  }
+  if (output.empty() || output == "-") {
+    std::cout << text;
+  } else {
+    std::ofstream out(output);
+    out << text;
+    if (!out) {
+      std::cerr << "orchard: cannot write " << output << "\n";
+      return kExitBadInput;
+    }
+    std::cerr << "wrote " << trials.trials_size() << " trials to " << output << "\n";
+  }
+  return kExitOk;
+}
+
+int Workers(const GlobalOptions& global) {
+  auto stub = Connect(global.coordinator);
+  v1::ListWorkersResponse response;
+  const grpc::Status status = stub->ListWorkers(Context().get(), v1::ListWorkersRequest(), &response);
+  if (!status.ok()) return Fail(global, status);
+  std::cout << (global.json ? ToJson(response) + "\n" : WorkersTable({response.workers().begin(), response.workers().end()}, Now()));
+  return kExitOk;
+}
+
+int Metrics(const GlobalOptions& global, int64_t trial_id, const std::string& name) {
+  auto stub = Connect(global.coordinator);
+  v1::GetTrialMetricsRequest request;
+  request.set_trial_id(trial_id);
+  request.set_name(name);
+  v1::GetTrialMetricsResponse response;
+  const grpc::Status status = stub->GetTrialMetrics(Context().get(), request, &response);
+  if (!status.ok()) return Fail(global, status);
+  if (global.json) {
+    std::cout << ToJson(response) << "\n";
+  } else {
+    std::cout << "step,name,value\n";
+    for (const auto& p : response.points()) std::cout << p.step() << "," << p.name() << "," << FormatValue(p.value()) << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace orchard::cli

@@ -1,0 +1,50 @@
+// The orchard commands. Each returns the process exit code (kExit*), printing results on stdout and
+// errors on stderr.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace orchard::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitSweepFailed = 1;   // the sweep ended without a completed trial, or was canceled
+inline constexpr int kExitBadInput = 2;      // bad flags or recipe, invalid request
+inline constexpr int kExitUnreachable = 3;   // no coordinator at the address
+inline constexpr int kExitNotFound = 4;      // no such sweep or trial, or no best trial yet
+inline constexpr int kExitError = 5;         // any other error from the coordinator
+inline constexpr int kExitInterrupted = 130; // Ctrl-C
+
+struct GlobalOptions {
+  std::string coordinator = "127.0.0.1:7070";
+  bool json = false;
+};
+
+struct SubmitOptions {
+  std::string recipe;
+  std::vector<std::string> overrides;
+  std::string name;
+};
+
+struct RunOptions {
+  SubmitOptions submit;
+  std::string state_dir = ".orchard";
+  int64_t cpu_slots = 0;
+  bool warm_start = true;
+};
+
+int Submit(const GlobalOptions& global, const SubmitOptions& options, bool watch);
+int Run(const GlobalOptions& global, const RunOptions& options);
+int ShowStatus(const GlobalOptions& global, int64_t sweep_id);
+int Sweeps(const GlobalOptions& global, int64_t limit);
+int Trials(const GlobalOptions& global, int64_t sweep_id);
+int Watch(const GlobalOptions& global, int64_t sweep_id);
+int Logs(const GlobalOptions& global, int64_t trial_id, int64_t attempt, int64_t tail_bytes);
+int Cancel(const GlobalOptions& global, int64_t sweep_id);
+int Best(const GlobalOptions& global, int64_t sweep_id);
+int Export(const GlobalOptions& global, int64_t sweep_id, const std::string& format, bool with_metrics,
+           const std::string& output);
+int Workers(const GlobalOptions& global);
+int Metrics(const GlobalOptions& global, int64_t trial_id, const std::string& name);
+
+}  // namespace orchard::cli

@@ -1,0 +1,102 @@
+// orchard: the command line for sweeps.
+//
+//   orchard run recipes/quickstart.yaml            everything on this machine
+//   orchard submit recipes/digits.yaml --watch     to a running coordinator
+//   orchard best 3
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace orchard::cli;
+  CLI::App app{"orchard: run hyperparameter sweeps of LibTorch training recipes on a coordinator and its workers."};
+  app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 ok; 1 the sweep ended without a completed trial (or was canceled); 2 bad flags, recipe or request;\n"
+      "3 no coordinator at the address; 4 no such sweep or trial (or no best trial yet); 5 other coordinator error;\n"
+      "130 interrupted.");
+  GlobalOptions global;
+  app.add_option("--coordinator", global.coordinator, "Coordinator HOST:PORT")
+      ->envname("ORCHARD_COORDINATOR")->capture_default_str();
+  app.add_flag("--json", global.json, "Print results as JSON (for scripts)");
+
+  SubmitOptions submit;
+  bool submit_watch = false;
+  auto* submit_cmd = app.add_subcommand("submit", "Submit a recipe's sweep to the coordinator");
+  submit_cmd->add_option("recipe", submit.recipe, "Recipe YAML file")->required();
+  submit_cmd->add_option("--set", submit.overrides, "Override a recipe field, e.g. --set train.steps=200 (repeatable)");
+  submit_cmd->add_option("--name", submit.name, "Sweep name (default: the recipe's name)");
+  submit_cmd->add_flag("--watch", submit_watch, "Follow the sweep until it ends");
+
+  RunOptions run;
+  std::string trainer_start = "warm";
+  auto* run_cmd = app.add_subcommand("run", "Run a recipe's sweep on this machine: embedded coordinator and local worker");
+  run_cmd->add_option("recipe", run.submit.recipe, "Recipe YAML file")->required();
+  run_cmd->add_option("--set", run.submit.overrides, "Override a recipe field (repeatable)");
+  run_cmd->add_option("--name", run.submit.name, "Sweep name (default: the recipe's name)");
+  run_cmd->add_option("--state-dir", run.state_dir, "Where the SQLite state and trial output go")->capture_default_str();
+  run_cmd->add_option("--cpu-slots", run.cpu_slots, "Trials at once on CPU (0: one per two cores)")->check(CLI::NonNegativeNumber);
+  run_cmd->add_option("--trainer-start", trainer_start, "warm (LibTorch loaded once) or cold (a process per trial)")
+      ->check(CLI::IsMember({"warm", "cold"}))->capture_default_str();
+
+  int64_t sweep_id = 0, trial_id = 0;
+  auto add_sweep = [&](CLI::App* cmd) { cmd->add_option("sweep", sweep_id, "Sweep id")->required()->check(CLI::PositiveNumber); };
+  auto add_trial = [&](CLI::App* cmd) { cmd->add_option("trial", trial_id, "Trial id (the ID column of orchard trials)")->required()->check(CLI::PositiveNumber); };
+
+  auto* status_cmd = app.add_subcommand("status", "A sweep's progress: trials by state, best so far, time left");
+  add_sweep(status_cmd);
+  int64_t limit = 20;
+  auto* sweeps_cmd = app.add_subcommand("sweeps", "List sweeps, newest first");
+  sweeps_cmd->add_option("--limit", limit, "How many")->capture_default_str()->check(CLI::PositiveNumber);
+  auto* trials_cmd = app.add_subcommand("trials", "A sweep's trials: state, metric, hyperparameters");
+  add_sweep(trials_cmd);
+  auto* watch_cmd = app.add_subcommand("watch", "Follow a sweep live until it ends (Ctrl-C stops watching only)");
+  add_sweep(watch_cmd);
+  int64_t attempt = 0, tail = 0;
+  auto* logs_cmd = app.add_subcommand("logs", "A trial's log (stdout and stderr of its trainer)");
+  add_trial(logs_cmd);
+  logs_cmd->add_option("--attempt", attempt, "Attempt number (default: the latest)")->check(CLI::NonNegativeNumber);
+  logs_cmd->add_option("--tail", tail, "Bytes from the end (default: 1 MiB)")->check(CLI::NonNegativeNumber);
+  auto* cancel_cmd = app.add_subcommand("cancel", "Cancel a sweep: pending trials never start, running ones checkpoint and stop");
+  add_sweep(cancel_cmd);
+  auto* best_cmd = app.add_subcommand("best", "The best trial: metric, hyperparameters, checkpoint");
+  add_sweep(best_cmd);
+  std::string format = "csv", output;
+  bool with_metrics = false;
+  auto* export_cmd = app.add_subcommand("export", "Export a sweep's trials as CSV or JSON");
+  add_sweep(export_cmd);
+  export_cmd->add_option("--format", format, "csv or json")->check(CLI::IsMember({"csv", "json"}))->capture_default_str();
+  export_cmd->add_flag("--metrics", with_metrics, "Include every trial's metric series (json only)");
+  export_cmd->add_option("-o,--output", output, "File to write (default: stdout)");
+  std::string metric_name;
+  auto* metrics_cmd = app.add_subcommand("metrics", "A trial's metric series as CSV");
+  add_trial(metrics_cmd);
+  metrics_cmd->add_option("--name", metric_name, "Only this metric (e.g. val_loss)");
+  auto* workers_cmd = app.add_subcommand("workers", "Workers known to the coordinator");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitBadInput;
+  }
+  if (with_metrics && format != "json") {
+    std::cerr << "orchard export: --metrics needs --format json\n";
+    return kExitBadInput;
+  }
+  run.warm_start = trainer_start == "warm";
+
+  if (*submit_cmd) return Submit(global, submit, submit_watch);
+  if (*run_cmd) return Run(global, run);
+  if (*status_cmd) return ShowStatus(global, sweep_id);
+  if (*sweeps_cmd) return Sweeps(global, limit);
+  if (*trials_cmd) return Trials(global, sweep_id);
+  if (*watch_cmd) return Watch(global, sweep_id);
+  if (*logs_cmd) return Logs(global, trial_id, attempt, tail);
+  if (*cancel_cmd) return Cancel(global, sweep_id);
+  if (*best_cmd) return Best(global, sweep_id);
+  if (*export_cmd) return Export(global, sweep_id, format, with_metrics, output);
+  if (*metrics_cmd) return Metrics(global, trial_id, metric_name);
+  if (*workers_cmd) return Workers(global);
+  return kExitBadInput;
+}

@@ -1,0 +1,383 @@
+#include "worker/agent/agent.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "core/recipe.h"
+#include "orchard/v1/trial_service.grpc.pb.h"
+#include "orchard/v1/worker_service.grpc.pb.h"
+#include "worker/agent/metrics_tail.h"
+#include "worker/agent/slots.h"
+#include "worker/agent/trainer_launcher.h"
+#include "worker/train/trainer.h"
+
+namespace orchard::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string LastLogLine(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  const int64_t size = in.tellg();
+  const int64_t start = std::max<int64_t>(0, size - 4096);
+  in.seekg(start);
+  std::string tail(size - start, '\0');
+  in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r' || tail.back() == ' ')) tail.pop_back();
+  const size_t newline = tail.rfind('\n');
+  return newline == std::string::npos ? tail : tail.substr(newline + 1);
+}
+
+// A human summary of how orchard-train ended (its exit codes are in trainer.h).
+std::string ExitReason(const TrainerExit& exit, const std::string& log_path) {
+  if (!exit.note.empty()) return exit.note;
+  if (exit.signal != 0)
+    return "killed by signal " + std::to_string(exit.signal) + " (" + strsignal(exit.signal) + ")" +
+           (exit.signal == SIGKILL ? "; out of memory?" : "");
+  const std::string last = LastLogLine(log_path);
+  switch (exit.exit_code) {
+    case train::kExitCompleted: return "completed";
+    case train::kExitBadInput: return "invalid recipe or data: " + last;
+    case train::kExitDiverged: return last;
+    case train::kExitPreempted: return "preempted: stopped with SIGTERM after writing a checkpoint";
+    case 127: return "cannot run the trainer binary";
+    default: return "failed (exit " + std::to_string(exit.exit_code) + "): " + last;
+  }
+}
+
+// The newest step-<n> directory with a MANIFEST (a complete checkpoint), or -1.
+int64_t LatestCheckpointStep(const fs::path& root) {
+  int64_t latest = -1;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(root, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("step-", 0) != 0 || !fs::exists(entry.path() / "MANIFEST")) continue;
+    try {
+      latest = std::max<int64_t>(latest, std::stoll(name.substr(5)));
+    } catch (const std::exception&) {
+    }
+  }
+  return latest;
+}
+
+}  // namespace
+
+class WorkerAgent::Impl {
+ public:
+  explicit Impl(AgentOptions options) : options_(std::move(options)) {
+    if (options_.hostname.empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof(host) - 1);
+      options_.hostname = host;
+    }
+    slots_ = DetectSlots(options_.cpu_slots, options_.force_cpu);
+    if (options_.threads_per_slot <= 0)
+      options_.threads_per_slot = std::max<int64_t>(1, std::thread::hardware_concurrency() / slots_.count);
+    channel_ = grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials());
+    workers_ = v1::WorkerService::NewStub(channel_);
+    trials_ = v1::TrialService::NewStub(channel_);
+    launcher_ = MakeTrainerLauncher(options_.trainer_binary, options_.warm_start, [this] { Wake(); });
+  }
+
+  Status Run(const std::atomic<bool>& stop) {
+    RETURN_IF_ERROR(Register(stop));
+    auto next_heartbeat = Clock::now();
+    auto next_lease = Clock::now();
+    while (!stop.load()) {
+      const auto now = Clock::now();
+      if (now >= next_heartbeat) {
+        Heartbeat(stop);
+        next_heartbeat = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(heartbeat_interval_));
+      }
+      const bool any_exit = HandleExits();
+      Relay();
+      if (FreeSlots() > 0 && (any_exit || now >= next_lease)) {
+        Lease();
+        next_lease = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
+      }
+      std::unique_lock<std::mutex> lock(wake_mu_);
+      wake_.wait_for(lock, std::chrono::duration<double>(options_.poll_seconds), [&] { return woken_ || stop.load(); });
+      woken_ = false;
+    }
+    Drain();
+    return OkStatus();
+  }
+
+ private:
+  struct Running {
+    v1::Attempt attempt;
+    int pid = 0;
+    fs::path dir;
+    std::string log_path;
+    std::unique_ptr<MetricsTail> tail;
+    int64_t reported_checkpoint = -1;
+    bool stop_sent = false;
+    std::vector<int> gpus;
+  };
+
+  void Wake() {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    woken_ = true;
+    wake_.notify_one();
+  }
+
+  void Say(const std::string& line) {
+    if (!options_.quiet) std::cout << "orchard-worker: " << line << std::endl;
+  }
+
+  Status Register(const std::atomic<bool>& stop) {
+    v1::RegisterWorkerRequest request;
+    request.set_hostname(options_.hostname);
+    request.set_slots(slots_.count);
+    request.set_slot_kind(slots_.kind);
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(options_.connect_timeout_seconds));
+    while (!stop.load()) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::RegisterWorkerResponse response;
+      const grpc::Status status = workers_->RegisterWorker(&context, request, &response);
+      if (status.ok()) {
+        worker_id_ = response.worker_id();
+        heartbeat_interval_ = response.heartbeat_interval_seconds();
+        storage_root_ = options_.storage_root.empty() ? response.storage_root() : options_.storage_root;
+        Say("registered as " + worker_id_ + " with " + std::to_string(slots_.count) + " " + slots_.kind +
+            " slots at " + options_.coordinator + "; storage " + storage_root_);
+        return OkStatus();
+      }
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED)
+        return FailedPrecondition("the coordinator refused registration: " + status.error_message());
+      if (Clock::now() > deadline)
+        return Unavailable("cannot reach the coordinator at " + options_.coordinator + " (" + status.error_message() +
+                           "); start orchard-coordinator or pass --coordinator HOST:PORT");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return OkStatus();
+  }
+
+  void Heartbeat(const std::atomic<bool>& stop) {
+    v1::HeartbeatRequest request;
+    request.set_worker_id(worker_id_);
+    for (const auto& [id, running] : running_) request.add_running_attempt_ids(id);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::HeartbeatResponse response;
+    const grpc::Status status = workers_->Heartbeat(&context, request, &response);
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      // Declared lost: the coordinator has ended our attempts. Stop them so none runs twice.
+      Say("the coordinator declared this worker lost; stopping " + std::to_string(running_.size()) +
+          " trainers and registering again");
+      for (auto& [id, running] : running_) kill(running.pid, SIGTERM);
+      orphaned_.merge(running_);
+      running_.clear();
+      (void)Register(stop);
+      return;
+    }
+    if (!status.ok()) return;  // transient; the lease timeout is several heartbeats long
+    for (int64_t id : response.stop_attempt_ids()) StopAttempt(id, "the coordinator asked");
+  }
+
+  void StopAttempt(int64_t id, const std::string& why) {
+    auto it = running_.find(id);
+    if (it == running_.end() || it->second.stop_sent) return;
+    it->second.stop_sent = true;
+    kill(it->second.pid, SIGTERM);
+    Say("stopping attempt " + std::to_string(id) + " (trial " + std::to_string(it->second.attempt.trial_id()) + "): " + why);
+  }
+
+  int64_t FreeSlots() const {
+    int64_t used = 0;
+    for (const auto& [id, running] : running_) used += running.attempt.slots();
+    return slots_.count - used;
+  }
+
+  void Lease() {
+    v1::LeaseAttemptsRequest request;
+    request.set_worker_id(worker_id_);
+    request.set_free_slots(FreeSlots());
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::LeaseAttemptsResponse response;
+    if (!workers_->LeaseAttempts(&context, request, &response).ok()) return;
+    for (const v1::Attempt& attempt : response.attempts()) Start(attempt);
+  }
+
+  void Start(const v1::Attempt& attempt) {
+    Running running;
+    running.attempt = attempt;
+    running.dir = fs::path(storage_root_) / attempt.output_dir();
+    running.log_path = (fs::path(storage_root_) / attempt.log_path()).string();
+    std::error_code error;
+    fs::create_directories(running.dir, error);
+    const fs::path recipe_path = running.dir / "recipe.yaml";
+    if (!error) std::ofstream(recipe_path) << attempt.recipe_yaml();
+    if (error || !fs::exists(recipe_path)) {
+      ReportExit(attempt.attempt_id(), 1, 0, "cannot write to the storage root " + storage_root_ + ": " + error.message());
+      return;
+    }
+    std::vector<std::string> overrides(attempt.overrides().begin(), attempt.overrides().end());
+    LaunchRequest request;
+    request.args = {recipe_path.string(), "--recipe-origin", attempt.recipe_file(), "--out", running.dir.string()};
+    for (const std::string& o : overrides) request.args.insert(request.args.end(), {"--set", o});
+    // Parse here too: a recipe we cannot run is reported at once, and CPU trials get their share of
+    // the cores instead of all of them each.
+    auto recipe = ParseRecipe(attempt.recipe_yaml(), attempt.recipe_file(), overrides);
+    if (!recipe.ok()) {
+      std::ofstream(running.log_path, std::ios::app) << recipe.status().message() << "\n";
+      ReportExit(attempt.attempt_id(), train::kExitBadInput, 0, "invalid recipe: " + recipe.status().message());
+      return;
+    }
+    if (slots_.kind == "cpu" && recipe->train.threads == 0)
+      request.args.insert(request.args.end(), {"--set", "train.threads=" + std::to_string(options_.threads_per_slot * attempt.slots())});
+    if (attempt.resume()) request.args.push_back("--resume");
+    request.log_path = running.log_path;
+    if (slots_.kind == "gpu") {
+      std::string visible;
+      for (int g = 0; g < slots_.count && static_cast<int64_t>(running.gpus.size()) < attempt.slots(); ++g) {
+        if (GpuBusy(g)) continue;
+        running.gpus.push_back(g);
+        visible += (visible.empty() ? "" : ",") + std::to_string(g);
+      }
+      request.env["CUDA_VISIBLE_DEVICES"] = visible;
+    }
+    auto pid = launcher_->Launch(request);
+    if (!pid.ok()) {
+      ReportExit(attempt.attempt_id(), 1, 0, "cannot start the trainer: " + pid.status().message());
+      return;
+    }
+    running.pid = *pid;
+    running.tail = std::make_unique<MetricsTail>((running.dir / recipe->metrics.file).string());
+    Say("attempt " + std::to_string(attempt.attempt_id()) + " (sweep " + std::to_string(attempt.sweep_id()) + ", trial " +
+        std::to_string(attempt.trial_id()) + ") started as pid " + std::to_string(*pid) + ", log " + running.log_path);
+    running_.emplace(attempt.attempt_id(), std::move(running));
+  }
+
+  bool GpuBusy(int gpu) const {
+    for (const auto& [id, running] : running_)
+      if (std::find(running.gpus.begin(), running.gpus.end(), gpu) != running.gpus.end()) return true;
+    return false;
+  }
+
+  // Sends new metric records and checkpoints of one attempt; a STOP decision sends SIGTERM.
+  void RelayOne(Running& running) {
+    const std::vector<MetricRecord> records = running.tail->Poll();
+    v1::Decision decision = v1::DECISION_CONTINUE;
+    for (size_t start = 0; start < records.size(); start += 5000) {
+      v1::ReportMetricsRequest request;
+      request.set_attempt_id(running.attempt.attempt_id());
+      request.set_token(running.attempt.token());
+      for (size_t i = start; i < std::min(records.size(), start + 5000); ++i) {
+        v1::MetricPoint* p = request.add_points();
+        p->set_step(records[i].step);
+        p->set_name(records[i].name);
+        p->set_value(records[i].value);
+        p->set_time(records[i].time);
+      }
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      v1::ReportMetricsResponse response;
+      const grpc::Status status = trials_->ReportMetrics(&context, request, &response);
+      if (status.ok() && response.decision() == v1::DECISION_STOP) decision = v1::DECISION_STOP;
+      if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) decision = v1::DECISION_STOP;
+    }
+    const int64_t step = LatestCheckpointStep(running.dir / "checkpoints");
+    if (step > running.reported_checkpoint) {
+      v1::ReportCheckpointRequest request;
+      request.set_attempt_id(running.attempt.attempt_id());
+      request.set_token(running.attempt.token());
+      request.set_step(step);
+      request.set_path(running.attempt.output_dir() + "/checkpoints/step-" + std::to_string(step));
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      v1::ReportCheckpointResponse response;
+      if (trials_->ReportCheckpoint(&context, request, &response).ok()) running.reported_checkpoint = step;
+    }
+    if (decision == v1::DECISION_STOP) StopAttempt(running.attempt.attempt_id(), "the search strategy stopped it");
+  }
+
+  void Relay() {
+    for (auto& [id, running] : running_) RelayOne(running);
+  }
+
+  bool HandleExits() {
+    const std::vector<TrainerExit> exits = launcher_->TakeExits();
+    for (const TrainerExit& exit : exits) {
+      auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& r) { return r.second.pid == exit.pid; });
+      if (it == running_.end()) {
+        orphaned_.erase(std::find_if(orphaned_.begin(), orphaned_.end(), [&](const auto& r) { return r.second.pid == exit.pid; }),
+                        orphaned_.end());
+        continue;
+      }
+      RelayOne(it->second);  // the last metrics before the exit, so the objective is final
+      const std::string reason = ExitReason(exit, it->second.log_path);
+      ReportExit(it->first, exit.exit_code, exit.signal, reason);
+      Say("attempt " + std::to_string(it->first) + " ended: " + reason);
+      running_.erase(it);
+    }
+    return !exits.empty();
+  }
+
+  void ReportExit(int64_t attempt_id, int exit_code, int signal, const std::string& reason) {
+    v1::ReportAttemptExitRequest request;
+    request.set_worker_id(worker_id_);
+    request.set_attempt_id(attempt_id);
+    request.set_exit_code(exit_code);
+    request.set_signal(signal);
+    request.set_reason(reason);
+    // Retry while the coordinator is briefly unreachable: an exit must not be lost.
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::ReportAttemptExitResponse response;
+      const grpc::Status status = workers_->ReportAttemptExit(&context, request, &response);
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  }
+
+  // On shutdown: every trainer checkpoints and exits, and each exit is reported.
+  void Drain() {
+    for (auto& [id, running] : running_) StopAttempt(id, "the worker is shutting down");
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while ((!running_.empty() || !orphaned_.empty()) && Clock::now() < deadline) {
+      HandleExits();
+      std::unique_lock<std::mutex> lock(wake_mu_);
+      wake_.wait_for(lock, std::chrono::milliseconds(50), [&] { return woken_; });
+      woken_ = false;
+    }
+    for (auto& [id, running] : running_) kill(running.pid, SIGKILL);
+  }
+
+  AgentOptions options_;
+  Slots slots_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
+  std::unique_ptr<v1::TrialService::Stub> trials_;
+  std::unique_ptr<TrainerLauncher> launcher_;
+  std::string worker_id_;
+  std::string storage_root_;
+  double heartbeat_interval_ = 2;
+  std::map<int64_t, Running> running_;   // by attempt id
+  std::map<int64_t, Running> orphaned_;  // stopped after the coordinator declared us lost
+  std::mutex wake_mu_;
+  std::condition_variable wake_;
+  bool woken_ = false;                   // guarded by wake_mu_
+};
+
+WorkerAgent::WorkerAgent(AgentOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+WorkerAgent::~WorkerAgent() = default;
+Status WorkerAgent::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }
+
+}  // namespace orchard::worker

@@ -1,0 +1,51 @@
+// The worker agent: registers its slots with the coordinator, heartbeats, leases attempts, runs each
+// as an orchard-train process, relays the trainer's metrics and checkpoints to the coordinator with
+// the attempt's token, and reports how each attempt ended. It never trains in its own process, so a
+// crashing trial cannot take it down.
+//
+//   WorkerAgent agent(options);
+//   Status status = agent.Run(stop_flag);   // until stop_flag is set
+//
+// Run blocks; call it from one thread. Stop by setting the flag: running trainers get SIGTERM
+// (they checkpoint and exit) and their exits are reported before Run returns.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace orchard::worker {
+
+struct AgentOptions {
+  std::string coordinator = "127.0.0.1:7070";
+  std::string trainer_binary;        // orchard-train
+  bool warm_start = true;            // keep a warm trainer (zygote) instead of exec per trial
+  int64_t cpu_slots = 0;             // 0: one per two cores
+  bool force_cpu = false;            // offer CPU slots even where GPUs exist
+  int64_t threads_per_slot = 0;      // intra-op threads of a CPU trial per slot; 0: cores / slots
+  std::string storage_root;          // default: the coordinator's
+  std::string hostname;              // default: gethostname()
+  double poll_seconds = 0.25;        // lease and relay period while idle
+  double connect_timeout_seconds = 30;  // give up when the coordinator cannot be reached this long
+  bool quiet = false;                // no per-attempt lines on stdout
+};
+
+class WorkerAgent {
+ public:
+  explicit WorkerAgent(AgentOptions options);
+  WorkerAgent(const WorkerAgent&) = delete;
+  WorkerAgent& operator=(const WorkerAgent&) = delete;
+  ~WorkerAgent();
+
+  // Unavailable when the coordinator cannot be reached within the connect timeout.
+  Status Run(const std::atomic<bool>& stop);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace orchard::worker

@@ -1,0 +1,49 @@
+// Starts orchard-train processes for attempts and reports how they end.
+//
+//   auto launcher = MakeTrainerLauncher("build/bin/orchard-train", /*warm=*/true, [&] { wake.notify_one(); });
+//   ASSIGN_OR_RETURN(int pid, launcher->Launch({{"recipe.yaml", "--out", dir}, dir + "/attempt-1.log", {}}));
+//   for (const TrainerExit& exit : launcher->TakeExits()) ...
+//
+// Cold: fork and exec orchard-train for each trial (pays LibTorch's load time every time).
+// Warm: one `orchard-train --zygote` with LibTorch loaded forks each trial (zygote.h); if it dies,
+// its trials are reported ended and the next launch starts a new one.
+// Thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace orchard::worker {
+
+struct LaunchRequest {
+  std::vector<std::string> args;  // orchard-train's arguments, without the program name
+  std::string log_path;           // stdout and stderr are appended here
+  std::map<std::string, std::string> env;  // set in the trainer's environment
+};
+
+struct TrainerExit {
+  int pid = 0;
+  int exit_code = -1;  // -1 when killed by a signal or lost
+  int signal = 0;
+  std::string note;    // set when the exit was not observed (the warm trainer died)
+};
+
+class TrainerLauncher {
+ public:
+  virtual ~TrainerLauncher() = default;
+  // Starts a trainer and returns its process id.
+  virtual StatusOr<int> Launch(const LaunchRequest& request) = 0;
+  // Trainers that ended since the last call.
+  virtual std::vector<TrainerExit> TakeExits() = 0;
+};
+
+// `on_exit` is called (from any thread) whenever a trainer ends, to wake the caller.
+std::unique_ptr<TrainerLauncher> MakeTrainerLauncher(const std::string& trainer_binary, bool warm,
+                                                     std::function<void()> on_exit);
+
+}  // namespace orchard::worker
