@@ -1,0 +1,285 @@
+// The coordinator under load: W simulated workers heartbeating and R simulated trainers reporting
+// metrics in a closed loop against an in-process coordinator, each client with its own connection
+// and thread as separate processes would have. Prints the sustained report rate, report latency
+// percentiles, heartbeat p99 and failed calls; any failed call makes the exit status 1.
+//
+//   build/bin/orchard-bench-coordinator [--workers 100] [--reporters 200] [--heartbeat-ms 1000] [--seconds 10]
+//
+// The reporters hold the attempts of one random sweep (leased by the simulated workers, which keep
+// them alive with their heartbeats), and every report carries the sweep's metric, so each call goes
+// through authorisation, the metric insert and the search strategy, as a trainer's would.
+#include <grpcpp/grpcpp.h>
+#include <stdlib.h>
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "coordinator/server.h"
+#include "orchard/v1/sweep_service.grpc.pb.h"
+#include "orchard/v1/trial_service.grpc.pb.h"
+#include "orchard/v1/worker_service.grpc.pb.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kPointsPerReport = 4;  // a trainer's log line: train_loss, lr, grad_norm, val_loss
+
+std::string Recipe(int trials) {
+  return "name: bench-load\n"
+         "model: {type: mlp}\n"
+         "data: {type: synthetic}\n"
+         "train: {steps: 1000000}\n"
+         "sweep:\n"
+         "  strategy: random\n"
+         "  metric: val_loss\n"
+         "  mode: min\n"
+         "  max_trials: " +
+         std::to_string(trials) +
+         "\n"
+         "  parameters:\n"
+         "    optimizer.lr: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-1}\n";
+}
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
+  grpc::ChannelArguments args;
+  // Channels with equal arguments otherwise share one connection; each simulated process has its own.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10)))
+    throw std::runtime_error("cannot connect to the coordinator at " + address);
+  return channel;
+}
+
+void SetDeadline(grpc::ClientContext& context) {
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+}
+
+void Check(const grpc::Status& status, const std::string& what) {
+  if (!status.ok()) throw std::runtime_error(what + ": " + status.error_message());
+}
+
+// Failed calls and unexpected answers, from every client thread.
+class Errors {
+ public:
+  void Add(const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (count_++ == 0) first_ = what;
+  }
+  int64_t count() const { return count_; }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::mutex mu_;
+  int64_t count_ = 0;  // guarded by mu_ while clients run
+  std::string first_;  // guarded by mu_ while clients run
+};
+
+double Percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const size_t rank = static_cast<size_t>(std::ceil(q * sorted.size()));
+  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
+
+double Milliseconds(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+struct SimulatedWorker {
+  std::unique_ptr<orchard::v1::WorkerService::Stub> stub;
+  std::string id;
+  std::vector<int64_t> attempt_ids;
+};
+
+struct SimulatedTrainer {
+  std::unique_ptr<orchard::v1::TrialService::Stub> stub;
+  orchard::v1::Attempt attempt;
+};
+
+// Heartbeats at `period` from `start` + `offset` until `end`; latencies (ms) go to `latencies`.
+void Heartbeats(SimulatedWorker& worker, Clock::time_point start, Clock::duration offset, Clock::duration period,
+                Clock::time_point end, std::vector<double>& latencies, Errors& errors) {
+  orchard::v1::HeartbeatRequest request;
+  request.set_worker_id(worker.id);
+  for (int64_t id : worker.attempt_ids) request.add_running_attempt_ids(id);
+  for (auto next = start + offset; next < end; next += period) {
+    std::this_thread::sleep_until(next);
+    grpc::ClientContext context;
+    SetDeadline(context);
+    orchard::v1::HeartbeatResponse response;
+    const auto sent = Clock::now();
+    const grpc::Status status = worker.stub->Heartbeat(&context, request, &response);
+    latencies.push_back(Milliseconds(Clock::now() - sent));
+    if (!status.ok()) errors.Add("heartbeat of " + worker.id + ": " + status.error_message());
+    else if (response.stop_attempt_ids_size() > 0) errors.Add("the coordinator stopped attempts of " + worker.id);
+  }
+}
+
+// Reports in a closed loop until `end`, one step further each time; latencies (ms) go to `latencies`.
+void Reports(SimulatedTrainer& trainer, Clock::time_point end, std::vector<double>& latencies, Errors& errors) {
+  orchard::v1::ReportMetricsRequest request;
+  request.set_attempt_id(trainer.attempt.attempt_id());
+  request.set_token(trainer.attempt.token());
+  for (int64_t step = 1; Clock::now() < end; ++step) {
+    request.clear_points();
+    const double time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const double loss = 2.0 / std::sqrt(static_cast<double>(step));
+    for (const auto& [name, value] : {std::pair{"train_loss", loss}, std::pair{"lr", 1e-3},
+                                      std::pair{"grad_norm", 1.0 + loss}, std::pair{"val_loss", 1.1 * loss}}) {
+      orchard::v1::MetricPoint* point = request.add_points();
+      point->set_step(step);
+      point->set_name(name);
+      point->set_value(value);
+      point->set_time(time);
+    }
+    grpc::ClientContext context;
+    SetDeadline(context);
+    orchard::v1::ReportMetricsResponse response;
+    const auto sent = Clock::now();
+    const grpc::Status status = trainer.stub->ReportMetrics(&context, request, &response);
+    latencies.push_back(Milliseconds(Clock::now() - sent));
+    if (!status.ok())
+      errors.Add("report of attempt " + std::to_string(trainer.attempt.attempt_id()) + ": " + status.error_message());
+    else if (response.decision() != orchard::v1::DECISION_CONTINUE)
+      errors.Add("attempt " + std::to_string(trainer.attempt.attempt_id()) + " was told to stop");
+  }
+}
+
+int Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds) {
+  std::string state_dir = (fs::temp_directory_path() / "orchard-bench-coordinator-XXXXXX").string();
+  if (!mkdtemp(state_dir.data())) throw std::runtime_error("cannot create a directory like " + state_dir);
+  orchard::coordinator::CoordinatorOptions options;
+  options.state_dir = state_dir;
+  options.heartbeat_interval_seconds = heartbeat_ms / 1000.0;
+  // Several missed heartbeats before a worker is lost, however slow they are set to be.
+  options.lease_timeout_seconds = std::max(15.0, 5 * options.heartbeat_interval_seconds);
+  auto server = orchard::coordinator::CoordinatorServer::Start("127.0.0.1:0", options);
+  if (!server.ok()) throw std::runtime_error("cannot start the coordinator: " + server.status().message());
+  const std::string address = (*server)->address();
+
+  // Enough slots among the workers for one attempt per reporter.
+  const int slots = (reporter_count + worker_count - 1) / worker_count;
+  std::vector<SimulatedWorker> workers(worker_count);
+  for (int w = 0; w < worker_count; ++w) {
+    workers[w].stub = orchard::v1::WorkerService::NewStub(Connect(address));
+    orchard::v1::RegisterWorkerRequest request;
+    request.set_hostname("sim-" + std::to_string(w));
+    request.set_slots(slots);
+    request.set_slot_kind("cpu");
+    grpc::ClientContext context;
+    SetDeadline(context);
+    orchard::v1::RegisterWorkerResponse response;
+    Check(workers[w].stub->RegisterWorker(&context, request, &response), "register");
+    workers[w].id = response.worker_id();
+  }
+
+  {
+    auto sweeps = orchard::v1::SweepService::NewStub(Connect(address));
+    orchard::v1::SubmitSweepRequest request;
+    request.set_recipe_yaml(Recipe(reporter_count));
+    request.set_recipe_file("bench/coordinator_load.yaml");
+    grpc::ClientContext context;
+    SetDeadline(context);
+    orchard::v1::SubmitSweepResponse response;
+    Check(sweeps->SubmitSweep(&context, request, &response), "submit");
+  }
+
+  std::vector<SimulatedTrainer> trainers;
+  for (SimulatedWorker& worker : workers) {
+    orchard::v1::LeaseAttemptsRequest request;
+    request.set_worker_id(worker.id);
+    request.set_free_slots(slots);
+    grpc::ClientContext context;
+    SetDeadline(context);
+    orchard::v1::LeaseAttemptsResponse response;
+    Check(worker.stub->LeaseAttempts(&context, request, &response), "lease");
+    for (const orchard::v1::Attempt& attempt : response.attempts()) {
+      worker.attempt_ids.push_back(attempt.attempt_id());
+      trainers.push_back({orchard::v1::TrialService::NewStub(Connect(address)), attempt});
+    }
+  }
+  if (static_cast<int>(trainers.size()) != reporter_count)
+    throw std::runtime_error("leased " + std::to_string(trainers.size()) + " attempts, expected " +
+                             std::to_string(reporter_count));
+
+  std::printf("coordinator at %s: %d workers (heartbeat every %d ms), %d reporters, %d points per report, %.0f s\n",
+              address.c_str(), worker_count, heartbeat_ms, reporter_count, kPointsPerReport, seconds);
+  std::fflush(stdout);
+  Errors errors;
+  std::vector<std::vector<double>> heartbeat_ms_by_worker(worker_count), report_ms_by_trainer(reporter_count);
+  std::latch go(1);
+  Clock::time_point start, end;  // written before `go` opens, read after
+  std::vector<std::thread> heartbeat_threads, report_threads;
+  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(heartbeat_ms));
+  for (int w = 0; w < worker_count; ++w)
+    heartbeat_threads.emplace_back([&, w] {
+      go.wait();
+      // Spread evenly over the period, as independent workers' heartbeats are.
+      Heartbeats(workers[w], start, period * w / worker_count, period, end, heartbeat_ms_by_worker[w], errors);
+    });
+  for (int r = 0; r < reporter_count; ++r)
+    report_threads.emplace_back([&, r] {
+      go.wait();
+      Reports(trainers[r], end, report_ms_by_trainer[r], errors);
+    });
+  start = Clock::now();
+  end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  go.count_down();
+  for (std::thread& t : report_threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  for (std::thread& t : heartbeat_threads) t.join();
+  (*server)->Shutdown();
+  std::error_code ignored;
+  fs::remove_all(state_dir, ignored);
+
+  std::vector<double> reports, heartbeats;
+  for (const auto& v : report_ms_by_trainer) reports.insert(reports.end(), v.begin(), v.end());
+  for (const auto& v : heartbeat_ms_by_worker) heartbeats.insert(heartbeats.end(), v.begin(), v.end());
+  std::sort(reports.begin(), reports.end());
+  std::sort(heartbeats.begin(), heartbeats.end());
+  const double rate = reports.size() / elapsed;
+  std::printf("reports: %zu in %.2f s: %.0f reports/s, %.0f points/s\n", reports.size(), elapsed, rate,
+              rate * kPointsPerReport);
+  std::printf("report latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", Percentile(reports, 0.5),
+              Percentile(reports, 0.9), Percentile(reports, 0.99), reports.empty() ? 0.0 : reports.back());
+  std::printf("heartbeats: %zu, latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", heartbeats.size(),
+              Percentile(heartbeats, 0.5), Percentile(heartbeats, 0.99), heartbeats.empty() ? 0.0 : heartbeats.back());
+  std::printf("errors: %lld%s%s\n", static_cast<long long>(errors.count()), errors.count() ? "; first: " : "",
+              errors.first().c_str());
+  std::printf("LOAD reports_per_second=%.0f p99_ms=%.2f clients=%d\n", rate, Percentile(reports, 0.99),
+              worker_count + reporter_count);
+  return errors.count() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"The coordinator under load: simulated workers heartbeating and trainers reporting metrics."};
+  int workers = 100, reporters = 200, heartbeat_ms = 1000;
+  double seconds = 10;
+  app.add_option("--workers", workers, "Simulated workers (heartbeats; they lease the reporters' attempts)")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--reporters", reporters, "Simulated trainers reporting metrics in a closed loop")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat period of each worker")->check(CLI::Range(10, 60000));
+  app.add_option("--seconds", seconds, "Length of the measured load")->check(CLI::Range(1.0, 3600.0));
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return Run(workers, reporters, heartbeat_ms, seconds);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "orchard-bench-coordinator: %s\n", error.what());
+    return 1;
+  }
+}

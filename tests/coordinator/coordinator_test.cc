@@ -1,0 +1,249 @@
+// The coordinator's domain logic against a real SQLite file, with a hand-moved clock and no network.
+#include "coordinator/coordinator.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/util/test_util.h"
+
+namespace orchard::coordinator {
+namespace {
+
+using orchard::testing::TempDir;
+
+class ManualClock final : public Clock {
+ public:
+  double Now() const override { return now_; }
+  void Advance(double seconds) { now_ += seconds; }
+
+ private:
+  double now_ = 1000;
+};
+
+constexpr const char* kRecipe = R"(name: tiny
+model: {type: mlp, hidden: [8]}
+data: {type: synthetic, samples: 64, features: 4, classes: 2}
+train: {steps: 5, batch_size: 8}
+sweep:
+  strategy: grid
+  metric: val_loss
+  mode: min
+  max_concurrent: 2
+  parameters:
+    optimizer.lr: {values: [0.1, 0.01, 0.001]}
+)";
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen() {
+    coordinator_.reset();
+    CoordinatorOptions options;
+    options.state_dir = dir_ / "state";
+    options.lease_timeout_seconds = 10;
+    options.clock = &clock_;
+    auto opened = Coordinator::Open(options);
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    coordinator_ = std::move(opened).value();
+  }
+
+  v1::Sweep Submit(const std::string& recipe = kRecipe) {
+    v1::SubmitSweepRequest request;
+    request.set_recipe_yaml(recipe);
+    request.set_recipe_file("/recipes/tiny.yaml");
+    auto sweep = coordinator_->Submit(request);
+    EXPECT_TRUE(sweep.ok()) << sweep.status().message();
+    return sweep.ok() ? *sweep : v1::Sweep();
+  }
+
+  std::string Register(int64_t slots) {
+    v1::RegisterWorkerRequest request;
+    request.set_hostname("host");
+    request.set_slots(slots);
+    request.set_slot_kind("cpu");
+    return coordinator_->RegisterWorker(request).value().worker_id();
+  }
+
+  std::vector<v1::Attempt> Lease(const std::string& worker, int64_t free) {
+    v1::LeaseAttemptsRequest request;
+    request.set_worker_id(worker);
+    request.set_free_slots(free);
+    auto response = coordinator_->LeaseAttempts(request);
+    EXPECT_TRUE(response.ok()) << response.status().message();
+    return {response->attempts().begin(), response->attempts().end()};
+  }
+
+  StatusOr<v1::Decision> Report(const v1::Attempt& attempt, int64_t step, double val_loss) {
+    v1::ReportMetricsRequest request;
+    request.set_attempt_id(attempt.attempt_id());
+    request.set_token(attempt.token());
+    auto* p = request.add_points();
+    p->set_step(step);
+    p->set_name("val_loss");
+    p->set_value(val_loss);
+    return coordinator_->ReportMetrics(request);
+  }
+
+  Status Exit(const std::string& worker, const v1::Attempt& attempt, int code, const std::string& reason = "") {
+    v1::ReportAttemptExitRequest request;
+    request.set_worker_id(worker);
+    request.set_attempt_id(attempt.attempt_id());
+    request.set_exit_code(code);
+    request.set_reason(reason);
+    return coordinator_->ReportAttemptExit(request);
+  }
+
+  int64_t Count(int64_t sweep_id, const std::string& state) {
+    const v1::Sweep sweep = coordinator_->GetSweep(sweep_id).value();
+    auto it = sweep.trials_by_state().find(state);
+    return it == sweep.trials_by_state().end() ? 0 : it->second;
+  }
+
+  TempDir dir_;
+  ManualClock clock_;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+TEST_F(CoordinatorTest, AnInvalidRecipeIsRejectedWithItsLineAndNothingIsStored) {
+  v1::SubmitSweepRequest request;
+  request.set_recipe_yaml("name: x\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {stepz: 5}\n");
+  request.set_recipe_file("/r/x.yaml");
+  auto sweep = coordinator_->Submit(request);
+  ASSERT_FALSE(sweep.ok());
+  EXPECT_EQ(sweep.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(sweep.status().message().find("/r/x.yaml:4:"), std::string::npos) << sweep.status().message();
+  EXPECT_TRUE(coordinator_->ListSweeps(10).empty());
+}
+
+TEST_F(CoordinatorTest, ARecipeWithoutASweepIsOneTrial) {
+  const v1::Sweep sweep = Submit("name: one\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {steps: 3}\n");
+  EXPECT_EQ(sweep.trials_total(), 1);
+  EXPECT_EQ(sweep.metric(), "val_loss");
+}
+
+TEST_F(CoordinatorTest, ASweepRunsToCompletionAndBestFollowsTheReportedMetric) {
+  const v1::Sweep sweep = Submit();
+  ASSERT_EQ(sweep.trials_total(), 3);
+  const std::string worker = Register(4);
+  auto first = Lease(worker, 4);
+  ASSERT_EQ(first.size(), 2u);  // max_concurrent: 2
+  EXPECT_EQ(first[0].overrides(0), "optimizer.lr=0.1");
+  EXPECT_EQ(first[0].output_dir(), "tiny-1/trial-0");
+  EXPECT_EQ(first[0].log_path(), "tiny-1/trial-0/attempt-1.log");
+  EXPECT_FALSE(first[0].resume());
+  EXPECT_TRUE(Lease(worker, 2).empty());  // still two running
+
+  EXPECT_EQ(Report(first[0], 5, 0.40).value(), v1::DECISION_CONTINUE);
+  EXPECT_EQ(Report(first[1], 5, 0.30).value(), v1::DECISION_CONTINUE);
+  ASSERT_TRUE(Exit(worker, first[0], 0).ok());
+  ASSERT_TRUE(Exit(worker, first[0], 0).ok());  // a retried exit is harmless
+  ASSERT_TRUE(Exit(worker, first[1], 0).ok());
+  auto last = Lease(worker, 4);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(Report(last[0], 5, 0.35).value(), v1::DECISION_CONTINUE);
+  ASSERT_TRUE(Exit(worker, last[0], 0).ok());
+
+  const v1::Sweep done = coordinator_->GetSweep(sweep.id()).value();
+  EXPECT_EQ(done.state(), v1::SWEEP_COMPLETED);
+  EXPECT_EQ(Count(sweep.id(), "completed"), 3);
+  const v1::Trial best = coordinator_->BestTrial(sweep.id()).value();
+  EXPECT_EQ(best.number(), 1);
+  EXPECT_DOUBLE_EQ(best.objective(), 0.30);
+  EXPECT_EQ(coordinator_->TrialMetrics(best.id(), "val_loss").value().size(), 1u);
+}
+
+TEST_F(CoordinatorTest, AFailedTrialKeepsItsReasonAndAllFailedMeansTheSweepFailed) {
+  const v1::Sweep sweep = Submit(
+      "name: f\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {steps: 3}\n");
+  const std::string worker = Register(1);
+  auto attempts = Lease(worker, 1);
+  ASSERT_EQ(attempts.size(), 1u);
+  ASSERT_TRUE(Exit(worker, attempts[0], 3, "diverged at step 2: loss is nan").ok());
+  const auto trials = coordinator_->ListTrials(sweep.id()).value();
+  EXPECT_EQ(trials[0].state(), v1::TRIAL_FAILED);
+  EXPECT_EQ(trials[0].message(), "diverged at step 2: loss is nan");
+  EXPECT_EQ(trials[0].exit_code(), 3);
+  EXPECT_EQ(coordinator_->GetSweep(sweep.id()).value().state(), v1::SWEEP_FAILED);
+  EXPECT_EQ(coordinator_->BestTrial(sweep.id()).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, CancelStopsRunningTrialsAndEndsPendingOnes) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(1);
+  auto attempts = Lease(worker, 1);
+  ASSERT_EQ(attempts.size(), 1u);
+  ASSERT_TRUE(coordinator_->Cancel(sweep.id()).ok());
+  ASSERT_TRUE(coordinator_->Cancel(sweep.id()).ok());  // idempotent
+  EXPECT_EQ(Count(sweep.id(), "canceled"), 2);         // the pending ones
+  EXPECT_EQ(Count(sweep.id(), "running"), 1);
+
+  v1::HeartbeatRequest heartbeat;
+  heartbeat.set_worker_id(worker);
+  heartbeat.add_running_attempt_ids(attempts[0].attempt_id());
+  const auto stop = coordinator_->Heartbeat(heartbeat).value();
+  ASSERT_EQ(stop.stop_attempt_ids_size(), 1);
+  EXPECT_EQ(stop.stop_attempt_ids(0), attempts[0].attempt_id());
+  EXPECT_EQ(Report(attempts[0], 3, 0.5).value(), v1::DECISION_STOP);
+  EXPECT_TRUE(Lease(worker, 1).empty());
+
+  ASSERT_TRUE(Exit(worker, attempts[0], 4, "preempted").ok());
+  EXPECT_EQ(Count(sweep.id(), "canceled"), 3);
+  EXPECT_EQ(Count(sweep.id(), "running"), 0);
+  EXPECT_EQ(coordinator_->GetSweep(sweep.id()).value().state(), v1::SWEEP_CANCELED);
+  EXPECT_TRUE(coordinator_->ListWorkers()[0].alive());
+  EXPECT_EQ(coordinator_->ListWorkers()[0].running_attempts(), 0);
+}
+
+TEST_F(CoordinatorTest, ASilentWorkerIsLostItsAttemptsEndAndNothingRunsTwice) {
+  const v1::Sweep sweep = Submit();
+  const std::string lost = Register(1);
+  auto attempts = Lease(lost, 1);
+  ASSERT_EQ(attempts.size(), 1u);
+  clock_.Advance(5);
+  const std::string healthy = Register(1);
+  clock_.Advance(6);  // `lost` is silent for 11 s > 10 s; `healthy` for 6 s
+  ASSERT_TRUE(coordinator_->ExpireWorkers().ok());
+
+  const auto trials = coordinator_->ListTrials(sweep.id()).value();
+  EXPECT_EQ(trials[0].state(), v1::TRIAL_FAILED);
+  EXPECT_NE(trials[0].message().find("worker " + lost + " lost"), std::string::npos) << trials[0].message();
+  v1::HeartbeatRequest heartbeat;
+  heartbeat.set_worker_id(lost);
+  EXPECT_EQ(coordinator_->Heartbeat(heartbeat).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Report(attempts[0], 5, 0.1).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(Exit(lost, attempts[0], 0).ok());  // late, ignored: the trial stays failed
+  EXPECT_EQ(coordinator_->ListTrials(sweep.id()).value()[0].state(), v1::TRIAL_FAILED);
+
+  auto next = Lease(healthy, 1);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].trial_id(), trials[1].id());  // the lost trial is not handed out again
+}
+
+TEST_F(CoordinatorTest, ReportsNeedTheAttemptsToken) {
+  Submit();
+  const std::string worker = Register(1);
+  auto attempts = Lease(worker, 1);
+  v1::Attempt forged = attempts[0];
+  forged.set_token("not-the-token");
+  EXPECT_EQ(Report(forged, 1, 0.5).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Exit("w999", attempts[0], 0).code(), StatusCode::kPermissionDenied);
+}
+
+TEST_F(CoordinatorTest, ARestartResumesTheSweepWhereItWas) {
+  const v1::Sweep sweep = Submit();
+  std::string worker = Register(1);
+  auto first = Lease(worker, 1);
+  ASSERT_TRUE(Exit(worker, first[0], 0).ok());
+  Reopen();  // a new coordinator process on the same state directory
+  auto second = Lease(worker, 1);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].overrides(0), "optimizer.lr=0.01");
+  ASSERT_TRUE(Exit(worker, second[0], 0).ok());
+  auto third = Lease(worker, 1);
+  ASSERT_EQ(third.size(), 1u);
+  ASSERT_TRUE(Exit(worker, third[0], 0).ok());
+  EXPECT_EQ(coordinator_->GetSweep(sweep.id()).value().state(), v1::SWEEP_COMPLETED);
+}
+
+}  // namespace
+}  // namespace orchard::coordinator

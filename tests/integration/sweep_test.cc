@@ -1,0 +1,271 @@
+// Sweeps end to end, all real on loopback: an orchard-coordinator process, two orchard-worker
+// processes, orchard-train trainers, and the orchard CLI; checked through the gRPC API.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <regex>
+#include <thread>
+
+#include "orchard/v1/sweep_service.grpc.pb.h"
+#include "tests/util/test_util.h"
+
+namespace orchard {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Process;
+using testing::ProcessResult;
+using testing::ReadFile;
+using testing::RunProcess;
+using testing::TempDir;
+using testing::WriteFile;
+
+const std::string kBin = ORCHARD_BIN_DIR;
+
+// Waits until `predicate` holds, polling; false after `seconds`.
+template <typename Predicate>
+bool WaitFor(Predicate predicate, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return predicate();
+}
+
+std::string Recipe(int64_t steps, const std::string& lrs, int64_t checkpoint_interval) {
+  return "name: it\n"
+         "model: {type: mlp, hidden: [32]}\n"
+         "data: {type: synthetic, samples: 512, features: 8, classes: 3}\n"
+         "train: {steps: " + std::to_string(steps) + ", batch_size: 16, eval_interval: 20, threads: 1}\n"
+         "checkpoint: {interval: " + std::to_string(checkpoint_interval) + ", keep: 2}\n"
+         "sweep:\n"
+         "  strategy: grid\n"
+         "  metric: val_loss\n"
+         "  mode: min\n"
+         "  parameters:\n"
+         "    optimizer.lr: {values: " + lrs + "}\n";
+}
+
+class SweepTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    coordinator_ = std::make_unique<Process>(
+        std::vector<std::string>{kBin + "/orchard-coordinator", "--listen", "127.0.0.1:0", "--state-dir",
+                                 dir_ / "state", "--heartbeat-interval", "0.5", "--lease-timeout", "5"},
+        dir_ / "coordinator.log");
+    std::smatch match;
+    ASSERT_TRUE(WaitFor([&] {
+      static const std::regex listening("listening on (127\\.0\\.0\\.1:[0-9]+)");
+      const std::string log = ReadFile(dir_ / "coordinator.log");
+      if (!std::regex_search(log, match, listening)) return false;
+      address_ = match[1];
+      return true;
+    }, 30)) << ReadFile(dir_ / "coordinator.log");
+    stub_ = v1::SweepService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    for (int i = 0; i < 2; ++i)
+      workers_.push_back(std::make_unique<Process>(
+          std::vector<std::string>{kBin + "/orchard-worker", "--coordinator", address_, "--cpu-slots", "1",
+                                   "--threads-per-slot", "1"},
+          dir_ / ("worker-" + std::to_string(i) + ".log")));
+    ASSERT_TRUE(WaitFor([&] { return Workers().workers_size() == 2; }, 30));
+  }
+
+  void TearDown() override {
+    for (auto& worker : workers_) {
+      kill(worker->pid(), SIGTERM);
+      EXPECT_EQ(worker->Wait(60).exit_code, 0) << "a worker did not stop cleanly";
+    }
+    kill(coordinator_->pid(), SIGTERM);
+    EXPECT_EQ(coordinator_->Wait(30).exit_code, 0);
+  }
+
+  v1::ListWorkersResponse Workers() {
+    grpc::ClientContext context;
+    v1::ListWorkersResponse response;
+    (void)stub_->ListWorkers(&context, v1::ListWorkersRequest(), &response);
+    return response;
+  }
+
+  v1::Sweep GetSweep(int64_t id) {
+    grpc::ClientContext context;
+    v1::GetSweepRequest request;
+    request.set_sweep_id(id);
+    v1::Sweep sweep;
+    EXPECT_TRUE(stub_->GetSweep(&context, request, &sweep).ok());
+    return sweep;
+  }
+
+  std::vector<v1::Trial> Trials(int64_t id) {
+    grpc::ClientContext context;
+    v1::ListTrialsRequest request;
+    request.set_sweep_id(id);
+    v1::ListTrialsResponse response;
+    EXPECT_TRUE(stub_->ListTrials(&context, request, &response).ok());
+    return {response.trials().begin(), response.trials().end()};
+  }
+
+  std::vector<v1::MetricPoint> Metrics(int64_t trial_id, const std::string& name) {
+    grpc::ClientContext context;
+    v1::GetTrialMetricsRequest request;
+    request.set_trial_id(trial_id);
+    request.set_name(name);
+    v1::GetTrialMetricsResponse response;
+    EXPECT_TRUE(stub_->GetTrialMetrics(&context, request, &response).ok());
+    return {response.points().begin(), response.points().end()};
+  }
+
+  ProcessResult Cli(std::vector<std::string> args, double timeout = 300) {
+    args.insert(args.begin(), {kBin + "/orchard", "--coordinator", address_});
+    return RunProcess(args, timeout);
+  }
+
+  int64_t Submit(const std::string& recipe) {
+    WriteFile(dir_ / "recipe.yaml", recipe);
+    const ProcessResult submitted = Cli({"--json", "submit", dir_ / "recipe.yaml"});
+    EXPECT_EQ(submitted.exit_code, 0) << submitted.output;
+    const auto json = nlohmann::json::parse(submitted.output, nullptr, false);
+    return json.is_object() ? std::stoll(json.value("id", "0")) : 0;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Process> coordinator_;
+  std::vector<std::unique_ptr<Process>> workers_;
+  std::string address_;
+  std::unique_ptr<v1::SweepService::Stub> stub_;
+};
+
+TEST_F(SweepTest, TwoWorkersCompleteASweepWithEveryMetricStoredAndTheRightBest) {
+  const int64_t id = Submit(Recipe(200, "[0.3, 0.03, 0.003, 0.0003]", 100));
+  ASSERT_GT(id, 0);
+  const ProcessResult watched = Cli({"watch", std::to_string(id)});
+  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+  EXPECT_NE(watched.output.find("best trial of sweep"), std::string::npos) << watched.output;
+
+  const v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_COMPLETED);
+  const auto trials = Trials(id);
+  ASSERT_EQ(trials.size(), 4u);
+  std::set<std::string> workers;
+  double best_final = 1e300;
+  int64_t best_id = 0;
+  for (const v1::Trial& trial : trials) {
+    EXPECT_EQ(trial.state(), v1::TRIAL_COMPLETED) << trial.message();
+    workers.insert(trial.worker_id());
+    // Every evaluation the trainer logged reached the store, ending with the final one.
+    const auto val_loss = Metrics(trial.id(), "val_loss");
+    ASSERT_EQ(val_loss.size(), 10u) << "trial " << trial.number();
+    EXPECT_EQ(val_loss.back().step(), 200);
+    EXPECT_FALSE(Metrics(trial.id(), "train_loss").empty());
+    EXPECT_DOUBLE_EQ(trial.objective(), val_loss.back().value());
+    if (val_loss.back().value() < best_final) best_final = val_loss.back().value(), best_id = trial.id();
+    EXPECT_TRUE(fs::exists(fs::path(sweep.storage_root()) / trial.checkpoint() / "MANIFEST")) << trial.checkpoint();
+  }
+  EXPECT_EQ(workers.size(), 2u) << "both workers should have run trials";
+
+  const ProcessResult best = Cli({"--json", "best", std::to_string(id)});
+  ASSERT_EQ(best.exit_code, 0) << best.output;
+  const auto best_json = nlohmann::json::parse(best.output);
+  EXPECT_EQ(std::stoll(best_json["id"].get<std::string>()), best_id);
+  EXPECT_DOUBLE_EQ(best_json["objective"].get<double>(), best_final);
+
+  const ProcessResult logs = Cli({"logs", std::to_string(best_id)});
+  EXPECT_EQ(logs.exit_code, 0);
+  EXPECT_NE(logs.output.find("done: 200 steps"), std::string::npos) << logs.output;
+  const ProcessResult csv = Cli({"export", std::to_string(id), "--format", "csv"});
+  EXPECT_EQ(std::count(csv.output.begin(), csv.output.end(), '\n'), 5) << csv.output;
+}
+
+TEST_F(SweepTest, CancelStopsRunningTrialsWhichCheckpointAndTheStoreStaysConsistent) {
+  const int64_t id = Submit(Recipe(1000000, "[0.01, 0.001, 0.0001]", 50));
+  ASSERT_GT(id, 0);
+  // Both workers busy, and each trial has checkpointed at least once.
+  ASSERT_TRUE(WaitFor([&] {
+    int ready = 0;
+    for (const v1::Trial& t : Trials(id)) ready += t.state() == v1::TRIAL_RUNNING && !t.checkpoint().empty();
+    return ready == 2;
+  }, 120));
+  const ProcessResult canceled = Cli({"cancel", std::to_string(id)});
+  EXPECT_EQ(canceled.exit_code, 0) << canceled.output;
+  ASSERT_TRUE(WaitFor([&] { return GetSweep(id).trials_by_state().count("running") == 0; }, 60));
+
+  const v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_CANCELED);
+  EXPECT_EQ(sweep.trials_by_state().at("canceled"), 3);
+  for (const v1::Trial& trial : Trials(id)) {
+    EXPECT_EQ(trial.state(), v1::TRIAL_CANCELED);
+    if (trial.attempts() == 0) continue;  // the pending one never started
+    EXPECT_EQ(trial.exit_code(), 4) << "a stopped trainer checkpoints and exits 4";
+    EXPECT_TRUE(fs::exists(fs::path(sweep.storage_root()) / trial.checkpoint() / "MANIFEST"));
+  }
+  const v1::ListWorkersResponse workers = Workers();
+  for (const v1::Worker& worker : workers.workers()) {
+    EXPECT_TRUE(worker.alive());
+    EXPECT_EQ(worker.running_attempts(), 0);
+  }
+}
+
+TEST_F(SweepTest, AWorkerSurvivesACrashingTrainerAndGoesOn) {
+  const int64_t id = Submit(Recipe(1000000, "[0.01]", 0));
+  ASSERT_GT(id, 0);
+  std::smatch match;
+  std::string pid;
+  ASSERT_TRUE(WaitFor([&] {
+    static const std::regex started("started as pid ([0-9]+)");
+    for (int i = 0; i < 2; ++i) {
+      const std::string log = ReadFile(dir_ / ("worker-" + std::to_string(i) + ".log"));
+      if (std::regex_search(log, match, started)) return pid = match[1], true;
+    }
+    return false;
+  }, 60));
+  ASSERT_EQ(kill(std::stoi(pid), SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return GetSweep(id).state() == v1::SWEEP_FAILED; }, 30));
+  const v1::Trial trial = Trials(id)[0];
+  EXPECT_EQ(trial.state(), v1::TRIAL_FAILED);
+  EXPECT_NE(trial.message().find("killed by signal 9"), std::string::npos) << trial.message();
+
+  // The same workers take the next sweep.
+  const int64_t next = Submit(Recipe(40, "[0.01, 0.001]", 0));
+  const ProcessResult watched = Cli({"watch", std::to_string(next)});
+  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+}
+
+TEST_F(SweepTest, CliErrorsAreClearWithExitCodesScriptsCanUse) {
+  WriteFile(dir_ / "bad.yaml", "name: bad\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {stpes: 10}\n");
+  const ProcessResult bad = Cli({"submit", dir_ / "bad.yaml"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("bad.yaml:4:"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("did you mean"), std::string::npos) << bad.output;
+  const ProcessResult missing = Cli({"status", "999"});
+  EXPECT_EQ(missing.exit_code, 4) << missing.output;
+  EXPECT_NE(missing.output.find("sweep 999 does not exist"), std::string::npos) << missing.output;
+  const ProcessResult unreachable = RunProcess({kBin + "/orchard", "--coordinator", "127.0.0.1:1", "sweeps"}, 60);
+  EXPECT_EQ(unreachable.exit_code, 3) << unreachable.output;
+  EXPECT_NE(unreachable.output.find("cannot reach a coordinator at 127.0.0.1:1"), std::string::npos);
+}
+
+TEST(OrchardRun, QuickstartEndToEndWithNothingRunning) {
+  TempDir dir;
+  const ProcessResult run = RunProcess({kBin + "/orchard", "run", std::string(ORCHARD_SOURCE_DIR) + "/recipes/quickstart.yaml",
+                                        "--state-dir", dir / "state"}, 600);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("best trial of sweep 1 (quickstart)"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("checkpoint: " + (dir / "state") + "/storage/quickstart-1/"), std::string::npos) << run.output;
+  EXPECT_TRUE(fs::exists(dir / "state/orchard.db"));
+}
+
+TEST(OrchardRun, ABadRecipeRunsNothing) {
+  TempDir dir;
+  WriteFile(dir / "bad.yaml", "name: bad\nmodel: {type: mlpp}\ndata: {type: synthetic}\ntrain: {steps: 10}\n");
+  const ProcessResult run = RunProcess({kBin + "/orchard", "run", dir / "bad.yaml", "--state-dir", dir / "state"}, 60);
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.output.find("bad.yaml:2:"), std::string::npos) << run.output;
+  EXPECT_FALSE(fs::exists(dir / "state"));
+}
+
+}  // namespace
+}  // namespace orchard
