@@ -250,11 +250,14 @@ TEST_F(SweepTest, CliErrorsAreClearWithExitCodesScriptsCanUse) {
 
 TEST(OrchardRun, QuickstartEndToEndWithNothingRunning) {
   TempDir dir;
+  // The quickstart as shipped, shortened so the suite stays quick: still 8 trials on a local worker.
   const ProcessResult run = RunProcess({kBin + "/orchard", "run", std::string(ORCHARD_SOURCE_DIR) + "/recipes/quickstart.yaml",
-                                        "--state-dir", dir / "state"}, 600);
+                                        "--state-dir", dir / "state", "--set", "train.steps=200", "--set",
+                                        "sweep.max_trials=8"}, 600);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("best trial of sweep 1 (quickstart)"), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("checkpoint: " + (dir / "state") + "/storage/quickstart-1/"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("trials 8/8 ended:  running 0  completed 8"), std::string::npos) << run.output;
   EXPECT_TRUE(fs::exists(dir / "state/orchard.db"));
 }
 
