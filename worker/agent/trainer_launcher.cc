@@ -16,12 +16,17 @@
 namespace orchard::worker {
 namespace {
 
-// fork + exec per trial; exits are found by polling the launched pids.
+// fork + exec per trial. A waiter thread per trainer notices its exit (without reaping it) and wakes
+// the caller at once; TakeExits reaps.
 class ColdLauncher final : public TrainerLauncher {
  public:
-  explicit ColdLauncher(std::string binary) : binary_(std::move(binary)) {}
+  ColdLauncher(std::string binary, std::function<void()> on_exit)
+      : binary_(std::move(binary)), on_exit_(std::move(on_exit)) {}
   ~ColdLauncher() override {
-    for (int pid : pids_) waitpid(pid, nullptr, 0);
+    for (auto& [pid, waiter] : pids_) {
+      waitpid(pid, nullptr, 0);
+      waiter.join();
+    }
   }
 
   StatusOr<int> Launch(const LaunchRequest& request) override {
@@ -52,7 +57,11 @@ class ColdLauncher final : public TrainerLauncher {
     close(log_fd);
     if (pid < 0) return Internal(std::string("fork failed: ") + std::strerror(errno));
     std::lock_guard<std::mutex> lock(mu_);
-    pids_.insert(pid);
+    pids_.emplace(pid, std::thread([this, pid] {
+      siginfo_t info;
+      waitid(P_PID, pid, &info, WEXITED | WNOWAIT);
+      on_exit_();
+    }));
     return pid;
   }
 
@@ -61,9 +70,10 @@ class ColdLauncher final : public TrainerLauncher {
     std::vector<TrainerExit> exits;
     for (auto it = pids_.begin(); it != pids_.end();) {
       int status = 0;
-      if (waitpid(*it, &status, WNOHANG) == *it) {
+      if (waitpid(it->first, &status, WNOHANG) == it->first) {
         const bool signalled = WIFSIGNALED(status);
-        exits.push_back({*it, signalled ? -1 : WEXITSTATUS(status), signalled ? WTERMSIG(status) : 0, ""});
+        exits.push_back({it->first, signalled ? -1 : WEXITSTATUS(status), signalled ? WTERMSIG(status) : 0, ""});
+        it->second.join();
         it = pids_.erase(it);
       } else {
         ++it;
@@ -74,8 +84,9 @@ class ColdLauncher final : public TrainerLauncher {
 
  private:
   std::string binary_;
+  std::function<void()> on_exit_;
   std::mutex mu_;
-  std::set<int> pids_;  // guarded by mu_
+  std::map<int, std::thread> pids_;  // running trainers and their waiters; guarded by mu_
 };
 
 // One `orchard-train --zygote` child; a reader thread turns its replies into launches and exits.
@@ -196,7 +207,7 @@ class WarmLauncher final : public TrainerLauncher {
 std::unique_ptr<TrainerLauncher> MakeTrainerLauncher(const std::string& trainer_binary, bool warm,
                                                      std::function<void()> on_exit) {
   if (warm) return std::make_unique<WarmLauncher>(trainer_binary, std::move(on_exit));
-  return std::make_unique<ColdLauncher>(trainer_binary);
+  return std::make_unique<ColdLauncher>(trainer_binary, std::move(on_exit));
 }
 
 }  // namespace orchard::worker
