@@ -261,6 +261,20 @@ TEST(OrchardRun, QuickstartEndToEndWithNothingRunning) {
   EXPECT_TRUE(fs::exists(dir / "state/orchard.db"));
 }
 
+TEST(OrchardRun, TheDigitsAndLanguageModelSweepsRun) {
+  for (const auto& [recipe, overrides] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"digits", {"train.epochs=1", "sweep.max_trials=2"}},
+           {"tiny-lm", {"train.steps=20", "sweep.max_trials=2"}}}) {
+    TempDir dir;
+    std::vector<std::string> args = {kBin + "/orchard", "run", std::string(ORCHARD_SOURCE_DIR) + "/recipes/" + recipe + ".yaml",
+                                     "--state-dir", dir / "state"};
+    for (const std::string& o : overrides) args.insert(args.end(), {"--set", o});
+    const ProcessResult run = RunProcess(args, 600);
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_NE(run.output.find("trials 2/2 ended:  running 0  completed 2"), std::string::npos) << run.output;
+  }
+}
+
 TEST(OrchardRun, ABadRecipeRunsNothing) {
   TempDir dir;
   WriteFile(dir / "bad.yaml", "name: bad\nmodel: {type: mlpp}\ndata: {type: synthetic}\ntrain: {steps: 10}\n");

@@ -1,6 +1,7 @@
 #include "tests/util/test_util.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +44,8 @@ Process::Process(const std::vector<std::string>& argv, const std::string& output
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    // A test that crashes must not leave its servers and workers running.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     FILE* out = std::fopen(output_file.c_str(), "w");
     if (out) ::dup2(::fileno(out), 1), ::dup2(::fileno(out), 2);
     std::vector<char*> args;
