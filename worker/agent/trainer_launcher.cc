@@ -47,6 +47,7 @@ class ColdLauncher final : public TrainerLauncher {
     if (log_fd < 0) return FailedPrecondition("cannot open the log " + request.log_path + ": " + std::strerror(errno));
     const pid_t pid = fork();
     if (pid == 0) {
+      setpgid(0, 0);  // a Ctrl-C at the worker's terminal is the worker's to handle, not the trainer's
       const int null_fd = open("/dev/null", O_RDONLY);
       dup2(null_fd, STDIN_FILENO);
       dup2(log_fd, STDOUT_FILENO);
@@ -127,6 +128,7 @@ class WarmLauncher final : public TrainerLauncher {
       return Internal(std::string("pipe failed: ") + std::strerror(errno));
     const pid_t pid = fork();
     if (pid == 0) {
+      setpgid(0, 0);  // the zygote and its trials leave the terminal's Ctrl-C to the worker
       dup2(in_pipe[0], STDIN_FILENO);
       dup2(out_pipe[1], STDOUT_FILENO);
       execl(binary_.c_str(), binary_.c_str(), "--zygote", static_cast<char*>(nullptr));
