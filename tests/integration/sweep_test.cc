@@ -1,5 +1,6 @@
 // Sweeps end to end, all real on loopback: an orchard-coordinator process, two orchard-worker
 // processes, orchard-train trainers, and the orchard CLI; checked through the gRPC API.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -246,6 +247,45 @@ TEST_F(SweepTest, CliErrorsAreClearWithExitCodesScriptsCanUse) {
   const ProcessResult unreachable = RunProcess({kBin + "/orchard", "--coordinator", "127.0.0.1:1", "sweeps"}, 60);
   EXPECT_EQ(unreachable.exit_code, 3) << unreachable.output;
   EXPECT_NE(unreachable.output.find("cannot reach a coordinator at 127.0.0.1:1"), std::string::npos);
+}
+
+// A generic client (as grpcurl is) lists the services through server reflection. The request is
+// hand-encoded: ServerReflectionRequest{list_services: ""} is field 7, an empty string.
+TEST_F(SweepTest, ServerReflectionListsTheServices) {
+  grpc::GenericStub stub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  grpc::CompletionQueue queue;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto call = stub.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &queue);
+  void* tag = nullptr;
+  bool ok = false;
+  auto step = [&](intptr_t expected) {
+    ASSERT_TRUE(queue.Next(&tag, &ok));
+    ASSERT_EQ(reinterpret_cast<intptr_t>(tag), expected);
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  step(1);
+  const char list_services[] = {0x3a, 0x00};
+  grpc::Slice request(list_services, sizeof(list_services));
+  grpc::ByteBuffer request_buffer(&request, 1);
+  call->Write(request_buffer, reinterpret_cast<void*>(2));
+  step(2);
+  call->WritesDone(reinterpret_cast<void*>(3));
+  step(3);
+  grpc::ByteBuffer response;
+  call->Read(&response, reinterpret_cast<void*>(4));
+  step(4);
+  ASSERT_TRUE(ok) << "no reflection response";
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  for (const char* service : {"orchard.v1.SweepService", "orchard.v1.WorkerService", "orchard.v1.TrialService"})
+    EXPECT_NE(bytes.find(service), std::string::npos) << service;
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  step(5);
+  EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
 TEST(OrchardRun, QuickstartEndToEndWithNothingRunning) {
