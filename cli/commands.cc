@@ -10,6 +10,7 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -105,6 +106,13 @@ int Follow(const GlobalOptions& global, v1::SweepService::Stub& stub, int64_t sw
   std::deque<std::string> recent;
   v1::Sweep last;
   size_t drawn_lines = 0;
+  std::mutex draw_mu;  // guards recent, last and drawn_lines: the reader and the ticker both draw
+  auto redraw = [&] {
+    const std::string block = ProgressBlock(last, {recent.begin(), recent.end()}, Now());
+    if (drawn_lines > 0) std::cout << "\x1b[" << drawn_lines << "F\x1b[J";
+    std::cout << block << std::flush;
+    drawn_lines = static_cast<size_t>(std::count(block.begin(), block.end(), '\n'));
+  };
   bool canceled = false;
   while (true) {
     grpc::ClientContext context;
@@ -112,25 +120,29 @@ int Follow(const GlobalOptions& global, v1::SweepService::Stub& stub, int64_t sw
     request.set_sweep_id(sweep_id);
     auto reader = stub.WatchSweep(&context, request);
     std::atomic<bool> done{false};
-    // Ctrl-C arrives while Read blocks: a watcher thread cancels the call so we can act on it.
+    // Runs beside the blocking Read: cancels the call on Ctrl-C so we can act on it, and on a terminal
+    // redraws every second so elapsed and estimated time keep moving between events.
     std::thread interrupt_watch([&] {
-      while (!done.load() && !interrupted.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      auto next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (!done.load() && !interrupted.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (!tty || std::chrono::steady_clock::now() < next_tick) continue;
+        next_tick += std::chrono::seconds(1);
+        std::lock_guard<std::mutex> lock(draw_mu);
+        if (drawn_lines > 0) redraw();
+      }
       if (interrupted.load()) context.TryCancel();
     });
     v1::SweepEvent event;
     while (reader->Read(&event)) {
+      std::lock_guard<std::mutex> lock(draw_mu);
       last = event.sweep();
       if (!event.message().empty()) {
         recent.push_back(event.message());
         if (recent.size() > 5) recent.pop_front();
         if (!tty && !global.json) std::cout << "[" << FormatDuration(event.time() - last.created_at()) << "] " << event.message() << "\n";
       }
-      if (tty) {
-        const std::string block = ProgressBlock(last, {recent.begin(), recent.end()}, Now());
-        if (drawn_lines > 0) std::cout << "\x1b[" << drawn_lines << "F\x1b[J";
-        std::cout << block << std::flush;
-        drawn_lines = static_cast<size_t>(std::count(block.begin(), block.end(), '\n'));
-      }
+      if (tty) redraw();
     }
     done.store(true);
     interrupt_watch.join();
