@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cli/render.h"
+#include "orchard/v1/state_names.h"
 #include "coordinator/server.h"
 #include "core/recipe.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"

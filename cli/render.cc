@@ -1,5 +1,7 @@
 #include "cli/render.h"
 
+#include "orchard/v1/state_names.h"
+
 #include <cmath>
 #include <cstdio>
 #include <iomanip>
@@ -68,28 +70,6 @@ std::string FormatValue(double value) {
   std::ostringstream out;
   out << std::setprecision(4) << value;
   return out.str();
-}
-
-std::string SweepStateName(v1::SweepState state) {
-  switch (state) {
-    case v1::SWEEP_RUNNING: return "running";
-    case v1::SWEEP_COMPLETED: return "completed";
-    case v1::SWEEP_FAILED: return "failed";
-    case v1::SWEEP_CANCELED: return "canceled";
-    default: return "unknown";
-  }
-}
-
-std::string TrialStateName(v1::TrialState state) {
-  switch (state) {
-    case v1::TRIAL_PENDING: return "pending";
-    case v1::TRIAL_RUNNING: return "running";
-    case v1::TRIAL_COMPLETED: return "completed";
-    case v1::TRIAL_FAILED: return "failed";
-    case v1::TRIAL_STOPPED: return "stopped";
-    case v1::TRIAL_CANCELED: return "canceled";
-    default: return "unknown";
-  }
 }
 
 std::string FormatHyperparameters(const v1::Trial& trial) {

@@ -13,8 +13,6 @@ namespace orchard::cli {
 std::string FormatDuration(double seconds);
 // A metric value with 4 significant digits ("0.8813", "1.2e-05").
 std::string FormatValue(double value);
-std::string SweepStateName(v1::SweepState state);
-std::string TrialStateName(v1::TrialState state);
 // "optimizer.lr=0.0031 model.hidden=[64, 64]".
 std::string FormatHyperparameters(const v1::Trial& trial);
 

@@ -1,5 +1,7 @@
 #include "coordinator/store.h"
 
+#include "orchard/v1/state_names.h"
+
 namespace orchard::coordinator {
 
 const std::vector<std::string>& SchemaMigrations() {
@@ -93,36 +95,6 @@ constexpr const char* kTrialColumns =
 
 }  // namespace
 
-v1::TrialState TrialStateFromName(const std::string& name) {
-  if (name == "pending") return v1::TRIAL_PENDING;
-  if (name == "running") return v1::TRIAL_RUNNING;
-  if (name == "completed") return v1::TRIAL_COMPLETED;
-  if (name == "failed") return v1::TRIAL_FAILED;
-  if (name == "stopped") return v1::TRIAL_STOPPED;
-  if (name == "canceled") return v1::TRIAL_CANCELED;
-  return v1::TRIAL_STATE_UNSPECIFIED;
-}
-
-std::string TrialStateName(v1::TrialState state) {
-  switch (state) {
-    case v1::TRIAL_PENDING: return "pending";
-    case v1::TRIAL_RUNNING: return "running";
-    case v1::TRIAL_COMPLETED: return "completed";
-    case v1::TRIAL_FAILED: return "failed";
-    case v1::TRIAL_STOPPED: return "stopped";
-    case v1::TRIAL_CANCELED: return "canceled";
-    default: return "unknown";
-  }
-}
-
-v1::SweepState SweepStateFromName(const std::string& name) {
-  if (name == "running") return v1::SWEEP_RUNNING;
-  if (name == "completed") return v1::SWEEP_COMPLETED;
-  if (name == "failed") return v1::SWEEP_FAILED;
-  if (name == "canceled") return v1::SWEEP_CANCELED;
-  return v1::SWEEP_STATE_UNSPECIFIED;
-}
-
 StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, const std::string& storage_root) {
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path));
   RETURN_IF_ERROR(db->Migrate(SchemaMigrations()));
@@ -144,8 +116,8 @@ StatusOr<int64_t> Store::InsertSweep(const SweepRecord& sweep) {
 
 StatusOr<SweepRecord> Store::LoadSweep(int64_t sweep_id) {
   Statement row = db_->Prepare(
-      "SELECT id, name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, strategy_state, created_at "
-      "FROM sweeps WHERE id = ?");
+      "SELECT id, name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, strategy_state, created_at, "
+      "finished_at FROM sweeps WHERE id = ?");
   row.Bind(1, sweep_id);
   if (!row.Step()) {
     RETURN_IF_ERROR(row.status());
@@ -162,6 +134,7 @@ StatusOr<SweepRecord> Store::LoadSweep(int64_t sweep_id) {
   sweep.planned_trials = row.Int(7);
   sweep.strategy_state = ParseJson(row.Text(8));
   sweep.created_at = row.Double(9);
+  sweep.finished_at = row.Double(10);
   return sweep;
 }
 
@@ -186,7 +159,7 @@ StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
   v1::Sweep sweep;
   sweep.set_id(record.id);
   sweep.set_name(record.name);
-  sweep.set_state(SweepStateFromName(record.state));
+  sweep.set_state(v1::SweepStateFromName(record.state));
   sweep.set_strategy(record.spec.value("strategy", ""));
   sweep.set_metric(record.spec.value("metric", ""));
   sweep.set_mode(record.spec.value("mode", ""));
@@ -196,9 +169,7 @@ StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
   sweep.set_created_at(record.created_at);
   sweep.set_recipe_file(record.recipe_file);
   sweep.set_storage_root(storage_root_);
-  Statement finished = db_->Prepare("SELECT finished_at FROM sweeps WHERE id = ?");
-  finished.Bind(1, sweep_id);
-  if (finished.Step()) sweep.set_finished_at(finished.Double(0));
+  sweep.set_finished_at(record.finished_at);
   Statement counts = db_->Prepare("SELECT state, COUNT(*) FROM trials WHERE sweep_id = ? GROUP BY state");
   counts.Bind(1, sweep_id);
   int64_t created = 0;
@@ -249,7 +220,7 @@ v1::Trial Store::ReadTrial(const Statement& row) {
   trial.set_id(row.Int(0));
   trial.set_sweep_id(row.Int(1));
   trial.set_number(row.Int(2));
-  trial.set_state(TrialStateFromName(row.Text(3)));
+  trial.set_state(v1::TrialStateFromName(row.Text(3)));
   for (const auto& pair : ParseJson(row.Text(4))) {
     v1::Hyperparameter* h = trial.add_hyperparameters();
     h->set_path(pair[0].get<std::string>());

@@ -41,6 +41,7 @@ struct SweepRecord {
   int64_t planned_trials = 0;
   nlohmann::json strategy_state;
   double created_at = 0;
+  double finished_at = 0;         // 0 while running
 };
 
 struct AttemptRecord {
@@ -146,9 +147,5 @@ class Store {
   std::unique_ptr<Database> db_;
   std::string storage_root_;
 };
-
-v1::TrialState TrialStateFromName(const std::string& name);
-v1::SweepState SweepStateFromName(const std::string& name);
-std::string TrialStateName(v1::TrialState state);  // "pending", "running", ...
 
 }  // namespace orchard::coordinator
