@@ -35,3 +35,24 @@ function(orchard_test name)
     PROPERTIES LABELS ${ARG_LABEL} TIMEOUT ${ARG_TIMEOUT}
     DISCOVERY_TIMEOUT 60)
 endfunction()
+
+# orchard_mpi_test(NAME SRCS ... DEPS ... RANKS 2 3 [TIMEOUT s])
+# One GoogleTest binary run under mpirun once per rank count (ctest label `mpi`); every rank runs
+# every case, and the test fails when any rank fails. Ranks may outnumber cores (--oversubscribe).
+function(orchard_mpi_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SRCS;DEPS;RANKS" ${ARGN})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 120)
+  endif()
+  add_executable(${name} ${ARG_SRCS})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  target_compile_options(${name} PRIVATE ${ORCHARD_WARNINGS})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest)
+  foreach(ranks IN LISTS ARG_RANKS)
+    add_test(NAME ${name}.ranks${ranks}
+      COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np ${ranks} $<TARGET_FILE:${name}>
+      WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+    set_tests_properties(${name}.ranks${ranks} PROPERTIES LABELS mpi TIMEOUT ${ARG_TIMEOUT}
+      ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+  endforeach()
+endfunction()

@@ -11,6 +11,7 @@ grpc::Status ToGrpcStatus(const Status& status) {
     case StatusCode::kPermissionDenied: return {grpc::StatusCode::PERMISSION_DENIED, status.message()};
     case StatusCode::kUnavailable: return {grpc::StatusCode::UNAVAILABLE, status.message()};
     case StatusCode::kAborted: return {grpc::StatusCode::ABORTED, status.message()};
+    case StatusCode::kDeadlineExceeded: return {grpc::StatusCode::DEADLINE_EXCEEDED, status.message()};
     case StatusCode::kDataLoss: return {grpc::StatusCode::DATA_LOSS, status.message()};
     case StatusCode::kInternal: return {grpc::StatusCode::INTERNAL, status.message()};
   }

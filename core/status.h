@@ -25,6 +25,7 @@ enum class StatusCode {
   kAborted,          // stopped on purpose (preemption)
   kPermissionDenied, // a credential that does not authorise the request
   kUnavailable,      // a service that cannot be reached
+  kDeadlineExceeded, // an operation (a collective, a call) that did not finish in time
 };
 
 class [[nodiscard]] Status {
@@ -49,6 +50,7 @@ inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+inline Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
 
 // Holds either a value or a non-OK status.
 template <typename T>

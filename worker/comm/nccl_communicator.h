@@ -1,0 +1,26 @@
+// Collectives over NCCL for tensors in the memory of one CUDA device, on a stream of their own.
+//
+//   auto comm = MakeNcclCommunicator(*mpi_comm, /*device=*/local_rank, /*timeout_seconds=*/300);
+//
+// The bootstrap communicator (MPI, or any other) carries rank 0's NCCL unique id to the others; the
+// NCCL communicator has the same ranks. Each operation first waits for the work already queued on
+// the CUDA legacy default stream (where LibTorch computes unless told otherwise), then runs on the
+// communicator's stream. Wait() polls for completion and for NCCL's asynchronous errors; past the
+// timeout it aborts the NCCL communicator (ncclCommAbort) so that no rank hangs.
+// Built only where NCCL exists (ORCHARD_HAVE_NCCL); elsewhere MakeNcclCommunicator fails cleanly.
+#pragma once
+
+#include <memory>
+
+#include "core/status.h"
+#include "worker/comm/communicator.h"
+
+namespace orchard::comm {
+
+StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator& bootstrap, int device,
+                                                              double timeout_seconds);
+
+// True when this build includes NCCL.
+bool NcclAvailable();
+
+}  // namespace orchard::comm
