@@ -198,6 +198,13 @@ void ReadCheckpoint(Fields f, CheckpointSpec* c) {
   f.RejectUnknown();
 }
 
+void ReadDistributed(Fields f, DistributedSpec* d) {
+  d->bucket_mb = f.Number("bucket_mb", d->bucket_mb, 0.001, 4096);
+  d->overlap = f.Bool("overlap", d->overlap);
+  d->timeout_seconds = f.Number("timeout_seconds", d->timeout_seconds, 0.1, 86400);
+  f.RejectUnknown();
+}
+
 void ReadMetrics(Fields f, MetricsSpec* m) {
   m->log_interval = f.Integer("log_interval", 0, 0, kMaxCount);
   m->file = f.String("file", m->file);
@@ -231,6 +238,7 @@ void ReadTrainingFields(const YAML::Node& root, const std::string& file, Recipe*
   ReadSchedule(top.Map("schedule"), &r->schedule);
   ReadTrain(top.Map("train"), &r->train);
   ReadCheckpoint(top.Map("checkpoint"), &r->checkpoint);
+  ReadDistributed(top.Map("distributed"), &r->distributed);
   ReadMetrics(top.Map("metrics"), &r->metrics);
   top.Skip("sweep");
   top.RejectUnknown();

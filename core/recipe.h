@@ -111,6 +111,13 @@ struct CheckpointSpec {
   int64_t keep = 3;      // latest k kept
 };
 
+// Data-parallel training of a trial with several ranks (sweep.ranks, or ranks started by mpirun).
+struct DistributedSpec {
+  double bucket_mb = 25;          // gradients are all-reduced in buckets of about this size
+  bool overlap = true;            // launch each bucket as backward fills it; false: all after backward
+  double timeout_seconds = 300;   // a collective slower than this fails the attempt instead of hanging
+};
+
 struct MetricsSpec {
   int64_t log_interval = 0;             // steps between progress lines and train metrics; 0: ~20 a run
   std::string file = "metrics.jsonl";   // JSON lines, relative to the run's output directory
@@ -125,6 +132,7 @@ struct Recipe {
   ScheduleSpec schedule;
   TrainSpec train;
   CheckpointSpec checkpoint;
+  DistributedSpec distributed;
   MetricsSpec metrics;
   bool has_sweep = false;
   SweepSpec sweep;

@@ -149,6 +149,11 @@ Status NcclPendingOp::Wait() { return owner_->WaitFor(done_, what_); }
 
 bool NcclAvailable() { return true; }
 
+int VisibleGpuCount() {
+  int devices = 0;
+  return cudaGetDeviceCount(&devices) == cudaSuccess ? devices : 0;
+}
+
 StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator& bootstrap, int device, double timeout_seconds) {
   if (timeout_seconds <= 0) return InvalidArgument("communicator timeout must be positive");
   int devices = 0;
@@ -186,6 +191,8 @@ StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator& boots
 namespace orchard::comm {
 
 bool NcclAvailable() { return false; }
+
+int VisibleGpuCount() { return 0; }
 
 StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator&, int, double) {
   return FailedPrecondition("this build has no NCCL (nccl.h and libnccl were not found at configure time); "

@@ -23,4 +23,7 @@ StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator& boots
 // True when this build includes NCCL.
 bool NcclAvailable();
 
+// CUDA devices this process can see; 0 without a GPU, a driver, or a build with NCCL.
+int VisibleGpuCount();
+
 }  // namespace orchard::comm

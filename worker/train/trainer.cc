@@ -7,6 +7,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "core/crc32c.h"
 #include "kernels/grad_norm.h"
 #include "worker/train/checkpoint_store.h"
+#include "worker/train/data_parallel.h"
 #include "worker/train/datasets.h"
 #include "worker/train/lr_schedule.h"
 #include "worker/train/metrics_log.h"
@@ -39,13 +41,16 @@ struct Batch {
 
 // Produces training batches on a background thread, a few ahead of the training loop, in an order
 // fixed by (seed, epoch) alone, so a resumed run sees exactly the batches the original would have.
+// With several ranks each global batch of ranks x batch_size samples is cut into one consecutive
+// slice per rank: the shards are disjoint, and their union is what one rank with the global batch
+// would see.
 class BatchPrefetcher {
  public:
   BatchPrefetcher(torch::Tensor inputs, torch::Tensor targets, bool language_model, int64_t batch_size,
-                  bool shuffle, uint64_t seed, Position start, bool pin)
+                  bool shuffle, uint64_t seed, Position start, bool pin, int rank, int ranks)
       : inputs_(std::move(inputs)), targets_(std::move(targets)), language_model_(language_model),
-        batch_size_(std::min<int64_t>(batch_size, inputs_.size(0))), shuffle_(shuffle), seed_(seed), pin_(pin),
-        produce_at_(start), consumed_(start) {
+        batch_size_(std::min<int64_t>(batch_size, inputs_.size(0) / ranks)), shuffle_(shuffle), seed_(seed), pin_(pin),
+        rank_(rank), ranks_(ranks), produce_at_(start), consumed_(start) {
     thread_ = std::thread([this] { Produce(); });
   }
   ~BatchPrefetcher() {
@@ -59,8 +64,8 @@ class BatchPrefetcher {
   BatchPrefetcher(const BatchPrefetcher&) = delete;
   BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
 
-  // Full batches per epoch (the remainder of an epoch is dropped so every step sees batch_size).
-  int64_t batches_per_epoch() const { return inputs_.size(0) / batch_size_; }
+  // Full global batches per epoch (the remainder is dropped so every step sees the same batch size).
+  int64_t batches_per_epoch() const { return inputs_.size(0) / (batch_size_ * ranks_); }
   int64_t batch_size() const { return batch_size_; }
   Position position() const { return consumed_; }
 
@@ -102,7 +107,8 @@ class BatchPrefetcher {
             std::iota(order.begin(), order.end(), int64_t{0});
           }
         }
-        auto index = torch::from_blob(order.data() + produce_at_.batch * batch_size_, {batch_size_}, torch::kInt64);
+        const int64_t first = (produce_at_.batch * ranks_ + rank_) * batch_size_;
+        auto index = torch::from_blob(order.data() + first, {batch_size_}, torch::kInt64);
         Batch b;
         torch::Tensor rows = inputs_.index_select(0, index);
         if (language_model_) {
@@ -131,6 +137,7 @@ class BatchPrefetcher {
   bool shuffle_;
   uint64_t seed_;
   bool pin_;
+  int rank_, ranks_;
   Position produce_at_;  // used by the producer thread only
   Position consumed_;    // used by the training loop only
   std::mutex mu_;
@@ -189,7 +196,12 @@ torch::Tensor Loss(const std::string& task, const torch::Tensor& out, const torc
 
 class Run {
  public:
-  Run(const Recipe& recipe, const TrainOptions& options) : r_(recipe), o_(options) {}
+  Run(const Recipe& recipe, const TrainOptions& options) : r_(recipe), o_(options) {
+    if (!o_.communicator) own_comm_ = comm::MakeWorldOfOne();
+    comm_ = o_.communicator ? o_.communicator : own_comm_.get();
+    rank_ = comm_->rank();
+    ranks_ = comm_->size();
+  }
 
   StatusOr<TrainResult> Execute() {
     RETURN_IF_ERROR(Setup());
@@ -212,7 +224,10 @@ class Run {
       return InvalidArgument("data.context (" + std::to_string(data_.sample_shape[0] - 1) +
                              ") exceeds model.context (" + std::to_string(context) + ")");
     }
-    if (data_.train.count < 1) return InvalidArgument("data: no training samples after the validation split");
+    if (data_.train.count < ranks_) {
+      return InvalidArgument("data: " + std::to_string(data_.train.count) + " training samples after the validation split, fewer than the " +
+                             std::to_string(ranks_) + " ranks");
+    }
     train_ = ToTensors(data_.train, data_);
     validation_ = ToTensors(data_.validation, data_);
 
@@ -222,22 +237,25 @@ class Run {
     params_ = model_->Parameters();
     for (const auto& p : params_) result_.parameter_count += p.numel();
     BuildOptimizer();
+    RETURN_IF_ERROR(SetupDataParallel());
 
     store_ = std::make_unique<CheckpointStore>(std::filesystem::path(o_.output_dir) / "checkpoints", r_.checkpoint.keep);
     Position start;
     RETURN_IF_ERROR(MaybeResume(&start));
 
-    const int64_t batch = std::min<int64_t>(t.batch_size, train_.inputs.size(0));
-    const int64_t per_epoch = std::max<int64_t>(1, train_.inputs.size(0) / batch);
+    const int64_t batch = std::min<int64_t>(t.batch_size, train_.inputs.size(0) / ranks_);
+    const int64_t per_epoch = std::max<int64_t>(1, train_.inputs.size(0) / (batch * ranks_));
     total_steps_ = t.steps > 0 ? t.steps : std::max<int64_t>(1, t.epochs * per_epoch / t.grad_accumulation);
     log_interval_ = r_.metrics.log_interval > 0 ? r_.metrics.log_interval : std::max<int64_t>(1, total_steps_ / 20);
     prefetcher_ = std::make_unique<BatchPrefetcher>(train_.inputs, train_.targets, data_.task == "language_model",
                                                     t.batch_size, r_.data.shuffle, static_cast<uint64_t>(t.seed),
-                                                    start, device_.is_cuda());
-    std::filesystem::path metrics_path = std::filesystem::path(o_.output_dir) / r_.metrics.file;
-    ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::Open(metrics_path.string(),
-                                                      step_ > 0 ? std::optional<int64_t>(step_) : std::nullopt));
-    metrics_ = std::make_unique<MetricsLog>(std::move(log));
+                                                    start, device_.is_cuda(), rank_, ranks_);
+    if (rank_ == 0) {
+      std::filesystem::path metrics_path = std::filesystem::path(o_.output_dir) / r_.metrics.file;
+      ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::Open(metrics_path.string(),
+                                                        step_ > 0 ? std::optional<int64_t>(step_) : std::nullopt));
+      metrics_ = std::make_unique<MetricsLog>(std::move(log));
+    }
     PrintHeader();
     return OkStatus();
   }
@@ -245,15 +263,16 @@ class Run {
   Status ResolveDevice() {
     const std::string& d = r_.train.device;
     const bool have_cuda = torch::cuda::is_available();
+    const auto rank_gpu = static_cast<c10::DeviceIndex>(o_.cuda_device);
     if (d == "auto") {
-      device_ = have_cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+      device_ = have_cuda ? torch::Device(torch::kCUDA, rank_gpu) : torch::Device(torch::kCPU);
     } else if (d == "cpu") {
       device_ = torch::Device(torch::kCPU);
     } else {
       if (!have_cuda) {
         return FailedPrecondition("train.device is " + d + " but no CUDA GPU is visible; use device: auto or cpu");
       }
-      int index = d == "cuda" ? 0 : std::stoi(d.substr(5));
+      int index = d == "cuda" ? o_.cuda_device : std::stoi(d.substr(5));
       if (index >= static_cast<int>(torch::cuda::device_count())) {
         return FailedPrecondition("train.device is " + d + " but only " +
                                   std::to_string(torch::cuda::device_count()) + " GPU(s) are visible");
@@ -285,6 +304,20 @@ class Run {
     }
   }
 
+  // Every rank starts from rank 0's parameters and buffers, then draws its own random numbers
+  // (dropout) from a seed of its own; the gradient reducer owns the gradients from here on.
+  Status SetupDataParallel() {
+    std::vector<torch::Tensor> state;
+    for (auto& [name, tensor] : model_->State()) state.push_back(tensor.detach());
+    RETURN_IF_ERROR(BroadcastTensors(*comm_, state, 0));
+    if (ranks_ > 1) torch::manual_seed(static_cast<uint64_t>(r_.train.seed) + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank_));
+    const auto bucket_bytes = static_cast<int64_t>(r_.distributed.bucket_mb * 1024 * 1024);
+    reducer_ = std::make_unique<GradientReducer>(params_, comm_, bucket_bytes, r_.distributed.overlap);
+    result_.ranks = ranks_;
+    result_.buckets = static_cast<int64_t>(reducer_->buckets().size());
+    return OkStatus();
+  }
+
   Status MaybeResume(Position* start) {
     std::vector<std::string> warnings;
     ASSIGN_OR_RETURN(std::optional<Checkpoint> latest, store_->Latest(&warnings));
@@ -297,8 +330,17 @@ class Run {
       return FailedPrecondition(o_.output_dir + " already holds checkpoints (latest: step " + std::to_string(latest->step) +
                                 "); pass --resume to continue that run, or choose another --out");
     }
+    const int64_t saved_ranks = latest->manifest.value("metadata", nlohmann::json::object()).value("ranks", int64_t{1});
+    if (saved_ranks != ranks_) {
+      return FailedPrecondition(latest->dir.string() + " was written by " + std::to_string(saved_ranks) + " rank(s); resume it with " +
+                                std::to_string(saved_ranks) + ", not " + std::to_string(ranks_));
+    }
     auto bytes = CheckpointStore::ReadFile(*latest, "rank-0.pt");
     if (!bytes.ok()) return bytes.status();
+    std::string own_bytes;
+    if (rank_ > 0) {
+      ASSIGN_OR_RETURN(own_bytes, CheckpointStore::ReadFile(*latest, RankFile(rank_)));
+    }
     try {
       torch::serialize::InputArchive archive;
       std::istringstream in(*bytes);
@@ -315,9 +357,16 @@ class Run {
       torch::serialize::InputArchive optimizer_archive;
       archive.read("optimizer", optimizer_archive);
       optimizer_->load(optimizer_archive);
+      // Each rank's own random state and data position (rank 0's live in rank-0.pt too).
+      torch::serialize::InputArchive own_archive;
+      if (rank_ > 0) {
+        std::istringstream own(own_bytes);
+        own_archive.load_from(own, device_);
+      }
+      torch::serialize::InputArchive& rank_state = rank_ > 0 ? own_archive : archive;
       torch::Tensor progress, cpu_rng;
-      archive.read("progress", progress);
-      archive.read("rng/cpu", cpu_rng);
+      rank_state.read("progress", progress);
+      rank_state.read("rng/cpu", cpu_rng);
       auto p = progress.to(torch::kCPU);
       step_ = p[0].item<int64_t>();
       start->epoch = p[1].item<int64_t>();
@@ -325,7 +374,7 @@ class Run {
       SetGeneratorState(torch::Device(torch::kCPU), cpu_rng);
       if (device_.is_cuda()) {
         torch::Tensor cuda_rng;
-        if (archive.try_read("rng/cuda", cuda_rng)) SetGeneratorState(device_, cuda_rng);
+        if (rank_state.try_read("rng/cuda", cuda_rng)) SetGeneratorState(device_, cuda_rng);
       }
     } catch (const c10::Error& e) {
       return DataLoss(latest->dir.string() + ": cannot restore the checkpoint: " + e.what_without_backtrace());
@@ -347,33 +396,87 @@ class Run {
     gen.set_state(state.to(torch::kCPU));
   }
 
+  static std::string RankFile(int rank) { return "rank-" + std::to_string(rank) + ".pt"; }
+
+  // The model and optimizer are replicated, so rank 0 writes them once (rank-0.pt); every rank's
+  // random state and data position go to rank-<r>.pt, gathered to rank 0, which commits them all.
   Status SaveCheckpoint() {
     torch::serialize::OutputArchive archive;
-    for (auto& [name, tensor] : model_->State()) archive.write("model/" + name, tensor.detach());
-    torch::serialize::OutputArchive optimizer_archive;
-    optimizer_->save(optimizer_archive);
-    archive.write("optimizer", optimizer_archive);
     Position p = prefetcher_->position();
     archive.write("progress", torch::tensor({step_, p.epoch, p.batch}, torch::kInt64));
     archive.write("rng/cpu", GeneratorState(torch::Device(torch::kCPU)));
     if (device_.is_cuda()) archive.write("rng/cuda", GeneratorState(device_));
+    if (rank_ == 0) {
+      for (auto& [name, tensor] : model_->State()) archive.write("model/" + name, tensor.detach());
+      torch::serialize::OutputArchive optimizer_archive;
+      optimizer_->save(optimizer_archive);
+      archive.write("optimizer", optimizer_archive);
+    }
     std::ostringstream out;
     archive.save_to(out);
-    nlohmann::json metadata = {{"recipe", r_.name}, {"recipe_file", r_.file}, {"overrides", r_.overrides},
-                               {"ranks", 1}, {"device", device_.str()}};
-    RETURN_IF_ERROR(store_->Commit(step_, {{"rank-0.pt", out.str()}}, metadata));
+    ASSIGN_OR_RETURN(std::vector<std::string> per_rank, GatherToRankZero(out.str()));
     result_.last_checkpoint = (store_->root() / ("step-" + std::to_string(step_))).string();
+    if (rank_ != 0) return OkStatus();
+    std::vector<CheckpointFile> files;
+    for (int r = 0; r < ranks_; ++r) files.push_back({RankFile(r), std::move(per_rank[r])});
+    nlohmann::json metadata = {{"recipe", r_.name}, {"recipe_file", r_.file}, {"overrides", r_.overrides},
+                               {"ranks", ranks_}, {"device", device_.str()}};
+    return store_->Commit(step_, files, metadata);
+  }
+
+  // Every rank's bytes, on rank 0 (elsewhere only its own): two all-reduces, of the sizes and of a
+  // zeroed buffer where each rank fills its own slice; only at checkpoints, so simplicity wins.
+  StatusOr<std::vector<std::string>> GatherToRankZero(std::string own) {
+    std::vector<std::string> all(ranks_);
+    if (ranks_ == 1) {
+      all[0] = std::move(own);
+      return all;
+    }
+    torch::Tensor sizes = torch::zeros({ranks_}, torch::kInt64);
+    sizes[rank_] = static_cast<int64_t>(own.size());
+    torch::Tensor sizes_on_device = OnCommDevice(sizes);
+    ASSIGN_OR_RETURN(comm::Buffer size_buffer, BufferOf(sizes_on_device));
+    RETURN_IF_ERROR(comm_->AllReduce(size_buffer, comm::ReduceOp::kSum));
+    sizes = sizes_on_device.to(torch::kCPU);
+    std::vector<int64_t> offsets(ranks_ + 1, 0);
+    for (int r = 0; r < ranks_; ++r) offsets[r + 1] = offsets[r] + sizes[r].item<int64_t>();
+    torch::Tensor bytes = torch::zeros({offsets[ranks_]}, torch::kUInt8);
+    std::memcpy(bytes.data_ptr<uint8_t>() + offsets[rank_], own.data(), own.size());
+    torch::Tensor on_device = OnCommDevice(bytes);
+    ASSIGN_OR_RETURN(comm::Buffer byte_buffer, BufferOf(on_device));
+    RETURN_IF_ERROR(comm_->AllReduce(byte_buffer, comm::ReduceOp::kSum));
+    bytes = on_device.to(torch::kCPU);
+    for (int r = 0; r < ranks_; ++r) {
+      all[r].assign(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()) + offsets[r], offsets[r + 1] - offsets[r]);
+    }
+    return all;
+  }
+
+  // NCCL reduces device memory only; MPI and the world of one reduce host memory.
+  torch::Tensor OnCommDevice(const torch::Tensor& host) const {
+    return comm_->kind() == "nccl" ? host.to(device_) : host;
+  }
+
+  // Sums `values` over the ranks (float64).
+  Status SumOverRanks(std::vector<double>* values) {
+    if (ranks_ == 1) return OkStatus();
+    torch::Tensor t = OnCommDevice(torch::tensor(*values, torch::kFloat64));
+    ASSIGN_OR_RETURN(comm::Buffer buffer, BufferOf(t));
+    RETURN_IF_ERROR(comm_->AllReduce(buffer, comm::ReduceOp::kSum));
+    t = t.to(torch::kCPU);
+    for (size_t i = 0; i < values->size(); ++i) (*values)[i] = t[static_cast<int64_t>(i)].item<double>();
     return OkStatus();
   }
 
-  std::map<std::string, double> Evaluate() {
+  // Each rank evaluates every ranks-th chunk of the validation split; the sums are combined.
+  StatusOr<std::map<std::string, double>> Evaluate() {
     torch::NoGradGuard no_grad;
     model_->SetTraining(false);
     const int64_t n = validation_.inputs.size(0);
     const int64_t chunk = std::max<int64_t>(256, r_.train.batch_size);
     double loss_sum = 0, correct = 0, items = 0;
     const bool lm = data_.task == "language_model";
-    for (int64_t begin = 0; begin < n; begin += chunk) {
+    for (int64_t begin = rank_ * chunk; begin < n; begin += chunk * ranks_) {
       int64_t len = std::min(chunk, n - begin);
       torch::Tensor rows = validation_.inputs.narrow(0, begin, len);
       torch::Tensor inputs = lm ? rows.narrow(1, 0, rows.size(1) - 1) : rows;
@@ -389,13 +492,23 @@ class Run {
       if (data_.task == "classification") correct += out.argmax(-1).eq(targets).sum().item<double>();
     }
     model_->SetTraining(true);
+    std::vector<double> sums = {loss_sum, correct, items};
+    RETURN_IF_ERROR(SumOverRanks(&sums));
     std::map<std::string, double> metrics;
     if (n == 0) return metrics;
-    metrics["val_loss"] = loss_sum / items;
-    if (data_.task == "classification") metrics["val_accuracy"] = correct / items;
+    metrics["val_loss"] = sums[0] / sums[2];
+    if (data_.task == "classification") metrics["val_accuracy"] = sums[1] / sums[2];
     if (lm) metrics["val_perplexity"] = std::exp(metrics["val_loss"]);
-    for (const auto& [name, value] : metrics) metrics_->Record(step_, name, value);
+    for (const auto& [name, value] : metrics) Record(step_, name, value);
     return metrics;
+  }
+
+  // Metrics are rank 0's to write.
+  void Record(int64_t step, const std::string& name, double value) {
+    if (metrics_) metrics_->Record(step, name, value);
+  }
+  void FlushMetrics() {
+    if (metrics_) metrics_->Flush();
   }
 
   // Gradients as flat fp32 spans for the fused norm/clip kernel.
@@ -417,7 +530,7 @@ class Run {
     int64_t interval_steps = 0, measured_steps = 0;
     double measured_seconds = 0;
     bool first = true;
-    const int64_t samples_per_step = prefetcher_->batch_size() * t.grad_accumulation;
+    const int64_t samples_per_step = prefetcher_->batch_size() * t.grad_accumulation * ranks_;
     const auto run_start = Clock::now();
     if (step_ >= total_steps_) Say("the run is already complete at step " + std::to_string(step_) + "; nothing to do");
 
@@ -425,9 +538,10 @@ class Run {
       const auto step_start = Clock::now();
       const double lr = LearningRate(r_.schedule, r_.optimizer.lr, step_, total_steps_);
       for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
-      optimizer_->zero_grad(true);
+      reducer_->ZeroGrad();
       torch::Tensor loss_total = torch::zeros({}, torch::TensorOptions().device(device_));
       for (int64_t micro = 0; micro < t.grad_accumulation; ++micro) {
+        reducer_->BeginBackward(micro + 1 == t.grad_accumulation);
         Batch b = prefetcher_->Next();
         torch::Tensor inputs = b.inputs.to(device_, /*non_blocking=*/true);
         torch::Tensor targets = b.targets.to(device_, /*non_blocking=*/true);
@@ -439,13 +553,19 @@ class Run {
         loss.backward();
         loss_total += loss.detach();
       }
-      const double loss_value = loss_total.item<double>();
+      RETURN_IF_ERROR(reducer_->FinishBackward());
+      // The ranks agree on the mean loss and on stopping, so they all take the same decisions.
+      std::vector<double> shared = {loss_total.item<double>(),
+                                    o_.stop_requested && o_.stop_requested->load() ? 1.0 : 0.0};
+      RETURN_IF_ERROR(SumOverRanks(&shared));
+      const double loss_value = shared[0] / ranks_;
+      const bool stop = shared[1] > 0;
       std::vector<kernels::FloatSpan> grads = GradientSpans();
       kernels::GradNormResult norm = device_.is_cuda() ? kernels::ClipGradNormCuda(grads, t.grad_clip)
                                                        : kernels::ClipGradNormCpu(grads, t.grad_clip);
       if (!std::isfinite(loss_value) || !norm.finite) {
-        metrics_->Record(step_ + 1, "train_loss", loss_value);
-        metrics_->Flush();
+        Record(step_ + 1, "train_loss", loss_value);
+        FlushMetrics();
         std::ostringstream why;
         why << "diverged at step " << step_ + 1 << ": "
             << (!std::isfinite(loss_value) ? "loss is " + FormatValue(loss_value) : "gradient norm is " + FormatValue(norm.norm))
@@ -467,25 +587,26 @@ class Run {
 
       const bool last = step_ == total_steps_;
       std::map<std::string, double> eval;
-      if (last || (t.eval_interval > 0 && step_ % t.eval_interval == 0)) eval = Evaluate();
+      if (last || (t.eval_interval > 0 && step_ % t.eval_interval == 0)) {
+        ASSIGN_OR_RETURN(eval, Evaluate());
+      }
       if (last || step_ % log_interval_ == 0 || !eval.empty()) {
         const double mean_loss = interval_loss / interval_steps;
         const double step_ms = 1000.0 * interval_seconds / interval_steps;
         const double samples_per_second = samples_per_step / (interval_seconds / interval_steps);
-        metrics_->Record(step_, "train_loss", mean_loss);
-        metrics_->Record(step_, "lr", lr);
-        metrics_->Record(step_, "grad_norm", last_grad_norm);
-        metrics_->Record(step_, "samples_per_second", samples_per_second);
-        metrics_->Record(step_, "step_time_ms", step_ms);
-        metrics_->Flush();
+        Record(step_, "train_loss", mean_loss);
+        Record(step_, "lr", lr);
+        Record(step_, "grad_norm", last_grad_norm);
+        Record(step_, "samples_per_second", samples_per_second);
+        Record(step_, "step_time_ms", step_ms);
+        FlushMetrics();
         result_.final_train_loss = mean_loss;
         const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
         PrintProgress(mean_loss, eval, lr, samples_per_second, step_ms,
                       elapsed / (step_ - result_.start_step) * (total_steps_ - step_));
         interval_loss = interval_seconds = 0, interval_steps = 0;
       }
-      if (!eval.empty()) result_.final_eval = eval, metrics_->Flush();
-      const bool stop = o_.stop_requested && o_.stop_requested->load();
+      if (!eval.empty()) result_.final_eval = eval, FlushMetrics();
       if (last || stop || (r_.checkpoint.interval > 0 && step_ % r_.checkpoint.interval == 0)) {
         RETURN_IF_ERROR(SaveCheckpoint());
       }
@@ -504,7 +625,7 @@ class Run {
   }
 
   TrainResult Finish() {
-    metrics_->Flush();
+    FlushMetrics();
     result_.steps = step_;
     result_.total_steps = total_steps_;
     uint32_t crc = 0;
@@ -526,7 +647,7 @@ class Run {
   }
 
   void Say(const std::string& line) {
-    if (o_.progress) *o_.progress << line << std::endl;
+    if (o_.progress && rank_ == 0) *o_.progress << line << std::endl;
   }
 
   void PrintHeader() {
@@ -534,8 +655,12 @@ class Run {
     line << "orchard-train " << r_.name << ": model " << r_.model.type << " (" << result_.parameter_count
          << " parameters), data " << r_.data.type << " (" << data_.train.count << " train / "
          << data_.validation.count << " validation), " << total_steps_ << " steps of "
-         << prefetcher_->batch_size() * r_.train.grad_accumulation << ", device " << device_.str();
+         << prefetcher_->batch_size() * r_.train.grad_accumulation * ranks_ << ", device " << device_.str();
     if (device_.is_cpu()) line << " (" << at::get_num_threads() << " threads)";
+    if (ranks_ > 1) {
+      line << ", " << ranks_ << " ranks (" << comm_->kind() << ") of batch " << prefetcher_->batch_size() << ", "
+           << reducer_->buckets().size() << " gradient bucket(s)";
+    }
     Say(line.str());
   }
 
@@ -568,6 +693,10 @@ class Run {
   std::unique_ptr<CheckpointStore> store_;
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<BatchPrefetcher> prefetcher_;
+  std::unique_ptr<comm::Communicator> own_comm_;  // the world of one when the caller gave none
+  comm::Communicator* comm_ = nullptr;
+  int rank_ = 0, ranks_ = 1;
+  std::unique_ptr<GradientReducer> reducer_;
   int64_t step_ = 0;
   int64_t total_steps_ = 0;
   int64_t log_interval_ = 1;

@@ -6,7 +6,8 @@
 //   options.output_dir = "runs/digits";
 //   StatusOr<TrainResult> result = Train(recipe, options);
 //
-// One call trains one run; calls may not share an output directory concurrently.
+// One call trains one run; calls may not share an output directory concurrently, except the ranks
+// of one data-parallel run (TrainOptions::communicator).
 #pragma once
 
 #include <atomic>
@@ -17,6 +18,7 @@
 
 #include "core/recipe.h"
 #include "core/status.h"
+#include "worker/comm/communicator.h"
 
 namespace orchard::train {
 
@@ -27,6 +29,11 @@ struct TrainOptions {
   // Checked after every optimizer step; when set, a checkpoint is written and Train returns
   // kPreempted. Typically set by a SIGTERM handler.
   const std::atomic<bool>* stop_requested = nullptr;
+  // The ranks of this attempt (data parallelism); nullptr: a world of one. Every rank calls Train
+  // with the same recipe and output_dir on shared storage; rank 0 writes metrics and checkpoints,
+  // and a stop requested on any rank stops them all at the same step.
+  comm::Communicator* communicator = nullptr;
+  int cuda_device = 0;  // this rank's GPU when train.device is auto or cuda
 };
 
 struct TrainResult {
@@ -46,6 +53,8 @@ struct TrainResult {
   std::string parameter_digest;           // CRC-32C of all parameters and buffers, hex: equal digests
                                           // mean bit-identical models
   std::string last_checkpoint;            // directory of the newest checkpoint written or resumed
+  int ranks = 1;                          // data-parallel world size
+  int64_t buckets = 0;                    // gradient buckets all-reduced per step
 };
 
 StatusOr<TrainResult> Train(const Recipe& recipe, const TrainOptions& options);

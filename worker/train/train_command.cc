@@ -1,0 +1,130 @@
+#include "worker/train/train_command.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "core/recipe.h"
+#include "worker/train/trainer.h"
+
+namespace orchard::train {
+namespace {
+
+const char* OutcomeName(TrainResult::Outcome o) {
+  switch (o) {
+    case TrainResult::Outcome::kCompleted: return "completed";
+    case TrainResult::Outcome::kPreempted: return "preempted";
+    case TrainResult::Outcome::kDiverged: return "diverged";
+  }
+  return "unknown";
+}
+
+nlohmann::json Summary(const TrainResult& r) {
+  return {{"outcome", OutcomeName(r.outcome)}, {"message", r.message}, {"start_step", r.start_step},
+          {"steps", r.steps}, {"total_steps", r.total_steps}, {"first_train_loss", r.first_train_loss},
+          {"final_train_loss", r.final_train_loss}, {"final_eval", r.final_eval},
+          {"samples_per_second", r.samples_per_second}, {"step_time_ms", r.step_time_ms},
+          {"parameter_count", r.parameter_count}, {"device", r.device},
+          {"parameter_digest", r.parameter_digest}, {"last_checkpoint", r.last_checkpoint},
+          {"ranks", r.ranks}, {"buckets", r.buckets}};
+}
+
+StatusOr<Recipe> LoadRecipeAs(const std::string& path, const std::string& origin,
+                                               const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) return NotFound(path + ": cannot read the recipe");
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseRecipe(text.str(), origin, overrides);
+}
+
+}  // namespace
+
+int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv& env) {
+  std::vector<const char*> argv = {"orchard-train"};
+  for (const std::string& arg : args) argv.push_back(arg.c_str());
+  const int argc = static_cast<int>(argv.size());
+  CLI::App app{"orchard-train: train one configuration of an Orchard recipe with LibTorch (no coordinator)."};
+  app.footer("Exit codes: 0 completed, 1 failed, 2 bad recipe or flags, 3 diverged, 4 preempted (SIGTERM/SIGINT:\n"
+             "a checkpoint was written; run again with --resume to continue).\n"
+             "orchard-train --zygote serves as the worker agent's warm trainer (JSON lines on stdin/stdout).");
+  std::string recipe_path, out_dir, summary_path, recipe_origin;
+  std::vector<std::string> overrides;
+  bool resume = false, validate_only = false, quiet = false;
+  app.add_option("recipe", recipe_path, "Recipe YAML file")->required();
+  app.add_option("--set", overrides, "Override a recipe field, e.g. --set optimizer.lr=0.01 (repeatable)");
+  app.add_option("--out", out_dir, "Output directory for metrics.jsonl and checkpoints/ (default runs/<recipe name>)");
+  app.add_flag("--resume", resume, "Continue from the latest complete checkpoint in the output directory, if any");
+  app.add_flag("--validate", validate_only, "Only validate the recipe and exit");
+  app.add_flag("-q,--quiet", quiet, "No progress lines");
+  app.add_option("--summary", summary_path, "Write the run's result as JSON to this file");
+  app.add_option("--recipe-origin", recipe_origin,
+                 "Name the recipe as this path in messages and resolve its relative paths against it (the worker "
+                 "uses it for a recipe submitted from another directory)");
+  try {
+    app.parse(argc, argv.data());
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : kExitBadInput;
+  }
+
+  auto recipe = recipe_origin.empty() ? LoadRecipe(recipe_path, overrides) : LoadRecipeAs(recipe_path, recipe_origin, overrides);
+  if (!recipe.ok()) {
+    std::cerr << "orchard-train: invalid recipe; nothing was run:\n" << recipe.status().message() << "\n";
+    return kExitBadInput;
+  }
+  if (validate_only) {
+    std::cout << recipe_path << ": valid (" << recipe->model.type << " on " << recipe->data.type << " data"
+              << (recipe->has_sweep ? ", sweep of " + std::to_string(recipe->sweep.parameters.size()) + " parameters" : "")
+              << ")\n";
+    return kExitCompleted;
+  }
+
+  TrainOptions options;
+  options.output_dir = out_dir.empty() ? "runs/" + recipe->name : out_dir;
+  options.resume = resume;
+  options.progress = quiet ? nullptr : &std::cout;
+  options.stop_requested = env.stop_requested;
+  std::unique_ptr<comm::Communicator> communicator;
+  if (env.make_communicator) {
+    auto made = env.make_communicator(*recipe, &options.cuda_device);
+    if (!made.ok()) {
+      std::cerr << "orchard-train: cannot set up the ranks' communicator: " << made.status().message() << "\n";
+      return made.status().code() == StatusCode::kInvalidArgument ? kExitBadInput : kExitFailed;
+    }
+    communicator = std::move(*made);
+    options.communicator = communicator.get();
+  }
+  auto result = Train(*recipe, options);
+  if (!result.ok()) {
+    std::cerr << "orchard-train: " << result.status().message() << "\n";
+    const auto code = result.status().code();
+    return code == StatusCode::kInvalidArgument || code == StatusCode::kNotFound ||
+                   code == StatusCode::kFailedPrecondition
+               ? kExitBadInput
+               : kExitFailed;
+  }
+  if (!summary_path.empty()) std::ofstream(summary_path) << Summary(*result).dump(2) << "\n";
+  switch (result->outcome) {
+    case TrainResult::Outcome::kDiverged:
+      std::cerr << "orchard-train: " << result->message << "\n";
+      return kExitDiverged;
+    case TrainResult::Outcome::kPreempted:
+      return kExitPreempted;
+    case TrainResult::Outcome::kCompleted:
+      break;
+  }
+  if (!quiet && (!communicator || communicator->rank() == 0)) {
+    std::cout << "done: " << result->steps << " steps";
+    for (const auto& [name, value] : result->final_eval) std::cout << ", " << name << " " << value;
+    if (result->samples_per_second > 0) std::cout << ", " << static_cast<long>(result->samples_per_second) << " samples/s";
+    std::cout << "; checkpoint "
+              << result->last_checkpoint << ", metrics " << options.output_dir << "/" << recipe->metrics.file << "\n";
+  }
+  return kExitCompleted;
+}
+
+}  // namespace orchard::train

@@ -1,0 +1,33 @@
+// The orchard-train command line as a function, shared by the orchard-train binary (standalone, as
+// the worker's warm trainer, or as ranks started by mpirun) and by orchard-worker --mpi, whose ranks
+// train in-process.
+//
+//   TrainCommandEnv env;
+//   env.stop_requested = &stop_flag;
+//   int exit_code = RunTrainCommand({"recipes/digits.yaml", "--out", "runs/d"}, env);
+//
+// Returns the exit code (trainer.h). Prints progress on stdout and errors on stderr.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/recipe.h"
+#include "core/status.h"
+#include "worker/comm/communicator.h"
+
+namespace orchard::train {
+
+struct TrainCommandEnv {
+  const std::atomic<bool>* stop_requested = nullptr;  // set: checkpoint and exit 4
+  // Makes the ranks' communicator once the recipe is known (it decides CPU or GPU) and sets this
+  // rank's GPU; unset: a world of one.
+  std::function<StatusOr<std::unique_ptr<comm::Communicator>>(const Recipe&, int* cuda_device)> make_communicator;
+};
+
+int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv& env);
+
+}  // namespace orchard::train
