@@ -38,7 +38,7 @@ bool WaitFor(Predicate predicate, double seconds) {
   return predicate();
 }
 
-std::string Recipe(int64_t steps, const std::string& lrs, int64_t checkpoint_interval) {
+std::string Recipe(int64_t steps, const std::string& lrs, int64_t checkpoint_interval, int64_t ranks = 1) {
   return "name: it\n"
          "model: {type: mlp, hidden: [32]}\n"
          "data: {type: synthetic, samples: 512, features: 8, classes: 3}\n"
@@ -48,6 +48,7 @@ std::string Recipe(int64_t steps, const std::string& lrs, int64_t checkpoint_int
          "  strategy: grid\n"
          "  metric: val_loss\n"
          "  mode: min\n"
+         "  ranks: " + std::to_string(ranks) + "\n"
          "  parameters:\n"
          "    optimizer.lr: {values: " + lrs + "}\n";
 }
@@ -68,12 +69,12 @@ class SweepTest : public ::testing::Test {
       return true;
     }, 30)) << ReadFile(dir_ / "coordinator.log");
     stub_ = v1::SweepService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
-    for (int i = 0; i < 2; ++i)
+    for (size_t i = 0; i < worker_slots_.size(); ++i)
       workers_.push_back(std::make_unique<Process>(
-          std::vector<std::string>{kBin + "/orchard-worker", "--coordinator", address_, "--cpu-slots", "1",
-                                   "--threads-per-slot", "1"},
+          std::vector<std::string>{kBin + "/orchard-worker", "--coordinator", address_, "--cpu-slots",
+                                   std::to_string(worker_slots_[i]), "--threads-per-slot", "1"},
           dir_ / ("worker-" + std::to_string(i) + ".log")));
-    ASSERT_TRUE(WaitFor([&] { return Workers().workers_size() == 2; }, 30));
+    ASSERT_TRUE(WaitFor([&] { return Workers().workers_size() == static_cast<int>(worker_slots_.size()); }, 30));
   }
 
   void TearDown() override {
@@ -133,6 +134,7 @@ class SweepTest : public ::testing::Test {
     return json.is_object() ? std::stoll(json.value("id", "0")) : 0;
   }
 
+  std::vector<int> worker_slots_ = {1, 1};  // CPU slots of each worker
   TempDir dir_;
   std::unique_ptr<Process> coordinator_;
   std::vector<std::unique_ptr<Process>> workers_;
@@ -286,6 +288,38 @@ TEST_F(SweepTest, ServerReflectionListsTheServices) {
   call->Finish(&status, reinterpret_cast<void*>(5));
   step(5);
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// One worker with three CPU slots: a trial of two ranks (data-parallel over MPI, started by the
+// worker through mpirun) and a one-rank trial of another sweep run side by side.
+class GangTest : public SweepTest {
+ protected:
+  GangTest() { worker_slots_ = {3}; }
+};
+
+TEST_F(GangTest, ATwoRankTrialAndAOneRankTrialRunSideBySide) {
+  const int64_t gang = Submit(Recipe(300, "[0.01]", 100, /*ranks=*/2));
+  const int64_t single = Submit(Recipe(300, "[0.01]", 100, /*ranks=*/1));
+  ASSERT_GT(gang, 0);
+  ASSERT_GT(single, 0);
+  EXPECT_TRUE(WaitFor([&] {
+    const auto a = Trials(gang), b = Trials(single);
+    return a.size() == 1 && b.size() == 1 && a[0].state() == v1::TRIAL_RUNNING && b[0].state() == v1::TRIAL_RUNNING;
+  }, 120)) << "both trials should run at once on the three slots";
+  for (int64_t id : {gang, single}) EXPECT_EQ(Cli({"watch", std::to_string(id)}).exit_code, 0);
+
+  const v1::Sweep sweep = GetSweep(gang);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_COMPLETED);
+  const v1::Trial trial = Trials(gang).at(0);
+  ASSERT_EQ(trial.state(), v1::TRIAL_COMPLETED) << trial.message();
+  EXPECT_EQ(Metrics(trial.id(), "val_loss").back().step(), 300);
+  const fs::path checkpoint = fs::path(sweep.storage_root()) / trial.checkpoint();
+  EXPECT_TRUE(fs::exists(checkpoint / "rank-0.pt"));
+  EXPECT_TRUE(fs::exists(checkpoint / "rank-1.pt")) << "the second rank's state is in the checkpoint";
+  EXPECT_NE(ReadFile(checkpoint / "MANIFEST").find("\"ranks\": 2"), std::string::npos) << ReadFile(checkpoint / "MANIFEST");
+  const ProcessResult logs = Cli({"logs", std::to_string(trial.id())});
+  EXPECT_NE(logs.output.find("2 ranks (mpi)"), std::string::npos) << logs.output;
+  EXPECT_EQ(Trials(single).at(0).state(), v1::TRIAL_COMPLETED);
 }
 
 TEST(OrchardRun, QuickstartEndToEndWithNothingRunning) {

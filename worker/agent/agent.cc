@@ -240,9 +240,10 @@ class WorkerAgent::Impl {
       return;
     }
     if (slots_.kind == "cpu" && recipe->train.threads == 0)
-      request.args.insert(request.args.end(), {"--set", "train.threads=" + std::to_string(options_.threads_per_slot * attempt.slots())});
+      request.args.insert(request.args.end(), {"--set", "train.threads=" + std::to_string(options_.threads_per_slot)});  // per rank
     if (attempt.resume()) request.args.push_back("--resume");
     request.log_path = running.log_path;
+    request.ranks = attempt.slots();
     if (slots_.kind == "gpu") {
       std::string visible;
       for (int g = 0; g < slots_.count && static_cast<int64_t>(running.gpus.size()) < attempt.slots(); ++g) {

@@ -16,8 +16,9 @@
 namespace orchard::worker {
 namespace {
 
-// fork + exec per trial. A waiter thread per trainer notices its exit (without reaping it) and wakes
-// the caller at once; TakeExits reaps.
+// fork + exec per trial; a trial of several ranks execs mpirun, which starts them as one MPI world
+// on this node. A waiter thread per trainer notices its exit (without reaping it) and wakes the
+// caller at once; TakeExits reaps.
 class ColdLauncher final : public TrainerLauncher {
  public:
   ColdLauncher(std::string binary, std::function<void()> on_exit)
@@ -37,8 +38,15 @@ class ColdLauncher final : public TrainerLauncher {
       if (!request.env.count(entry.substr(0, entry.find('=')))) env_strings.push_back(entry);
     }
     for (const auto& [key, value] : request.env) env_strings.push_back(key + "=" + value);
-    std::vector<char*> argv = {const_cast<char*>(binary_.c_str())};
-    for (const std::string& a : request.args) argv.push_back(const_cast<char*>(a.c_str()));
+    std::vector<std::string> command;
+    if (request.ranks > 1) {
+      command = {ORCHARD_MPIEXEC, "--oversubscribe", "-np", std::to_string(request.ranks)};
+      if (geteuid() == 0) command.push_back("--allow-run-as-root");
+    }
+    command.push_back(binary_);
+    command.insert(command.end(), request.args.begin(), request.args.end());
+    std::vector<char*> argv;
+    for (std::string& a : command) argv.push_back(a.data());
     argv.push_back(nullptr);
     std::vector<char*> envp;
     for (std::string& e : env_strings) envp.push_back(e.data());
@@ -52,7 +60,7 @@ class ColdLauncher final : public TrainerLauncher {
       dup2(null_fd, STDIN_FILENO);
       dup2(log_fd, STDOUT_FILENO);
       dup2(log_fd, STDERR_FILENO);
-      execve(binary_.c_str(), argv.data(), envp.data());
+      execve(argv[0], argv.data(), envp.data());
       _exit(127);
     }
     close(log_fd);
@@ -204,11 +212,31 @@ class WarmLauncher final : public TrainerLauncher {
   std::thread reader_;
 };
 
+// Warm starts for one-rank trials; trials of several ranks go through mpirun (cold), since ranks
+// must be started together as one MPI world.
+class WarmWithGangs final : public TrainerLauncher {
+ public:
+  WarmWithGangs(const std::string& binary, std::function<void()> on_exit)
+      : warm_(binary, on_exit), gangs_(binary, on_exit) {}
+  StatusOr<int> Launch(const LaunchRequest& request) override {
+    return request.ranks > 1 ? gangs_.Launch(request) : warm_.Launch(request);
+  }
+  std::vector<TrainerExit> TakeExits() override {
+    std::vector<TrainerExit> exits = warm_.TakeExits();
+    for (TrainerExit& exit : gangs_.TakeExits()) exits.push_back(std::move(exit));
+    return exits;
+  }
+
+ private:
+  WarmLauncher warm_;
+  ColdLauncher gangs_;
+};
+
 }  // namespace
 
 std::unique_ptr<TrainerLauncher> MakeTrainerLauncher(const std::string& trainer_binary, bool warm,
                                                      std::function<void()> on_exit) {
-  if (warm) return std::make_unique<WarmLauncher>(trainer_binary, std::move(on_exit));
+  if (warm) return std::make_unique<WarmWithGangs>(trainer_binary, std::move(on_exit));
   return std::make_unique<ColdLauncher>(trainer_binary, std::move(on_exit));
 }
 

@@ -10,6 +10,7 @@
 // Thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +25,7 @@ struct LaunchRequest {
   std::vector<std::string> args;  // orchard-train's arguments, without the program name
   std::string log_path;           // stdout and stderr are appended here
   std::map<std::string, std::string> env;  // set in the trainer's environment
+  int64_t ranks = 1;              // >1: started as that many MPI ranks through mpirun
 };
 
 struct TrainerExit {
