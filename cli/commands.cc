@@ -210,6 +210,7 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
   agent_options.cpu_slots = options.cpu_slots;
   agent_options.warm_start = options.warm_start;
   agent_options.quiet = true;
+  if (options.configure_agent) options.configure_agent(agent_options);
   std::atomic<bool> stop_agent{false};
   worker::WorkerAgent agent(agent_options);
   Status agent_status;

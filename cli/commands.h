@@ -2,8 +2,11 @@
 // errors on stderr.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "worker/agent/agent.h"
 
 namespace orchard::cli {
 
@@ -31,6 +34,7 @@ struct RunOptions {
   std::string state_dir = ".orchard";
   int64_t cpu_slots = 0;
   bool warm_start = true;
+  std::function<void(worker::AgentOptions&)> configure_agent;  // e.g. mpirun mode's ranks as slots
 };
 
 int Submit(const GlobalOptions& global, const SubmitOptions& options, bool watch);

@@ -322,6 +322,59 @@ TEST_F(GangTest, ATwoRankTrialAndAOneRankTrialRunSideBySide) {
   EXPECT_EQ(Trials(single).at(0).state(), v1::TRIAL_COMPLETED);
 }
 
+// mpirun mode: `mpirun -np 3 orchard-worker --mpi` is one worker of three slots (its ranks), which
+// train in-process; a 2-rank trial and a 1-rank trial of two sweeps run side by side on them.
+class MpiWorkerTest : public SweepTest {
+ protected:
+  MpiWorkerTest() { worker_slots_ = {}; }
+};
+
+TEST_F(MpiWorkerTest, TheRanksOfAnMpiWorldRunATwoRankAndAOneRankTrialSideBySide) {
+  workers_.push_back(std::make_unique<Process>(
+      std::vector<std::string>{ORCHARD_MPIEXEC, "--oversubscribe", "--allow-run-as-root", "-np", "3",
+                               kBin + "/orchard-worker", "--mpi", "--coordinator", address_},
+      dir_ / "mpi-worker.log"));
+  ASSERT_TRUE(WaitFor([&] { return Workers().workers_size() == 1; }, 60)) << ReadFile(dir_ / "mpi-worker.log");
+  EXPECT_EQ(Workers().workers(0).slots(), 3);
+  const int64_t gang = Submit(Recipe(600, "[0.01]", 100, /*ranks=*/2));
+  const int64_t single = Submit(Recipe(600, "[0.01]", 100, /*ranks=*/1));
+  EXPECT_TRUE(WaitFor([&] {
+    const auto a = Trials(gang), b = Trials(single);
+    return a.size() == 1 && b.size() == 1 && a[0].state() == v1::TRIAL_RUNNING && b[0].state() == v1::TRIAL_RUNNING;
+  }, 120)) << ReadFile(dir_ / "mpi-worker.log");
+  for (int64_t id : {gang, single}) EXPECT_EQ(Cli({"watch", std::to_string(id)}).exit_code, 0);
+  for (int64_t id : {gang, single}) {
+    const v1::Sweep sweep = GetSweep(id);
+    const v1::Trial trial = Trials(id).at(0);
+    ASSERT_EQ(trial.state(), v1::TRIAL_COMPLETED) << trial.message();
+    EXPECT_EQ(Metrics(trial.id(), "val_loss").back().step(), 600);
+    const fs::path checkpoint = fs::path(sweep.storage_root()) / trial.checkpoint();
+    EXPECT_EQ(fs::exists(checkpoint / "rank-1.pt"), id == gang) << checkpoint;
+  }
+  EXPECT_NE(Cli({"logs", std::to_string(Trials(gang).at(0).id())}).output.find("2 ranks (mpi)"), std::string::npos);
+  // SIGTERM to mpirun reaches every rank; rank 0's agent deregisters its slots by draining. mpirun
+  // itself reports a signalled job with exit code 1, so that is what it returns.
+  kill(workers_[0]->pid(), SIGTERM);
+  EXPECT_GE(workers_[0]->Wait(60).exit_code, 0) << ReadFile(dir_ / "mpi-worker.log");
+  workers_.clear();
+}
+
+// `mpirun ... orchard-worker --mpi --sweep recipe.yaml`: the coordinator on rank 0, the whole sweep
+// inside the allocation; its SQLite database and checkpoints stay behind.
+TEST(MpiSweep, AWholeSweepRunsInsideOneMpirun) {
+  TempDir dir;
+  WriteFile(dir / "recipe.yaml", Recipe(200, "[0.01, 0.003]", 0, /*ranks=*/2));
+  const ProcessResult run = RunProcess({ORCHARD_MPIEXEC, "--oversubscribe", "--allow-run-as-root", "-np", "3",
+                                        kBin + "/orchard-worker", "--mpi", "--sweep", dir / "recipe.yaml",
+                                        "--state-dir", dir / "state"}, 300);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("trials 2/2 ended:  running 0  completed 2"), std::string::npos) << run.output;
+  EXPECT_TRUE(fs::exists(dir / "state/orchard.db"));
+  for (const char* trial : {"trial-0", "trial-1"}) {
+    EXPECT_TRUE(fs::exists(dir / (std::string("state/storage/it-1/") + trial + "/checkpoints/step-200/rank-1.pt"))) << trial;
+  }
+}
+
 TEST(OrchardRun, QuickstartEndToEndWithNothingRunning) {
   TempDir dir;
   // The quickstart as shipped, shortened so the suite stays quick: still 8 trials on a local worker.

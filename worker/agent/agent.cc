@@ -82,13 +82,14 @@ class WorkerAgent::Impl {
       gethostname(host, sizeof(host) - 1);
       options_.hostname = host;
     }
-    slots_ = DetectSlots(options_.cpu_slots, options_.force_cpu);
+    slots_ = options_.slots ? *options_.slots : DetectSlots(options_.cpu_slots, options_.force_cpu);
     if (options_.threads_per_slot <= 0)
       options_.threads_per_slot = std::max<int64_t>(1, std::thread::hardware_concurrency() / slots_.count);
     channel_ = grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials());
     workers_ = v1::WorkerService::NewStub(channel_);
     trials_ = v1::TrialService::NewStub(channel_);
-    launcher_ = MakeTrainerLauncher(options_.trainer_binary, options_.warm_start, [this] { Wake(); });
+    launcher_ = options_.make_launcher ? options_.make_launcher([this] { Wake(); })
+                                       : MakeTrainerLauncher(options_.trainer_binary, options_.warm_start, [this] { Wake(); });
   }
 
   Status Run(const std::atomic<bool>& stop) {
@@ -179,7 +180,7 @@ class WorkerAgent::Impl {
       // Declared lost: the coordinator has ended our attempts. Stop them so none runs twice.
       Say("the coordinator declared this worker lost; stopping " + std::to_string(running_.size()) +
           " trainers and registering again");
-      for (auto& [id, running] : running_) kill(running.pid, SIGTERM);
+      for (auto& [id, running] : running_) launcher_->Signal(running.pid, SIGTERM);
       orphaned_.merge(running_);
       running_.clear();
       (void)Register(stop);
@@ -193,7 +194,7 @@ class WorkerAgent::Impl {
     auto it = running_.find(id);
     if (it == running_.end() || it->second.stop_sent) return;
     it->second.stop_sent = true;
-    kill(it->second.pid, SIGTERM);
+    launcher_->Signal(it->second.pid, SIGTERM);
     Say("stopping attempt " + std::to_string(id) + " (trial " + std::to_string(it->second.attempt.trial_id()) + "): " + why);
   }
 
@@ -358,7 +359,7 @@ class WorkerAgent::Impl {
       wake_.wait_for(lock, std::chrono::milliseconds(50), [&] { return woken_; });
       woken_ = false;
     }
-    for (auto& [id, running] : running_) kill(running.pid, SIGKILL);
+    for (auto& [id, running] : running_) launcher_->Signal(running.pid, SIGKILL);
   }
 
   AgentOptions options_;

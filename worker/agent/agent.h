@@ -12,10 +12,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 
 #include "core/status.h"
+#include "worker/agent/slots.h"
+#include "worker/agent/trainer_launcher.h"
 
 namespace orchard::worker {
 
@@ -31,6 +35,10 @@ struct AgentOptions {
   double poll_seconds = 0.25;        // lease and relay period while idle
   double connect_timeout_seconds = 30;  // give up when the coordinator cannot be reached this long
   bool quiet = false;                // no per-attempt lines on stdout
+  // Set by mpirun mode (mpi_world.h): the slots are the MPI ranks, and trials train in-process on
+  // them instead of as orchard-train processes.
+  std::optional<Slots> slots;
+  std::function<std::unique_ptr<TrainerLauncher>(std::function<void()> on_exit)> make_launcher;
 };
 
 class WorkerAgent {

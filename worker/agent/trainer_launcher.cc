@@ -74,6 +74,8 @@ class ColdLauncher final : public TrainerLauncher {
     return pid;
   }
 
+  void Signal(int pid, int signal) override { kill(pid, signal); }
+
   std::vector<TrainerExit> TakeExits() override {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<TrainerExit> exits;
@@ -123,6 +125,8 @@ class WarmLauncher final : public TrainerLauncher {
     running_.insert(pid);
     return pid;
   }
+
+  void Signal(int pid, int signal) override { kill(pid, signal); }
 
   std::vector<TrainerExit> TakeExits() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -221,6 +225,7 @@ class WarmWithGangs final : public TrainerLauncher {
   StatusOr<int> Launch(const LaunchRequest& request) override {
     return request.ranks > 1 ? gangs_.Launch(request) : warm_.Launch(request);
   }
+  void Signal(int pid, int signal) override { kill(pid, signal); }
   std::vector<TrainerExit> TakeExits() override {
     std::vector<TrainerExit> exits = warm_.TakeExits();
     for (TrainerExit& exit : gangs_.TakeExits()) exits.push_back(std::move(exit));

@@ -42,6 +42,8 @@ class TrainerLauncher {
   virtual StatusOr<int> Launch(const LaunchRequest& request) = 0;
   // Trainers that ended since the last call.
   virtual std::vector<TrainerExit> TakeExits() = 0;
+  // SIGTERM: checkpoint and stop; SIGKILL: stop now (where the trainer is a process of its own).
+  virtual void Signal(int pid, int signal) = 0;
 };
 
 // `on_exit` is called (from any thread) whenever a trainer ends, to wake the caller.

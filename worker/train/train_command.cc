@@ -67,17 +67,17 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   try {
     app.parse(argc, argv.data());
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
+    int code = app.exit(e, *env.out, *env.err);
     return code == 0 ? 0 : kExitBadInput;
   }
 
   auto recipe = recipe_origin.empty() ? LoadRecipe(recipe_path, overrides) : LoadRecipeAs(recipe_path, recipe_origin, overrides);
   if (!recipe.ok()) {
-    std::cerr << "orchard-train: invalid recipe; nothing was run:\n" << recipe.status().message() << "\n";
+    *env.err << "orchard-train: invalid recipe; nothing was run:\n" << recipe.status().message() << "\n";
     return kExitBadInput;
   }
   if (validate_only) {
-    std::cout << recipe_path << ": valid (" << recipe->model.type << " on " << recipe->data.type << " data"
+    *env.out << recipe_path << ": valid (" << recipe->model.type << " on " << recipe->data.type << " data"
               << (recipe->has_sweep ? ", sweep of " + std::to_string(recipe->sweep.parameters.size()) + " parameters" : "")
               << ")\n";
     return kExitCompleted;
@@ -86,13 +86,13 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   TrainOptions options;
   options.output_dir = out_dir.empty() ? "runs/" + recipe->name : out_dir;
   options.resume = resume;
-  options.progress = quiet ? nullptr : &std::cout;
+  options.progress = quiet ? nullptr : env.out;
   options.stop_requested = env.stop_requested;
   std::unique_ptr<comm::Communicator> communicator;
   if (env.make_communicator) {
     auto made = env.make_communicator(*recipe, &options.cuda_device);
     if (!made.ok()) {
-      std::cerr << "orchard-train: cannot set up the ranks' communicator: " << made.status().message() << "\n";
+      *env.err << "orchard-train: cannot set up the ranks' communicator: " << made.status().message() << "\n";
       return made.status().code() == StatusCode::kInvalidArgument ? kExitBadInput : kExitFailed;
     }
     communicator = std::move(*made);
@@ -100,7 +100,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   }
   auto result = Train(*recipe, options);
   if (!result.ok()) {
-    std::cerr << "orchard-train: " << result.status().message() << "\n";
+    *env.err << "orchard-train: " << result.status().message() << "\n";
     const auto code = result.status().code();
     return code == StatusCode::kInvalidArgument || code == StatusCode::kNotFound ||
                    code == StatusCode::kFailedPrecondition
@@ -110,7 +110,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   if (!summary_path.empty()) std::ofstream(summary_path) << Summary(*result).dump(2) << "\n";
   switch (result->outcome) {
     case TrainResult::Outcome::kDiverged:
-      std::cerr << "orchard-train: " << result->message << "\n";
+      *env.err << "orchard-train: " << result->message << "\n";
       return kExitDiverged;
     case TrainResult::Outcome::kPreempted:
       return kExitPreempted;
@@ -118,10 +118,10 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
       break;
   }
   if (!quiet && (!communicator || communicator->rank() == 0)) {
-    std::cout << "done: " << result->steps << " steps";
-    for (const auto& [name, value] : result->final_eval) std::cout << ", " << name << " " << value;
-    if (result->samples_per_second > 0) std::cout << ", " << static_cast<long>(result->samples_per_second) << " samples/s";
-    std::cout << "; checkpoint "
+    *env.out << "done: " << result->steps << " steps";
+    for (const auto& [name, value] : result->final_eval) *env.out << ", " << name << " " << value;
+    if (result->samples_per_second > 0) *env.out << ", " << static_cast<long>(result->samples_per_second) << " samples/s";
+    *env.out << "; checkpoint "
               << result->last_checkpoint << ", metrics " << options.output_dir << "/" << recipe->metrics.file << "\n";
   }
   return kExitCompleted;

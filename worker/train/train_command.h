@@ -6,11 +6,12 @@
 //   env.stop_requested = &stop_flag;
 //   int exit_code = RunTrainCommand({"recipes/digits.yaml", "--out", "runs/d"}, env);
 //
-// Returns the exit code (trainer.h). Prints progress on stdout and errors on stderr.
+// Returns the exit code (trainer.h).
 #pragma once
 
 #include <atomic>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@
 namespace orchard::train {
 
 struct TrainCommandEnv {
+  std::ostream* out = &std::cout;  // progress
+  std::ostream* err = &std::cerr;  // errors
   const std::atomic<bool>* stop_requested = nullptr;  // set: checkpoint and exit 4
   // Makes the ranks' communicator once the recipe is known (it decides CPU or GPU) and sets this
   // rank's GPU; unset: a world of one.

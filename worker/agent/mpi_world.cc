@@ -1,0 +1,246 @@
+#include "worker/agent/mpi_world.h"
+
+#include <mpi.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "worker/comm/mpi_communicator.h"
+#include "worker/comm/nccl_communicator.h"
+#include "worker/train/train_command.h"
+#include "worker/train/trainer.h"
+
+namespace orchard::worker {
+namespace {
+
+enum Tag : int { kStart = 7101, kStop = 7102, kDone = 7103, kShutdown = 7104 };
+
+// Sends without blocking (rank 0 also sends to itself); buffers live until MPI is done with them.
+class Outbox {
+ public:
+  void Send(const nlohmann::json& message, int to, int tag) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Collect();
+    pending_.push_back({message.dump(), MPI_REQUEST_NULL});
+    auto& p = pending_.back();
+    MPI_Isend(p.text.data(), static_cast<int>(p.text.size()), MPI_CHAR, to, tag, MPI_COMM_WORLD, &p.request);
+  }
+  void Flush() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& p : pending_) MPI_Wait(&p.request, MPI_STATUS_IGNORE);
+    pending_.clear();
+  }
+
+ private:
+  struct Pending {
+    std::string text;
+    MPI_Request request;
+  };
+  void Collect() {
+    while (!pending_.empty()) {
+      int done = 0;
+      MPI_Test(&pending_.front().request, &done, MPI_STATUS_IGNORE);
+      if (!done) return;
+      pending_.pop_front();
+    }
+  }
+  std::mutex mu_;
+  std::deque<Pending> pending_;  // a deque: elements never move, so MPI may keep their addresses
+};
+
+Outbox& outbox() {
+  static Outbox box;
+  return box;
+}
+
+// A message with `tag` from `source` (MPI_ANY_SOURCE allowed), if one is waiting.
+std::optional<std::pair<int, nlohmann::json>> Receive(int source, int tag) {
+  int waiting = 0;
+  MPI_Status status;
+  MPI_Iprobe(source, tag, MPI_COMM_WORLD, &waiting, &status);
+  if (!waiting) return std::nullopt;
+  int length = 0;
+  MPI_Get_count(&status, MPI_CHAR, &length);
+  std::string text(length, '\0');
+  MPI_Recv(text.data(), length, MPI_CHAR, status.MPI_SOURCE, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  return std::make_pair(status.MPI_SOURCE, nlohmann::json::parse(text, nullptr, false));
+}
+
+// Rank 0's launcher: a trial of k ranks goes to the k lowest free ranks; its "pid" is a handle.
+class RankLauncher final : public TrainerLauncher {
+ public:
+  // Exits are noticed by polling (the agent's loop polls several times a second).
+  explicit RankLauncher(int ranks) {
+    for (int r = 0; r < ranks; ++r) free_.insert(r);
+  }
+
+  StatusOr<int> Launch(const LaunchRequest& request) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (request.ranks > static_cast<int64_t>(free_.size())) {
+      return FailedPrecondition("the trial needs " + std::to_string(request.ranks) + " ranks, " + std::to_string(free_.size()) + " are free");
+    }
+    std::vector<int> members(free_.begin(), std::next(free_.begin(), request.ranks));
+    for (int r : members) free_.erase(r);
+    const int handle = next_handle_++;
+    nlohmann::json start = {{"handle", handle}, {"members", members}, {"args", request.args}, {"log", request.log_path}};
+    for (int r : members) outbox().Send(start, r, kStart);
+    trials_[handle] = {members, {}};
+    return handle;
+  }
+
+  std::vector<TrainerExit> TakeExits() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (auto message = Receive(MPI_ANY_SOURCE, kDone)) {
+      auto it = trials_.find(message->second.value("handle", -1));
+      if (it == trials_.end()) continue;
+      it->second.exit_codes.push_back(message->second.value("exit_code", 1));
+      free_.insert(message->first);
+    }
+    std::vector<TrainerExit> exits;
+    for (auto it = trials_.begin(); it != trials_.end();) {
+      const Trial& trial = it->second;
+      if (trial.exit_codes.size() < trial.members.size()) {
+        ++it;
+        continue;
+      }
+      int code = 0;
+      for (int c : trial.exit_codes) if (code == 0) code = c;  // the first failure speaks for the trial
+      exits.push_back({it->first, code, 0, ""});
+      it = trials_.erase(it);
+    }
+    return exits;
+  }
+
+  // Training is in-process: both signals become a request to checkpoint and stop, which the ranks
+  // agree on at their next step.
+  void Signal(int pid, int) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = trials_.find(pid);
+    if (it == trials_.end()) return;
+    for (int r : it->second.members) outbox().Send({{"handle", pid}}, r, kStop);
+  }
+
+ private:
+  struct Trial {
+    std::vector<int> members;
+    std::vector<int> exit_codes;
+  };
+  std::mutex mu_;
+  std::set<int> free_;
+  std::map<int, Trial> trials_;
+  int next_handle_ = 1;
+};
+
+// One rank's in-process training of one trial, on a thread so the rank keeps hearing stop messages.
+class RankTrial {
+ public:
+  explicit RankTrial(nlohmann::json start) : start_(std::move(start)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~RankTrial() { thread_.join(); }
+  int handle() const { return start_.value("handle", -1); }
+  void RequestStop() { stop_.store(true); }
+  bool finished() const { return finished_.load(); }
+
+ private:
+  void Run() {
+    std::ofstream log(start_.value("log", std::string("/dev/null")), std::ios::app);
+    const std::vector<int> members = start_.value("members", std::vector<int>{});
+    train::TrainCommandEnv env;
+    env.out = &log;
+    env.err = &log;
+    env.stop_requested = &stop_;
+    env.make_communicator = [&](const Recipe& recipe, int* cuda_device) -> StatusOr<std::unique_ptr<comm::Communicator>> {
+      MPI_Group world, group;
+      MPI_Comm_group(MPI_COMM_WORLD, &world);
+      MPI_Group_incl(world, static_cast<int>(members.size()), members.data(), &group);
+      MPI_Comm ranks;
+      const int rc = MPI_Comm_create_group(MPI_COMM_WORLD, group, handle() % 30000, &ranks);
+      MPI_Group_free(&group);
+      MPI_Group_free(&world);
+      if (rc != MPI_SUCCESS) return Internal("MPI_Comm_create_group: " + comm::MpiErrorText(rc));
+      auto mpi = comm::MakeMpiCommunicator(ranks, recipe.distributed.timeout_seconds);
+      MPI_Comm_free(&ranks);
+      if (!mpi.ok()) return mpi.status();
+      const int gpus = comm::VisibleGpuCount();
+      if (recipe.train.device == "cpu" || gpus == 0) return std::move(*mpi);
+      const char* local_rank = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+      *cuda_device = (local_rank ? std::atoi(local_rank) : 0) % gpus;
+      bootstrap_ = std::move(*mpi);
+      return comm::MakeNcclCommunicator(*bootstrap_, *cuda_device, recipe.distributed.timeout_seconds);
+    };
+    const int code = train::RunTrainCommand(start_.value("args", std::vector<std::string>{}), env);
+    log.flush();
+    outbox().Send({{"handle", handle()}, {"exit_code", code}}, 0, kDone);
+    finished_.store(true);
+  }
+
+  nlohmann::json start_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> finished_{false};
+  std::unique_ptr<comm::Communicator> bootstrap_;  // NCCL's unique id travels over it
+  std::thread thread_;
+};
+
+}  // namespace
+
+MpiWorld::MpiWorld() {
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &size_);
+}
+
+MpiWorld::~MpiWorld() {
+  if (serving_.joinable()) serving_.join();
+}
+
+Slots MpiWorld::slots() const {
+  return {size_, comm::VisibleGpuCount() > 0 ? "gpu" : "cpu"};
+}
+
+std::function<std::unique_ptr<TrainerLauncher>(std::function<void()>)> MpiWorld::LauncherFactory() {
+  return [ranks = size_](std::function<void()>) -> std::unique_ptr<TrainerLauncher> {
+    return std::make_unique<RankLauncher>(ranks);
+  };
+}
+
+void MpiWorld::Serve() {
+  std::unique_ptr<RankTrial> trial;
+  while (true) {
+    if (trial && trial->finished()) trial.reset();
+    if (Receive(0, kShutdown)) break;
+    if (auto stop = Receive(0, kStop)) {
+      if (trial && trial->handle() == stop->second.value("handle", -2)) trial->RequestStop();
+      continue;
+    }
+    if (!trial) {
+      if (auto start = Receive(0, kStart)) {
+        trial = std::make_unique<RankTrial>(start->second);
+        continue;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (trial) trial->RequestStop();
+  trial.reset();
+  outbox().Flush();
+}
+
+void MpiWorld::StartServing() {
+  serving_ = std::thread([this] { Serve(); });
+}
+
+void MpiWorld::Shutdown() {
+  for (int r = 0; r < size_; ++r) outbox().Send(nlohmann::json::object(), r, kShutdown);
+  if (serving_.joinable()) serving_.join();
+  outbox().Flush();
+}
+
+}  // namespace orchard::worker
