@@ -19,6 +19,13 @@ function(orchard_binary name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
 endfunction()
 
+# A test binary in build/tests/ with the project's warnings.
+function(orchard_test_executable name)
+  add_executable(${name} ${ARGN})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  target_compile_options(${name} PRIVATE ${ORCHARD_WARNINGS})
+endfunction()
+
 # orchard_test(NAME SRCS ... DEPS ... LABEL unit|integration|gpu|... [TIMEOUT s])
 # Every GoogleTest case becomes its own ctest test carrying LABEL.
 function(orchard_test name)
@@ -26,9 +33,7 @@ function(orchard_test name)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
-  add_executable(${name} ${ARG_SRCS})
-  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
-  target_compile_options(${name} PRIVATE ${ORCHARD_WARNINGS})
+  orchard_test_executable(${name} ${ARG_SRCS})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
@@ -44,10 +49,8 @@ function(orchard_mpi_test name)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
-  add_executable(${name} ${ARG_SRCS})
-  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
-  target_compile_options(${name} PRIVATE ${ORCHARD_WARNINGS})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest)
+  orchard_test_executable(${name} ${ARG_SRCS} ${PROJECT_SOURCE_DIR}/tests/util/mpi_test_main.cc)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} orchard_comm GTest::gtest)
   foreach(ranks IN LISTS ARG_RANKS)
     add_test(NAME ${name}.ranks${ranks}
       COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np ${ranks} $<TARGET_FILE:${name}>

@@ -99,13 +99,3 @@ TEST(MpiCommunicatorTest, ALatePeerFailsTheWaiterAfterTheTimeout) {
 
 }  // namespace
 }  // namespace orchard::comm
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  orchard::Status mpi = orchard::comm::InitMpi();
-  if (!mpi.ok()) {
-    fprintf(stderr, "%s\n", mpi.message().c_str());
-    return 1;
-  }
-  return RUN_ALL_TESTS();
-}

@@ -19,6 +19,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Ranks outnumber cores (--oversubscribe): one intra-op thread each.
+class OneThreadPerRank : public ::testing::Environment {
+ public:
+  void SetUp() override { at::set_num_threads(1); }
+};
+const auto* const kOneThreadPerRank = ::testing::AddGlobalTestEnvironment(new OneThreadPerRank);
+
 std::unique_ptr<comm::Communicator> World() {
   auto made = comm::MakeMpiCommunicator(MPI_COMM_WORLD, 60);
   EXPECT_TRUE(made.ok()) << made.status().message();
@@ -181,14 +188,3 @@ INSTANTIATE_TEST_SUITE_P(Optimizers, EquivalenceTest,
 
 }  // namespace
 }  // namespace orchard::train
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  orchard::Status mpi = orchard::comm::InitMpi();
-  if (!mpi.ok()) {
-    fprintf(stderr, "%s\n", mpi.message().c_str());
-    return 1;
-  }
-  at::set_num_threads(1);
-  return RUN_ALL_TESTS();
-}
