@@ -153,6 +153,7 @@ void ReadOptimizer(Fields f, OptimizerSpec* o) {
     o->eps = f.Number("eps", o->eps, 1e-30, 1.0);
   }
   o->weight_decay = f.Number("weight_decay", o->type == "adamw" ? 0.01 : 0.0, 0.0, 10.0);
+  o->impl = f.Choice("impl", o->impl, {"fused", "torch"});
   f.RejectUnknown();
 }
 

@@ -83,6 +83,7 @@ struct OptimizerSpec {
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0.0;
+  std::string impl = "fused";  // fused: Orchard's multi-tensor kernels | torch: LibTorch's torch::optim
 };
 
 struct ScheduleSpec {

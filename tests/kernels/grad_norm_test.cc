@@ -1,4 +1,4 @@
-#include "kernels/grad_norm.h"
+#include "kernels/kernels.h"
 
 #include <gtest/gtest.h>
 
@@ -23,6 +23,13 @@ std::vector<FloatSpan> Spans(std::vector<std::vector<float>>& buffers) {
   return spans;
 }
 
+GradNormResult ClipCpu(const std::vector<FloatSpan>& spans, double max_norm,
+                       ClipAction action = ClipAction::kScaleGradients) {
+  StatusOr<GradNormResult> r = ClipGradNorm(spans, max_norm, Device::kCpu, action);
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return r.ok() ? *r : GradNormResult{};
+}
+
 std::vector<std::vector<float>> RandomBuffers(std::vector<size_t> sizes, unsigned seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -40,7 +47,7 @@ TEST(GradNormCpuTest, MatchesReferenceAcrossShapes) {
     auto buffers = RandomBuffers(sizes, 7);
     double expected = ReferenceNorm(buffers);
     auto spans = Spans(buffers);
-    GradNormResult r = ClipGradNormCpu(spans, 0);
+    GradNormResult r = ClipCpu(spans, 0);
     EXPECT_TRUE(r.finite);
     EXPECT_NEAR(r.norm, expected, 1e-9 * expected);
     EXPECT_EQ(r.scale, 1.0);
@@ -51,7 +58,7 @@ TEST(GradNormCpuTest, ClipsToMaxNorm) {
   auto buffers = RandomBuffers({1000, 2000}, 3);
   auto original = buffers;
   auto spans = Spans(buffers);
-  GradNormResult r = ClipGradNormCpu(spans, 1.0);
+  GradNormResult r = ClipCpu(spans, 1.0);
   ASSERT_GT(r.norm, 1.0);
   EXPECT_NEAR(r.scale, 1.0 / (r.norm + 1e-6), 1e-12);
   EXPECT_NEAR(ReferenceNorm(buffers), 1.0, 1e-5);
@@ -61,7 +68,7 @@ TEST(GradNormCpuTest, ClipsToMaxNorm) {
 TEST(GradNormCpuTest, NoClipBelowMaxNorm) {
   std::vector<std::vector<float>> buffers = {{0.3f, 0.4f}};
   auto spans = Spans(buffers);
-  GradNormResult r = ClipGradNormCpu(spans, 1.0);
+  GradNormResult r = ClipCpu(spans, 1.0);
   EXPECT_NEAR(r.norm, 0.5, 1e-7);
   EXPECT_EQ(buffers[0][0], 0.3f);
 }
@@ -73,7 +80,7 @@ TEST(GradNormCpuTest, FlagsNonFiniteAndScalesNothing) {
     buffers[1][123456] = bad;
     auto before = buffers;
     auto spans = Spans(buffers);
-    GradNormResult r = ClipGradNormCpu(spans, 1.0);
+    GradNormResult r = ClipCpu(spans, 1.0);
     EXPECT_FALSE(r.finite) << bad;
     EXPECT_EQ(buffers[0], before[0]);
   }
@@ -82,14 +89,33 @@ TEST(GradNormCpuTest, FlagsNonFiniteAndScalesNothing) {
 TEST(GradNormCpuTest, LargeFiniteValuesAreNotMistakenForOverflow) {
   std::vector<std::vector<float>> buffers = {{1e30f, 1e30f}};  // squares overflow float, not double
   auto spans = Spans(buffers);
-  GradNormResult r = ClipGradNormCpu(spans, 0);
+  GradNormResult r = ClipCpu(spans, 0);
   EXPECT_TRUE(r.finite);
   const double v = 1e30f;
   EXPECT_NEAR(r.norm, std::sqrt(2.0) * v, 1e-12 * v);
 }
 
+TEST(GradNormCpuTest, ComputeScaleOnlyLeavesTheBuffers) {
+  auto buffers = RandomBuffers({5000}, 9);
+  auto before = buffers;
+  auto spans = Spans(buffers);
+  GradNormResult r = ClipCpu(spans, 1.0, ClipAction::kComputeScaleOnly);
+  ASSERT_GT(r.norm, 1.0);
+  EXPECT_NEAR(r.scale, 1.0 / (r.norm + 1e-6), 1e-12);
+  EXPECT_EQ(buffers, before);
+}
+
+TEST(GradNormCpuTest, RejectsBadBuffers) {
+  StatusOr<GradNormResult> null_data = ClipGradNorm({{nullptr, 3}}, 1.0, Device::kCpu, ClipAction::kScaleGradients);
+  ASSERT_FALSE(null_data.ok());
+  EXPECT_NE(null_data.status().message().find("buffer 0"), std::string::npos) << null_data.status().message();
+  float x = 1;
+  EXPECT_FALSE(ClipGradNorm({{&x, -1}}, 1.0, Device::kCpu, ClipAction::kScaleGradients).ok());
+  EXPECT_FALSE(ClipGradNorm({{&x, 1}}, std::nan(""), Device::kCpu, ClipAction::kScaleGradients).ok());
+}
+
 TEST(GradNormCpuTest, EmptyListHasZeroNorm) {
-  GradNormResult r = ClipGradNormCpu({}, 1.0);
+  GradNormResult r = ClipCpu({}, 1.0);
   EXPECT_TRUE(r.finite);
   EXPECT_EQ(r.norm, 0.0);
 }

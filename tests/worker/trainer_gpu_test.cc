@@ -1,7 +1,7 @@
 // Training on a CUDA GPU with bf16 autocast. Skipped, with a message, where no GPU is visible.
 #include <gtest/gtest.h>
 
-#include "kernels/grad_norm.h"
+#include "kernels/kernels.h"
 #include "tests/util/test_util.h"
 #include "worker/train/trainer.h"
 

@@ -16,13 +16,14 @@
 #include <thread>
 
 #include "core/crc32c.h"
-#include "kernels/grad_norm.h"
+#include "kernels/kernels.h"
 #include "worker/train/checkpoint_store.h"
 #include "worker/train/data_parallel.h"
 #include "worker/train/datasets.h"
 #include "worker/train/lr_schedule.h"
 #include "worker/train/metrics_log.h"
 #include "worker/train/models.h"
+#include "worker/train/optimizers.h"
 
 namespace orchard::train {
 namespace {
@@ -211,7 +212,10 @@ class Run {
  private:
   Status Setup() {
     const TrainSpec& t = r_.train;
-    if (t.threads > 0) at::set_num_threads(static_cast<int>(t.threads));
+    if (t.threads > 0) {
+      at::set_num_threads(static_cast<int>(t.threads));
+      kernels::SetCpuThreads(static_cast<int>(t.threads));
+    }
     torch::manual_seed(static_cast<uint64_t>(t.seed));
     RETURN_IF_ERROR(ResolveDevice());
 
@@ -236,7 +240,7 @@ class Run {
     model_->To(device_);
     params_ = model_->Parameters();
     for (const auto& p : params_) result_.parameter_count += p.numel();
-    BuildOptimizer();
+    ASSIGN_OR_RETURN(optimizer_, MakeOptimizer(r_.optimizer, params_));
     RETURN_IF_ERROR(SetupDataParallel());
 
     store_ = std::make_unique<CheckpointStore>(std::filesystem::path(o_.output_dir) / "checkpoints", r_.checkpoint.keep);
@@ -290,20 +294,6 @@ class Run {
     return OkStatus();
   }
 
-  void BuildOptimizer() {
-    const OptimizerSpec& o = r_.optimizer;
-    if (o.type == "sgd") {
-      optimizer_ = std::make_unique<torch::optim::SGD>(
-          params_, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
-    } else if (o.type == "adam") {
-      optimizer_ = std::make_unique<torch::optim::Adam>(
-          params_, torch::optim::AdamOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
-    } else {
-      optimizer_ = std::make_unique<torch::optim::AdamW>(
-          params_, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
-    }
-  }
-
   // Every rank starts from rank 0's parameters and buffers, then draws its own random numbers
   // (dropout) from a seed of its own; the gradient reducer owns the gradients from here on.
   Status SetupDataParallel() {
@@ -355,8 +345,12 @@ class Run {
         tensor.copy_(saved);
       }
       torch::serialize::InputArchive optimizer_archive;
-      archive.read("optimizer", optimizer_archive);
-      optimizer_->load(optimizer_archive);
+      if (!archive.try_read("optimizer", optimizer_archive)) {
+        return DataLoss(latest->dir.string() + " has no optimizer state");
+      }
+      if (Status s = optimizer_->Load(optimizer_archive); !s.ok()) {
+        return FailedPrecondition(latest->dir.string() + ": " + s.message());
+      }
       // Each rank's own random state and data position (rank 0's live in rank-0.pt too).
       torch::serialize::InputArchive own_archive;
       if (rank_ > 0) {
@@ -409,7 +403,7 @@ class Run {
     if (rank_ == 0) {
       for (auto& [name, tensor] : model_->State()) archive.write("model/" + name, tensor.detach());
       torch::serialize::OutputArchive optimizer_archive;
-      optimizer_->save(optimizer_archive);
+      optimizer_->Save(optimizer_archive);
       archive.write("optimizer", optimizer_archive);
     }
     std::ostringstream out;
@@ -537,7 +531,6 @@ class Run {
     while (step_ < total_steps_) {
       const auto step_start = Clock::now();
       const double lr = LearningRate(r_.schedule, r_.optimizer.lr, step_, total_steps_);
-      for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
       reducer_->ZeroGrad();
       torch::Tensor loss_total = torch::zeros({}, torch::TensorOptions().device(device_));
       for (int64_t micro = 0; micro < t.grad_accumulation; ++micro) {
@@ -561,8 +554,10 @@ class Run {
       const double loss_value = shared[0] / ranks_;
       const bool stop = shared[1] > 0;
       std::vector<kernels::FloatSpan> grads = GradientSpans();
-      kernels::GradNormResult norm = device_.is_cuda() ? kernels::ClipGradNormCuda(grads, t.grad_clip)
-                                                       : kernels::ClipGradNormCpu(grads, t.grad_clip);
+      // The clip coefficient is folded into the optimizer's step instead of a pass over the gradients.
+      ASSIGN_OR_RETURN(kernels::GradNormResult norm,
+                       kernels::ClipGradNorm(grads, t.grad_clip, device_.is_cuda() ? kernels::Device::kCuda : kernels::Device::kCpu,
+                                             kernels::ClipAction::kComputeScaleOnly));
       if (!std::isfinite(loss_value) || !norm.finite) {
         Record(step_ + 1, "train_loss", loss_value);
         FlushMetrics();
@@ -575,7 +570,7 @@ class Run {
         Say(result_.message);
         return Finish();
       }
-      optimizer_->step();
+      RETURN_IF_ERROR(optimizer_->Step(lr, norm.scale));
       ++step_;
       const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
       if (first) result_.first_train_loss = loss_value;
@@ -689,7 +684,7 @@ class Run {
   TensorDataset train_, validation_;
   std::unique_ptr<Model> model_;
   std::vector<torch::Tensor> params_;
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<CheckpointStore> store_;
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<BatchPrefetcher> prefetcher_;

@@ -1,0 +1,122 @@
+// Orchard's kernels: fused multi-tensor optimizers, the global gradient norm and clip, and casts of
+// gradient buckets to 16-bit floats. Every kernel exists twice with the same semantics: a CUDA kernel
+// for device buffers and a CPU twin (vectorized loops, threads over chunks) for host buffers, which
+// is also the reference in tests. No torch types: callers pass raw buffers.
+//
+//   std::vector<OptimizerTensor> tensors = {{param, grad, exp_avg, exp_avg_sq}, ...};
+//   auto adamw = MultiTensorOptimizer::Create(OptimizerKind::kAdamW, tensors, /*group_count=*/1, Device::kCpu);
+//   GradNormResult norm = *ClipGradNorm(grads, 1.0, Device::kCpu, ClipAction::kComputeScaleOnly);
+//   OptimizerGroup group{.lr = 1e-3, .step = ++step, .grad_scale = norm.scale};
+//   Status s = (*adamw)->Step({group});
+//
+// Functions and objects are thread-compatible: callers must not touch the buffers concurrently.
+// CUDA work is issued on the legacy default stream.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/status.h"
+
+namespace orchard::kernels {
+
+enum class Device { kCpu, kCuda };
+
+// Whether this build has the CUDA kernels and a device to run them on.
+bool CudaKernelsAvailable();
+
+// Threads the CPU twins use (the caller's thread included); 0: one per core. Call before stepping.
+void SetCpuThreads(int threads);
+
+struct FloatSpan {
+  float* data;
+  int64_t size;  // elements; 64-bit so tensors over 2^31 elements are addressed correctly
+};
+
+// ---- Global gradient norm and clip ----
+
+struct GradNormResult {
+  double norm = 0;      // L2 norm over all buffers before clipping (inf/nan when not finite)
+  bool finite = true;   // false if any element is inf or nan
+  double scale = 1.0;   // clip coefficient: 1, or max_norm / (norm + 1e-6) when norm > max_norm
+};
+
+enum class ClipAction {
+  kScaleGradients,    // multiply the buffers by `scale` (a second pass, only when clipping)
+  kComputeScaleOnly,  // leave the buffers; the caller folds `scale` into the optimizer step
+};
+
+// One pass over every buffer: the norm (accumulated in double), the non-finite flag and the clip
+// coefficient. max_norm <= 0 measures only. Nothing is scaled when the norm is not finite.
+StatusOr<GradNormResult> ClipGradNorm(const std::vector<FloatSpan>& grads, double max_norm, Device device,
+                                      ClipAction action);
+
+// ---- Fused multi-tensor optimizers ----
+
+enum class OptimizerKind { kSgd, kAdam, kAdamW };
+enum class ParamType { kFloat32, kBFloat16 };
+
+// One parameter tensor and its state, all with `size` elements, contiguous, on the optimizer's device.
+struct OptimizerTensor {
+  void* param = nullptr;          // ParamType elements
+  float* grad = nullptr;          // fp32 gradient (read only)
+  float* exp_avg = nullptr;       // Adam/AdamW first moment; SGD momentum buffer (needed when momentum != 0)
+  float* exp_avg_sq = nullptr;    // Adam/AdamW second moment
+  float* master = nullptr;        // fp32 master weights, required for bf16 params (the update happens here)
+  int64_t size = 0;
+  int32_t group = 0;              // index into the groups passed to Step
+  ParamType param_type = ParamType::kFloat32;
+};
+
+// Hyperparameters of one parameter group for one step. The semantics are torch::optim's (SGD with
+// dampening and Nesterov; Adam with L2 weight decay added to the gradient; AdamW with decoupled decay).
+struct OptimizerGroup {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  double momentum = 0;        // SGD
+  double dampening = 0;       // SGD
+  bool nesterov = false;      // SGD
+  int64_t step = 1;           // steps taken including this one; SGD's momentum buffer starts at step 1
+  double grad_scale = 1.0;    // multiplies every gradient first (the clip coefficient)
+};
+
+// The tensors are checked and laid out once (chunks of at most 64k elements; on CUDA a table in device
+// memory); each Step then updates every tensor of every group in one pass (one kernel launch), reading
+// the groups' coefficients from the tensors' memory, so one launch serves any number of groups.
+class MultiTensorOptimizer {
+ public:
+  // Errors: a tensor with a null buffer it needs, a negative size, a group out of range, a bf16
+  // param without master weights, or a CUDA build/device missing for Device::kCuda.
+  static StatusOr<std::unique_ptr<MultiTensorOptimizer>> Create(OptimizerKind kind, std::vector<OptimizerTensor> tensors,
+                                                                size_t group_count, Device device);
+  virtual ~MultiTensorOptimizer() = default;
+
+  // groups.size() must equal group_count; hyperparameters must be finite and in range (lr >= 0,
+  // betas in [0, 1), eps > 0, step >= 1, nesterov only with momentum > 0 and no dampening).
+  virtual Status Step(const std::vector<OptimizerGroup>& groups) = 0;
+
+  OptimizerKind kind() const { return kind_; }
+  const std::vector<OptimizerTensor>& tensors() const { return tensors_; }
+
+ protected:
+  MultiTensorOptimizer(OptimizerKind kind, std::vector<OptimizerTensor> tensors, size_t group_count)
+      : kind_(kind), tensors_(std::move(tensors)), group_count_(group_count) {}
+  OptimizerKind kind_;
+  std::vector<OptimizerTensor> tensors_;
+  size_t group_count_;
+};
+
+// ---- 16-bit casts of gradient buckets (compressed all-reduce) ----
+
+enum class HalfType { kBFloat16, kFloat16 };
+
+// dst[i] = round-to-nearest-even(src[i]); overflow becomes inf, NaN stays NaN.
+Status CastToHalf(const float* src, uint16_t* dst, int64_t size, HalfType type, Device device);
+// dst[i] = float(src[i]) * scale (scale = 1/ranks turns a summed bucket into a mean).
+Status CastFromHalf(const uint16_t* src, float* dst, int64_t size, HalfType type, float scale, Device device);
+
+}  // namespace orchard::kernels

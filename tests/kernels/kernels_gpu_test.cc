@@ -1,0 +1,151 @@
+// The CUDA kernels against their CPU twins. Skipped, with a message, where no GPU is visible.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "kernels/kernels.h"
+#include "worker/train/optimizers.h"
+
+namespace orchard::kernels {
+namespace {
+
+bool HaveGpu() { return CudaKernelsAvailable() && torch::cuda::is_available(); }
+#define SKIP_WITHOUT_GPU() \
+  if (!HaveGpu()) GTEST_SKIP() << "no CUDA GPU visible: the CUDA kernels are compiled but not run here"
+
+std::vector<FloatSpan> Spans(std::vector<torch::Tensor>& tensors) {
+  std::vector<FloatSpan> spans;
+  for (auto& t : tensors) spans.push_back({t.data_ptr<float>(), t.numel()});
+  return spans;
+}
+
+std::vector<torch::Tensor> ToCuda(const std::vector<torch::Tensor>& host) {
+  std::vector<torch::Tensor> out;
+  for (const auto& t : host) out.push_back(t.to(torch::kCUDA));
+  return out;
+}
+
+TEST(KernelsGpuTest, GradNormMatchesCpuTwin) {
+  SKIP_WITHOUT_GPU();
+  torch::manual_seed(11);
+  std::vector<torch::Tensor> host = {torch::randn({3}), torch::randn({1 << 20}), torch::randn({777777}), torch::randn({0})};
+  std::vector<torch::Tensor> device = ToCuda(host);
+  auto cpu = ClipGradNorm(Spans(host), 10.0, Device::kCpu, ClipAction::kScaleGradients);
+  auto gpu = ClipGradNorm(Spans(device), 10.0, Device::kCuda, ClipAction::kScaleGradients);
+  ASSERT_TRUE(cpu.ok() && gpu.ok()) << gpu.status().message();
+  EXPECT_TRUE(gpu->finite);
+  EXPECT_NEAR(gpu->norm, cpu->norm, 1e-9 * cpu->norm);
+  for (size_t i = 0; i < host.size(); ++i) EXPECT_TRUE(torch::allclose(device[i].cpu(), host[i], 1e-6, 1e-7));
+
+  device[1][12345] = std::numeric_limits<float>::quiet_NaN();
+  auto bad = ClipGradNorm(Spans(device), 10.0, Device::kCuda, ClipAction::kScaleGradients);
+  ASSERT_TRUE(bad.ok());
+  EXPECT_FALSE(bad->finite);
+}
+
+// 20 steps of each optimizer on the GPU and on the CPU, fp32 and bf16 parameters, two groups.
+TEST(KernelsGpuTest, OptimizersMatchCpuTwin) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<int64_t> sizes = {5, 0, 65536, 65537, 1000003};
+  for (OptimizerKind kind : {OptimizerKind::kSgd, OptimizerKind::kAdam, OptimizerKind::kAdamW}) {
+    for (ParamType type : {ParamType::kFloat32, ParamType::kBFloat16}) {
+      torch::manual_seed(7);
+      struct Side {
+        std::vector<torch::Tensor> params, master, grads, m, v;
+        std::unique_ptr<MultiTensorOptimizer> opt;
+      } cpu, gpu;
+      for (int64_t n : sizes) {
+        torch::Tensor p = torch::randn({n});
+        cpu.master.push_back(p.clone());
+        cpu.params.push_back(type == ParamType::kBFloat16 ? p.to(torch::kBFloat16) : p.clone());
+        cpu.grads.push_back(torch::zeros({n}));
+        cpu.m.push_back(torch::zeros({n}));
+        cpu.v.push_back(torch::zeros({n}));
+      }
+      for (auto [from, to] : {std::pair{&cpu.params, &gpu.params}, {&cpu.master, &gpu.master}, {&cpu.grads, &gpu.grads},
+                              {&cpu.m, &gpu.m}, {&cpu.v, &gpu.v}}) {
+        *to = ToCuda(*from);
+      }
+      for (auto [side, device] : {std::pair{&cpu, Device::kCpu}, {&gpu, Device::kCuda}}) {
+        std::vector<OptimizerTensor> tensors;
+        for (size_t i = 0; i < sizes.size(); ++i) {
+          tensors.push_back({side->params[i].data_ptr(), side->grads[i].data_ptr<float>(), side->m[i].data_ptr<float>(),
+                             side->v[i].data_ptr<float>(), side->master[i].data_ptr<float>(), sizes[i],
+                             static_cast<int32_t>(i % 2), type});
+        }
+        auto opt = MultiTensorOptimizer::Create(kind, tensors, 2, device);
+        ASSERT_TRUE(opt.ok()) << opt.status().message();
+        side->opt = std::move(*opt);
+      }
+      for (int64_t step = 1; step <= 20; ++step) {
+        std::vector<OptimizerGroup> groups(2);
+        groups[0].lr = 0.01, groups[0].momentum = 0.9, groups[0].weight_decay = 0.01, groups[0].step = step;
+        groups[1].lr = 0.003, groups[1].beta1 = 0.8, groups[1].momentum = 0.5, groups[1].nesterov = true, groups[1].step = step;
+        groups[1].grad_scale = 0.5;
+        for (size_t i = 0; i < sizes.size(); ++i) {
+          cpu.grads[i].copy_(torch::randn({sizes[i]}));
+          gpu.grads[i].copy_(cpu.grads[i]);
+        }
+        ASSERT_TRUE(cpu.opt->Step(groups).ok());
+        ASSERT_TRUE(gpu.opt->Step(groups).ok());
+      }
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        // nvcc contracts multiply-adds into FMAs, so the two differ by rounding: fp32 values (master
+        // weights for bf16) closely, their bf16 roundings by at most one bf16 step.
+        const torch::Tensor& cpu_fp32 = type == ParamType::kBFloat16 ? cpu.master[i] : cpu.params[i];
+        const torch::Tensor& gpu_fp32 = type == ParamType::kBFloat16 ? gpu.master[i] : gpu.params[i];
+        EXPECT_TRUE(torch::allclose(gpu_fp32.cpu(), cpu_fp32, 1e-5, 1e-6)) << "kind " << static_cast<int>(kind) << " tensor " << i;
+        if (type == ParamType::kBFloat16) {
+          EXPECT_TRUE(torch::allclose(gpu.params[i].cpu().to(torch::kFloat32), cpu.params[i].to(torch::kFloat32), 1e-2, 1e-5));
+        }
+      }
+    }
+  }
+}
+
+TEST(KernelsGpuTest, CastsMatchCpuTwinBitForBit) {
+  SKIP_WITHOUT_GPU();
+  torch::manual_seed(2);
+  torch::Tensor values = torch::randn({1 << 20}) * 1000;
+  torch::Tensor values_gpu = values.to(torch::kCUDA);
+  for (HalfType type : {HalfType::kBFloat16, HalfType::kFloat16}) {
+    torch::Tensor cpu_half = torch::empty({values.numel()}, torch::kInt16);
+    torch::Tensor gpu_half = torch::empty({values.numel()}, torch::TensorOptions().dtype(torch::kInt16).device(torch::kCUDA));
+    ASSERT_TRUE(CastToHalf(values.data_ptr<float>(), reinterpret_cast<uint16_t*>(cpu_half.data_ptr()), values.numel(), type, Device::kCpu).ok());
+    ASSERT_TRUE(CastToHalf(values_gpu.data_ptr<float>(), reinterpret_cast<uint16_t*>(gpu_half.data_ptr()), values.numel(), type, Device::kCuda).ok());
+    EXPECT_TRUE(torch::equal(gpu_half.cpu(), cpu_half));
+    torch::Tensor back = torch::empty_like(values_gpu);
+    ASSERT_TRUE(CastFromHalf(reinterpret_cast<uint16_t*>(gpu_half.data_ptr()), back.data_ptr<float>(), values.numel(), type, 0.25f,
+                             Device::kCuda).ok());
+    torch::Tensor back_cpu = torch::empty_like(values);
+    ASSERT_TRUE(CastFromHalf(reinterpret_cast<uint16_t*>(cpu_half.data_ptr()), back_cpu.data_ptr<float>(), values.numel(), type, 0.25f,
+                             Device::kCpu).ok());
+    EXPECT_TRUE(torch::equal(back.cpu(), back_cpu));
+  }
+}
+
+// The runtime's fused optimizer on CUDA parameters against the same on CPU parameters.
+TEST(KernelsGpuTest, RuntimeOptimizerOnCudaParameters) {
+  SKIP_WITHOUT_GPU();
+  OptimizerSpec spec;
+  spec.type = "adamw";
+  torch::manual_seed(8);
+  std::vector<torch::Tensor> cpu = {torch::randn({100, 10}).requires_grad_(true), torch::randn({10}).requires_grad_(true)};
+  std::vector<torch::Tensor> gpu = {cpu[0].detach().to(torch::kCUDA).requires_grad_(true), cpu[1].detach().to(torch::kCUDA).requires_grad_(true)};
+  auto on_cpu = train::MakeOptimizer(spec, cpu);
+  auto on_gpu = train::MakeOptimizer(spec, gpu);
+  ASSERT_TRUE(on_cpu.ok() && on_gpu.ok()) << on_gpu.status().message();
+  for (int step = 0; step < 10; ++step) {
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      cpu[i].mutable_grad() = torch::randn(cpu[i].sizes());
+      gpu[i].mutable_grad() = cpu[i].grad().to(torch::kCUDA);
+    }
+    ASSERT_TRUE((*on_cpu)->Step(1e-2, 1.0).ok());
+    ASSERT_TRUE((*on_gpu)->Step(1e-2, 1.0).ok());
+  }
+  for (size_t i = 0; i < cpu.size(); ++i) EXPECT_TRUE(torch::allclose(gpu[i].detach().cpu(), cpu[i].detach(), 1e-5, 1e-6));
+}
+
+}  // namespace
+}  // namespace orchard::kernels

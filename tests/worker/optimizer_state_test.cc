@@ -1,0 +1,174 @@
+// The training runtime's optimizers (fused kernels and torch::optim) behind one interface: a checkpoint
+// written by either resumes with either, and bad parameters or state are refused with a clear error.
+#include "worker/train/optimizers.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace orchard::train {
+namespace {
+
+std::vector<torch::Tensor> StartingParams() {
+  torch::manual_seed(21);
+  return {torch::randn({64, 33}), torch::randn({33}), torch::randn({70000})};
+}
+
+std::vector<torch::Tensor> Clone(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : params) out.push_back(p.detach().clone().requires_grad_(true));
+  return out;
+}
+
+// Deterministic gradients that depend on the parameters, so a wrong state shows in later steps.
+void SetGrads(std::vector<torch::Tensor>& params, int64_t step) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : params) p.mutable_grad() = torch::sin(p * static_cast<double>(step)) + 0.1 * p;
+}
+
+void RunSteps(Optimizer& opt, std::vector<torch::Tensor>& params, int64_t first_step, int64_t steps) {
+  for (int64_t s = first_step; s < first_step + steps; ++s) {
+    SetGrads(params, s);
+    Status status = opt.Step(0.01 * (1.0 + 0.1 * static_cast<double>(s % 3)), s % 4 == 0 ? 0.5 : 1.0);
+    ASSERT_TRUE(status.ok()) << status.message();
+  }
+}
+
+std::string SaveToBytes(Optimizer& opt) {
+  torch::serialize::OutputArchive archive;
+  opt.Save(archive);
+  std::ostringstream out;
+  archive.save_to(out);
+  return out.str();
+}
+
+Status LoadFromBytes(Optimizer& opt, const std::string& bytes) {
+  torch::serialize::InputArchive archive;
+  std::istringstream in(bytes);
+  archive.load_from(in);
+  return opt.Load(archive);
+}
+
+OptimizerSpec Spec(const std::string& type, const std::string& impl) {
+  OptimizerSpec spec;
+  spec.type = type;
+  spec.impl = impl;
+  spec.lr = 0.01;
+  spec.weight_decay = 0.01;
+  if (type == "sgd") spec.momentum = 0.9, spec.nesterov = true;
+  return spec;
+}
+
+double MaxRelativeError(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    torch::Tensor x = a[i].detach().to(torch::kDouble), y = b[i].detach().to(torch::kDouble);
+    worst = std::max(worst, ((x - y).abs() / y.abs().clamp_min(1.0)).max().item<double>());  // absolute below 1
+  }
+  return worst;
+}
+
+class CrossResumeTest : public ::testing::TestWithParam<std::tuple<std::string, std::string, std::string>> {};
+
+// 10 steps with one implementation, a checkpoint, 10 more with the other: the same parameters as 20
+// uninterrupted steps of LibTorch's optimizer.
+TEST_P(CrossResumeTest, ResumesWithTheOtherImplementation) {
+  const auto& [type, first_impl, second_impl] = GetParam();
+  const std::vector<torch::Tensor> start = StartingParams();
+
+  std::vector<torch::Tensor> reference = Clone(start);
+  auto uninterrupted = MakeOptimizer(Spec(type, "torch"), reference);
+  ASSERT_TRUE(uninterrupted.ok());
+  RunSteps(**uninterrupted, reference, 1, 20);
+
+  std::vector<torch::Tensor> params = Clone(start);
+  auto first = MakeOptimizer(Spec(type, first_impl), params);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  RunSteps(**first, params, 1, 10);
+  const std::string bytes = SaveToBytes(**first);
+
+  std::vector<torch::Tensor> resumed = Clone(params);
+  auto second = MakeOptimizer(Spec(type, second_impl), resumed);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  Status loaded = LoadFromBytes(**second, bytes);
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  EXPECT_EQ((*second)->steps(), 10);
+  RunSteps(**second, resumed, 11, 10);
+  EXPECT_LT(MaxRelativeError(resumed, reference), 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, CrossResumeTest,
+                         ::testing::Combine(::testing::Values("sgd", "adam", "adamw"), ::testing::Values("fused", "torch"),
+                                            ::testing::Values("fused", "torch")));
+
+void ExpectError(const Status& s, const std::string& fragment) {
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(fragment), std::string::npos) << "message: " << s.message();
+}
+
+TEST(FusedOptimizerAdapterTest, RejectsParametersTheKernelsCannotStep) {
+  ExpectError(MakeOptimizer(Spec("adamw", "fused"), {torch::zeros({3}), torch::zeros({4}, torch::kDouble)}).status(),
+              "parameter 1 has dtype Double; the fused kernels step float32 and bfloat16 parameters (use optimizer.impl: torch");
+  ExpectError(MakeOptimizer(Spec("adamw", "fused"), {torch::zeros({4, 3}).t()}).status(), "parameter 0 is not contiguous");
+  EXPECT_TRUE(MakeOptimizer(Spec("adamw", "torch"), {torch::zeros({4}, torch::kDouble)}).ok());
+}
+
+TEST(FusedOptimizerAdapterTest, RejectsGradientsOfTheWrongShape) {
+  std::vector<torch::Tensor> params = {torch::zeros({4}).requires_grad_(true)};
+  auto opt = MakeOptimizer(Spec("adam", "fused"), params);
+  ASSERT_TRUE(opt.ok());
+  params[0].mutable_grad() = torch::ones({5});
+  ExpectError((*opt)->Step(0.1, 1.0), "parameter 0: gradient shape [5] does not match the parameter's [4]");
+  EXPECT_TRUE(torch::equal(params[0].detach(), torch::zeros({4})));
+}
+
+TEST(FusedOptimizerAdapterTest, RefusesStateOfAnotherTypeOrShape) {
+  std::vector<torch::Tensor> params = Clone(StartingParams());
+  auto adamw = MakeOptimizer(Spec("adamw", "fused"), params);
+  ASSERT_TRUE(adamw.ok());
+  RunSteps(**adamw, params, 1, 2);
+  const std::string bytes = SaveToBytes(**adamw);
+
+  auto sgd = MakeOptimizer(Spec("sgd", "fused"), Clone(StartingParams()));
+  ASSERT_TRUE(sgd.ok());
+  ExpectError(LoadFromBytes(**sgd, bytes), "another optimizer.type than 'sgd'");
+
+  std::vector<torch::Tensor> other = {torch::zeros({64, 33}), torch::zeros({33}), torch::zeros({7})};
+  auto reshaped = MakeOptimizer(Spec("adamw", "torch"), other);
+  ASSERT_TRUE(reshaped.ok());
+  ExpectError(LoadFromBytes(**reshaped, bytes), "parameter 2 has shape [70000], the parameter has [7]");
+}
+
+// bf16 parameters with bf16 gradients: the fused optimizer keeps fp32 master weights, which step as an
+// fp32 parameter given the same gradients does, and which a checkpoint carries.
+TEST(FusedOptimizerAdapterTest, Bf16ParametersKeepMasterWeightsAcrossACheckpoint) {
+  torch::manual_seed(4);
+  torch::Tensor start = torch::randn({1000});
+  std::vector<torch::Tensor> bf16 = {start.to(torch::kBFloat16).requires_grad_(true)};
+  std::vector<torch::Tensor> fp32 = {start.to(torch::kBFloat16).to(torch::kFloat32).requires_grad_(true)};
+  auto low = MakeOptimizer(Spec("adamw", "fused"), bf16);
+  auto high = MakeOptimizer(Spec("adamw", "fused"), fp32);
+  ASSERT_TRUE(low.ok() && high.ok());
+  for (int64_t s = 1; s <= 5; ++s) {
+    torch::Tensor g = torch::randn({1000}).to(torch::kBFloat16);
+    bf16[0].mutable_grad() = g;
+    fp32[0].mutable_grad() = g.to(torch::kFloat32);
+    ASSERT_TRUE((*low)->Step(0.01, 1.0).ok());
+    ASSERT_TRUE((*high)->Step(0.01, 1.0).ok());
+  }
+  EXPECT_TRUE(torch::equal(bf16[0].detach(), fp32[0].detach().to(torch::kBFloat16)));
+
+  const std::string bytes = SaveToBytes(**low);
+  std::vector<torch::Tensor> resumed = {bf16[0].detach().clone().requires_grad_(true)};
+  auto again = MakeOptimizer(Spec("adamw", "fused"), resumed);
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(LoadFromBytes(**again, bytes).ok());
+  torch::Tensor g = torch::randn({1000}).to(torch::kBFloat16);
+  bf16[0].mutable_grad() = g, resumed[0].mutable_grad() = g;
+  ASSERT_TRUE((*low)->Step(0.01, 1.0).ok());
+  ASSERT_TRUE((*again)->Step(0.01, 1.0).ok());
+  EXPECT_TRUE(torch::equal(resumed[0].detach(), bf16[0].detach()));
+}
+
+}  // namespace
+}  // namespace orchard::train

@@ -1,0 +1,43 @@
+// The training runtime's optimizer: Orchard's fused multi-tensor kernels (optimizer.impl: fused, the
+// default) or LibTorch's torch::optim (impl: torch), behind one interface.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> opt, MakeOptimizer(recipe.optimizer, model->Parameters()));
+//   loss.backward();
+//   RETURN_IF_ERROR(opt->Step(lr, clip_scale));
+//
+// Both implementations save the same state layout (step, and per parameter exp_avg / exp_avg_sq or
+// momentum_buffer, and master weights for bf16 parameters), so a checkpoint written with one resumes
+// with the other. Thread-compatible.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "core/recipe.h"
+#include "core/status.h"
+
+namespace orchard::train {
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+
+  // One step of every parameter that has a gradient, at learning rate `lr`, with every gradient first
+  // multiplied by `grad_scale` (the clip coefficient; 1 for none).
+  virtual Status Step(double lr, double grad_scale) = 0;
+
+  // Steps taken so far.
+  virtual int64_t steps() const = 0;
+
+  virtual void Save(torch::serialize::OutputArchive& archive) = 0;
+  // Errors: state written for another optimizer type or another set of parameter shapes.
+  virtual Status Load(torch::serialize::InputArchive& archive) = 0;
+};
+
+// Errors: parameters the fused kernels cannot step (dtype other than float32/bfloat16, mixed devices,
+// non-contiguous), with the parameter's index and a way out.
+StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerSpec& spec, std::vector<torch::Tensor> params);
+
+}  // namespace orchard::train
