@@ -117,7 +117,7 @@ using detail::GroupCoefficients;
 
 // The loops below are the CPU twin; `restrict` and the branch-free bodies let them vectorize.
 template <bool kDecoupled>
-ORCHARD_CPU_CLONES void AdamRange(const GroupCoefficients& c, float* __restrict p, const float* __restrict g,
+ORCHARD_CPU_CLONES void AdamRange(const GroupCoefficients c, float* __restrict p, const float* __restrict g,
                                   float* __restrict m, float* __restrict v, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     float pi = p[i], mi = m[i], vi = v[i];
@@ -127,7 +127,7 @@ ORCHARD_CPU_CLONES void AdamRange(const GroupCoefficients& c, float* __restrict 
 }
 
 template <bool kMomentum>
-ORCHARD_CPU_CLONES void SgdRange(const GroupCoefficients& c, float* __restrict p, const float* __restrict g,
+ORCHARD_CPU_CLONES void SgdRange(const GroupCoefficients c, float* __restrict p, const float* __restrict g,
                                  float* __restrict buf, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     float pi = p[i];

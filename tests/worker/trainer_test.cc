@@ -152,6 +152,25 @@ INSTANTIATE_TEST_SUITE_P(
                       "data: {type: idx, images: images.idx, labels: labels.idx}\n"),
     [](const ::testing::TestParamInfo<std::string>& info) { return info.index == 0 ? "mlp" : "cnn"; });
 
+// A run checkpointed with one optimizer.impl continues with the other: the same result as a straight
+// run, to rounding (the two implementations differ by an ulp here and there).
+TEST(TrainerTest, ACheckpointResumesWithEitherOptimizerImpl) {
+  TempDir dir;
+  const std::string yaml = "model: {type: mlp, hidden: [32]}\ndata: {type: synthetic, samples: 400}\n"
+                           "optimizer: {type: adamw, lr: 0.01}\ntrain: {steps: 20, batch_size: 16, grad_clip: 0.5}\n"
+                           "checkpoint: {interval: 10, keep: 5}\n";
+  for (auto [first, second] : {std::pair{"torch", "fused"}, {"fused", "torch"}}) {
+    const std::string out = dir / (std::string(first) + "-then-" + second);
+    TrainResult straight = MustTrain(MustParse(yaml, dir / "r.yaml", {std::string("optimizer.impl=") + first}), dir / (std::string("straight-") + first));
+    MustTrain(MustParse(yaml, dir / "r.yaml", {std::string("optimizer.impl=") + first}), out);
+    std::filesystem::remove_all(std::filesystem::path(out) / "checkpoints" / "step-20");
+    TrainResult resumed = MustTrain(MustParse(yaml, dir / "r.yaml", {std::string("optimizer.impl=") + second}), out, /*resume=*/true);
+    EXPECT_EQ(resumed.start_step, 10);
+    EXPECT_NEAR(resumed.final_eval.at("val_loss"), straight.final_eval.at("val_loss"), 1e-5 * straight.final_eval.at("val_loss"))
+        << first << " then " << second;
+  }
+}
+
 TEST(TrainerTest, MetricsAfterTheResumedStepAreReplacedNotDuplicated) {
   TempDir dir;
   Recipe recipe = MustParse("model: {type: mlp}\ndata: {type: synthetic, samples: 300}\n"

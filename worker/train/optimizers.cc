@@ -285,7 +285,13 @@ StatusOr<kernels::Device> FusedDevice(const std::vector<torch::Tensor>& params) 
 }  // namespace
 
 StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerSpec& spec, std::vector<torch::Tensor> params) {
-  if (spec.impl == "torch") return std::unique_ptr<Optimizer>(std::make_unique<TorchOptimizer>(spec, std::move(params)));
+  if (spec.impl == "torch") {
+    try {
+      return std::unique_ptr<Optimizer>(std::make_unique<TorchOptimizer>(spec, std::move(params)));
+    } catch (const c10::Error& e) {
+      return InvalidArgument(std::string("optimizer.impl torch: ") + e.what_without_backtrace());
+    }
+  }
   ASSIGN_OR_RETURN(kernels::Device device, FusedDevice(params));
   return std::unique_ptr<Optimizer>(std::make_unique<FusedOptimizer>(spec, std::move(params), device));
 }
