@@ -99,9 +99,6 @@ class MultiTensorOptimizer {
   // betas in [0, 1), eps > 0, step >= 1, nesterov only with momentum > 0 and no dampening).
   virtual Status Step(const std::vector<OptimizerGroup>& groups) = 0;
 
-  OptimizerKind kind() const { return kind_; }
-  const std::vector<OptimizerTensor>& tensors() const { return tensors_; }
-
  protected:
   MultiTensorOptimizer(OptimizerKind kind, std::vector<OptimizerTensor> tensors, size_t group_count)
       : kind_(kind), tensors_(std::move(tensors)), group_count_(group_count) {}
