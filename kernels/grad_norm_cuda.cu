@@ -53,6 +53,7 @@ StatusOr<GradNormResult> ClipGradNormCuda(const std::vector<FloatSpan>& grads, d
   ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", spans.CopyFrom(grads));
   ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", chunk_table.CopyFrom(chunks));
   const auto count = static_cast<int64_t>(chunks.size());
+  cudaGetLastError();  // a launch error must be this launch's, not one left by other CUDA work
   SumSquaresKernel<<<BlocksFor(chunks.size()), kBlockThreads>>>(spans.get(), chunk_table.get(), count, partials.get());
   ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: launch", cudaGetLastError());
   std::vector<double> host(chunks.size());

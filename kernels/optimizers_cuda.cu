@@ -63,6 +63,10 @@ class CudaOptimizer final : public MultiTensorOptimizer {
       : MultiTensorOptimizer(kind, std::move(tensors), group_count) {}
 
   ~CudaOptimizer() override {
+    // Steps still queued read the tables and coefficients freed below.
+    for (int s = 0; s < kRing; ++s) {
+      if (events_[s]) cudaEventSynchronize(events_[s]);
+    }
     for (int s = 0; s < kRing; ++s) {
       if (events_[s]) cudaEventDestroy(events_[s]);
       if (pinned_[s]) cudaFreeHost(pinned_[s]);
@@ -105,6 +109,8 @@ class CudaOptimizer final : public MultiTensorOptimizer {
     ORCHARD_CUDA_RETURN_IF_ERROR("fused optimizer: copying coefficients",
                                  cudaMemcpyAsync(groups_[slot].get(), pinned_[slot], groups.size() * sizeof(GroupCoefficients),
                                                  cudaMemcpyHostToDevice, 0));
+    // A launch error must be this launch's, not one left behind by other CUDA work.
+    cudaGetLastError();
     const unsigned blocks = BlocksFor(static_cast<size_t>(chunk_count_));
     switch (kind_) {
       case OptimizerKind::kAdamW:
@@ -117,8 +123,10 @@ class CudaOptimizer final : public MultiTensorOptimizer {
         StepKernel<OptimizerKind::kSgd><<<blocks, kBlockThreads>>>(tensor_table_.get(), chunk_table_.get(), chunk_count_, groups_[slot].get());
         break;
     }
-    ORCHARD_CUDA_RETURN_IF_ERROR("fused optimizer: launch", cudaGetLastError());
+    const cudaError_t launched = cudaGetLastError();
+    // Recorded even after a failed launch, so the slot's event still marks its latest use.
     ORCHARD_CUDA_RETURN_IF_ERROR("fused optimizer: events", cudaEventRecord(events_[slot], 0));
+    ORCHARD_CUDA_RETURN_IF_ERROR("fused optimizer: launch", launched);
     return OkStatus();
   }
 

@@ -89,12 +89,23 @@ class FusedOptimizer final : public Optimizer {
         state_[i].exp_avg = fp32(p);
         state_[i].exp_avg_sq = fp32(p);
       }
-      if (p.scalar_type() == torch::kBFloat16) state_[i].master = p.detach().to(torch::kFloat32).contiguous();
+      if (p.scalar_type() == torch::kBFloat16) state_[i].master = fp32(p);
     }
   }
 
   Status Step(double lr, double grad_scale) override {
     torch::NoGradGuard no_grad;
+    // The kernels run on the current device; make it the parameters' (cuda:N).
+    c10::OptionalDeviceGuard device_guard;
+    if (!params_.empty()) device_guard.reset_device(params_[0].device());
+    // Master weights start from the parameters as they are at the first step (after the ranks'
+    // broadcast, say), unless a checkpoint supplied them.
+    if (!masters_current_) {
+      for (size_t i = 0; i < params_.size(); ++i) {
+        if (state_[i].master.defined()) state_[i].master.copy_(params_[i].detach());
+      }
+      masters_current_ = true;
+    }
     std::vector<kernels::OptimizerTensor> tensors;
     std::vector<void*> grads;
     for (size_t i = 0; i < params_.size(); ++i) {
@@ -162,6 +173,7 @@ class FusedOptimizer final : public Optimizer {
       }
       if (s.master.defined()) s.master.copy_(saved[i].master.defined() ? saved[i].master : params_[i].to(torch::kFloat32));
     }
+    masters_current_ = true;
     steps_ = steps;
     return OkStatus();
   }
@@ -174,6 +186,7 @@ class FusedOptimizer final : public Optimizer {
   std::map<size_t, torch::Tensor> converted_;  // fp32 copies of non-fp32 gradients, reused so the plan holds
   std::unique_ptr<kernels::MultiTensorOptimizer> plan_;
   std::vector<void*> plan_grads_;
+  bool masters_current_ = false;
   int64_t steps_ = 0;
 };
 

@@ -519,6 +519,8 @@ class Run {
 
   StatusOr<TrainResult> Loop() {
     const TrainSpec& t = r_.train;
+    // Orchard's kernels run on the current device: make it this run's (cuda:N).
+    c10::DeviceGuard device_guard(device_);
     model_->SetTraining(true);
     double interval_loss = 0, interval_seconds = 0, last_grad_norm = 0;
     int64_t interval_steps = 0, measured_steps = 0;
