@@ -38,7 +38,7 @@ Status CheckBuffers(const char* what, const void* src, const void* dst, int64_t 
 template <typename Fn>
 void ForRange(int64_t size, Fn fn) {
   const int64_t chunks = (size + detail::kChunkElements - 1) / detail::kChunkElements;
-  detail::ParallelFor(chunks, chunks >= 4, [&](int64_t c) {
+  detail::ParallelFor(chunks, size, [&](int64_t c) {
     const int64_t begin = c * detail::kChunkElements;
     fn(begin, std::min(size, begin + detail::kChunkElements) - begin);
   });

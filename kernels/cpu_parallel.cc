@@ -102,9 +102,9 @@ void SetCpuThreads(int threads) {
 
 namespace detail {
 
-void ParallelFor(int64_t count, bool parallel, const std::function<void(int64_t)>& fn) {
+void ParallelFor(int64_t count, int64_t total_elements, const std::function<void(int64_t)>& fn) {
   if (count <= 0) return;
-  CpuPool* p = parallel && count > 1 ? &Pool() : nullptr;
+  CpuPool* p = count > 1 && total_elements >= 4 * kChunkElements ? &Pool() : nullptr;
   if (!p || p->threads() == 1) {
     for (int64_t i = 0; i < count; ++i) fn(i);
     return;

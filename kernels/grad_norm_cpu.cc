@@ -23,9 +23,8 @@ StatusOr<GradNormResult> ClipGradNormCpu(const std::vector<FloatSpan>& grads, do
   int64_t total = 0;
   for (const FloatSpan& g : grads) sizes.push_back(g.size), total += g.size;
   const std::vector<detail::Chunk> chunks = detail::PlanChunks(sizes, detail::kChunkElements);
-  const bool parallel = total >= 4 * detail::kChunkElements;
   std::vector<double> partials(chunks.size());
-  detail::ParallelFor(static_cast<int64_t>(chunks.size()), parallel, [&](int64_t c) {
+  detail::ParallelFor(static_cast<int64_t>(chunks.size()), total, [&](int64_t c) {
     const detail::Chunk& chunk = chunks[c];
     partials[c] = SumSquares(grads[chunk.tensor].data + chunk.begin, chunk.end - chunk.begin);
   });
@@ -38,7 +37,7 @@ StatusOr<GradNormResult> ClipGradNormCpu(const std::vector<FloatSpan>& grads, do
   result.scale = detail::ClipCoefficient(result.norm, max_norm);
   if (action == ClipAction::kScaleGradients && result.scale != 1.0) {
     const float scale = static_cast<float>(result.scale);
-    detail::ParallelFor(static_cast<int64_t>(chunks.size()), parallel, [&](int64_t c) {
+    detail::ParallelFor(static_cast<int64_t>(chunks.size()), total, [&](int64_t c) {
       const detail::Chunk& chunk = chunks[c];
       Scale(grads[chunk.tensor].data + chunk.begin, chunk.end - chunk.begin, scale);
     });

@@ -69,8 +69,10 @@ std::vector<Chunk> PlanChunks(const std::vector<int64_t>& sizes, int64_t chunk_e
 double ClipCoefficient(double norm, double max_norm);
 
 // Runs fn(i) for every i in [0, count) on the CPU threads (the caller's included), each i exactly
-// once, in no particular order; returns when all are done. Inline when count is 1 or `parallel` is false.
-void ParallelFor(int64_t count, bool parallel, const std::function<void(int64_t)>& fn);
+// once, in no particular order; returns when all are done. Work items together cover
+// `total_elements`; below four chunks' worth, waking the threads costs more than the work, so the
+// items run inline.
+void ParallelFor(int64_t count, int64_t total_elements, const std::function<void(int64_t)>& fn);
 
 // The CUDA halves of the public functions (kernels_cuda.cu, or kernels_nocuda.cc without nvcc).
 StatusOr<GradNormResult> ClipGradNormCuda(const std::vector<FloatSpan>& grads, double max_norm, ClipAction action);

@@ -162,8 +162,7 @@ class CpuOptimizer final : public MultiTensorOptimizer {
       coefficients.push_back(detail::Coefficients(kind_, groups[i]));
     }
     RETURN_IF_ERROR(detail::CheckMomentumBuffers(kind_, tensors_, groups));
-    // Below ~4 chunks the threads' wake-up costs more than the work.
-    detail::ParallelFor(static_cast<int64_t>(chunks_.size()), total_ >= 4 * detail::kChunkElements, [&](int64_t i) {
+    detail::ParallelFor(static_cast<int64_t>(chunks_.size()), total_, [&](int64_t i) {
       const Chunk& chunk = chunks_[i];
       const OptimizerTensor& t = tensors_[chunk.tensor];
       StepChunk(t, coefficients[t.group], chunk.begin, chunk.end - chunk.begin);

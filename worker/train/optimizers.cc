@@ -1,6 +1,5 @@
 #include "worker/train/optimizers.h"
 
-#include <map>
 #include <sstream>
 #include <string>
 
@@ -79,7 +78,7 @@ StatusOr<std::vector<SavedParam>> LoadState(torch::serialize::InputArchive& arch
 class FusedOptimizer final : public Optimizer {
  public:
   FusedOptimizer(const OptimizerSpec& spec, std::vector<torch::Tensor> params, kernels::Device device)
-      : spec_(spec), params_(std::move(params)), device_(device), state_(params_.size()) {
+      : spec_(spec), params_(std::move(params)), device_(device), state_(params_.size()), converted_(params_.size()) {
     const auto fp32 = [](const torch::Tensor& p) { return torch::zeros_like(p, p.options().dtype(torch::kFloat32)); };
     for (size_t i = 0; i < params_.size(); ++i) {
       const torch::Tensor& p = params_[i];
@@ -183,7 +182,7 @@ class FusedOptimizer final : public Optimizer {
   std::vector<torch::Tensor> params_;
   kernels::Device device_;
   std::vector<SavedParam> state_;
-  std::map<size_t, torch::Tensor> converted_;  // fp32 copies of non-fp32 gradients, reused so the plan holds
+  std::vector<torch::Tensor> converted_;  // per parameter: fp32 copy of a non-fp32 gradient, reused so the plan holds
   std::unique_ptr<kernels::MultiTensorOptimizer> plan_;
   std::vector<void*> plan_grads_;
   bool masters_current_ = false;
