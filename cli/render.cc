@@ -92,13 +92,15 @@ std::string SweepsTable(const std::vector<v1::Sweep>& sweeps, double now) {
 
 std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& trials, double now) {
   std::vector<std::vector<std::string>> rows = {
-      {"TRIAL", "ID", "STATE", sweep.metric(), "STEP", "WORKER", "TIME", "HYPERPARAMETERS", "MESSAGE"}};
+      {"TRIAL", "ID", "STATE", sweep.metric(), "STEP", "WORKER", "ATTEMPTS", "TIME", "HYPERPARAMETERS", "MESSAGE"}};
   for (const v1::Trial& t : trials) {
     const double started = t.started_at();
     const double time = started > 0 ? (t.finished_at() > 0 ? t.finished_at() : now) - started : 0;
     rows.push_back({std::to_string(t.number()), std::to_string(t.id()), TrialStateName(t.state()),
                     t.has_objective() ? FormatValue(t.objective()) : "-", std::to_string(t.last_step()),
-                    t.worker_id().empty() ? "-" : t.worker_id(), started > 0 ? FormatDuration(time) : "-",
+                    t.worker_id().empty() ? "-" : t.worker_id(),
+                    std::to_string(t.attempts()) + (t.restarts() > 0 ? " (" + std::to_string(t.restarts()) + " restarts)" : ""),
+                    started > 0 ? FormatDuration(time) : "-",
                     FormatHyperparameters(t), t.message()});
   }
   return Table(rows);

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "coordinator/request_validation.h"
@@ -63,7 +64,8 @@ nlohmann::json SweepSpecToJson(const SweepSpec& spec) {
   for (const ParameterSpace& p : spec.parameters)
     parameters.push_back({{"path", p.path}, {"kind", KindName(p.kind)}, {"min", p.min}, {"max", p.max}, {"values", p.values}});
   return {{"strategy", spec.strategy}, {"metric", spec.metric}, {"mode", spec.mode}, {"max_trials", spec.max_trials},
-          {"max_concurrent", spec.max_concurrent}, {"ranks", spec.ranks}, {"seed", spec.seed}, {"parameters", parameters}};
+          {"max_concurrent", spec.max_concurrent}, {"ranks", spec.ranks}, {"seed", spec.seed}, {"max_restarts", spec.max_restarts},
+          {"parameters", parameters}};
 }
 
 SweepSpec SweepSpecFromJson(const nlohmann::json& json) {
@@ -75,6 +77,7 @@ SweepSpec SweepSpecFromJson(const nlohmann::json& json) {
   spec.max_concurrent = json.value("max_concurrent", spec.max_concurrent);
   spec.ranks = json.value("ranks", spec.ranks);
   spec.seed = json.value("seed", spec.seed);
+  spec.max_restarts = json.value("max_restarts", spec.max_restarts);
   for (const auto& p : json.value("parameters", nlohmann::json::array())) {
     ParameterSpace space;
     space.path = p.value("path", "");
@@ -106,6 +109,9 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const CoordinatorOption
   resolved.storage_root = fs::absolute(resolved.storage_root).lexically_normal().string();
   ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((fs::path(options.state_dir) / "orchard.db").string(), resolved.storage_root));
   std::unique_ptr<Coordinator> coordinator(new Coordinator(resolved, std::move(store)));
+  // Workers kept running while the coordinator was down: give each a full lease to reconnect and
+  // report what it runs before anything is declared lost.
+  RETURN_IF_ERROR(coordinator->store_->TouchAliveWorkers(coordinator->Now()));
   for (int64_t sweep_id : coordinator->store_->RunningSweepIds()) {
     ASSIGN_OR_RETURN(SweepRecord record, coordinator->store_->LoadSweep(sweep_id));
     const SweepSpec spec = SweepSpecFromJson(record.spec);
@@ -206,7 +212,7 @@ StatusOr<std::vector<v1::Trial>> Coordinator::ListTrials(int64_t sweep_id) {
 }
 
 StatusOr<std::vector<v1::MetricPoint>> Coordinator::TrialMetrics(int64_t trial_id, const std::string& name) {
-  RETURN_IF_ERROR(ValidateId("trial_id", trial_id));
+  RETURN_IF_ERROR(ValidateMetricsQuery(trial_id, name));
   std::lock_guard<std::mutex> lock(mu_);
   RETURN_IF_ERROR(store_->GetTrial(trial_id).status());
   return store_->Metrics(trial_id, name);
@@ -225,9 +231,7 @@ StatusOr<v1::Trial> Coordinator::BestTrial(int64_t sweep_id) {
 }
 
 StatusOr<v1::GetTrialLogResponse> Coordinator::TrialLog(const v1::GetTrialLogRequest& request) {
-  RETURN_IF_ERROR(ValidateId("trial_id", request.trial_id()));
-  if (request.attempt() < 0 || request.tail_bytes() < 0)
-    return InvalidArgument("attempt and tail_bytes must not be negative");
+  RETURN_IF_ERROR(ValidateTrialLog(request));
   std::string relative;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -342,19 +346,32 @@ Status UnknownWorker(const std::string& worker_id) {
 }  // namespace
 
 StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
-  if (request.worker_id().empty()) return InvalidArgument("worker_id: required (from RegisterWorker)");
+  RETURN_IF_ERROR(ValidateHeartbeat(request));
   std::lock_guard<std::mutex> lock(mu_);
   auto worker = store_->LoadWorker(request.worker_id());
   if (!worker || !worker->alive) return UnknownWorker(request.worker_id());
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
   RETURN_IF_ERROR(store_->TouchWorker(request.worker_id(), Now()));
+  const std::set<int64_t> reported(request.running_attempt_ids().begin(), request.running_attempt_ids().end());
   v1::HeartbeatResponse response;
-  std::map<int64_t, bool> active;  // attempt id -> stopping
-  for (const AttemptRecord& a : store_->ActiveAttempts(request.worker_id())) active[a.id] = a.state == "stopping";
-  for (const auto& [id, stopping] : active)
-    if (stopping) response.add_stop_attempt_ids(id);
+  std::set<int64_t> active;
+  std::vector<AttemptRecord> forgotten;  // the worker no longer runs them (it restarted, or the trainer vanished)
+  for (const AttemptRecord& a : store_->ActiveAttempts(request.worker_id())) {
+    if (!reported.count(a.id)) {
+      forgotten.push_back(a);
+      continue;
+    }
+    active.insert(a.id);  // adopted: after a coordinator restart this is how running attempts are confirmed
+    if (a.state == "stopping") response.add_stop_attempt_ids(a.id);
+  }
   // Anything the worker runs that the coordinator has ended must stop, so nothing runs twice.
-  for (int64_t id : request.running_attempt_ids())
+  for (int64_t id : reported)
     if (!active.count(id)) response.add_stop_attempt_ids(id);
+  if (!forgotten.empty())
+    RETURN_IF_ERROR(LoseAttemptsLocked(forgotten, "worker " + request.worker_id() + " no longer runs it"));
+  RETURN_IF_ERROR(tx.Commit());
+  if (!forgotten.empty()) Changed();
   return response;
 }
 
@@ -409,23 +426,34 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
   return response;
 }
 
-Status Coordinator::EndAttemptLocked(const AttemptRecord& attempt, int64_t exit_code, int64_t signal,
-                                     const std::string& reason) {
+Status Coordinator::EndAttemptLocked(const AttemptRecord& attempt, const AttemptEnd& end) {
   const double now = Now();
-  RETURN_IF_ERROR(store_->EndAttempt(attempt.id, exit_code, signal, reason, now));
-  std::string state;
-  if (attempt.stop_reason == "canceled") state = "canceled";
-  else if (attempt.stop_reason == "stopped") state = "stopped";
-  else if (exit_code == 0) state = "completed";
-  else state = "failed";
-  const std::string message = state == "completed" ? "" : (reason.empty() ? state : reason);
-  RETURN_IF_ERROR(store_->SetTrialState(attempt.trial_id, state, message, now));
+  RETURN_IF_ERROR(store_->EndAttempt(attempt.id, end.lost ? "lost" : "exited", end.exit_code, end.signal, end.reason, now));
   ASSIGN_OR_RETURN(SweepRecord sweep, store_->LoadSweep(attempt.sweep_id));
   ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(attempt.trial_id));
+  const TrialOutcome outcome =
+      DecideTrialOutcome(end, trial.restarts(), sweep.spec.value("max_restarts", SweepSpec{}.max_restarts));
+  if (outcome.requeue) {
+    RETURN_IF_ERROR(store_->RequeueTrial(attempt.trial_id, outcome.message, outcome.counts_as_restart));
+    return store_->AddEvent(attempt.sweep_id, now, "trial " + std::to_string(trial.number()) + " " + outcome.message);
+  }
+  RETURN_IF_ERROR(store_->SetTrialState(attempt.trial_id, outcome.state, outcome.message, now));
+  ASSIGN_OR_RETURN(trial, store_->GetTrial(attempt.trial_id));
   RETURN_IF_ERROR(store_->AddEvent(attempt.sweep_id, now,
-                                   Describe(trial, sweep.spec.value("metric", "")) + " " + state +
-                                       (message.empty() || message == state ? "" : ": " + message)));
-  return HandleSearchEvent(attempt.sweep_id, TrialExited{attempt.trial_number, ExitKind(state)});
+                                   Describe(trial, sweep.spec.value("metric", "")) + " " + outcome.state +
+                                       (outcome.message.empty() || outcome.message == outcome.state ? "" : ": " + outcome.message)));
+  return HandleSearchEvent(attempt.sweep_id, TrialExited{attempt.trial_number, ExitKind(outcome.state)});
+}
+
+Status Coordinator::LoseAttemptsLocked(const std::vector<AttemptRecord>& attempts, const std::string& reason) {
+  for (const AttemptRecord& attempt : attempts) {
+    AttemptEnd end;
+    end.lost = true;
+    end.stop_reason = attempt.stop_reason;
+    end.reason = "attempt " + std::to_string(attempt.number) + " lost: " + reason;
+    RETURN_IF_ERROR(EndAttemptLocked(attempt, end));
+  }
+  return OkStatus();
 }
 
 Status Coordinator::ReportAttemptExit(const v1::ReportAttemptExitRequest& request) {
@@ -435,10 +463,30 @@ Status Coordinator::ReportAttemptExit(const v1::ReportAttemptExitRequest& reques
   if (attempt.worker_id != request.worker_id())
     return PermissionDenied("attempt " + std::to_string(attempt.id) + " was leased to worker " + attempt.worker_id +
                             ", not " + request.worker_id());
-  if (attempt.state == "exited") return OkStatus();  // already ended (a retry, or the worker was declared lost)
+  if (!attempt.active()) return OkStatus();  // already ended (a retry, or the worker was declared lost)
   Transaction tx = store_->Begin();
   RETURN_IF_ERROR(tx.status());
-  RETURN_IF_ERROR(EndAttemptLocked(attempt, request.exit_code(), request.signal(), request.reason()));
+  AttemptEnd end;
+  end.exit_code = request.exit_code();
+  end.signal = request.signal();
+  end.stop_reason = attempt.stop_reason;
+  end.reason = request.reason();
+  RETURN_IF_ERROR(EndAttemptLocked(attempt, end));
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  return OkStatus();
+}
+
+Status Coordinator::DeregisterWorker(const v1::DeregisterWorkerRequest& request) {
+  RETURN_IF_ERROR(ValidateDeregister(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto worker = store_->LoadWorker(request.worker_id());
+  if (!worker || !worker->alive) return OkStatus();  // idempotent
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  RETURN_IF_ERROR(store_->MarkWorkerLost(request.worker_id()));
+  RETURN_IF_ERROR(LoseAttemptsLocked(store_->ActiveAttempts(request.worker_id()),
+                                     "worker " + request.worker_id() + " left without reporting its end"));
   RETURN_IF_ERROR(tx.Commit());
   Changed();
   return OkStatus();
@@ -455,8 +503,7 @@ Status Coordinator::ExpireWorkers() {
     RETURN_IF_ERROR(store_->MarkWorkerLost(worker_id));
     std::ostringstream reason;
     reason << "worker " << worker_id << " lost: no heartbeat for " << options_.lease_timeout_seconds << " s";
-    for (const AttemptRecord& attempt : store_->ActiveAttempts(worker_id))
-      RETURN_IF_ERROR(EndAttemptLocked(attempt, -1, 0, reason.str()));
+    RETURN_IF_ERROR(LoseAttemptsLocked(store_->ActiveAttempts(worker_id), reason.str()));
   }
   RETURN_IF_ERROR(tx.Commit());
   Changed();
@@ -470,7 +517,7 @@ StatusOr<AttemptRecord> Coordinator::AuthorizeReport(int64_t attempt_id, const s
   if (!attempt.ok() || attempt->token != token)
     return PermissionDenied("the token does not authorise reports for attempt " + std::to_string(attempt_id) +
                             " (use the token from the attempt's lease)");
-  if (attempt->state == "exited")
+  if (!attempt->active())
     return FailedPrecondition("attempt " + std::to_string(attempt_id) + " has already ended; stop reporting");
   return attempt;
 }

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "coordinator/clock.h"
+#include "coordinator/retry_policy.h"
 #include "coordinator/search_strategy.h"
 #include "coordinator/store.h"
 #include "core/status.h"
@@ -67,7 +68,10 @@ class Coordinator {
   StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   StatusOr<v1::LeaseAttemptsResponse> LeaseAttempts(const v1::LeaseAttemptsRequest& request);
   Status ReportAttemptExit(const v1::ReportAttemptExitRequest& request);
-  // Declares workers silent past the lease timeout lost and ends their attempts. Called periodically.
+  // A worker leaving (shutdown, preemption): attempts it did not report ended are queued again.
+  Status DeregisterWorker(const v1::DeregisterWorkerRequest& request);
+  // Declares workers silent past the lease timeout lost; their attempts end as lost and their trials
+  // are queued again (sweep.max_restarts). Called periodically.
   Status ExpireWorkers();
 
   // Trial reports (the trial service), authorised by the attempt's token.
@@ -93,8 +97,10 @@ class Coordinator {
   Status HandleSearchEvent(int64_t sweep_id, const SearchEvent& event);
   Status ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action);
   Status FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message);
-  // Ends an attempt and its trial with the state its exit implies, then tells the strategy.
-  Status EndAttemptLocked(const AttemptRecord& attempt, int64_t exit_code, int64_t signal, const std::string& reason);
+  // Ends an attempt; its trial ends (and the strategy hears of it) or is queued again (retry_policy.h).
+  Status EndAttemptLocked(const AttemptRecord& attempt, const AttemptEnd& end);
+  // Ends a worker's active attempts as lost.
+  Status LoseAttemptsLocked(const std::vector<AttemptRecord>& attempts, const std::string& reason);
   StatusOr<AttemptRecord> AuthorizeReport(int64_t attempt_id, const std::string& token);
 
   CoordinatorOptions options_;

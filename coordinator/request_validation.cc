@@ -6,14 +6,20 @@
 namespace orchard::coordinator {
 namespace {
 
+// `index` is the point's in a report, -1 for a query's name.
 Status CheckMetricName(const std::string& name, int index) {
+  const std::string field = index < 0 ? "name" : "points[" + std::to_string(index) + "].name";
   if (name.empty() || name.size() > 128)
-    return InvalidArgument("points[" + std::to_string(index) + "].name: must be 1 to 128 characters, found " +
-                           std::to_string(name.size()));
+    return InvalidArgument(field + ": must be 1 to 128 characters, found " + std::to_string(name.size()));
   for (char c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '/' && c != '-')
-      return InvalidArgument("points[" + std::to_string(index) + "].name: '" + name +
-                             "' may only contain letters, digits, '_', '.', '/' and '-'");
+      return InvalidArgument(field + ": '" + name + "' may only contain letters, digits, '_', '.', '/' and '-'");
+  return OkStatus();
+}
+
+Status CheckWorkerId(const std::string& worker_id) {
+  if (worker_id.empty() || worker_id.size() > 128)
+    return InvalidArgument("worker_id: required, the id RegisterWorker returned (at most 128 characters)");
   return OkStatus();
 }
 
@@ -82,14 +88,38 @@ Status ValidateRegister(const v1::RegisterWorkerRequest& request) {
 }
 
 Status ValidateLease(const v1::LeaseAttemptsRequest& request) {
-  if (request.worker_id().empty()) return InvalidArgument("worker_id: required (from RegisterWorker)");
+  RETURN_IF_ERROR(CheckWorkerId(request.worker_id()));
   if (request.free_slots() < 0 || request.free_slots() > kMaxSlotsPerWorker)
     return InvalidArgument("free_slots: must be between 0 and " + std::to_string(kMaxSlotsPerWorker));
   return OkStatus();
 }
 
+Status ValidateHeartbeat(const v1::HeartbeatRequest& request) {
+  RETURN_IF_ERROR(CheckWorkerId(request.worker_id()));
+  if (request.running_attempt_ids_size() > kMaxSlotsPerWorker)
+    return InvalidArgument("running_attempt_ids: " + std::to_string(request.running_attempt_ids_size()) +
+                           " attempts, more than a worker can hold (" + std::to_string(kMaxSlotsPerWorker) + ")");
+  for (int64_t id : request.running_attempt_ids()) RETURN_IF_ERROR(ValidateId("running_attempt_ids", id));
+  return OkStatus();
+}
+
+Status ValidateDeregister(const v1::DeregisterWorkerRequest& request) { return CheckWorkerId(request.worker_id()); }
+
+Status ValidateTrialLog(const v1::GetTrialLogRequest& request) {
+  RETURN_IF_ERROR(ValidateId("trial_id", request.trial_id()));
+  if (request.attempt() < 0) return InvalidArgument("attempt: must be 1 or more, or 0 for the latest");
+  if (request.tail_bytes() < 0 || request.tail_bytes() > kMaxLogTailBytes)
+    return InvalidArgument("tail_bytes: must be between 0 (1 MiB) and " + std::to_string(kMaxLogTailBytes));
+  return OkStatus();
+}
+
+Status ValidateMetricsQuery(int64_t trial_id, const std::string& name) {
+  RETURN_IF_ERROR(ValidateId("trial_id", trial_id));
+  return name.empty() ? OkStatus() : CheckMetricName(name, -1);
+}
+
 Status ValidateExit(const v1::ReportAttemptExitRequest& request) {
-  if (request.worker_id().empty()) return InvalidArgument("worker_id: required (from RegisterWorker)");
+  RETURN_IF_ERROR(CheckWorkerId(request.worker_id()));
   RETURN_IF_ERROR(ValidateId("attempt_id", request.attempt_id()));
   if (request.reason().size() > 64 * 1024) return InvalidArgument("reason: longer than 64 KiB");
   return OkStatus();

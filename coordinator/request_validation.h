@@ -13,11 +13,17 @@ inline constexpr size_t kMaxRecipeBytes = 1 << 20;
 inline constexpr int kMaxOverrides = 256;
 inline constexpr int kMaxPointsPerReport = 10000;
 inline constexpr int64_t kMaxSlotsPerWorker = 4096;
+inline constexpr int64_t kMaxLogTailBytes = 64 << 20;
 
 Status ValidateSubmit(const v1::SubmitSweepRequest& request);
 Status ValidateRegister(const v1::RegisterWorkerRequest& request);
 Status ValidateLease(const v1::LeaseAttemptsRequest& request);
+Status ValidateHeartbeat(const v1::HeartbeatRequest& request);
+Status ValidateDeregister(const v1::DeregisterWorkerRequest& request);
 Status ValidateExit(const v1::ReportAttemptExitRequest& request);
+Status ValidateTrialLog(const v1::GetTrialLogRequest& request);
+// A trial's metrics: `name` empty for all of them.
+Status ValidateMetricsQuery(int64_t trial_id, const std::string& name);
 Status ValidateMetrics(const v1::ReportMetricsRequest& request);
 Status ValidateCheckpoint(const v1::ReportCheckpointRequest& request);
 Status ValidateId(const char* field, int64_t id);

@@ -135,6 +135,11 @@ grpc::Status WorkerServiceImpl::ReportAttemptExit(grpc::ServerContext*, const v1
   return ToGrpcStatus(coordinator_.ReportAttemptExit(*request));
 }
 
+grpc::Status WorkerServiceImpl::DeregisterWorker(grpc::ServerContext*, const v1::DeregisterWorkerRequest* request,
+                                                 v1::DeregisterWorkerResponse*) {
+  return ToGrpcStatus(coordinator_.DeregisterWorker(*request));
+}
+
 grpc::Status TrialServiceImpl::ReportMetrics(grpc::ServerContext*, const v1::ReportMetricsRequest* request,
                                              v1::ReportMetricsResponse* response) {
   auto decision = coordinator_.ReportMetrics(*request);

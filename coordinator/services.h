@@ -42,6 +42,8 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
   grpc::Status LeaseAttempts(grpc::ServerContext*, const v1::LeaseAttemptsRequest*, v1::LeaseAttemptsResponse*) override;
   grpc::Status ReportAttemptExit(grpc::ServerContext*, const v1::ReportAttemptExitRequest*,
                                  v1::ReportAttemptExitResponse*) override;
+  grpc::Status DeregisterWorker(grpc::ServerContext*, const v1::DeregisterWorkerRequest*,
+                                v1::DeregisterWorkerResponse*) override;
 
  private:
   Coordinator& coordinator_;

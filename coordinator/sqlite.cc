@@ -69,9 +69,9 @@ StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path) {
   }
   std::unique_ptr<Database> db(new Database(handle, path));
   sqlite3_busy_timeout(handle, 5000);
-  // WAL: readers never block the writer, and a commit is one append. synchronous=NORMAL keeps every
-  // committed transaction across a crash of the coordinator process (not across power loss).
-  RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+  // WAL: readers never block the writer, and a commit is one append. synchronous=FULL fsyncs the WAL
+  // at every commit, so an acknowledged change survives a crash of the process and of the machine.
+  RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
   return db;
 }
 

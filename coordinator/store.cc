@@ -76,6 +76,10 @@ CREATE TABLE events (
   message TEXT NOT NULL);
 CREATE INDEX events_by_sweep ON events(sweep_id, id);
 )sql",
+      // 2: fault tolerance: a trial counts its restarts (crashes and lost workers) against max_restarts.
+      R"sql(
+ALTER TABLE trials ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return migrations;
 }
@@ -91,7 +95,7 @@ constexpr const char* kTrialColumns =
     "t.checkpoint, t.message, t.output_dir, t.started_at, t.finished_at, "
     "(SELECT COUNT(*) FROM attempts a WHERE a.trial_id = t.id), "
     "(SELECT worker_id FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1), "
-    "(SELECT exit_code FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1) ";
+    "(SELECT exit_code FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1), t.restarts ";
 
 }  // namespace
 
@@ -240,6 +244,7 @@ v1::Trial Store::ReadTrial(const Statement& row) {
   trial.set_attempts(row.Int(13));
   trial.set_worker_id(row.Text(14));
   trial.set_exit_code(row.IsNull(15) ? -1 : row.Int(15));
+  trial.set_restarts(row.Int(16));
   return trial;
 }
 
@@ -314,6 +319,11 @@ std::map<int64_t, int64_t> Store::RunningTrialsBySweep() {
   return running;
 }
 
+Status Store::RequeueTrial(int64_t trial_id, const std::string& message, bool counts_as_restart) {
+  return db_->Prepare("UPDATE trials SET state = 'pending', message = ?, restarts = restarts + ? WHERE id = ?")
+      .Bind(1, message).Bind(2, int64_t{counts_as_restart ? 1 : 0}).Bind(3, trial_id).Run();
+}
+
 Status Store::RecordObjective(int64_t trial_id, int64_t step, double value) {
   // The objective is the value at the latest step reported, so a re-sent older point cannot win.
   return db_->Prepare(
@@ -369,7 +379,7 @@ StatusOr<AttemptRecord> Store::LoadAttempt(int64_t attempt_id) {
 
 std::vector<AttemptRecord> Store::ActiveAttempts(const std::string& worker_id) {
   Statement rows = db_->Prepare(std::string("SELECT ") + kAttemptColumns +
-                                "WHERE a.worker_id = ? AND a.state != 'exited' ORDER BY a.id");
+                                "WHERE a.worker_id = ? AND a.state IN ('running', 'stopping') ORDER BY a.id");
   rows.Bind(1, worker_id);
   std::vector<AttemptRecord> attempts;
   while (rows.Step()) attempts.push_back(ReadAttempt(rows));
@@ -377,7 +387,7 @@ std::vector<AttemptRecord> Store::ActiveAttempts(const std::string& worker_id) {
 }
 
 std::optional<AttemptRecord> Store::ActiveAttemptOfTrial(int64_t trial_id) {
-  Statement row = db_->Prepare(std::string("SELECT ") + kAttemptColumns + "WHERE a.trial_id = ? AND a.state != 'exited'");
+  Statement row = db_->Prepare(std::string("SELECT ") + kAttemptColumns + "WHERE a.trial_id = ? AND a.state IN ('running', 'stopping')");
   row.Bind(1, trial_id);
   if (!row.Step()) return std::nullopt;
   return ReadAttempt(row);
@@ -388,9 +398,20 @@ Status Store::SetAttemptStopping(int64_t attempt_id, const std::string& stop_rea
       .Bind(1, stop_reason).Bind(2, attempt_id).Run();
 }
 
-Status Store::EndAttempt(int64_t attempt_id, int64_t exit_code, int64_t signal, const std::string& reason, double now) {
-  return db_->Prepare("UPDATE attempts SET state = 'exited', exit_code = ?, signal = ?, reason = ?, ended_at = ? WHERE id = ?")
-      .Bind(1, exit_code).Bind(2, signal).Bind(3, reason).Bind(4, now).Bind(5, attempt_id).Run();
+Status Store::EndAttempt(int64_t attempt_id, const std::string& state, int64_t exit_code, int64_t signal,
+                         const std::string& reason, double now) {
+  return db_->Prepare("UPDATE attempts SET state = ?, exit_code = ?, signal = ?, reason = ?, ended_at = ? WHERE id = ?")
+      .Bind(1, state).Bind(2, exit_code).Bind(3, signal).Bind(4, reason).Bind(5, now).Bind(6, attempt_id).Run();
+}
+
+std::vector<AttemptSpan> Store::AttemptSpans(int64_t sweep_id) {
+  Statement rows = db_->Prepare(
+      "SELECT t.number, a.number, a.state, a.started_at, a.ended_at FROM attempts a JOIN trials t ON t.id = a.trial_id "
+      "WHERE t.sweep_id = ? ORDER BY t.number, a.number");
+  rows.Bind(1, sweep_id);
+  std::vector<AttemptSpan> spans;
+  while (rows.Step()) spans.push_back({rows.Int(0), rows.Int(1), rows.Text(2), rows.Double(3), rows.Double(4)});
+  return spans;
 }
 
 StatusOr<std::string> Store::AttemptLogPath(int64_t trial_id, int64_t number) {
@@ -459,6 +480,10 @@ Status Store::TouchWorker(const std::string& worker_id, double now) {
   return db_->Prepare("UPDATE workers SET last_heartbeat = ? WHERE id = ?").Bind(1, now).Bind(2, worker_id).Run();
 }
 
+Status Store::TouchAliveWorkers(double now) {
+  return db_->Prepare("UPDATE workers SET last_heartbeat = MAX(last_heartbeat, ?) WHERE alive = 1").Bind(1, now).Run();
+}
+
 Status Store::MarkWorkerLost(const std::string& worker_id) {
   return db_->Prepare("UPDATE workers SET alive = 0 WHERE id = ?").Bind(1, worker_id).Run();
 }
@@ -474,7 +499,7 @@ std::vector<std::string> Store::WorkersSilentSince(double cutoff) {
 std::vector<v1::Worker> Store::ListWorkers() {
   Statement rows = db_->Prepare(
       "SELECT w.id, w.hostname, w.slots, w.slot_kind, w.alive, w.registered_at, w.last_heartbeat, "
-      "(SELECT COUNT(*) FROM attempts a WHERE a.worker_id = w.id AND a.state != 'exited') "
+      "(SELECT COUNT(*) FROM attempts a WHERE a.worker_id = w.id AND a.state IN ('running', 'stopping')) "
       "FROM workers w ORDER BY w.registered_at");
   std::vector<v1::Worker> workers;
   while (rows.Step()) {
@@ -493,7 +518,7 @@ std::vector<v1::Worker> Store::ListWorkers() {
 }
 
 int64_t Store::BusySlots(const std::string& worker_id) {
-  Statement row = db_->Prepare("SELECT COALESCE(SUM(slots), 0) FROM attempts WHERE worker_id = ? AND state != 'exited'");
+  Statement row = db_->Prepare("SELECT COALESCE(SUM(slots), 0) FROM attempts WHERE worker_id = ? AND state IN ('running', 'stopping')");
   row.Bind(1, worker_id);
   return row.Step() ? row.Int(0) : 0;
 }

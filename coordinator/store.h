@@ -52,9 +52,20 @@ struct AttemptRecord {
   int64_t number = 0;
   std::string worker_id;
   std::string token;
-  std::string state;        // running | stopping | exited
+  std::string state;        // running | stopping | exited | lost (its worker was declared lost)
   std::string stop_reason;  // why it is stopping: "canceled" | "stopped"
   std::string log_path;     // relative to the storage root
+
+  bool active() const { return state == "running" || state == "stopping"; }
+};
+
+// When an attempt held its trial, for checking that no two attempts of a trial overlapped.
+struct AttemptSpan {
+  int64_t trial_number = 0;
+  int64_t attempt_number = 0;
+  std::string state;
+  double started_at = 0;
+  double ended_at = 0;  // 0 while active
 };
 
 struct WorkerRecord {
@@ -103,6 +114,8 @@ class Store {
   std::vector<int64_t> PendingTrialIds(int64_t sweep_id);
   // Trials running (or stopping) per sweep.
   std::map<int64_t, int64_t> RunningTrialsBySweep();
+  // Back to pending after an attempt ended without finishing it; the next attempt resumes.
+  Status RequeueTrial(int64_t trial_id, const std::string& message, bool counts_as_restart);
   Status RecordObjective(int64_t trial_id, int64_t step, double value);
   Status RecordLastStep(int64_t trial_id, int64_t step);
   Status RecordCheckpoint(int64_t trial_id, const std::string& path);
@@ -116,7 +129,11 @@ class Store {
   // The attempt of a trial that has not exited, if any.
   std::optional<AttemptRecord> ActiveAttemptOfTrial(int64_t trial_id);
   Status SetAttemptStopping(int64_t attempt_id, const std::string& stop_reason);
-  Status EndAttempt(int64_t attempt_id, int64_t exit_code, int64_t signal, const std::string& reason, double now);
+  // `state`: exited, or lost when its worker was declared lost.
+  Status EndAttempt(int64_t attempt_id, const std::string& state, int64_t exit_code, int64_t signal,
+                    const std::string& reason, double now);
+  // Every attempt of a sweep's trials, by trial then attempt number.
+  std::vector<AttemptSpan> AttemptSpans(int64_t sweep_id);
   // Log path of attempt `number` (1-based; 0 the latest) of a trial.
   StatusOr<std::string> AttemptLogPath(int64_t trial_id, int64_t number);
 
@@ -129,6 +146,8 @@ class Store {
                                      double now);
   std::optional<WorkerRecord> LoadWorker(const std::string& worker_id);
   Status TouchWorker(const std::string& worker_id, double now);
+  // Restarts every live worker's lease clock (after a coordinator restart, so they can reconnect).
+  Status TouchAliveWorkers(double now);
   Status MarkWorkerLost(const std::string& worker_id);
   std::vector<std::string> WorkersSilentSince(double cutoff);
   std::vector<v1::Worker> ListWorkers();

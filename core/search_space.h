@@ -36,6 +36,7 @@ struct SweepSpec {
   int64_t max_concurrent = 0;       // 0: as many as there are free slots
   int64_t ranks = 1;                // slots per trial
   int64_t seed = 0;
+  int64_t max_restarts = 3;         // times a trial is queued again after a crash or a lost worker
   std::vector<ParameterSpace> parameters;
 };
 

@@ -22,7 +22,7 @@ enum class StatusCode {
   kFailedPrecondition,
   kDataLoss,         // corrupt or partial files
   kInternal,
-  kAborted,          // stopped on purpose (preemption)
+  kAborted,          // stopped on purpose (preemption, a fenced stale writer)
   kPermissionDenied, // a credential that does not authorise the request
   kUnavailable,      // a service that cannot be reached
   kDeadlineExceeded, // an operation (a collective, a call) that did not finish in time
@@ -48,6 +48,7 @@ inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move
 inline Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
 inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
 inline Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }

@@ -73,6 +73,38 @@ TEST(RequestValidation, CheckpointPathsStayInsideTheStorageRoot) {
   ExpectInvalid(ValidateCheckpoint(r), "path");
 }
 
+TEST(RequestValidation, HeartbeatsAndDeregistrationsNameAWorkerAndBoundedAttempts) {
+  v1::HeartbeatRequest heartbeat;
+  ExpectInvalid(ValidateHeartbeat(heartbeat), "worker_id");
+  heartbeat.set_worker_id(std::string(129, 'w'));
+  ExpectInvalid(ValidateHeartbeat(heartbeat), "worker_id");
+  heartbeat.set_worker_id("w1");
+  heartbeat.add_running_attempt_ids(-4);
+  ExpectInvalid(ValidateHeartbeat(heartbeat), "running_attempt_ids");
+  heartbeat.clear_running_attempt_ids();
+  for (int64_t i = 1; i <= kMaxSlotsPerWorker + 1; ++i) heartbeat.add_running_attempt_ids(i);
+  ExpectInvalid(ValidateHeartbeat(heartbeat), "running_attempt_ids");
+  heartbeat.mutable_running_attempt_ids()->RemoveLast();
+  EXPECT_TRUE(ValidateHeartbeat(heartbeat).ok());
+  ExpectInvalid(ValidateDeregister(v1::DeregisterWorkerRequest()), "worker_id");
+}
+
+TEST(RequestValidation, LogAndMetricQueriesAreBounded) {
+  v1::GetTrialLogRequest log;
+  log.set_trial_id(1);
+  log.set_tail_bytes(kMaxLogTailBytes + 1);
+  ExpectInvalid(ValidateTrialLog(log), "tail_bytes");
+  log.set_tail_bytes(0);
+  log.set_attempt(-1);
+  ExpectInvalid(ValidateTrialLog(log), "attempt");
+  log.set_attempt(2);
+  EXPECT_TRUE(ValidateTrialLog(log).ok());
+  ExpectInvalid(ValidateMetricsQuery(1, std::string(200, 'x')), "name");
+  ExpectInvalid(ValidateMetricsQuery(1, "val loss"), "name");
+  ExpectInvalid(ValidateMetricsQuery(0, ""), "trial_id");
+  EXPECT_TRUE(ValidateMetricsQuery(1, "val_loss").ok());
+}
+
 TEST(RequestValidation, IdsArePositive) {
   ExpectInvalid(ValidateId("sweep_id", 0), "sweep_id");
   EXPECT_TRUE(ValidateId("sweep_id", 3).ok());

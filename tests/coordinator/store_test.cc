@@ -121,7 +121,7 @@ TEST(Store, AttemptsAreNumberedPerTrialAndHoldTheirSlots) {
   EXPECT_EQ(first->number, 1);
   EXPECT_EQ(first->log_path, "s-1/trial-0/attempt-1.log");
   EXPECT_EQ(store->BusySlots("w1"), 2);
-  ASSERT_TRUE(store->EndAttempt(first->id, 1, 0, "boom", 3).ok());
+  ASSERT_TRUE(store->EndAttempt(first->id, "exited", 1, 0, "boom", 3).ok());
   EXPECT_EQ(store->BusySlots("w1"), 0);
   auto second = store->InsertAttempt(trial, "w1", "tok2", "s-1/trial-0/", 4);
   EXPECT_EQ(second->number, 2);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <regex>
@@ -23,20 +24,10 @@ using testing::ProcessResult;
 using testing::ReadFile;
 using testing::RunProcess;
 using testing::TempDir;
+using testing::WaitFor;
 using testing::WriteFile;
 
 const std::string kBin = ORCHARD_BIN_DIR;
-
-// Waits until `predicate` holds, polling; false after `seconds`.
-template <typename Predicate>
-bool WaitFor(Predicate predicate, double seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return predicate();
-}
 
 std::string Recipe(int64_t steps, const std::string& lrs, int64_t checkpoint_interval, int64_t ranks = 1) {
   return "name: it\n"
@@ -60,20 +51,10 @@ class SweepTest : public ::testing::Test {
         std::vector<std::string>{kBin + "/orchard-coordinator", "--listen", "127.0.0.1:0", "--state-dir",
                                  dir_ / "state", "--heartbeat-interval", "0.5", "--lease-timeout", "5"},
         dir_ / "coordinator.log");
-    std::smatch match;
-    ASSERT_TRUE(WaitFor([&] {
-      static const std::regex listening("listening on (127\\.0\\.0\\.1:[0-9]+)");
-      const std::string log = ReadFile(dir_ / "coordinator.log");
-      if (!std::regex_search(log, match, listening)) return false;
-      address_ = match[1];
-      return true;
-    }, 30)) << ReadFile(dir_ / "coordinator.log");
+    address_ = testing::WaitForListenAddress(dir_ / "coordinator.log", 30);
+    ASSERT_FALSE(address_.empty()) << ReadFile(dir_ / "coordinator.log");
     stub_ = v1::SweepService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
-    for (size_t i = 0; i < worker_slots_.size(); ++i)
-      workers_.push_back(std::make_unique<Process>(
-          std::vector<std::string>{kBin + "/orchard-worker", "--coordinator", address_, "--cpu-slots",
-                                   std::to_string(worker_slots_[i]), "--threads-per-slot", "1"},
-          dir_ / ("worker-" + std::to_string(i) + ".log")));
+    for (size_t i = 0; i < worker_slots_.size(); ++i) workers_.push_back(StartWorker(i));
     ASSERT_TRUE(WaitFor([&] { return Workers().workers_size() == static_cast<int>(worker_slots_.size()); }, 30));
   }
 
@@ -84,6 +65,38 @@ class SweepTest : public ::testing::Test {
     }
     kill(coordinator_->pid(), SIGTERM);
     EXPECT_EQ(coordinator_->Wait(30).exit_code, 0);
+  }
+
+  std::unique_ptr<Process> StartWorker(size_t index) {
+    return std::make_unique<Process>(
+        std::vector<std::string>{kBin + "/orchard-worker", "--coordinator", address_, "--cpu-slots",
+                                 std::to_string(worker_slots_[index]), "--threads-per-slot", "1"},
+        dir_ / ("worker-" + std::to_string(index) + (workers_.size() > index ? "-restarted" : "") + ".log"));
+  }
+
+  struct StartedTrainer {
+    int64_t attempt_id = 0;
+    int pid = 0;
+    int worker = -1;  // index into workers_
+  };
+  // Trainers the workers started, by attempt id (the order they were leased in).
+  std::vector<StartedTrainer> StartedTrainers() {
+    static const std::regex started("attempt ([0-9]+) \\(sweep [0-9]+, trial [0-9]+\\) started as pid ([0-9]+)");
+    std::vector<StartedTrainer> trainers;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      const std::string log = ReadFile(dir_ / ("worker-" + std::to_string(i) + ".log"));
+      for (std::sregex_iterator it(log.begin(), log.end(), started), end; it != end; ++it)
+        trainers.push_back({std::stoll((*it)[1]), std::stoi((*it)[2]), static_cast<int>(i)});
+    }
+    std::sort(trainers.begin(), trainers.end(), [](const auto& a, const auto& b) { return a.attempt_id < b.attempt_id; });
+    return trainers;
+  }
+
+  // The `n`th trainer started (0-based), waiting for it up to 30 s; pid 0 when there is none.
+  StartedTrainer Trainer(size_t n) {
+    std::vector<StartedTrainer> trainers;
+    WaitFor([&] { return (trainers = StartedTrainers()).size() > n; }, 30);
+    return trainers.size() > n ? trainers[n] : StartedTrainer{};
   }
 
   v1::ListWorkersResponse Workers() {
@@ -212,29 +225,63 @@ TEST_F(SweepTest, CancelStopsRunningTrialsWhichCheckpointAndTheStoreStaysConsist
   }
 }
 
-TEST_F(SweepTest, AWorkerSurvivesACrashingTrainerAndGoesOn) {
-  const int64_t id = Submit(Recipe(1000000, "[0.01]", 0));
+TEST_F(SweepTest, ACrashedTrainerResumesFromItsCheckpointThenAfterMaxRestartsTheTrialFailsWithTheReason) {
+  const int64_t id = Submit(Recipe(1000000, "[0.01]", 20) + "  max_restarts: 1\n");
   ASSERT_GT(id, 0);
-  std::smatch match;
-  std::string pid;
-  ASSERT_TRUE(WaitFor([&] {
-    static const std::regex started("started as pid ([0-9]+)");
-    for (int i = 0; i < 2; ++i) {
-      const std::string log = ReadFile(dir_ / ("worker-" + std::to_string(i) + ".log"));
-      if (std::regex_search(log, match, started)) return pid = match[1], true;
-    }
-    return false;
-  }, 60));
-  ASSERT_EQ(kill(std::stoi(pid), SIGKILL), 0);
+  const auto trial = [&] { return Trials(id).at(0); };
+  ASSERT_TRUE(WaitFor([&] { return !trial().checkpoint().empty(); }, 60)) << "no checkpoint reported";
+  const int first = Trainer(0).pid;
+  ASSERT_GT(first, 0);
+  ASSERT_EQ(kill(first, SIGKILL), 0);  // as the kernel's out-of-memory killer would
+
+  ASSERT_TRUE(WaitFor([&] { return trial().attempts() == 2 && trial().state() == v1::TRIAL_RUNNING; }, 30));
+  EXPECT_EQ(trial().restarts(), 1);
+  const fs::path second_log = fs::path(GetSweep(id).storage_root()) / trial().output_dir() / "attempt-2.log";
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(second_log).find("resumed from") != std::string::npos; }, 60))
+      << ReadFile(second_log);
+  const int second = Trainer(1).pid;
+  ASSERT_GT(second, 0);
+  ASSERT_EQ(kill(second, SIGKILL), 0);
+
   ASSERT_TRUE(WaitFor([&] { return GetSweep(id).state() == v1::SWEEP_FAILED; }, 30));
-  const v1::Trial trial = Trials(id)[0];
-  EXPECT_EQ(trial.state(), v1::TRIAL_FAILED);
-  EXPECT_NE(trial.message().find("killed by signal 9"), std::string::npos) << trial.message();
+  EXPECT_EQ(trial().state(), v1::TRIAL_FAILED);
+  EXPECT_NE(trial().message().find("gave up after 1 restarts"), std::string::npos) << trial().message();
+  EXPECT_NE(trial().message().find("killed by signal 9"), std::string::npos) << trial().message();
 
   // The same workers take the next sweep.
   const int64_t next = Submit(Recipe(40, "[0.01, 0.001]", 0));
   const ProcessResult watched = Cli({"watch", std::to_string(next)});
   EXPECT_EQ(watched.exit_code, 0) << watched.output;
+}
+
+TEST_F(SweepTest, APreemptedWorkerCheckpointsDeregistersAndItsTrialResumesOnAnotherWorker) {
+  const int64_t id = Submit(Recipe(1000000, "[0.01]", 20) + "  max_restarts: 0\n");
+  ASSERT_GT(id, 0);
+  ASSERT_TRUE(WaitFor([&] { return Trials(id).at(0).last_step() > 0; }, 60));
+  const int victim = Trainer(0).worker;
+  ASSERT_GE(victim, 0);
+  ASSERT_EQ(kill(workers_[victim]->pid(), SIGTERM), 0);  // the scheduler preempts the node
+  EXPECT_EQ(workers_[victim]->Wait(60).exit_code, 0);
+  const std::string victim_log = ReadFile(dir_ / ("worker-" + std::to_string(victim) + ".log"));
+  EXPECT_NE(victim_log.find("preempted"), std::string::npos) << victim_log;
+  EXPECT_NE(victim_log.find("deregistered"), std::string::npos) << victim_log;
+
+  // Not failed, though max_restarts is 0: preemption does not count. The other worker resumes it.
+  ASSERT_TRUE(WaitFor([&] { return Trials(id).at(0).attempts() == 2; }, 30));
+  const v1::Trial resumed = Trials(id).at(0);
+  EXPECT_EQ(resumed.state(), v1::TRIAL_RUNNING);
+  EXPECT_EQ(resumed.restarts(), 0);
+  EXPECT_EQ(Trainer(1).worker, 1 - victim);
+  int alive = 0;
+  const v1::ListWorkersResponse workers = Workers();
+  for (const v1::Worker& worker : workers.workers()) alive += worker.alive();
+  EXPECT_EQ(alive, 1) << "the preempted worker left at once";
+  const fs::path log = fs::path(GetSweep(id).storage_root()) / resumed.output_dir() / "attempt-2.log";
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("resumed from") != std::string::npos; }, 60)) << ReadFile(log);
+
+  const ProcessResult canceled = Cli({"cancel", std::to_string(id)});
+  EXPECT_EQ(canceled.exit_code, 0) << canceled.output;
+  workers_[victim] = StartWorker(victim);  // TearDown stops every worker
 }
 
 TEST_F(SweepTest, CliErrorsAreClearWithExitCodesScriptsCanUse) {

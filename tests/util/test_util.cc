@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -91,6 +92,19 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_se
   TempDir dir;
   Process p(argv, dir / "output.txt");
   return p.Wait(timeout_seconds);
+}
+
+std::string WaitForListenAddress(const std::string& log_file, double seconds) {
+  static const std::regex listening("listening on (127\\.0\\.0\\.1:[0-9]+)");
+  std::string address;
+  WaitFor([&] {
+    std::smatch match;
+    const std::string log = ReadFile(log_file);
+    if (!std::regex_search(log, match, listening)) return false;
+    address = match[1];
+    return true;
+  }, seconds);
+  return address;
 }
 
 }  // namespace orchard::testing

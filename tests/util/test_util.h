@@ -3,8 +3,10 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace orchard::testing {
@@ -51,5 +53,20 @@ class Process {
 
 // Runs `argv` to completion (at most `timeout_seconds`).
 ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_seconds = 300);
+
+// Waits until `predicate` holds, polling every 100 ms; false after `seconds`.
+template <typename Predicate>
+bool WaitFor(Predicate predicate, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return predicate();
+}
+
+// The address an orchard-coordinator started with --listen 127.0.0.1:0 printed to `log_file`
+// ("listening on 127.0.0.1:PORT"); empty when it did not within `seconds`.
+std::string WaitForListenAddress(const std::string& log_file, double seconds);
 
 }  // namespace orchard::testing

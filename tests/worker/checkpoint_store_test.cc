@@ -84,6 +84,42 @@ TEST(CheckpointStoreTest, TruncatedFileIsSkippedAndCorruptionIsCaughtOnRead) {
   EXPECT_NE(bytes.status().message().find("checksum mismatch"), std::string::npos);
 }
 
+TEST(CheckpointStoreTest, LatestVerifiesChecksumsAndFallsBackPastACorruptCheckpoint) {
+  TempDir dir;
+  CheckpointStore store(dir.path(), 3);
+  ASSERT_TRUE(store.Commit(1, {{"rank-0.pt", "older"}}, {}).ok());
+  ASSERT_TRUE(store.Commit(2, {{"rank-0.pt", "newer"}}, {}).ok());
+  WriteFile((dir.path() / "step-2" / "rank-0.pt").string(), "NEWER");  // same size, flipped bits
+  std::vector<std::string> warnings;
+  auto latest = store.Latest(&warnings);
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->step, 1);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("checksum mismatch"), std::string::npos) << warnings[0];
+}
+
+TEST(CheckpointStoreTest, ANewerEpochFencesAStaleWriterOut) {
+  TempDir dir;
+  CheckpointStore stale(dir.path(), 3, /*epoch=*/1);
+  ASSERT_TRUE(stale.Claim().ok());
+  ASSERT_TRUE(stale.Commit(10, {{"rank-0.pt", "from attempt 1"}}, {}).ok());
+
+  CheckpointStore current(dir.path(), 3, /*epoch=*/2);  // the trial was queued again elsewhere
+  ASSERT_TRUE(current.Claim().ok());
+  const Status refused = stale.Commit(20, {{"rank-0.pt", "stale"}}, {});
+  EXPECT_EQ(refused.code(), StatusCode::kAborted);
+  EXPECT_NE(refused.message().find("fenced"), std::string::npos) << refused.message();
+  EXPECT_EQ(stale.Claim().code(), StatusCode::kAborted);
+  ASSERT_TRUE(current.Commit(15, {{"rank-0.pt", "from attempt 2"}}, {}).ok());
+
+  std::vector<int64_t> steps;
+  for (const auto& cp : current.List()) steps.push_back(cp.step);
+  EXPECT_EQ(steps, (std::vector<int64_t>{10, 15}));  // nothing of the stale writer's after the fence
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().find(".step-20"), std::string::npos) << "temporary left behind";
+  EXPECT_EQ(current.List().back().manifest["epoch"], 2);
+}
+
 TEST(CheckpointStoreTest, GarbageManifestIsReported) {
   TempDir dir;
   fs::create_directories(dir.path() / "step-3");

@@ -27,7 +27,8 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::string LastLogLine(const std::string& path) {
+// The last `count` lines of a log (at most 4 KiB), for the reason an attempt ended.
+std::string LastLogLines(const std::string& path, int count) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return "";
   const int64_t size = in.tellg();
@@ -36,8 +37,9 @@ std::string LastLogLine(const std::string& path) {
   std::string tail(size - start, '\0');
   in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r' || tail.back() == ' ')) tail.pop_back();
-  const size_t newline = tail.rfind('\n');
-  return newline == std::string::npos ? tail : tail.substr(newline + 1);
+  size_t from = tail.size();
+  for (int i = 0; i < count && from != std::string::npos && from > 0; ++i) from = tail.rfind('\n', from - 1);
+  return from == std::string::npos ? tail : tail.substr(from + 1);
 }
 
 // A human summary of how orchard-train ended (its exit codes are in trainer.h).
@@ -46,15 +48,22 @@ std::string ExitReason(const TrainerExit& exit, const std::string& log_path) {
   if (exit.signal != 0)
     return "killed by signal " + std::to_string(exit.signal) + " (" + strsignal(exit.signal) + ")" +
            (exit.signal == SIGKILL ? "; out of memory?" : "");
-  const std::string last = LastLogLine(log_path);
+  const std::string last = LastLogLines(log_path, 5);
   switch (exit.exit_code) {
     case train::kExitCompleted: return "completed";
     case train::kExitBadInput: return "invalid recipe or data: " + last;
     case train::kExitDiverged: return last;
     case train::kExitPreempted: return "preempted: stopped with SIGTERM after writing a checkpoint";
+    case train::kExitFenced: return "fenced: a newer attempt of the trial owns its output";
     case 127: return "cannot run the trainer binary";
     default: return "failed (exit " + std::to_string(exit.exit_code) + "): " + last;
   }
+}
+
+// A call that may succeed if retried: the coordinator is restarting or briefly unreachable.
+bool IsTransient(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
 }
 
 // The newest step-<n> directory with a MANIFEST (a complete checkpoint), or -1.
@@ -104,6 +113,7 @@ class WorkerAgent::Impl {
       }
       const bool any_exit = HandleExits();
       Relay();
+      FlushEnded();
       if (FreeSlots() > 0 && (any_exit || now >= next_lease)) {
         Lease();
         next_lease = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
@@ -123,9 +133,11 @@ class WorkerAgent::Impl {
     fs::path dir;
     std::string log_path;
     std::unique_ptr<MetricsTail> tail;
+    std::vector<MetricRecord> unsent;  // read from the trainer, not yet acknowledged by the coordinator
     int64_t reported_checkpoint = -1;
     bool stop_sent = false;
     std::vector<int> gpus;
+    v1::ReportAttemptExitRequest exit;  // set when the trainer has exited
   };
 
   void Wake() {
@@ -146,6 +158,7 @@ class WorkerAgent::Impl {
     const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                              std::chrono::duration<double>(options_.connect_timeout_seconds));
     while (!stop.load()) {
+      const auto sent = Clock::now();
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
       v1::RegisterWorkerResponse response;
@@ -153,12 +166,14 @@ class WorkerAgent::Impl {
       if (status.ok()) {
         worker_id_ = response.worker_id();
         heartbeat_interval_ = response.heartbeat_interval_seconds();
+        lease_timeout_ = response.lease_timeout_seconds();
+        last_heartbeat_sent_ = sent;
         storage_root_ = options_.storage_root.empty() ? response.storage_root() : options_.storage_root;
         Say("registered as " + worker_id_ + " with " + std::to_string(slots_.count) + " " + slots_.kind +
             " slots at " + options_.coordinator + "; storage " + storage_root_);
         return OkStatus();
       }
-      if (status.error_code() != grpc::StatusCode::UNAVAILABLE && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED)
+      if (!IsTransient(status))
         return FailedPrecondition("the coordinator refused registration: " + status.error_message());
       if (Clock::now() > deadline)
         return Unavailable("cannot reach the coordinator at " + options_.coordinator + " (" + status.error_message() +
@@ -169,9 +184,14 @@ class WorkerAgent::Impl {
   }
 
   void Heartbeat(const std::atomic<bool>& stop) {
+    const auto sent = Clock::now();
     v1::HeartbeatRequest request;
     request.set_worker_id(worker_id_);
+    // Attempts whose end is not yet acknowledged count as running, so the coordinator waits for
+    // their exit report instead of declaring them lost.
     for (const auto& [id, running] : running_) request.add_running_attempt_ids(id);
+    for (const auto& [id, running] : finishing_) request.add_running_attempt_ids(id);
+    for (const auto& [id, exit] : unreported_exits_) request.add_running_attempt_ids(id);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     v1::HeartbeatResponse response;
@@ -183,11 +203,28 @@ class WorkerAgent::Impl {
       for (auto& [id, running] : running_) launcher_->Signal(running.pid, SIGTERM);
       orphaned_.merge(running_);
       running_.clear();
+      finishing_.clear();
+      unreported_exits_.clear();
       (void)Register(stop);
       return;
     }
-    if (!status.ok()) return;  // transient; the lease timeout is several heartbeats long
+    if (!status.ok()) {
+      FenceIfSilent();
+      return;  // transient; the lease timeout is several heartbeats long
+    }
+    last_heartbeat_sent_ = sent;
     for (int64_t id : response.stop_attempt_ids()) StopAttempt(id, "the coordinator asked");
+  }
+
+  // The coordinator declares this worker lost a lease timeout after the last heartbeat it received,
+  // which is no earlier than when we sent our last acknowledged one. Stopping our trainers well
+  // before that (at 70%) means a trial is never running here when it starts elsewhere.
+  void FenceIfSilent() {
+    const double silent = std::chrono::duration<double>(Clock::now() - last_heartbeat_sent_).count();
+    if (silent < 0.7 * lease_timeout_) return;
+    for (auto& [id, running] : running_)
+      StopAttempt(id, "no heartbeat acknowledged for " + std::to_string(static_cast<int>(silent)) +
+                          " s; stopping before the coordinator declares this worker lost");
   }
 
   void StopAttempt(int64_t id, const std::string& why) {
@@ -243,6 +280,8 @@ class WorkerAgent::Impl {
     if (slots_.kind == "cpu" && recipe->train.threads == 0)
       request.args.insert(request.args.end(), {"--set", "train.threads=" + std::to_string(options_.threads_per_slot)});  // per rank
     if (attempt.resume()) request.args.push_back("--resume");
+    request.args.insert(request.args.end(), {"--epoch", std::to_string(attempt.number()), "--summary",
+                                             (running.dir / "result.json").string()});
     request.log_path = running.log_path;
     request.ranks = attempt.slots();
     if (slots_.kind == "gpu") {
@@ -272,25 +311,32 @@ class WorkerAgent::Impl {
     return false;
   }
 
-  // Sends new metric records and checkpoints of one attempt; a STOP decision sends SIGTERM.
-  void RelayOne(Running& running) {
-    const std::vector<MetricRecord> records = running.tail->Poll();
+  // Sends new metric records and checkpoints of one attempt; a STOP decision sends SIGTERM. Records
+  // stay queued until the coordinator acknowledges them (at least once; it stores each once).
+  // False when some are still unsent because the coordinator could not be reached.
+  bool RelayOne(Running& running) {
+    std::vector<MetricRecord> fresh = running.tail->Poll();
+    running.unsent.insert(running.unsent.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
     v1::Decision decision = v1::DECISION_CONTINUE;
-    for (size_t start = 0; start < records.size(); start += 5000) {
+    while (!running.unsent.empty()) {
+      const size_t batch = std::min<size_t>(running.unsent.size(), 5000);
       v1::ReportMetricsRequest request;
       request.set_attempt_id(running.attempt.attempt_id());
       request.set_token(running.attempt.token());
-      for (size_t i = start; i < std::min(records.size(), start + 5000); ++i) {
+      for (size_t i = 0; i < batch; ++i) {
         v1::MetricPoint* p = request.add_points();
-        p->set_step(records[i].step);
-        p->set_name(records[i].name);
-        p->set_value(records[i].value);
-        p->set_time(records[i].time);
+        p->set_step(running.unsent[i].step);
+        p->set_name(running.unsent[i].name);
+        p->set_value(running.unsent[i].value);
+        p->set_time(running.unsent[i].time);
       }
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       v1::ReportMetricsResponse response;
       const grpc::Status status = trials_->ReportMetrics(&context, request, &response);
+      if (IsTransient(status)) return false;
+      // Stored, or refused for good (the attempt has ended): either way these are done.
+      running.unsent.erase(running.unsent.begin(), running.unsent.begin() + static_cast<std::ptrdiff_t>(batch));
       if (status.ok() && response.decision() == v1::DECISION_STOP) decision = v1::DECISION_STOP;
       if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) decision = v1::DECISION_STOP;
     }
@@ -307,6 +353,7 @@ class WorkerAgent::Impl {
       if (trials_->ReportCheckpoint(&context, request, &response).ok()) running.reported_checkpoint = step;
     }
     if (decision == v1::DECISION_STOP) StopAttempt(running.attempt.attempt_id(), "the search strategy stopped it");
+    return true;
   }
 
   void Relay() {
@@ -322,30 +369,45 @@ class WorkerAgent::Impl {
                         orphaned_.end());
         continue;
       }
-      RelayOne(it->second);  // the last metrics before the exit, so the objective is final
       const std::string reason = ExitReason(exit, it->second.log_path);
-      ReportExit(it->first, exit.exit_code, exit.signal, reason);
       Say("attempt " + std::to_string(it->first) + " ended: " + reason);
-      running_.erase(it);
+      it->second.exit = MakeExit(it->first, exit.exit_code, exit.signal, reason);
+      finishing_.insert(running_.extract(it));
     }
     return !exits.empty();
   }
 
-  void ReportExit(int64_t attempt_id, int exit_code, int signal, const std::string& reason) {
+  v1::ReportAttemptExitRequest MakeExit(int64_t attempt_id, int exit_code, int signal, const std::string& reason) const {
     v1::ReportAttemptExitRequest request;
     request.set_worker_id(worker_id_);
     request.set_attempt_id(attempt_id);
     request.set_exit_code(exit_code);
     request.set_signal(signal);
     request.set_reason(reason);
-    // Retry while the coordinator is briefly unreachable: an exit must not be lost.
-    for (int attempt = 0; attempt < 20; ++attempt) {
+    return request;
+  }
+
+  // An attempt that ended before its trainer ran.
+  void ReportExit(int64_t attempt_id, int exit_code, int signal, const std::string& reason) {
+    unreported_exits_[attempt_id] = MakeExit(attempt_id, exit_code, signal, reason);
+    FlushEnded();
+  }
+
+  // Delivers ended attempts' last metrics, then their exits, in that order so the objective is final
+  // when the trial ends. What the coordinator cannot take now is kept and retried on the next pass:
+  // neither metrics nor exits are lost while it restarts.
+  void FlushEnded() {
+    for (auto it = finishing_.begin(); it != finishing_.end();) {
+      if (!RelayOne(it->second)) return;
+      unreported_exits_[it->first] = it->second.exit;
+      it = finishing_.erase(it);
+    }
+    for (auto it = unreported_exits_.begin(); it != unreported_exits_.end();) {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
       v1::ReportAttemptExitResponse response;
-      const grpc::Status status = workers_->ReportAttemptExit(&context, request, &response);
-      if (status.error_code() != grpc::StatusCode::UNAVAILABLE && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      if (IsTransient(workers_->ReportAttemptExit(&context, it->second, &response))) return;
+      it = unreported_exits_.erase(it);
     }
   }
 
@@ -353,13 +415,22 @@ class WorkerAgent::Impl {
   void Drain() {
     for (auto& [id, running] : running_) StopAttempt(id, "the worker is shutting down");
     const auto deadline = Clock::now() + std::chrono::seconds(60);
-    while ((!running_.empty() || !orphaned_.empty()) && Clock::now() < deadline) {
+    while ((!running_.empty() || !orphaned_.empty() || !finishing_.empty() || !unreported_exits_.empty()) &&
+           Clock::now() < deadline) {
       HandleExits();
+      FlushEnded();
       std::unique_lock<std::mutex> lock(wake_mu_);
       wake_.wait_for(lock, std::chrono::milliseconds(50), [&] { return woken_; });
       woken_ = false;
     }
     for (auto& [id, running] : running_) launcher_->Signal(running.pid, SIGKILL);
+    // Leave at once rather than after a lease timeout; anything not reported is queued again.
+    v1::DeregisterWorkerRequest request;
+    request.set_worker_id(worker_id_);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::DeregisterWorkerResponse response;
+    if (workers_->DeregisterWorker(&context, request, &response).ok()) Say("deregistered " + worker_id_);
   }
 
   AgentOptions options_;
@@ -371,8 +442,12 @@ class WorkerAgent::Impl {
   std::string worker_id_;
   std::string storage_root_;
   double heartbeat_interval_ = 2;
+  double lease_timeout_ = 15;
+  Clock::time_point last_heartbeat_sent_;  // of the last heartbeat the coordinator acknowledged
   std::map<int64_t, Running> running_;   // by attempt id
   std::map<int64_t, Running> orphaned_;  // stopped after the coordinator declared us lost
+  std::map<int64_t, Running> finishing_;  // exited; last metrics not yet delivered
+  std::map<int64_t, v1::ReportAttemptExitRequest> unreported_exits_;  // not yet acknowledged
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool woken_ = false;                   // guarded by wake_mu_

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,6 +57,7 @@ class ColdLauncher final : public TrainerLauncher {
     const pid_t pid = fork();
     if (pid == 0) {
       setpgid(0, 0);  // a Ctrl-C at the worker's terminal is the worker's to handle, not the trainer's
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // a killed worker takes its trainers along: no orphan keeps training
       const int null_fd = open("/dev/null", O_RDONLY);
       dup2(null_fd, STDIN_FILENO);
       dup2(log_fd, STDOUT_FILENO);
@@ -141,6 +143,7 @@ class WarmLauncher final : public TrainerLauncher {
     const pid_t pid = fork();
     if (pid == 0) {
       setpgid(0, 0);  // the zygote and its trials leave the terminal's Ctrl-C to the worker
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // and die with the worker (its trials die with it in turn)
       dup2(in_pipe[0], STDIN_FILENO);
       dup2(out_pipe[1], STDOUT_FILENO);
       execl(binary_.c_str(), binary_.c_str(), "--zygote", static_cast<char*>(nullptr));

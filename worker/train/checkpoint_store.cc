@@ -18,6 +18,7 @@ namespace {
 
 constexpr char kManifest[] = "MANIFEST";
 constexpr int kManifestFormat = 1;
+constexpr char kEpochFile[] = "EPOCH";
 
 Status ErrnoError(const std::string& what, const fs::path& path) {
   return Internal(what + " " + path.string() + ": " + std::strerror(errno));
@@ -63,9 +64,41 @@ std::optional<int64_t> StepOfDirectory(const fs::path& dir) {
   return std::stoll(digits);
 }
 
+// The epoch recorded in <root>/EPOCH; 0 when none is.
+int64_t RecordedEpoch(const fs::path& root) {
+  std::ifstream in(root / kEpochFile);
+  int64_t epoch = 0;
+  return in >> epoch ? epoch : 0;
+}
+
 }  // namespace
 
-CheckpointStore::CheckpointStore(fs::path root, int64_t keep) : root_(std::move(root)), keep_(keep) {}
+CheckpointStore::CheckpointStore(fs::path root, int64_t keep, int64_t epoch)
+    : root_(std::move(root)), keep_(keep), epoch_(epoch) {}
+
+Status CheckpointStore::CheckEpoch() const {
+  if (epoch_ == 0) return OkStatus();
+  const int64_t recorded = RecordedEpoch(root_);
+  if (recorded != epoch_)
+    return Aborted("fenced: attempt " + std::to_string(recorded) + " of this trial owns " + root_.string() +
+                   ", not this attempt " + std::to_string(epoch_) + "; a stale attempt must not write checkpoints");
+  return OkStatus();
+}
+
+Status CheckpointStore::Claim() {
+  if (epoch_ == 0) return OkStatus();
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  if (ec) return Internal("cannot create checkpoint directory " + root_.string() + ": " + ec.message());
+  const int64_t recorded = RecordedEpoch(root_);
+  if (recorded > epoch_) return CheckEpoch();
+  if (recorded == epoch_) return OkStatus();
+  const fs::path temp = root_ / (std::string(".") + kEpochFile + ".tmp-" + std::to_string(::getpid()));
+  RETURN_IF_ERROR(WriteDurably(temp, std::to_string(epoch_) + "\n"));
+  fs::rename(temp, root_ / kEpochFile, ec);
+  if (ec) return Internal("cannot record the epoch in " + root_.string() + ": " + ec.message());
+  return SyncDirectory(root_);
+}
 
 Status CheckpointStore::Commit(int64_t step, const std::vector<CheckpointFile>& files,
                                const nlohmann::json& metadata) {
@@ -78,7 +111,7 @@ Status CheckpointStore::Commit(int64_t step, const std::vector<CheckpointFile>& 
   fs::create_directory(temp_dir, ec);
   if (ec) return Internal("cannot create " + temp_dir.string() + ": " + ec.message());
 
-  nlohmann::json manifest = {{"format", kManifestFormat}, {"step", step}, {"metadata", metadata}};
+  nlohmann::json manifest = {{"format", kManifestFormat}, {"step", step}, {"epoch", epoch_}, {"metadata", metadata}};
   manifest["files"] = nlohmann::json::array();
   for (const CheckpointFile& f : files) {
     if (f.name.empty() || f.name.find('/') != std::string::npos || f.name == kManifest || f.name[0] == '.') {
@@ -93,6 +126,10 @@ Status CheckpointStore::Commit(int64_t step, const std::vector<CheckpointFile>& 
       std::chrono::system_clock::now().time_since_epoch()).count();
   RETURN_IF_ERROR(WriteDurably(temp_dir / kManifest, manifest.dump(2) + "\n"));
   RETURN_IF_ERROR(SyncDirectory(temp_dir));
+  if (Status fenced = CheckEpoch(); !fenced.ok()) {
+    fs::remove_all(temp_dir, ec);
+    return fenced;
+  }
   fs::remove_all(final_dir, ec);
   fs::rename(temp_dir, final_dir, ec);
   if (ec) return Internal("cannot rename " + temp_dir.string() + " into place: " + ec.message());
@@ -170,8 +207,15 @@ StatusOr<std::optional<Checkpoint>> CheckpointStore::Latest(std::vector<std::str
   std::sort(candidates.rbegin(), candidates.rend());
   for (const auto& [step, dir] : candidates) {
     auto cp = Open(dir);
-    if (cp.ok()) return std::optional<Checkpoint>(std::move(*cp));
-    if (warnings) warnings->push_back("skipping damaged checkpoint: " + cp.status().message());
+    Status verified = cp.status();
+    if (cp.ok()) {
+      for (const auto& f : cp->manifest.at("files")) {
+        verified = ReadFile(*cp, f.at("name").get<std::string>()).status();
+        if (!verified.ok()) break;
+      }
+    }
+    if (verified.ok()) return std::optional<Checkpoint>(std::move(*cp));
+    if (warnings) warnings->push_back("skipping damaged checkpoint: " + verified.message());
   }
   return std::optional<Checkpoint>();
 }

@@ -7,7 +7,11 @@
 // A commit writes every file into a temporary directory, fsyncs it, writes the MANIFEST (sizes,
 // CRC-32C checksums, step, metadata) last, renames the directory into place and fsyncs the parent:
 // a checkpoint without a valid manifest does not exist. Retention keeps the latest `keep`.
-// Not thread-safe; one writer per root.
+//
+// Fencing: a writer with an epoch (the coordinator's attempt number) claims the root by recording
+// its epoch in <root>/EPOCH; from then on a writer of a lower epoch (a stale attempt still running
+// somewhere) is refused with kAborted, at Claim and before every commit, so a trial never has two
+// checkpoint writers. Not thread-safe; one writer per root.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -35,13 +39,17 @@ struct Checkpoint {
 
 class CheckpointStore {
  public:
-  CheckpointStore(std::filesystem::path root, int64_t keep);
+  // `epoch` 0: unfenced (a standalone orchard-train run).
+  CheckpointStore(std::filesystem::path root, int64_t keep, int64_t epoch = 0);
+
+  // Records this writer's epoch as the root's; kAborted when a newer epoch already owns it.
+  Status Claim();
 
   // Writes a checkpoint of `step` atomically (replacing one of the same step), then applies retention.
   Status Commit(int64_t step, const std::vector<CheckpointFile>& files, const nlohmann::json& metadata);
 
-  // The newest checkpoint whose manifest parses and whose files have the sizes it lists (checksums
-  // are checked on read); damaged ones are skipped, each with a line in `warnings`.
+  // The newest checkpoint whose manifest parses and whose files have the sizes and CRC-32C checksums
+  // it lists; partial or corrupt ones are skipped, each with a line in `warnings`.
   StatusOr<std::optional<Checkpoint>> Latest(std::vector<std::string>* warnings) const;
 
   // Every checkpoint with a parseable manifest, oldest first.
@@ -57,9 +65,11 @@ class CheckpointStore {
 
  private:
   Status ApplyRetention();
+  Status CheckEpoch() const;  // kAborted when another epoch owns the root
 
   std::filesystem::path root_;
   int64_t keep_;
+  int64_t epoch_;
 };
 
 }  // namespace orchard::train

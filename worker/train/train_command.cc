@@ -49,7 +49,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   const int argc = static_cast<int>(argv.size());
   CLI::App app{"orchard-train: train one configuration of an Orchard recipe with LibTorch (no coordinator)."};
   app.footer("Exit codes: 0 completed, 1 failed, 2 bad recipe or flags, 3 diverged, 4 preempted (SIGTERM/SIGINT:\n"
-             "a checkpoint was written; run again with --resume to continue).\n"
+             "a checkpoint was written; run again with --resume to continue), 5 fenced (a newer --epoch owns --out).\n"
              "orchard-train --zygote serves as the worker agent's warm trainer (JSON lines on stdin/stdout).");
   std::string recipe_path, out_dir, summary_path, recipe_origin;
   std::vector<std::string> overrides;
@@ -58,6 +58,11 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   app.add_option("--set", overrides, "Override a recipe field, e.g. --set optimizer.lr=0.01 (repeatable)");
   app.add_option("--out", out_dir, "Output directory for metrics.jsonl and checkpoints/ (default runs/<recipe name>)");
   app.add_flag("--resume", resume, "Continue from the latest complete checkpoint in the output directory, if any");
+  int64_t epoch = 0;
+  app.add_option("--epoch", epoch,
+                 "Fencing epoch (the worker passes the attempt number): checkpoints of a lower epoch are refused once "
+                 "this one has started, and this one stops if a higher one has")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--validate", validate_only, "Only validate the recipe and exit");
   app.add_flag("-q,--quiet", quiet, "No progress lines");
   app.add_option("--summary", summary_path, "Write the run's result as JSON to this file");
@@ -86,6 +91,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   TrainOptions options;
   options.output_dir = out_dir.empty() ? "runs/" + recipe->name : out_dir;
   options.resume = resume;
+  options.epoch = epoch;
   options.progress = quiet ? nullptr : env.out;
   options.stop_requested = env.stop_requested;
   std::unique_ptr<comm::Communicator> communicator;
@@ -102,6 +108,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   if (!result.ok()) {
     *env.err << "orchard-train: " << result.status().message() << "\n";
     const auto code = result.status().code();
+    if (code == StatusCode::kAborted) return kExitFenced;
     return code == StatusCode::kInvalidArgument || code == StatusCode::kNotFound ||
                    code == StatusCode::kFailedPrecondition
                ? kExitBadInput

@@ -243,7 +243,9 @@ class Run {
     ASSIGN_OR_RETURN(optimizer_, MakeOptimizer(r_.optimizer, params_));
     RETURN_IF_ERROR(SetupDataParallel());
 
-    store_ = std::make_unique<CheckpointStore>(std::filesystem::path(o_.output_dir) / "checkpoints", r_.checkpoint.keep);
+    store_ = std::make_unique<CheckpointStore>(std::filesystem::path(o_.output_dir) / "checkpoints", r_.checkpoint.keep,
+                                               o_.epoch);
+    if (rank_ == 0) RETURN_IF_ERROR(store_->Claim());
     Position start;
     RETURN_IF_ERROR(MaybeResume(&start));
 
@@ -360,6 +362,12 @@ class Run {
       torch::serialize::InputArchive& rank_state = rank_ > 0 ? own_archive : archive;
       torch::Tensor progress, cpu_rng;
       rank_state.read("progress", progress);
+      torch::Tensor window;
+      if (rank_state.try_read("train_loss_window", window)) {
+        window = window.to(torch::kCPU);
+        window_loss_ = window[0].item<double>();
+        window_steps_ = static_cast<int64_t>(window[1].item<double>());
+      }
       rank_state.read("rng/cpu", cpu_rng);
       auto p = progress.to(torch::kCPU);
       step_ = p[0].item<int64_t>();
@@ -398,6 +406,7 @@ class Run {
     torch::serialize::OutputArchive archive;
     Position p = prefetcher_->position();
     archive.write("progress", torch::tensor({step_, p.epoch, p.batch}, torch::kInt64));
+    archive.write("train_loss_window", torch::tensor({window_loss_, static_cast<double>(window_steps_)}, torch::kFloat64));
     archive.write("rng/cpu", GeneratorState(torch::Device(torch::kCPU)));
     if (device_.is_cuda()) archive.write("rng/cuda", GeneratorState(device_));
     if (rank_ == 0) {
@@ -522,7 +531,7 @@ class Run {
     // Orchard's kernels run on the current device: make it this run's (cuda:N).
     c10::DeviceGuard device_guard(device_);
     model_->SetTraining(true);
-    double interval_loss = 0, interval_seconds = 0, last_grad_norm = 0;
+    double interval_seconds = 0, last_grad_norm = 0;
     int64_t interval_steps = 0, measured_steps = 0;
     double measured_seconds = 0;
     bool first = true;
@@ -579,7 +588,8 @@ class Run {
       // The first step pays for allocations and thread start-up; throughput excludes it.
       if (!first) measured_seconds += seconds, ++measured_steps;
       first = false;
-      interval_loss += loss_value, interval_seconds += seconds, ++interval_steps;
+      window_loss_ += loss_value, ++window_steps_;
+      interval_seconds += seconds, ++interval_steps;
       last_grad_norm = norm.norm;
 
       const bool last = step_ == total_steps_;
@@ -588,7 +598,7 @@ class Run {
         ASSIGN_OR_RETURN(eval, Evaluate());
       }
       if (last || step_ % log_interval_ == 0 || !eval.empty()) {
-        const double mean_loss = interval_loss / interval_steps;
+        const double mean_loss = window_loss_ / static_cast<double>(window_steps_);
         const double step_ms = 1000.0 * interval_seconds / interval_steps;
         const double samples_per_second = samples_per_step / (interval_seconds / interval_steps);
         Record(step_, "train_loss", mean_loss);
@@ -601,7 +611,7 @@ class Run {
         const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
         PrintProgress(mean_loss, eval, lr, samples_per_second, step_ms,
                       elapsed / (step_ - result_.start_step) * (total_steps_ - step_));
-        interval_loss = interval_seconds = 0, interval_steps = 0;
+        window_loss_ = interval_seconds = 0, window_steps_ = interval_steps = 0;
       }
       if (!eval.empty()) result_.final_eval = eval, FlushMetrics();
       if (last || stop || (r_.checkpoint.interval > 0 && step_ % r_.checkpoint.interval == 0)) {
@@ -695,6 +705,9 @@ class Run {
   int rank_ = 0, ranks_ = 1;
   std::unique_ptr<GradientReducer> reducer_;
   int64_t step_ = 0;
+  // The losses since train_loss was last logged; checkpointed, so a resumed run logs the same means.
+  double window_loss_ = 0;
+  int64_t window_steps_ = 0;
   int64_t total_steps_ = 0;
   int64_t log_interval_ = 1;
   TrainResult result_;

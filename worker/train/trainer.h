@@ -18,6 +18,7 @@
 
 #include "core/recipe.h"
 #include "core/status.h"
+#include "core/trainer_exit_codes.h"
 #include "worker/comm/communicator.h"
 
 namespace orchard::train {
@@ -25,6 +26,8 @@ namespace orchard::train {
 struct TrainOptions {
   std::string output_dir;           // metrics file and checkpoints/ go here
   bool resume = false;              // continue from the latest complete checkpoint, if any
+  int64_t epoch = 0;                // the coordinator's attempt number: fences checkpoints against stale
+                                    // attempts (checkpoint_store.h); 0: unfenced
   std::ostream* progress = nullptr; // human progress lines; nullptr: none
   // Checked after every optimizer step; when set, a checkpoint is written and Train returns
   // kPreempted. Typically set by a SIGTERM handler.
@@ -58,12 +61,5 @@ struct TrainResult {
 };
 
 StatusOr<TrainResult> Train(const Recipe& recipe, const TrainOptions& options);
-
-// Process exit codes of orchard-train, shared with the worker that supervises it.
-inline constexpr int kExitCompleted = 0;
-inline constexpr int kExitFailed = 1;      // runtime error (I/O, LibTorch)
-inline constexpr int kExitBadInput = 2;    // invalid recipe, flags or data
-inline constexpr int kExitDiverged = 3;    // non-finite loss or gradients; retrying will not help
-inline constexpr int kExitPreempted = 4;   // SIGTERM: checkpoint written, resume later
 
 }  // namespace orchard::train
