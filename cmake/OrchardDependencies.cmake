@@ -79,6 +79,26 @@ if(ORCHARD_BUILD_TESTS)
   include(GoogleTest)
 endif()
 
+# libFuzzer: the fuzz tests are compiled by clang++ with its sanitizers, beside the main build (a
+# CMake project has one C++ compiler). Probed once by building an empty fuzzer, since clang++ can be
+# installed without the libFuzzer runtime (Debian's libclang-rt-N-dev). Only success is cached, so
+# installing the runtime later needs no fresh build directory.
+if(ORCHARD_BUILD_TESTS)
+  find_program(ORCHARD_CLANGXX NAMES clang++ DOC "clang++ with libFuzzer, for the fuzz tests")
+  if(ORCHARD_CLANGXX AND NOT ORCHARD_HAVE_LIBFUZZER)
+    set(probe_dir ${CMAKE_BINARY_DIR}/CMakeFiles/libfuzzer-probe)
+    file(WRITE ${probe_dir}/probe.cc
+      "#include <cstddef>\n#include <cstdint>\n"
+      "extern \"C\" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }\n")
+    execute_process(
+      COMMAND ${ORCHARD_CLANGXX} -fsanitize=fuzzer,address,undefined ${probe_dir}/probe.cc -o ${probe_dir}/probe
+      RESULT_VARIABLE probe_failed OUTPUT_QUIET ERROR_QUIET)
+    if(NOT probe_failed)
+      set(ORCHARD_HAVE_LIBFUZZER ON CACHE INTERNAL "clang++ builds and links a libFuzzer target")
+    endif()
+  endif()
+endif()
+
 message(STATUS "Orchard dependencies:")
 message(STATUS "  LibTorch       ${torch_version} (pinned ${ORCHARD_TORCH_VERSION}) via ${ORCHARD_PYTHON}")
 if(ORCHARD_HAVE_CUDA)
@@ -96,6 +116,13 @@ message(STATUS "  nlohmann_json  ${nlohmann_json_VERSION}")
 message(STATUS "  CLI11          ${CLI11_VERSION}")
 if(ORCHARD_BUILD_TESTS)
   message(STATUS "  GoogleTest     ${GTest_VERSION}")
+  if(ORCHARD_HAVE_LIBFUZZER)
+    message(STATUS "  libFuzzer      ${ORCHARD_CLANGXX}")
+  elseif(ORCHARD_CLANGXX)
+    message(STATUS "  libFuzzer      not found beside ${ORCHARD_CLANGXX}: fuzz tests skipped (scripts/setup installs libclang-rt-14-dev)")
+  else()
+    message(STATUS "  libFuzzer      clang++ not found: fuzz tests skipped (scripts/setup installs clang)")
+  endif()
 endif()
 if(NOT ORCHARD_TRAINER_ONLY)
   message(STATUS "  gRPC           ${gRPC_VERSION}")

@@ -59,3 +59,58 @@ function(orchard_mpi_test name)
       ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
   endforeach()
 endfunction()
+
+# orchard_fuzzer(NAME SRCS ... DEPS imported-target ...)
+# A libFuzzer binary build/bin/NAME, compiled by ${ORCHARD_CLANGXX} with AddressSanitizer and
+# UndefinedBehaviorSanitizer (any UB report aborts, so libFuzzer keeps the input). The main compiler
+# cannot build it, so each source is a custom command (header dependencies from clang's depfiles) and
+# the project's own sources are listed in SRCS; DEPS are imported targets whose include directories
+# and library file are used. Part of `all`.
+function(orchard_fuzzer name)
+  cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
+  set(flags -std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
+      -fno-sanitize-recover=undefined)
+  set(includes -I${PROJECT_SOURCE_DIR})
+  set(libraries)
+  foreach(dep IN LISTS ARG_DEPS)
+    get_target_property(dirs ${dep} INTERFACE_INCLUDE_DIRECTORIES)
+    foreach(dir IN LISTS dirs)
+      # -I of a system directory would reorder it before the C++ library's wrappers of C headers.
+      if(dir AND NOT dir IN_LIST CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES)
+        list(APPEND includes -I${dir})
+      endif()
+    endforeach()
+    get_target_property(type ${dep} TYPE)
+    if(NOT type STREQUAL "INTERFACE_LIBRARY")
+      list(APPEND libraries $<TARGET_LINKER_FILE:${dep}>)
+    endif()
+  endforeach()
+  set(launcher)
+  if(CCACHE_PROGRAM)
+    set(launcher ${CCACHE_PROGRAM})
+  endif()
+
+  set(object_dir ${CMAKE_BINARY_DIR}/fuzz/${name}.dir)
+  set(objects)
+  foreach(src IN LISTS ARG_SRCS)
+    get_filename_component(src ${src} ABSOLUTE)
+    file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${src})
+    set(object ${object_dir}/${rel}.o)
+    get_filename_component(dir ${object} DIRECTORY)
+    file(MAKE_DIRECTORY ${dir})
+    add_custom_command(OUTPUT ${object}
+      COMMAND ${launcher} ${ORCHARD_CLANGXX} ${flags} ${includes} -MD -MF ${object}.d -c ${src} -o ${object}
+      DEPENDS ${src}
+      DEPFILE ${object}.d
+      COMMENT "Building fuzz object ${rel}"
+      VERBATIM)
+    list(APPEND objects ${object})
+  endforeach()
+  set(binary ${CMAKE_BINARY_DIR}/bin/${name})
+  add_custom_command(OUTPUT ${binary}
+    COMMAND ${ORCHARD_CLANGXX} ${flags} ${objects} ${libraries} -o ${binary}
+    DEPENDS ${objects} ${libraries}
+    COMMENT "Linking fuzzer ${name}"
+    VERBATIM)
+  add_custom_target(${name} ALL DEPENDS ${binary})
+endfunction()

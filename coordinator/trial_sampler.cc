@@ -1,6 +1,6 @@
 #include "coordinator/trial_sampler.h"
 
-#include <charconv>
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -20,15 +20,6 @@ uint64_t MixSeed(uint64_t x) {
 double Unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 }  // namespace
-
-std::string FormatDouble(double value) {
-  char buffer[32];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  std::string text(buffer, end);
-  // Keep it a YAML float (not an int) so "1" stays 1.0 for float fields.
-  if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
-  return text;
-}
 
 std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& parameters, int64_t index) {
   std::vector<Hyperparameter> point(parameters.size());
@@ -55,11 +46,15 @@ std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& param
         value = p.values[static_cast<size_t>(Unit(rng) * p.values.size())];
         break;
       case ParameterSpace::Kind::kUniform:
-        value = FormatDouble(p.min + (p.max - p.min) * Unit(rng));
+        value = FormatDouble(std::clamp(p.min + (p.max - p.min) * Unit(rng), p.min, p.max));
         break;
-      case ParameterSpace::Kind::kLogUniform:
-        value = FormatDouble(std::exp(std::log(p.min) + (std::log(p.max) - std::log(p.min)) * Unit(rng)));
+      case ParameterSpace::Kind::kLogUniform: {
+        // exp(log(x)) can miss x by an ulp; outside [min, max] a draw at the edge of a field's range
+        // would fail the trial's validation.
+        const double draw = std::exp(std::log(p.min) + (std::log(p.max) - std::log(p.min)) * Unit(rng));
+        value = FormatDouble(std::clamp(draw, p.min, p.max));
         break;
+      }
       case ParameterSpace::Kind::kIntUniform: {
         const auto lo = static_cast<int64_t>(std::ceil(p.min));
         const auto hi = static_cast<int64_t>(std::floor(p.max));

@@ -20,7 +20,4 @@ std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& paramet
 std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
                                         int64_t index);
 
-// Shortest text that reads back as exactly `value`.
-std::string FormatDouble(double value);
-
 }  // namespace orchard::coordinator

@@ -1,5 +1,6 @@
 #include "core/recipe.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,8 +13,9 @@ namespace {
 constexpr int64_t kMaxCount = int64_t{1} << 40;
 constexpr int64_t kMaxWidth = 1 << 20;
 
+// The text of a --set value that reads back as `node`: scalars are quoted where YAML needs it
+// ("a: b", "#x", "").
 std::string ToFlowYaml(const YAML::Node& node) {
-  if (node.IsScalar()) return node.Scalar();
   YAML::Emitter out;
   out << YAML::Flow << node;
   return out.c_str();
@@ -49,17 +51,18 @@ Status SetPath(YAML::Node root, const std::string& path, const YAML::Node& value
 Status ApplyOverride(YAML::Node root, const std::string& assignment, Diagnostics* diag) {
   size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
-    return InvalidArgument("--set " + assignment + ": expected FIELD=VALUE, e.g. optimizer.lr=0.01");
+    return InvalidArgument(
+        Printable("--set " + assignment + ": expected FIELD=VALUE, e.g. optimizer.lr=0.01"));
   }
   std::string path = assignment.substr(0, eq);
   YAML::Node value;
   try {
     value = YAML::Load(assignment.substr(eq + 1));
   } catch (const YAML::Exception& e) {
-    return InvalidArgument("--set " + assignment + ": the value is not valid YAML: " + e.msg);
+    return InvalidArgument(Printable("--set " + assignment + ": the value is not valid YAML: " + e.msg));
   }
   Status s = SetPath(root, path, value);
-  if (!s.ok()) return InvalidArgument("--set " + assignment + ": " + s.message());
+  if (!s.ok()) return InvalidArgument(Printable("--set " + assignment + ": " + s.message()));
   diag->AddOverrideOrigin(path, "--set " + assignment);
   return OkStatus();
 }
@@ -170,6 +173,7 @@ void ReadSchedule(Fields f, ScheduleSpec* s) {
 }
 
 void ReadTrain(Fields f, TrainSpec* t) {
+  if (f.NotAMapping()) return;  // already reported; "set steps or epochs" would repeat it
   if (f.Has("steps") == f.Has("epochs")) {
     f.Error(f.Has("steps") ? "epochs" : "steps", "set exactly one of train.steps and train.epochs");
   }
@@ -282,8 +286,14 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
 
   Diagnostics* diag = f.diagnostics();
   if (!params.node().IsMap()) return;
+  params.RejectRepeated();
   for (const auto& entry : params.node()) {
-    std::string path = entry.first.Scalar();
+    std::string path = KeyText(entry.first);
+    if (path == "sweep" || path.rfind("sweep.", 0) == 0) {
+      diag->Error(entry.first.Mark(), params.FieldPath(path),
+                  "a sweep cannot vary its own settings; name a training field such as optimizer.lr");
+      continue;
+    }
     if (!entry.second.IsMap()) {
       diag->Error(entry.second.Mark(), params.FieldPath(path),
                   "expected a mapping such as {values: [...]} or {distribution: uniform, min: 0, "
@@ -291,9 +301,12 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
       continue;
     }
     Fields p(entry.second, params.FieldPath(path), diag);
+    const size_t errors_before = diag->errors().size();
     ParameterSpace space;
     space.path = path;
-    std::vector<YAML::Node> candidates;  // each is checked against the recipe below
+    // The values a trial can receive, as the text of its "path=value" override; each is checked
+    // against the recipe below.
+    std::vector<std::string> candidates;
     if (p.Has("values")) {
       YAML::Node values = entry.second["values"];
       p.Skip("values");
@@ -302,21 +315,24 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
         continue;
       }
       space.kind = ParameterSpace::Kind::kValues;
-      for (const YAML::Node& v : values) candidates.push_back(v), space.values.push_back(ToFlowYaml(v));
+      for (const YAML::Node& v : values) space.values.push_back(ToFlowYaml(v));
+      candidates = space.values;
     } else if (p.Has("value")) {
       space.kind = ParameterSpace::Kind::kConstant;
       p.Skip("value");
-      candidates.push_back(entry.second["value"]);
       space.values.push_back(ToFlowYaml(entry.second["value"]));
-    } else {
+      candidates = space.values;
+    } else if (p.Has("distribution")) {
       std::string dist = p.Choice("distribution", std::nullopt,
                                   {"uniform", "log_uniform", "int_uniform"});
       space.kind = dist == "log_uniform"   ? ParameterSpace::Kind::kLogUniform
                    : dist == "int_uniform" ? ParameterSpace::Kind::kIntUniform
                                            : ParameterSpace::Kind::kUniform;
       if (dist == "int_uniform") {
-        space.min = static_cast<double>(p.Integer("min", std::nullopt, INT64_MIN / 2, INT64_MAX / 2));
-        space.max = static_cast<double>(p.Integer("max", std::nullopt, INT64_MIN / 2, INT64_MAX / 2));
+        // Bounds are kept as doubles, which hold every integer up to 2^53 exactly.
+        constexpr int64_t kMaxExact = int64_t{1} << 53;
+        space.min = static_cast<double>(p.Integer("min", std::nullopt, -kMaxExact, kMaxExact));
+        space.max = static_cast<double>(p.Integer("max", std::nullopt, -kMaxExact, kMaxExact));
       } else {
         double lowest = dist == "log_uniform" ? 1e-300 : -1e300;
         space.min = p.Number("min", std::nullopt, lowest, 1e300);
@@ -325,8 +341,19 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
       if (space.min > space.max) {
         p.Error("max", "must not be below min (" + Describe(entry.second["min"]) + ")");
       }
-      candidates.push_back(entry.second["min"]);
-      candidates.push_back(entry.second["max"]);
+      // The bounds as the sampler writes its draws (a float always has a point or an exponent).
+      if (diag->errors().size() == errors_before) {
+        for (double bound : {space.min, space.max}) {
+          candidates.push_back(dist == "int_uniform" ? std::to_string(static_cast<int64_t>(bound))
+                                                     : FormatDouble(bound));
+        }
+      }
+    } else {
+      p.Error("", "expected {values: [...]}, {value: ...} or {distribution: uniform, min: ..., "
+                  "max: ...}, found " + Describe(entry.second));
+      for (const char* key : {"values", "value", "distribution", "min", "max"}) p.Skip(key);
+      p.RejectUnknown();  // names a misspelt key, with a suggestion
+      continue;
     }
     p.RejectUnknown();
     if (s->strategy == "grid" && space.kind != ParameterSpace::Kind::kValues &&
@@ -335,27 +362,43 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
     }
 
     // A candidate must make a valid recipe: this catches unknown fields and wrong types early.
-    for (const YAML::Node& candidate : candidates) {
+    for (const std::string& candidate : candidates) {
+      YAML::Node value;
+      try {
+        value = YAML::Load(candidate);
+      } catch (const YAML::Exception& e) {
+        p.Error("", "the value " + candidate + " does not read back as YAML: " + e.msg);
+        break;
+      }
       YAML::Node trial = YAML::Clone(root);
       trial.remove("sweep");
       Diagnostics inner(file);
-      Status set = SetPath(trial, path, candidate);
+      Status set = SetPath(trial, path, value);
       if (!set.ok()) {
         p.Error("", set.message());
         break;
       }
-      inner.AddOverrideOrigin(path, "value " + Describe(candidate));
+      inner.AddOverrideOrigin(path, "value " + Describe(value));
       Recipe scratch;
       ReadTrainingFields(trial, file, &scratch, &inner);
       if (!inner.ok()) {
-        p.Error("", "not a valid value for the recipe: " + inner.errors().front());
+        const bool floats_for_integers =
+            (space.kind == ParameterSpace::Kind::kUniform ||
+             space.kind == ParameterSpace::Kind::kLogUniform) &&
+            std::floor(space.min) == space.min && std::floor(space.max) == space.max;
+        p.Error("", "not a valid value for the recipe: " + inner.errors().front() +
+                        (floats_for_integers ? " (uniform and log_uniform draw floats; an integer "
+                                               "field needs int_uniform)"
+                                             : ""));
         break;
       }
     }
     s->parameters.push_back(std::move(space));
   }
-  if (s->strategy == "grid" && diag->ok() && GridSize(s->parameters) > 100000) {
-    f.Error("parameters", "the grid has " + std::to_string(GridSize(s->parameters)) +
+  const int64_t grid = GridSize(s->parameters);
+  if (s->strategy == "grid" && diag->ok() && grid > 100000) {
+    f.Error("parameters", "the grid has " +
+                              (grid == INT64_MAX ? "at least 2^63" : std::to_string(grid)) +
                               " points; more than 100000 is surely a mistake");
   }
 }
@@ -368,14 +411,15 @@ StatusOr<Recipe> ParseRecipe(const std::string& text, const std::string& file,
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    return InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                           std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
-  }
-  if (!root.IsMap()) {
-    return InvalidArgument(file + ": expected a recipe (a mapping with model, data, train, ...), "
-                                  "found " + Describe(root));
+    return InvalidArgument(Printable(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                     std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg));
   }
   Diagnostics diag(file);
+  if (!root.IsMap()) {
+    diag.Error(root.Mark(), "recipe", "expected a mapping with model, data, train, ..., found " +
+                                          Describe(root));
+    return diag.ToStatus();
+  }
   for (const std::string& o : overrides) RETURN_IF_ERROR(ApplyOverride(root, o, &diag));
 
   Recipe recipe;

@@ -41,6 +41,11 @@ struct SweepSpec {
 };
 
 // Number of points of a grid over `parameters`; 0 when some parameter is not a list of values.
+// Saturates at INT64_MAX instead of overflowing.
 int64_t GridSize(const std::vector<ParameterSpace>& parameters);
+
+// Shortest text that reads back as exactly `value`, and as a YAML float ("1.0", not "1"): how a
+// draw from a uniform or log-uniform distribution is written into a trial's override.
+std::string FormatDouble(double value);
 
 }  // namespace orchard

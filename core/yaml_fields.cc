@@ -46,6 +46,29 @@ std::string Describe(const YAML::Node& node) {
   return (node.IsMap() ? "a mapping " : "a list ") + text;
 }
 
+std::string Printable(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string KeyText(const YAML::Node& key) {
+  return key.IsScalar() ? key.Scalar() : Describe(key);
+}
+
 std::string ClosestWord(const std::string& word, const std::vector<std::string>& known) {
   std::string best;
   size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
@@ -62,10 +85,13 @@ void Diagnostics::AddOverrideOrigin(const std::string& field, const std::string&
 
 void Diagnostics::Error(const YAML::Mark& mark, const std::string& field,
                         const std::string& message) {
-  // A field inside an overridden one (or the field itself) was set on the command line.
   for (const auto& [prefix, origin] : override_origins_) {
-    if (field == prefix || field.rfind(prefix + ".", 0) == 0) {
-      errors_.push_back(origin + ": " + field + ": " + message);
+    // A field inside an overridden one (or the field itself) was set on the command line.
+    const bool inside = field == prefix || field.rfind(prefix + ".", 0) == 0;
+    // A field on the way to an overridden one that the file lacks: --set created it.
+    const bool created = mark.is_null() && prefix.rfind(field + ".", 0) == 0;
+    if (inside || created) {
+      errors_.push_back(Printable(origin + ": " + field + ": " + message));
       return;
     }
   }
@@ -73,7 +99,7 @@ void Diagnostics::Error(const YAML::Mark& mark, const std::string& field,
   if (!mark.is_null()) {
     where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
   }
-  errors_.push_back(where + ": " + field + ": " + message);
+  errors_.push_back(Printable(where + ": " + field + ": " + message));
 }
 
 Status Diagnostics::ToStatus() const {
@@ -88,6 +114,7 @@ Fields::Fields(YAML::Node node, std::string path, Diagnostics* diag)
                  "expected a mapping of fields, found " + Describe(node_));
     // reset() rebinds; assigning would overwrite the document's node through the reference.
     node_.reset(YAML::Node());  // reads see an empty section: one error, not one per field
+    not_a_mapping_ = true;
   }
 }
 
@@ -133,6 +160,10 @@ std::string Fields::String(const std::string& key, std::optional<std::string> de
 std::string Fields::Choice(const std::string& key, std::optional<std::string> def,
                            const std::vector<std::string>& allowed) {
   bool present = Has(key);
+  if (present && !node_[key].IsScalar()) {
+    String(key, def);  // records "expected a string"; that is the one problem
+    return def.value_or(allowed.front());
+  }
   std::string value = String(key, def);
   if (present && std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
     std::string hint = ClosestWord(value, allowed);
@@ -224,11 +255,26 @@ Fields Fields::Map(const std::string& key) {
   return Fields(node_.IsMap() ? node_[key] : YAML::Node(), FieldPath(key), diag_);
 }
 
+void Fields::RejectRepeated() {
+  if (!node_.IsMap()) return;
+  std::map<std::string, YAML::Mark> first_seen;
+  for (const auto& entry : node_) {
+    std::string key = KeyText(entry.first);
+    auto [first, inserted] = first_seen.emplace(key, entry.first.Mark());
+    if (!inserted) {
+      diag_->Error(entry.first.Mark(), FieldPath(key),
+                   "given twice (first on line " + std::to_string(first->second.line + 1) +
+                       "); keep one");
+    }
+  }
+}
+
 void Fields::RejectUnknown() {
+  RejectRepeated();
   if (!node_.IsMap()) return;
   std::vector<std::string> known(known_.begin(), known_.end());
   for (const auto& entry : node_) {
-    std::string key = entry.first.Scalar();
+    std::string key = KeyText(entry.first);
     if (known_.count(key)) continue;
     std::string hint = ClosestWord(key, known);
     diag_->Error(entry.first.Mark(), FieldPath(key),

@@ -27,10 +27,11 @@ class Diagnostics {
  public:
   explicit Diagnostics(std::string file) : file_(std::move(file)) {}
 
-  // Fields set on the command line are reported as "--set FIELD=VALUE" instead of a file position.
+  // Fields set on the command line are reported as "--set FIELD=VALUE" instead of a file position,
+  // and so are fields with no position that lead to one (a misspelt section named by --set).
   void AddOverrideOrigin(const std::string& field, const std::string& origin);
 
-  // Records "FILE:LINE:COL: FIELD: MESSAGE" (or the override's origin).
+  // Records "FILE:LINE:COL: FIELD: MESSAGE" (or the override's origin), on one line (Printable).
   void Error(const YAML::Mark& mark, const std::string& field, const std::string& message);
 
   bool ok() const { return errors_.empty(); }
@@ -64,8 +65,14 @@ class Fields {
   // Marks `key` as known without reading it (for sections parsed elsewhere).
   void Skip(const std::string& key) { known_.insert(key); }
 
-  // Errors for every key that no read asked for.
+  // Errors for every key that no read asked for (with a suggestion when one is close to a known
+  // key), and for every key given twice (RejectRepeated).
   void RejectUnknown();
+  // Errors for every key given twice: YAML forbids it, and yaml-cpp would silently keep the first.
+  void RejectRepeated();
+  // True when the section is present but not a mapping: that error is recorded once, and checks
+  // across its fields would only repeat it.
+  bool NotAMapping() const { return not_a_mapping_; }
 
   void Error(const std::string& key, const std::string& message);
   std::string FieldPath(const std::string& key) const;
@@ -81,10 +88,18 @@ class Fields {
   std::string path_;
   Diagnostics* diag_;
   std::set<std::string> known_;
+  bool not_a_mapping_ = false;
 };
+
+// A mapping's key as a field name: its text, or a description when it is not a scalar.
+std::string KeyText(const YAML::Node& key);
 
 // A scalar or sequence as it would appear in YAML flow style, quoted, for messages.
 std::string Describe(const YAML::Node& node);
+
+// `text` with control characters written as escapes (\n, \t, \x01), so that a message quoting a
+// value or a key stays on one line.
+std::string Printable(const std::string& text);
 
 // The known word closest to `word` if it is a likely typo of it, else "".
 std::string ClosestWord(const std::string& word, const std::vector<std::string>& known);

@@ -123,6 +123,19 @@ TEST(RandomSearch, DrawsWithinEachDistribution) {
   EXPECT_LT(small_lr, 155);
 }
 
+// exp(log(3)) is 3.0000000000000004: unclamped, a log-uniform draw left [min, max] (the fuzzer's
+// regression tests/fuzz/regressions/sweep-log-uniform-single-point.yaml).
+TEST(RandomSearch, DrawsOfASinglePointRangeAreThatPoint) {
+  for (double x : {0.1, 3.0, 7.0, 1e6}) {
+    for (auto kind : {ParameterSpace::Kind::kLogUniform, ParameterSpace::Kind::kUniform}) {
+      for (int64_t index = 0; index < 3; ++index) {
+        const auto point = RandomPoint({Range("optimizer.lr", kind, x, x)}, 1, index);
+        EXPECT_EQ(std::stod(point[0].value), x) << point[0].value;
+      }
+    }
+  }
+}
+
 TEST(RandomSearch, SameSeedSameDrawsOtherSeedOtherDraws) {
   auto a = MakeSearchStrategy(RandomSpec(7), nullptr);
   auto b = MakeSearchStrategy(RandomSpec(7), nullptr);

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
+#include <climits>
 #include <filesystem>
 
 namespace orchard {
@@ -106,7 +109,7 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"width_vs_heads", "model: {type: transformer, width: 30, heads: 4}\ndata: {type: text, path: x}\ntrain: {steps: 1}\n", {},
                    {"broken.yaml:1:35: model.width: must be divisible by model.heads (4), found 30"}},
         BrokenCase{"not_yaml", "model: [unclosed\n", {}, {"broken.yaml:2:1: not valid YAML"}},
-        BrokenCase{"not_a_mapping", "- just\n- a list\n", {}, {"broken.yaml: expected a recipe (a mapping"}},
+        BrokenCase{"not_a_mapping", "- just\n- a list\n", {}, {"broken.yaml:1:1: recipe: expected a mapping with model, data, train"}},
         BrokenCase{"section_not_mapping", Replace(kValid, "optimizer:\n  type: adamw\n  lr: 0.01", "optimizer: adam"), {},
                    {"broken.yaml:8:12: optimizer: expected a mapping of fields, found \"adam\""}},
         BrokenCase{"two_errors_reported", Replace(Replace(kValid, "lr: 0.01", "lr: x"), "steps: 10", "steps: -3"), {},
@@ -117,6 +120,19 @@ INSTANTIATE_TEST_SUITE_P(
                    {"--set optimizer.lrr=0.1: optimizer.lrr: unknown field (did you mean \"lr\"?)"}},
         BrokenCase{"override_without_equals", kValid, {"optimizer.lr"}, {"--set optimizer.lr: expected FIELD=VALUE"}},
         BrokenCase{"override_into_scalar", kValid, {"name.x=1"}, {"cannot set 'name.x': 'name' is not a mapping"}},
+        BrokenCase{"override_misspelt_section", kValid, {"optimzer.lr=0.1"},
+                   {"--set optimzer.lr=0.1: optimzer: unknown field (did you mean \"optimizer\"?)"}},
+        BrokenCase{"override_not_yaml", kValid, {"train.steps=[1"}, {"--set train.steps=[1: the value is not valid YAML"}},
+        BrokenCase{"override_empty_path_part", kValid, {"optimizer..lr=1"},
+                   {"--set optimizer..lr=1: 'optimizer..lr' is not a dotted field name"}},
+        BrokenCase{"override_without_field", kValid, {"=1"}, {"--set =1: expected FIELD=VALUE"}},
+        BrokenCase{"override_section_with_scalar", kValid, {"train=3"}, {"--set train=3: train: expected a mapping of fields"}},
+        BrokenCase{"repeated_field", Replace(kValid, "lr: 0.01", "lr: 0.01\n  lr: 0.02"), {},
+                   {"broken.yaml:11:3: optimizer.lr: given twice (first on line 10); keep one"}},
+        BrokenCase{"repeated_section", std::string(kValid) + "optimizer:\n  lr: 0.5\n", {},
+                   {"broken.yaml:14:1: optimizer: given twice (first on line 8)"}},
+        BrokenCase{"choice_not_a_string", Replace(kValid, "type: mlp", "type: [mlp]"), {},
+                   {"broken.yaml:3:9: model.type: expected a string, found a list [mlp]"}},
         BrokenCase{"sweep_unknown_param", std::string(kValid) + "sweep:\n  parameters:\n    optimizer.rate: {values: [1, 2]}\n", {},
                    {"broken.yaml:16:21: sweep.parameters.optimizer.rate: not a valid value for the recipe:",
                     "optimizer.rate: unknown field"}},
@@ -134,15 +150,34 @@ INSTANTIATE_TEST_SUITE_P(
                    {"sweep.metric: expected one of val_loss, val_accuracy, train_loss, found \"val_perplexity\""}},
         BrokenCase{"sweep_without_parameters", std::string(kValid) + "sweep:\n  strategy: random\n", {},
                    {"sweep.parameters: is required but missing"}},
+        BrokenCase{"sweep_misspelt_values", std::string(kValid) + "sweep:\n  parameters:\n    train.seed: {vales: [1, 2]}\n", {},
+                   {"broken.yaml:16:17: sweep.parameters.train.seed: expected {values: [...]}, {value: ...} or {distribution",
+                    "broken.yaml:16:18: sweep.parameters.train.seed.vales: unknown field (did you mean \"values\"?)"}},
+        BrokenCase{"sweep_repeated_parameter",
+                   std::string(kValid) + "sweep:\n  parameters:\n    train.seed: {values: [1]}\n    train.seed: {values: [2]}\n", {},
+                   {"broken.yaml:17:5: sweep.parameters.train.seed: given twice (first on line 16)"}},
+        // These three, SweepValuesReachTrialsAsWritten and the sampler's single-point range were found
+        // in review; their inputs in tests/fuzz/regressions/ break the fuzzer's checks on the old code.
+        BrokenCase{"sweep_varies_itself", std::string(kValid) + "sweep:\n  parameters:\n    sweep.seed: {values: [1, 2]}\n", {},
+                   {"broken.yaml:16:5: sweep.parameters.sweep.seed: a sweep cannot vary its own settings"}},
+        BrokenCase{"sweep_floats_for_integer_field",
+                   std::string(kValid) + "sweep:\n  parameters:\n    train.batch_size: {distribution: uniform, min: 8, max: 64}\n", {},
+                   {"sweep.parameters.train.batch_size: not a valid value for the recipe: value \"8.0\": train.batch_size: "
+                    "expected an integer", "an integer field needs int_uniform"}},
+        BrokenCase{"sweep_integers_beyond_a_double",
+                   std::string(kValid) + "sweep:\n  parameters:\n    name: {distribution: int_uniform, min: 0, max: 4611686018427387903}\n", {},
+                   {"broken.yaml:16:52: sweep.parameters.name.max: expected an integer in [-9007199254740992, 9007199254740992]"}},
         BrokenCase{"sweep_scalar_parameter", std::string(kValid) + "sweep:\n  parameters:\n    optimizer.lr: 0.1\n", {},
                    {"broken.yaml:16:19: sweep.parameters.optimizer.lr: expected a mapping such as {values: [...]}"}}),
     [](const ::testing::TestParamInfo<BrokenCase>& info) { return std::string(info.param.name); });
 
-// A wrong or missing section is one problem, reported once.
+// A wrong or missing section, or a value of the wrong kind, is one problem, reported once.
 TEST(RecipeTest, AWrongSectionIsReportedOnce) {
   for (const std::string& yaml : {Replace(kValid, "model:\n  type: mlp\n  hidden: [32, 32]\n", ""),
                                   Replace(kValid, "model:\n  type: mlp\n  hidden: [32, 32]", "model: mlp"),
-                                  Replace(kValid, "data:\n  type: synthetic\n  samples: 256", "data: [1, 2]")}) {
+                                  Replace(kValid, "data:\n  type: synthetic\n  samples: 256", "data: [1, 2]"),
+                                  Replace(kValid, "train:\n  steps: 10\n  batch_size: 16", "train: 3"),
+                                  Replace(kValid, "type: mlp", "type: [mlp]")}) {
     auto r = ParseRecipe(yaml, "one.yaml", {});
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(std::count(r.status().message().begin(), r.status().message().end(), '\n'), 0)
@@ -177,6 +212,62 @@ TEST(RecipeTest, SweepSpaceIsParsed) {
   EXPECT_EQ(GridSize(r->sweep.parameters), 0);  // not a grid: continuous parameters
 }
 
+// Sixteen parameters of sixteen values make 2^64 points, which wrapped around to 0 (not a grid).
+TEST(RecipeTest, AGridTooLargeToCountIsRejected) {
+  const char* fields[] = {"train.seed", "train.steps", "train.batch_size", "train.eval_interval",
+                          "train.threads", "train.grad_clip", "checkpoint.interval", "checkpoint.keep",
+                          "metrics.log_interval", "schedule.warmup_steps", "optimizer.lr", "data.features",
+                          "data.seed", "data.samples", "data.noise", "name"};
+  std::string yaml = std::string(kValid) + "sweep:\n  strategy: grid\n  parameters:\n";
+  for (const char* field : fields) {
+    yaml += std::string("    ") + field + ": {values: [";
+    for (int v = 2; v <= 17; ++v) yaml += std::to_string(v) + (v < 17 ? ", " : "]}\n");
+  }
+  auto r = ParseRecipe(yaml, "huge.yaml", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("sweep.parameters: the grid has at least 2^63 points"), std::string::npos)
+      << r.status().message();
+}
+
+TEST(RecipeTest, GridSizeSaturatesInsteadOfOverflowing) {
+  std::vector<ParameterSpace> grid(64);
+  for (ParameterSpace& p : grid) {
+    p.kind = ParameterSpace::Kind::kValues;
+    p.values = {"1", "2"};
+  }
+  EXPECT_EQ(GridSize(grid), INT64_MAX);
+  grid.resize(62);
+  EXPECT_EQ(GridSize(grid), int64_t{1} << 62);
+}
+
+// A listed value reaches a trial as the text of a --set override; it must read back as the value
+// that was validated, not as a mapping ("a: b"), a comment ("#c") or nothing ("").
+TEST(RecipeTest, SweepValuesReachTrialsAsWritten) {
+  auto r = ParseRecipe(std::string(kValid) + "sweep:\n  parameters:\n    name: {values: ['a: b', '#c', '', x y, '[1']}\n",
+                       "values.yaml", {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const std::vector<std::string> written = {"a: b", "#c", "", "x y", "[1"};
+  const std::vector<std::string>& texts = r->sweep.parameters[0].values;
+  ASSERT_EQ(texts.size(), written.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    YAML::Node back = YAML::Load(texts[i]);
+    ASSERT_TRUE(back.IsScalar()) << texts[i];
+    EXPECT_EQ(back.Scalar(), written[i]) << texts[i];
+    auto trial = ParseRecipe(kValid, "values.yaml", {"name=" + texts[i]});
+    ASSERT_TRUE(trial.ok()) << trial.status().message();
+    EXPECT_EQ(trial->name, written[i]);
+  }
+}
+
+// An empty value unsets a field, e.g. --set train.steps= --set train.epochs=3 to switch to epochs.
+TEST(RecipeTest, AnOverrideWithoutValueUnsetsTheField) {
+  auto r = ParseRecipe(kValid, "ok.yaml", {"optimizer.lr=", "train.steps=", "train.epochs=3"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_DOUBLE_EQ(r->optimizer.lr, 1e-3);
+  EXPECT_EQ(r->train.steps, 0);
+  EXPECT_EQ(r->train.epochs, 3);
+}
+
 TEST(RecipeTest, GridSizeMultipliesValueCounts) {
   std::vector<ParameterSpace> grid(2);
   grid[0].kind = grid[1].kind = ParameterSpace::Kind::kValues;
@@ -208,6 +299,47 @@ TEST(RecipeTest, ShippedRecipesAreValid) {
     ++count;
   }
   EXPECT_GE(count, 3);
+}
+
+// Inputs the fuzzer (tests/fuzz/recipe_fuzzer.cc) found; each is also in tests/fuzz/regressions/.
+
+// Every line of the message is one error that names the file (or the override) it comes from.
+void ExpectOneErrorPerLine(const std::string& message, const std::string& file) {
+  size_t start = 0;
+  while (start <= message.size()) {
+    size_t end = std::min(message.find('\n', start), message.size());
+    std::string line = message.substr(start, end - start);
+    EXPECT_TRUE(line.rfind(file + ":", 0) == 0 || line.rfind("--set ", 0) == 0)
+        << "line \"" << line << "\" of:\n" << message;
+    start = end + 1;
+  }
+}
+
+// regressions/sweep-distribution-without-bounds.yaml: the missing bounds were checked against the
+// recipe as values, and yaml-cpp threw on assigning the absent node.
+TEST(FuzzRegressionTest, DistributionWithoutBoundsIsAnError) {
+  auto r = ParseRecipe(std::string(kValid) + "sweep:\n  parameters:\n    model.dropout: {distribution: uniform}\n",
+                       "bounds.yaml", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("bounds.yaml:16:20: sweep.parameters.model.dropout.min: is required but missing"),
+            std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("sweep.parameters.model.dropout.max: is required but missing"), std::string::npos)
+      << r.status().message();
+}
+
+// regressions/multi-line-scalar-in-error.yaml: a value quoted in a message kept its line breaks and
+// split one error over several lines.
+TEST(FuzzRegressionTest, LineBreaksInValuesAreEscapedInMessages) {
+  for (const std::string& yaml : {std::string("s\n\n["),
+                                  Replace(kValid, "type: mlp", "type: \"ml\\np\""),
+                                  Replace(kValid, "batch_size: 16", "\"batch\\nsize\": 16")}) {
+    auto r = ParseRecipe(yaml, "lines.yaml", {"train.device=\"cu\\nda\""});
+    ASSERT_FALSE(r.ok()) << yaml;
+    ExpectOneErrorPerLine(r.status().message(), "lines.yaml");
+  }
+  auto r = ParseRecipe(Replace(kValid, "type: mlp", "type: \"ml\\np\""), "lines.yaml", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("found \"ml\\np\""), std::string::npos) << r.status().message();
 }
 
 }  // namespace
