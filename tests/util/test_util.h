@@ -52,4 +52,11 @@ class Process {
 // Runs `argv` to completion (at most `timeout_seconds`).
 ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_seconds = 300);
 
+// Test certificates made with the openssl command (P-256 keys, valid two days); throws when it fails.
+// A certificate authority: DIR/NAME.pem and DIR/NAME.key.
+void MakeCertificateAuthority(const std::string& dir, const std::string& name);
+// A certificate for 127.0.0.1 and localhost, for servers and clients alike, signed by the
+// authority `ca` of the same directory: DIR/NAME.pem and DIR/NAME.key.
+void MakeSignedCertificate(const std::string& dir, const std::string& ca, const std::string& name);
+
 }  // namespace orchard::testing
