@@ -253,8 +253,11 @@ StatusOr<v1::GetTrialLogResponse> Coordinator::TrialLog(const v1::GetTrialLogReq
     ASSIGN_OR_RETURN(relative, store_->AttemptLogPath(request.trial_id(), request.attempt()));
   }
   // Trials write their own output folders; a link planted there must not expose other files.
-  ASSIGN_OR_RETURN(const fs::path path, ConfinePath("the trial's log", (fs::path(storage_root_) / relative).string(),
-                                                    {canonical_storage_root_}));
+  const auto confined = ConfinePath("log", (fs::path(storage_root_) / relative).string(), {canonical_storage_root_});
+  if (!confined.ok())
+    return PermissionDenied("the log of trial " + std::to_string(request.trial_id()) + " (" + relative +
+                            ") leads out of the storage root through a symbolic link; it is not served");
+  const fs::path path = *confined;
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in)
     return NotFound("the log " + path.string() + " is not readable by the coordinator (workers write logs under the "

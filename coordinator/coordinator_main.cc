@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
                  "A directory recipes may read from besides --storage (repeatable); given at all, recipe paths "
                  "outside these roots are refused even without --auth");
   orchard::coordinator::AdminCommands admin(app);
-  app.footer("Exit codes: 0 stopped by SIGTERM/SIGINT, 1 failed to start, 2 bad flags. Security: docs/security.md.");
+  app.footer("Exit codes: 0 stopped by SIGTERM/SIGINT, 1 failed to start, 2 bad flags; admin subcommands: 0 done,\n"
+             "1 the state database failed, 2 bad input. Security: docs/security.md.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
