@@ -31,8 +31,8 @@ void OnInterrupt(int) { interrupted.store(true); }
 
 double Now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
-std::unique_ptr<v1::SweepService::Stub> Connect(const std::string& address) {
-  return v1::SweepService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+std::unique_ptr<v1::SweepService::Stub> Connect(const GlobalOptions& global) {
+  return v1::SweepService::NewStub(client::CreateCoordinatorChannel(global.coordinator, global.security));
 }
 
 std::unique_ptr<grpc::ClientContext> Context(double seconds = 30) {
@@ -56,6 +56,13 @@ int Fail(const GlobalOptions& global, const grpc::Status& status) {
     case grpc::StatusCode::NOT_FOUND:
       std::cerr << "orchard: " << status.error_message() << "\n";
       return kExitNotFound;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      std::cerr << "orchard: the coordinator at " << global.coordinator << " did not accept our credentials: "
+                << status.error_message() << "\n";
+      return kExitDenied;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      std::cerr << "orchard: not allowed: " << status.error_message() << "\n";
+      return kExitDenied;
     default:
       std::cerr << "orchard: the coordinator answered " << status.error_code() << ": " << status.error_message() << "\n";
       return kExitError;
@@ -178,7 +185,7 @@ int Submit(const GlobalOptions& global, const SubmitOptions& options, bool watch
     std::cerr << "orchard: invalid recipe; nothing was submitted:\n" << request.status().message() << "\n";
     return request.status().code() == StatusCode::kNotFound ? kExitNotFound : kExitBadInput;
   }
-  auto stub = Connect(global.coordinator);
+  auto stub = Connect(global);
   v1::SubmitSweepResponse response;
   const grpc::Status status = stub->SubmitSweep(Context().get(), *request, &response);
   if (!status.ok()) return Fail(global, status);
@@ -218,7 +225,8 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
 
   GlobalOptions local = global;
   local.coordinator = (*server)->address();
-  auto stub = Connect(local.coordinator);
+  local.security = {};  // the embedded coordinator listens on loopback without TLS or tokens
+  auto stub = Connect(local);
   v1::SubmitSweepResponse response;
   const grpc::Status status = stub->SubmitSweep(Context().get(), *request, &response);
   int code;
@@ -239,7 +247,7 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
 }
 
 int ShowStatus(const GlobalOptions& global, int64_t sweep_id) {
-  auto stub = Connect(global.coordinator);
+  auto stub = Connect(global);
   v1::GetSweepRequest request;
   request.set_sweep_id(sweep_id);
   v1::Sweep sweep;
@@ -250,7 +258,7 @@ int ShowStatus(const GlobalOptions& global, int64_t sweep_id) {
 }
 
 int Sweeps(const GlobalOptions& global, int64_t limit) {
-  auto stub = Connect(global.coordinator);
+  auto stub = Connect(global);
   v1::ListSweepsRequest request;
   request.set_limit(limit);
   v1::ListSweepsResponse response;
@@ -277,7 +285,7 @@ int LoadSweepAndTrials(const GlobalOptions& global, v1::SweepService::Stub& stub
 }  // namespace
 
 int Trials(const GlobalOptions& global, int64_t sweep_id) {
-  auto stub = Connect(global.coordinator);
+  auto stub = Connect(global);
   v1::Sweep sweep;
   v1::ListTrialsResponse trials;
   if (int code = LoadSweepAndTrials(global, *stub, sweep_id, &sweep, &trials); code != kExitOk) return code;
@@ -286,12 +294,12 @@ int Trials(const GlobalOptions& global, int64_t sweep_id) {
 }
 
 int Watch(const GlobalOptions& global, int64_t sweep_id) {
-  auto stub = Connect(global.coordinator);
+  auto stub = Connect(global);
   return Follow(global, *stub, sweep_id, /*cancel_on_interrupt=*/false);
 }
 
 int Logs(const GlobalOptions& global, int64_t trial_id, int64_t attempt, int64_t tail_bytes) {
-  auto stub = Connect(global.coordinator);
+  auto stub = Connect(global);
   v1::GetTrialLogRequest request;
   request.set_trial_id(trial_id);
   request.set_attempt(attempt);
@@ -309,7 +317,7 @@ int Logs(const GlobalOptions& global, int64_t trial_id, int64_t attempt, int64_t
 }
 
 int Cancel(const GlobalOptions& global, int64_t sweep_id) {
-  auto stub = Connect(global.coordinator);
+  auto stub = Connect(global);
   v1::CancelSweepRequest request;
   request.set_sweep_id(sweep_id);
   v1::Sweep sweep;
@@ -327,7 +335,7 @@ int Cancel(const GlobalOptions& global, int64_t sweep_id) {
 }
 
 int Best(const GlobalOptions& global, int64_t sweep_id) {
-  auto stub = Connect(global.coordinator);
+  auto stub = Connect(global);
   v1::GetSweepRequest get;
   get.set_sweep_id(sweep_id);
   v1::Sweep sweep;
@@ -344,7 +352,7 @@ int Best(const GlobalOptions& global, int64_t sweep_id) {
 
 int Export(const GlobalOptions& global, int64_t sweep_id, const std::string& format, bool with_metrics,
            const std::string& output) {
-  auto stub = Connect(global.coordinator);
+  auto stub = Connect(global);
   v1::Sweep sweep;
   v1::ListTrialsResponse trials;
   if (int code = LoadSweepAndTrials(global, *stub, sweep_id, &sweep, &trials); code != kExitOk) return code;
@@ -382,7 +390,7 @@ int Export(const GlobalOptions& global, int64_t sweep_id, const std::string& for
 }
 
 int Workers(const GlobalOptions& global) {
-  auto stub = Connect(global.coordinator);
+  auto stub = Connect(global);
   v1::ListWorkersResponse response;
   const grpc::Status status = stub->ListWorkers(Context().get(), v1::ListWorkersRequest(), &response);
   if (!status.ok()) return Fail(global, status);
@@ -391,7 +399,7 @@ int Workers(const GlobalOptions& global) {
 }
 
 int Metrics(const GlobalOptions& global, int64_t trial_id, const std::string& name) {
-  auto stub = Connect(global.coordinator);
+  auto stub = Connect(global);
   v1::GetTrialMetricsRequest request;
   request.set_trial_id(trial_id);
   request.set_name(name);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "client/connection.h"
 #include "worker/agent/agent.h"
 
 namespace orchard::cli {
@@ -16,11 +17,13 @@ inline constexpr int kExitBadInput = 2;      // bad flags or recipe, invalid req
 inline constexpr int kExitUnreachable = 3;   // no coordinator at the address
 inline constexpr int kExitNotFound = 4;      // no such sweep or trial, or no best trial yet
 inline constexpr int kExitError = 5;         // any other error from the coordinator
+inline constexpr int kExitDenied = 6;        // no valid token, or not allowed (another user's sweep, a path outside the roots)
 inline constexpr int kExitInterrupted = 130; // Ctrl-C
 
 struct GlobalOptions {
   std::string coordinator = "127.0.0.1:7070";
   bool json = false;
+  client::ClientSecurity security;  // TLS and the user's token (docs/security.md)
 };
 
 struct SubmitOptions {

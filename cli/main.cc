@@ -14,11 +14,13 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit codes: 0 ok; 1 the sweep ended without a completed trial (or was canceled); 2 bad flags, recipe or request;\n"
       "3 no coordinator at the address; 4 no such sweep or trial (or no best trial yet); 5 other coordinator error;\n"
-      "130 interrupted.");
+      "6 no valid token, or not allowed; 130 interrupted.");
   GlobalOptions global;
   app.add_option("--coordinator", global.coordinator, "Coordinator HOST:PORT")
       ->envname("ORCHARD_COORDINATOR")->capture_default_str();
   app.add_flag("--json", global.json, "Print results as JSON (for scripts)");
+  orchard::client::ClientSecurityFlags security_flags;
+  orchard::client::AddClientSecurityFlags(app, security_flags);
 
   SubmitOptions submit;
   bool submit_watch = false;
@@ -85,6 +87,12 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   }
   run.warm_start = trainer_start == "warm";
+  auto security = orchard::client::LoadClientSecurity(security_flags);
+  if (!security.ok()) {
+    std::cerr << "orchard: " << security.status().message() << "\n";
+    return kExitBadInput;
+  }
+  global.security = *std::move(security);
 
   if (*submit_cmd) return Submit(global, submit, submit_watch);
   if (*run_cmd) return Run(global, run);

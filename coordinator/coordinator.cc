@@ -2,10 +2,10 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <set>
 #include <sstream>
 
+#include "coordinator/path_confinement.h"
 #include "coordinator/request_validation.h"
 #include "coordinator/scheduler.h"
 #include "core/recipe.h"
@@ -31,13 +31,6 @@ ParameterSpace::Kind KindFromName(const std::string& name) {
                     ParameterSpace::Kind::kIntUniform})
     if (name == KindName(kind)) return kind;
   return ParameterSpace::Kind::kConstant;
-}
-
-std::string NewToken() {
-  std::random_device device;
-  std::ostringstream out;
-  for (int i = 0; i < 4; ++i) out << std::hex << std::setfill('0') << std::setw(8) << device();
-  return out.str();
 }
 
 std::string Describe(const v1::Trial& trial, const std::string& metric) {
@@ -107,11 +100,20 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const CoordinatorOption
   if (error)
     return FailedPrecondition("cannot create the storage root " + resolved.storage_root + ": " + error.message());
   resolved.storage_root = fs::absolute(resolved.storage_root).lexically_normal().string();
+  std::vector<std::string> path_roots;
+  if (resolved.confine_paths) {
+    std::vector<std::string> roots = {resolved.storage_root};
+    roots.insert(roots.end(), resolved.allowed_path_roots.begin(), resolved.allowed_path_roots.end());
+    ASSIGN_OR_RETURN(path_roots, CanonicalRoots(roots));
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((fs::path(options.state_dir) / "orchard.db").string(), resolved.storage_root));
   std::unique_ptr<Coordinator> coordinator(new Coordinator(resolved, std::move(store)));
   // Workers kept running while the coordinator was down: give each a full lease to reconnect and
   // report what it runs before anything is declared lost.
   RETURN_IF_ERROR(coordinator->store_->TouchAliveWorkers(coordinator->Now()));
+  coordinator->path_roots_ = std::move(path_roots);
+  coordinator->canonical_storage_root_ = fs::canonical(resolved.storage_root, error).string();
+  if (error) return FailedPrecondition("cannot resolve the storage root " + resolved.storage_root + ": " + error.message());
   for (int64_t sweep_id : coordinator->store_->RunningSweepIds()) {
     ASSIGN_OR_RETURN(SweepRecord record, coordinator->store_->LoadSweep(sweep_id));
     const SweepSpec spec = SweepSpecFromJson(record.spec);
@@ -139,11 +141,13 @@ uint64_t Coordinator::WaitForChange(uint64_t version, double timeout_seconds) {
 
 // ---- sweeps ----
 
-StatusOr<v1::Sweep> Coordinator::Submit(const v1::SubmitSweepRequest& request) {
+StatusOr<v1::Sweep> Coordinator::Submit(const v1::SubmitSweepRequest& request, const std::string& owner) {
   RETURN_IF_ERROR(ValidateSubmit(request));
   const std::string file = request.recipe_file().empty() ? "<submitted recipe>" : request.recipe_file();
   std::vector<std::string> overrides(request.overrides().begin(), request.overrides().end());
   ASSIGN_OR_RETURN(Recipe recipe, ParseRecipe(request.recipe_yaml(), file, overrides));
+  if (options_.confine_paths)
+    RETURN_IF_ERROR(ConfineRecipePaths(recipe, request.recipe_yaml(), file, overrides, path_roots_));
   // A recipe without a sweep block is a sweep of one trial.
   SweepSpec spec = recipe.sweep;
   if (!recipe.has_sweep) spec.strategy = "grid";
@@ -166,6 +170,7 @@ StatusOr<v1::Sweep> Coordinator::Submit(const v1::SubmitSweepRequest& request) {
   record.planned_trials = strategy->PlannedTrials();
   record.strategy_state = strategy->Snapshot();
   record.created_at = now;
+  record.owner = owner;
   ASSIGN_OR_RETURN(int64_t sweep_id, store_->InsertSweep(record));
   ActiveSweep& active = sweeps_[sweep_id] = {std::move(strategy), name, spec.metric, spec.mode};
   Status status = store_->AddEvent(sweep_id, now, "submitted: " + spec.strategy + " search, " +
@@ -186,9 +191,22 @@ StatusOr<v1::Sweep> Coordinator::GetSweep(int64_t sweep_id) {
   return store_->GetSweep(sweep_id);
 }
 
-std::vector<v1::Sweep> Coordinator::ListSweeps(int64_t limit) {
+std::vector<v1::Sweep> Coordinator::ListSweeps(int64_t limit, const std::optional<std::string>& owner) {
   std::lock_guard<std::mutex> lock(mu_);
-  return store_->ListSweeps(limit > 0 ? std::min<int64_t>(limit, 10000) : 100);
+  return store_->ListSweeps(limit > 0 ? std::min<int64_t>(limit, 10000) : 100, owner);
+}
+
+StatusOr<std::string> Coordinator::SweepOwner(int64_t sweep_id) {
+  RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(sweep_id));
+  return record.owner;
+}
+
+StatusOr<std::string> Coordinator::TrialOwner(int64_t trial_id) {
+  RETURN_IF_ERROR(ValidateId("trial_id", trial_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_->TrialOwner(trial_id);
 }
 
 StatusOr<v1::Sweep> Coordinator::Cancel(int64_t sweep_id) {
@@ -238,7 +256,12 @@ StatusOr<v1::GetTrialLogResponse> Coordinator::TrialLog(const v1::GetTrialLogReq
     RETURN_IF_ERROR(store_->GetTrial(request.trial_id()).status());
     ASSIGN_OR_RETURN(relative, store_->AttemptLogPath(request.trial_id(), request.attempt()));
   }
-  const fs::path path = fs::path(storage_root_) / relative;
+  // Trials write their own output folders; a link planted there must not expose other files.
+  const auto confined = ConfinePath("log", (fs::path(storage_root_) / relative).string(), {canonical_storage_root_});
+  if (!confined.ok())
+    return PermissionDenied("the log of trial " + std::to_string(request.trial_id()) + " (" + relative +
+                            ") leads out of the storage root through a symbolic link; it is not served");
+  const fs::path path = *confined;
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in)
     return NotFound("the log " + path.string() + " is not readable by the coordinator (workers write logs under the "
@@ -399,7 +422,8 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
     const auto placements = PlaceTrials({{request.worker_id(), free}}, store_->PendingTrials(1000), room);
     for (const Placement& placement : placements) {
       ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(placement.trial_id));
-      ASSIGN_OR_RETURN(AttemptRecord attempt, store_->InsertAttempt(trial.id(), request.worker_id(), NewToken(),
+      const std::string token = NewToken(TokenKind::kAttempt);
+      ASSIGN_OR_RETURN(AttemptRecord attempt, store_->InsertAttempt(trial.id(), request.worker_id(), HashToken(token),
                                                                     trial.output_dir() + "/", now));
       RETURN_IF_ERROR(store_->SetTrialState(trial.id(), "running", "", now));
       const SweepRecord& sweep = records.at(trial.sweep_id());
@@ -415,7 +439,7 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       for (const std::string& o : sweep.overrides) leased->add_overrides(o);
       for (const auto& h : trial.hyperparameters()) leased->add_overrides(h.path() + "=" + h.value());
       leased->set_output_dir(trial.output_dir());
-      leased->set_token(attempt.token);
+      leased->set_token(token);  // the only time it leaves the coordinator
       leased->set_slots(sweep.spec.value("ranks", int64_t{1}));
       leased->set_resume(attempt.number > 1);
       leased->set_log_path(attempt.log_path);
@@ -514,9 +538,9 @@ Status Coordinator::ExpireWorkers() {
 
 StatusOr<AttemptRecord> Coordinator::AuthorizeReport(int64_t attempt_id, const std::string& token) {
   auto attempt = store_->LoadAttempt(attempt_id);
-  if (!attempt.ok() || attempt->token != token)
-    return PermissionDenied("the token does not authorise reports for attempt " + std::to_string(attempt_id) +
-                            " (use the token from the attempt's lease)");
+  if (!attempt.ok() || !TokensEqual(attempt->token_hash, HashToken(token)))
+    return Unauthenticated("the token does not authorise reports for attempt " + std::to_string(attempt_id) +
+                           " (use the token from the attempt's lease)");
   if (!attempt->active())
     return FailedPrecondition("attempt " + std::to_string(attempt_id) + " has already ended; stop reporting");
   return attempt;

@@ -14,8 +14,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
+#include "coordinator/auth.h"
 #include "coordinator/clock.h"
 #include "coordinator/retry_policy.h"
 #include "coordinator/search_strategy.h"
@@ -32,6 +34,9 @@ struct CoordinatorOptions {
   std::string storage_root;             // trial output; default <state_dir>/storage
   double heartbeat_interval_seconds = 2;
   double lease_timeout_seconds = 15;    // a worker silent this long is declared lost
+  // Refuse recipe paths outside the storage root and `allowed_path_roots` (path_confinement.h).
+  bool confine_paths = false;
+  std::vector<std::string> allowed_path_roots;
   const Clock* clock = nullptr;         // default: the system clock
 };
 
@@ -43,9 +48,14 @@ class Coordinator {
   Coordinator& operator=(const Coordinator&) = delete;
 
   // Sweeps (the CLI's service).
-  StatusOr<v1::Sweep> Submit(const v1::SubmitSweepRequest& request);
+  // `owner` is the user submitting; with confine_paths, PermissionDenied lists recipe paths outside the roots.
+  StatusOr<v1::Sweep> Submit(const v1::SubmitSweepRequest& request, const std::string& owner = kLocalUser);
   StatusOr<v1::Sweep> GetSweep(int64_t sweep_id);
-  std::vector<v1::Sweep> ListSweeps(int64_t limit);
+  // Newest first; only `owner`'s sweeps when given.
+  std::vector<v1::Sweep> ListSweeps(int64_t limit, const std::optional<std::string>& owner = std::nullopt);
+  // Who submitted a sweep, or the sweep of a trial (NotFound when there is none).
+  StatusOr<std::string> SweepOwner(int64_t sweep_id);
+  StatusOr<std::string> TrialOwner(int64_t trial_id);
   StatusOr<v1::Sweep> Cancel(int64_t sweep_id);
   StatusOr<std::vector<v1::Trial>> ListTrials(int64_t sweep_id);
   StatusOr<std::vector<v1::MetricPoint>> TrialMetrics(int64_t trial_id, const std::string& name);
@@ -74,7 +84,8 @@ class Coordinator {
   // are queued again (sweep.max_restarts). Called periodically.
   Status ExpireWorkers();
 
-  // Trial reports (the trial service), authorised by the attempt's token.
+  // Trial reports (the trial service), authorised by the attempt's token: Unauthenticated when it is
+  // not that attempt's, FailedPrecondition once the attempt has ended.
   StatusOr<v1::Decision> ReportMetrics(const v1::ReportMetricsRequest& request);
   StatusOr<v1::Decision> ReportCheckpoint(const v1::ReportCheckpointRequest& request);
 
@@ -106,6 +117,8 @@ class Coordinator {
   CoordinatorOptions options_;
   SystemClock system_clock_;
   std::string storage_root_;
+  std::string canonical_storage_root_;         // symbolic links resolved, for confinement
+  std::vector<std::string> path_roots_;        // canonical; empty unless options_.confine_paths
 
   std::mutex mu_;
   std::condition_variable changed_;

@@ -3,22 +3,73 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 namespace orchard::coordinator {
+namespace {
+
+StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) return InvalidArgument(flag + " " + path + ": cannot read the PEM file");
+  return text.str();
+}
+
+StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerSecurity& security) {
+  if (security.tls_cert_file.empty() != security.tls_key_file.empty())
+    return InvalidArgument("--tls-cert and --tls-key go together: the certificate chain and its private key");
+  if (security.tls_cert_file.empty()) {
+    if (!security.tls_client_ca_file.empty())
+      return InvalidArgument("--tls-client-ca needs --tls-cert and --tls-key: client certificates are checked over TLS");
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions options(security.tls_client_ca_file.empty()
+                                                ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadPem("--tls-cert", security.tls_cert_file));
+  ASSIGN_OR_RETURN(pair.private_key, ReadPem("--tls-key", security.tls_key_file));
+  options.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!security.tls_client_ca_file.empty()) {
+    ASSIGN_OR_RETURN(options.pem_root_certs, ReadPem("--tls-client-ca", security.tls_client_ca_file));
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+}  // namespace
+
+bool IsLoopbackAddress(const std::string& listen_address) {
+  for (const char* prefix : {"127.", "localhost:", "[::1]:"})
+    if (listen_address.rfind(prefix, 0) == 0) return true;
+  return false;
+}
 
 StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std::string& listen_address,
-                                                                      const CoordinatorOptions& options) {
+                                                                      const CoordinatorOptions& options,
+                                                                      const ServerSecurity& security) {
+  if (!IsLoopbackAddress(listen_address) && !security.auth)
+    return InvalidArgument("--listen " + listen_address +
+                              ": only loopback addresses are allowed without authentication; add --auth (and "
+                              "--tls-cert/--tls-key; see docs/security.md), or serve on 127.0.0.1 and tunnel (ssh -L)");
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(security));
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   ASSIGN_OR_RETURN(server->coordinator_, Coordinator::Open(options));
-  server->sweep_service_ = std::make_unique<SweepServiceImpl>(*server->coordinator_);
-  server->worker_service_ = std::make_unique<WorkerServiceImpl>(*server->coordinator_);
+  if (security.auth) {
+    ASSIGN_OR_RETURN(server->credentials_,
+                     CredentialStore::Open((std::filesystem::path(options.state_dir) / "orchard.db").string()));
+  }
+  server->sweep_service_ = std::make_unique<SweepServiceImpl>(*server->coordinator_, server->credentials_.get());
+  server->worker_service_ = std::make_unique<WorkerServiceImpl>(*server->coordinator_, server->credentials_.get());
   server->trial_service_ = std::make_unique<TrialServiceImpl>(*server->coordinator_);
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen_address, credentials, &port);
   builder.RegisterService(server->sweep_service_.get());
   builder.RegisterService(server->worker_service_.get());
   builder.RegisterService(server->trial_service_.get());

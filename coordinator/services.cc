@@ -9,6 +9,7 @@ grpc::Status ToGrpcStatus(const Status& status) {
     case StatusCode::kNotFound: return {grpc::StatusCode::NOT_FOUND, status.message()};
     case StatusCode::kFailedPrecondition: return {grpc::StatusCode::FAILED_PRECONDITION, status.message()};
     case StatusCode::kPermissionDenied: return {grpc::StatusCode::PERMISSION_DENIED, status.message()};
+    case StatusCode::kUnauthenticated: return {grpc::StatusCode::UNAUTHENTICATED, status.message()};
     case StatusCode::kUnavailable: return {grpc::StatusCode::UNAVAILABLE, status.message()};
     case StatusCode::kAborted: return {grpc::StatusCode::ABORTED, status.message()};
     case StatusCode::kDeadlineExceeded: return {grpc::StatusCode::DEADLINE_EXCEEDED, status.message()};
@@ -20,6 +21,25 @@ grpc::Status ToGrpcStatus(const Status& status) {
 
 namespace {
 
+// The caller the call's bearer token names; the local admin when authentication is off.
+StatusOr<Principal> Caller(const grpc::ServerContext& context, CredentialStore* credentials) {
+  if (credentials == nullptr) return Principal{Principal::Role::kAdmin, kLocalUser};
+  const auto& metadata = context.client_metadata();
+  const auto header = metadata.find("authorization");
+  if (header == metadata.end())
+    return Unauthenticated("this coordinator requires a bearer token: pass --token-file FILE or set ORCHARD_TOKEN "
+                           "(an admin issues tokens with `orchard-coordinator user add NAME`)");
+  const auto token = BearerToken(std::string_view(header->second.data(), header->second.size()));
+  if (!token) return Unauthenticated("the authorization metadata must be \"Bearer TOKEN\"");
+  return credentials->Authenticate(*token);
+}
+
+Status MayAccess(const Principal& caller, const StatusOr<std::string>& owner, const std::string& what) {
+  if (!owner.ok()) return owner.status();
+  if (caller.is_admin() || *owner == caller.name) return OkStatus();
+  return PermissionDenied(what + " belongs to another user; only its owner or an admin may see or change it");
+}
+
 // Copies a StatusOr's value into the response, or converts its error.
 template <typename T, typename Response>
 grpc::Status Answer(StatusOr<T> result, Response* response) {
@@ -30,55 +50,86 @@ grpc::Status Answer(StatusOr<T> result, Response* response) {
 
 }  // namespace
 
-grpc::Status SweepServiceImpl::SubmitSweep(grpc::ServerContext*, const v1::SubmitSweepRequest* request,
-                                           v1::SubmitSweepResponse* response) {
-  return Answer(coordinator_.Submit(*request), response->mutable_sweep());
+StatusOr<Principal> SweepServiceImpl::CallingUser(const grpc::ServerContext& context) {
+  ASSIGN_OR_RETURN(Principal caller, Caller(context, credentials_));
+  if (!caller.is_user())
+    return PermissionDenied("a worker token cannot use the sweep service; use a user's token "
+                            "(`orchard-coordinator user token NAME` issues one)");
+  return caller;
 }
 
-grpc::Status SweepServiceImpl::GetSweep(grpc::ServerContext*, const v1::GetSweepRequest* request, v1::Sweep* response) {
+Status SweepServiceImpl::MayAccessSweep(const grpc::ServerContext& context, int64_t sweep_id) {
+  ASSIGN_OR_RETURN(Principal caller, CallingUser(context));
+  return MayAccess(caller, coordinator_.SweepOwner(sweep_id), "sweep " + std::to_string(sweep_id));
+}
+
+Status SweepServiceImpl::MayAccessTrial(const grpc::ServerContext& context, int64_t trial_id) {
+  ASSIGN_OR_RETURN(Principal caller, CallingUser(context));
+  return MayAccess(caller, coordinator_.TrialOwner(trial_id), "trial " + std::to_string(trial_id));
+}
+
+grpc::Status SweepServiceImpl::SubmitSweep(grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
+                                           v1::SubmitSweepResponse* response) {
+  auto caller = CallingUser(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Answer(coordinator_.Submit(*request, caller->name), response->mutable_sweep());
+}
+
+grpc::Status SweepServiceImpl::GetSweep(grpc::ServerContext* context, const v1::GetSweepRequest* request,
+                                        v1::Sweep* response) {
+  if (Status allowed = MayAccessSweep(*context, request->sweep_id()); !allowed.ok()) return ToGrpcStatus(allowed);
   return Answer(coordinator_.GetSweep(request->sweep_id()), response);
 }
 
-grpc::Status SweepServiceImpl::ListSweeps(grpc::ServerContext*, const v1::ListSweepsRequest* request,
+grpc::Status SweepServiceImpl::ListSweeps(grpc::ServerContext* context, const v1::ListSweepsRequest* request,
                                           v1::ListSweepsResponse* response) {
+  auto caller = CallingUser(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   if (request->limit() < 0) return {grpc::StatusCode::INVALID_ARGUMENT, "limit: must not be negative"};
-  for (auto& sweep : coordinator_.ListSweeps(request->limit())) *response->add_sweeps() = std::move(sweep);
+  const auto owner = caller->is_admin() ? std::nullopt : std::optional<std::string>(caller->name);
+  for (auto& sweep : coordinator_.ListSweeps(request->limit(), owner)) *response->add_sweeps() = std::move(sweep);
   return grpc::Status::OK;
 }
 
-grpc::Status SweepServiceImpl::CancelSweep(grpc::ServerContext*, const v1::CancelSweepRequest* request,
+grpc::Status SweepServiceImpl::CancelSweep(grpc::ServerContext* context, const v1::CancelSweepRequest* request,
                                            v1::Sweep* response) {
+  if (Status allowed = MayAccessSweep(*context, request->sweep_id()); !allowed.ok()) return ToGrpcStatus(allowed);
   return Answer(coordinator_.Cancel(request->sweep_id()), response);
 }
 
-grpc::Status SweepServiceImpl::ListTrials(grpc::ServerContext*, const v1::ListTrialsRequest* request,
+grpc::Status SweepServiceImpl::ListTrials(grpc::ServerContext* context, const v1::ListTrialsRequest* request,
                                           v1::ListTrialsResponse* response) {
+  if (Status allowed = MayAccessSweep(*context, request->sweep_id()); !allowed.ok()) return ToGrpcStatus(allowed);
   auto trials = coordinator_.ListTrials(request->sweep_id());
   if (!trials.ok()) return ToGrpcStatus(trials.status());
   for (auto& trial : *trials) *response->add_trials() = std::move(trial);
   return grpc::Status::OK;
 }
 
-grpc::Status SweepServiceImpl::GetTrialMetrics(grpc::ServerContext*, const v1::GetTrialMetricsRequest* request,
+grpc::Status SweepServiceImpl::GetTrialMetrics(grpc::ServerContext* context, const v1::GetTrialMetricsRequest* request,
                                                v1::GetTrialMetricsResponse* response) {
+  if (Status allowed = MayAccessTrial(*context, request->trial_id()); !allowed.ok()) return ToGrpcStatus(allowed);
   auto points = coordinator_.TrialMetrics(request->trial_id(), request->name());
   if (!points.ok()) return ToGrpcStatus(points.status());
   for (auto& point : *points) *response->add_points() = std::move(point);
   return grpc::Status::OK;
 }
 
-grpc::Status SweepServiceImpl::GetBestTrial(grpc::ServerContext*, const v1::GetBestTrialRequest* request,
+grpc::Status SweepServiceImpl::GetBestTrial(grpc::ServerContext* context, const v1::GetBestTrialRequest* request,
                                             v1::Trial* response) {
+  if (Status allowed = MayAccessSweep(*context, request->sweep_id()); !allowed.ok()) return ToGrpcStatus(allowed);
   return Answer(coordinator_.BestTrial(request->sweep_id()), response);
 }
 
-grpc::Status SweepServiceImpl::GetTrialLog(grpc::ServerContext*, const v1::GetTrialLogRequest* request,
+grpc::Status SweepServiceImpl::GetTrialLog(grpc::ServerContext* context, const v1::GetTrialLogRequest* request,
                                            v1::GetTrialLogResponse* response) {
+  if (Status allowed = MayAccessTrial(*context, request->trial_id()); !allowed.ok()) return ToGrpcStatus(allowed);
   return Answer(coordinator_.TrialLog(*request), response);
 }
 
 grpc::Status SweepServiceImpl::WatchSweep(grpc::ServerContext* context, const v1::WatchSweepRequest* request,
                                           grpc::ServerWriter<v1::SweepEvent>* writer) {
+  if (Status allowed = MayAccessSweep(*context, request->sweep_id()); !allowed.ok()) return ToGrpcStatus(allowed);
   // First the sweep as it is now with its latest event, then every later event as it happens.
   auto first = coordinator_.EventsAfter(request->sweep_id(), 0);
   if (!first.ok()) return ToGrpcStatus(first.status());
@@ -109,29 +160,44 @@ grpc::Status SweepServiceImpl::WatchSweep(grpc::ServerContext* context, const v1
   return grpc::Status::OK;
 }
 
-grpc::Status SweepServiceImpl::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+grpc::Status SweepServiceImpl::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest*,
                                            v1::ListWorkersResponse* response) {
+  // Every user may see the cluster's capacity.
+  if (auto caller = CallingUser(*context); !caller.ok()) return ToGrpcStatus(caller.status());
   for (auto& worker : coordinator_.ListWorkers()) *response->add_workers() = std::move(worker);
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest* request,
+Status WorkerServiceImpl::CallingWorker(const grpc::ServerContext& context) {
+  ASSIGN_OR_RETURN(Principal caller, Caller(context, credentials_));
+  // Without authentication the caller is the local admin, who runs its own workers.
+  if (caller.role != Principal::Role::kWorker && credentials_ != nullptr)
+    return PermissionDenied("only worker agents may call the worker service; start orchard-worker with a worker "
+                            "token (`orchard-coordinator worker-token create` issues one)");
+  return OkStatus();
+}
+
+grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* context, const v1::RegisterWorkerRequest* request,
                                                v1::RegisterWorkerResponse* response) {
+  if (Status allowed = CallingWorker(*context); !allowed.ok()) return ToGrpcStatus(allowed);
   return Answer(coordinator_.RegisterWorker(*request), response);
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                                           v1::HeartbeatResponse* response) {
+  if (Status allowed = CallingWorker(*context); !allowed.ok()) return ToGrpcStatus(allowed);
   return Answer(coordinator_.Heartbeat(*request), response);
 }
 
-grpc::Status WorkerServiceImpl::LeaseAttempts(grpc::ServerContext*, const v1::LeaseAttemptsRequest* request,
+grpc::Status WorkerServiceImpl::LeaseAttempts(grpc::ServerContext* context, const v1::LeaseAttemptsRequest* request,
                                               v1::LeaseAttemptsResponse* response) {
+  if (Status allowed = CallingWorker(*context); !allowed.ok()) return ToGrpcStatus(allowed);
   return Answer(coordinator_.LeaseAttempts(*request), response);
 }
 
-grpc::Status WorkerServiceImpl::ReportAttemptExit(grpc::ServerContext*, const v1::ReportAttemptExitRequest* request,
+grpc::Status WorkerServiceImpl::ReportAttemptExit(grpc::ServerContext* context, const v1::ReportAttemptExitRequest* request,
                                                   v1::ReportAttemptExitResponse*) {
+  if (Status allowed = CallingWorker(*context); !allowed.ok()) return ToGrpcStatus(allowed);
   return ToGrpcStatus(coordinator_.ReportAttemptExit(*request));
 }
 

@@ -1,10 +1,18 @@
 // The gRPC services: thin adapters that turn requests into Coordinator calls and Status into gRPC
 // status codes. Thread-safe (the Coordinator serialises state changes).
+//
+// Every call is checked against its caller. With a CredentialStore (authentication on), the call's
+// "authorization: Bearer TOKEN" metadata names the caller, and a missing, unknown or revoked token is
+// UNAUTHENTICATED: the sweep service needs a user's token and shows a user only their own sweeps
+// (admins see all; others' are PERMISSION_DENIED), and the worker service needs a worker token.
+// Without one (the loopback default) every caller is the admin "local". Trial reports are authorised
+// by their attempt's token in the request, whatever the mode.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include "coordinator/coordinator.h"
+#include "coordinator/credential_store.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "orchard/v1/trial_service.grpc.pb.h"
 #include "orchard/v1/worker_service.grpc.pb.h"
@@ -15,7 +23,9 @@ grpc::Status ToGrpcStatus(const Status& status);
 
 class SweepServiceImpl final : public v1::SweepService::Service {
  public:
-  explicit SweepServiceImpl(Coordinator& coordinator) : coordinator_(coordinator) {}
+  // `credentials` null: authentication off.
+  SweepServiceImpl(Coordinator& coordinator, CredentialStore* credentials)
+      : coordinator_(coordinator), credentials_(credentials) {}
   grpc::Status SubmitSweep(grpc::ServerContext*, const v1::SubmitSweepRequest*, v1::SubmitSweepResponse*) override;
   grpc::Status GetSweep(grpc::ServerContext*, const v1::GetSweepRequest*, v1::Sweep*) override;
   grpc::Status ListSweeps(grpc::ServerContext*, const v1::ListSweepsRequest*, v1::ListSweepsResponse*) override;
@@ -30,12 +40,20 @@ class SweepServiceImpl final : public v1::SweepService::Service {
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*, v1::ListWorkersResponse*) override;
 
  private:
+  StatusOr<Principal> CallingUser(const grpc::ServerContext& context);
+  // OK when the caller is the sweep's (or the trial's sweep's) owner or an admin.
+  Status MayAccessSweep(const grpc::ServerContext& context, int64_t sweep_id);
+  Status MayAccessTrial(const grpc::ServerContext& context, int64_t trial_id);
+
   Coordinator& coordinator_;
+  CredentialStore* credentials_;
 };
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  explicit WorkerServiceImpl(Coordinator& coordinator) : coordinator_(coordinator) {}
+  // `credentials` null: authentication off.
+  WorkerServiceImpl(Coordinator& coordinator, CredentialStore* credentials)
+      : coordinator_(coordinator), credentials_(credentials) {}
   grpc::Status RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest*,
                               v1::RegisterWorkerResponse*) override;
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatResponse*) override;
@@ -46,7 +64,10 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
                                 v1::DeregisterWorkerResponse*) override;
 
  private:
+  Status CallingWorker(const grpc::ServerContext& context);
+
   Coordinator& coordinator_;
+  CredentialStore* credentials_;
 };
 
 class TrialServiceImpl final : public v1::TrialService::Service {

@@ -80,6 +80,26 @@ CREATE INDEX events_by_sweep ON events(sweep_id, id);
       R"sql(
 ALTER TABLE trials ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // 3: security: users and their tokens, sweep owners, and attempt tokens kept only as SHA-256
+      // hashes. The plaintext attempt tokens are dropped, so attempts running across this upgrade
+      // can no longer report metrics (their exits are still recorded); drain workers before it.
+      R"sql(
+CREATE TABLE users (
+  name TEXT PRIMARY KEY,
+  is_admin INTEGER NOT NULL,
+  created_at REAL NOT NULL);
+CREATE TABLE tokens (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  hash TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  user_name TEXT REFERENCES users(name),
+  created_at REAL NOT NULL,
+  revoked_at REAL NOT NULL DEFAULT 0);
+ALTER TABLE sweeps ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
+CREATE INDEX sweeps_by_owner ON sweeps(owner, id);
+ALTER TABLE attempts RENAME COLUMN token TO token_hash;
+UPDATE attempts SET token_hash = '';
+)sql",
   };
   return migrations;
 }
@@ -110,10 +130,11 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, const std:
 StatusOr<int64_t> Store::InsertSweep(const SweepRecord& sweep) {
   Statement insert = db_->Prepare(
       "INSERT INTO sweeps (name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, strategy_state, "
-      "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "created_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert.Bind(1, sweep.name).Bind(2, sweep.state).Bind(3, sweep.recipe_yaml).Bind(4, sweep.recipe_file);
   insert.Bind(5, nlohmann::json(sweep.overrides).dump()).Bind(6, sweep.spec.dump());
   insert.Bind(7, sweep.planned_trials).Bind(8, sweep.strategy_state.dump()).Bind(9, sweep.created_at);
+  insert.Bind(10, sweep.owner);
   RETURN_IF_ERROR(insert.Run());
   return db_->LastInsertId();
 }
@@ -121,7 +142,7 @@ StatusOr<int64_t> Store::InsertSweep(const SweepRecord& sweep) {
 StatusOr<SweepRecord> Store::LoadSweep(int64_t sweep_id) {
   Statement row = db_->Prepare(
       "SELECT id, name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, strategy_state, created_at, "
-      "finished_at FROM sweeps WHERE id = ?");
+      "finished_at, owner FROM sweeps WHERE id = ?");
   row.Bind(1, sweep_id);
   if (!row.Step()) {
     RETURN_IF_ERROR(row.status());
@@ -139,6 +160,7 @@ StatusOr<SweepRecord> Store::LoadSweep(int64_t sweep_id) {
   sweep.strategy_state = ParseJson(row.Text(8));
   sweep.created_at = row.Double(9);
   sweep.finished_at = row.Double(10);
+  sweep.owner = row.Text(11);
   return sweep;
 }
 
@@ -174,6 +196,7 @@ StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
   sweep.set_recipe_file(record.recipe_file);
   sweep.set_storage_root(storage_root_);
   sweep.set_finished_at(record.finished_at);
+  sweep.set_owner(record.owner);
   Statement counts = db_->Prepare("SELECT state, COUNT(*) FROM trials WHERE sweep_id = ? GROUP BY state");
   counts.Bind(1, sweep_id);
   int64_t created = 0;
@@ -186,9 +209,11 @@ StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
   return sweep;
 }
 
-std::vector<v1::Sweep> Store::ListSweeps(int64_t limit) {
-  Statement rows = db_->Prepare("SELECT id FROM sweeps ORDER BY id DESC LIMIT ?");
-  rows.Bind(1, limit);
+std::vector<v1::Sweep> Store::ListSweeps(int64_t limit, const std::optional<std::string>& owner) {
+  Statement rows = db_->Prepare(owner ? "SELECT id FROM sweeps WHERE owner = ? ORDER BY id DESC LIMIT ?"
+                                      : "SELECT id FROM sweeps ORDER BY id DESC LIMIT ?");
+  if (owner) rows.Bind(1, *owner).Bind(2, limit);
+  else rows.Bind(1, limit);
   std::vector<int64_t> ids;
   while (rows.Step()) ids.push_back(rows.Int(0));
   std::vector<v1::Sweep> sweeps;
@@ -253,6 +278,13 @@ StatusOr<v1::Trial> Store::GetTrial(int64_t trial_id) {
   row.Bind(1, trial_id);
   if (!row.Step()) return NotFound("trial " + std::to_string(trial_id) + " does not exist (orchard trials SWEEP lists them)");
   return ReadTrial(row);
+}
+
+StatusOr<std::string> Store::TrialOwner(int64_t trial_id) {
+  Statement row = db_->Prepare("SELECT s.owner FROM trials t JOIN sweeps s ON s.id = t.sweep_id WHERE t.id = ?");
+  row.Bind(1, trial_id);
+  if (!row.Step()) return NotFound("trial " + std::to_string(trial_id) + " does not exist (orchard trials SWEEP lists them)");
+  return row.Text(0);
 }
 
 StatusOr<int64_t> Store::TrialId(int64_t sweep_id, int64_t number) {
@@ -344,7 +376,7 @@ Status Store::RecordCheckpoint(int64_t trial_id, const std::string& path) {
 
 namespace {
 constexpr const char* kAttemptColumns =
-    "a.id, a.trial_id, t.sweep_id, t.number, a.number, a.worker_id, a.token, a.state, a.stop_reason, "
+    "a.id, a.trial_id, t.sweep_id, t.number, a.number, a.worker_id, a.token_hash, a.state, a.stop_reason, "
     "a.log_path FROM attempts a JOIN trials t ON t.id = a.trial_id ";
 
 AttemptRecord ReadAttempt(const Statement& row) {
@@ -352,7 +384,7 @@ AttemptRecord ReadAttempt(const Statement& row) {
 }
 }  // namespace
 
-StatusOr<AttemptRecord> Store::InsertAttempt(int64_t trial_id, const std::string& worker_id, const std::string& token,
+StatusOr<AttemptRecord> Store::InsertAttempt(int64_t trial_id, const std::string& worker_id, const std::string& token_hash,
                                              const std::string& log_path_prefix, double now) {
   Statement next = db_->Prepare(
       "SELECT COALESCE(MAX(a.number), 0) + 1, (SELECT spec FROM sweeps s JOIN trials t ON t.sweep_id = s.id "
@@ -362,9 +394,9 @@ StatusOr<AttemptRecord> Store::InsertAttempt(int64_t trial_id, const std::string
   const int64_t number = next.Int(0);
   const int64_t slots = ParseJson(next.Text(1)).value("ranks", int64_t{1});
   RETURN_IF_ERROR(db_->Prepare(
-                         "INSERT INTO attempts (trial_id, number, worker_id, token, state, slots, log_path, started_at) "
+                         "INSERT INTO attempts (trial_id, number, worker_id, token_hash, state, slots, log_path, started_at) "
                          "VALUES (?, ?, ?, ?, 'running', ?, ?, ?)")
-                      .Bind(1, trial_id).Bind(2, number).Bind(3, worker_id).Bind(4, token).Bind(5, slots)
+                      .Bind(1, trial_id).Bind(2, number).Bind(3, worker_id).Bind(4, token_hash).Bind(5, slots)
                       .Bind(6, log_path_prefix + "attempt-" + std::to_string(number) + ".log").Bind(7, now)
                       .Run());
   return LoadAttempt(db_->LastInsertId());

@@ -42,6 +42,7 @@ struct SweepRecord {
   nlohmann::json strategy_state;
   double created_at = 0;
   double finished_at = 0;         // 0 while running
+  std::string owner;              // the user who submitted it
 };
 
 struct AttemptRecord {
@@ -51,7 +52,7 @@ struct AttemptRecord {
   int64_t trial_number = 0;
   int64_t number = 0;
   std::string worker_id;
-  std::string token;
+  std::string token_hash;   // SHA-256 of the attempt's token (auth.h); the token itself is not kept
   std::string state;        // running | stopping | exited | lost (its worker was declared lost)
   std::string stop_reason;  // why it is stopping: "canceled" | "stopped"
   std::string log_path;     // relative to the storage root
@@ -96,7 +97,8 @@ class Store {
   Status SaveStrategyState(int64_t sweep_id, const nlohmann::json& state);
   Status FinishSweep(int64_t sweep_id, const std::string& state, double now);
   StatusOr<v1::Sweep> GetSweep(int64_t sweep_id);
-  std::vector<v1::Sweep> ListSweeps(int64_t limit);
+  // Newest first; only `owner`'s sweeps when given.
+  std::vector<v1::Sweep> ListSweeps(int64_t limit, const std::optional<std::string>& owner = std::nullopt);
   // The best trial that completed or was stopped with the metric reported; nullopt if none.
   std::optional<v1::Trial> BestTrial(int64_t sweep_id, const std::string& mode);
 
@@ -104,6 +106,8 @@ class Store {
   Status InsertTrial(int64_t sweep_id, int64_t number, const std::vector<Hyperparameter>& hyperparameters,
                      const std::string& output_dir, double now);
   StatusOr<v1::Trial> GetTrial(int64_t trial_id);
+  // The owner of the trial's sweep.
+  StatusOr<std::string> TrialOwner(int64_t trial_id);
   StatusOr<int64_t> TrialId(int64_t sweep_id, int64_t number);
   std::vector<v1::Trial> ListTrials(int64_t sweep_id);
   std::vector<Hyperparameter> TrialHyperparameters(int64_t trial_id);
@@ -121,7 +125,7 @@ class Store {
   Status RecordCheckpoint(int64_t trial_id, const std::string& path);
 
   // Attempts.
-  StatusOr<AttemptRecord> InsertAttempt(int64_t trial_id, const std::string& worker_id, const std::string& token,
+  StatusOr<AttemptRecord> InsertAttempt(int64_t trial_id, const std::string& worker_id, const std::string& token_hash,
                                         const std::string& log_path_prefix, double now);
   StatusOr<AttemptRecord> LoadAttempt(int64_t attempt_id);
   // Attempts of a worker that have not exited.

@@ -24,6 +24,7 @@ enum class StatusCode {
   kInternal,
   kAborted,          // stopped on purpose (preemption, a fenced stale writer)
   kPermissionDenied, // a credential that does not authorise the request
+  kUnauthenticated,  // no credential, or one that is unknown, revoked or expired
   kUnavailable,      // a service that cannot be reached
   kDeadlineExceeded, // an operation (a collective, a call) that did not finish in time
 };
@@ -50,6 +51,7 @@ inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
 inline Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+inline Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
 

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "tests/util/test_util.h"
 
 namespace orchard::coordinator {
@@ -327,8 +329,98 @@ TEST_F(CoordinatorTest, ReportsNeedTheAttemptsToken) {
   auto attempts = Lease(worker, 1);
   v1::Attempt forged = attempts[0];
   forged.set_token("not-the-token");
-  EXPECT_EQ(Report(forged, 1, 0.5).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Report(forged, 1, 0.5).status().code(), StatusCode::kUnauthenticated);
   EXPECT_EQ(Exit("w999", attempts[0], 0).code(), StatusCode::kPermissionDenied);
+}
+
+TEST_F(CoordinatorTest, AnAttemptsTokenServesOnlyThatAttemptAndOnlyWhileItRuns) {
+  Submit();
+  const std::string worker = Register(2);
+  auto attempts = Lease(worker, 2);
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_NE(attempts[0].token(), attempts[1].token());
+  v1::Attempt borrowed = attempts[0];
+  borrowed.set_token(attempts[1].token());
+  EXPECT_EQ(Report(borrowed, 1, 0.5).status().code(), StatusCode::kUnauthenticated) << "another attempt's token";
+  EXPECT_TRUE(Report(attempts[0], 1, 0.5).ok());
+  ASSERT_TRUE(Exit(worker, attempts[0], 0).ok());
+  EXPECT_EQ(Report(attempts[0], 2, 0.4).status().code(), StatusCode::kFailedPrecondition) << "the attempt has ended";
+  EXPECT_TRUE(Report(attempts[1], 1, 0.5).ok());
+}
+
+TEST_F(CoordinatorTest, TheStateKeepsOnlyTheHashOfAttemptTokens) {
+  Submit();
+  auto attempts = Lease(Register(1), 1);
+  ASSERT_EQ(attempts.size(), 1u);
+  coordinator_.reset();  // close, so everything is in the files
+  std::string bytes;
+  for (const char* suffix : {"", "-wal"}) bytes += orchard::testing::ReadFile(dir_ / ("state/orchard.db" + std::string(suffix)));
+  EXPECT_NE(bytes.find(HashToken(attempts[0].token())), std::string::npos);
+  EXPECT_EQ(bytes.find(attempts[0].token().substr(6)), std::string::npos);
+}
+
+TEST_F(CoordinatorTest, SweepsRecordTheirOwnerAndListByOwner) {
+  v1::SubmitSweepRequest request;
+  request.set_recipe_yaml(kRecipe);
+  request.set_recipe_file("/recipes/tiny.yaml");
+  const v1::Sweep alice = coordinator_->Submit(request, "alice").value();
+  const v1::Sweep bob = coordinator_->Submit(request, "bob").value();
+  EXPECT_EQ(alice.owner(), "alice");
+  EXPECT_EQ(coordinator_->SweepOwner(bob.id()).value(), "bob");
+  const int64_t bobs_trial = coordinator_->ListTrials(bob.id()).value().at(0).id();
+  EXPECT_EQ(coordinator_->TrialOwner(bobs_trial).value(), "bob");
+  EXPECT_EQ(coordinator_->SweepOwner(999).status().code(), StatusCode::kNotFound);
+  const auto alices = coordinator_->ListSweeps(10, "alice");
+  ASSERT_EQ(alices.size(), 1u);
+  EXPECT_EQ(alices[0].id(), alice.id());
+  EXPECT_EQ(coordinator_->ListSweeps(10).size(), 2u);
+  EXPECT_EQ(Submit().owner(), kLocalUser) << "without authentication sweeps belong to the local user";
+}
+
+TEST_F(CoordinatorTest, WithConfinedPathsARecipeReadingOutsideTheRootsIsRefusedAndNothingStored) {
+  coordinator_.reset();
+  std::filesystem::create_directories(dir_.path() / "data");
+  CoordinatorOptions options;
+  options.state_dir = dir_ / "state";
+  options.clock = &clock_;
+  options.confine_paths = true;
+  options.allowed_path_roots = {dir_ / "data"};
+  coordinator_ = Coordinator::Open(options).value();
+  v1::SubmitSweepRequest request;
+  request.set_recipe_file(dir_ / "data/recipe.yaml");
+  request.set_recipe_yaml("name: r\nmodel: {type: mlp}\ndata: {type: csv, path: /etc/passwd}\ntrain: {steps: 1}\n");
+  auto refused = coordinator_->Submit(request);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(refused.status().message().find("data.path: '/etc/passwd'"), std::string::npos) << refused.status().message();
+  EXPECT_TRUE(coordinator_->ListSweeps(10).empty());
+  request.set_recipe_yaml("name: r\nmodel: {type: mlp}\ndata: {type: csv, path: train.csv}\ntrain: {steps: 1}\n");
+  EXPECT_TRUE(coordinator_->Submit(request).ok()) << "a path inside --allow-path";
+
+  options.allowed_path_roots = {dir_ / "no-such-dir"};
+  coordinator_.reset();
+  auto bad_root = Coordinator::Open(options);
+  ASSERT_FALSE(bad_root.ok());
+  EXPECT_NE(bad_root.status().message().find("no-such-dir"), std::string::npos);
+}
+
+TEST_F(CoordinatorTest, ATrialLogThatLinksOutOfTheStorageRootIsNotRead) {
+  Submit();
+  auto attempts = Lease(Register(1), 1);
+  ASSERT_EQ(attempts.size(), 1u);
+  const std::filesystem::path storage = coordinator_->storage_root();
+  std::filesystem::create_directories(storage / attempts[0].output_dir());
+  orchard::testing::WriteFile(dir_ / "secret.txt", "not for trials");
+  std::filesystem::create_symlink(dir_ / "secret.txt", storage / attempts[0].log_path());
+  v1::GetTrialLogRequest request;
+  request.set_trial_id(attempts[0].trial_id());
+  auto log = coordinator_->TrialLog(request);
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(log.status().message().find("leads out of the storage root"), std::string::npos) << log.status().message();
+  std::filesystem::remove(storage / attempts[0].log_path());
+  orchard::testing::WriteFile(storage / attempts[0].log_path(), "step 1\n");
+  EXPECT_EQ(coordinator_->TrialLog(request).value().text(), "step 1\n");
 }
 
 TEST_F(CoordinatorTest, ARestartResumesTheSweepWhereItWas) {

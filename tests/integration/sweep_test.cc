@@ -12,6 +12,7 @@
 #include <regex>
 #include <thread>
 
+#include "client/connection.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "tests/util/test_util.h"
 
@@ -47,13 +48,13 @@ std::string Recipe(int64_t steps, const std::string& lrs, int64_t checkpoint_int
 class SweepTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    coordinator_ = std::make_unique<Process>(
-        std::vector<std::string>{kBin + "/orchard-coordinator", "--listen", "127.0.0.1:0", "--state-dir",
-                                 dir_ / "state", "--heartbeat-interval", "0.5", "--lease-timeout", "5"},
-        dir_ / "coordinator.log");
+    std::vector<std::string> coordinator = {kBin + "/orchard-coordinator", "--listen", "127.0.0.1:0", "--state-dir",
+                                            dir_ / "state", "--heartbeat-interval", "0.5", "--lease-timeout", "5"};
+    coordinator.insert(coordinator.end(), coordinator_flags_.begin(), coordinator_flags_.end());
+    coordinator_ = std::make_unique<Process>(coordinator, dir_ / "coordinator.log");
     address_ = testing::WaitForListenAddress(dir_ / "coordinator.log", 30);
     ASSERT_FALSE(address_.empty()) << ReadFile(dir_ / "coordinator.log");
-    stub_ = v1::SweepService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    stub_ = v1::SweepService::NewStub(client::CreateCoordinatorChannel(address_, security_));
     for (size_t i = 0; i < worker_slots_.size(); ++i) workers_.push_back(StartWorker(i));
     ASSERT_TRUE(WaitFor([&] { return Workers().workers_size() == static_cast<int>(worker_slots_.size()); }, 30));
   }
@@ -68,10 +69,11 @@ class SweepTest : public ::testing::Test {
   }
 
   std::unique_ptr<Process> StartWorker(size_t index) {
+    std::vector<std::string> worker = {kBin + "/orchard-worker", "--coordinator", address_, "--cpu-slots",
+                                       std::to_string(worker_slots_[index]), "--threads-per-slot", "1"};
+    worker.insert(worker.end(), worker_flags_.begin(), worker_flags_.end());
     return std::make_unique<Process>(
-        std::vector<std::string>{kBin + "/orchard-worker", "--coordinator", address_, "--cpu-slots",
-                                 std::to_string(worker_slots_[index]), "--threads-per-slot", "1"},
-        dir_ / ("worker-" + std::to_string(index) + (workers_.size() > index ? "-restarted" : "") + ".log"));
+        worker, dir_ / ("worker-" + std::to_string(index) + (workers_.size() > index ? "-restarted" : "") + ".log"));
   }
 
   struct StartedTrainer {
@@ -135,6 +137,7 @@ class SweepTest : public ::testing::Test {
   }
 
   ProcessResult Cli(std::vector<std::string> args, double timeout = 300) {
+    args.insert(args.begin(), cli_flags_.begin(), cli_flags_.end());
     args.insert(args.begin(), {kBin + "/orchard", "--coordinator", address_});
     return RunProcess(args, timeout);
   }
@@ -148,6 +151,8 @@ class SweepTest : public ::testing::Test {
   }
 
   std::vector<int> worker_slots_ = {1, 1};  // CPU slots of each worker
+  std::vector<std::string> coordinator_flags_, worker_flags_, cli_flags_;  // added to each command line
+  client::ClientSecurity security_;                                       // of stub_
   TempDir dir_;
   std::unique_ptr<Process> coordinator_;
   std::vector<std::unique_ptr<Process>> workers_;
@@ -335,6 +340,76 @@ TEST_F(SweepTest, ServerReflectionListsTheServices) {
   call->Finish(&status, reinterpret_cast<void*>(5));
   step(5);
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// Deployed as across a network: the coordinator with --auth and TLS, workers with a worker token,
+// the CLI with user tokens made by the coordinator's admin commands, all trusting a CA made here.
+class SecureSweepTest : public SweepTest {
+ protected:
+  void SetUp() override {
+    testing::MakeCertificateAuthority(dir_.path(), "ca");
+    testing::MakeSignedCertificate(dir_.path(), "ca", "server");
+    for (const auto& [file, args] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+             {"root.token", {"user", "add", "root", "--admin"}},
+             {"alice.token", {"user", "add", "alice"}},
+             {"bob.token", {"user", "add", "bob"}},
+             {"worker.token", {"worker-token", "create"}}}) {
+      std::vector<std::string> command = {kBin + "/orchard-coordinator", "--state-dir", dir_ / "state"};
+      command.insert(command.end(), args.begin(), args.end());
+      const ProcessResult made = RunProcess(command, 60);
+      std::smatch token;
+      ASSERT_TRUE(made.exit_code == 0 && std::regex_search(made.output, token, std::regex("orc_[uw]_[0-9a-f]{64}")))
+          << made.output;
+      tokens_[file] = token.str();
+      WriteFile(dir_ / file, token.str() + "\n");
+    }
+    coordinator_flags_ = {"--auth", "--tls-cert", dir_ / "server.pem", "--tls-key", dir_ / "server.key"};
+    worker_flags_ = {"--token-file", dir_ / "worker.token", "--tls-ca", dir_ / "ca.pem"};
+    cli_flags_ = {"--token-file", dir_ / "alice.token", "--tls-ca", dir_ / "ca.pem"};
+    security_.token = tokens_["root.token"];
+    security_.tls = true;
+    security_.tls_ca_pem = ReadFile(dir_ / "ca.pem");
+    SweepTest::SetUp();
+  }
+
+  ProcessResult CliAs(const std::vector<std::string>& flags, const std::vector<std::string>& args) {
+    std::vector<std::string> command = {kBin + "/orchard", "--coordinator", address_};
+    command.insert(command.end(), flags.begin(), flags.end());
+    command.insert(command.end(), args.begin(), args.end());
+    return RunProcess(command, 60);
+  }
+
+  std::map<std::string, std::string> tokens_;  // by file name
+};
+
+TEST_F(SecureSweepTest, ASweepRunsEndToEndWithTlsAUserTokenAndAWorkerToken) {
+  const int64_t id = Submit(Recipe(60, "[0.03, 0.003]", 30));
+  ASSERT_GT(id, 0);
+  const ProcessResult watched = Cli({"watch", std::to_string(id)});
+  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+  const v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_COMPLETED);
+  EXPECT_EQ(sweep.owner(), "alice");
+  for (const v1::Trial& trial : Trials(id)) {
+    EXPECT_EQ(trial.state(), v1::TRIAL_COMPLETED) << trial.message();
+    EXPECT_EQ(Metrics(trial.id(), "val_loss").back().step(), 60) << "the worker relayed metrics with attempt tokens";
+  }
+  EXPECT_EQ(Cli({"best", std::to_string(id)}).exit_code, 0);
+
+  const ProcessResult bob = CliAs({"--token-file", dir_ / "bob.token", "--tls-ca", dir_ / "ca.pem"}, {"cancel", std::to_string(id)});
+  EXPECT_EQ(bob.exit_code, 6) << bob.output;
+  EXPECT_NE(bob.output.find("not allowed"), std::string::npos) << bob.output;
+  const ProcessResult anonymous = CliAs({"--tls-ca", dir_ / "ca.pem"}, {"sweeps"});
+  EXPECT_EQ(anonymous.exit_code, 6) << anonymous.output;
+  EXPECT_NE(anonymous.output.find("--token-file"), std::string::npos) << anonymous.output;
+  const ProcessResult plaintext = CliAs({"--token-file", dir_ / "alice.token"}, {"sweeps"});
+  EXPECT_EQ(plaintext.exit_code, 3) << plaintext.output;
+  const ProcessResult unreadable = CliAs({"--token-file", dir_ / "missing.token"}, {"sweeps"});
+  EXPECT_EQ(unreadable.exit_code, 2) << unreadable.output;
+  EXPECT_NE(unreadable.output.find("--token-file " + (dir_ / "missing.token")), std::string::npos) << unreadable.output;
+  for (const char* log : {"coordinator.log", "worker-0.log", "worker-1.log"})
+    for (const auto& [file, token] : tokens_)
+      EXPECT_EQ(ReadFile(dir_ / log).find(token.substr(6)), std::string::npos) << file << "'s token in " << log;
 }
 
 // One worker with three CPU slots: a trial of two ranks (data-parallel over MPI, started by the

@@ -107,4 +107,29 @@ std::string WaitForListenAddress(const std::string& log_file, double seconds) {
   return address;
 }
 
+namespace {
+void RunOpenssl(std::vector<std::string> args) {
+  args.insert(args.begin(), "/usr/bin/openssl");
+  const ProcessResult result = RunProcess(args, 60);
+  if (result.exit_code != 0) throw std::runtime_error("openssl " + args[1] + " failed: " + result.output);
+}
+}  // namespace
+
+void MakeCertificateAuthority(const std::string& dir, const std::string& name) {
+  const std::string base = dir + "/" + name;
+  RunOpenssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+              base + ".key", "-out", base + ".pem", "-days", "2", "-subj", "/CN=" + name, "-addext",
+              "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
+}
+
+void MakeSignedCertificate(const std::string& dir, const std::string& ca, const std::string& name) {
+  const std::string base = dir + "/" + name;
+  WriteFile(base + ".ext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n");
+  RunOpenssl({"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+              base + ".key", "-out", base + ".csr", "-subj", "/CN=" + name});
+  RunOpenssl({"x509", "-req", "-in", base + ".csr", "-CA", dir + "/" + ca + ".pem", "-CAkey", dir + "/" + ca + ".key",
+              "-CAcreateserial", "-out", base + ".pem", "-days", "2", "-extfile", base + ".ext"});
+}
+
 }  // namespace orchard::testing

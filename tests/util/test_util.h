@@ -69,4 +69,11 @@ bool WaitFor(Predicate predicate, double seconds) {
 // ("listening on 127.0.0.1:PORT"); empty when it did not within `seconds`.
 std::string WaitForListenAddress(const std::string& log_file, double seconds);
 
+// Test certificates made with the openssl command (P-256 keys, valid two days); throws when it fails.
+// A certificate authority: DIR/NAME.pem and DIR/NAME.key.
+void MakeCertificateAuthority(const std::string& dir, const std::string& name);
+// A certificate for 127.0.0.1 and localhost, for servers and clients alike, signed by the
+// authority `ca` of the same directory: DIR/NAME.pem and DIR/NAME.key.
+void MakeSignedCertificate(const std::string& dir, const std::string& ca, const std::string& name);
+
 }  // namespace orchard::testing

@@ -94,7 +94,7 @@ class WorkerAgent::Impl {
     slots_ = options_.slots ? *options_.slots : DetectSlots(options_.cpu_slots, options_.force_cpu);
     if (options_.threads_per_slot <= 0)
       options_.threads_per_slot = std::max<int64_t>(1, std::thread::hardware_concurrency() / slots_.count);
-    channel_ = grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials());
+    channel_ = client::CreateCoordinatorChannel(options_.coordinator, options_.security);
     workers_ = v1::WorkerService::NewStub(channel_);
     trials_ = v1::TrialService::NewStub(channel_);
     launcher_ = options_.make_launcher ? options_.make_launcher([this] { Wake(); })

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "client/connection.h"
 #include "core/status.h"
 #include "worker/agent/slots.h"
 #include "worker/agent/trainer_launcher.h"
@@ -25,6 +26,7 @@ namespace orchard::worker {
 
 struct AgentOptions {
   std::string coordinator = "127.0.0.1:7070";
+  client::ClientSecurity security;   // TLS and the worker token (docs/security.md)
   std::string trainer_binary;        // orchard-train
   bool warm_start = true;            // keep a warm trainer (zygote) instead of exec per trial
   int64_t cpu_slots = 0;             // 0: one per two cores

@@ -67,6 +67,8 @@ int main(int argc, char** argv) {
   bool mpi = false;
   app.add_option("--coordinator", options.coordinator, "Coordinator HOST:PORT")
       ->envname("ORCHARD_COORDINATOR")->capture_default_str();
+  orchard::client::ClientSecurityFlags security_flags;
+  orchard::client::AddClientSecurityFlags(app, security_flags);
   app.add_option("--cpu-slots", options.cpu_slots, "CPU slots to offer when there is no GPU (0: one per two cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--cpu", options.force_cpu, "Offer CPU slots even if GPUs are present");
@@ -92,6 +94,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.warm_start = start == "warm";
+  auto security = orchard::client::LoadClientSecurity(security_flags);
+  if (!security.ok()) {
+    std::cerr << "orchard-worker: " << security.status().message() << "\n";
+    return 2;
+  }
+  options.security = *std::move(security);
   if (options.trainer_binary.empty()) options.trainer_binary = orchard::worker::DefaultTrainerBinary();
 
   std::signal(SIGTERM, RequestStop);

@@ -1,0 +1,106 @@
+#include "client/connection.h"
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/support/client_interceptor.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace orchard::client {
+namespace {
+
+namespace experimental = grpc::experimental;
+
+// Adds the bearer token to each call's metadata, so no call site can forget it.
+class BearerTokenInterceptor final : public experimental::Interceptor {
+ public:
+  explicit BearerTokenInterceptor(std::string header) : header_(std::move(header)) {}
+  void Intercept(experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA))
+      methods->GetSendInitialMetadata()->insert({"authorization", header_});
+    methods->Proceed();
+  }
+
+ private:
+  const std::string header_;
+};
+
+class BearerTokenInterceptorFactory final : public experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerTokenInterceptorFactory(const std::string& token) : header_("Bearer " + token) {}
+  experimental::Interceptor* CreateClientInterceptor(experimental::ClientRpcInfo*) override {
+    return new BearerTokenInterceptor(header_);
+  }
+
+ private:
+  const std::string header_;
+};
+
+StatusOr<std::string> ReadFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) return InvalidArgument(flag + " " + path + ": cannot read the file, or it is empty");
+  return text.str();
+}
+
+std::string Trimmed(std::string text) {
+  const auto space = " \t\r\n";
+  text.erase(text.find_last_not_of(space) + 1);
+  text.erase(0, text.find_first_not_of(space));
+  return text;
+}
+
+}  // namespace
+
+void AddClientSecurityFlags(CLI::App& app, ClientSecurityFlags& flags) {
+  app.add_option("--token-file", flags.token_file,
+                 "File holding this client's bearer token (default: the ORCHARD_TOKEN variable)")
+      ->envname("ORCHARD_TOKEN_FILE");
+  app.add_option("--tls-ca", flags.tls_ca_file, "Connect with TLS, trusting the coordinator's certificate from this CA (PEM)")
+      ->envname("ORCHARD_TLS_CA");
+  app.add_option("--tls-cert", flags.tls_cert_file, "Client certificate (PEM) for a coordinator that requires mutual TLS")
+      ->envname("ORCHARD_TLS_CERT");
+  app.add_option("--tls-key", flags.tls_key_file, "Private key (PEM) of --tls-cert")->envname("ORCHARD_TLS_KEY");
+}
+
+StatusOr<ClientSecurity> LoadClientSecurity(const ClientSecurityFlags& flags) {
+  ClientSecurity security;
+  if (!flags.token_file.empty()) {
+    ASSIGN_OR_RETURN(std::string text, ReadFile("--token-file", flags.token_file));
+    security.token = Trimmed(text);
+  } else if (const char* token = std::getenv("ORCHARD_TOKEN"); token != nullptr) {
+    security.token = Trimmed(token);
+  }
+  if (flags.tls_cert_file.empty() != flags.tls_key_file.empty())
+    return InvalidArgument("--tls-cert and --tls-key go together: the client certificate and its private key");
+  if (!flags.tls_cert_file.empty() && flags.tls_ca_file.empty())
+    return InvalidArgument("--tls-cert needs --tls-ca: a client certificate is only sent over TLS");
+  if (flags.tls_ca_file.empty()) return security;
+  security.tls = true;
+  ASSIGN_OR_RETURN(security.tls_ca_pem, ReadFile("--tls-ca", flags.tls_ca_file));
+  if (!flags.tls_cert_file.empty()) {
+    ASSIGN_OR_RETURN(security.tls_cert_pem, ReadFile("--tls-cert", flags.tls_cert_file));
+    ASSIGN_OR_RETURN(security.tls_key_pem, ReadFile("--tls-key", flags.tls_key_file));
+  }
+  return security;
+}
+
+std::shared_ptr<grpc::Channel> CreateCoordinatorChannel(const std::string& address, const ClientSecurity& security) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (security.tls) {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = security.tls_ca_pem;
+    options.pem_cert_chain = security.tls_cert_pem;
+    options.pem_private_key = security.tls_key_pem;
+    credentials = grpc::SslCredentials(options);
+  }
+  if (security.token.empty()) return grpc::CreateChannel(address, credentials);
+  std::vector<std::unique_ptr<experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<BearerTokenInterceptorFactory>(security.token));
+  return experimental::CreateCustomChannelWithInterceptors(address, credentials, grpc::ChannelArguments(),
+                                                           std::move(interceptors));
+}
+
+}  // namespace orchard::client
