@@ -362,6 +362,9 @@ StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(const v1::Regis
 }
 
 namespace {
+// Longest a worker's call to the coordinator may take (its deadlines are 5 to 10 s).
+constexpr double kCallSeconds = 15;
+
 Status UnknownWorker(const std::string& worker_id) {
   return NotFound("worker " + worker_id + " is not registered or was declared lost (no heartbeat within the lease "
                   "timeout); stop its attempts and register again");
@@ -380,9 +383,12 @@ StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatReques
   v1::HeartbeatResponse response;
   std::set<int64_t> active;
   std::vector<AttemptRecord> forgotten;  // the worker no longer runs them (it restarted, or the trainer vanished)
+  // A heartbeat sent before the worker saw a lease may arrive after it: attempts younger than a
+  // call's lifetime are given time to show up in a later heartbeat.
+  const double leased_before = Now() - kCallSeconds;
   for (const AttemptRecord& a : store_->ActiveAttempts(request.worker_id())) {
     if (!reported.count(a.id)) {
-      forgotten.push_back(a);
+      if (a.started_at < leased_before) forgotten.push_back(a);
       continue;
     }
     active.insert(a.id);  // adopted: after a coordinator restart this is how running attempts are confirmed

@@ -201,8 +201,9 @@ grpc::Status WorkerServiceImpl::ReportAttemptExit(grpc::ServerContext* context, 
   return ToGrpcStatus(coordinator_.ReportAttemptExit(*request));
 }
 
-grpc::Status WorkerServiceImpl::DeregisterWorker(grpc::ServerContext*, const v1::DeregisterWorkerRequest* request,
+grpc::Status WorkerServiceImpl::DeregisterWorker(grpc::ServerContext* context, const v1::DeregisterWorkerRequest* request,
                                                  v1::DeregisterWorkerResponse*) {
+  if (Status allowed = CallingWorker(*context); !allowed.ok()) return ToGrpcStatus(allowed);
   return ToGrpcStatus(coordinator_.DeregisterWorker(*request));
 }
 

@@ -377,10 +377,11 @@ Status Store::RecordCheckpoint(int64_t trial_id, const std::string& path) {
 namespace {
 constexpr const char* kAttemptColumns =
     "a.id, a.trial_id, t.sweep_id, t.number, a.number, a.worker_id, a.token_hash, a.state, a.stop_reason, "
-    "a.log_path FROM attempts a JOIN trials t ON t.id = a.trial_id ";
+    "a.log_path, a.started_at FROM attempts a JOIN trials t ON t.id = a.trial_id ";
 
 AttemptRecord ReadAttempt(const Statement& row) {
-  return {row.Int(0), row.Int(1), row.Int(2), row.Int(3), row.Int(4), row.Text(5), row.Text(6), row.Text(7), row.Text(8), row.Text(9)};
+  return {row.Int(0),  row.Int(1),  row.Int(2),  row.Int(3),  row.Int(4),     row.Text(5),
+          row.Text(6), row.Text(7), row.Text(8), row.Text(9), row.Double(10)};
 }
 }  // namespace
 
@@ -438,11 +439,12 @@ Status Store::EndAttempt(int64_t attempt_id, const std::string& state, int64_t e
 
 std::vector<AttemptSpan> Store::AttemptSpans(int64_t sweep_id) {
   Statement rows = db_->Prepare(
-      "SELECT t.number, a.number, a.state, a.started_at, a.ended_at FROM attempts a JOIN trials t ON t.id = a.trial_id "
-      "WHERE t.sweep_id = ? ORDER BY t.number, a.number");
+      "SELECT t.number, a.number, a.state, a.started_at, a.ended_at, a.log_path FROM attempts a "
+      "JOIN trials t ON t.id = a.trial_id WHERE t.sweep_id = ? ORDER BY t.number, a.number");
   rows.Bind(1, sweep_id);
   std::vector<AttemptSpan> spans;
-  while (rows.Step()) spans.push_back({rows.Int(0), rows.Int(1), rows.Text(2), rows.Double(3), rows.Double(4)});
+  while (rows.Step())
+    spans.push_back({rows.Int(0), rows.Int(1), rows.Text(2), rows.Double(3), rows.Double(4), rows.Text(5)});
   return spans;
 }
 

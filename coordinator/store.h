@@ -56,6 +56,7 @@ struct AttemptRecord {
   std::string state;        // running | stopping | exited | lost (its worker was declared lost)
   std::string stop_reason;  // why it is stopping: "canceled" | "stopped"
   std::string log_path;     // relative to the storage root
+  double started_at = 0;    // when it was leased
 
   bool active() const { return state == "running" || state == "stopping"; }
 };
@@ -66,7 +67,8 @@ struct AttemptSpan {
   int64_t attempt_number = 0;
   std::string state;
   double started_at = 0;
-  double ended_at = 0;  // 0 while active
+  double ended_at = 0;   // 0 while active
+  std::string log_path;  // relative to the storage root
 };
 
 struct WorkerRecord {

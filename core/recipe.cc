@@ -276,7 +276,7 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
   s->max_concurrent = f.Integer("max_concurrent", 0, 0, 1000000);
   s->ranks = f.Integer("ranks", 1, 1, 4096);
   s->seed = f.Integer("seed", 0, 0, INT64_MAX);
-  s->max_restarts = f.Integer("max_restarts", 3, 0, 1000);
+  s->max_restarts = f.Integer("max_restarts", SweepSpec{}.max_restarts, 0, 1000);
   Fields params = f.Map("parameters");
   if (!f.Has("parameters")) {
     f.Error("parameters", "is required but missing: a mapping from recipe fields (e.g. "

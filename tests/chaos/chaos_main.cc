@@ -6,7 +6,8 @@
 //     as undisturbed;
 //   - each trial's final parameters equal the undisturbed run's (CPU training is deterministic, so a
 //     resumed trial must end bit-identical);
-//   - no two attempts of a trial overlapped in time (from the coordinator's attempt records).
+//   - no two attempts of a trial overlapped in time: each attempt's trainer last wrote its log before
+//     the next attempt was leased.
 // Prints the figures (trials, kills, restarts, attempts, wall times) and exits 0 on pass, 1 on fail.
 //
 //   orchard-chaos --trials 20 --workers 3 --kill-every 4 --coordinator-kills 2
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -59,6 +61,7 @@ struct SweepRun {
   double wall_seconds = 0;
   std::map<int64_t, TrialRun> trials;  // by trial number
   std::vector<coordinator::AttemptSpan> spans;
+  std::vector<double> last_output;  // per span: when its trainer last wrote its log (seconds since the epoch)
   int worker_kills = 0;
   int coordinator_kills = 0;
   bool finished = false;
@@ -237,6 +240,11 @@ SweepRun RunSweep(const std::string& bin, const fs::path& dir, const ChaosOption
   cluster.reset();  // stop every process before reading the store directly
   auto store = coordinator::Store::Open(db.string(), storage.string());
   if (store.ok()) run.spans = (*store)->AttemptSpans(sweep_id);
+  for (const coordinator::AttemptSpan& span : run.spans) {
+    struct stat log{};
+    const bool found = stat((storage / span.log_path).c_str(), &log) == 0;
+    run.last_output.push_back(found ? static_cast<double>(log.st_mtim.tv_sec) + 1e-9 * static_cast<double>(log.st_mtim.tv_nsec) : 0);
+  }
   return run;
 }
 
@@ -274,17 +282,19 @@ std::vector<std::string> Compare(const SweepRun& calm, const SweepRun& chaos, in
       problems.push_back(name + ": final parameters " + trial.parameter_digest + " differ from undisturbed " +
                          reference->second.parameter_digest);
   }
-  std::map<int64_t, const coordinator::AttemptSpan*> previous;
-  for (const coordinator::AttemptSpan& span : chaos.spans) {
-    if (span.ended_at == 0)
-      problems.push_back("trial " + std::to_string(span.trial_number) + " attempt " +
-                         std::to_string(span.attempt_number) + " never ended");
+  // Overlap, seen from the trainers: an attempt's trainer writes its log every few steps, so a
+  // trainer still running when the next attempt was leased shows as a log written after that.
+  std::map<int64_t, size_t> previous;  // trial -> index of its last attempt seen
+  for (size_t i = 0; i < chaos.spans.size(); ++i) {
+    const coordinator::AttemptSpan& span = chaos.spans[i];
+    const std::string name = "trial " + std::to_string(span.trial_number) + " attempt " + std::to_string(span.attempt_number);
+    if (span.ended_at == 0) problems.push_back(name + " never ended");
     const auto before = previous.find(span.trial_number);
-    if (before != previous.end() && before->second->ended_at > span.started_at)
-      problems.push_back("trial " + std::to_string(span.trial_number) + ": attempt " +
-                         std::to_string(span.attempt_number) + " started before attempt " +
-                         std::to_string(before->second->attempt_number) + " ended");
-    previous[span.trial_number] = &span;
+    if (before != previous.end() && chaos.last_output[before->second] > span.started_at)
+      problems.push_back(name + " started at " + std::to_string(span.started_at) + " while attempt " +
+                         std::to_string(chaos.spans[before->second].attempt_number) + "'s trainer still wrote at " +
+                         std::to_string(chaos.last_output[before->second]));
+    previous[span.trial_number] = i;
   }
   return problems;
 }

@@ -294,6 +294,22 @@ TEST_F(CoordinatorTest, AfterARestartHeartbeatsAdoptWhatWorkersRunAndEndWhatThey
   EXPECT_NE(trials[1].message().find("no longer runs it"), std::string::npos) << trials[1].message();
 }
 
+TEST_F(CoordinatorTest, AHeartbeatSentBeforeALeaseDoesNotLoseTheAttemptJustLeased) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(1);
+  auto attempts = Lease(worker, 1);
+  ASSERT_EQ(attempts.size(), 1u);
+  v1::HeartbeatRequest stale;  // composed before the worker saw the lease, delivered after it
+  stale.set_worker_id(worker);
+  ASSERT_TRUE(coordinator_->Heartbeat(stale).ok());
+  EXPECT_EQ(Count(sweep.id(), "running"), 1);
+  EXPECT_EQ(Report(attempts[0], 1, 0.5).value(), v1::DECISION_CONTINUE);
+  clock_.Advance(20);  // long after any call could still be in flight: the worker forgot it
+  ASSERT_TRUE(coordinator_->Heartbeat(stale).ok());
+  EXPECT_EQ(Count(sweep.id(), "running"), 0);
+  EXPECT_EQ(Count(sweep.id(), "pending"), 3);
+}
+
 TEST_F(CoordinatorTest, ADeregisteringWorkerLeavesAtOnceAndWhatItDidNotReportIsQueuedAgain) {
   const v1::Sweep sweep = Submit();
   const std::string worker = Register(2);

@@ -286,7 +286,11 @@ TEST_F(SweepTest, APreemptedWorkerCheckpointsDeregistersAndItsTrialResumesOnAnot
 
   const ProcessResult canceled = Cli({"cancel", std::to_string(id)});
   EXPECT_EQ(canceled.exit_code, 0) << canceled.output;
-  workers_[victim] = StartWorker(victim);  // TearDown stops every worker
+  workers_[victim] = StartWorker(victim);  // TearDown stops every worker, once it is up
+  ASSERT_TRUE(WaitFor([&] {
+    const v1::ListWorkersResponse now = Workers();
+    return std::count_if(now.workers().begin(), now.workers().end(), [](const v1::Worker& w) { return w.alive(); }) == 2;
+  }, 30));
 }
 
 TEST_F(SweepTest, CliErrorsAreClearWithExitCodesScriptsCanUse) {

@@ -60,11 +60,23 @@ std::string ExitReason(const TrainerExit& exit, const std::string& log_path) {
   }
 }
 
-// A call that may succeed if retried: the coordinator is restarting or briefly unreachable.
-bool IsTransient(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+// An answer that retrying cannot change: the coordinator refused the call. Any other failure
+// (unreachable, timed out, an internal error while it restarts) is retried.
+bool IsRefusal(const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return true;
+    default:
+      return false;
+  }
 }
+
+// Delivered, or refused for good: either way the call is done.
+bool IsSettled(const grpc::Status& status) { return status.ok() || IsRefusal(status); }
 
 // The newest step-<n> directory with a MANIFEST (a complete checkpoint), or -1.
 int64_t LatestCheckpointStep(const fs::path& root) {
@@ -111,6 +123,7 @@ class WorkerAgent::Impl {
         Heartbeat(stop);
         next_heartbeat = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(heartbeat_interval_));
       }
+      FenceIfSilent();
       const bool any_exit = HandleExits();
       Relay();
       FlushEnded();
@@ -122,7 +135,7 @@ class WorkerAgent::Impl {
       wake_.wait_for(lock, std::chrono::duration<double>(options_.poll_seconds), [&] { return woken_ || stop.load(); });
       woken_ = false;
     }
-    Drain();
+    Drain(stop);
     return OkStatus();
   }
 
@@ -160,7 +173,7 @@ class WorkerAgent::Impl {
     while (!stop.load()) {
       const auto sent = Clock::now();
       grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      context.set_deadline(Deadline(5));
       v1::RegisterWorkerResponse response;
       const grpc::Status status = workers_->RegisterWorker(&context, request, &response);
       if (status.ok()) {
@@ -173,7 +186,7 @@ class WorkerAgent::Impl {
             " slots at " + options_.coordinator + "; storage " + storage_root_);
         return OkStatus();
       }
-      if (!IsTransient(status))
+      if (IsRefusal(status))
         return FailedPrecondition("the coordinator refused registration: " + status.error_message());
       if (Clock::now() > deadline)
         return Unavailable("cannot reach the coordinator at " + options_.coordinator + " (" + status.error_message() +
@@ -193,7 +206,7 @@ class WorkerAgent::Impl {
     for (const auto& [id, running] : finishing_) request.add_running_attempt_ids(id);
     for (const auto& [id, exit] : unreported_exits_) request.add_running_attempt_ids(id);
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    context.set_deadline(Deadline(5));
     v1::HeartbeatResponse response;
     const grpc::Status status = workers_->Heartbeat(&context, request, &response);
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
@@ -208,23 +221,35 @@ class WorkerAgent::Impl {
       (void)Register(stop);
       return;
     }
-    if (!status.ok()) {
-      FenceIfSilent();
-      return;  // transient; the lease timeout is several heartbeats long
-    }
+    if (!status.ok()) return;  // transient; the lease timeout is several heartbeats long
     last_heartbeat_sent_ = sent;
     for (int64_t id : response.stop_attempt_ids()) StopAttempt(id, "the coordinator asked");
   }
 
   // The coordinator declares this worker lost a lease timeout after the last heartbeat it received,
   // which is no earlier than when we sent our last acknowledged one. Stopping our trainers well
-  // before that (at 70%) means a trial is never running here when it starts elsewhere.
+  // before that (at 70%) means a trial is never running here when it starts elsewhere. Checked on
+  // every pass of the loop, whose calls never wait past this moment (Deadline).
+  Clock::time_point FenceTime() const {
+    return last_heartbeat_sent_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(0.7 * lease_timeout_));
+  }
+
   void FenceIfSilent() {
+    if (running_.empty() || Clock::now() < FenceTime()) return;
     const double silent = std::chrono::duration<double>(Clock::now() - last_heartbeat_sent_).count();
-    if (silent < 0.7 * lease_timeout_) return;
     for (auto& [id, running] : running_)
       StopAttempt(id, "no heartbeat acknowledged for " + std::to_string(static_cast<int>(silent)) +
                           " s; stopping before the coordinator declares this worker lost");
+  }
+
+  // A call's deadline: `seconds` from now, but not past the fence while trainers run unfenced.
+  std::chrono::system_clock::time_point Deadline(double seconds) const {
+    double allowed = seconds;
+    const auto fence = FenceTime();
+    if (!running_.empty() && Clock::now() < fence)
+      allowed = std::min(allowed, std::chrono::duration<double>(fence - Clock::now()).count() + 0.01);
+    return std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                                   std::chrono::duration<double>(allowed));
   }
 
   void StopAttempt(int64_t id, const std::string& why) {
@@ -237,7 +262,9 @@ class WorkerAgent::Impl {
 
   int64_t FreeSlots() const {
     int64_t used = 0;
-    for (const auto& [id, running] : running_) used += running.attempt.slots();
+    // Orphans still hold their slots until they exit (they may be writing a last checkpoint).
+    for (const auto* trainers : {&running_, &orphaned_})
+      for (const auto& [id, running] : *trainers) used += running.attempt.slots();
     return slots_.count - used;
   }
 
@@ -246,7 +273,7 @@ class WorkerAgent::Impl {
     request.set_worker_id(worker_id_);
     request.set_free_slots(FreeSlots());
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.set_deadline(Deadline(10));
     v1::LeaseAttemptsResponse response;
     if (!workers_->LeaseAttempts(&context, request, &response).ok()) return;
     for (const v1::Attempt& attempt : response.attempts()) Start(attempt);
@@ -306,8 +333,9 @@ class WorkerAgent::Impl {
   }
 
   bool GpuBusy(int gpu) const {
-    for (const auto& [id, running] : running_)
-      if (std::find(running.gpus.begin(), running.gpus.end(), gpu) != running.gpus.end()) return true;
+    for (const auto* trainers : {&running_, &orphaned_})
+      for (const auto& [id, running] : *trainers)
+        if (std::find(running.gpus.begin(), running.gpus.end(), gpu) != running.gpus.end()) return true;
     return false;
   }
 
@@ -331,10 +359,10 @@ class WorkerAgent::Impl {
         p->set_time(running.unsent[i].time);
       }
       grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      context.set_deadline(Deadline(10));
       v1::ReportMetricsResponse response;
       const grpc::Status status = trials_->ReportMetrics(&context, request, &response);
-      if (IsTransient(status)) return false;
+      if (!IsSettled(status)) return false;
       // Stored, or refused for good (the attempt has ended): either way these are done.
       running.unsent.erase(running.unsent.begin(), running.unsent.begin() + static_cast<std::ptrdiff_t>(batch));
       if (status.ok() && response.decision() == v1::DECISION_STOP) decision = v1::DECISION_STOP;
@@ -348,7 +376,7 @@ class WorkerAgent::Impl {
       request.set_step(step);
       request.set_path(running.attempt.output_dir() + "/checkpoints/step-" + std::to_string(step));
       grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      context.set_deadline(Deadline(10));
       v1::ReportCheckpointResponse response;
       if (trials_->ReportCheckpoint(&context, request, &response).ok()) running.reported_checkpoint = step;
     }
@@ -404,19 +432,24 @@ class WorkerAgent::Impl {
     }
     for (auto it = unreported_exits_.begin(); it != unreported_exits_.end();) {
       grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      context.set_deadline(Deadline(5));
       v1::ReportAttemptExitResponse response;
-      if (IsTransient(workers_->ReportAttemptExit(&context, it->second, &response))) return;
+      if (!IsSettled(workers_->ReportAttemptExit(&context, it->second, &response))) return;
       it = unreported_exits_.erase(it);
     }
   }
 
   // On shutdown: every trainer checkpoints and exits, and each exit is reported.
-  void Drain() {
+  void Drain(const std::atomic<bool>& stop) {
     for (auto& [id, running] : running_) StopAttempt(id, "the worker is shutting down");
     const auto deadline = Clock::now() + std::chrono::seconds(60);
+    auto next_heartbeat = Clock::now();
     while ((!running_.empty() || !orphaned_.empty() || !finishing_.empty() || !unreported_exits_.empty()) &&
            Clock::now() < deadline) {
+      if (Clock::now() >= next_heartbeat) {  // checkpoints may take longer than the lease timeout
+        Heartbeat(stop);
+        next_heartbeat = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(heartbeat_interval_));
+      }
       HandleExits();
       FlushEnded();
       std::unique_lock<std::mutex> lock(wake_mu_);
@@ -428,7 +461,7 @@ class WorkerAgent::Impl {
     v1::DeregisterWorkerRequest request;
     request.set_worker_id(worker_id_);
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    context.set_deadline(Deadline(5));
     v1::DeregisterWorkerResponse response;
     if (workers_->DeregisterWorker(&context, request, &response).ok()) Say("deregistered " + worker_id_);
   }

@@ -1,5 +1,7 @@
 #include "worker/train/metrics_log.h"
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -25,9 +27,18 @@ StatusOr<MetricsLog> MetricsLog::Open(const std::string& path, std::optional<int
   }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  auto out = std::make_unique<std::ofstream>(path, std::ios::trunc);
+  // A new file renamed into place, not the old one truncated: a reader (the worker's tail) or a
+  // stale writer holding the old file keeps its own inode and cannot garble this one.
+  const std::string temp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream kept_lines(temp, std::ios::trunc);
+    for (const std::string& line : kept) kept_lines << line << '\n';
+    if (!kept_lines) return Internal("cannot write the metrics file " + temp);
+  }
+  std::filesystem::rename(temp, path, ec);
+  if (ec) return Internal("cannot replace the metrics file " + path + ": " + ec.message());
+  auto out = std::make_unique<std::ofstream>(path, std::ios::app);
   if (!*out) return Internal("cannot write the metrics file " + path);
-  for (const std::string& line : kept) *out << line << '\n';
   return MetricsLog(std::move(out));
 }
 
