@@ -114,7 +114,8 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
                ? kExitBadInput
                : kExitFailed;
   }
-  if (!summary_path.empty()) std::ofstream(summary_path) << Summary(*result).dump(2) << "\n";
+  const bool rank_zero = !communicator || communicator->rank() == 0;
+  if (!summary_path.empty() && rank_zero) std::ofstream(summary_path) << Summary(*result).dump(2) << "\n";
   switch (result->outcome) {
     case TrainResult::Outcome::kDiverged:
       *env.err << "orchard-train: " << result->message << "\n";
@@ -124,7 +125,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
     case TrainResult::Outcome::kCompleted:
       break;
   }
-  if (!quiet && (!communicator || communicator->rank() == 0)) {
+  if (!quiet && rank_zero) {
     *env.out << "done: " << result->steps << " steps";
     for (const auto& [name, value] : result->final_eval) *env.out << ", " << name << " " << value;
     if (result->samples_per_second > 0) *env.out << ", " << static_cast<long>(result->samples_per_second) << " samples/s";
