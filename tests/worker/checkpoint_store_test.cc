@@ -1,6 +1,11 @@
 #include "worker/train/checkpoint_store.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <future>
 
 #include "tests/util/test_util.h"
 
@@ -118,6 +123,22 @@ TEST(CheckpointStoreTest, ANewerEpochFencesAStaleWriterOut) {
   for (const auto& e : fs::directory_iterator(dir.path()))
     EXPECT_EQ(e.path().filename().string().find(".step-20"), std::string::npos) << "temporary left behind";
   EXPECT_EQ(current.List().back().manifest["epoch"], 2);
+}
+
+TEST(CheckpointStoreTest, AClaimCannotLandBetweenAStaleWritersCheckAndItsRename) {
+  TempDir dir;
+  CheckpointStore stale(dir.path(), 3, /*epoch=*/1);
+  ASSERT_TRUE(stale.Claim().ok());
+  // A newer attempt's claim holds the epoch lock while a stale commit gets under way.
+  const int fd = ::open((dir.path() / "EPOCH.lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  std::future<Status> commit = std::async(std::launch::async, [&] { return stale.Commit(10, {{"rank-0.pt", "x"}}, {}); });
+  EXPECT_EQ(commit.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout) << "published without the lock";
+  WriteFile((dir.path() / "EPOCH").string(), "2\n");  // the claim lands, then lets go
+  ::close(fd);
+  EXPECT_EQ(commit.get().code(), StatusCode::kAborted);
+  EXPECT_TRUE(stale.List().empty());
 }
 
 TEST(CheckpointStoreTest, GarbageManifestIsReported) {

@@ -1,6 +1,7 @@
 #include "worker/train/checkpoint_store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -71,6 +72,36 @@ int64_t RecordedEpoch(const fs::path& root) {
   return in >> epoch ? epoch : 0;
 }
 
+// An exclusive flock on <root>/EPOCH.lock while it lives, for fenced writers only: claiming an epoch
+// and checking it before publishing a checkpoint then exclude each other, leaving no window between
+// a stale writer's check and its rename.
+class EpochLock {
+ public:
+  EpochLock(const fs::path& root, bool fenced) {
+    if (!fenced) return;
+    fd_ = ::open((root / (std::string(kEpochFile) + ".lock")).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      status_ = ErrnoError("cannot open the epoch lock in", root);
+      return;
+    }
+    while (::flock(fd_, LOCK_EX) != 0)
+      if (errno != EINTR) {
+        status_ = ErrnoError("cannot lock the epoch in", root);
+        return;
+      }
+  }
+  ~EpochLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  EpochLock(const EpochLock&) = delete;
+  EpochLock& operator=(const EpochLock&) = delete;
+  const Status& status() const { return status_; }
+
+ private:
+  int fd_ = -1;
+  Status status_;
+};
+
 }  // namespace
 
 CheckpointStore::CheckpointStore(fs::path root, int64_t keep, int64_t epoch)
@@ -90,6 +121,8 @@ Status CheckpointStore::Claim() {
   std::error_code ec;
   fs::create_directories(root_, ec);
   if (ec) return Internal("cannot create checkpoint directory " + root_.string() + ": " + ec.message());
+  const EpochLock lock(root_, true);
+  RETURN_IF_ERROR(lock.status());
   const int64_t recorded = RecordedEpoch(root_);
   if (recorded > epoch_) return CheckEpoch();
   if (recorded == epoch_) return OkStatus();
@@ -126,14 +159,19 @@ Status CheckpointStore::Commit(int64_t step, const std::vector<CheckpointFile>& 
       std::chrono::system_clock::now().time_since_epoch()).count();
   RETURN_IF_ERROR(WriteDurably(temp_dir / kManifest, manifest.dump(2) + "\n"));
   RETURN_IF_ERROR(SyncDirectory(temp_dir));
-  if (Status fenced = CheckEpoch(); !fenced.ok()) {
-    fs::remove_all(temp_dir, ec);
-    return fenced;
+  {
+    const EpochLock lock(root_, epoch_ > 0);
+    Status published = lock.status();
+    if (published.ok()) published = CheckEpoch();
+    if (!published.ok()) {
+      fs::remove_all(temp_dir, ec);
+      return published;
+    }
+    fs::remove_all(final_dir, ec);
+    fs::rename(temp_dir, final_dir, ec);
+    if (ec) return Internal("cannot rename " + temp_dir.string() + " into place: " + ec.message());
+    RETURN_IF_ERROR(SyncDirectory(root_));
   }
-  fs::remove_all(final_dir, ec);
-  fs::rename(temp_dir, final_dir, ec);
-  if (ec) return Internal("cannot rename " + temp_dir.string() + " into place: " + ec.message());
-  RETURN_IF_ERROR(SyncDirectory(root_));
   return ApplyRetention();
 }
 

@@ -10,8 +10,8 @@
 //
 // Fencing: a writer with an epoch (the coordinator's attempt number) claims the root by recording
 // its epoch in <root>/EPOCH; from then on a writer of a lower epoch (a stale attempt still running
-// somewhere) is refused with kAborted, at Claim and before every commit, so a trial never has two
-// checkpoint writers. Not thread-safe; one writer per root.
+// somewhere) is refused with kAborted, at Claim and when it would publish a checkpoint (both under a
+// flock on <root>/EPOCH.lock), so a trial never has two checkpoint writers. Not thread-safe.
 #pragma once
 
 #include <nlohmann/json.hpp>
