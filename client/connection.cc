@@ -65,13 +65,26 @@ void AddClientSecurityFlags(CLI::App& app, ClientSecurityFlags& flags) {
   app.add_option("--tls-key", flags.tls_key_file, "Private key (PEM) of --tls-cert")->envname("ORCHARD_TLS_KEY");
 }
 
+// A token goes into a gRPC header, which takes one word of printable ASCII; anything else would
+// make every call fail inside gRPC, so it is refused here with the place it came from.
+Status CheckToken(const std::string& token, const std::string& origin) {
+  for (size_t i = 0; i < token.size(); ++i)
+    if (token[i] < 0x21 || token[i] > 0x7e)
+      return InvalidArgument(origin + ": a token is one word of printable characters, but character " +
+                             std::to_string(i + 1) + " is not; the file should hold only the token, as "
+                             "orchard-coordinator user add / worker-token create print it on stdout");
+  return OkStatus();
+}
+
 StatusOr<ClientSecurity> LoadClientSecurity(const ClientSecurityFlags& flags) {
   ClientSecurity security;
   if (!flags.token_file.empty()) {
     ASSIGN_OR_RETURN(std::string text, ReadFile("--token-file", flags.token_file));
     security.token = Trimmed(text);
+    RETURN_IF_ERROR(CheckToken(security.token, "--token-file " + flags.token_file));
   } else if (const char* token = std::getenv("ORCHARD_TOKEN"); token != nullptr) {
     security.token = Trimmed(token);
+    RETURN_IF_ERROR(CheckToken(security.token, "ORCHARD_TOKEN"));
   }
   if (flags.tls_cert_file.empty() != flags.tls_key_file.empty())
     return InvalidArgument("--tls-cert and --tls-key go together: the client certificate and its private key");

@@ -411,9 +411,46 @@ TEST_F(SecureSweepTest, ASweepRunsEndToEndWithTlsAUserTokenAndAWorkerToken) {
   const ProcessResult unreadable = CliAs({"--token-file", dir_ / "missing.token"}, {"sweeps"});
   EXPECT_EQ(unreadable.exit_code, 2) << unreadable.output;
   EXPECT_NE(unreadable.output.find("--token-file " + (dir_ / "missing.token")), std::string::npos) << unreadable.output;
+  WriteFile(dir_ / "pasted.token", tokens_["alice.token"] + "\nIt is shown only this once\n");  // stderr pasted too
+  const ProcessResult pasted = CliAs({"--token-file", dir_ / "pasted.token", "--tls-ca", dir_ / "ca.pem"}, {"sweeps"});
+  EXPECT_EQ(pasted.exit_code, 2) << pasted.output;
+  EXPECT_NE(pasted.output.find("one word of printable characters"), std::string::npos) << pasted.output;
   for (const char* log : {"coordinator.log", "worker-0.log", "worker-1.log"})
     for (const auto& [file, token] : tokens_)
       EXPECT_EQ(ReadFile(dir_ / log).find(token.substr(6)), std::string::npos) << file << "'s token in " << log;
+}
+
+TEST_F(SecureSweepTest, AWorkerWhoseTokenIsRevokedStopsItsTrainersAndLeavesWithTheReason) {
+  const int64_t id = Submit(Recipe(1000000, "[0.01, 0.001]", 20));
+  ASSERT_GT(id, 0);
+  ASSERT_TRUE(WaitFor([&] { return GetSweep(id).trials_by_state().count("running") &&
+                                   GetSweep(id).trials_by_state().at("running") == 2; }, 60));
+  const ProcessResult listed = RunProcess({kBin + "/orchard-coordinator", "--state-dir", dir_ / "state", "token", "list"}, 60);
+  std::smatch worker_token;
+  ASSERT_TRUE(std::regex_search(listed.output, worker_token, std::regex("\\n([0-9]+) +worker"))) << listed.output;
+  const ProcessResult revoked =
+      RunProcess({kBin + "/orchard-coordinator", "--state-dir", dir_ / "state", "token", "revoke", worker_token[1]}, 60);
+  ASSERT_EQ(revoked.exit_code, 0) << revoked.output;
+
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    const ProcessResult stopped = workers_[i]->Wait(60);
+    EXPECT_EQ(stopped.exit_code, 1) << "worker " << i;
+    const std::string log = ReadFile(dir_ / ("worker-" + std::to_string(i) + ".log"));
+    EXPECT_NE(log.find("refused this worker's credentials"), std::string::npos) << log;
+    EXPECT_NE(log.find("preempted"), std::string::npos) << "its trainer checkpointed on the way out: " << log;
+  }
+  for (const v1::Trial& trial : Trials(id)) EXPECT_NE(trial.state(), v1::TRIAL_FAILED) << trial.message();
+
+  // Workers with a new token take the trials back.
+  const ProcessResult made = RunProcess({kBin + "/orchard-coordinator", "--state-dir", dir_ / "state", "worker-token", "create"}, 60);
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  std::smatch token;
+  ASSERT_TRUE(std::regex_search(made.output, token, std::regex("orc_w_[0-9a-f]{64}"))) << made.output;
+  WriteFile(dir_ / "worker.token", token.str() + "\n");
+  for (size_t i = 0; i < workers_.size(); ++i) workers_[i] = StartWorker(i);
+  ASSERT_TRUE(WaitFor([&] { return Trials(id).at(0).attempts() >= 2 && Trials(id).at(1).attempts() >= 2; }, 90))
+      << ReadFile(dir_ / "worker-0-restarted.log");
+  EXPECT_EQ(Cli({"cancel", std::to_string(id)}).exit_code, 0);
 }
 
 // One worker with three CPU slots: a trial of two ranks (data-parallel over MPI, started by the

@@ -117,7 +117,7 @@ class WorkerAgent::Impl {
     RETURN_IF_ERROR(Register(stop));
     auto next_heartbeat = Clock::now();
     auto next_lease = Clock::now();
-    while (!stop.load()) {
+    while (!stop.load() && refused_.ok()) {
       const auto now = Clock::now();
       if (now >= next_heartbeat) {
         Heartbeat(stop);
@@ -136,7 +136,7 @@ class WorkerAgent::Impl {
       woken_ = false;
     }
     Drain(stop);
-    return OkStatus();
+    return refused_;
   }
 
  private:
@@ -219,6 +219,18 @@ class WorkerAgent::Impl {
       finishing_.clear();
       unreported_exits_.clear();
       (void)Register(stop);
+      return;
+    }
+    if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+        status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+      // The worker token was revoked (or never valid): retrying cannot help, and the coordinator
+      // will declare this worker lost. Stop the trainers (they checkpoint) and leave.
+      if (refused_.ok()) {
+        refused_ = FailedPrecondition("the coordinator refused this worker's credentials (" + status.error_message() +
+                                      "); its trainers were stopped. Start it with a valid worker token "
+                                      "(orchard-coordinator worker-token create)");
+        Say("the coordinator refused this worker's token; stopping " + std::to_string(running_.size()) + " trainers");
+      }
       return;
     }
     if (!status.ok()) return;  // transient; the lease timeout is several heartbeats long
@@ -481,6 +493,7 @@ class WorkerAgent::Impl {
   std::map<int64_t, Running> orphaned_;  // stopped after the coordinator declared us lost
   std::map<int64_t, Running> finishing_;  // exited; last metrics not yet delivered
   std::map<int64_t, v1::ReportAttemptExitRequest> unreported_exits_;  // not yet acknowledged
+  Status refused_;                       // set when the coordinator refuses our token: Run ends
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool woken_ = false;                   // guarded by wake_mu_
