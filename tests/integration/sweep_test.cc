@@ -293,6 +293,34 @@ TEST_F(SweepTest, APreemptedWorkerCheckpointsDeregistersAndItsTrialResumesOnAnot
   }, 30));
 }
 
+// A partition, as the worker sees it: the coordinator frozen (SIGSTOP) for longer than the lease
+// timeout. The worker stops its trainer before the coordinator, once thawed, declares it lost and
+// hands the trial out again, so the two attempts never run at once.
+TEST_F(SweepTest, APartitionedWorkerFencesItselfBeforeItsTrialIsHandedOutAgain) {
+  const int64_t id = Submit(Recipe(1000000, "[0.01]", 20));
+  ASSERT_GT(id, 0);
+  ASSERT_TRUE(WaitFor([&] { return !Trials(id).at(0).checkpoint().empty(); }, 60));
+  const int worker = Trainer(0).worker;
+  ASSERT_GE(worker, 0);
+  ASSERT_EQ(kill(coordinator_->pid(), SIGSTOP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(6500));  // lease timeout 5 s; the fence is at 3.5 s
+  ASSERT_EQ(kill(coordinator_->pid(), SIGCONT), 0);
+
+  const std::string log_file = dir_ / ("worker-" + std::to_string(worker) + ".log");
+  EXPECT_NE(ReadFile(log_file).find("stopping before the coordinator declares this worker lost"), std::string::npos)
+      << ReadFile(log_file);
+  ASSERT_TRUE(WaitFor([&] { return Trials(id).at(0).attempts() == 2; }, 30));
+  const v1::Trial resumed = Trials(id).at(0);  // started_at: when attempt 2 was leased
+  const fs::path first_log = fs::path(GetSweep(id).storage_root()) / resumed.output_dir() / "attempt-1.log";
+  const auto written = fs::last_write_time(first_log);
+  const double first_last_write = std::chrono::duration<double>(
+      (written - fs::file_time_type::clock::now()) + std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_LT(first_last_write, resumed.started_at()) << "attempt 1's trainer still wrote after attempt 2 was leased";
+  EXPECT_NE(ReadFile(first_log).find("preempted"), std::string::npos) << "it checkpointed on the way out";
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(log_file).find("registering again") != std::string::npos; }, 30));
+  EXPECT_EQ(Cli({"cancel", std::to_string(id)}).exit_code, 0);
+}
+
 TEST_F(SweepTest, CliErrorsAreClearWithExitCodesScriptsCanUse) {
   WriteFile(dir_ / "bad.yaml", "name: bad\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {stpes: 10}\n");
   const ProcessResult bad = Cli({"submit", dir_ / "bad.yaml"});

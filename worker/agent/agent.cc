@@ -254,12 +254,13 @@ class WorkerAgent::Impl {
                           " s; stopping before the coordinator declares this worker lost");
   }
 
-  // A call's deadline: `seconds` from now, but not past the fence while trainers run unfenced.
+  // A call's deadline: `seconds` from now, but not past the fence while trainers run unfenced (once
+  // past it, at once, so the loop comes round to FenceIfSilent).
   std::chrono::system_clock::time_point Deadline(double seconds) const {
     double allowed = seconds;
-    const auto fence = FenceTime();
-    if (!running_.empty() && Clock::now() < fence)
-      allowed = std::min(allowed, std::chrono::duration<double>(fence - Clock::now()).count() + 0.01);
+    const bool unfenced = std::any_of(running_.begin(), running_.end(), [](const auto& r) { return !r.second.stop_sent; });
+    if (unfenced)
+      allowed = std::clamp(std::chrono::duration<double>(FenceTime() - Clock::now()).count() + 0.01, 0.01, allowed);
     return std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                                    std::chrono::duration<double>(allowed));
   }
