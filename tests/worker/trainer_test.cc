@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "kernels/kernels.h"
 #include "tests/util/test_util.h"
 #include "worker/train/checkpoint_store.h"
 
@@ -200,6 +201,19 @@ TEST(TrainerTest, RefusesToOverwriteAnotherRunsCheckpoints) {
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(again.status().message().find("pass --resume"), std::string::npos);
+}
+
+TEST(TrainerTest, AGpuThisMachineLacksIsUnavailableNotABadRecipeSoTheTrialIsRetriedElsewhere) {
+  if (kernels::CudaKernelsAvailable()) GTEST_SKIP() << "a GPU is visible here: nothing is missing";
+  TempDir dir;
+  Recipe recipe = MustParse("model: {type: mlp}\ndata: {type: synthetic, samples: 100}\ntrain: {steps: 2, device: cuda}\n",
+                            dir / "r.yaml");
+  TrainOptions options;
+  options.output_dir = dir / "out";
+  auto result = Train(recipe, options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kUnavailable) << result.status().message();
+  EXPECT_NE(result.status().message().find("no CUDA GPU is visible on this machine"), std::string::npos);
 }
 
 TEST(TrainerTest, DivergenceStopsWithTheStep) {

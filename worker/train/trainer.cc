@@ -276,17 +276,19 @@ class Run {
       device_ = torch::Device(torch::kCPU);
     } else {
       if (!have_cuda) {
-        return FailedPrecondition("train.device is " + d + " but no CUDA GPU is visible; use device: auto or cpu");
+        // This machine's lack, not the recipe's fault: Unavailable, so the trial is retried elsewhere.
+        return Unavailable("train.device is " + d + " but no CUDA GPU is visible on this machine; use device: auto or "
+                           "cpu, or run it where a GPU is");
       }
       int index = d == "cuda" ? o_.cuda_device : std::stoi(d.substr(5));
       if (index >= static_cast<int>(torch::cuda::device_count())) {
-        return FailedPrecondition("train.device is " + d + " but only " +
-                                  std::to_string(torch::cuda::device_count()) + " GPU(s) are visible");
+        return Unavailable("train.device is " + d + " but only " + std::to_string(torch::cuda::device_count()) +
+                           " GPU(s) are visible on this machine");
       }
       device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
     }
     if (device_.is_cuda() && !kernels::CudaKernelsAvailable()) {
-      return FailedPrecondition("this orchard-train was built without CUDA kernels; rebuild with nvcc available");
+      return Unavailable("this orchard-train was built without CUDA kernels; rebuild it with nvcc available");
     }
     bf16_ = r_.train.precision == "bf16" && device_.is_cuda();
     if (r_.train.precision == "bf16" && !device_.is_cuda() && o_.progress) {
