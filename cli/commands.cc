@@ -95,6 +95,16 @@ StatusOr<v1::SubmitSweepRequest> ReadSubmission(const SubmitOptions& options) {
   return request;
 }
 
+// One call of the CLI's service with a fresh deadline: kExitOk, or the failure printed (Fail) and
+// its exit code.
+template <typename Request, typename Response>
+int Call(const GlobalOptions& global, v1::SweepService::Stub& stub,
+         grpc::Status (v1::SweepService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+         const Request& request, Response* response) {
+  const grpc::Status status = (stub.*method)(Context().get(), request, response);
+  return status.ok() ? kExitOk : Fail(global, status);
+}
+
 int PrintSweepEnd(const GlobalOptions& global, v1::SweepService::Stub& stub, const v1::Sweep& sweep) {
   if (global.json) {
     std::cout << ToJson(sweep) << "\n";
@@ -187,8 +197,8 @@ int Submit(const GlobalOptions& global, const SubmitOptions& options, bool watch
   }
   auto stub = Connect(global);
   v1::SubmitSweepResponse response;
-  const grpc::Status status = stub->SubmitSweep(Context().get(), *request, &response);
-  if (!status.ok()) return Fail(global, status);
+  if (int code = Call(global, *stub, &v1::SweepService::Stub::SubmitSweep, *request, &response); code != kExitOk)
+    return code;
   if (global.json) std::cout << ToJson(response.sweep()) << "\n";
   else
     std::cout << "submitted sweep " << response.sweep().id() << " (" << response.sweep().name() << "): "
@@ -228,11 +238,8 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
   local.security = {};  // the embedded coordinator listens on loopback without TLS or tokens
   auto stub = Connect(local);
   v1::SubmitSweepResponse response;
-  const grpc::Status status = stub->SubmitSweep(Context().get(), *request, &response);
-  int code;
-  if (!status.ok()) {
-    code = Fail(local, status);
-  } else {
+  int code = Call(local, *stub, &v1::SweepService::Stub::SubmitSweep, *request, &response);
+  if (code == kExitOk) {
     if (!global.json)
       std::cout << "orchard run: sweep " << response.sweep().id() << " (" << response.sweep().name() << "), "
                 << response.sweep().trials_total() << " trials; state in " << options.state_dir << ", trial output in "
@@ -251,8 +258,7 @@ int ShowStatus(const GlobalOptions& global, int64_t sweep_id) {
   v1::GetSweepRequest request;
   request.set_sweep_id(sweep_id);
   v1::Sweep sweep;
-  const grpc::Status status = stub->GetSweep(Context().get(), request, &sweep);
-  if (!status.ok()) return Fail(global, status);
+  if (int code = Call(global, *stub, &v1::SweepService::Stub::GetSweep, request, &sweep); code != kExitOk) return code;
   std::cout << (global.json ? ToJson(sweep) + "\n" : ProgressBlock(sweep, {}, Now()));
   return kExitOk;
 }
@@ -262,8 +268,8 @@ int Sweeps(const GlobalOptions& global, int64_t limit) {
   v1::ListSweepsRequest request;
   request.set_limit(limit);
   v1::ListSweepsResponse response;
-  const grpc::Status status = stub->ListSweeps(Context().get(), request, &response);
-  if (!status.ok()) return Fail(global, status);
+  if (int code = Call(global, *stub, &v1::SweepService::Stub::ListSweeps, request, &response); code != kExitOk)
+    return code;
   std::cout << (global.json ? ToJson(response) + "\n"
                             : SweepsTable({response.sweeps().begin(), response.sweeps().end()}, Now()));
   return kExitOk;
@@ -274,13 +280,10 @@ int LoadSweepAndTrials(const GlobalOptions& global, v1::SweepService::Stub& stub
                        v1::ListTrialsResponse* trials) {
   v1::GetSweepRequest get;
   get.set_sweep_id(sweep_id);
-  grpc::Status status = stub.GetSweep(Context().get(), get, sweep);
-  if (!status.ok()) return Fail(global, status);
+  if (int code = Call(global, stub, &v1::SweepService::Stub::GetSweep, get, sweep); code != kExitOk) return code;
   v1::ListTrialsRequest list;
   list.set_sweep_id(sweep_id);
-  status = stub.ListTrials(Context().get(), list, trials);
-  if (!status.ok()) return Fail(global, status);
-  return kExitOk;
+  return Call(global, stub, &v1::SweepService::Stub::ListTrials, list, trials);
 }
 }  // namespace
 
@@ -305,8 +308,8 @@ int Logs(const GlobalOptions& global, int64_t trial_id, int64_t attempt, int64_t
   request.set_attempt(attempt);
   request.set_tail_bytes(tail_bytes);
   v1::GetTrialLogResponse response;
-  const grpc::Status status = stub->GetTrialLog(Context().get(), request, &response);
-  if (!status.ok()) return Fail(global, status);
+  if (int code = Call(global, *stub, &v1::SweepService::Stub::GetTrialLog, request, &response); code != kExitOk)
+    return code;
   if (global.json) {
     std::cout << ToJson(response) << "\n";
   } else {
@@ -321,8 +324,8 @@ int Cancel(const GlobalOptions& global, int64_t sweep_id) {
   v1::CancelSweepRequest request;
   request.set_sweep_id(sweep_id);
   v1::Sweep sweep;
-  const grpc::Status status = stub->CancelSweep(Context().get(), request, &sweep);
-  if (!status.ok()) return Fail(global, status);
+  if (int code = Call(global, *stub, &v1::SweepService::Stub::CancelSweep, request, &sweep); code != kExitOk)
+    return code;
   if (global.json) std::cout << ToJson(sweep) << "\n";
   else {
     auto running = sweep.trials_by_state().find("running");
@@ -339,13 +342,12 @@ int Best(const GlobalOptions& global, int64_t sweep_id) {
   v1::GetSweepRequest get;
   get.set_sweep_id(sweep_id);
   v1::Sweep sweep;
-  grpc::Status status = stub->GetSweep(Context().get(), get, &sweep);
-  if (!status.ok()) return Fail(global, status);
+  if (int code = Call(global, *stub, &v1::SweepService::Stub::GetSweep, get, &sweep); code != kExitOk) return code;
   v1::GetBestTrialRequest request;
   request.set_sweep_id(sweep_id);
   v1::Trial best;
-  status = stub->GetBestTrial(Context().get(), request, &best);
-  if (!status.ok()) return Fail(global, status);
+  if (int code = Call(global, *stub, &v1::SweepService::Stub::GetBestTrial, request, &best); code != kExitOk)
+    return code;
   std::cout << (global.json ? ToJson(best) + "\n" : BestTrialText(sweep, best));
   return kExitOk;
 }
@@ -367,8 +369,8 @@ int Export(const GlobalOptions& global, int64_t sweep_id, const std::string& for
         v1::GetTrialMetricsRequest request;
         request.set_trial_id(trial.id());
         v1::GetTrialMetricsResponse metrics;
-        const grpc::Status status = stub->GetTrialMetrics(Context().get(), request, &metrics);
-        if (!status.ok()) return Fail(global, status);
+        if (int code = Call(global, *stub, &v1::SweepService::Stub::GetTrialMetrics, request, &metrics); code != kExitOk)
+          return code;
         entry["metrics"] = nlohmann::json::parse(ToJson(metrics))["points"];
       }
       document["trials"].push_back(std::move(entry));
@@ -392,8 +394,9 @@ int Export(const GlobalOptions& global, int64_t sweep_id, const std::string& for
 int Workers(const GlobalOptions& global) {
   auto stub = Connect(global);
   v1::ListWorkersResponse response;
-  const grpc::Status status = stub->ListWorkers(Context().get(), v1::ListWorkersRequest(), &response);
-  if (!status.ok()) return Fail(global, status);
+  if (int code = Call(global, *stub, &v1::SweepService::Stub::ListWorkers, v1::ListWorkersRequest(), &response);
+      code != kExitOk)
+    return code;
   std::cout << (global.json ? ToJson(response) + "\n" : WorkersTable({response.workers().begin(), response.workers().end()}, Now()));
   return kExitOk;
 }
@@ -404,8 +407,8 @@ int Metrics(const GlobalOptions& global, int64_t trial_id, const std::string& na
   request.set_trial_id(trial_id);
   request.set_name(name);
   v1::GetTrialMetricsResponse response;
-  const grpc::Status status = stub->GetTrialMetrics(Context().get(), request, &response);
-  if (!status.ok()) return Fail(global, status);
+  if (int code = Call(global, *stub, &v1::SweepService::Stub::GetTrialMetrics, request, &response); code != kExitOk)
+    return code;
   if (global.json) {
     std::cout << ToJson(response) << "\n";
   } else {
