@@ -58,6 +58,7 @@ nlohmann::json SweepSpecToJson(const SweepSpec& spec) {
     parameters.push_back({{"path", p.path}, {"kind", KindName(p.kind)}, {"min", p.min}, {"max", p.max}, {"values", p.values}});
   return {{"strategy", spec.strategy}, {"metric", spec.metric}, {"mode", spec.mode}, {"max_trials", spec.max_trials},
           {"max_concurrent", spec.max_concurrent}, {"ranks", spec.ranks}, {"seed", spec.seed}, {"max_restarts", spec.max_restarts},
+          {"min_steps", spec.min_steps}, {"reduction_factor", spec.reduction_factor}, {"min_trials", spec.min_trials},
           {"parameters", parameters}};
 }
 
@@ -71,6 +72,9 @@ SweepSpec SweepSpecFromJson(const nlohmann::json& json) {
   spec.ranks = json.value("ranks", spec.ranks);
   spec.seed = json.value("seed", spec.seed);
   spec.max_restarts = json.value("max_restarts", spec.max_restarts);
+  spec.min_steps = json.value("min_steps", spec.min_steps);
+  spec.reduction_factor = json.value("reduction_factor", spec.reduction_factor);
+  spec.min_trials = json.value("min_trials", spec.min_trials);
   for (const auto& p : json.value("parameters", nlohmann::json::array())) {
     ParameterSpace space;
     space.path = p.value("path", "");

@@ -7,13 +7,14 @@ namespace orchard::coordinator {
 TrialOutcome DecideTrialOutcome(const AttemptEnd& end, int64_t restarts_so_far, int64_t max_restarts) {
   TrialOutcome outcome;
   const std::string reason = end.reason.empty() ? (end.lost ? "worker lost" : "failed") : end.reason;
+  // A trainer that finished before the stop reached it completed: its result is whole.
+  if (!end.lost && end.exit_code == train::kExitCompleted) {
+    outcome.state = "completed";
+    return outcome;
+  }
   if (end.stop_reason == "canceled" || end.stop_reason == "stopped") {
     outcome.state = end.stop_reason;
     outcome.message = end.stop_reason == "canceled" ? "canceled" : "stopped";
-    return outcome;
-  }
-  if (!end.lost && end.exit_code == train::kExitCompleted) {
-    outcome.state = "completed";
     return outcome;
   }
   if (!end.lost && end.exit_code == train::kExitPreempted) {

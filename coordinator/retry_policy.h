@@ -4,7 +4,7 @@
 //   TrialOutcome outcome = DecideTrialOutcome(end, trial_restarts, spec.max_restarts);
 //   if (outcome.requeue) ... else SetTrialState(outcome.state, outcome.message)
 //
-// Policy: a lost worker or a crash (non-zero exit, signal, out of memory) queues the trial again
+// Policy: a trainer that exited 0 completed, even when a stop was on its way; a lost worker or a crash (non-zero exit, signal, out of memory) queues the trial again
 // until it has been restarted `max_restarts` times; a preempted trainer (SIGTERM, checkpoint written)
 // is queued again without counting; invalid input and divergence fail at once, since a retry would
 // end the same way.

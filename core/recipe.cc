@@ -1,5 +1,6 @@
 #include "core/recipe.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -267,7 +268,7 @@ void ReadTrainingFields(const YAML::Node& root, const std::string& file, Recipe*
 
 void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const Recipe& base,
                SweepSpec* s) {
-  s->strategy = f.Choice("strategy", "random", {"grid", "random"});
+  s->strategy = f.Choice("strategy", "random", {"grid", "random", "asha", "median"});
   std::vector<std::string> metrics = MetricsOfTask(base.data.task);
   s->metric = f.Choice("metric", "val_loss", metrics);
   s->mode = f.Choice("mode", s->metric == "val_accuracy" ? "max" : "min", {"min", "max"});
@@ -277,6 +278,17 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
   s->ranks = f.Integer("ranks", 1, 1, 4096);
   s->seed = f.Integer("seed", 0, 0, INT64_MAX);
   s->max_restarts = f.Integer("max_restarts", SweepSpec{}.max_restarts, 0, 1000);
+  if (s->strategy == "asha" || s->strategy == "median") {
+    Fields stopping = f.Map("early_stopping");
+    const int64_t first_report = std::max<int64_t>(1, base.train.eval_interval);
+    s->min_steps = stopping.Integer("min_steps", first_report, 1, kMaxCount);
+    if (s->strategy == "asha") s->reduction_factor = stopping.Number("reduction_factor", 3.0, 2.0, 100.0);
+    else s->min_trials = stopping.Integer("min_trials", 3, 1, 1000000);
+    stopping.RejectUnknown();
+    if (base.train.eval_interval == 0)
+      f.Error("strategy", s->strategy + " stops trials at their validation reports, but train.eval_interval is 0 "
+                          "(evaluate only at the end); set train.eval_interval, e.g. to early_stopping.min_steps");
+  }
   Fields params = f.Map("parameters");
   if (!f.Has("parameters")) {
     f.Error("parameters", "is required but missing: a mapping from recipe fields (e.g. "

@@ -29,7 +29,7 @@ struct ParameterSpace {
 };
 
 struct SweepSpec {
-  std::string strategy = "random";  // grid | random
+  std::string strategy = "random";  // grid | random | asha | median
   std::string metric = "val_loss";
   std::string mode = "min";         // min | max
   int64_t max_trials = 0;           // 0 with grid: the whole grid
@@ -37,6 +37,10 @@ struct SweepSpec {
   int64_t ranks = 1;                // slots per trial
   int64_t seed = 0;
   int64_t max_restarts = 3;         // times a trial is queued again after a crash or a lost worker
+  // Early stopping (asha, median: early_stopping.h), from min_steps on.
+  int64_t min_steps = 1;
+  double reduction_factor = 3;      // asha: rungs at min_steps * eta^k; the top 1/eta of a rung go on
+  int64_t min_trials = 3;           // median: others that must have reported at a step first
   std::vector<ParameterSpace> parameters;
 };
 

@@ -53,13 +53,16 @@ TEST(RetryPolicy, BadInputAndDivergenceFailAtOnce) {
   }
 }
 
-TEST(RetryPolicy, WhatTheCoordinatorStoppedEndsAsAskedWhateverTheExit) {
+TEST(RetryPolicy, WhatTheCoordinatorStoppedEndsAsAskedUnlessItFinishedFirst) {
   for (const std::string reason : {"canceled", "stopped"}) {
     AttemptEnd end = Exited(train::kExitPreempted);
     end.stop_reason = reason;
     EXPECT_EQ(DecideTrialOutcome(end, 0, 3).state, reason);
     end.lost = true;
     EXPECT_FALSE(DecideTrialOutcome(end, 0, 3).requeue) << reason;
+    AttemptEnd finished = Exited(train::kExitCompleted);
+    finished.stop_reason = reason;
+    EXPECT_EQ(DecideTrialOutcome(finished, 0, 3).state, "completed") << "the stop arrived after the last step";
   }
 }
 

@@ -148,6 +148,14 @@ INSTANTIATE_TEST_SUITE_P(
                    {"grid search needs {values: [...]} for every parameter"}},
         BrokenCase{"sweep_metric_of_other_task", std::string(kValid) + "sweep:\n  metric: val_perplexity\n  parameters:\n    optimizer.lr: {values: [0.1]}\n", {},
                    {"sweep.metric: expected one of val_loss, val_accuracy, train_loss, found \"val_perplexity\""}},
+        BrokenCase{"asha_without_intermediate_reports", std::string(kValid) + "sweep:\n  strategy: asha\n  parameters:\n    optimizer.lr: {values: [0.1]}\n", {},
+                   {"sweep.strategy: asha stops trials at their validation reports, but train.eval_interval is 0"}},
+        BrokenCase{"median_with_asha_parameter",
+                   std::string(kValid) + "sweep:\n  strategy: median\n  early_stopping: {min_steps: 5, reduction_factor: 3}\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {"train.eval_interval=5"}, {"sweep.early_stopping.reduction_factor: unknown field"}},
+        BrokenCase{"asha_factor_below_two",
+                   std::string(kValid) + "sweep:\n  strategy: asha\n  early_stopping: {reduction_factor: 1.5}\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {"train.eval_interval=5"}, {"sweep.early_stopping.reduction_factor: expected a number in [2"}},
         BrokenCase{"sweep_without_parameters", std::string(kValid) + "sweep:\n  strategy: random\n", {},
                    {"sweep.parameters: is required but missing"}},
         BrokenCase{"sweep_misspelt_values", std::string(kValid) + "sweep:\n  parameters:\n    train.seed: {vales: [1, 2]}\n", {},
@@ -213,6 +221,20 @@ TEST(RecipeTest, SweepSpaceIsParsed) {
 }
 
 // Sixteen parameters of sixteen values make 2^64 points, which wrapped around to 0 (not a grid).
+TEST(RecipeTest, EarlyStoppingStartsAtTheFirstValidationReportByDefault) {
+  auto recipe = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: asha\n  parameters:\n    optimizer.lr: {values: [0.1, 0.01]}\n",
+                            "asha.yaml", {"train.eval_interval=4"});
+  ASSERT_TRUE(recipe.ok()) << recipe.status().message();
+  EXPECT_EQ(recipe->sweep.min_steps, 4);
+  EXPECT_EQ(recipe->sweep.reduction_factor, 3);
+  auto median = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: median\n  early_stopping: {min_steps: 8, min_trials: 5}\n"
+                            "  parameters:\n    optimizer.lr: {values: [0.1, 0.01]}\n",
+                            "median.yaml", {"train.eval_interval=4"});
+  ASSERT_TRUE(median.ok()) << median.status().message();
+  EXPECT_EQ(median->sweep.min_steps, 8);
+  EXPECT_EQ(median->sweep.min_trials, 5);
+}
+
 TEST(RecipeTest, AGridTooLargeToCountIsRejected) {
   const char* fields[] = {"train.seed", "train.steps", "train.batch_size", "train.eval_interval",
                           "train.threads", "train.grad_clip", "checkpoint.interval", "checkpoint.keep",

@@ -321,6 +321,38 @@ TEST_F(SweepTest, APartitionedWorkerFencesItselfBeforeItsTrialIsHandedOutAgain) 
   EXPECT_EQ(Cli({"cancel", std::to_string(id)}).exit_code, 0);
 }
 
+TEST_F(SweepTest, AnAshaSweepCompletesAndStopsTheTrialsThatFallBehindEarly) {
+  const int64_t id = Submit(
+      "name: asha\n"
+      "model: {type: mlp, hidden: [32]}\n"
+      "data: {type: synthetic, samples: 512, features: 8, classes: 3}\n"
+      "train: {steps: 1000, batch_size: 16, eval_interval: 20, threads: 1}\n"
+      "sweep:\n"
+      "  strategy: asha\n"
+      "  metric: val_loss\n"
+      "  max_trials: 6\n"
+      "  seed: 3\n"
+      "  early_stopping: {min_steps: 20, reduction_factor: 2}\n"
+      "  parameters:\n"
+      "    optimizer.lr: {distribution: log_uniform, min: 1.0e-5, max: 0.1}\n");
+  ASSERT_GT(id, 0);
+  const ProcessResult watched = Cli({"watch", std::to_string(id)});
+  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_COMPLETED);
+  int stopped = 0, completed = 0;
+  for (const v1::Trial& trial : Trials(id)) {
+    if (trial.state() == v1::TRIAL_STOPPED) {
+      ++stopped;
+      EXPECT_LT(trial.last_step(), 1000) << "stopped early";
+    }
+    completed += trial.state() == v1::TRIAL_COMPLETED;
+  }
+  EXPECT_GE(stopped, 1);
+  EXPECT_GE(completed, 1);
+  EXPECT_EQ(stopped + completed, 6);
+  EXPECT_EQ(Cli({"best", std::to_string(id)}).exit_code, 0);
+}
+
 TEST_F(SweepTest, CliErrorsAreClearWithExitCodesScriptsCanUse) {
   WriteFile(dir_ / "bad.yaml", "name: bad\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {stpes: 10}\n");
   const ProcessResult bad = Cli({"submit", dir_ / "bad.yaml"});
