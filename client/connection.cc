@@ -4,8 +4,8 @@
 #include <grpcpp/support/client_interceptor.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+
+#include "core/flag_file.h"
 
 namespace orchard::client {
 namespace {
@@ -36,14 +36,6 @@ class BearerTokenInterceptorFactory final : public experimental::ClientIntercept
  private:
   const std::string header_;
 };
-
-StatusOr<std::string> ReadFile(const std::string& flag, const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in || text.str().empty()) return InvalidArgument(flag + " " + path + ": cannot read the file, or it is empty");
-  return text.str();
-}
 
 std::string Trimmed(std::string text) {
   const auto space = " \t\r\n";
@@ -79,7 +71,7 @@ Status CheckToken(const std::string& token, const std::string& origin) {
 StatusOr<ClientSecurity> LoadClientSecurity(const ClientSecurityFlags& flags) {
   ClientSecurity security;
   if (!flags.token_file.empty()) {
-    ASSIGN_OR_RETURN(std::string text, ReadFile("--token-file", flags.token_file));
+    ASSIGN_OR_RETURN(std::string text, ReadFlagFile("--token-file", flags.token_file));
     security.token = Trimmed(text);
     RETURN_IF_ERROR(CheckToken(security.token, "--token-file " + flags.token_file));
   } else if (const char* token = std::getenv("ORCHARD_TOKEN"); token != nullptr) {
@@ -92,10 +84,10 @@ StatusOr<ClientSecurity> LoadClientSecurity(const ClientSecurityFlags& flags) {
     return InvalidArgument("--tls-cert needs --tls-ca: a client certificate is only sent over TLS");
   if (flags.tls_ca_file.empty()) return security;
   security.tls = true;
-  ASSIGN_OR_RETURN(security.tls_ca_pem, ReadFile("--tls-ca", flags.tls_ca_file));
+  ASSIGN_OR_RETURN(security.tls_ca_pem, ReadFlagFile("--tls-ca", flags.tls_ca_file));
   if (!flags.tls_cert_file.empty()) {
-    ASSIGN_OR_RETURN(security.tls_cert_pem, ReadFile("--tls-cert", flags.tls_cert_file));
-    ASSIGN_OR_RETURN(security.tls_key_pem, ReadFile("--tls-key", flags.tls_key_file));
+    ASSIGN_OR_RETURN(security.tls_cert_pem, ReadFlagFile("--tls-cert", flags.tls_cert_file));
+    ASSIGN_OR_RETURN(security.tls_key_pem, ReadFlagFile("--tls-key", flags.tls_key_file));
   }
   return security;
 }

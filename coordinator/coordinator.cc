@@ -460,8 +460,9 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
   return response;
 }
 
-Status Coordinator::EndAttemptLocked(const AttemptRecord& attempt, const AttemptEnd& end) {
+Status Coordinator::EndAttemptLocked(const AttemptRecord& attempt, AttemptEnd end) {
   const double now = Now();
+  end.stop_reason = attempt.stop_reason;
   RETURN_IF_ERROR(store_->EndAttempt(attempt.id, end.lost ? "lost" : "exited", end.exit_code, end.signal, end.reason, now));
   ASSIGN_OR_RETURN(SweepRecord sweep, store_->LoadSweep(attempt.sweep_id));
   ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(attempt.trial_id));
@@ -472,7 +473,6 @@ Status Coordinator::EndAttemptLocked(const AttemptRecord& attempt, const Attempt
     return store_->AddEvent(attempt.sweep_id, now, "trial " + std::to_string(trial.number()) + " " + outcome.message);
   }
   RETURN_IF_ERROR(store_->SetTrialState(attempt.trial_id, outcome.state, outcome.message, now));
-  ASSIGN_OR_RETURN(trial, store_->GetTrial(attempt.trial_id));
   RETURN_IF_ERROR(store_->AddEvent(attempt.sweep_id, now,
                                    Describe(trial, sweep.spec.value("metric", "")) + " " + outcome.state +
                                        (outcome.message.empty() || outcome.message == outcome.state ? "" : ": " + outcome.message)));
@@ -483,7 +483,6 @@ Status Coordinator::LoseAttemptsLocked(const std::vector<AttemptRecord>& attempt
   for (const AttemptRecord& attempt : attempts) {
     AttemptEnd end;
     end.lost = true;
-    end.stop_reason = attempt.stop_reason;
     end.reason = "attempt " + std::to_string(attempt.number) + " lost: " + reason;
     RETURN_IF_ERROR(EndAttemptLocked(attempt, end));
   }
@@ -503,7 +502,6 @@ Status Coordinator::ReportAttemptExit(const v1::ReportAttemptExitRequest& reques
   AttemptEnd end;
   end.exit_code = request.exit_code();
   end.signal = request.signal();
-  end.stop_reason = attempt.stop_reason;
   end.reason = request.reason();
   RETURN_IF_ERROR(EndAttemptLocked(attempt, end));
   RETURN_IF_ERROR(tx.Commit());

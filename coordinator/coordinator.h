@@ -109,7 +109,8 @@ class Coordinator {
   Status ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action);
   Status FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message);
   // Ends an attempt; its trial ends (and the strategy hears of it) or is queued again (retry_policy.h).
-  Status EndAttemptLocked(const AttemptRecord& attempt, const AttemptEnd& end);
+  // `end.stop_reason` is taken from the attempt.
+  Status EndAttemptLocked(const AttemptRecord& attempt, AttemptEnd end);
   // Ends a worker's active attempts as lost.
   Status LoseAttemptsLocked(const std::vector<AttemptRecord>& attempts, const std::string& reason);
   StatusOr<AttemptRecord> AuthorizeReport(int64_t attempt_id, const std::string& token);

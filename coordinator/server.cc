@@ -4,20 +4,12 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
+
+#include "core/flag_file.h"
 
 namespace orchard::coordinator {
 namespace {
-
-StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in || text.str().empty()) return InvalidArgument(flag + " " + path + ": cannot read the PEM file");
-  return text.str();
-}
 
 StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerSecurity& security) {
   if (security.tls_cert_file.empty() != security.tls_key_file.empty())
@@ -31,11 +23,11 @@ StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerSecur
                                                 ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                                                 : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  ASSIGN_OR_RETURN(pair.cert_chain, ReadPem("--tls-cert", security.tls_cert_file));
-  ASSIGN_OR_RETURN(pair.private_key, ReadPem("--tls-key", security.tls_key_file));
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadFlagFile("--tls-cert", security.tls_cert_file));
+  ASSIGN_OR_RETURN(pair.private_key, ReadFlagFile("--tls-key", security.tls_key_file));
   options.pem_key_cert_pairs.push_back(std::move(pair));
   if (!security.tls_client_ca_file.empty()) {
-    ASSIGN_OR_RETURN(options.pem_root_certs, ReadPem("--tls-client-ca", security.tls_client_ca_file));
+    ASSIGN_OR_RETURN(options.pem_root_certs, ReadFlagFile("--tls-client-ca", security.tls_client_ca_file));
   }
   return grpc::SslServerCredentials(options);
 }
