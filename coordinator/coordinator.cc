@@ -58,8 +58,10 @@ nlohmann::json SweepSpecToJson(const SweepSpec& spec) {
     parameters.push_back({{"path", p.path}, {"kind", KindName(p.kind)}, {"min", p.min}, {"max", p.max}, {"values", p.values}});
   return {{"strategy", spec.strategy}, {"metric", spec.metric}, {"mode", spec.mode}, {"max_trials", spec.max_trials},
           {"max_concurrent", spec.max_concurrent}, {"ranks", spec.ranks}, {"seed", spec.seed}, {"max_restarts", spec.max_restarts},
-          {"min_steps", spec.min_steps}, {"reduction_factor", spec.reduction_factor}, {"min_trials", spec.min_trials},
-          {"parameters", parameters}};
+          {"sampler", spec.sampler}, {"min_steps", spec.min_steps}, {"reduction_factor", spec.reduction_factor},
+          {"min_trials", spec.min_trials}, {"max_steps", spec.max_steps}, {"tpe_startup_trials", spec.tpe_startup_trials},
+          {"tpe_candidates", spec.tpe_candidates}, {"pbt_interval", spec.pbt_interval}, {"pbt_quantile", spec.pbt_quantile},
+          {"pbt_resample_probability", spec.pbt_resample_probability}, {"parameters", parameters}};
 }
 
 SweepSpec SweepSpecFromJson(const nlohmann::json& json) {
@@ -75,6 +77,13 @@ SweepSpec SweepSpecFromJson(const nlohmann::json& json) {
   spec.min_steps = json.value("min_steps", spec.min_steps);
   spec.reduction_factor = json.value("reduction_factor", spec.reduction_factor);
   spec.min_trials = json.value("min_trials", spec.min_trials);
+  spec.sampler = json.value("sampler", spec.sampler);
+  spec.max_steps = json.value("max_steps", spec.max_steps);
+  spec.tpe_startup_trials = json.value("tpe_startup_trials", spec.tpe_startup_trials);
+  spec.tpe_candidates = json.value("tpe_candidates", spec.tpe_candidates);
+  spec.pbt_interval = json.value("pbt_interval", spec.pbt_interval);
+  spec.pbt_quantile = json.value("pbt_quantile", spec.pbt_quantile);
+  spec.pbt_resample_probability = json.value("pbt_resample_probability", spec.pbt_resample_probability);
   for (const auto& p : json.value("parameters", nlohmann::json::array())) {
     ParameterSpace space;
     space.path = p.value("path", "");

@@ -9,8 +9,8 @@ int64_t AshaRule::Milestone(size_t rung) const {
   return static_cast<int64_t>(std::llround(static_cast<double>(min_steps_) * std::pow(eta_, static_cast<double>(rung))));
 }
 
-bool AshaRule::Report(int64_t trial, int64_t step, double loss) {
-  bool stop = false;
+Verdict AshaRule::Report(int64_t trial, int64_t step, double loss) {
+  Verdict verdict;
   // eta >= 2, so 62 rungs pass any step an int64 can hold.
   for (size_t k = 0; k < 62 && Milestone(k) <= step; ++k) {
     if (rungs_.size() <= k) rungs_.resize(k + 1);
@@ -18,9 +18,11 @@ bool AshaRule::Report(int64_t trial, int64_t step, double loss) {
     if (!rung.emplace(trial, loss).second) continue;  // recorded here by an earlier report
     const auto better = std::count_if(rung.begin(), rung.end(), [&](const auto& r) { return r.second < loss; });
     const auto kept = std::max<int64_t>(1, static_cast<int64_t>(std::floor(static_cast<double>(rung.size()) / eta_)));
-    if (better >= kept) stop = true;
+    if (verdict.kind == Verdict::Kind::kStop) continue;  // judged at a lower rung already
+    verdict.rung = static_cast<int64_t>(k);
+    verdict.kind = better >= kept ? Verdict::Kind::kStop : Verdict::Kind::kContinue;
   }
-  return stop;
+  return verdict;
 }
 
 nlohmann::json AshaRule::Snapshot() const {
@@ -46,22 +48,23 @@ Status AshaRule::Restore(const nlohmann::json& snapshot) {
   return OkStatus();
 }
 
-bool MedianRule::Report(int64_t trial, int64_t step, double loss) {
+Verdict MedianRule::Report(int64_t trial, int64_t step, double loss) {
   std::map<int64_t, double>& mine = best_[trial];
   const auto before = mine.lower_bound(step);
   double best = loss;
   if (before != mine.begin()) best = std::min(best, std::prev(before)->second);
   mine[step] = best;
-  if (step < min_steps_) return false;
+  if (step < min_steps_) return {};
   std::vector<double> others;
   for (const auto& [other, history] : best_)
     if (other != trial)
       if (auto at = history.find(step); at != history.end()) others.push_back(at->second);
-  if (static_cast<int64_t>(others.size()) < min_trials_) return false;
+  if (static_cast<int64_t>(others.size()) < min_trials_) return {};
   std::sort(others.begin(), others.end());
   const size_t n = others.size();
   const double median = n % 2 ? others[n / 2] : (others[n / 2 - 1] + others[n / 2]) / 2;
-  return best > median;
+  if (best > median) return {Verdict::Kind::kStop, -1};
+  return {};
 }
 
 nlohmann::json MedianRule::Snapshot() const {
@@ -86,17 +89,22 @@ Status MedianRule::Restore(const nlohmann::json& snapshot) {
   return OkStatus();
 }
 
-EarlyStoppingSearch::EarlyStoppingSearch(std::string name, std::unique_ptr<FixedSearch> sampler,
+EarlyStoppingSearch::EarlyStoppingSearch(std::string name, std::unique_ptr<SearchStrategy> sampler,
                                          std::unique_ptr<StoppingRule> rule, std::string mode)
     : name_(std::move(name)), sampler_(std::move(sampler)), rule_(std::move(rule)), maximize_(mode == "max") {}
 
 std::vector<SearchAction> EarlyStoppingSearch::Handle(const SearchEvent& event) {
+  std::vector<SearchAction> actions = sampler_->Handle(event);
   const auto* report = std::get_if<ValidationReported>(&event);
-  if (!report) return sampler_->Handle(event);
-  if (stopped_.count(report->trial)) return {};
-  if (!rule_->Report(report->trial, report->step, maximize_ ? -report->value : report->value)) return {};
-  stopped_.insert(report->trial);
-  return {StopTrial{report->trial}};
+  if (!report || stopped_.count(report->trial)) return actions;
+  const Verdict verdict = rule_->Report(report->trial, report->step, maximize_ ? -report->value : report->value);
+  if (verdict.kind == Verdict::Kind::kStop) {
+    stopped_.insert(report->trial);
+    actions.push_back(StopTrial{report->trial, verdict.rung});
+  } else if (verdict.kind == Verdict::Kind::kContinue) {
+    actions.push_back(ContinueTrial{report->trial, verdict.rung});
+  }
+  return actions;
 }
 
 nlohmann::json EarlyStoppingSearch::Snapshot() const {

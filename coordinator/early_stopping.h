@@ -1,4 +1,4 @@
-// Early stopping: random search whose trials are stopped at their validation reports when they
+// Early stopping: a sampler's trials (random or TPE search) stopped at their validation reports when they
 // fall behind, by one of two rules. Pure and deterministic, like every strategy (search_strategy.h).
 //
 //   ASHA (asynchronous successive halving): rungs at min_steps * eta^k steps. The first report of a
@@ -13,17 +13,23 @@
 #include <memory>
 #include <set>
 
-#include "coordinator/fixed_search.h"
 #include "coordinator/search_strategy.h"
 
 namespace orchard::coordinator {
+
+// What a rule makes of one report.
+struct Verdict {
+  enum class Kind { kNothingNew, kContinue, kStop };
+  Kind kind = Kind::kNothingNew;
+  int64_t rung = -1;  // kContinue: the highest rung just passed; kStop: the rung it failed at (-1: none)
+};
 
 // A rule over validation values normalised so that lower is better.
 class StoppingRule {
  public:
   virtual ~StoppingRule() = default;
-  // Records `trial`'s value at `step`; true when the trial should stop.
-  virtual bool Report(int64_t trial, int64_t step, double loss) = 0;
+  // Records `trial`'s value at `step` and judges it.
+  virtual Verdict Report(int64_t trial, int64_t step, double loss) = 0;
   virtual nlohmann::json Snapshot() const = 0;
   virtual Status Restore(const nlohmann::json& snapshot) = 0;
 };
@@ -31,7 +37,7 @@ class StoppingRule {
 class AshaRule final : public StoppingRule {
  public:
   AshaRule(int64_t min_steps, double reduction_factor) : min_steps_(min_steps), eta_(reduction_factor) {}
-  bool Report(int64_t trial, int64_t step, double loss) override;
+  Verdict Report(int64_t trial, int64_t step, double loss) override;
   nlohmann::json Snapshot() const override;
   Status Restore(const nlohmann::json& snapshot) override;
   // Step of rung k.
@@ -46,7 +52,7 @@ class AshaRule final : public StoppingRule {
 class MedianRule final : public StoppingRule {
  public:
   MedianRule(int64_t min_steps, int64_t min_trials) : min_steps_(min_steps), min_trials_(min_trials) {}
-  bool Report(int64_t trial, int64_t step, double loss) override;
+  Verdict Report(int64_t trial, int64_t step, double loss) override;
   nlohmann::json Snapshot() const override;
   Status Restore(const nlohmann::json& snapshot) override;
 
@@ -59,16 +65,17 @@ class MedianRule final : public StoppingRule {
 class EarlyStoppingSearch final : public SearchStrategy {
  public:
   // `mode`: "min" or "max", the sweep's; values are negated for max so the rule sees lower = better.
-  EarlyStoppingSearch(std::string name, std::unique_ptr<FixedSearch> sampler, std::unique_ptr<StoppingRule> rule,
+  // `sampler` decides which trials run and hears every event, including the reports.
+  EarlyStoppingSearch(std::string name, std::unique_ptr<SearchStrategy> sampler, std::unique_ptr<StoppingRule> rule,
                       std::string mode);
   std::vector<SearchAction> Handle(const SearchEvent& event) override;
   nlohmann::json Snapshot() const override;
   int64_t PlannedTrials() const override { return sampler_->PlannedTrials(); }
-  Status Restore(const nlohmann::json& snapshot);
+  Status Restore(const nlohmann::json& snapshot) override;
 
  private:
   std::string name_;
-  std::unique_ptr<FixedSearch> sampler_;
+  std::unique_ptr<SearchStrategy> sampler_;
   std::unique_ptr<StoppingRule> rule_;
   bool maximize_;
   std::set<int64_t> stopped_;

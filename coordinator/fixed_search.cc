@@ -14,7 +14,9 @@ std::vector<SearchAction> FixedSearch::Handle(const SearchEvent& event) {
     for (int64_t i = 0; i < trials_; ++i) actions.push_back(CreateTrial{i, point_(i)});
     if (trials_ == 0) actions.push_back(FinishSweep{});
   } else if (const auto* exited = std::get_if<TrialExited>(&event)) {
-    if (exited->trial < 0 || exited->trial >= trials_ || exited_[exited->trial]) return actions;
+    if (exited->kind == TrialExited::Kind::kPaused || exited->trial < 0 || exited->trial >= trials_ ||
+        exited_[exited->trial])
+      return actions;
     exited_[exited->trial] = true;
     if (++exited_count_ == trials_) actions.push_back(FinishSweep{});
   }

@@ -16,9 +16,7 @@ class FixedSearch final : public SearchStrategy {
   std::vector<SearchAction> Handle(const SearchEvent& event) override;
   nlohmann::json Snapshot() const override;
   int64_t PlannedTrials() const override { return trials_; }
-
-  // Continues from a Snapshot(); InvalidArgument when it does not fit this sweep.
-  Status Restore(const nlohmann::json& snapshot);
+  Status Restore(const nlohmann::json& snapshot) override;
 
  private:
   std::string name_;

@@ -7,37 +7,43 @@
 #include "coordinator/trial_sampler.h"
 
 namespace orchard::coordinator {
+namespace {
 
-StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const SweepSpec& sweep,
-                                                             const nlohmann::json* snapshot) {
-  std::unique_ptr<FixedSearch> strategy;
+std::unique_ptr<SearchStrategy> RandomSearch(const SweepSpec& sweep) {
+  return std::make_unique<FixedSearch>(
+      "random", sweep.max_trials,
+      [parameters = sweep.parameters, seed = sweep.seed](int64_t i) { return RandomPoint(parameters, seed, i); });
+}
+
+StatusOr<std::unique_ptr<SearchStrategy>> Fresh(const SweepSpec& sweep) {
   if (sweep.strategy == "grid") {
     const int64_t grid = GridSize(sweep.parameters);
     if (grid == 0)
       return InvalidArgument("grid search needs {values: [...]} or a constant for every parameter");
     const int64_t trials = sweep.max_trials > 0 ? std::min(sweep.max_trials, grid) : grid;
-    strategy = std::make_unique<FixedSearch>("grid", trials, [parameters = sweep.parameters](int64_t i) {
-      return GridPoint(parameters, i);
-    });
-  } else if (sweep.strategy == "random") {
-    strategy = std::make_unique<FixedSearch>(
-        "random", sweep.max_trials,
-        [parameters = sweep.parameters, seed = sweep.seed](int64_t i) { return RandomPoint(parameters, seed, i); });
-  } else if (sweep.strategy == "asha" || sweep.strategy == "median") {
-    auto sampler = std::make_unique<FixedSearch>(
-        "random", sweep.max_trials,
-        [parameters = sweep.parameters, seed = sweep.seed](int64_t i) { return RandomPoint(parameters, seed, i); });
+    return std::unique_ptr<SearchStrategy>(std::make_unique<FixedSearch>(
+        "grid", trials, [parameters = sweep.parameters](int64_t i) { return GridPoint(parameters, i); }));
+  }
+  if (sweep.strategy == "random") return RandomSearch(sweep);
+  if (sweep.strategy == "asha" || sweep.strategy == "median") {
+    if (sweep.sampler != "random") return InvalidArgument("sampler '" + sweep.sampler + "' is not available yet");
     std::unique_ptr<StoppingRule> rule;
     if (sweep.strategy == "asha") rule = std::make_unique<AshaRule>(sweep.min_steps, sweep.reduction_factor);
     else rule = std::make_unique<MedianRule>(sweep.min_steps, sweep.min_trials);
-    auto search = std::make_unique<EarlyStoppingSearch>(sweep.strategy, std::move(sampler), std::move(rule), sweep.mode);
-    if (snapshot) RETURN_IF_ERROR(search->Restore(*snapshot));
-    return std::unique_ptr<SearchStrategy>(std::move(search));
-  } else {
-    return InvalidArgument("unknown search strategy '" + sweep.strategy + "'; expected grid, random, asha or median");
+    return std::unique_ptr<SearchStrategy>(
+        std::make_unique<EarlyStoppingSearch>(sweep.strategy, RandomSearch(sweep), std::move(rule), sweep.mode));
   }
+  return InvalidArgument("unknown search strategy '" + sweep.strategy +
+                         "'; expected grid, random, asha, median, hyperband, tpe or pbt");
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const SweepSpec& sweep,
+                                                             const nlohmann::json* snapshot) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SearchStrategy> strategy, Fresh(sweep));
   if (snapshot) RETURN_IF_ERROR(strategy->Restore(*snapshot));
-  return std::unique_ptr<SearchStrategy>(std::move(strategy));
+  return strategy;
 }
 
 }  // namespace orchard::coordinator

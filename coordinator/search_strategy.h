@@ -5,8 +5,9 @@
 //   store.SaveStrategyState(sweep_id, strategy->Snapshot());
 //
 // A strategy takes events (the sweep started, a trial reported its validation metric, a trial
-// exited) and returns operations from a closed set (create a trial with these hyperparameters,
-// stop a trial, finish the sweep). It holds no clock, does no I/O and draws randomness only from a
+// exited or paused) and returns operations from a closed set (create a trial with these
+// hyperparameters; let a trial continue past a rung, stop it, pause it, resume it, possibly from
+// another trial's checkpoint with new hyperparameters; finish the sweep). It holds no clock, does no I/O and draws randomness only from a
 // generator seeded by the sweep's seed, so the same events always give the same operations. The
 // coordinator saves Snapshot() after every event; a strategy made from that snapshot continues
 // exactly where the saved one was. Trials are named by their number within the sweep (0, 1, ...),
@@ -40,8 +41,10 @@ struct ValidationReported {
   int64_t step = 0;
   double value = 0;  // of the sweep's metric
 };
+// A paused trial's trainer has exited after its checkpoint (kPaused); the trial waits for a
+// ResumeTrial or a StopTrial. Every other kind is final.
 struct TrialExited {
-  enum class Kind { kCompleted, kFailed, kStopped, kCanceled };
+  enum class Kind { kCompleted, kFailed, kStopped, kCanceled, kPaused };
   int64_t trial = 0;
   Kind kind = Kind::kCompleted;
 };
@@ -52,11 +55,32 @@ struct CreateTrial {
   int64_t trial = 0;
   std::vector<Hyperparameter> hyperparameters;
 };
+// `rung`: the rung the decision was taken at, for `orchard trials`; -1 when the strategy has none.
+// The trial passed a rung and goes on (a record; the trial is not disturbed).
+struct ContinueTrial {
+  int64_t trial = 0;
+  int64_t rung = -1;
+};
+// The trial is over: its trainer checkpoints and exits, or it never starts, or (paused) stays put.
 struct StopTrial {
   int64_t trial = 0;
+  int64_t rung = -1;
+};
+// The trainer checkpoints and exits; the trial holds no slot until a ResumeTrial.
+struct PauseTrial {
+  int64_t trial = 0;
+  int64_t rung = -1;
+};
+// Queues a paused trial again, to continue from its latest checkpoint. With `clone_from` (a trial
+// number, not -1) its checkpoints are first replaced by that trial's latest one (PBT's exploit) and
+// the hop is recorded in its lineage; non-empty `hyperparameters` replace its own (PBT's explore).
+struct ResumeTrial {
+  int64_t trial = 0;
+  int64_t clone_from = -1;
+  std::vector<Hyperparameter> hyperparameters;
 };
 struct FinishSweep {};
-using SearchAction = std::variant<CreateTrial, StopTrial, FinishSweep>;
+using SearchAction = std::variant<CreateTrial, ContinueTrial, StopTrial, PauseTrial, ResumeTrial, FinishSweep>;
 
 class SearchStrategy {
  public:
@@ -67,6 +91,10 @@ class SearchStrategy {
 
   // Everything needed to continue after a restart (see MakeSearchStrategy).
   virtual nlohmann::json Snapshot() const = 0;
+
+  // Continues from a Snapshot() of a strategy made for the same sweep; InvalidArgument when it does
+  // not belong to this sweep or is damaged.
+  virtual Status Restore(const nlohmann::json& snapshot) = 0;
 
   // Trials the sweep will have once done (for progress and estimates); -1 when unknown in advance.
   virtual int64_t PlannedTrials() const = 0;

@@ -268,27 +268,70 @@ void ReadTrainingFields(const YAML::Node& root, const std::string& file, Recipe*
 
 void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const Recipe& base,
                SweepSpec* s) {
-  s->strategy = f.Choice("strategy", "random", {"grid", "random", "asha", "median"});
+  s->strategy = f.Choice("strategy", "random", {"grid", "random", "asha", "median", "hyperband", "tpe", "pbt"});
+  const bool stops_early = s->strategy == "asha" || s->strategy == "median" || s->strategy == "hyperband";
   std::vector<std::string> metrics = MetricsOfTask(base.data.task);
   s->metric = f.Choice("metric", "val_loss", metrics);
   s->mode = f.Choice("mode", s->metric == "val_accuracy" ? "max" : "min", {"min", "max"});
-  s->max_trials = f.Integer("max_trials", s->strategy == "grid" ? 0 : 10,
-                            s->strategy == "grid" ? 0 : 1, 1000000);
+  if (s->strategy == "hyperband") {
+    if (f.Has("max_trials"))
+      f.Error("max_trials", "hyperband's brackets fix the number of trials (from early_stopping.min_steps, "
+                            "max_steps and reduction_factor); remove max_trials");
+    f.Skip("max_trials");
+  } else {
+    s->max_trials = f.Integer("max_trials", s->strategy == "grid" ? 0 : 10, s->strategy == "grid" ? 0 : 1, 1000000);
+  }
   s->max_concurrent = f.Integer("max_concurrent", 0, 0, 1000000);
   s->ranks = f.Integer("ranks", 1, 1, 4096);
   s->seed = f.Integer("seed", 0, 0, INT64_MAX);
   s->max_restarts = f.Integer("max_restarts", SweepSpec{}.max_restarts, 0, 1000);
   if (s->strategy == "asha" || s->strategy == "median") {
-    Fields stopping = f.Map("early_stopping");
-    const int64_t first_report = std::max<int64_t>(1, base.train.eval_interval);
-    s->min_steps = stopping.Integer("min_steps", first_report, 1, kMaxCount);
-    if (s->strategy == "asha") s->reduction_factor = stopping.Number("reduction_factor", 3.0, 2.0, 100.0);
-    else s->min_trials = stopping.Integer("min_trials", 3, 1, 1000000);
-    stopping.RejectUnknown();
-    if (base.train.eval_interval == 0)
-      f.Error("strategy", s->strategy + " stops trials at their validation reports, but train.eval_interval is 0 "
-                          "(evaluate only at the end); set train.eval_interval, e.g. to early_stopping.min_steps");
+    s->sampler = f.Choice("sampler", "random", {"random", "tpe"});
+  } else {
+    if (f.Has("sampler"))
+      f.Error("sampler", "applies to strategy asha or median (which trials to try next); " + s->strategy +
+                             " draws its own, so remove it");
+    f.Skip("sampler");
+    s->sampler = s->strategy == "tpe" ? "tpe" : "random";
   }
+  const int64_t first_report = std::max<int64_t>(1, base.train.eval_interval);
+  if (stops_early) {
+    Fields stopping = f.Map("early_stopping");
+    s->min_steps = stopping.Integer("min_steps", first_report, 1, kMaxCount);
+    if (s->strategy != "median") s->reduction_factor = stopping.Number("reduction_factor", 3.0, 2.0, 100.0);
+    if (s->strategy == "median") s->min_trials = stopping.Integer("min_trials", 3, 1, 1000000);
+    if (s->strategy == "hyperband") {
+      if (base.train.steps == 0 && !stopping.Has("max_steps"))
+        stopping.Error("max_steps", "is required when training runs for train.epochs: set it to the steps a whole "
+                                    "trial runs (epochs x batches per epoch)");
+      s->max_steps = stopping.Integer("max_steps", base.train.steps > 0 ? base.train.steps : s->min_steps + 1, 1, kMaxCount);
+      if (s->max_steps <= s->min_steps)
+        stopping.Error("max_steps", "must be above min_steps (" + std::to_string(s->min_steps) +
+                                        "): hyperband halves trials between the two");
+    }
+    stopping.RejectUnknown();
+  }
+  if (s->sampler == "tpe") {
+    Fields tpe = f.Map("tpe");
+    s->tpe_startup_trials = tpe.Integer("startup_trials", 10, 1, 1000000);
+    s->tpe_candidates = tpe.Integer("candidates", 24, 1, 100000);
+    tpe.RejectUnknown();
+  }
+  if (s->strategy == "pbt") {
+    Fields pbt = f.Map("pbt");
+    s->pbt_interval = pbt.Integer("interval", first_report, 1, kMaxCount);
+    s->pbt_quantile = pbt.Number("quantile", 0.25, 0.01, 0.5);
+    s->pbt_resample_probability = pbt.Number("resample_probability", 0.25, 0.0, 1.0);
+    pbt.RejectUnknown();
+    if (s->max_trials < 2) f.Error("max_trials", "pbt needs a population of at least 2 (max_trials is its size)");
+    if (base.checkpoint.interval == 0)
+      f.Error("strategy", "pbt copies the latest checkpoint of a better member, but checkpoint.interval is 0 "
+                          "(checkpoints only at the end); set checkpoint.interval, e.g. to pbt.interval");
+  }
+  if ((stops_early || s->strategy == "pbt") && base.train.eval_interval == 0)
+    f.Error("strategy", s->strategy + " decides at the trials' validation reports, but train.eval_interval is 0 "
+                        "(evaluate only at the end); set train.eval_interval, e.g. to " +
+                        (s->strategy == "pbt" ? std::string("pbt.interval") : std::string("early_stopping.min_steps")));
   Fields params = f.Map("parameters");
   if (!f.Has("parameters")) {
     f.Error("parameters", "is required but missing: a mapping from recipe fields (e.g. "
@@ -304,6 +347,12 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
     if (path == "sweep" || path.rfind("sweep.", 0) == 0) {
       diag->Error(entry.first.Mark(), params.FieldPath(path),
                   "a sweep cannot vary its own settings; name a training field such as optimizer.lr");
+      continue;
+    }
+    if (s->strategy == "pbt" && (path.rfind("model.", 0) == 0 || path.rfind("data.", 0) == 0)) {
+      diag->Error(entry.first.Mark(), params.FieldPath(path),
+                  "pbt copies checkpoints between members and changes their hyperparameters mid-run, so "
+                  "the model and data must stay the same; search optimizer, schedule or train fields");
       continue;
     }
     if (!entry.second.IsMap()) {

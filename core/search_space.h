@@ -29,7 +29,7 @@ struct ParameterSpace {
 };
 
 struct SweepSpec {
-  std::string strategy = "random";  // grid | random | asha | median
+  std::string strategy = "random";  // grid | random | asha | median | hyperband | tpe | pbt
   std::string metric = "val_loss";
   std::string mode = "min";         // min | max
   int64_t max_trials = 0;           // 0 with grid: the whole grid
@@ -37,10 +37,23 @@ struct SweepSpec {
   int64_t ranks = 1;                // slots per trial
   int64_t seed = 0;
   int64_t max_restarts = 3;         // times a trial is queued again after a crash or a lost worker
-  // Early stopping (asha, median: early_stopping.h), from min_steps on.
+  // How asha and median draw each new trial's hyperparameters: random | tpe. tpe's own sampler is
+  // tpe; every other strategy's is random.
+  std::string sampler = "random";
+  // Early stopping (asha, median, hyperband: early_stopping.h, hyperband.h), from min_steps on.
   int64_t min_steps = 1;
-  double reduction_factor = 3;      // asha: rungs at min_steps * eta^k; the top 1/eta of a rung go on
+  double reduction_factor = 3;      // asha, hyperband: rungs at min_steps * eta^k; the top 1/eta go on
   int64_t min_trials = 3;           // median: others that must have reported at a step first
+  int64_t max_steps = 0;            // hyperband: the steps of a whole trial, its largest budget
+  // TPE (tpe_search.h): random draws first, then the best of `tpe_candidates` proposals each time.
+  int64_t tpe_startup_trials = 10;
+  int64_t tpe_candidates = 24;
+  // PBT (population_based.h): every pbt_interval steps a member in the bottom pbt_quantile copies a
+  // member of the top quantile and perturbs its hyperparameters (or redraws one with probability
+  // pbt_resample_probability). The population is max_trials members.
+  int64_t pbt_interval = 0;
+  double pbt_quantile = 0.25;
+  double pbt_resample_probability = 0.25;
   std::vector<ParameterSpace> parameters;
 };
 

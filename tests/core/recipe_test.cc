@@ -149,7 +149,32 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"sweep_metric_of_other_task", std::string(kValid) + "sweep:\n  metric: val_perplexity\n  parameters:\n    optimizer.lr: {values: [0.1]}\n", {},
                    {"sweep.metric: expected one of val_loss, val_accuracy, train_loss, found \"val_perplexity\""}},
         BrokenCase{"asha_without_intermediate_reports", std::string(kValid) + "sweep:\n  strategy: asha\n  parameters:\n    optimizer.lr: {values: [0.1]}\n", {},
-                   {"sweep.strategy: asha stops trials at their validation reports, but train.eval_interval is 0"}},
+                   {"sweep.strategy: asha decides at the trials' validation reports, but train.eval_interval is 0"}},
+        BrokenCase{"hyperband_with_max_trials",
+                   std::string(kValid) + "sweep:\n  strategy: hyperband\n  max_trials: 8\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {"train.eval_interval=2"}, {"sweep.max_trials: hyperband's brackets fix the number of trials"}},
+        BrokenCase{"hyperband_max_steps_not_above_min_steps",
+                   std::string(kValid) + "sweep:\n  strategy: hyperband\n  early_stopping: {min_steps: 10}\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {"train.eval_interval=2"}, {"sweep.early_stopping.max_steps: must be above min_steps (10)"}},
+        BrokenCase{"hyperband_by_epochs_without_max_steps",
+                   std::string(kValid) + "sweep:\n  strategy: hyperband\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {"train.eval_interval=2", "train.steps=null", "train.epochs=3"},
+                   {"sweep.early_stopping.max_steps: is required when training runs for train.epochs"}},
+        BrokenCase{"sampler_with_a_strategy_that_draws_its_own",
+                   std::string(kValid) + "sweep:\n  strategy: random\n  sampler: tpe\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {}, {"sweep.sampler: applies to strategy asha or median"}},
+        BrokenCase{"tpe_misspelt_setting",
+                   std::string(kValid) + "sweep:\n  strategy: tpe\n  tpe: {startup: 3}\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {}, {"sweep.tpe.startup: unknown field"}},
+        BrokenCase{"pbt_varies_the_model",
+                   std::string(kValid) + "sweep:\n  strategy: pbt\n  max_trials: 4\n  parameters:\n    model.hidden: {values: [[8], [16]]}\n",
+                   {"train.eval_interval=2", "checkpoint.interval=2"}, {"sweep.parameters.model.hidden: pbt copies checkpoints between members"}},
+        BrokenCase{"pbt_without_checkpoints",
+                   std::string(kValid) + "sweep:\n  strategy: pbt\n  max_trials: 4\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {"train.eval_interval=2"}, {"sweep.strategy: pbt copies the latest checkpoint of a better member, but checkpoint.interval is 0"}},
+        BrokenCase{"pbt_population_of_one",
+                   std::string(kValid) + "sweep:\n  strategy: pbt\n  max_trials: 1\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {"train.eval_interval=2", "checkpoint.interval=2"}, {"sweep.max_trials: pbt needs a population of at least 2"}},
         BrokenCase{"median_with_asha_parameter",
                    std::string(kValid) + "sweep:\n  strategy: median\n  early_stopping: {min_steps: 5, reduction_factor: 3}\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
                    {"train.eval_interval=5"}, {"sweep.early_stopping.reduction_factor: unknown field"}},
@@ -233,6 +258,30 @@ TEST(RecipeTest, EarlyStoppingStartsAtTheFirstValidationReportByDefault) {
   ASSERT_TRUE(median.ok()) << median.status().message();
   EXPECT_EQ(median->sweep.min_steps, 8);
   EXPECT_EQ(median->sweep.min_trials, 5);
+}
+
+TEST(RecipeTest, HyperbandTpeAndPbtSettingsHaveDefaultsFromTheTrainingFields) {
+  auto hyperband = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: hyperband\n  parameters:\n    optimizer.lr: {values: [0.1, 0.01]}\n",
+                               "hb.yaml", {"train.eval_interval=2"});
+  ASSERT_TRUE(hyperband.ok()) << hyperband.status().message();
+  EXPECT_EQ(hyperband->sweep.min_steps, 2);
+  EXPECT_EQ(hyperband->sweep.max_steps, 10) << "train.steps";
+  EXPECT_EQ(hyperband->sweep.max_trials, 0) << "the brackets decide";
+  auto tpe = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: asha\n  sampler: tpe\n  tpe: {startup_trials: 4}\n"
+                         "  parameters:\n    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}\n",
+                         "tpe.yaml", {"train.eval_interval=2"});
+  ASSERT_TRUE(tpe.ok()) << tpe.status().message();
+  EXPECT_EQ(tpe->sweep.sampler, "tpe");
+  EXPECT_EQ(tpe->sweep.tpe_startup_trials, 4);
+  EXPECT_EQ(tpe->sweep.tpe_candidates, 24);
+  auto pbt = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: pbt\n  max_trials: 4\n  pbt: {quantile: 0.5}\n"
+                         "  parameters:\n    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}\n",
+                         "pbt.yaml", {"train.eval_interval=2", "checkpoint.interval=2"});
+  ASSERT_TRUE(pbt.ok()) << pbt.status().message();
+  EXPECT_EQ(pbt->sweep.pbt_interval, 2) << "train.eval_interval";
+  EXPECT_EQ(pbt->sweep.pbt_quantile, 0.5);
+  EXPECT_EQ(pbt->sweep.pbt_resample_probability, 0.25);
+  EXPECT_EQ(pbt->sweep.sampler, "random");
 }
 
 TEST(RecipeTest, AGridTooLargeToCountIsRejected) {

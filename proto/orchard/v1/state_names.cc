@@ -10,6 +10,7 @@ std::string TrialStateName(TrialState state) {
     case TRIAL_FAILED: return "failed";
     case TRIAL_STOPPED: return "stopped";
     case TRIAL_CANCELED: return "canceled";
+    case TRIAL_PAUSED: return "paused";
     default: return "unknown";
   }
 }
@@ -25,7 +26,8 @@ std::string SweepStateName(SweepState state) {
 }
 
 TrialState TrialStateFromName(const std::string& name) {
-  for (TrialState state : {TRIAL_PENDING, TRIAL_RUNNING, TRIAL_COMPLETED, TRIAL_FAILED, TRIAL_STOPPED, TRIAL_CANCELED})
+  for (TrialState state : {TRIAL_PENDING, TRIAL_RUNNING, TRIAL_COMPLETED, TRIAL_FAILED, TRIAL_STOPPED, TRIAL_CANCELED,
+                           TRIAL_PAUSED})
     if (TrialStateName(state) == name) return state;
   return TRIAL_STATE_UNSPECIFIED;
 }
