@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "coordinator/checkpoint_clone.h"
 #include "coordinator/path_confinement.h"
 #include "coordinator/request_validation.h"
 #include "coordinator/scheduler.h"
@@ -47,7 +48,14 @@ TrialExited::Kind ExitKind(const std::string& state) {
   if (state == "completed") return TrialExited::Kind::kCompleted;
   if (state == "stopped") return TrialExited::Kind::kStopped;
   if (state == "canceled") return TrialExited::Kind::kCanceled;
+  if (state == "paused") return TrialExited::Kind::kPaused;
   return TrialExited::Kind::kFailed;
+}
+
+// The decision a trainer gets in the answer to its reports.
+v1::Decision DecisionFor(const AttemptRecord& attempt) {
+  if (attempt.state == "running") return v1::DECISION_CONTINUE;
+  return attempt.stop_reason == "paused" ? v1::DECISION_PAUSE : v1::DECISION_STOP;
 }
 
 }  // namespace
@@ -323,18 +331,65 @@ Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const Sear
     const std::string output_dir = sweep.name + "-" + std::to_string(sweep_id) + "/trial-" + std::to_string(create->trial);
     return store_->InsertTrial(sweep_id, create->trial, create->hyperparameters, output_dir, now);
   }
+  if (std::holds_alternative<FinishSweep>(action)) {
+    const auto sweep_now = store_->GetSweep(sweep_id);
+    const bool any_completed = sweep_now.ok() && sweep_now->trials_by_state().count("completed") > 0;
+    return FinishSweepLocked(sweep_id, any_completed ? "completed" : "failed",
+                             any_completed ? "completed" : "failed: no trial completed");
+  }
+  const int64_t number = std::visit(
+      [](const auto& a) -> int64_t {
+        if constexpr (std::is_same_v<std::decay_t<decltype(a)>, FinishSweep>) return -1;
+        else return a.trial;
+      },
+      action);
+  ASSIGN_OR_RETURN(int64_t trial_id, store_->TrialId(sweep_id, number));
+  ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(trial_id));
+  const std::optional<AttemptRecord> attempt = store_->ActiveAttemptOfTrial(trial_id);
+  const std::string name = "trial " + std::to_string(number);
+  if (const auto* go_on = std::get_if<ContinueTrial>(&action)) return store_->RecordDecision(trial_id, "continue", go_on->rung);
   if (const auto* stop = std::get_if<StopTrial>(&action)) {
-    ASSIGN_OR_RETURN(int64_t trial_id, store_->TrialId(sweep_id, stop->trial));
-    if (auto attempt = store_->ActiveAttemptOfTrial(trial_id)) return store_->SetAttemptStopping(attempt->id, "stopped");
-    ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(trial_id));
-    if (trial.state() == v1::TRIAL_PENDING) return store_->SetTrialState(trial_id, "stopped", "stopped by the search before it started", now);
+    RETURN_IF_ERROR(store_->RecordDecision(trial_id, "stop", stop->rung));
+    if (attempt) return store_->SetAttemptStopping(attempt->id, "stopped");
+    if (trial.state() == v1::TRIAL_PENDING || trial.state() == v1::TRIAL_PAUSED) {
+      RETURN_IF_ERROR(store_->SetTrialState(trial_id, "stopped",
+                                            trial.state() == v1::TRIAL_PAUSED ? "stopped by the search while paused"
+                                                                              : "stopped by the search before it started",
+                                            now));
+      return store_->AddEvent(sweep_id, now, Describe(trial, sweep.metric) + " stopped");
+    }
     return OkStatus();
   }
-  // FinishSweep: the strategy wants no more trials.
-  const auto sweep_now = store_->GetSweep(sweep_id);
-  const bool any_completed = sweep_now.ok() && sweep_now->trials_by_state().count("completed") > 0;
-  return FinishSweepLocked(sweep_id, any_completed ? "completed" : "failed",
-                           any_completed ? "completed" : "failed: no trial completed");
+  if (const auto* pause = std::get_if<PauseTrial>(&action)) {
+    // Strategies pause a trial at its own report, which only a running attempt sends.
+    if (!attempt) return Internal("the search paused " + name + ", which is not running");
+    RETURN_IF_ERROR(store_->RecordDecision(trial_id, "pause", pause->rung));
+    return store_->SetAttemptStopping(attempt->id, "paused");
+  }
+  const auto& resume = std::get<ResumeTrial>(action);
+  if (trial.state() != v1::TRIAL_PAUSED) return Internal("the search resumed " + name + ", which is not paused");
+  std::string message = "resumed by the search";
+  if (resume.clone_from >= 0) {
+    ASSIGN_OR_RETURN(int64_t parent_id, store_->TrialId(sweep_id, resume.clone_from));
+    ASSIGN_OR_RETURN(v1::Trial parent, store_->GetTrial(parent_id));
+    if (parent.checkpoint().empty()) {
+      message = "resumed from its own checkpoint: trial " + std::to_string(resume.clone_from) + " has none to copy yet";
+    } else {
+      ASSIGN_OR_RETURN(ClonedCheckpoint cloned,
+                       CloneCheckpoint(storage_root_, parent.checkpoint(), trial.output_dir() + "/checkpoints",
+                                       {canonical_storage_root_}));
+      RETURN_IF_ERROR(store_->RecordCheckpoint(trial_id, cloned.path));
+      const std::vector<Hyperparameter> next =
+          resume.hyperparameters.empty() ? store_->TrialHyperparameters(trial_id) : resume.hyperparameters;
+      RETURN_IF_ERROR(store_->AppendLineage(trial_id, cloned.step, resume.clone_from, next, now));
+      message = "continues from trial " + std::to_string(resume.clone_from) + "'s checkpoint of step " +
+                std::to_string(cloned.step);
+    }
+  }
+  if (!resume.hyperparameters.empty()) RETURN_IF_ERROR(store_->SetTrialHyperparameters(trial_id, resume.hyperparameters));
+  RETURN_IF_ERROR(store_->RecordDecision(trial_id, resume.clone_from >= 0 ? "exploit" : "resume", -1));
+  RETURN_IF_ERROR(store_->RequeueTrial(trial_id, message, /*counts_as_restart=*/false));
+  return store_->AddEvent(sweep_id, now, name + " " + message);
 }
 
 Status Coordinator::FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message) {
@@ -345,6 +400,8 @@ Status Coordinator::FinishSweepLocked(int64_t sweep_id, const std::string& state
     RETURN_IF_ERROR(store_->SetTrialState(trial_id, "canceled", why + " before it started", now));
   int64_t stopping = 0;
   for (const v1::Trial& trial : store_->ListTrials(sweep_id)) {
+    if (trial.state() == v1::TRIAL_PAUSED)
+      RETURN_IF_ERROR(store_->SetTrialState(trial.id(), state == "canceled" ? "canceled" : "stopped", why + " while it was paused", now));
     if (trial.state() != v1::TRIAL_RUNNING) continue;
     if (auto attempt = store_->ActiveAttemptOfTrial(trial.id())) {
       RETURN_IF_ERROR(store_->SetAttemptStopping(attempt->id, state == "canceled" ? "canceled" : "stopped"));
@@ -588,7 +645,7 @@ StatusOr<v1::Decision> Coordinator::ReportMetrics(const v1::ReportMetricsRequest
   RETURN_IF_ERROR(tx.Commit());
   Changed();
   ASSIGN_OR_RETURN(AttemptRecord now, store_->LoadAttempt(attempt.id));
-  return now.state == "running" ? v1::DECISION_CONTINUE : v1::DECISION_STOP;
+  return DecisionFor(now);
 }
 
 StatusOr<v1::Decision> Coordinator::ReportCheckpoint(const v1::ReportCheckpointRequest& request) {
@@ -600,7 +657,7 @@ StatusOr<v1::Decision> Coordinator::ReportCheckpoint(const v1::ReportCheckpointR
   RETURN_IF_ERROR(store_->RecordCheckpoint(attempt.trial_id, request.path()));
   RETURN_IF_ERROR(tx.Commit());
   Changed();
-  return attempt.state == "running" ? v1::DECISION_CONTINUE : v1::DECISION_STOP;
+  return DecisionFor(attempt);
 }
 
 }  // namespace orchard::coordinator

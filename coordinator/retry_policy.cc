@@ -12,9 +12,9 @@ TrialOutcome DecideTrialOutcome(const AttemptEnd& end, int64_t restarts_so_far, 
     outcome.state = "completed";
     return outcome;
   }
-  if (end.stop_reason == "canceled" || end.stop_reason == "stopped") {
+  if (end.stop_reason == "canceled" || end.stop_reason == "stopped" || end.stop_reason == "paused") {
     outcome.state = end.stop_reason;
-    outcome.message = end.stop_reason == "canceled" ? "canceled" : "stopped";
+    outcome.message = end.stop_reason;
     return outcome;
   }
   if (!end.lost && end.exit_code == train::kExitPreempted) {

@@ -4,6 +4,8 @@
 
 #include "coordinator/early_stopping.h"
 #include "coordinator/fixed_search.h"
+#include "coordinator/hyperband.h"
+#include "coordinator/population_based.h"
 #include "coordinator/trial_sampler.h"
 
 namespace orchard::coordinator {
@@ -33,6 +35,8 @@ StatusOr<std::unique_ptr<SearchStrategy>> Fresh(const SweepSpec& sweep) {
     return std::unique_ptr<SearchStrategy>(
         std::make_unique<EarlyStoppingSearch>(sweep.strategy, RandomSearch(sweep), std::move(rule), sweep.mode));
   }
+  if (sweep.strategy == "hyperband") return std::unique_ptr<SearchStrategy>(std::make_unique<HyperbandSearch>(sweep));
+  if (sweep.strategy == "pbt") return std::unique_ptr<SearchStrategy>(std::make_unique<PopulationBasedSearch>(sweep));
   return InvalidArgument("unknown search strategy '" + sweep.strategy +
                          "'; expected grid, random, asha, median, hyperband, tpe or pbt");
 }

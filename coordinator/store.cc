@@ -100,6 +100,13 @@ CREATE INDEX sweeps_by_owner ON sweeps(owner, id);
 ALTER TABLE attempts RENAME COLUMN token TO token_hash;
 UPDATE attempts SET token_hash = '';
 )sql",
+      // 4: adaptive search: the strategy's latest decision and rung per trial, and PBT lineage (a
+      // JSON list of hops: step, parent, hyperparameters, time).
+      R"sql(
+ALTER TABLE trials ADD COLUMN rung INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE trials ADD COLUMN decision TEXT NOT NULL DEFAULT '';
+ALTER TABLE trials ADD COLUMN lineage TEXT NOT NULL DEFAULT '[]';
+)sql",
   };
   return migrations;
 }
@@ -115,7 +122,22 @@ constexpr const char* kTrialColumns =
     "t.checkpoint, t.message, t.output_dir, t.started_at, t.finished_at, "
     "(SELECT COUNT(*) FROM attempts a WHERE a.trial_id = t.id), "
     "(SELECT worker_id FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1), "
-    "(SELECT exit_code FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1), t.restarts ";
+    "(SELECT exit_code FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1), t.restarts, "
+    "t.rung, t.decision, t.lineage ";
+
+nlohmann::json HyperparametersJson(const std::vector<Hyperparameter>& hyperparameters) {
+  nlohmann::json pairs = nlohmann::json::array();
+  for (const Hyperparameter& h : hyperparameters) pairs.push_back({h.path, h.value});
+  return pairs;
+}
+
+void ReadHyperparameters(const nlohmann::json& pairs, google::protobuf::RepeatedPtrField<v1::Hyperparameter>* out) {
+  for (const auto& pair : pairs) {
+    v1::Hyperparameter* h = out->Add();
+    h->set_path(pair[0].get<std::string>());
+    h->set_value(pair[1].get<std::string>());
+  }
+}
 
 }  // namespace
 
@@ -236,12 +258,11 @@ std::optional<v1::Trial> Store::BestTrial(int64_t sweep_id, const std::string& m
 
 Status Store::InsertTrial(int64_t sweep_id, int64_t number, const std::vector<Hyperparameter>& hyperparameters,
                           const std::string& output_dir, double now) {
-  nlohmann::json pairs = nlohmann::json::array();
-  for (const Hyperparameter& h : hyperparameters) pairs.push_back({h.path, h.value});
   return db_->Prepare(
                 "INSERT INTO trials (sweep_id, number, state, hyperparameters, output_dir, created_at) "
                 "VALUES (?, ?, 'pending', ?, ?, ?)")
-      .Bind(1, sweep_id).Bind(2, number).Bind(3, pairs.dump()).Bind(4, output_dir).Bind(5, now).Run();
+      .Bind(1, sweep_id).Bind(2, number).Bind(3, HyperparametersJson(hyperparameters).dump()).Bind(4, output_dir)
+      .Bind(5, now).Run();
 }
 
 v1::Trial Store::ReadTrial(const Statement& row) {
@@ -250,11 +271,7 @@ v1::Trial Store::ReadTrial(const Statement& row) {
   trial.set_sweep_id(row.Int(1));
   trial.set_number(row.Int(2));
   trial.set_state(v1::TrialStateFromName(row.Text(3)));
-  for (const auto& pair : ParseJson(row.Text(4))) {
-    v1::Hyperparameter* h = trial.add_hyperparameters();
-    h->set_path(pair[0].get<std::string>());
-    h->set_value(pair[1].get<std::string>());
-  }
+  ReadHyperparameters(ParseJson(row.Text(4)), trial.mutable_hyperparameters());
   if (!row.IsNull(5)) {
     trial.set_has_objective(true);
     trial.set_objective(row.Double(5));
@@ -270,6 +287,15 @@ v1::Trial Store::ReadTrial(const Statement& row) {
   trial.set_worker_id(row.Text(14));
   trial.set_exit_code(row.IsNull(15) ? -1 : row.Int(15));
   trial.set_restarts(row.Int(16));
+  trial.set_rung(row.Int(17));
+  trial.set_decision(row.Text(18));
+  for (const auto& hop : ParseJson(row.Text(19))) {
+    v1::LineageHop* h = trial.add_lineage();
+    h->set_step(hop.value("step", int64_t{0}));
+    h->set_parent(hop.value("parent", int64_t{-1}));
+    h->set_time(hop.value("time", 0.0));
+    ReadHyperparameters(hop.value("hyperparameters", nlohmann::json::array()), h->mutable_hyperparameters());
+  }
   return trial;
 }
 
@@ -312,7 +338,7 @@ std::vector<Hyperparameter> Store::TrialHyperparameters(int64_t trial_id) {
 }
 
 Status Store::SetTrialState(int64_t trial_id, const std::string& state, const std::string& message, double now) {
-  const bool final = state != "pending" && state != "running";
+  const bool final = state != "pending" && state != "running" && state != "paused";
   return db_->Prepare(
                 "UPDATE trials SET state = ?, message = ?, "
                 "started_at = CASE WHEN ? = 'running' THEN ? ELSE started_at END, "
@@ -354,6 +380,24 @@ std::map<int64_t, int64_t> Store::RunningTrialsBySweep() {
 Status Store::RequeueTrial(int64_t trial_id, const std::string& message, bool counts_as_restart) {
   return db_->Prepare("UPDATE trials SET state = 'pending', message = ?, restarts = restarts + ? WHERE id = ?")
       .Bind(1, message).Bind(2, int64_t{counts_as_restart ? 1 : 0}).Bind(3, trial_id).Run();
+}
+
+Status Store::RecordDecision(int64_t trial_id, const std::string& decision, int64_t rung) {
+  return db_->Prepare("UPDATE trials SET decision = ?, rung = CASE WHEN ? >= 0 THEN ? ELSE rung END WHERE id = ?")
+      .Bind(1, decision).Bind(2, rung).Bind(3, rung).Bind(4, trial_id).Run();
+}
+
+Status Store::SetTrialHyperparameters(int64_t trial_id, const std::vector<Hyperparameter>& hyperparameters) {
+  return db_->Prepare("UPDATE trials SET hyperparameters = ? WHERE id = ?")
+      .Bind(1, HyperparametersJson(hyperparameters).dump()).Bind(2, trial_id).Run();
+}
+
+Status Store::AppendLineage(int64_t trial_id, int64_t step, int64_t parent,
+                            const std::vector<Hyperparameter>& hyperparameters, double now) {
+  const nlohmann::json hop = {{"step", step}, {"parent", parent}, {"hyperparameters", HyperparametersJson(hyperparameters)},
+                              {"time", now}};
+  return db_->Prepare("UPDATE trials SET lineage = json_insert(lineage, '$[#]', json(?)) WHERE id = ?")
+      .Bind(1, hop.dump()).Bind(2, trial_id).Run();
 }
 
 Status Store::RecordObjective(int64_t trial_id, int64_t step, double value) {
@@ -427,7 +471,10 @@ std::optional<AttemptRecord> Store::ActiveAttemptOfTrial(int64_t trial_id) {
 }
 
 Status Store::SetAttemptStopping(int64_t attempt_id, const std::string& stop_reason) {
-  return db_->Prepare("UPDATE attempts SET state = 'stopping', stop_reason = ? WHERE id = ? AND state = 'running'")
+  // A pause is the mildest request: a stop or a cancel overrides it.
+  return db_->Prepare(
+                "UPDATE attempts SET state = 'stopping', stop_reason = ? WHERE id = ? AND "
+                "(state = 'running' OR (state = 'stopping' AND stop_reason = 'paused'))")
       .Bind(1, stop_reason).Bind(2, attempt_id).Run();
 }
 

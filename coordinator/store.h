@@ -54,7 +54,7 @@ struct AttemptRecord {
   std::string worker_id;
   std::string token_hash;   // SHA-256 of the attempt's token (auth.h); the token itself is not kept
   std::string state;        // running | stopping | exited | lost (its worker was declared lost)
-  std::string stop_reason;  // why it is stopping: "canceled" | "stopped"
+  std::string stop_reason;  // why it is stopping: "canceled" | "stopped" | "paused"
   std::string log_path;     // relative to the storage root
   double started_at = 0;    // when it was leased
 
@@ -122,6 +122,12 @@ class Store {
   std::map<int64_t, int64_t> RunningTrialsBySweep();
   // Back to pending after an attempt ended without finishing it; the next attempt resumes.
   Status RequeueTrial(int64_t trial_id, const std::string& message, bool counts_as_restart);
+  // The search strategy's latest decision about a trial, at `rung` (-1: leaves the rung as it is).
+  Status RecordDecision(int64_t trial_id, const std::string& decision, int64_t rung);
+  Status SetTrialHyperparameters(int64_t trial_id, const std::vector<Hyperparameter>& hyperparameters);
+  // PBT: the trial continues from `parent`'s checkpoint of `step` with `hyperparameters`.
+  Status AppendLineage(int64_t trial_id, int64_t step, int64_t parent, const std::vector<Hyperparameter>& hyperparameters,
+                       double now);
   Status RecordObjective(int64_t trial_id, int64_t step, double value);
   Status RecordLastStep(int64_t trial_id, int64_t step);
   Status RecordCheckpoint(int64_t trial_id, const std::string& path);
@@ -134,6 +140,7 @@ class Store {
   std::vector<AttemptRecord> ActiveAttempts(const std::string& worker_id);
   // The attempt of a trial that has not exited, if any.
   std::optional<AttemptRecord> ActiveAttemptOfTrial(int64_t trial_id);
+  // Asks a running attempt to stop for `stop_reason`; one stopping to pause may be asked again.
   Status SetAttemptStopping(int64_t attempt_id, const std::string& stop_reason);
   // `state`: exited, or lost when its worker was declared lost.
   Status EndAttempt(int64_t attempt_id, const std::string& state, int64_t exit_code, int64_t signal,

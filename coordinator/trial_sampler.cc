@@ -15,11 +15,36 @@ uint64_t MixSeed(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// Uniform in [0, 1) from 53 random bits: unlike std::uniform_real_distribution its output is the
-// same with every standard library, so a sweep's draws do not depend on the build.
-double Unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
-
 }  // namespace
+
+std::mt19937_64 DrawStream(int64_t seed, int64_t index) {
+  return std::mt19937_64(MixSeed(MixSeed(static_cast<uint64_t>(seed)) ^ static_cast<uint64_t>(index)));
+}
+
+double UnitDraw(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+std::string DrawValue(const ParameterSpace& p, std::mt19937_64& rng) {
+  switch (p.kind) {
+    case ParameterSpace::Kind::kConstant:
+      return p.values.front();
+    case ParameterSpace::Kind::kValues:
+      return p.values[static_cast<size_t>(UnitDraw(rng) * static_cast<double>(p.values.size()))];
+    case ParameterSpace::Kind::kUniform:
+      return FormatDouble(std::clamp(p.min + (p.max - p.min) * UnitDraw(rng), p.min, p.max));
+    case ParameterSpace::Kind::kLogUniform: {
+      // exp(log(x)) can miss x by an ulp; outside [min, max] a draw at the edge of a field's range
+      // would fail the trial's validation.
+      const double draw = std::exp(std::log(p.min) + (std::log(p.max) - std::log(p.min)) * UnitDraw(rng));
+      return FormatDouble(std::clamp(draw, p.min, p.max));
+    }
+    case ParameterSpace::Kind::kIntUniform: {
+      const auto lo = static_cast<int64_t>(std::ceil(p.min));
+      const auto hi = static_cast<int64_t>(std::floor(p.max));
+      return std::to_string(lo + static_cast<int64_t>(UnitDraw(rng) * static_cast<double>(hi - lo + 1)));
+    }
+  }
+  return p.values.front();
+}
 
 std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& parameters, int64_t index) {
   std::vector<Hyperparameter> point(parameters.size());
@@ -34,36 +59,9 @@ std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& paramet
 
 std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
                                         int64_t index) {
-  std::mt19937_64 rng(MixSeed(MixSeed(static_cast<uint64_t>(seed)) ^ static_cast<uint64_t>(index)));
+  std::mt19937_64 rng = DrawStream(seed, index);
   std::vector<Hyperparameter> point;
-  for (const ParameterSpace& p : parameters) {
-    std::string value;
-    switch (p.kind) {
-      case ParameterSpace::Kind::kConstant:
-        value = p.values.front();
-        break;
-      case ParameterSpace::Kind::kValues:
-        value = p.values[static_cast<size_t>(Unit(rng) * p.values.size())];
-        break;
-      case ParameterSpace::Kind::kUniform:
-        value = FormatDouble(std::clamp(p.min + (p.max - p.min) * Unit(rng), p.min, p.max));
-        break;
-      case ParameterSpace::Kind::kLogUniform: {
-        // exp(log(x)) can miss x by an ulp; outside [min, max] a draw at the edge of a field's range
-        // would fail the trial's validation.
-        const double draw = std::exp(std::log(p.min) + (std::log(p.max) - std::log(p.min)) * Unit(rng));
-        value = FormatDouble(std::clamp(draw, p.min, p.max));
-        break;
-      }
-      case ParameterSpace::Kind::kIntUniform: {
-        const auto lo = static_cast<int64_t>(std::ceil(p.min));
-        const auto hi = static_cast<int64_t>(std::floor(p.max));
-        value = std::to_string(lo + static_cast<int64_t>(Unit(rng) * static_cast<double>(hi - lo + 1)));
-        break;
-      }
-    }
-    point.push_back({p.path, value});
-  }
+  for (const ParameterSpace& p : parameters) point.push_back({p.path, DrawValue(p, rng)});
   return point;
 }
 

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "coordinator/search_strategy.h"
@@ -19,5 +21,16 @@ std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& paramet
 // generator stream, so draws need no saved generator state.
 std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
                                         int64_t index);
+
+// The generator of draw stream `index` of a sweep seeded with `seed`: independent streams that
+// need no saved state (RandomPoint draws point `index` from stream `index`).
+std::mt19937_64 DrawStream(int64_t seed, int64_t index);
+
+// Uniform in [0, 1) from 53 bits: unlike std::uniform_real_distribution, the same with every
+// standard library, so a sweep's draws do not depend on the build.
+double UnitDraw(std::mt19937_64& rng);
+
+// One value of `p` drawn from its space, as the text of its override.
+std::string DrawValue(const ParameterSpace& p, std::mt19937_64& rng);
 
 }  // namespace orchard::coordinator

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "tests/util/test_util.h"
 
@@ -93,6 +95,24 @@ class CoordinatorTest : public ::testing::Test {
     request.set_exit_code(code);
     request.set_reason(reason);
     return coordinator_->ReportAttemptExit(request);
+  }
+
+  Status Checkpoint(const v1::Attempt& attempt, int64_t step) {
+    v1::ReportCheckpointRequest request;
+    request.set_attempt_id(attempt.attempt_id());
+    request.set_token(attempt.token());
+    request.set_step(step);
+    request.set_path(attempt.output_dir() + "/checkpoints/step-" + std::to_string(step));
+    return coordinator_->ReportCheckpoint(request).status();
+  }
+
+  // What a trainer leaves on disk: checkpoints/step-<n>/{rank-0.pt, MANIFEST} under its output dir.
+  void WriteCheckpoint(const v1::Attempt& attempt, int64_t step, const std::string& content) {
+    const std::filesystem::path dir = std::filesystem::path(coordinator_->storage_root()) / attempt.output_dir() /
+                                      "checkpoints" / ("step-" + std::to_string(step));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "rank-0.pt") << content;
+    std::ofstream(dir / "MANIFEST") << "{\"step\": " << step << "}";
   }
 
   int64_t Count(int64_t sweep_id, const std::string& state) {
@@ -453,6 +473,112 @@ TEST_F(CoordinatorTest, ARestartResumesTheSweepWhereItWas) {
   ASSERT_EQ(third.size(), 1u);
   ASSERT_TRUE(Exit(worker, third[0], 0).ok());
   EXPECT_EQ(coordinator_->GetSweep(sweep.id()).value().state(), v1::SWEEP_COMPLETED);
+}
+
+constexpr const char* kPbtRecipe = R"(name: pbt
+model: {type: mlp, hidden: [8]}
+data: {type: synthetic, samples: 64, features: 4, classes: 2}
+train: {steps: 100, batch_size: 8, eval_interval: 10}
+checkpoint: {interval: 10}
+sweep:
+  strategy: pbt
+  max_trials: 4
+  seed: 3
+  pbt: {interval: 10, quantile: 0.25, resample_probability: 0}
+  parameters:
+    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}
+)";
+
+std::string ReadAll(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST_F(CoordinatorTest, PbtCopiesTheParentsCheckpointChangesTheHyperparametersAndRecordsTheLineage) {
+  const v1::Sweep sweep = Submit(kPbtRecipe);
+  const std::string worker = Register(4);
+  auto attempts = Lease(worker, 4);
+  ASSERT_EQ(attempts.size(), 4u);
+  // Every member checkpoints at step 10; trial 3's own checkpoint must give way to its parent's.
+  for (const v1::Attempt& a : attempts) {
+    WriteCheckpoint(a, 10, "weights of trial " + std::to_string(a.trial_id()));
+    ASSERT_TRUE(Checkpoint(a, 10).ok());
+  }
+  for (int i : {0, 1, 2}) EXPECT_EQ(Report(attempts[i], 10, 0.1 * (i + 1)).value(), v1::DECISION_CONTINUE);
+  EXPECT_EQ(Report(attempts[3], 10, 0.9).value(), v1::DECISION_PAUSE) << "the worst of four";
+  const v1::Trial before = coordinator_->ListTrials(sweep.id()).value()[3];
+  EXPECT_EQ(before.decision(), "pause");
+
+  // Its trainer checkpoints at step 12 on the way out, then exits as preempted.
+  WriteCheckpoint(attempts[3], 12, "trial 3 at its pause");
+  ASSERT_TRUE(Exit(worker, attempts[3], 4).ok());
+  const v1::Trial after = coordinator_->ListTrials(sweep.id()).value()[3];
+  EXPECT_EQ(after.state(), v1::TRIAL_PENDING) << "queued again to continue from the copied state";
+  EXPECT_EQ(after.decision(), "exploit");
+  ASSERT_EQ(after.lineage_size(), 1);
+  EXPECT_EQ(after.lineage(0).parent(), 0);
+  EXPECT_EQ(after.lineage(0).step(), 10);
+  ASSERT_EQ(after.hyperparameters_size(), 1);
+  EXPECT_EQ(after.lineage(0).hyperparameters(0).value(), after.hyperparameters(0).value());
+  const double parent_lr = std::stod(attempts[0].overrides(attempts[0].overrides_size() - 1).substr(std::string("optimizer.lr=").size()));
+  const double lr = std::stod(after.hyperparameters(0).value());
+  EXPECT_TRUE(std::abs(lr - parent_lr * 0.8) < 1e-12 || std::abs(lr - parent_lr * 1.2) < 1e-12) << parent_lr << " -> " << lr;
+
+  const std::filesystem::path checkpoints = std::filesystem::path(coordinator_->storage_root()) / attempts[3].output_dir() / "checkpoints";
+  EXPECT_EQ(ReadAll(checkpoints / "step-10" / "rank-0.pt"), "weights of trial " + std::to_string(attempts[0].trial_id()));
+  EXPECT_FALSE(std::filesystem::exists(checkpoints / "step-12")) << "its own newer checkpoint would win the resume";
+  EXPECT_EQ(after.checkpoint(), attempts[3].output_dir() + "/checkpoints/step-10");
+
+  // The next attempt resumes with the new learning rate.
+  const auto next = Lease(worker, 1);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_TRUE(next[0].resume());
+  EXPECT_EQ(next[0].overrides(next[0].overrides_size() - 1), "optimizer.lr=" + after.hyperparameters(0).value());
+}
+
+TEST_F(CoordinatorTest, HyperbandPausesArrivalsAndResumesTheOnesItPromotes) {
+  const v1::Sweep sweep = Submit(R"(name: hb
+model: {type: mlp, hidden: [8]}
+data: {type: synthetic, samples: 64, features: 4, classes: 2}
+train: {steps: 30, batch_size: 8, eval_interval: 10}
+sweep:
+  strategy: hyperband
+  early_stopping: {min_steps: 10, reduction_factor: 3}
+  parameters:
+    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}
+)");
+  // R = 3: a bracket of 3 trials halving at step 10, and one of 2 trials running 30 steps.
+  EXPECT_EQ(sweep.trials_total(), 5);
+  const std::string worker = Register(3);
+  auto attempts = Lease(worker, 3);
+  ASSERT_EQ(attempts.size(), 3u);
+  EXPECT_EQ(Report(attempts[0], 10, 0.5).value(), v1::DECISION_PAUSE);
+  ASSERT_TRUE(Exit(worker, attempts[0], 4).ok());
+  EXPECT_EQ(coordinator_->ListTrials(sweep.id()).value()[0].state(), v1::TRIAL_PAUSED);
+  EXPECT_EQ(Count(sweep.id(), "paused"), 1);
+  EXPECT_EQ(Report(attempts[1], 10, 0.7).value(), v1::DECISION_PAUSE);
+  // The third arrival completes the rung: trial 0 (0.5) goes on, trials 1 and 2 stop.
+  EXPECT_EQ(Report(attempts[2], 10, 0.9).value(), v1::DECISION_STOP);
+  auto trials = coordinator_->ListTrials(sweep.id()).value();
+  EXPECT_EQ(trials[0].state(), v1::TRIAL_PENDING) << "resumed";
+  EXPECT_EQ(trials[0].decision(), "resume");
+  EXPECT_EQ(trials[0].rung(), 0);
+  EXPECT_EQ(trials[2].decision(), "stop");
+  ASSERT_TRUE(Exit(worker, attempts[1], 4).ok());
+  EXPECT_EQ(coordinator_->ListTrials(sweep.id()).value()[1].state(), v1::TRIAL_STOPPED) << "stopped while pausing";
+}
+
+TEST_F(CoordinatorTest, CancelingASweepEndsItsPausedTrials) {
+  const v1::Sweep sweep = Submit(kPbtRecipe);
+  const std::string worker = Register(4);
+  auto attempts = Lease(worker, 4);
+  for (int i : {0, 1, 2}) Report(attempts[i], 10, 0.1 * (i + 1)).value();
+  ASSERT_EQ(Report(attempts[3], 10, 0.9).value(), v1::DECISION_PAUSE);
+  ASSERT_TRUE(coordinator_->Cancel(sweep.id()).ok());
+  ASSERT_TRUE(Exit(worker, attempts[3], 4).ok());
+  EXPECT_EQ(coordinator_->ListTrials(sweep.id()).value()[3].state(), v1::TRIAL_CANCELED);
 }
 
 }  // namespace

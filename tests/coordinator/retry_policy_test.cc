@@ -54,7 +54,7 @@ TEST(RetryPolicy, BadInputAndDivergenceFailAtOnce) {
 }
 
 TEST(RetryPolicy, WhatTheCoordinatorStoppedEndsAsAskedUnlessItFinishedFirst) {
-  for (const std::string reason : {"canceled", "stopped"}) {
+  for (const std::string reason : {"canceled", "stopped", "paused"}) {
     AttemptEnd end = Exited(train::kExitPreempted);
     end.stop_reason = reason;
     EXPECT_EQ(DecideTrialOutcome(end, 0, 3).state, reason);

@@ -352,7 +352,8 @@ class WorkerAgent::Impl {
     return false;
   }
 
-  // Sends new metric records and checkpoints of one attempt; a STOP decision sends SIGTERM. Records
+  // Sends new metric records and checkpoints of one attempt; a STOP or PAUSE decision sends SIGTERM
+  // (the trainer checkpoints and exits; the coordinator knows which it asked for). Records
   // stay queued until the coordinator acknowledges them (at least once; it stores each once).
   // False when some are still unsent because the coordinator could not be reached.
   bool RelayOne(Running& running) {
@@ -378,7 +379,7 @@ class WorkerAgent::Impl {
       if (!IsSettled(status)) return false;
       // Stored, or refused for good (the attempt has ended): either way these are done.
       running.unsent.erase(running.unsent.begin(), running.unsent.begin() + static_cast<std::ptrdiff_t>(batch));
-      if (status.ok() && response.decision() == v1::DECISION_STOP) decision = v1::DECISION_STOP;
+      if (status.ok() && response.decision() != v1::DECISION_CONTINUE) decision = response.decision();
       if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) decision = v1::DECISION_STOP;
     }
     const int64_t step = LatestCheckpointStep(running.dir / "checkpoints");
@@ -394,6 +395,7 @@ class WorkerAgent::Impl {
       if (trials_->ReportCheckpoint(&context, request, &response).ok()) running.reported_checkpoint = step;
     }
     if (decision == v1::DECISION_STOP) StopAttempt(running.attempt.attempt_id(), "the search strategy stopped it");
+    if (decision == v1::DECISION_PAUSE) StopAttempt(running.attempt.attempt_id(), "the search strategy paused it");
     return true;
   }
 

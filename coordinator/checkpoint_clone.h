@@ -1,0 +1,33 @@
+// PBT's exploit on disk: a trial takes over another trial's checkpoint.
+//
+//   ASSIGN_OR_RETURN(ClonedCheckpoint cloned,
+//                    CloneCheckpoint(storage_root, "sweep-1/trial-3/checkpoints/step-400",
+//                                    "sweep-1/trial-5/checkpoints", {canonical_storage_root}));
+//
+// The target's step-<n> checkpoints are replaced by one copy of the source, so the trial's next
+// attempt resumes from it with the ordinary --resume. Files are hard-linked where the file system
+// allows (checkpoint files are never modified once published; retention only unlinks them) and
+// copied otherwise. The target's EPOCH fencing file is its own and stays. Repeating a clone gives
+// the same result, so a coordinator that dies half-way simply clones again when the event is
+// replayed. Thread-compatible; the caller makes sure no trainer writes the target meanwhile.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace orchard::coordinator {
+
+struct ClonedCheckpoint {
+  std::string path;  // the copy, relative to the storage root
+  int64_t step = 0;
+};
+
+// `source` (a step-<n> directory) and `target_dir` are relative to `storage_root`; both must stay
+// inside `roots` (canonical, from CanonicalRoots): a reported checkpoint path is a trainer's word.
+StatusOr<ClonedCheckpoint> CloneCheckpoint(const std::string& storage_root, const std::string& source,
+                                           const std::string& target_dir, const std::vector<std::string>& roots);
+
+}  // namespace orchard::coordinator
