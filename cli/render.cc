@@ -90,18 +90,39 @@ std::string SweepsTable(const std::vector<v1::Sweep>& sweeps, double now) {
   return Table(rows);
 }
 
+// PBT hops as "parent@step", oldest first: "1@400 3@800" took over trial 1's checkpoint of step 400,
+// later trial 3's of step 800.
+std::string FormatLineage(const v1::Trial& trial) {
+  std::string text;
+  for (const auto& hop : trial.lineage())
+    text += (text.empty() ? "" : " ") + std::to_string(hop.parent()) + "@" + std::to_string(hop.step());
+  return text.empty() ? "-" : text;
+}
+
 std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& trials, double now) {
-  std::vector<std::vector<std::string>> rows = {
-      {"TRIAL", "ID", "STATE", sweep.metric(), "STEP", "WORKER", "ATTEMPTS", "TIME", "HYPERPARAMETERS", "MESSAGE"}};
+  // Adaptive strategies' columns appear only when some trial has something in them.
+  const bool rungs = std::any_of(trials.begin(), trials.end(), [](const v1::Trial& t) { return t.rung() >= 0; });
+  const bool decisions = std::any_of(trials.begin(), trials.end(), [](const v1::Trial& t) { return !t.decision().empty(); });
+  const bool lineage = std::any_of(trials.begin(), trials.end(), [](const v1::Trial& t) { return t.lineage_size() > 0; });
+  std::vector<std::string> header = {"TRIAL", "ID", "STATE", sweep.metric(), "STEP"};
+  if (rungs) header.push_back("RUNG");
+  if (decisions) header.push_back("DECISION");
+  if (lineage) header.push_back("LINEAGE");
+  for (const char* column : {"WORKER", "ATTEMPTS", "TIME", "HYPERPARAMETERS", "MESSAGE"}) header.push_back(column);
+  std::vector<std::vector<std::string>> rows = {header};
   for (const v1::Trial& t : trials) {
     const double started = t.started_at();
     const double time = started > 0 ? (t.finished_at() > 0 ? t.finished_at() : now) - started : 0;
-    rows.push_back({std::to_string(t.number()), std::to_string(t.id()), TrialStateName(t.state()),
-                    t.has_objective() ? FormatValue(t.objective()) : "-", std::to_string(t.last_step()),
-                    t.worker_id().empty() ? "-" : t.worker_id(),
-                    std::to_string(t.attempts()) + (t.restarts() > 0 ? " (" + std::to_string(t.restarts()) + " restarts)" : ""),
-                    started > 0 ? FormatDuration(time) : "-",
-                    FormatHyperparameters(t), t.message()});
+    std::vector<std::string> row = {std::to_string(t.number()), std::to_string(t.id()), TrialStateName(t.state()),
+                                    t.has_objective() ? FormatValue(t.objective()) : "-", std::to_string(t.last_step())};
+    if (rungs) row.push_back(t.rung() >= 0 ? std::to_string(t.rung()) : "-");
+    if (decisions) row.push_back(t.decision().empty() ? "-" : t.decision());
+    if (lineage) row.push_back(FormatLineage(t));
+    for (std::string cell : {t.worker_id().empty() ? "-" : t.worker_id(),
+                             std::to_string(t.attempts()) + (t.restarts() > 0 ? " (" + std::to_string(t.restarts()) + " restarts)" : ""),
+                             started > 0 ? FormatDuration(time) : std::string("-"), FormatHyperparameters(t), t.message()})
+      row.push_back(std::move(cell));
+    rows.push_back(std::move(row));
   }
   return Table(rows);
 }
@@ -130,7 +151,7 @@ std::string ProgressBlock(const v1::Sweep& sweep, const std::vector<std::string>
   if (sweep.state() == v1::SWEEP_RUNNING) out << (left >= 0 ? ", ~" + FormatDuration(left) + " left" : ", estimating");
   out << "\n";
   out << "trials " << Ended(sweep) << "/" << sweep.trials_total() << " ended:";
-  for (const char* state : {"pending", "running", "completed", "failed", "stopped", "canceled"})
+  for (const char* state : {"pending", "running", "paused", "completed", "failed", "stopped", "canceled"})
     if (Count(sweep, state) > 0 || std::string(state) == "running" || std::string(state) == "completed")
       out << "  " << state << " " << Count(sweep, state);
   out << "\n";
@@ -164,7 +185,7 @@ std::string TrialsCsv(const v1::Sweep& sweep, const std::vector<v1::Trial>& tria
       if (seen.insert(h.path()).second) paths.push_back(h.path());
   std::string out = "trial_id,number,state," + CsvField(sweep.metric()) + ",objective_step,last_step";
   for (const std::string& p : paths) out += "," + CsvField(p);
-  out += ",checkpoint,message\n";
+  out += ",rung,decision,lineage,checkpoint,message\n";
   for (const v1::Trial& t : trials) {
     std::map<std::string, std::string> values;
     for (const auto& h : t.hyperparameters()) values[h.path()] = h.value();
@@ -174,7 +195,8 @@ std::string TrialsCsv(const v1::Sweep& sweep, const std::vector<v1::Trial>& tria
            objective.str() + "," + (t.has_objective() ? std::to_string(t.objective_step()) : "") + "," +
            std::to_string(t.last_step());
     for (const std::string& p : paths) out += "," + CsvField(values.count(p) ? values[p] : "");
-    out += "," + CsvField(t.checkpoint()) + "," + CsvField(t.message()) + "\n";
+    out += "," + (t.rung() >= 0 ? std::to_string(t.rung()) : "") + "," + CsvField(t.decision()) + "," +
+           (t.lineage_size() > 0 ? CsvField(FormatLineage(t)) : "") + "," + CsvField(t.checkpoint()) + "," + CsvField(t.message()) + "\n";
   }
   return out;
 }

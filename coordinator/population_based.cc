@@ -60,6 +60,7 @@ PopulationBasedSearch::PopulationBasedSearch(const SweepSpec& sweep)
     : parameters_(sweep.parameters),
       seed_(sweep.seed),
       interval_(sweep.pbt_interval),
+      max_steps_(sweep.max_steps),
       quantile_(sweep.pbt_quantile),
       resample_probability_(sweep.pbt_resample_probability),
       maximize_(sweep.mode == "max"),
@@ -89,7 +90,9 @@ std::vector<SearchAction> PopulationBasedSearch::Handle(const SearchEvent& event
     member.has_value = true;
     member.value = maximize_ ? -report->value : report->value;
     member.step = report->step;
-    if (report->step >= member.judged_at) {
+    // A report at the last step ends the member anyway: nothing left to exploit for.
+    const bool last = max_steps_ > 0 && report->step >= max_steps_;
+    if (report->step >= member.judged_at && !last) {
       member.judged_at = report->step + interval_;
       actions = Judge(report->trial);
     }
@@ -129,10 +132,11 @@ std::vector<SearchAction> PopulationBasedSearch::Judge(int64_t trial) {
   const auto quantile = static_cast<int64_t>(std::floor(static_cast<double>(n) * quantile_));
   const auto position = std::find_if(ranked.begin(), ranked.end(), [&](const auto& r) { return r.second == trial; }) - ranked.begin();
   if (quantile < 1 || position < n - quantile) return {ContinueTrial{trial}};
-  // Pausing members are about to be overwritten themselves: not a parent.
+  // Only members still training are parents: a pausing one is about to be overwritten itself, and
+  // copying a finished one would only end the copy at once with the same model.
   std::vector<int64_t> parents;
   for (int64_t i = 0; i < quantile; ++i)
-    if (members_[ranked[i].second].phase != Phase::kPausing) parents.push_back(ranked[i].second);
+    if (members_[ranked[i].second].phase == Phase::kRunning) parents.push_back(ranked[i].second);
   if (parents.empty()) return {ContinueTrial{trial}};
   std::mt19937_64 rng = DrawStream(seed_ ^ kExploreStream, explorations_++);
   Member& member = members_[trial];

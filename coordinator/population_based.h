@@ -4,9 +4,10 @@
 // Pure and deterministic, like every strategy (search_strategy.h).
 //
 // Members are ranked by their latest validation value among those that have reported (failed ones
-// leave the ranking). A member judged in the bottom floor(n * quantile) pauses (it checkpoints and
-// exits); once its trainer is gone it is resumed from a top member's latest checkpoint, chosen
-// uniformly, with new hyperparameters: each numeric one multiplied by 0.8 or 1.2 (integers moved by
+// leave the ranking); a member is judged at its first report `interval` steps after its last
+// judgement, except at its last step. One in the bottom floor(n * quantile) pauses (it checkpoints and
+// exits); once its trainer is gone it is resumed from the latest checkpoint of a top member still
+// training, chosen uniformly, with new hyperparameters: each numeric one multiplied by 0.8 or 1.2 (integers moved by
 // at least 1), each list value moved to a neighbouring entry, each clamped to its range, and with
 // probability resample_probability drawn afresh from its space instead. The coordinator copies the
 // checkpoint and records the hop in the member's lineage. The sweep ends when every member has.
@@ -47,6 +48,7 @@ class PopulationBasedSearch final : public SearchStrategy {
   std::vector<ParameterSpace> parameters_;
   int64_t seed_;
   int64_t interval_;
+  int64_t max_steps_;  // train.steps; 0 when unknown (training by epochs)
   double quantile_;
   double resample_probability_;
   bool maximize_;

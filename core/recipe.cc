@@ -322,6 +322,7 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
     s->pbt_interval = pbt.Integer("interval", first_report, 1, kMaxCount);
     s->pbt_quantile = pbt.Number("quantile", 0.25, 0.01, 0.5);
     s->pbt_resample_probability = pbt.Number("resample_probability", 0.25, 0.0, 1.0);
+    s->max_steps = base.train.steps;  // members are not judged at their last step
     pbt.RejectUnknown();
     if (s->max_trials < 2) f.Error("max_trials", "pbt needs a population of at least 2 (max_trials is its size)");
     if (base.checkpoint.interval == 0)

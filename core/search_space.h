@@ -1,7 +1,7 @@
 // The `sweep:` block of a recipe: the search space and how to search it.
 //
 //   sweep:
-//     strategy: random          # grid | random
+//     strategy: random          # grid | random | asha | median | hyperband | tpe | pbt
 //     metric: val_loss
 //     mode: min
 //     max_trials: 16
@@ -44,7 +44,7 @@ struct SweepSpec {
   int64_t min_steps = 1;
   double reduction_factor = 3;      // asha, hyperband: rungs at min_steps * eta^k; the top 1/eta go on
   int64_t min_trials = 3;           // median: others that must have reported at a step first
-  int64_t max_steps = 0;            // hyperband: the steps of a whole trial, its largest budget
+  int64_t max_steps = 0;            // the steps of a whole trial (hyperband: its largest budget); 0: unknown
   // TPE (tpe_search.h): random draws first, then the best of `tpe_candidates` proposals each time.
   int64_t tpe_startup_trials = 10;
   int64_t tpe_candidates = 24;

@@ -54,6 +54,7 @@ TEST(Render, CsvHasAColumnPerHyperparameterAndQuotesWhereNeeded) {
   v1::Sweep sweep = RunningSweep();
   v1::Trial a;
   a.set_id(1);
+  a.set_rung(-1);
   a.set_state(v1::TRIAL_COMPLETED);
   a.set_has_objective(true);
   a.set_objective(0.5);
@@ -64,13 +65,49 @@ TEST(Render, CsvHasAColumnPerHyperparameterAndQuotesWhereNeeded) {
   v1::Trial b;
   b.set_id(2);
   b.set_number(1);
+  b.set_rung(2);
+  b.set_decision("stop");
   b.set_state(v1::TRIAL_FAILED);
   b.set_message("diverged at step 3: loss is nan");
   const std::string csv = TrialsCsv(sweep, {a, b});
   EXPECT_EQ(csv,
-            "trial_id,number,state,val_accuracy,objective_step,last_step,model.hidden,checkpoint,message\n"
-            "1,0,completed,0.5,10,0,\"[64, 64]\",,\n"
-            "2,1,failed,,,0,,,diverged at step 3: loss is nan\n");
+            "trial_id,number,state,val_accuracy,objective_step,last_step,model.hidden,rung,decision,lineage,checkpoint,message\n"
+            "1,0,completed,0.5,10,0,\"[64, 64]\",,,,,\n"
+            "2,1,failed,,,0,,2,stop,,,diverged at step 3: loss is nan\n");
+}
+
+v1::Trial Member(int64_t number, const std::string& decision) {
+  v1::Trial t;
+  t.set_id(number + 10);
+  t.set_number(number);
+  t.set_rung(-1);
+  t.set_state(v1::TRIAL_RUNNING);
+  t.set_decision(decision);
+  return t;
+}
+
+TEST(Render, TrialsShowRungDecisionAndLineageOnlyWhenTheStrategyUsesThem) {
+  v1::Sweep sweep = RunningSweep();
+  v1::Trial plain = Member(0, "");
+  EXPECT_EQ(TrialsTable(sweep, {plain}, 1000).find("DECISION"), std::string::npos) << "grid and random sweeps";
+
+  v1::Trial exploited = Member(1, "exploit");
+  for (auto [parent, step] : {std::pair<int64_t, int64_t>{0, 400}, {2, 800}}) {
+    v1::LineageHop* hop = exploited.add_lineage();
+    hop->set_parent(parent);
+    hop->set_step(step);
+  }
+  const std::string pbt = TrialsTable(sweep, {Member(0, "continue"), exploited}, 1000);
+  EXPECT_NE(pbt.find("DECISION"), std::string::npos);
+  EXPECT_NE(pbt.find("LINEAGE"), std::string::npos);
+  EXPECT_EQ(pbt.find("RUNG"), std::string::npos) << "pbt has no rungs";
+  EXPECT_NE(pbt.find("exploit   0@400 2@800"), std::string::npos) << pbt;
+
+  v1::Trial promoted = Member(2, "continue");
+  promoted.set_rung(1);
+  const std::string asha = TrialsTable(sweep, {promoted}, 1000);
+  EXPECT_NE(asha.find("RUNG"), std::string::npos);
+  EXPECT_EQ(asha.find("LINEAGE"), std::string::npos);
 }
 
 }  // namespace

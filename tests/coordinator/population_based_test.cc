@@ -115,6 +115,23 @@ TEST(Pbt, FailedMembersLeaveTheRankingAndTheSweepEndsWithTheLastMember) {
   EXPECT_TRUE(std::holds_alternative<FinishSweep>(last[0]));
 }
 
+TEST(Pbt, NeitherTheLastStepNorAFinishedParentLeadsToAnExploit) {
+  SweepSpec spec = PbtSweep(0);
+  spec.max_steps = 30;
+  PopulationBasedSearch search(spec);
+  search.Handle(SweepStarted{});
+  for (int64_t t : {0, 1, 2}) search.Handle(ValidationReported{t, 10, 0.1 * static_cast<double>(t + 1)});
+  EXPECT_TRUE(search.Handle(ValidationReported{3, 30, 0.9}).empty()) << "its last step: the member ends anyway";
+  // Trial 0, the best, finishes; trial 3, the worst, has no parent still training in the top quantile.
+  PopulationBasedSearch other(spec);
+  other.Handle(SweepStarted{});
+  for (int64_t t : {0, 1, 2}) other.Handle(ValidationReported{t, 10, 0.1 * static_cast<double>(t + 1)});
+  other.Handle(TrialExited{0, TrialExited::Kind::kCompleted});
+  const auto judged = other.Handle(ValidationReported{3, 10, 0.9});
+  ASSERT_EQ(judged.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<ContinueTrial>(judged[0]));
+}
+
 TEST(PerturbHyperparameters, MovesEachKindWithinItsRange) {
   const std::vector<ParameterSpace> space = {
       Space("a", ParameterSpace::Kind::kUniform, 0, 1), Space("b", ParameterSpace::Kind::kIntUniform, 1, 3),
