@@ -353,6 +353,97 @@ TEST_F(SweepTest, AnAshaSweepCompletesAndStopsTheTrialsThatFallBehindEarly) {
   EXPECT_EQ(Cli({"best", std::to_string(id)}).exit_code, 0);
 }
 
+// Four slots, so that a whole population (or a whole bracket's rung) trains at once.
+class AdaptiveSweepTest : public SweepTest {
+ protected:
+  AdaptiveSweepTest() { worker_slots_ = {2, 2}; }
+};
+
+TEST_F(AdaptiveSweepTest, AHyperbandSweepPausesTrialsAtRungsAndResumesThePromotedFromTheirCheckpoints) {
+  const int64_t id = Submit(
+      "name: hyperband\n"
+      "model: {type: mlp, hidden: [256, 256]}\n"
+      "data: {type: synthetic, samples: 4096, features: 64, classes: 3}\n"
+      "train: {steps: 2700, batch_size: 64, eval_interval: 300, threads: 1}\n"
+      "sweep:\n"
+      "  strategy: hyperband\n"
+      "  metric: val_loss\n"
+      "  seed: 5\n"
+      "  early_stopping: {min_steps: 300, reduction_factor: 3}\n"
+      "  parameters:\n"
+      "    optimizer.lr: {distribution: log_uniform, min: 1.0e-5, max: 0.1}\n");
+  ASSERT_GT(id, 0);
+  const ProcessResult watched = Cli({"watch", std::to_string(id)});
+  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+  EXPECT_NE(watched.output.find("paused"), std::string::npos) << watched.output;
+  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_COMPLETED);
+  // R = 9: brackets of 9, 5 and 3 trials; bracket 0 keeps 3 of 9 at step 300, 1 of 3 at step 900;
+  // bracket 1 keeps 1 of 5 at step 900; bracket 2 runs its 3 to the end.
+  const auto trials = Trials(id);
+  ASSERT_EQ(trials.size(), 17u);
+  int completed = 0, resumed = 0;
+  for (const v1::Trial& trial : trials) {
+    ASSERT_TRUE(trial.state() == v1::TRIAL_COMPLETED || trial.state() == v1::TRIAL_STOPPED)
+        << "trial " << trial.number() << ": " << trial.message();
+    if (trial.state() == v1::TRIAL_STOPPED) {
+      EXPECT_LT(trial.last_step(), 2700) << "trial " << trial.number();
+      continue;
+    }
+    ++completed;
+    EXPECT_EQ(trial.last_step(), 2700);
+    if (trial.attempts() > 1) {
+      ++resumed;
+      // The resumed attempt went on from the paused one's checkpoint instead of starting again.
+      const std::string log = Cli({"logs", std::to_string(trial.id())}).output;
+      EXPECT_NE(log.find("resumed from"), std::string::npos) << log;
+    }
+  }
+  EXPECT_EQ(completed, 5);
+  EXPECT_EQ(resumed, 2) << "the last survivors of brackets 0 and 1";
+  const std::string table = Cli({"trials", std::to_string(id)}).output;
+  EXPECT_NE(table.find("RUNG"), std::string::npos) << table;
+  EXPECT_NE(table.find("DECISION"), std::string::npos) << table;
+}
+
+TEST_F(AdaptiveSweepTest, APbtSweepCopiesCheckpointsBetweenMembersAndRecordsTheirLineage) {
+  const int64_t id = Submit(
+      "name: pbt\n"
+      "model: {type: mlp, hidden: [256, 256]}\n"
+      "data: {type: synthetic, samples: 4096, features: 64, classes: 3}\n"
+      "train: {steps: 3000, batch_size: 64, eval_interval: 300, threads: 1}\n"
+      "checkpoint: {interval: 300}\n"
+      "sweep:\n"
+      "  strategy: pbt\n"
+      "  metric: val_loss\n"
+      "  max_trials: 4\n"
+      "  seed: 2\n"
+      "  pbt: {interval: 300, quantile: 0.25, resample_probability: 0}\n"
+      "  parameters:\n"
+      "    optimizer.lr: {distribution: log_uniform, min: 1.0e-6, max: 0.1}\n");
+  ASSERT_GT(id, 0);
+  const ProcessResult watched = Cli({"watch", std::to_string(id)});
+  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_COMPLETED);
+  int exploited = 0;
+  for (const v1::Trial& trial : Trials(id)) {
+    EXPECT_EQ(trial.state(), v1::TRIAL_COMPLETED) << "trial " << trial.number() << ": " << trial.message();
+    EXPECT_EQ(trial.last_step(), 3000);
+    if (trial.lineage_size() == 0) continue;
+    ++exploited;
+    const v1::LineageHop& last = trial.lineage(trial.lineage_size() - 1);
+    EXPECT_NE(last.parent(), trial.number());
+    ASSERT_EQ(last.hyperparameters_size(), 1);
+    EXPECT_EQ(last.hyperparameters(0).value(), trial.hyperparameters(0).value()) << "explored values are the ones it kept";
+    // The last attempt started from the copy of the parent's checkpoint, at the parent's step.
+    const std::string step = std::to_string(last.step());
+    const std::string log = Cli({"logs", std::to_string(trial.id())}).output;
+    EXPECT_NE(log.find("checkpoints/step-" + step + " at step " + step), std::string::npos) << log;
+  }
+  EXPECT_GE(exploited, 1) << Cli({"trials", std::to_string(id)}).output;
+  const std::string table = Cli({"trials", std::to_string(id)}).output;
+  EXPECT_NE(table.find("LINEAGE"), std::string::npos) << table;
+}
+
 TEST_F(SweepTest, CliErrorsAreClearWithExitCodesScriptsCanUse) {
   WriteFile(dir_ / "bad.yaml", "name: bad\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {stpes: 10}\n");
   const ProcessResult bad = Cli({"submit", dir_ / "bad.yaml"});
@@ -612,10 +703,13 @@ TEST(OrchardRun, QuickstartEndToEndWithNothingRunning) {
   EXPECT_TRUE(fs::exists(dir / "state/orchard.db"));
 }
 
-TEST(OrchardRun, TheDigitsAndLanguageModelSweepsRun) {
+TEST(OrchardRun, TheShippedSweepsRun) {
   for (const auto& [recipe, overrides] : std::vector<std::pair<std::string, std::vector<std::string>>>{
            {"digits", {"train.epochs=1", "sweep.max_trials=2"}},
-           {"tiny-lm", {"train.steps=20", "sweep.max_trials=2"}}}) {
+           {"tiny-lm", {"train.steps=20", "sweep.max_trials=2"}},
+           {"digits-asha", {"train.epochs=1", "sweep.max_trials=2"}},
+           {"lm-pbt", {"train.steps=20", "train.eval_interval=10", "checkpoint.interval=10", "sweep.pbt.interval=10",
+                       "sweep.max_trials=2"}}}) {
     TempDir dir;
     std::vector<std::string> args = {kBin + "/orchard", "run", std::string(ORCHARD_SOURCE_DIR) + "/recipes/" + recipe + ".yaml",
                                      "--state-dir", dir / "state"};
