@@ -570,6 +570,30 @@ sweep:
   EXPECT_EQ(coordinator_->ListTrials(sweep.id()).value()[1].state(), v1::TRIAL_STOPPED) << "stopped while pausing";
 }
 
+TEST_F(CoordinatorTest, AHyperbandRungInterruptedByARestartCompletesAfterIt) {
+  const v1::Sweep sweep = Submit(R"(name: hb
+model: {type: mlp, hidden: [8]}
+data: {type: synthetic, samples: 64, features: 4, classes: 2}
+train: {steps: 30, batch_size: 8, eval_interval: 10}
+sweep:
+  strategy: hyperband
+  early_stopping: {min_steps: 10, reduction_factor: 3}
+  parameters:
+    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}
+)");
+  const std::string worker = Register(3);
+  auto attempts = Lease(worker, 3);
+  ASSERT_EQ(attempts.size(), 3u);
+  ASSERT_EQ(Report(attempts[0], 10, 0.9).value(), v1::DECISION_PAUSE);
+  ASSERT_TRUE(Exit(worker, attempts[0], 4).ok());
+  Reopen();  // the paused trial and the value recorded at the rung survive in the strategy's snapshot
+  ASSERT_EQ(Report(attempts[1], 10, 0.2).value(), v1::DECISION_PAUSE);
+  EXPECT_EQ(Report(attempts[2], 10, 0.5).value(), v1::DECISION_STOP) << "0.2 wins the rung, recorded after the restart";
+  const auto trials = coordinator_->ListTrials(sweep.id()).value();
+  EXPECT_EQ(trials[0].state(), v1::TRIAL_STOPPED) << "paused before the restart, then halved away";
+  EXPECT_EQ(trials[1].decision(), "continue");
+}
+
 TEST_F(CoordinatorTest, CancelingASweepEndsItsPausedTrials) {
   const v1::Sweep sweep = Submit(kPbtRecipe);
   const std::string worker = Register(4);
