@@ -538,8 +538,8 @@ TEST_F(CoordinatorTest, PbtCopiesTheParentsCheckpointChangesTheHyperparametersAn
   EXPECT_EQ(next[0].overrides(next[0].overrides_size() - 1), "optimizer.lr=" + after.hyperparameters(0).value());
 }
 
-TEST_F(CoordinatorTest, HyperbandPausesArrivalsAndResumesTheOnesItPromotes) {
-  const v1::Sweep sweep = Submit(R"(name: hb
+// R = 3: a bracket of 3 trials halving at step 10, and one of 2 trials running 30 steps.
+constexpr const char* kHyperbandRecipe = R"(name: hb
 model: {type: mlp, hidden: [8]}
 data: {type: synthetic, samples: 64, features: 4, classes: 2}
 train: {steps: 30, batch_size: 8, eval_interval: 10}
@@ -548,8 +548,10 @@ sweep:
   early_stopping: {min_steps: 10, reduction_factor: 3}
   parameters:
     optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}
-)");
-  // R = 3: a bracket of 3 trials halving at step 10, and one of 2 trials running 30 steps.
+)";
+
+TEST_F(CoordinatorTest, HyperbandPausesArrivalsAndResumesTheOnesItPromotes) {
+  const v1::Sweep sweep = Submit(kHyperbandRecipe);
   EXPECT_EQ(sweep.trials_total(), 5);
   const std::string worker = Register(3);
   auto attempts = Lease(worker, 3);
@@ -571,16 +573,7 @@ sweep:
 }
 
 TEST_F(CoordinatorTest, AHyperbandRungInterruptedByARestartCompletesAfterIt) {
-  const v1::Sweep sweep = Submit(R"(name: hb
-model: {type: mlp, hidden: [8]}
-data: {type: synthetic, samples: 64, features: 4, classes: 2}
-train: {steps: 30, batch_size: 8, eval_interval: 10}
-sweep:
-  strategy: hyperband
-  early_stopping: {min_steps: 10, reduction_factor: 3}
-  parameters:
-    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}
-)");
+  const v1::Sweep sweep = Submit(kHyperbandRecipe);
   const std::string worker = Register(3);
   auto attempts = Lease(worker, 3);
   ASSERT_EQ(attempts.size(), 3u);
