@@ -379,6 +379,7 @@ Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const Sear
                        CloneCheckpoint(storage_root_, parent.checkpoint(), trial.output_dir() + "/checkpoints",
                                        {canonical_storage_root_}));
       RETURN_IF_ERROR(store_->RecordCheckpoint(trial_id, cloned.path));
+      RETURN_IF_ERROR(store_->RewindTrial(trial_id, cloned.step));
       const std::vector<Hyperparameter> next =
           resume.hyperparameters.empty() ? store_->TrialHyperparameters(trial_id) : resume.hyperparameters;
       RETURN_IF_ERROR(store_->AppendLineage(trial_id, cloned.step, resume.clone_from, next, now));

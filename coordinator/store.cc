@@ -408,6 +408,11 @@ Status Store::RecordObjective(int64_t trial_id, int64_t step, double value) {
       .Bind(1, value).Bind(2, step).Bind(3, trial_id).Bind(4, step).Run();
 }
 
+Status Store::RewindTrial(int64_t trial_id, int64_t step) {
+  return db_->Prepare("UPDATE trials SET last_step = ?, objective_step = MIN(objective_step, ?) WHERE id = ?")
+      .Bind(1, step).Bind(2, step).Bind(3, trial_id).Run();
+}
+
 Status Store::RecordLastStep(int64_t trial_id, int64_t step) {
   return db_->Prepare("UPDATE trials SET last_step = MAX(last_step, ?) WHERE id = ?").Bind(1, step).Bind(2, trial_id).Run();
 }

@@ -130,6 +130,9 @@ class Store {
                        double now);
   Status RecordObjective(int64_t trial_id, int64_t step, double value);
   Status RecordLastStep(int64_t trial_id, int64_t step);
+  // The trial continues from an earlier step (PBT's copy of another's checkpoint): its progress goes
+  // back there, and its next reports replace the objective even at steps it had passed.
+  Status RewindTrial(int64_t trial_id, int64_t step);
   Status RecordCheckpoint(int64_t trial_id, const std::string& path);
 
   // Attempts.

@@ -506,13 +506,14 @@ TEST_F(CoordinatorTest, PbtCopiesTheParentsCheckpointChangesTheHyperparametersAn
     WriteCheckpoint(a, 10, "weights of trial " + std::to_string(a.trial_id()));
     ASSERT_TRUE(Checkpoint(a, 10).ok());
   }
-  for (int i : {0, 1, 2}) EXPECT_EQ(Report(attempts[i], 10, 0.1 * (i + 1)).value(), v1::DECISION_CONTINUE);
-  EXPECT_EQ(Report(attempts[3], 10, 0.9).value(), v1::DECISION_PAUSE) << "the worst of four";
+  // Judged at step 20, with the latest checkpoints at step 10.
+  for (int i : {0, 1, 2}) EXPECT_EQ(Report(attempts[i], 20, 0.1 * (i + 1)).value(), v1::DECISION_CONTINUE);
+  EXPECT_EQ(Report(attempts[3], 20, 0.9).value(), v1::DECISION_PAUSE) << "the worst of four";
   const v1::Trial before = coordinator_->ListTrials(sweep.id()).value()[3];
   EXPECT_EQ(before.decision(), "pause");
 
-  // Its trainer checkpoints at step 12 on the way out, then exits as preempted.
-  WriteCheckpoint(attempts[3], 12, "trial 3 at its pause");
+  // Its trainer checkpoints at step 22 on the way out, then exits as preempted.
+  WriteCheckpoint(attempts[3], 22, "trial 3 at its pause");
   ASSERT_TRUE(Exit(worker, attempts[3], 4).ok());
   const v1::Trial after = coordinator_->ListTrials(sweep.id()).value()[3];
   EXPECT_EQ(after.state(), v1::TRIAL_PENDING) << "queued again to continue from the copied state";
@@ -528,14 +529,18 @@ TEST_F(CoordinatorTest, PbtCopiesTheParentsCheckpointChangesTheHyperparametersAn
 
   const std::filesystem::path checkpoints = std::filesystem::path(coordinator_->storage_root()) / attempts[3].output_dir() / "checkpoints";
   EXPECT_EQ(ReadAll(checkpoints / "step-10" / "rank-0.pt"), "weights of trial " + std::to_string(attempts[0].trial_id()));
-  EXPECT_FALSE(std::filesystem::exists(checkpoints / "step-12")) << "its own newer checkpoint would win the resume";
+  EXPECT_FALSE(std::filesystem::exists(checkpoints / "step-22")) << "its own newer checkpoint would win the resume";
   EXPECT_EQ(after.checkpoint(), attempts[3].output_dir() + "/checkpoints/step-10");
+  EXPECT_EQ(after.last_step(), 10) << "back at the copied step";
 
   // The next attempt resumes with the new learning rate.
   const auto next = Lease(worker, 1);
   ASSERT_EQ(next.size(), 1u);
   EXPECT_TRUE(next[0].resume());
   EXPECT_EQ(next[0].overrides(next[0].overrides_size() - 1), "optimizer.lr=" + after.hyperparameters(0).value());
+  // Its reports from the copied step on replace the objective it had before.
+  ASSERT_EQ(Report(next[0], 15, 0.15).value(), v1::DECISION_CONTINUE);
+  EXPECT_DOUBLE_EQ(coordinator_->ListTrials(sweep.id()).value()[3].objective(), 0.15);
 }
 
 // R = 3: a bracket of 3 trials halving at step 10, and one of 2 trials running 30 steps.
