@@ -5,11 +5,13 @@
 //                                    "sweep-1/trial-5/checkpoints", {canonical_storage_root}));
 //
 // The target's step-<n> checkpoints are replaced by one copy of the source, so the trial's next
-// attempt resumes from it with the ordinary --resume. Files are hard-linked where the file system
-// allows (checkpoint files are never modified once published; retention only unlinks them) and
-// copied otherwise. The target's EPOCH fencing file is its own and stays. Repeating a clone gives
-// the same result, so a coordinator that dies half-way simply clones again when the event is
-// replayed. Thread-compatible; the caller makes sure no trainer writes the target meanwhile.
+// attempt resumes from it with the ordinary --resume. Plain files are hard-linked where the file
+// system allows (checkpoint files are never modified once published; retention only unlinks them)
+// and copied otherwise; links are not followed. The copy is published before the target's own
+// checkpoints go, so a resume always finds a whole one. The target's EPOCH fencing file is its own
+// and stays. Repeating a clone gives the same result, so a coordinator that dies half-way simply
+// clones again when the event is replayed. Thread-compatible; the caller makes sure no trainer
+// writes the target meanwhile.
 #pragma once
 
 #include <cstdint>
@@ -25,9 +27,12 @@ struct ClonedCheckpoint {
   int64_t step = 0;
 };
 
-// `source` (a step-<n> directory) and `target_dir` are relative to `storage_root`; both must stay
-// inside `roots` (canonical, from CanonicalRoots): a reported checkpoint path is a trainer's word.
+// `source` (a step-<n> directory, which must lie inside `source_trial_dir`) and `target_dir` are
+// relative to `storage_root`; everything must stay inside `roots` (canonical, from CanonicalRoots):
+// a reported checkpoint path is a trainer's word. PermissionDenied for a path that leads out,
+// InvalidArgument for a source that is not a step directory, Internal for a file system error.
 StatusOr<ClonedCheckpoint> CloneCheckpoint(const std::string& storage_root, const std::string& source,
-                                           const std::string& target_dir, const std::vector<std::string>& roots);
+                                           const std::string& source_trial_dir, const std::string& target_dir,
+                                           const std::vector<std::string>& roots);
 
 }  // namespace orchard::coordinator

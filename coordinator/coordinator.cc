@@ -139,7 +139,7 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const CoordinatorOption
     ASSIGN_OR_RETURN(SweepRecord record, coordinator->store_->LoadSweep(sweep_id));
     const SweepSpec spec = SweepSpecFromJson(record.spec);
     ASSIGN_OR_RETURN(auto strategy, MakeSearchStrategy(spec, &record.strategy_state));
-    coordinator->sweeps_[sweep_id] = {std::move(strategy), record.name, spec.metric, spec.mode};
+    coordinator->sweeps_[sweep_id] = {std::move(strategy), record.name, spec};
   }
   return coordinator;
 }
@@ -193,7 +193,7 @@ StatusOr<v1::Sweep> Coordinator::Submit(const v1::SubmitSweepRequest& request, c
   record.created_at = now;
   record.owner = owner;
   ASSIGN_OR_RETURN(int64_t sweep_id, store_->InsertSweep(record));
-  ActiveSweep& active = sweeps_[sweep_id] = {std::move(strategy), name, spec.metric, spec.mode};
+  ActiveSweep& active = sweeps_[sweep_id] = {std::move(strategy), name, spec};
   Status status = store_->AddEvent(sweep_id, now, "submitted: " + spec.strategy + " search, " +
                                                       std::to_string(active.strategy->PlannedTrials()) + " trials");
   if (status.ok()) status = HandleSearchEvent(sweep_id, SweepStarted{});
@@ -235,7 +235,7 @@ StatusOr<v1::Sweep> Coordinator::Cancel(int64_t sweep_id) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(sweep_id));
   if (record.state != "running") return store_->GetSweep(sweep_id);  // idempotent
-  Transaction tx = store_->Begin();
+  StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   RETURN_IF_ERROR(FinishSweepLocked(sweep_id, "canceled", "canceled"));
   RETURN_IF_ERROR(tx.Commit());
@@ -314,9 +314,40 @@ StatusOr<Coordinator::SweepEvents> Coordinator::EventsAfter(int64_t sweep_id, in
 
 // ---- strategies ----
 
+Coordinator::StrategyTransaction::StrategyTransaction(Coordinator& coordinator)
+    : coordinator_(coordinator), tx_(coordinator.store_->Begin()) {
+  coordinator_.before_.clear();
+}
+
+Status Coordinator::StrategyTransaction::Commit() {
+  RETURN_IF_ERROR(tx_.Commit());
+  committed_ = true;
+  return OkStatus();
+}
+
+Coordinator::StrategyTransaction::~StrategyTransaction() {
+  if (!committed_) {
+    for (auto& [sweep_id, saved] : coordinator_.before_) {
+      // Made from a snapshot it produced itself, so this cannot fail; if it did, the sweep would
+      // wait for a restart, which restores it from the store.
+      auto strategy = MakeSearchStrategy(saved.spec, &saved.snapshot);
+      if (strategy.ok()) coordinator_.sweeps_[sweep_id] = {std::move(strategy).value(), saved.name, saved.spec};
+      else coordinator_.sweeps_.erase(sweep_id);
+    }
+  }
+  coordinator_.before_.clear();
+}
+
+void Coordinator::RememberStrategy(int64_t sweep_id) {
+  auto it = sweeps_.find(sweep_id);
+  if (it == sweeps_.end() || before_.count(sweep_id)) return;
+  before_[sweep_id] = {it->second.strategy->Snapshot(), it->second.name, it->second.spec};
+}
+
 Status Coordinator::HandleSearchEvent(int64_t sweep_id, const SearchEvent& event) {
   auto it = sweeps_.find(sweep_id);
   if (it == sweeps_.end()) return OkStatus();  // the sweep has ended; nothing more to decide
+  RememberStrategy(sweep_id);
   ActiveSweep& sweep = it->second;
   for (const SearchAction& action : sweep.strategy->Handle(event)) {
     RETURN_IF_ERROR(ApplyAction(sweep_id, sweep, action));
@@ -356,7 +387,7 @@ Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const Sear
                                             trial.state() == v1::TRIAL_PAUSED ? "stopped by the search while paused"
                                                                               : "stopped by the search before it started",
                                             now));
-      return store_->AddEvent(sweep_id, now, Describe(trial, sweep.metric) + " stopped");
+      return store_->AddEvent(sweep_id, now, Describe(trial, sweep.spec.metric) + " stopped");
     }
     return OkStatus();
   }
@@ -369,32 +400,39 @@ Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const Sear
   const auto& resume = std::get<ResumeTrial>(action);
   if (trial.state() != v1::TRIAL_PAUSED) return Internal("the search resumed " + name + ", which is not paused");
   std::string message = "resumed by the search";
+  bool exploited = false;
   if (resume.clone_from >= 0) {
     ASSIGN_OR_RETURN(int64_t parent_id, store_->TrialId(sweep_id, resume.clone_from));
     ASSIGN_OR_RETURN(v1::Trial parent, store_->GetTrial(parent_id));
-    if (parent.checkpoint().empty()) {
-      message = "resumed from its own checkpoint: trial " + std::to_string(resume.clone_from) + " has none to copy yet";
+    // The copy failing leaves the trial with its own checkpoint (and the new hyperparameters): the
+    // search goes on rather than stall on a file system error.
+    auto cloned = parent.checkpoint().empty()
+                      ? StatusOr<ClonedCheckpoint>(NotFound("it has not reported a checkpoint yet"))
+                      : CloneCheckpoint(storage_root_, parent.checkpoint(), parent.output_dir(),
+                                        trial.output_dir() + "/checkpoints", {canonical_storage_root_});
+    if (!cloned.ok()) {
+      message = "resumed from its own checkpoint: trial " + std::to_string(resume.clone_from) + "'s could not be copied (" +
+                cloned.status().message() + ")";
     } else {
-      ASSIGN_OR_RETURN(ClonedCheckpoint cloned,
-                       CloneCheckpoint(storage_root_, parent.checkpoint(), trial.output_dir() + "/checkpoints",
-                                       {canonical_storage_root_}));
-      RETURN_IF_ERROR(store_->RecordCheckpoint(trial_id, cloned.path));
-      RETURN_IF_ERROR(store_->RewindTrial(trial_id, cloned.step));
+      RETURN_IF_ERROR(store_->RecordCheckpoint(trial_id, cloned->path));
+      RETURN_IF_ERROR(store_->RewindTrial(trial_id, cloned->step));
       const std::vector<Hyperparameter> next =
           resume.hyperparameters.empty() ? store_->TrialHyperparameters(trial_id) : resume.hyperparameters;
-      RETURN_IF_ERROR(store_->AppendLineage(trial_id, cloned.step, resume.clone_from, next, now));
+      RETURN_IF_ERROR(store_->AppendLineage(trial_id, cloned->step, resume.clone_from, next, now));
       message = "continues from trial " + std::to_string(resume.clone_from) + "'s checkpoint of step " +
-                std::to_string(cloned.step);
+                std::to_string(cloned->step);
+      exploited = true;
     }
   }
   if (!resume.hyperparameters.empty()) RETURN_IF_ERROR(store_->SetTrialHyperparameters(trial_id, resume.hyperparameters));
-  RETURN_IF_ERROR(store_->RecordDecision(trial_id, resume.clone_from >= 0 ? "exploit" : "resume", -1));
+  RETURN_IF_ERROR(store_->RecordDecision(trial_id, exploited ? "exploit" : "resume", -1));
   RETURN_IF_ERROR(store_->RequeueTrial(trial_id, message, /*counts_as_restart=*/false));
   return store_->AddEvent(sweep_id, now, name + " " + message);
 }
 
 Status Coordinator::FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message) {
   const double now = Now();
+  RememberStrategy(sweep_id);
   RETURN_IF_ERROR(store_->FinishSweep(sweep_id, state, now));
   const std::string why = state == "canceled" ? "the sweep was canceled" : "the search finished";
   for (int64_t trial_id : store_->PendingTrialIds(sweep_id))
@@ -447,7 +485,7 @@ StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatReques
   std::lock_guard<std::mutex> lock(mu_);
   auto worker = store_->LoadWorker(request.worker_id());
   if (!worker || !worker->alive) return UnknownWorker(request.worker_id());
-  Transaction tx = store_->Begin();
+  StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   RETURN_IF_ERROR(store_->TouchWorker(request.worker_id(), Now()));
   const std::set<int64_t> reported(request.running_attempt_ids().begin(), request.running_attempt_ids().end());
@@ -564,7 +602,7 @@ Status Coordinator::ReportAttemptExit(const v1::ReportAttemptExitRequest& reques
     return PermissionDenied("attempt " + std::to_string(attempt.id) + " was leased to worker " + attempt.worker_id +
                             ", not " + request.worker_id());
   if (!attempt.active()) return OkStatus();  // already ended (a retry, or the worker was declared lost)
-  Transaction tx = store_->Begin();
+  StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   AttemptEnd end;
   end.exit_code = request.exit_code();
@@ -581,7 +619,7 @@ Status Coordinator::DeregisterWorker(const v1::DeregisterWorkerRequest& request)
   std::lock_guard<std::mutex> lock(mu_);
   auto worker = store_->LoadWorker(request.worker_id());
   if (!worker || !worker->alive) return OkStatus();  // idempotent
-  Transaction tx = store_->Begin();
+  StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   RETURN_IF_ERROR(store_->MarkWorkerLost(request.worker_id()));
   RETURN_IF_ERROR(LoseAttemptsLocked(store_->ActiveAttempts(request.worker_id()),
@@ -596,7 +634,7 @@ Status Coordinator::ExpireWorkers() {
   const double now = Now();
   const auto silent = store_->WorkersSilentSince(now - options_.lease_timeout_seconds);
   if (silent.empty()) return OkStatus();
-  Transaction tx = store_->Begin();
+  StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   for (const std::string& worker_id : silent) {
     RETURN_IF_ERROR(store_->MarkWorkerLost(worker_id));
@@ -625,7 +663,7 @@ StatusOr<v1::Decision> Coordinator::ReportMetrics(const v1::ReportMetricsRequest
   RETURN_IF_ERROR(ValidateMetrics(request));
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(AttemptRecord attempt, AuthorizeReport(request.attempt_id(), request.token()));
-  Transaction tx = store_->Begin();
+  StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   std::vector<v1::MetricPoint> points(request.points().begin(), request.points().end());
   RETURN_IF_ERROR(store_->InsertMetrics(attempt.trial_id, points));
@@ -634,7 +672,7 @@ StatusOr<v1::Decision> Coordinator::ReportMetrics(const v1::ReportMetricsRequest
   auto sweep = sweeps_.find(attempt.sweep_id);
   for (const v1::MetricPoint& p : points) {
     last_step = std::max(last_step, p.step());
-    if (sweep != sweeps_.end() && p.name() == sweep->second.metric && (!objective || p.step() >= objective->step()))
+    if (sweep != sweeps_.end() && p.name() == sweep->second.spec.metric && (!objective || p.step() >= objective->step()))
       objective = &p;
   }
   RETURN_IF_ERROR(store_->RecordLastStep(attempt.trial_id, last_step));

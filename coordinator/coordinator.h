@@ -96,16 +96,40 @@ class Coordinator {
   struct ActiveSweep {
     std::unique_ptr<SearchStrategy> strategy;
     std::string name;
-    std::string metric;
-    std::string mode;
+    SweepSpec spec;
+  };
+  // A strategy as it was before a transaction fed it events.
+  struct SavedStrategy {
+    nlohmann::json snapshot;
+    std::string name;
+    SweepSpec spec;
+  };
+  // Strategies advance in memory as a transaction feeds them events. One of these per transaction
+  // that may do so: unless Commit() succeeds, every strategy the transaction touched goes back to
+  // where it was when the transaction began, as the store does.
+  class StrategyTransaction {
+   public:
+    explicit StrategyTransaction(Coordinator& coordinator);
+    ~StrategyTransaction();
+    StrategyTransaction(const StrategyTransaction&) = delete;
+    StrategyTransaction& operator=(const StrategyTransaction&) = delete;
+    Status status() const { return tx_.status(); }
+    Status Commit();
+
+   private:
+    Coordinator& coordinator_;
+    Transaction tx_;
+    bool committed_ = false;
   };
 
   Coordinator(CoordinatorOptions options, std::unique_ptr<Store> store);
   double Now() const { return options_.clock->Now(); }
   void Changed();  // wakes watchers; call after a commit, with mu_ held
 
-  // Feeds one event to a sweep's strategy and carries out the operations (inside a transaction).
+  // Feeds one event to a sweep's strategy and carries out the operations (inside a StrategyTransaction).
   Status HandleSearchEvent(int64_t sweep_id, const SearchEvent& event);
+  // Keeps the strategy's state from before the current transaction (once per transaction).
+  void RememberStrategy(int64_t sweep_id);
   Status ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action);
   Status FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message);
   // Ends an attempt; its trial ends (and the strategy hears of it) or is queued again (retry_policy.h).
@@ -126,6 +150,7 @@ class Coordinator {
   uint64_t version_ = 0;                       // guarded by mu_
   std::unique_ptr<Store> store_;               // guarded by mu_
   std::map<int64_t, ActiveSweep> sweeps_;      // running sweeps; guarded by mu_
+  std::map<int64_t, SavedStrategy> before_;    // touched by the open transaction; guarded by mu_
 };
 
 // The sweep block as stored with a sweep (and back).

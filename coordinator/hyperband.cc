@@ -8,22 +8,11 @@
 namespace orchard::coordinator {
 
 HyperbandSearch::HyperbandSearch(const SweepSpec& sweep)
-    : parameters_(sweep.parameters), seed_(sweep.seed), eta_(sweep.reduction_factor), maximize_(sweep.mode == "max") {
-  const double budget = static_cast<double>(sweep.max_steps) / static_cast<double>(sweep.min_steps);
-  // The epsilon keeps an exact power (R = eta^k) from rounding down to k - 1.
-  const auto s_max = static_cast<int64_t>(std::floor(std::log(budget) / std::log(eta_) + 1e-9));
-  int64_t next_trial = 0;
-  for (int64_t s = s_max; s >= 0; --s) {
-    Bracket bracket;
-    bracket.first_trial = next_trial;
-    bracket.trials = static_cast<int64_t>(
-        std::ceil(static_cast<double>(s_max + 1) / static_cast<double>(s + 1) * std::pow(eta_, static_cast<double>(s)) - 1e-9));
-    for (int64_t i = 0; i <= s; ++i)
-      bracket.milestones.push_back(std::max<int64_t>(
-          1, std::llround(static_cast<double>(sweep.max_steps) * std::pow(eta_, static_cast<double>(i - s)))));
-    next_trial += bracket.trials;
-    brackets_.push_back(std::move(bracket));
-  }
+    : parameters_(sweep.parameters),
+      seed_(sweep.seed),
+      eta_(sweep.reduction_factor),
+      maximize_(sweep.mode == "max"),
+      brackets_(HyperbandBrackets(sweep.min_steps, sweep.max_steps, eta_, kMaxHyperbandTrials)) {
   for (size_t b = 0; b < brackets_.size(); ++b)
     for (int64_t i = 0; i < brackets_[b].trials; ++i) members_.push_back({b});
   progress_.resize(brackets_.size());
@@ -67,11 +56,7 @@ std::vector<SearchAction> HyperbandSearch::Handle(const SearchEvent& event) {
 
 std::vector<SearchAction> HyperbandSearch::Exited(int64_t trial, TrialExited::Kind kind) {
   Member& member = members_[trial];
-  if (kind == TrialExited::Kind::kPaused) {
-    if (member.phase == Phase::kStopping) {
-      member.phase = Phase::kDone;
-      return {StopTrial{trial, static_cast<int64_t>(progress_[member.bracket].rung) - 1}};
-    }
+  if (kind == TrialExited::Kind::kPaused && member.phase != Phase::kStopping && member.phase != Phase::kDone) {
     if (member.phase == Phase::kPausing && !member.resume_when_paused) {
       member.phase = Phase::kPaused;
       return {};

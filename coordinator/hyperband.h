@@ -2,9 +2,7 @@
 // different budget, so that neither "many configurations, short runs" nor "few, long runs" is bet on
 // alone. Pure and deterministic, like every strategy (search_strategy.h).
 //
-// With R = max_steps / min_steps and s_max = floor(log_eta R), bracket s (s_max down to 0) gets
-// n_s = ceil((s_max + 1) / (s + 1) * eta^s) random trials and rungs at max_steps * eta^(i - s) steps,
-// i = 0..s. Within a bracket the halving is synchronous: a trial that reports at or past its rung's
+// The brackets are HyperbandBrackets (core/search_space.h), each trial drawn at random. Within a bracket the halving is synchronous: a trial that reports at or past its rung's
 // step is paused (it checkpoints and leaves its slot); once every live trial of the bracket has
 // reported there, the best floor(n / eta) (at least one) resume from their checkpoints toward the
 // next rung and the others stop. The last rung is max_steps, run to the end. Brackets proceed
@@ -21,12 +19,9 @@ namespace orchard::coordinator {
 
 class HyperbandSearch final : public SearchStrategy {
  public:
-  struct Bracket {
-    int64_t first_trial = 0;          // its trials are numbered first_trial .. first_trial + trials - 1
-    int64_t trials = 0;
-    std::vector<int64_t> milestones;  // the step of each rung; the last is max_steps
-  };
+  using Bracket = HyperbandBracket;
 
+  // The sweep's layout must fit kMaxHyperbandTrials (the recipe validator refuses more).
   explicit HyperbandSearch(const SweepSpec& sweep);
 
   std::vector<SearchAction> Handle(const SearchEvent& event) override;

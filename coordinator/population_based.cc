@@ -86,64 +86,75 @@ std::vector<SearchAction> PopulationBasedSearch::Handle(const SearchEvent& event
   } else if (const auto* report = std::get_if<ValidationReported>(&event)) {
     if (report->trial < 0 || report->trial >= PlannedTrials()) return actions;
     Member& member = members_[report->trial];
-    if (member.phase != Phase::kRunning) return actions;
+    if (member.phase != Phase::kRunning || report->step <= member.resumed_at) return actions;
     member.has_value = true;
     member.value = maximize_ ? -report->value : report->value;
     member.step = report->step;
     // A report at the last step ends the member anyway: nothing left to exploit for.
     const bool last = max_steps_ > 0 && report->step >= max_steps_;
     if (report->step >= member.judged_at && !last) {
-      member.judged_at = report->step + interval_;
+      member.judged_at = report->step > INT64_MAX - interval_ ? INT64_MAX : report->step + interval_;
       actions = Judge(report->trial);
     }
   } else if (const auto* exited = std::get_if<TrialExited>(&event)) {
     if (exited->trial < 0 || exited->trial >= PlannedTrials()) return actions;
     Member& member = members_[exited->trial];
     if (exited->kind == TrialExited::Kind::kPaused) {
-      if (member.phase == Phase::kPausing) {
-        // It now carries the parent's state: judge it again an interval after the parent's step.
-        const Member& parent = members_[member.parent];
-        member.hyperparameters = member.next;
-        member.value = parent.value;
-        member.step = parent.step;
-        member.judged_at = parent.step + interval_;
-        actions.push_back(ResumeTrial{exited->trial, member.parent, member.next});
-        member.parent = -1;
-        member.next.clear();
-      } else {
-        actions.push_back(ResumeTrial{exited->trial, -1, {}});
-      }
+      actions = member.phase == Phase::kPausing ? Exploit(exited->trial)
+                                                : std::vector<SearchAction>{ResumeTrial{exited->trial, -1, {}}};
       member.phase = Phase::kRunning;
     } else {
       const bool succeeded = exited->kind == TrialExited::Kind::kCompleted || exited->kind == TrialExited::Kind::kStopped;
-      member.phase = succeeded ? Phase::kDone : Phase::kFailed;  // a finished member stays a possible parent
+      member.phase = succeeded ? Phase::kDone : Phase::kFailed;  // a finished member stays in the ranking
     }
   }
   if (!was_over && over()) actions.push_back(FinishSweep{});
   return actions;
 }
 
-std::vector<SearchAction> PopulationBasedSearch::Judge(int64_t trial) {
+std::vector<int64_t> PopulationBasedSearch::Ranked() const {
   std::vector<std::pair<double, int64_t>> ranked;
   for (int64_t i = 0; i < PlannedTrials(); ++i)
     if (members_[i].has_value && members_[i].phase != Phase::kFailed) ranked.emplace_back(members_[i].value, i);
   std::sort(ranked.begin(), ranked.end());
-  const auto n = static_cast<int64_t>(ranked.size());
-  const auto quantile = static_cast<int64_t>(std::floor(static_cast<double>(n) * quantile_));
-  const auto position = std::find_if(ranked.begin(), ranked.end(), [&](const auto& r) { return r.second == trial; }) - ranked.begin();
-  if (quantile < 1 || position < n - quantile) return {ContinueTrial{trial}};
-  // Only members still training are parents: a pausing one is about to be overwritten itself, and
-  // copying a finished one would only end the copy at once with the same model.
-  std::vector<int64_t> parents;
-  for (int64_t i = 0; i < quantile; ++i)
-    if (members_[ranked[i].second].phase == Phase::kRunning) parents.push_back(ranked[i].second);
-  if (parents.empty()) return {ContinueTrial{trial}};
-  std::mt19937_64 rng = DrawStream(seed_ ^ kExploreStream, explorations_++);
-  Member& member = members_[trial];
-  member.parent = parents[static_cast<size_t>(UnitDraw(rng) * static_cast<double>(parents.size()))];
-  member.next = PerturbHyperparameters(parameters_, members_[member.parent].hyperparameters, resample_probability_, rng);
-  member.phase = Phase::kPausing;
+  std::vector<int64_t> trials;
+  for (const auto& [value, trial] : ranked) trials.push_back(trial);
+  return trials;
+}
+
+int64_t PopulationBasedSearch::QuantileSize(size_t ranked) const {
+  return static_cast<int64_t>(std::floor(static_cast<double>(ranked) * quantile_));
+}
+
+std::vector<SearchAction> PopulationBasedSearch::Judge(int64_t trial) {
+  const std::vector<int64_t> ranked = Ranked();
+  const int64_t quantile = QuantileSize(ranked.size());
+  const auto position = std::find(ranked.begin(), ranked.end(), trial) - ranked.begin();
+  if (quantile < 1 || position < static_cast<int64_t>(ranked.size()) - quantile) return {ContinueTrial{trial}};
+  members_[trial].phase = Phase::kPausing;
   return {PauseTrial{trial}};
+}
+
+std::vector<SearchAction> PopulationBasedSearch::Exploit(int64_t trial) {
+  // The parent is chosen now, not when the member was judged: by the time its trainer is gone the
+  // one judged best then may have failed, finished or taken over another's checkpoint itself.
+  // Only members still training qualify: copying a finished one would end the copy at once.
+  const std::vector<int64_t> ranked = Ranked();
+  std::vector<int64_t> parents;
+  for (int64_t i = 0; i < QuantileSize(ranked.size()); ++i)
+    if (ranked[i] != trial && members_[ranked[i]].phase == Phase::kRunning) parents.push_back(ranked[i]);
+  if (parents.empty()) return {ResumeTrial{trial, -1, {}}};
+  std::mt19937_64 rng = DrawStream(seed_ ^ kExploreStream, explorations_++);
+  const int64_t parent = parents[static_cast<size_t>(UnitDraw(rng) * static_cast<double>(parents.size()))];
+  Member& member = members_[trial];
+  const Member& from = members_[parent];
+  member.hyperparameters = PerturbHyperparameters(parameters_, from.hyperparameters, resample_probability_, rng);
+  // It carries the parent's state now: its value, and its next judgement an interval after that step.
+  member.value = from.value;
+  member.step = from.step;
+  member.resumed_at = from.step;
+  member.judged_at = from.step > INT64_MAX - interval_ ? INT64_MAX : from.step + interval_;
+  return {ResumeTrial{trial, parent, member.hyperparameters}};
 }
 
 nlohmann::json PopulationBasedSearch::Snapshot() const {
@@ -156,7 +167,7 @@ nlohmann::json PopulationBasedSearch::Snapshot() const {
   for (const Member& m : members_)
     members.push_back({{"hyperparameters", pairs(m.hyperparameters)}, {"phase", static_cast<int>(m.phase)},
                        {"has_value", m.has_value}, {"value", m.value}, {"step", m.step}, {"judged_at", m.judged_at},
-                       {"parent", m.parent}, {"next", pairs(m.next)}});
+                       {"resumed_at", m.resumed_at}});
   return {{"strategy", "pbt"}, {"started", started_}, {"explorations", explorations_}, {"members", members}};
 }
 
@@ -182,9 +193,7 @@ Status PopulationBasedSearch::Restore(const nlohmann::json& snapshot) {
       m.value = saved.at("value").get<double>();
       m.step = saved.at("step").get<int64_t>();
       m.judged_at = saved.at("judged_at").get<int64_t>();
-      m.parent = saved.at("parent").get<int64_t>();
-      m.next = point(saved.at("next"));
-      if (m.parent >= static_cast<int64_t>(members_.size())) return InvalidArgument("pbt search: a saved parent is out of range");
+      m.resumed_at = saved.at("resumed_at").get<int64_t>();
     }
   } catch (const nlohmann::json::exception& e) {
     return InvalidArgument(std::string("pbt search: the saved state is damaged: ") + e.what());

@@ -6,8 +6,9 @@
 // Members are ranked by their latest validation value among those that have reported (failed ones
 // leave the ranking); a member is judged at its first report `interval` steps after its last
 // judgement, except at its last step. One in the bottom floor(n * quantile) pauses (it checkpoints and
-// exits); once its trainer is gone it is resumed from the latest checkpoint of a top member still
-// training, chosen uniformly, with new hyperparameters: each numeric one multiplied by 0.8 or 1.2 (integers moved by
+// exits); once its trainer is gone it is resumed from the latest checkpoint of a member then in the
+// top quantile and still training, chosen uniformly (if there is none, from its own), with new
+// hyperparameters: each numeric one multiplied by 0.8 or 1.2 (integers moved by
 // at least 1), each list value moved to a neighbouring entry, each clamped to its range, and with
 // probability resample_probability drawn afresh from its space instead. The coordinator copies the
 // checkpoint and records the hop in the member's lineage. The sweep ends when every member has.
@@ -38,12 +39,16 @@ class PopulationBasedSearch final : public SearchStrategy {
     double value = 0;        // latest, lower is better
     int64_t step = 0;        // of that value
     int64_t judged_at = 0;   // the next report at or past this step is judged
-    int64_t parent = -1;     // while pausing: whose checkpoint it takes over
-    std::vector<Hyperparameter> next;  // and with which hyperparameters
+    // Reports at or below this step are history: a resumed attempt sends its metrics file again.
+    int64_t resumed_at = -1;
   };
 
+  // The trials in the top or bottom quantile of the ranking, best first.
+  std::vector<int64_t> Ranked() const;
+  int64_t QuantileSize(size_t ranked) const;
   std::vector<SearchAction> Judge(int64_t trial);
-  std::vector<Hyperparameter> Explore(const std::vector<Hyperparameter>& from);
+  // A paused member takes over a top member's checkpoint, with explored hyperparameters.
+  std::vector<SearchAction> Exploit(int64_t trial);
 
   std::vector<ParameterSpace> parameters_;
   int64_t seed_;

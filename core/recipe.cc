@@ -266,6 +266,16 @@ void ReadTrainingFields(const YAML::Node& root, const std::string& file, Recipe*
   }
 }
 
+// Whether PBT may change `path` between a member's checkpoint and its resume from it.
+bool PbtMayVary(const std::string& path) {
+  for (const char* fixed : {"model.", "data.", "checkpoint.", "metrics.", "distributed."})
+    if (path.rfind(fixed, 0) == 0) return false;
+  for (const char* fixed : {"name", "optimizer.type", "optimizer.impl", "train.steps", "train.epochs", "train.seed",
+                            "train.device", "train.precision"})
+    if (path == fixed) return false;
+  return true;
+}
+
 void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const Recipe& base,
                SweepSpec* s) {
   s->strategy = f.Choice("strategy", "random", {"grid", "random", "asha", "median", "hyperband", "tpe", "pbt"});
@@ -305,9 +315,16 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
         stopping.Error("max_steps", "is required when training runs for train.epochs: set it to the steps a whole "
                                     "trial runs (epochs x batches per epoch)");
       s->max_steps = stopping.Integer("max_steps", base.train.steps > 0 ? base.train.steps : s->min_steps + 1, 1, kMaxCount);
-      if (s->max_steps <= s->min_steps)
+      if (s->max_steps <= s->min_steps) {
         stopping.Error("max_steps", "must be above min_steps (" + std::to_string(s->min_steps) +
                                         "): hyperband halves trials between the two");
+      } else {
+        const auto brackets = HyperbandBrackets(s->min_steps, s->max_steps, s->reduction_factor, kMaxHyperbandTrials);
+        if (brackets.empty() || brackets.back().milestones.size() != 1)
+          stopping.Error("max_steps", "hyperband would run more than " + std::to_string(kMaxHyperbandTrials) +
+                                          " trials between min_steps " + std::to_string(s->min_steps) + " and max_steps " +
+                                          std::to_string(s->max_steps) + "; raise min_steps or reduction_factor");
+      }
     }
     stopping.RejectUnknown();
   }
@@ -350,10 +367,12 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
                   "a sweep cannot vary its own settings; name a training field such as optimizer.lr");
       continue;
     }
-    if (s->strategy == "pbt" && (path.rfind("model.", 0) == 0 || path.rfind("data.", 0) == 0)) {
+    if (s->strategy == "pbt" && !PbtMayVary(path)) {
       diag->Error(entry.first.Mark(), params.FieldPath(path),
                   "pbt copies checkpoints between members and changes their hyperparameters mid-run, so "
-                  "the model and data must stay the same; search optimizer, schedule or train fields");
+                  "what a checkpoint holds must stay the same (the model, the data, the optimizer type, the "
+                  "run's length, seed and checkpoints); search fields such as optimizer.lr, "
+                  "optimizer.weight_decay, train.grad_clip or schedule.warmup_steps");
       continue;
     }
     if (!entry.second.IsMap()) {

@@ -1,6 +1,8 @@
 #include "core/search_space.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <limits>
 
 namespace orchard {
@@ -22,6 +24,28 @@ int64_t GridSize(const std::vector<ParameterSpace>& parameters) {
     }
   }
   return size;
+}
+
+std::vector<HyperbandBracket> HyperbandBrackets(int64_t min_steps, int64_t max_steps, double eta, int64_t max_trials) {
+  const double budget = static_cast<double>(max_steps) / static_cast<double>(min_steps);
+  // The epsilon keeps an exact power (R = eta^k) from rounding down to k - 1.
+  const auto s_max = static_cast<int64_t>(std::floor(std::log(budget) / std::log(eta) + 1e-9));
+  std::vector<HyperbandBracket> brackets;
+  int64_t next_trial = 0;
+  for (int64_t s = s_max; s >= 0; --s) {
+    const double trials =
+        std::ceil(static_cast<double>(s_max + 1) / static_cast<double>(s + 1) * std::pow(eta, static_cast<double>(s)) - 1e-9);
+    if (trials > static_cast<double>(max_trials - next_trial)) break;
+    HyperbandBracket bracket;
+    bracket.first_trial = next_trial;
+    bracket.trials = static_cast<int64_t>(trials);
+    for (int64_t i = 0; i <= s; ++i)
+      bracket.milestones.push_back(std::max<int64_t>(
+          1, std::llround(static_cast<double>(max_steps) * std::pow(eta, static_cast<double>(i - s)))));
+    next_trial += bracket.trials;
+    brackets.push_back(std::move(bracket));
+  }
+  return brackets;
 }
 
 std::string FormatDouble(double value) {

@@ -61,6 +61,19 @@ struct SweepSpec {
 // Saturates at INT64_MAX instead of overflowing.
 int64_t GridSize(const std::vector<ParameterSpace>& parameters);
 
+// Hyperband's layout (Li et al., 2018): with R = max_steps / min_steps and s_max = floor(log_eta R),
+// bracket s (s_max down to 0) has ceil((s_max + 1) / (s + 1) * eta^s) trials and rungs at
+// max_steps * eta^(i - s) steps, i = 0..s. Brackets past `max_trials` trials in all are left out,
+// so a validator can refuse a layout too large to run without building it.
+struct HyperbandBracket {
+  int64_t first_trial = 0;          // its trials are numbered first_trial .. first_trial + trials - 1
+  int64_t trials = 0;
+  std::vector<int64_t> milestones;  // the step of each rung; the last is max_steps
+};
+std::vector<HyperbandBracket> HyperbandBrackets(int64_t min_steps, int64_t max_steps, double eta, int64_t max_trials);
+// The most trials a hyperband sweep may have, as for max_trials.
+inline constexpr int64_t kMaxHyperbandTrials = 1000000;
+
 // Shortest text that reads back as exactly `value`, and as a YAML float ("1.0", not "1"): how a
 // draw from a uniform or log-uniform distribution is written into a trial's override.
 std::string FormatDouble(double value);

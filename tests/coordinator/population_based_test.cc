@@ -75,7 +75,9 @@ TEST(Pbt, TheBottomMemberPausesThenContinuesFromTheTopMembersCheckpointWithPertu
   const auto type = std::find(types.begin(), types.end(), Value(exploit.hyperparameters, "optimizer.type")) - types.begin();
   EXPECT_LE(std::abs(type - parent_type), 1) << "a neighbouring list entry (or the same at an end)";
 
-  // It carries trial 0's state now: judged again one interval after trial 0's step, with its value.
+  // It carries trial 0's state now: its own old reports, which its next attempt sends again, are
+  // history; it is judged again one interval after trial 0's step.
+  EXPECT_TRUE(search.Handle(ValidationReported{3, 10, 0.9}).empty());
   EXPECT_TRUE(std::holds_alternative<ContinueTrial>(search.Handle(ValidationReported{3, 20, 0.05})[0]));
 }
 
@@ -115,7 +117,7 @@ TEST(Pbt, FailedMembersLeaveTheRankingAndTheSweepEndsWithTheLastMember) {
   EXPECT_TRUE(std::holds_alternative<FinishSweep>(last[0]));
 }
 
-TEST(Pbt, NeitherTheLastStepNorAFinishedParentLeadsToAnExploit) {
+TEST(Pbt, NeitherTheLastStepNorAFinishedParentLeadsToACopy) {
   SweepSpec spec = PbtSweep(0);
   spec.max_steps = 30;
   PopulationBasedSearch search(spec);
@@ -127,9 +129,11 @@ TEST(Pbt, NeitherTheLastStepNorAFinishedParentLeadsToAnExploit) {
   other.Handle(SweepStarted{});
   for (int64_t t : {0, 1, 2}) other.Handle(ValidationReported{t, 10, 0.1 * static_cast<double>(t + 1)});
   other.Handle(TrialExited{0, TrialExited::Kind::kCompleted});
-  const auto judged = other.Handle(ValidationReported{3, 10, 0.9});
-  ASSERT_EQ(judged.size(), 1u);
-  EXPECT_TRUE(std::holds_alternative<ContinueTrial>(judged[0]));
+  EXPECT_EQ(std::get<PauseTrial>(other.Handle(ValidationReported{3, 10, 0.9}).at(0)).trial, 3);
+  const auto resumed = other.Handle(TrialExited{3, TrialExited::Kind::kPaused});
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_EQ(std::get<ResumeTrial>(resumed[0]).clone_from, -1) << "from its own checkpoint";
+  EXPECT_TRUE(std::get<ResumeTrial>(resumed[0]).hyperparameters.empty());
 }
 
 TEST(PerturbHyperparameters, MovesEachKindWithinItsRange) {
