@@ -162,43 +162,60 @@ uint64_t Coordinator::WaitForChange(uint64_t version, double timeout_seconds) {
 
 // ---- sweeps ----
 
-StatusOr<v1::Sweep> Coordinator::Submit(const v1::SubmitSweepRequest& request, const std::string& owner) {
+StatusOr<Coordinator::PreparedSweep> Coordinator::PrepareSweep(const v1::SubmitSweepRequest& request) const {
   RETURN_IF_ERROR(ValidateSubmit(request));
-  const std::string file = request.recipe_file().empty() ? "<submitted recipe>" : request.recipe_file();
-  std::vector<std::string> overrides(request.overrides().begin(), request.overrides().end());
-  ASSIGN_OR_RETURN(Recipe recipe, ParseRecipe(request.recipe_yaml(), file, overrides));
+  PreparedSweep prepared;
+  prepared.file = request.recipe_file().empty() ? "<submitted recipe>" : request.recipe_file();
+  prepared.overrides.assign(request.overrides().begin(), request.overrides().end());
+  ASSIGN_OR_RETURN(prepared.recipe, ParseRecipe(request.recipe_yaml(), prepared.file, prepared.overrides));
   if (options_.confine_paths)
-    RETURN_IF_ERROR(ConfineRecipePaths(recipe, request.recipe_yaml(), file, overrides, path_roots_));
+    RETURN_IF_ERROR(ConfineRecipePaths(prepared.recipe, request.recipe_yaml(), prepared.file, prepared.overrides, path_roots_));
   // A recipe without a sweep block is a sweep of one trial.
-  SweepSpec spec = recipe.sweep;
-  if (!recipe.has_sweep) spec.strategy = "grid";
-  const std::string name = request.name().empty() ? recipe.name : request.name();
-  if (!IsValidName(name))
-    return InvalidArgument(file + ": name: '" + name +
+  prepared.spec = prepared.recipe.sweep;
+  if (!prepared.recipe.has_sweep) prepared.spec.strategy = "grid";
+  prepared.name = request.name().empty() ? prepared.recipe.name : request.name();
+  if (!IsValidName(prepared.name))
+    return InvalidArgument(prepared.file + ": name: '" + prepared.name +
                            "' must be 1-64 letters, digits, '.', '_' or '-' (it names the sweep's storage folder)");
-  ASSIGN_OR_RETURN(auto strategy, MakeSearchStrategy(spec, nullptr));
+  ASSIGN_OR_RETURN(prepared.strategy, MakeSearchStrategy(prepared.spec, nullptr));
+  prepared.request = request;
+  return prepared;
+}
 
-  std::lock_guard<std::mutex> lock(mu_);
+StatusOr<int64_t> Coordinator::InsertSweepLocked(PreparedSweep prepared, const std::string& owner,
+                                                 const std::string& schedule) {
   const double now = Now();
-  Transaction tx = store_->Begin();
-  RETURN_IF_ERROR(tx.status());
   SweepRecord record;
-  record.name = name;
-  record.recipe_yaml = request.recipe_yaml();
-  record.recipe_file = file;
-  record.overrides = overrides;
-  record.spec = SweepSpecToJson(spec);
-  record.planned_trials = strategy->PlannedTrials();
-  record.strategy_state = strategy->Snapshot();
+  record.name = prepared.name;
+  record.recipe_yaml = prepared.request.recipe_yaml();
+  record.recipe_file = prepared.file;
+  record.overrides = prepared.overrides;
+  record.spec = SweepSpecToJson(prepared.spec);
+  record.planned_trials = prepared.strategy->PlannedTrials();
+  record.strategy_state = prepared.strategy->Snapshot();
   record.created_at = now;
   record.owner = owner;
+  record.schedule = schedule;
   ASSIGN_OR_RETURN(int64_t sweep_id, store_->InsertSweep(record));
-  ActiveSweep& active = sweeps_[sweep_id] = {std::move(strategy), name, spec.metric, spec.mode};
-  Status status = store_->AddEvent(sweep_id, now, "submitted: " + spec.strategy + " search, " +
+  ActiveSweep& active = sweeps_[sweep_id] = {std::move(prepared.strategy), prepared.name, prepared.spec.metric,
+                                             prepared.spec.mode};
+  Status status = store_->AddEvent(sweep_id, now, "submitted: " + prepared.spec.strategy + " search, " +
                                                       std::to_string(active.strategy->PlannedTrials()) + " trials");
   if (status.ok()) status = HandleSearchEvent(sweep_id, SweepStarted{});
-  if (status.ok()) status = tx.Commit();
   if (!status.ok()) {
+    sweeps_.erase(sweep_id);
+    return status;
+  }
+  return sweep_id;
+}
+
+StatusOr<v1::Sweep> Coordinator::Submit(const v1::SubmitSweepRequest& request, const std::string& owner) {
+  ASSIGN_OR_RETURN(PreparedSweep prepared, PrepareSweep(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(int64_t sweep_id, InsertSweepLocked(std::move(prepared), owner, /*schedule=*/""));
+  if (Status status = tx.Commit(); !status.ok()) {
     sweeps_.erase(sweep_id);
     return status;
   }
