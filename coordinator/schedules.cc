@@ -142,7 +142,6 @@ v1::Schedule Coordinator::ScheduleProtoLocked(const ScheduleRecord& schedule) {
     if (const std::optional<int64_t> next = cron->NextAfter(schedule.due_after)) {
       proto.set_next_slot(*next);
       proto.set_next_slot_local(FormatWallTime(*next, cron->time_zone()));
-      proto.set_next_slot_utc(FormatWallTime(*next, TimeZone()));
     }
   }
   const std::vector<ScheduleRunRecord> last = store_->ScheduleRuns(schedule.id, 1);
