@@ -193,7 +193,9 @@ class Coordinator {
   uint64_t version_ = 0;                       // guarded by mu_
   std::unique_ptr<Store> store_;               // guarded by mu_
   std::map<int64_t, ActiveSweep> sweeps_;      // running sweeps; guarded by mu_
-  std::map<std::string, TimeZone> zones_;      // schedules' zones by name; guarded by mu_
+  // Schedules' zones by name, each read from the zoneinfo files once (a tzdata update applies at
+  // the next start); guarded by mu_.
+  std::map<std::string, TimeZone> zones_;
 };
 
 // The sweep block as stored with a sweep (and back).

@@ -70,6 +70,19 @@ Status CheckInputsExist(const Recipe& recipe) {
   return OkStatus();
 }
 
+// Run `schedule.runs + 1`, before its outcome is known.
+ScheduleRunRecord NextRun(const ScheduleRecord& schedule, int64_t slot, int64_t missed, const std::string& fired_by,
+                          double now) {
+  ScheduleRunRecord run;
+  run.number = schedule.runs + 1;
+  run.version = schedule.version;
+  run.fired_by = fired_by;
+  run.slot = slot;
+  run.fired_at = now;
+  run.missed = missed;
+  return run;
+}
+
 std::string IdList(const std::vector<int64_t>& ids) {
   std::string list;
   for (int64_t id : ids) list += (list.empty() ? "" : ", ") + std::to_string(id);
@@ -285,13 +298,7 @@ Status Coordinator::RemoveSchedule(const std::string& name) {
 StatusOr<ScheduleRunRecord> Coordinator::FireLocked(const ScheduleRecord& schedule, int64_t slot, int64_t missed,
                                                     bool cancel_previous, const std::string& fired_by) {
   ASSIGN_OR_RETURN(TimeZone zone, ZoneLocked(schedule.settings.time_zone));
-  ScheduleRunRecord run;
-  run.number = schedule.runs + 1;
-  run.version = schedule.version;
-  run.fired_by = fired_by;
-  run.slot = slot;
-  run.fired_at = Now();
-  run.missed = missed;
+  ScheduleRunRecord run = NextRun(schedule, slot, missed, fired_by, Now());
   const std::string which =
       "schedule " + schedule.name + ", run " + std::to_string(run.number) + " for " + FormatWallTime(slot, zone);
   // Everything that can fail about the recipe is found before the previous run is replaced.
@@ -360,13 +367,7 @@ Status Coordinator::FireIfDueLocked(const ScheduleRecord& schedule) {
   RETURN_IF_ERROR(tx.status());
   int64_t sweep_id = 0;
   if (const auto* skip = std::get_if<SkipRun>(&decision)) {
-    ScheduleRunRecord run;
-    run.number = schedule.runs + 1;
-    run.version = schedule.version;
-    run.fired_by = skip->missed > 0 ? "catch-up" : "cron";
-    run.slot = skip->slot;
-    run.fired_at = Now();
-    run.missed = skip->missed;
+    ScheduleRunRecord run = NextRun(schedule, skip->slot, skip->missed, skip->missed > 0 ? "catch-up" : "cron", Now());
     run.state = "skipped";
     run.reason = "the previous run's sweep (" + IdList(store_->RunningSweepsOfSchedule(schedule.id)) +
                  ") was still running (overlap: skip)";
