@@ -342,7 +342,8 @@ StatusOr<v1::ScheduleRun> Coordinator::RunScheduleNow(const std::string& name) {
   const FiringDecision decision = DecideRunNow(FiringStateLocked(schedule), now);
   if (std::holds_alternative<SkipRun>(decision)) {
     return FailedPrecondition("schedule " + name + ": its previous run's sweep (" +
-                              IdList(store_->RunningSweepsOfSchedule(schedule.id)) + ") is still running and its overlap policy is skip; wait for it, cancel it (orchard "
+                              IdList(store_->RunningSweepsOfSchedule(schedule.id)) +
+                              ") is still running and its overlap policy is skip; wait for it, cancel it (orchard "
                               "cancel ID), or add the schedule again with --overlap allow or replace");
   }
   const FireRun& fire = std::get<FireRun>(decision);
