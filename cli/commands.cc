@@ -19,6 +19,7 @@
 #include "orchard/v1/state_names.h"
 #include "coordinator/server.h"
 #include "core/recipe.h"
+#include "orchard/v1/schedule_service.grpc.pb.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "worker/agent/agent.h"
 #include "worker/agent/trainer_binary.h"
@@ -95,12 +96,12 @@ StatusOr<v1::SubmitSweepRequest> ReadSubmission(const SubmitOptions& options) {
   return request;
 }
 
-// One call of the CLI's service with a fresh deadline: kExitOk, or the failure printed (Fail) and
-// its exit code.
-template <typename Request, typename Response>
-int Call(const GlobalOptions& global, v1::SweepService::Stub& stub,
-         grpc::Status (v1::SweepService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-         const Request& request, Response* response) {
+// One call of a CLI-facing service with a fresh deadline: kExitOk, or the failure printed (Fail)
+// and its exit code.
+template <typename Stub, typename Request, typename Response>
+int Call(const GlobalOptions& global, Stub& stub,
+         grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*), const Request& request,
+         Response* response) {
   const grpc::Status status = (stub.*method)(Context().get(), request, response);
   return status.ok() ? kExitOk : Fail(global, status);
 }
@@ -187,9 +188,50 @@ int Follow(const GlobalOptions& global, v1::SweepService::Stub& stub, int64_t sw
   return canceled ? kExitInterrupted : code;
 }
 
+// How long --wait keeps trying to reach a coordinator that went away (a restart takes seconds).
+constexpr double kWaitForCoordinatorSeconds = 600;
+
+// Polls the sweep until it has ended and its trials have stopped, printing only the outcome.
+int WaitForEnd(const GlobalOptions& global, v1::SweepService::Stub& stub, int64_t sweep_id) {
+  std::signal(SIGINT, OnInterrupt);
+  v1::GetSweepRequest request;
+  request.set_sweep_id(sweep_id);
+  double unreachable_since = 0;
+  while (true) {
+    v1::Sweep sweep;
+    const grpc::Status status = stub.GetSweep(Context(10).get(), request, &sweep);
+    if (status.ok()) {
+      unreachable_since = 0;
+      if (sweep.state() != v1::SWEEP_RUNNING && sweep.trials_by_state().count("running") == 0) {
+        if (!global.json) std::cout << ProgressBlock(sweep, {}, Now());
+        return PrintSweepEnd(global, stub, sweep);
+      }
+    } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+               status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      if (unreachable_since == 0) {
+        unreachable_since = Now();
+        std::cerr << "orchard: lost the coordinator at " << global.coordinator << "; waiting for it to come back\n";
+      } else if (Now() - unreachable_since > kWaitForCoordinatorSeconds) {
+        return Fail(global, status);
+      }
+    } else {
+      return Fail(global, status);
+    }
+    for (int i = 0; i < 20 && !interrupted.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (interrupted.load()) {
+      std::cerr << "orchard: stopped waiting; sweep " << sweep_id << " goes on (orchard watch " << sweep_id << ")\n";
+      return kExitInterrupted;
+    }
+  }
+}
+
+std::unique_ptr<v1::ScheduleService::Stub> ConnectSchedules(const GlobalOptions& global) {
+  return v1::ScheduleService::NewStub(client::CreateCoordinatorChannel(global.coordinator, global.security));
+}
+
 }  // namespace
 
-int Submit(const GlobalOptions& global, const SubmitOptions& options, bool watch) {
+int Submit(const GlobalOptions& global, const SubmitOptions& options, AfterSubmit after) {
   auto request = ReadSubmission(options);
   if (!request.ok()) {
     std::cerr << "orchard: invalid recipe; nothing was submitted:\n" << request.status().message() << "\n";
@@ -199,13 +241,21 @@ int Submit(const GlobalOptions& global, const SubmitOptions& options, bool watch
   v1::SubmitSweepResponse response;
   if (int code = Call(global, *stub, &v1::SweepService::Stub::SubmitSweep, *request, &response); code != kExitOk)
     return code;
-  if (global.json) std::cout << ToJson(response.sweep()) << "\n";
-  else
+  // With --wait --json the sweep's final state is the one JSON document printed.
+  if (global.json && after != AfterSubmit::kWait) std::cout << ToJson(response.sweep()) << "\n";
+  if (!global.json)
     std::cout << "submitted sweep " << response.sweep().id() << " (" << response.sweep().name() << "): "
               << response.sweep().trials_total() << " trials, " << response.sweep().strategy() << " search on "
               << response.sweep().metric() << " (" << response.sweep().mode() << ")\n"
-              << "follow it with: orchard watch " << response.sweep().id() << "\n";
-  return watch ? Follow(global, *stub, response.sweep().id(), /*cancel_on_interrupt=*/false) : kExitOk;
+              << (after == AfterSubmit::kWait ? "waiting for it to end" : "follow it with: orchard watch " +
+                                                                              std::to_string(response.sweep().id()))
+              << std::endl;
+  switch (after) {
+    case AfterSubmit::kReturn: return kExitOk;
+    case AfterSubmit::kWatch: return Follow(global, *stub, response.sweep().id(), /*cancel_on_interrupt=*/false);
+    case AfterSubmit::kWait: return WaitForEnd(global, *stub, response.sweep().id());
+  }
+  return kExitOk;
 }
 
 int Run(const GlobalOptions& global, const RunOptions& options) {
@@ -416,6 +466,110 @@ int Metrics(const GlobalOptions& global, int64_t trial_id, const std::string& na
     for (const auto& p : response.points()) std::cout << p.step() << "," << p.name() << "," << FormatValue(p.value()) << "\n";
   }
   return kExitOk;
+}
+
+// ---- schedules ----
+
+int ScheduleAdd(const GlobalOptions& global, const ScheduleAddOptions& options) {
+  std::ifstream in(options.recipe);
+  if (!in) {
+    std::cerr << "orchard: " << options.recipe << ": cannot read the recipe file; nothing was added\n";
+    return kExitNotFound;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  v1::AddScheduleRequest request;
+  request.set_name(options.name);
+  request.set_cron(options.cron);
+  request.set_time_zone(options.time_zone);
+  request.set_recipe_yaml(text.str());
+  std::error_code error;
+  request.set_recipe_file(std::filesystem::absolute(options.recipe, error).lexically_normal().string());
+  for (const std::string& o : options.overrides) request.add_overrides(o);
+  request.set_overlap(options.overlap);
+  request.set_model(options.model);
+  request.set_promotion_margin(options.margin);
+  auto stub = ConnectSchedules(global);
+  v1::AddScheduleResponse response;
+  if (int code = Call(global, *stub, &v1::ScheduleService::Stub::AddSchedule, request, &response); code != kExitOk)
+    return code;
+  std::cout << (global.json ? ToJson(response) + "\n" : AddedScheduleText(response));
+  return kExitOk;
+}
+
+int ScheduleList(const GlobalOptions& global) {
+  auto stub = ConnectSchedules(global);
+  v1::ListSchedulesResponse response;
+  if (int code = Call(global, *stub, &v1::ScheduleService::Stub::ListSchedules, v1::ListSchedulesRequest(), &response);
+      code != kExitOk)
+    return code;
+  if (global.json) std::cout << ToJson(response) << "\n";
+  else if (response.schedules().empty()) std::cout << "no schedules (orchard schedule add NAME --cron ... --recipe FILE)\n";
+  else std::cout << SchedulesTable({response.schedules().begin(), response.schedules().end()});
+  return kExitOk;
+}
+
+int ScheduleShow(const GlobalOptions& global, const std::string& name, int64_t runs) {
+  auto stub = ConnectSchedules(global);
+  v1::GetScheduleRequest request;
+  request.set_name(name);
+  request.set_runs_limit(runs);
+  v1::ScheduleDetails details;
+  if (int code = Call(global, *stub, &v1::ScheduleService::Stub::GetSchedule, request, &details); code != kExitOk)
+    return code;
+  std::cout << (global.json ? ToJson(details) + "\n" : ScheduleText(details));
+  return kExitOk;
+}
+
+int SchedulePause(const GlobalOptions& global, const std::string& name) {
+  auto stub = ConnectSchedules(global);
+  v1::PauseScheduleRequest request;
+  request.set_name(name);
+  v1::Schedule schedule;
+  if (int code = Call(global, *stub, &v1::ScheduleService::Stub::PauseSchedule, request, &schedule); code != kExitOk)
+    return code;
+  std::cout << (global.json ? ToJson(schedule) + "\n"
+                            : "schedule " + name + " is paused; slots that pass are not caught up (orchard schedule "
+                                  "resume " + name + ")\n");
+  return kExitOk;
+}
+
+int ScheduleResume(const GlobalOptions& global, const std::string& name) {
+  auto stub = ConnectSchedules(global);
+  v1::ResumeScheduleRequest request;
+  request.set_name(name);
+  v1::Schedule schedule;
+  if (int code = Call(global, *stub, &v1::ScheduleService::Stub::ResumeSchedule, request, &schedule); code != kExitOk)
+    return code;
+  if (global.json) std::cout << ToJson(schedule) << "\n";
+  else if (schedule.next_slot() == 0) std::cout << "schedule " << name << " is active; its cron never fires again\n";
+  else
+    std::cout << "schedule " << name << " is active; next firing " << schedule.next_slot_local() << " ("
+              << FormatUtcTime(static_cast<double>(schedule.next_slot())) << ")\n";
+  return kExitOk;
+}
+
+int ScheduleRemove(const GlobalOptions& global, const std::string& name) {
+  auto stub = ConnectSchedules(global);
+  v1::RemoveScheduleRequest request;
+  request.set_name(name);
+  v1::RemoveScheduleResponse response;
+  if (int code = Call(global, *stub, &v1::ScheduleService::Stub::RemoveSchedule, request, &response); code != kExitOk)
+    return code;
+  if (global.json) std::cout << ToJson(response) << "\n";
+  else std::cout << "removed schedule " << name << " with its versions and runs; the sweeps it fired are kept\n";
+  return kExitOk;
+}
+
+int ScheduleRunNow(const GlobalOptions& global, const std::string& name) {
+  auto stub = ConnectSchedules(global);
+  v1::RunScheduleNowRequest request;
+  request.set_name(name);
+  v1::ScheduleRun run;
+  if (int code = Call(global, *stub, &v1::ScheduleService::Stub::RunScheduleNow, request, &run); code != kExitOk)
+    return code;
+  std::cout << (global.json ? ToJson(run) + "\n" : ScheduleRunText(name, run));
+  return run.state() == "failed" ? kExitSweepFailed : kExitOk;
 }
 
 }  // namespace orchard::cli

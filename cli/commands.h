@@ -32,6 +32,21 @@ struct SubmitOptions {
   std::string name;
 };
 
+// What `orchard submit` does once the sweep is in: return at once, follow it live (--watch), or
+// wait quietly for its end (--wait, for scripts and system schedulers).
+enum class AfterSubmit { kReturn, kWatch, kWait };
+
+struct ScheduleAddOptions {
+  std::string name;
+  std::string cron;
+  std::string time_zone;  // empty: UTC
+  std::string recipe;     // the file; its text is stored with the schedule
+  std::vector<std::string> overrides;
+  std::string overlap = "skip";
+  std::string model;
+  double margin = 0;
+};
+
 struct RunOptions {
   SubmitOptions submit;
   std::string state_dir = ".orchard";
@@ -40,7 +55,9 @@ struct RunOptions {
   std::function<void(worker::AgentOptions&)> configure_agent;  // e.g. mpirun mode's ranks as slots
 };
 
-int Submit(const GlobalOptions& global, const SubmitOptions& options, bool watch);
+// With kWait: kExitOk only when the sweep completed, kExitSweepFailed when it failed or was
+// canceled; a coordinator that is unreachable for a while (a restart) is waited for.
+int Submit(const GlobalOptions& global, const SubmitOptions& options, AfterSubmit after);
 int Run(const GlobalOptions& global, const RunOptions& options);
 int ShowStatus(const GlobalOptions& global, int64_t sweep_id);
 int Sweeps(const GlobalOptions& global, int64_t limit);
@@ -53,5 +70,15 @@ int Export(const GlobalOptions& global, int64_t sweep_id, const std::string& for
            const std::string& output);
 int Workers(const GlobalOptions& global);
 int Metrics(const GlobalOptions& global, int64_t trial_id, const std::string& name);
+
+// `orchard schedule ...` (docs/schedules.md).
+int ScheduleAdd(const GlobalOptions& global, const ScheduleAddOptions& options);
+int ScheduleList(const GlobalOptions& global);
+int ScheduleShow(const GlobalOptions& global, const std::string& name, int64_t runs);
+int SchedulePause(const GlobalOptions& global, const std::string& name);
+int ScheduleResume(const GlobalOptions& global, const std::string& name);
+int ScheduleRemove(const GlobalOptions& global, const std::string& name);
+// kExitSweepFailed when the run was recorded as failed (its data is missing, say).
+int ScheduleRunNow(const GlobalOptions& global, const std::string& name);
 
 }  // namespace orchard::cli

@@ -3,6 +3,7 @@
 //   orchard run recipes/quickstart.yaml            everything on this machine
 //   orchard submit recipes/digits.yaml --watch     to a running coordinator
 //   orchard best 3
+//   orchard schedule add nightly --cron "0 2 * * *" --tz Europe/Berlin --recipe nightly.yaml
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
@@ -12,9 +13,9 @@ int main(int argc, char** argv) {
   CLI::App app{"orchard: run hyperparameter sweeps of LibTorch training recipes on a coordinator and its workers."};
   app.require_subcommand(1);
   app.footer(
-      "Exit codes: 0 ok; 1 the sweep ended without a completed trial (or was canceled); 2 bad flags, recipe or request;\n"
-      "3 no coordinator at the address; 4 no such sweep or trial (or no best trial yet); 5 other coordinator error;\n"
-      "6 no valid token, or not allowed; 130 interrupted.");
+      "Exit codes: 0 ok; 1 the sweep ended without a completed trial (or was canceled), or a run-now run failed;\n"
+      "2 bad flags, recipe or request; 3 no coordinator at the address; 4 no such sweep, trial or schedule (or no\n"
+      "best trial yet); 5 other coordinator error; 6 no valid token, or not allowed; 130 interrupted.");
   GlobalOptions global;
   app.add_option("--coordinator", global.coordinator, "Coordinator HOST:PORT")
       ->envname("ORCHARD_COORDINATOR")->capture_default_str();
@@ -23,12 +24,16 @@ int main(int argc, char** argv) {
   orchard::client::AddClientSecurityFlags(app, security_flags);
 
   SubmitOptions submit;
-  bool submit_watch = false;
+  bool submit_watch = false, submit_wait = false;
   auto* submit_cmd = app.add_subcommand("submit", "Submit a recipe's sweep to the coordinator");
   submit_cmd->add_option("recipe", submit.recipe, "Recipe YAML file")->required();
   submit_cmd->add_option("--set", submit.overrides, "Override a recipe field, e.g. --set train.steps=200 (repeatable)");
   submit_cmd->add_option("--name", submit.name, "Sweep name (default: the recipe's name)");
-  submit_cmd->add_flag("--watch", submit_watch, "Follow the sweep until it ends");
+  auto* watch_flag = submit_cmd->add_flag("--watch", submit_watch, "Follow the sweep until it ends");
+  submit_cmd->add_flag("--wait", submit_wait,
+                       "Wait quietly until the sweep ends (through coordinator restarts of up to 10 minutes); exit 0 "
+                       "only if it completed, 1 if it failed or was canceled: for cron jobs and systemd timers")
+      ->excludes(watch_flag);
 
   RunOptions run;
   std::string trainer_start = "warm";
@@ -76,6 +81,46 @@ int main(int argc, char** argv) {
   metrics_cmd->add_option("--name", metric_name, "Only this metric (e.g. val_loss)");
   auto* workers_cmd = app.add_subcommand("workers", "Workers known to the coordinator");
 
+  auto* schedule_cmd = app.add_subcommand(
+      "schedule", "Schedules: a cron expression in a time zone that submits a stored recipe (docs/schedules.md)");
+  schedule_cmd->require_subcommand(1);
+  ScheduleAddOptions schedule_add;
+  auto* schedule_add_cmd = schedule_cmd->add_subcommand(
+      "add", "Add a schedule, or a new version of it when anything changed; the recipe's text is stored with it");
+  schedule_add_cmd->add_option("name", schedule_add.name, "Schedule name")->required();
+  schedule_add_cmd->add_option("--cron", schedule_add.cron, "Five cron fields or a macro, e.g. \"0 2 * * *\", @daily")
+      ->required();
+  schedule_add_cmd->add_option("--tz", schedule_add.time_zone, "IANA time zone of the cron, e.g. Europe/Berlin (default: UTC)");
+  schedule_add_cmd->add_option("--recipe", schedule_add.recipe,
+                               "Recipe YAML file; may use ${date}, ${time}, ${datetime}, ${schedule}, ${run}")
+      ->required();
+  schedule_add_cmd->add_option("--set", schedule_add.overrides, "Override a recipe field (repeatable)");
+  schedule_add_cmd->add_option("--overlap", schedule_add.overlap,
+                               "When the previous run is still going: skip this one, allow both, or replace (cancel) it")
+      ->check(CLI::IsMember({"skip", "allow", "replace"}))->capture_default_str();
+  auto* model_option = schedule_add_cmd->add_option(
+      "--model", schedule_add.model, "Registry model each run's best trial challenges");
+  schedule_add_cmd->add_option("--margin", schedule_add.margin,
+                               "How much better on the sweep's metric a challenger must be to be promoted")
+      ->needs(model_option)->check(CLI::NonNegativeNumber);
+  std::string schedule_name;
+  auto add_schedule_name = [&](CLI::App* cmd) { cmd->add_option("name", schedule_name, "Schedule name")->required(); };
+  auto* schedule_list_cmd = schedule_cmd->add_subcommand("list", "Schedules with their next firing and last run");
+  int64_t schedule_runs = 0;
+  auto* schedule_show_cmd = schedule_cmd->add_subcommand(
+      "show", "A schedule: settings, next firing (its zone and UTC), versions, recent runs with their sweeps");
+  add_schedule_name(schedule_show_cmd);
+  schedule_show_cmd->add_option("--runs", schedule_runs, "How many recent runs (default: 20)")->check(CLI::PositiveNumber);
+  auto* schedule_pause_cmd = schedule_cmd->add_subcommand("pause", "Stop firing (passed slots are not caught up)");
+  add_schedule_name(schedule_pause_cmd);
+  auto* schedule_resume_cmd = schedule_cmd->add_subcommand("resume", "Fire again from the next slot");
+  add_schedule_name(schedule_resume_cmd);
+  auto* schedule_remove_cmd = schedule_cmd->add_subcommand("remove", "Remove a schedule (its sweeps are kept)");
+  add_schedule_name(schedule_remove_cmd);
+  auto* schedule_run_now_cmd = schedule_cmd->add_subcommand(
+      "run-now", "Fire a run now, whatever the cron (refused while the previous run goes on under --overlap skip)");
+  add_schedule_name(schedule_run_now_cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -94,7 +139,8 @@ int main(int argc, char** argv) {
   }
   global.security = *std::move(security);
 
-  if (*submit_cmd) return Submit(global, submit, submit_watch);
+  if (*submit_cmd)
+    return Submit(global, submit, submit_wait ? AfterSubmit::kWait : submit_watch ? AfterSubmit::kWatch : AfterSubmit::kReturn);
   if (*run_cmd) return Run(global, run);
   if (*status_cmd) return ShowStatus(global, sweep_id);
   if (*sweeps_cmd) return Sweeps(global, limit);
@@ -106,5 +152,12 @@ int main(int argc, char** argv) {
   if (*export_cmd) return Export(global, sweep_id, format, with_metrics, output);
   if (*metrics_cmd) return Metrics(global, trial_id, metric_name);
   if (*workers_cmd) return Workers(global);
+  if (*schedule_add_cmd) return ScheduleAdd(global, schedule_add);
+  if (*schedule_list_cmd) return ScheduleList(global);
+  if (*schedule_show_cmd) return ScheduleShow(global, schedule_name, schedule_runs);
+  if (*schedule_pause_cmd) return SchedulePause(global, schedule_name);
+  if (*schedule_resume_cmd) return ScheduleResume(global, schedule_name);
+  if (*schedule_remove_cmd) return ScheduleRemove(global, schedule_name);
+  if (*schedule_run_now_cmd) return ScheduleRunNow(global, schedule_name);
   return kExitBadInput;
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "orchard/v1/schedule_service.pb.h"
 #include "orchard/v1/types.pb.h"
 
 namespace orchard::cli {
@@ -31,5 +32,18 @@ std::string BestTrialText(const v1::Sweep& sweep, const v1::Trial& best);
 
 // One row per trial: id, number, state, objective, each hyperparameter as a column, message.
 std::string TrialsCsv(const v1::Sweep& sweep, const std::vector<v1::Trial>& trials);
+
+// "2026-11-21 01:00 UTC", to the minute.
+std::string FormatUtcTime(double unix_seconds);
+
+// Schedules: one row each with its cron, zone, state, next firing and last run.
+std::string SchedulesTable(const std::vector<v1::Schedule>& schedules);
+// `orchard schedule show`: the settings, the next firing in the schedule's zone and in UTC, the
+// versions and the recent runs with their sweeps, states and reasons.
+std::string ScheduleText(const v1::ScheduleDetails& details);
+// What `orchard schedule add` did: created, a new version (and what changed), or nothing.
+std::string AddedScheduleText(const v1::AddScheduleResponse& response);
+// One run of `schedule`, as run-now reports it.
+std::string ScheduleRunText(const std::string& schedule, const v1::ScheduleRun& run);
 
 }  // namespace orchard::cli

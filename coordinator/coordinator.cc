@@ -162,46 +162,56 @@ uint64_t Coordinator::WaitForChange(uint64_t version, double timeout_seconds) {
 
 // ---- sweeps ----
 
-StatusOr<v1::Sweep> Coordinator::Submit(const v1::SubmitSweepRequest& request, const std::string& owner) {
+StatusOr<Coordinator::PreparedSweep> Coordinator::PrepareSweep(const v1::SubmitSweepRequest& request) const {
   RETURN_IF_ERROR(ValidateSubmit(request));
-  const std::string file = request.recipe_file().empty() ? "<submitted recipe>" : request.recipe_file();
-  std::vector<std::string> overrides(request.overrides().begin(), request.overrides().end());
-  ASSIGN_OR_RETURN(Recipe recipe, ParseRecipe(request.recipe_yaml(), file, overrides));
+  PreparedSweep prepared;
+  prepared.file = request.recipe_file().empty() ? "<submitted recipe>" : request.recipe_file();
+  prepared.overrides.assign(request.overrides().begin(), request.overrides().end());
+  ASSIGN_OR_RETURN(prepared.recipe, ParseRecipe(request.recipe_yaml(), prepared.file, prepared.overrides));
   if (options_.confine_paths)
-    RETURN_IF_ERROR(ConfineRecipePaths(recipe, request.recipe_yaml(), file, overrides, path_roots_));
+    RETURN_IF_ERROR(ConfineRecipePaths(prepared.recipe, request.recipe_yaml(), prepared.file, prepared.overrides, path_roots_));
   // A recipe without a sweep block is a sweep of one trial.
-  SweepSpec spec = recipe.sweep;
-  if (!recipe.has_sweep) spec.strategy = "grid";
-  const std::string name = request.name().empty() ? recipe.name : request.name();
-  if (!IsValidName(name))
-    return InvalidArgument(file + ": name: '" + name +
+  prepared.spec = prepared.recipe.sweep;
+  if (!prepared.recipe.has_sweep) prepared.spec.strategy = "grid";
+  prepared.name = request.name().empty() ? prepared.recipe.name : request.name();
+  if (!IsValidName(prepared.name))
+    return InvalidArgument(prepared.file + ": name: '" + prepared.name +
                            "' must be 1-64 letters, digits, '.', '_' or '-' (it names the sweep's storage folder)");
-  ASSIGN_OR_RETURN(auto strategy, MakeSearchStrategy(spec, nullptr));
+  ASSIGN_OR_RETURN(prepared.strategy, MakeSearchStrategy(prepared.spec, nullptr));
+  prepared.request = request;
+  return prepared;
+}
 
-  std::lock_guard<std::mutex> lock(mu_);
+StatusOr<int64_t> Coordinator::InsertSweepLocked(PreparedSweep prepared, const std::string& owner,
+                                                 const std::string& schedule) {
   const double now = Now();
-  Transaction tx = store_->Begin();
-  RETURN_IF_ERROR(tx.status());
   SweepRecord record;
-  record.name = name;
-  record.recipe_yaml = request.recipe_yaml();
-  record.recipe_file = file;
-  record.overrides = overrides;
-  record.spec = SweepSpecToJson(spec);
-  record.planned_trials = strategy->PlannedTrials();
-  record.strategy_state = strategy->Snapshot();
+  record.name = prepared.name;
+  record.recipe_yaml = prepared.request.recipe_yaml();
+  record.recipe_file = prepared.file;
+  record.overrides = prepared.overrides;
+  record.spec = SweepSpecToJson(prepared.spec);
+  record.planned_trials = prepared.strategy->PlannedTrials();
+  record.strategy_state = prepared.strategy->Snapshot();
   record.created_at = now;
   record.owner = owner;
+  record.schedule = schedule;
   ASSIGN_OR_RETURN(int64_t sweep_id, store_->InsertSweep(record));
-  ActiveSweep& active = sweeps_[sweep_id] = {std::move(strategy), name, spec};
-  Status status = store_->AddEvent(sweep_id, now, "submitted: " + spec.strategy + " search, " +
-                                                      std::to_string(active.strategy->PlannedTrials()) + " trials");
-  if (status.ok()) status = HandleSearchEvent(sweep_id, SweepStarted{});
-  if (status.ok()) status = tx.Commit();
-  if (!status.ok()) {
-    sweeps_.erase(sweep_id);
-    return status;
-  }
+  Touch(sweep_id);
+  ActiveSweep& active = sweeps_[sweep_id] = {std::move(prepared.strategy), prepared.name, prepared.spec};
+  RETURN_IF_ERROR(store_->AddEvent(sweep_id, now, "submitted: " + prepared.spec.strategy + " search, " +
+                                                      std::to_string(active.strategy->PlannedTrials()) + " trials"));
+  RETURN_IF_ERROR(HandleSearchEvent(sweep_id, SweepStarted{}));
+  return sweep_id;
+}
+
+StatusOr<v1::Sweep> Coordinator::Submit(const v1::SubmitSweepRequest& request, const std::string& owner) {
+  ASSIGN_OR_RETURN(PreparedSweep prepared, PrepareSweep(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  StrategyTransaction tx(*this);
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(int64_t sweep_id, InsertSweepLocked(std::move(prepared), owner, /*schedule=*/""));
+  RETURN_IF_ERROR(tx.Commit());
   Changed();
   return store_->GetSweep(sweep_id);
 }
@@ -316,7 +326,7 @@ StatusOr<Coordinator::SweepEvents> Coordinator::EventsAfter(int64_t sweep_id, in
 
 Coordinator::StrategyTransaction::StrategyTransaction(Coordinator& coordinator)
     : coordinator_(coordinator), tx_(coordinator.store_->Begin()) {
-  coordinator_.before_.clear();
+  coordinator_.touched_.clear();
 }
 
 Status Coordinator::StrategyTransaction::Commit() {
@@ -326,28 +336,25 @@ Status Coordinator::StrategyTransaction::Commit() {
 }
 
 Coordinator::StrategyTransaction::~StrategyTransaction() {
-  if (!committed_) {
-    for (auto& [sweep_id, saved] : coordinator_.before_) {
-      // Made from a snapshot it produced itself, so this cannot fail; if it did, the sweep would
-      // wait for a restart, which restores it from the store.
-      auto strategy = MakeSearchStrategy(saved.spec, &saved.snapshot);
-      if (strategy.ok()) coordinator_.sweeps_[sweep_id] = {std::move(strategy).value(), saved.name, saved.spec};
-      else coordinator_.sweeps_.erase(sweep_id);
-    }
+  std::set<int64_t> touched;
+  touched.swap(coordinator_.touched_);
+  if (committed_) return;
+  tx_.Rollback();
+  for (int64_t sweep_id : touched) {
+    coordinator_.sweeps_.erase(sweep_id);
+    auto record = coordinator_.store_->LoadSweep(sweep_id);
+    if (!record.ok() || record->state != "running") continue;  // inserted or finished by the rolled-back work
+    const SweepSpec spec = SweepSpecFromJson(record->spec);
+    // A snapshot the strategy made itself; should it not load, a restart reports why.
+    if (auto strategy = MakeSearchStrategy(spec, &record->strategy_state); strategy.ok())
+      coordinator_.sweeps_[sweep_id] = {std::move(strategy).value(), record->name, spec};
   }
-  coordinator_.before_.clear();
-}
-
-void Coordinator::RememberStrategy(int64_t sweep_id) {
-  auto it = sweeps_.find(sweep_id);
-  if (it == sweeps_.end() || before_.count(sweep_id)) return;
-  before_[sweep_id] = {it->second.strategy->Snapshot(), it->second.name, it->second.spec};
 }
 
 Status Coordinator::HandleSearchEvent(int64_t sweep_id, const SearchEvent& event) {
   auto it = sweeps_.find(sweep_id);
   if (it == sweeps_.end()) return OkStatus();  // the sweep has ended; nothing more to decide
-  RememberStrategy(sweep_id);
+  Touch(sweep_id);
   ActiveSweep& sweep = it->second;
   for (const SearchAction& action : sweep.strategy->Handle(event)) {
     RETURN_IF_ERROR(ApplyAction(sweep_id, sweep, action));
@@ -432,7 +439,7 @@ Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const Sear
 
 Status Coordinator::FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message) {
   const double now = Now();
-  RememberStrategy(sweep_id);
+  Touch(sweep_id);
   RETURN_IF_ERROR(store_->FinishSweep(sweep_id, state, now));
   const std::string why = state == "canceled" ? "the sweep was canceled" : "the search finished";
   for (int64_t trial_id : store_->PendingTrialIds(sweep_id))

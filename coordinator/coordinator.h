@@ -15,14 +15,19 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "coordinator/auth.h"
 #include "coordinator/clock.h"
 #include "coordinator/retry_policy.h"
+#include "coordinator/schedule_firing.h"
 #include "coordinator/search_strategy.h"
 #include "coordinator/store.h"
+#include "coordinator/time_zone.h"
+#include "core/recipe.h"
 #include "core/status.h"
+#include "orchard/v1/schedule_service.pb.h"
 #include "orchard/v1/sweep_service.pb.h"
 #include "orchard/v1/trial_service.pb.h"
 #include "orchard/v1/worker_service.pb.h"
@@ -73,6 +78,36 @@ class Coordinator {
   uint64_t WaitForChange(uint64_t version, double timeout_seconds);
   uint64_t version();
 
+  // Schedules (the schedule service; schedules.cc, docs/schedules.md): a cron expression in a time
+  // zone that submits a stored recipe as the schedule's owner, filling its ${...} variables.
+  // Creates `request.name` for `owner`, or makes a new version of it when anything changed (the
+  // owner stays; adding it unchanged changes nothing). InvalidArgument for a bad name, cron
+  // expression, zone, policy, variable or recipe: the recipe is checked as the next slot's firing
+  // would submit it, except that its data need not exist yet.
+  StatusOr<v1::AddScheduleResponse> AddSchedule(const v1::AddScheduleRequest& request,
+                                                const std::string& owner = kLocalUser);
+  // By name; only `owner`'s schedules when given.
+  std::vector<v1::Schedule> ListSchedules(const std::optional<std::string>& owner = std::nullopt);
+  // With every version and the newest `runs_limit` runs (0: 20).
+  StatusOr<v1::ScheduleDetails> GetSchedule(const std::string& name, int64_t runs_limit);
+  StatusOr<std::string> ScheduleOwner(const std::string& name);
+  // Idempotent. Slots that pass while paused are never caught up: a resumed schedule fires from the
+  // first slot after it was resumed.
+  StatusOr<v1::Schedule> PauseSchedule(const std::string& name);
+  StatusOr<v1::Schedule> ResumeSchedule(const std::string& name);
+  // Forgets the schedule, its versions and runs; the sweeps it fired go on.
+  Status RemoveSchedule(const std::string& name);
+  // A run now, for the slot `now` (schedule_firing.h: DecideRunNow); FailedPrecondition, with
+  // nothing recorded, when the previous run is still going under the skip policy.
+  StatusOr<v1::ScheduleRun> RunScheduleNow(const std::string& name);
+  // Carries out every schedule's due slot (schedule_firing.h: DecideFiring), each schedule in its
+  // own transaction: submits the sweep, or records the run as skipped or as failed with its reason
+  // (missing data, a recipe that no longer parses). Called every second and once at startup, when
+  // it catches up the slots missed while the coordinator was down. The first error of a schedule
+  // that could not be handled at all (its zone file is gone, the database fails); the others are
+  // still handled.
+  Status FireDueSchedules();
+
   // Workers (the worker service).
   StatusOr<v1::RegisterWorkerResponse> RegisterWorker(const v1::RegisterWorkerRequest& request);
   StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
@@ -98,15 +133,9 @@ class Coordinator {
     std::string name;
     SweepSpec spec;
   };
-  // A strategy as it was before a transaction fed it events.
-  struct SavedStrategy {
-    nlohmann::json snapshot;
-    std::string name;
-    SweepSpec spec;
-  };
   // Strategies advance in memory as a transaction feeds them events. One of these per transaction
-  // that may do so: unless Commit() succeeds, every strategy the transaction touched goes back to
-  // where it was when the transaction began, as the store does.
+  // that may do so: unless Commit() succeeds, every sweep the transaction touched is reloaded from
+  // the store, which has rolled back (its strategy's snapshot is saved with every event).
   class StrategyTransaction {
    public:
     explicit StrategyTransaction(Coordinator& coordinator);
@@ -122,14 +151,25 @@ class Coordinator {
     bool committed_ = false;
   };
 
+  // A submission checked and parsed, ready to insert: what Submit and a firing schedule share.
+  struct PreparedSweep {
+    v1::SubmitSweepRequest request;
+    std::string file;                    // the recipe file, or a stand-in name for messages
+    std::vector<std::string> overrides;
+    Recipe recipe;
+    SweepSpec spec;
+    std::string name;
+    std::unique_ptr<SearchStrategy> strategy;
+  };
+
   Coordinator(CoordinatorOptions options, std::unique_ptr<Store> store);
   double Now() const { return options_.clock->Now(); }
   void Changed();  // wakes watchers; call after a commit, with mu_ held
 
   // Feeds one event to a sweep's strategy and carries out the operations (inside a StrategyTransaction).
   Status HandleSearchEvent(int64_t sweep_id, const SearchEvent& event);
-  // Keeps the strategy's state from before the current transaction (once per transaction).
-  void RememberStrategy(int64_t sweep_id);
+  // Notes that the open transaction changes this sweep's strategy or its being active.
+  void Touch(int64_t sweep_id) { touched_.insert(sweep_id); }
   Status ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action);
   Status FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message);
   // Ends an attempt; its trial ends (and the strategy hears of it) or is queued again (retry_policy.h).
@@ -138,6 +178,28 @@ class Coordinator {
   // Ends a worker's active attempts as lost.
   Status LoseAttemptsLocked(const std::vector<AttemptRecord>& attempts, const std::string& reason);
   StatusOr<AttemptRecord> AuthorizeReport(int64_t attempt_id, const std::string& token);
+
+  // Validates and parses a submission (no lock needed: reads only the options).
+  StatusOr<PreparedSweep> PrepareSweep(const v1::SubmitSweepRequest& request) const;
+  // Inserts the sweep and starts its search, inside the caller's transaction; if that transaction
+  // does not commit, the caller erases the id from sweeps_.
+  StatusOr<int64_t> InsertSweepLocked(PreparedSweep prepared, const std::string& owner, const std::string& schedule);
+
+  // Schedules (schedules.cc).
+  StatusOr<TimeZone> ZoneLocked(const std::string& name);  // loaded once per name
+  StatusOr<CronSchedule> CronLocked(const ScheduleSettings& settings);
+  FiringState FiringStateLocked(const ScheduleRecord& schedule);
+  // With its next slot and last run.
+  v1::Schedule ScheduleProtoLocked(const ScheduleRecord& schedule);
+  // Its slot as the wall clock of `time_zone` read it (UTC when that zone can no longer be loaded).
+  v1::ScheduleRun RunProtoLocked(const ScheduleRunRecord& run, const std::string& time_zone);
+  // Fires run `schedules.runs + 1` for `slot`, inside the caller's transaction: submits the sweep
+  // (first canceling the previous runs' sweeps when `cancel_previous`), or records the run as failed
+  // when its recipe does not parse or its data is missing. Errors only when the store fails.
+  StatusOr<ScheduleRunRecord> FireLocked(const ScheduleRecord& schedule, int64_t slot, int64_t missed,
+                                         bool cancel_previous, const std::string& fired_by);
+  // Handles one schedule's due slot, if any, in its own transaction.
+  Status FireIfDueLocked(const ScheduleRecord& schedule);
 
   CoordinatorOptions options_;
   SystemClock system_clock_;
@@ -150,7 +212,10 @@ class Coordinator {
   uint64_t version_ = 0;                       // guarded by mu_
   std::unique_ptr<Store> store_;               // guarded by mu_
   std::map<int64_t, ActiveSweep> sweeps_;      // running sweeps; guarded by mu_
-  std::map<int64_t, SavedStrategy> before_;    // touched by the open transaction; guarded by mu_
+  std::set<int64_t> touched_;                  // sweeps the open transaction changed; guarded by mu_
+  // Schedules' zones by name, each read from the zoneinfo files once (a tzdata update applies at
+  // the next start); guarded by mu_.
+  std::map<std::string, TimeZone> zones_;
 };
 
 // The sweep block as stored with a sweep (and back).

@@ -76,6 +76,36 @@ Status ValidateSubmit(const v1::SubmitSweepRequest& request) {
   return OkStatus();
 }
 
+Status ValidateScheduleName(const std::string& name) {
+  if (IsValidName(name)) return OkStatus();
+  return InvalidArgument("name: '" + name.substr(0, 100) +
+                         "' is not a schedule name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+}
+
+Status ValidateAddSchedule(const v1::AddScheduleRequest& request) {
+  RETURN_IF_ERROR(ValidateScheduleName(request.name()));
+  if (request.cron().empty() || request.cron().size() > 256)
+    return InvalidArgument("cron: expected five fields 'minute hour day-of-month month day-of-week' such as '0 2 * * *', "
+                           "or a macro such as @daily (at most 256 characters)");
+  if (request.time_zone().size() > 256) return InvalidArgument("time_zone: longer than 256 characters");
+  if (request.recipe_yaml().empty()) return InvalidArgument("recipe_yaml: the recipe's text is empty");
+  if (request.recipe_yaml().size() > kMaxRecipeBytes)
+    return InvalidArgument("recipe_yaml: " + std::to_string(request.recipe_yaml().size()) +
+                           " bytes is more than the 1 MiB a recipe may have; reference large data by path");
+  if (!request.overlap().empty() && request.overlap() != "skip" && request.overlap() != "allow" &&
+      request.overlap() != "replace")
+    return InvalidArgument("overlap: '" + request.overlap().substr(0, 100) + "' must be skip, allow or replace");
+  if (!request.model().empty() && !IsValidName(request.model()))
+    return InvalidArgument("model: '" + request.model().substr(0, 100) +
+                           "' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+  if (!std::isfinite(request.promotion_margin()) || request.promotion_margin() < 0)
+    return InvalidArgument("promotion_margin: must be a finite number of at least 0, found " +
+                           std::to_string(request.promotion_margin()));
+  if (request.promotion_margin() > 0 && request.model().empty())
+    return InvalidArgument("promotion_margin: applies to a registry model; give the model too (--model NAME)");
+  return OkStatus();
+}
+
 Status ValidateRegister(const v1::RegisterWorkerRequest& request) {
   if (request.slots() < 1 || request.slots() > kMaxSlotsPerWorker)
     return InvalidArgument("slots: must be between 1 and " + std::to_string(kMaxSlotsPerWorker) + ", found " +

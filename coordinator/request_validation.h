@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/status.h"
+#include "orchard/v1/schedule_service.pb.h"
 #include "orchard/v1/sweep_service.pb.h"
 #include "orchard/v1/trial_service.pb.h"
 #include "orchard/v1/worker_service.pb.h"
@@ -27,6 +28,9 @@ Status ValidateMetricsQuery(int64_t trial_id, const std::string& name);
 Status ValidateMetrics(const v1::ReportMetricsRequest& request);
 Status ValidateCheckpoint(const v1::ReportCheckpointRequest& request);
 Status ValidateId(const char* field, int64_t id);
+// The request's own fields; its recipe is checked as a submission once its variables are filled.
+Status ValidateAddSchedule(const v1::AddScheduleRequest& request);
+Status ValidateScheduleName(const std::string& name);
 
 // A sweep name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.
 bool IsValidName(const std::string& name);

@@ -57,6 +57,7 @@ StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std:
   server->sweep_service_ = std::make_unique<SweepServiceImpl>(*server->coordinator_, server->credentials_.get());
   server->worker_service_ = std::make_unique<WorkerServiceImpl>(*server->coordinator_, server->credentials_.get());
   server->trial_service_ = std::make_unique<TrialServiceImpl>(*server->coordinator_);
+  server->schedule_service_ = std::make_unique<ScheduleServiceImpl>(*server->coordinator_, server->credentials_.get());
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -65,6 +66,7 @@ StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std:
   builder.RegisterService(server->sweep_service_.get());
   builder.RegisterService(server->worker_service_.get());
   builder.RegisterService(server->trial_service_.get());
+  builder.RegisterService(server->schedule_service_.get());
   builder.SetMaxReceiveMessageSize(8 << 20);
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || port == 0)
@@ -72,16 +74,28 @@ StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std:
                        " (is the port in use? choose another with --listen HOST:PORT, or port 0 for any free one)");
   server->address_ = listen_address.substr(0, listen_address.rfind(':')) + ":" + std::to_string(port);
 
-  // Declare silent workers lost a few times per lease timeout.
+  // Declare silent workers lost a few times per lease timeout, and fire schedules every second, the
+  // first time at once (catching up what was missed while the coordinator was down).
   server->reaper_ = std::thread([raw = server.get()] {
     const auto period = std::chrono::duration<double>(raw->coordinator_->options().lease_timeout_seconds / 4);
-    auto next = std::chrono::steady_clock::now();
+    auto next_expiry = std::chrono::steady_clock::now();
+    auto next_firing = std::chrono::steady_clock::now();
+    std::string last_firing_error;  // a failing schedule is reported when its error changes, not every second
     while (!raw->stopping_.load()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= next_firing) {
+        next_firing = now + std::chrono::seconds(1);
+        Status status = raw->coordinator_->FireDueSchedules();
+        if (!status.ok() && status.message() != last_firing_error)
+          std::cerr << "orchard-coordinator: firing schedules: " << status.message() << "\n";
+        last_firing_error = status.message();
+      }
+      if (now >= next_expiry) {
+        next_expiry = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
+        Status status = raw->coordinator_->ExpireWorkers();
+        if (!status.ok()) std::cerr << "orchard-coordinator: expiring workers: " << status.message() << "\n";
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (std::chrono::steady_clock::now() < next) continue;
-      next = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
-      Status status = raw->coordinator_->ExpireWorkers();
-      if (!status.ok()) std::cerr << "orchard-coordinator: expiring workers: " << status.message() << "\n";
     }
   });
   return server;

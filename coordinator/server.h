@@ -1,5 +1,6 @@
-// The coordinator as a running gRPC server: the three services, server reflection, and a thread
-// that declares silent workers lost. Used by orchard-coordinator and embedded by `orchard run`.
+// The coordinator as a running gRPC server: its services, server reflection, and a thread that
+// declares silent workers lost and fires schedules. Used by orchard-coordinator and embedded by
+// `orchard run`.
 //
 //   ASSIGN_OR_RETURN(auto server, CoordinatorServer::Start("127.0.0.1:0", options));
 //   ServerSecurity security{.auth = true, .tls_cert_file = "c.pem", .tls_key_file = "k.pem"};
@@ -61,10 +62,11 @@ class CoordinatorServer {
   std::unique_ptr<SweepServiceImpl> sweep_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<TrialServiceImpl> trial_service_;
+  std::unique_ptr<ScheduleServiceImpl> schedule_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::atomic<bool> stopping_{false};
-  std::thread reaper_;
+  std::thread reaper_;  // expires silent workers and fires schedules
 };
 
 }  // namespace orchard::coordinator

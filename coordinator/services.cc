@@ -34,6 +34,15 @@ StatusOr<Principal> Caller(const grpc::ServerContext& context, CredentialStore* 
   return credentials->Authenticate(*token);
 }
 
+// The caller, who must be a user (or admin): the CLI-facing services refuse worker tokens.
+StatusOr<Principal> CallingUser(const grpc::ServerContext& context, CredentialStore* credentials) {
+  ASSIGN_OR_RETURN(Principal caller, Caller(context, credentials));
+  if (!caller.is_user())
+    return PermissionDenied("a worker token cannot use the sweep or schedule services; use a user's token "
+                            "(`orchard-coordinator user token NAME` issues one)");
+  return caller;
+}
+
 Status MayAccess(const Principal& caller, const StatusOr<std::string>& owner, const std::string& what) {
   if (!owner.ok()) return owner.status();
   if (caller.is_admin() || *owner == caller.name) return OkStatus();
@@ -51,11 +60,7 @@ grpc::Status Answer(StatusOr<T> result, Response* response) {
 }  // namespace
 
 StatusOr<Principal> SweepServiceImpl::CallingUser(const grpc::ServerContext& context) {
-  ASSIGN_OR_RETURN(Principal caller, Caller(context, credentials_));
-  if (!caller.is_user())
-    return PermissionDenied("a worker token cannot use the sweep service; use a user's token "
-                            "(`orchard-coordinator user token NAME` issues one)");
-  return caller;
+  return orchard::coordinator::CallingUser(context, credentials_);
 }
 
 Status SweepServiceImpl::MayAccessSweep(const grpc::ServerContext& context, int64_t sweep_id) {
@@ -166,6 +171,63 @@ grpc::Status SweepServiceImpl::ListWorkers(grpc::ServerContext* context, const v
   if (auto caller = CallingUser(*context); !caller.ok()) return ToGrpcStatus(caller.status());
   for (auto& worker : coordinator_.ListWorkers()) *response->add_workers() = std::move(worker);
   return grpc::Status::OK;
+}
+
+Status ScheduleServiceImpl::MayAccessSchedule(const grpc::ServerContext& context, const std::string& name) {
+  ASSIGN_OR_RETURN(Principal caller, CallingUser(context, credentials_));
+  return MayAccess(caller, coordinator_.ScheduleOwner(name), "schedule " + name);
+}
+
+grpc::Status ScheduleServiceImpl::AddSchedule(grpc::ServerContext* context, const v1::AddScheduleRequest* request,
+                                              v1::AddScheduleResponse* response) {
+  auto caller = CallingUser(*context, credentials_);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  // A new version of an existing schedule needs the right to change it; a new name is the caller's.
+  const StatusOr<std::string> owner = coordinator_.ScheduleOwner(request->name());
+  if (owner.ok() || owner.status().code() != StatusCode::kNotFound) {
+    if (Status allowed = MayAccess(*caller, owner, "schedule " + request->name()); !allowed.ok())
+      return ToGrpcStatus(allowed);
+  }
+  return Answer(coordinator_.AddSchedule(*request, caller->name), response);
+}
+
+grpc::Status ScheduleServiceImpl::ListSchedules(grpc::ServerContext* context, const v1::ListSchedulesRequest*,
+                                                v1::ListSchedulesResponse* response) {
+  auto caller = CallingUser(*context, credentials_);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  const auto owner = caller->is_admin() ? std::nullopt : std::optional<std::string>(caller->name);
+  for (auto& schedule : coordinator_.ListSchedules(owner)) *response->add_schedules() = std::move(schedule);
+  return grpc::Status::OK;
+}
+
+grpc::Status ScheduleServiceImpl::GetSchedule(grpc::ServerContext* context, const v1::GetScheduleRequest* request,
+                                              v1::ScheduleDetails* response) {
+  if (Status allowed = MayAccessSchedule(*context, request->name()); !allowed.ok()) return ToGrpcStatus(allowed);
+  return Answer(coordinator_.GetSchedule(request->name(), request->runs_limit()), response);
+}
+
+grpc::Status ScheduleServiceImpl::PauseSchedule(grpc::ServerContext* context, const v1::PauseScheduleRequest* request,
+                                                v1::Schedule* response) {
+  if (Status allowed = MayAccessSchedule(*context, request->name()); !allowed.ok()) return ToGrpcStatus(allowed);
+  return Answer(coordinator_.PauseSchedule(request->name()), response);
+}
+
+grpc::Status ScheduleServiceImpl::ResumeSchedule(grpc::ServerContext* context, const v1::ResumeScheduleRequest* request,
+                                                 v1::Schedule* response) {
+  if (Status allowed = MayAccessSchedule(*context, request->name()); !allowed.ok()) return ToGrpcStatus(allowed);
+  return Answer(coordinator_.ResumeSchedule(request->name()), response);
+}
+
+grpc::Status ScheduleServiceImpl::RemoveSchedule(grpc::ServerContext* context, const v1::RemoveScheduleRequest* request,
+                                                 v1::RemoveScheduleResponse*) {
+  if (Status allowed = MayAccessSchedule(*context, request->name()); !allowed.ok()) return ToGrpcStatus(allowed);
+  return ToGrpcStatus(coordinator_.RemoveSchedule(request->name()));
+}
+
+grpc::Status ScheduleServiceImpl::RunScheduleNow(grpc::ServerContext* context, const v1::RunScheduleNowRequest* request,
+                                                 v1::ScheduleRun* response) {
+  if (Status allowed = MayAccessSchedule(*context, request->name()); !allowed.ok()) return ToGrpcStatus(allowed);
+  return Answer(coordinator_.RunScheduleNow(request->name()), response);
 }
 
 Status WorkerServiceImpl::CallingWorker(const grpc::ServerContext& context) {

@@ -3,8 +3,9 @@
 //
 // Every call is checked against its caller. With a CredentialStore (authentication on), the call's
 // "authorization: Bearer TOKEN" metadata names the caller, and a missing, unknown or revoked token is
-// UNAUTHENTICATED: the sweep service needs a user's token and shows a user only their own sweeps
-// (admins see all; others' are PERMISSION_DENIED), and the worker service needs a worker token.
+// UNAUTHENTICATED: the sweep and schedule services need a user's token and show a user only their
+// own sweeps and schedules (admins see all; others' are PERMISSION_DENIED), and the worker service
+// needs a worker token.
 // Without one (the loopback default) every caller is the admin "local". Trial reports are authorised
 // by their attempt's token in the request, whatever the mode.
 #pragma once
@@ -13,6 +14,7 @@
 
 #include "coordinator/coordinator.h"
 #include "coordinator/credential_store.h"
+#include "orchard/v1/schedule_service.grpc.pb.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "orchard/v1/trial_service.grpc.pb.h"
 #include "orchard/v1/worker_service.grpc.pb.h"
@@ -44,6 +46,27 @@ class SweepServiceImpl final : public v1::SweepService::Service {
   // OK when the caller is the sweep's (or the trial's sweep's) owner or an admin.
   Status MayAccessSweep(const grpc::ServerContext& context, int64_t sweep_id);
   Status MayAccessTrial(const grpc::ServerContext& context, int64_t trial_id);
+
+  Coordinator& coordinator_;
+  CredentialStore* credentials_;
+};
+
+class ScheduleServiceImpl final : public v1::ScheduleService::Service {
+ public:
+  // `credentials` null: authentication off.
+  ScheduleServiceImpl(Coordinator& coordinator, CredentialStore* credentials)
+      : coordinator_(coordinator), credentials_(credentials) {}
+  grpc::Status AddSchedule(grpc::ServerContext*, const v1::AddScheduleRequest*, v1::AddScheduleResponse*) override;
+  grpc::Status ListSchedules(grpc::ServerContext*, const v1::ListSchedulesRequest*, v1::ListSchedulesResponse*) override;
+  grpc::Status GetSchedule(grpc::ServerContext*, const v1::GetScheduleRequest*, v1::ScheduleDetails*) override;
+  grpc::Status PauseSchedule(grpc::ServerContext*, const v1::PauseScheduleRequest*, v1::Schedule*) override;
+  grpc::Status ResumeSchedule(grpc::ServerContext*, const v1::ResumeScheduleRequest*, v1::Schedule*) override;
+  grpc::Status RemoveSchedule(grpc::ServerContext*, const v1::RemoveScheduleRequest*, v1::RemoveScheduleResponse*) override;
+  grpc::Status RunScheduleNow(grpc::ServerContext*, const v1::RunScheduleNowRequest*, v1::ScheduleRun*) override;
+
+ private:
+  // OK when the caller owns the schedule or is an admin.
+  Status MayAccessSchedule(const grpc::ServerContext& context, const std::string& name);
 
   Coordinator& coordinator_;
   CredentialStore* credentials_;

@@ -122,8 +122,12 @@ Transaction::Transaction(Database* db) : db_(db), begin_status_(db->Exec("BEGIN 
   done_ = !begin_status_.ok();
 }
 
-Transaction::~Transaction() {
-  if (!done_) (void)db_->Exec("ROLLBACK");
+Transaction::~Transaction() { Rollback(); }
+
+void Transaction::Rollback() {
+  if (done_) return;
+  done_ = true;
+  (void)db_->Exec("ROLLBACK");
 }
 
 Status Transaction::Commit() {

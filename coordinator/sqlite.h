@@ -93,6 +93,8 @@ class Transaction {
   Transaction& operator=(const Transaction&) = delete;
   ~Transaction();
   Status Commit();
+  // Ends it now, undoing its changes; nothing once it has ended.
+  void Rollback();
   Status status() const { return begin_status_; }
 
  private:

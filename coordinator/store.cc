@@ -107,6 +107,45 @@ ALTER TABLE trials ADD COLUMN rung INTEGER NOT NULL DEFAULT -1;
 ALTER TABLE trials ADD COLUMN decision TEXT NOT NULL DEFAULT '';
 ALTER TABLE trials ADD COLUMN lineage TEXT NOT NULL DEFAULT '[]';
 )sql",
+      // 5: schedules (issue #8): a cron expression in a zone that submits a stored recipe. Settings
+      // change only by new versions; every slot handled (or run-now) is a numbered run, which names
+      // the sweep it submitted or says why it was skipped or failed. A sweep names its schedule.
+      R"sql(
+CREATE TABLE schedules (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  owner TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  paused INTEGER NOT NULL DEFAULT 0,
+  due_after INTEGER NOT NULL,
+  created_at REAL NOT NULL);
+CREATE TABLE schedule_versions (
+  schedule_id INTEGER NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+  version INTEGER NOT NULL,
+  cron TEXT NOT NULL,
+  time_zone TEXT NOT NULL,
+  recipe_yaml TEXT NOT NULL,
+  recipe_file TEXT NOT NULL,
+  overrides TEXT NOT NULL,
+  overlap TEXT NOT NULL,
+  model TEXT NOT NULL,
+  promotion_margin REAL NOT NULL,
+  created_at REAL NOT NULL,
+  PRIMARY KEY (schedule_id, version));
+CREATE TABLE schedule_runs (
+  schedule_id INTEGER NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+  number INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  fired_by TEXT NOT NULL,
+  slot INTEGER NOT NULL,
+  fired_at REAL NOT NULL,
+  missed INTEGER NOT NULL,
+  sweep_id INTEGER REFERENCES sweeps(id),
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  PRIMARY KEY (schedule_id, number));
+ALTER TABLE sweeps ADD COLUMN schedule TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return migrations;
 }
@@ -152,11 +191,11 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, const std:
 StatusOr<int64_t> Store::InsertSweep(const SweepRecord& sweep) {
   Statement insert = db_->Prepare(
       "INSERT INTO sweeps (name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, strategy_state, "
-      "created_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "created_at, owner, schedule) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert.Bind(1, sweep.name).Bind(2, sweep.state).Bind(3, sweep.recipe_yaml).Bind(4, sweep.recipe_file);
   insert.Bind(5, nlohmann::json(sweep.overrides).dump()).Bind(6, sweep.spec.dump());
   insert.Bind(7, sweep.planned_trials).Bind(8, sweep.strategy_state.dump()).Bind(9, sweep.created_at);
-  insert.Bind(10, sweep.owner);
+  insert.Bind(10, sweep.owner).Bind(11, sweep.schedule);
   RETURN_IF_ERROR(insert.Run());
   return db_->LastInsertId();
 }
@@ -164,7 +203,7 @@ StatusOr<int64_t> Store::InsertSweep(const SweepRecord& sweep) {
 StatusOr<SweepRecord> Store::LoadSweep(int64_t sweep_id) {
   Statement row = db_->Prepare(
       "SELECT id, name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, strategy_state, created_at, "
-      "finished_at, owner FROM sweeps WHERE id = ?");
+      "finished_at, owner, schedule FROM sweeps WHERE id = ?");
   row.Bind(1, sweep_id);
   if (!row.Step()) {
     RETURN_IF_ERROR(row.status());
@@ -183,6 +222,7 @@ StatusOr<SweepRecord> Store::LoadSweep(int64_t sweep_id) {
   sweep.created_at = row.Double(9);
   sweep.finished_at = row.Double(10);
   sweep.owner = row.Text(11);
+  sweep.schedule = row.Text(12);
   return sweep;
 }
 
@@ -219,6 +259,7 @@ StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
   sweep.set_storage_root(storage_root_);
   sweep.set_finished_at(record.finished_at);
   sweep.set_owner(record.owner);
+  sweep.set_schedule(record.schedule);
   Statement counts = db_->Prepare("SELECT state, COUNT(*) FROM trials WHERE sweep_id = ? GROUP BY state");
   counts.Bind(1, sweep_id);
   int64_t created = 0;

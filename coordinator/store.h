@@ -1,4 +1,4 @@
-// The coordinator's state in SQLite: sweeps, trials, attempts, workers, metrics and events.
+// The coordinator's state in SQLite: sweeps, trials, attempts, workers, metrics, events and schedules.
 //
 //   ASSIGN_OR_RETURN(auto store, Store::Open("state/orchard.db"));
 //   Transaction tx = store->Begin();
@@ -43,6 +43,7 @@ struct SweepRecord {
   double created_at = 0;
   double finished_at = 0;         // 0 while running
   std::string owner;              // the user who submitted it
+  std::string schedule;           // the schedule that fired it; empty when submitted by hand
 };
 
 struct AttemptRecord {
@@ -76,6 +77,51 @@ struct WorkerRecord {
   int64_t slots = 0;
   bool alive = false;
   double last_heartbeat = 0;
+};
+
+// One version of a schedule's settings; a schedule changes only by getting a new version.
+struct ScheduleSettings {
+  std::string cron;
+  std::string time_zone;               // as given; empty is UTC
+  std::string recipe_yaml;             // with its ${...} variables
+  std::string recipe_file;
+  std::vector<std::string> overrides;
+  std::string overlap = "skip";        // skip | allow | replace
+  std::string model;                   // passed on to every sweep it submits
+  double promotion_margin = 0;
+
+  bool operator==(const ScheduleSettings&) const = default;
+};
+
+struct ScheduleRecord {
+  int64_t id = 0;
+  std::string name;
+  std::string owner;
+  int64_t version = 0;                 // the current one
+  ScheduleSettings settings;           // of the current version
+  double version_created_at = 0;
+  bool paused = false;
+  int64_t due_after = 0;               // cron slots after this instant are due (schedule_firing.h)
+  int64_t runs = 0;                    // runs so far; the next is number runs + 1
+  double created_at = 0;
+};
+
+struct ScheduleVersionRecord {
+  int64_t version = 0;
+  ScheduleSettings settings;
+  double created_at = 0;
+};
+
+struct ScheduleRunRecord {
+  int64_t number = 0;
+  int64_t version = 0;
+  std::string fired_by;   // cron | catch-up | run-now
+  int64_t slot = 0;       // Unix seconds
+  double fired_at = 0;
+  int64_t missed = 0;     // slots missed before this one
+  int64_t sweep_id = 0;   // 0: none (skipped or failed)
+  std::string state;      // submitted | skipped | failed; as read, a submitted run has its sweep's state
+  std::string reason;
 };
 
 struct EventRecord {
@@ -169,6 +215,28 @@ class Store {
   std::vector<v1::Worker> ListWorkers();
   // Slots held by the worker's attempts that have not exited.
   int64_t BusySlots(const std::string& worker_id);
+
+  // Schedules (store_schedules.cc). Names are unique.
+  // A new schedule at version 1; `due_after` as in ScheduleRecord.
+  StatusOr<int64_t> InsertSchedule(const std::string& name, const std::string& owner, const ScheduleSettings& settings,
+                                   int64_t due_after, double now);
+  // Makes `settings` the schedule's current version, the one after its latest.
+  Status AddScheduleVersion(int64_t schedule_id, const ScheduleSettings& settings, int64_t due_after, double now);
+  // NotFound naming the schedule and how to list them.
+  StatusOr<ScheduleRecord> LoadSchedule(const std::string& name);
+  // By name; only `owner`'s when given.
+  std::vector<ScheduleRecord> ListSchedules(const std::optional<std::string>& owner = std::nullopt);
+  // Newest first.
+  std::vector<ScheduleVersionRecord> ScheduleVersions(int64_t schedule_id);
+  Status SetSchedulePaused(int64_t schedule_id, bool paused);
+  Status SetScheduleDueAfter(int64_t schedule_id, int64_t due_after);
+  // With its versions and runs; the sweeps it fired keep its name.
+  Status DeleteSchedule(int64_t schedule_id);
+  Status InsertScheduleRun(int64_t schedule_id, const ScheduleRunRecord& run);
+  // Newest first, at most `limit`.
+  std::vector<ScheduleRunRecord> ScheduleRuns(int64_t schedule_id, int64_t limit);
+  // Sweeps the schedule fired that are still running, oldest first.
+  std::vector<int64_t> RunningSweepsOfSchedule(int64_t schedule_id);
 
   // Events: what changed in a sweep, for watchers.
   Status AddEvent(int64_t sweep_id, double now, const std::string& message);

@@ -110,5 +110,94 @@ TEST(Render, TrialsShowRungDecisionAndLineageOnlyWhenTheStrategyUsesThem) {
   EXPECT_EQ(asha.find("LINEAGE"), std::string::npos);
 }
 
+v1::ScheduleDetails NightlyDetails() {
+  v1::ScheduleDetails details;
+  v1::Schedule* s = details.mutable_schedule();
+  s->set_name("nightly");
+  s->set_owner("alice");
+  s->set_version(2);
+  s->set_cron("0 2 * * *");
+  s->set_time_zone("Europe/Berlin");
+  s->set_overlap("skip");
+  s->set_model("digits");
+  s->set_promotion_margin(0.01);
+  s->set_recipe_file("/recipes/nightly.yaml");
+  s->add_overrides("train.steps=200");
+  s->set_next_slot(1795309200);  // 2026-11-22 01:00 UTC
+  s->set_next_slot_local("2026-11-22 02:00 Europe/Berlin");
+  v1::ScheduleVersion* v = details.add_versions();
+  v->set_version(2);
+  v->set_created_at(1795176000);  // 2026-11-20 12:00 UTC
+  v->set_cron("0 2 * * *");
+  v->set_time_zone("Europe/Berlin");
+  v->set_overlap("skip");
+  v->set_recipe_file("/recipes/nightly.yaml");
+  v1::ScheduleRun* failed = details.add_runs();
+  failed->set_number(2);
+  failed->set_version(2);
+  failed->set_slot_local("2026-11-21 02:00 Europe/Berlin");
+  failed->set_fired_by("cron");
+  failed->set_state("failed");
+  failed->set_reason("data.path /d/2026-11-21/train.csv does not exist");
+  v1::ScheduleRun* ran = details.add_runs();
+  ran->set_number(1);
+  ran->set_version(1);
+  ran->set_slot_local("2026-11-20 15:03 Europe/Berlin");
+  ran->set_fired_by("run-now");
+  ran->set_sweep_id(7);
+  ran->set_state("completed");
+  *s->mutable_last_run() = *failed;
+  return details;
+}
+
+TEST(Render, UtcTimesToTheMinute) {
+  EXPECT_EQ(FormatUtcTime(1795309200), "2026-11-22 01:00 UTC");
+  EXPECT_EQ(FormatUtcTime(1795309259.9), "2026-11-22 01:00 UTC");
+  EXPECT_EQ(FormatUtcTime(-60), "1969-12-31 23:59 UTC");
+}
+
+TEST(Render, ScheduleShowsTheNextFiringInItsZoneAndUtcVersionsAndRuns) {
+  const std::string text = ScheduleText(NightlyDetails());
+  EXPECT_NE(text.find("schedule nightly (version 2, owner alice): active"), std::string::npos) << text;
+  EXPECT_NE(text.find("recipe /recipes/nightly.yaml --set train.steps=200"), std::string::npos) << text;
+  EXPECT_NE(text.find("challenges model digits (promoted when better by 0.01)"), std::string::npos) << text;
+  EXPECT_NE(text.find("next firing 2026-11-22 02:00 Europe/Berlin (2026-11-22 01:00 UTC)"), std::string::npos) << text;
+  EXPECT_NE(text.find("2026-11-20 12:00 UTC"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n2    2        2026-11-21 02:00 Europe/Berlin  cron      -      failed     "
+                      "data.path /d/2026-11-21/train.csv does not exist\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\n1    1        2026-11-20 15:03 Europe/Berlin  run-now   7      completed  -\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Render, ScheduleListAndWhatAddDid) {
+  v1::ScheduleDetails details = NightlyDetails();
+  const std::string table = SchedulesTable({details.schedule()});
+  EXPECT_NE(table.find("nightly  alice  0 2 * * *  Europe/Berlin  2        2026-11-22 02:00 Europe/Berlin  run 2 failed"),
+            std::string::npos)
+      << table;
+  details.mutable_schedule()->set_paused(true);
+  EXPECT_NE(SchedulesTable({details.schedule()}).find("paused"), std::string::npos);
+
+  v1::AddScheduleResponse added;
+  *added.mutable_schedule() = NightlyDetails().schedule();
+  added.set_outcome("new version");
+  added.add_changed("recipe");
+  added.add_changed("cron");
+  EXPECT_EQ(AddedScheduleText(added),
+            "schedule nightly: new version 2 (changed: recipe, cron)\n"
+            "  next firing 2026-11-22 02:00 Europe/Berlin (2026-11-22 01:00 UTC)\n");
+  added.set_outcome("unchanged");
+  EXPECT_NE(AddedScheduleText(added).find("is unchanged (version 2); nothing to do"), std::string::npos);
+}
+
+TEST(Render, ARunNowRunSaysWhereToFollowIt) {
+  EXPECT_EQ(ScheduleRunText("nightly", NightlyDetails().runs(1)),
+            "schedule nightly, run 1 completed (sweep 7) for 2026-11-20 15:03 Europe/Berlin\n"
+            "follow it with: orchard watch 7\n");
+}
+
 }  // namespace
 }  // namespace orchard::cli

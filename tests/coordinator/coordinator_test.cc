@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -590,6 +592,36 @@ TEST_F(CoordinatorTest, AHyperbandRungInterruptedByARestartCompletesAfterIt) {
   const auto trials = coordinator_->ListTrials(sweep.id()).value();
   EXPECT_EQ(trials[0].state(), v1::TRIAL_STOPPED) << "paused before the restart, then halved away";
   EXPECT_EQ(trials[1].decision(), "continue");
+}
+
+// Runs SQL on the coordinator's database from a second connection, as an operator's tool would.
+void ExecSql(const std::filesystem::path& db, const std::string& sql) {
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &handle), SQLITE_OK);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(handle, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(handle);
+}
+
+TEST_F(CoordinatorTest, AReportWhoseTransactionFailsLeavesTheStrategyAsTheStoreHasIt) {
+  const v1::Sweep sweep = Submit(kHyperbandRecipe);
+  const std::string worker = Register(3);
+  auto attempts = Lease(worker, 3);
+  ASSERT_EQ(Report(attempts[0], 10, 0.5).value(), v1::DECISION_PAUSE);
+  ASSERT_TRUE(Exit(worker, attempts[0], 4).ok());
+  ASSERT_EQ(Report(attempts[1], 10, 0.7).value(), v1::DECISION_PAUSE);
+  // The report that completes the rung fails late, after the strategy has halved it.
+  const std::filesystem::path db = std::filesystem::path(dir_ / "state") / "orchard.db";
+  ExecSql(db, "CREATE TRIGGER fail_resume BEFORE INSERT ON events WHEN NEW.message LIKE '%resumed by the search%' "
+              "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+  EXPECT_FALSE(Report(attempts[2], 10, 0.9).ok());
+  ExecSql(db, "DROP TRIGGER fail_resume;");
+  // The worker sends the same report again; the rung is halved as if the first had never come.
+  EXPECT_EQ(Report(attempts[2], 10, 0.9).value(), v1::DECISION_STOP);
+  const auto trials = coordinator_->ListTrials(sweep.id()).value();
+  EXPECT_EQ(trials[0].state(), v1::TRIAL_PENDING) << "resumed";
+  EXPECT_EQ(trials[0].decision(), "resume");
 }
 
 TEST_F(CoordinatorTest, CancelingASweepEndsItsPausedTrials) {

@@ -9,6 +9,7 @@
 #include "client/connection.h"
 #include "coordinator/credential_store.h"
 #include "coordinator/server.h"
+#include "orchard/v1/schedule_service.grpc.pb.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "orchard/v1/trial_service.grpc.pb.h"
 #include "orchard/v1/worker_service.grpc.pb.h"
@@ -113,9 +114,11 @@ std::vector<std::string> Methods(const std::string& service) {
 
 TEST_F(AuthTest, EveryCallWithoutAValidTokenIsUnauthenticated) {
   std::vector<std::string> methods = Methods(v1::SweepService::service_full_name());
-  const auto worker_methods = Methods(v1::WorkerService::service_full_name());
-  methods.insert(methods.end(), worker_methods.begin(), worker_methods.end());
-  ASSERT_EQ(methods.size(), 15u) << "a new method: it is checked here as well";
+  for (const char* service : {v1::WorkerService::service_full_name(), v1::ScheduleService::service_full_name()}) {
+    const auto more = Methods(service);
+    methods.insert(methods.end(), more.begin(), more.end());
+  }
+  ASSERT_EQ(methods.size(), 22u) << "a new method: it is checked here as well";
   for (const std::string& method : methods) {
     for (const std::string& token : {std::string(), std::string("orc_u_forged"), revoked_.token}) {
       const grpc::Status status = CallEmpty(method, token);
@@ -134,10 +137,12 @@ TEST_F(AuthTest, EachServiceTakesOnlyItsOwnKindOfToken) {
     for (const std::string& method : Methods(v1::WorkerService::service_full_name()))
       EXPECT_EQ(CallEmpty(method, user->token).error_code(), grpc::StatusCode::PERMISSION_DENIED) << method;
   }
-  for (const std::string& method : Methods(v1::SweepService::service_full_name())) {
-    const grpc::Status status = CallEmpty(method, worker_.token);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method;
-    EXPECT_NE(status.error_message().find("worker token"), std::string::npos) << status.error_message();
+  for (const char* service : {v1::SweepService::service_full_name(), v1::ScheduleService::service_full_name()}) {
+    for (const std::string& method : Methods(service)) {
+      const grpc::Status status = CallEmpty(method, worker_.token);
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method;
+      EXPECT_NE(status.error_message().find("worker token"), std::string::npos) << status.error_message();
+    }
   }
   // And each works with the right one.
   EXPECT_EQ(CallEmpty("/orchard.v1.SweepService/ListWorkers", alice_.token).error_code(), grpc::StatusCode::OK);
@@ -289,6 +294,93 @@ TEST_F(AuthTest, UsersSeeAndCancelOnlyTheirOwnSweepsAndAdminsAll) {
   v1::Sweep seen;
   ASSERT_TRUE(Sweeps(alice_)->GetSweep(&get_context, get, &seen).ok());
   EXPECT_EQ(seen.state(), v1::SWEEP_CANCELED);
+}
+
+TEST_F(AuthTest, UsersSeeAndChangeOnlyTheirOwnSchedulesAndAdminsAll) {
+  auto schedules = [&](const IssuedToken& who) { return v1::ScheduleService::NewStub(Channel(who.token)); };
+  v1::AddScheduleRequest add;
+  add.set_name("nightly");
+  add.set_cron("0 2 * * *");
+  add.set_recipe_yaml(kRecipe);
+  add.set_recipe_file("/recipes/tiny.yaml");
+  {
+    grpc::ClientContext c;
+    v1::AddScheduleResponse added;
+    const grpc::Status status = schedules(alice_)->AddSchedule(&c, add, &added);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(added.schedule().owner(), "alice");
+  }
+
+  // Bob: every call about alice's schedule is refused, a new version of it included.
+  auto bob = schedules(bob_);
+  auto denied = [](const grpc::Status& status, const char* what) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << what << ": " << status.error_message();
+  };
+  {
+    grpc::ClientContext c;
+    v1::AddScheduleRequest changed = add;
+    changed.set_cron("0 3 * * *");
+    v1::AddScheduleResponse r;
+    denied(bob->AddSchedule(&c, changed, &r), "AddSchedule");
+  }
+  {
+    grpc::ClientContext c;
+    v1::GetScheduleRequest r;
+    r.set_name("nightly");
+    v1::ScheduleDetails d;
+    denied(bob->GetSchedule(&c, r, &d), "GetSchedule");
+  }
+  {
+    grpc::ClientContext c;
+    v1::PauseScheduleRequest r;
+    r.set_name("nightly");
+    v1::Schedule s;
+    denied(bob->PauseSchedule(&c, r, &s), "PauseSchedule");
+  }
+  {
+    grpc::ClientContext c;
+    v1::ResumeScheduleRequest r;
+    r.set_name("nightly");
+    v1::Schedule s;
+    denied(bob->ResumeSchedule(&c, r, &s), "ResumeSchedule");
+  }
+  {
+    grpc::ClientContext c;
+    v1::RunScheduleNowRequest r;
+    r.set_name("nightly");
+    v1::ScheduleRun run;
+    denied(bob->RunScheduleNow(&c, r, &run), "RunScheduleNow");
+  }
+  {
+    grpc::ClientContext c;
+    v1::RemoveScheduleRequest r;
+    r.set_name("nightly");
+    v1::RemoveScheduleResponse removed;
+    denied(bob->RemoveSchedule(&c, r, &removed), "RemoveSchedule");
+  }
+  auto list = [&](const IssuedToken& who) {
+    grpc::ClientContext c;
+    v1::ListSchedulesResponse response;
+    EXPECT_TRUE(schedules(who)->ListSchedules(&c, v1::ListSchedulesRequest(), &response).ok());
+    return response;
+  };
+  EXPECT_EQ(list(bob_).schedules_size(), 0);
+  EXPECT_EQ(list(alice_).schedules_size(), 1);
+  EXPECT_EQ(list(admin_).schedules_size(), 1);
+
+  // Run-now submits as the schedule's owner, whoever asks (here the admin).
+  grpc::ClientContext run_context;
+  v1::RunScheduleNowRequest run_now;
+  run_now.set_name("nightly");
+  v1::ScheduleRun run;
+  ASSERT_TRUE(schedules(admin_)->RunScheduleNow(&run_context, run_now, &run).ok());
+  grpc::ClientContext get_context;
+  v1::GetSweepRequest get;
+  get.set_sweep_id(run.sweep_id());
+  v1::Sweep sweep;
+  ASSERT_TRUE(Sweeps(alice_)->GetSweep(&get_context, get, &sweep).ok());
+  EXPECT_EQ(sweep.owner(), "alice");
+  EXPECT_EQ(sweep.schedule(), "nightly");
 }
 
 TEST(ListenAddress, AnythingButLoopbackNeedsAuthentication) {
