@@ -330,6 +330,8 @@ Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const Sear
     if (trial.state() == v1::TRIAL_PENDING) return store_->SetTrialState(trial_id, "stopped", "stopped by the search before it started", now);
     return OkStatus();
   }
+  // The trial passed a rung and goes on: nothing to change (recording the rung is not done yet).
+  if (std::holds_alternative<ContinueTrial>(action)) return OkStatus();
   // FinishSweep: the strategy wants no more trials.
   const auto sweep_now = store_->GetSweep(sweep_id);
   const bool any_completed = sweep_now.ok() && sweep_now->trials_by_state().count("completed") > 0;
