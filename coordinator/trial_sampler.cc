@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 
 namespace orchard::coordinator {
 namespace {
@@ -15,11 +14,15 @@ uint64_t MixSeed(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// Uniform in [0, 1) from 53 random bits: unlike std::uniform_real_distribution its output is the
-// same with every standard library, so a sweep's draws do not depend on the build.
-double Unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
-
 }  // namespace
+
+std::mt19937_64 DrawGenerator(int64_t seed, int64_t index, uint64_t stream) {
+  uint64_t state = MixSeed(MixSeed(static_cast<uint64_t>(seed)) ^ static_cast<uint64_t>(index));
+  if (stream != 0) state = MixSeed(state ^ MixSeed(stream));
+  return std::mt19937_64(state);
+}
+
+double Unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& parameters, int64_t index) {
   std::vector<Hyperparameter> point(parameters.size());
@@ -34,7 +37,7 @@ std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& paramet
 
 std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
                                         int64_t index) {
-  std::mt19937_64 rng(MixSeed(MixSeed(static_cast<uint64_t>(seed)) ^ static_cast<uint64_t>(index)));
+  std::mt19937_64 rng = DrawGenerator(seed, index);
   std::vector<Hyperparameter> point;
   for (const ParameterSpace& p : parameters) {
     std::string value;

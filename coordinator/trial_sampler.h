@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include "coordinator/search_strategy.h"
@@ -19,5 +20,13 @@ std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& paramet
 // generator stream, so draws need no saved generator state.
 std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
                                         int64_t index);
+
+// The generator for draw `index` of a sweep seeded with `seed`. `stream` tells apart independent
+// uses of the same index (0 is RandomPoint's), so a strategy's state never needs a saved generator.
+std::mt19937_64 DrawGenerator(int64_t seed, int64_t index, uint64_t stream = 0);
+
+// Uniform in [0, 1) from 53 random bits: unlike std::uniform_real_distribution its output is the
+// same with every standard library, so a sweep's draws do not depend on the build.
+double Unit(std::mt19937_64& rng);
 
 }  // namespace orchard::coordinator
