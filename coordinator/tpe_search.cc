@@ -111,10 +111,14 @@ NumericSpace SpaceOf(const ParameterSpace& p) {
   }
 }
 
+// The integer nearest to t within [min, max].
+int64_t NearestInteger(const ParameterSpace& p, double t) {
+  return std::clamp<int64_t>(std::llround(t), std::llround(std::ceil(p.min)), std::llround(std::floor(p.max)));
+}
+
 // The value of model-space point t as RandomPoint writes it, clamped to [min, max].
 std::string Write(const ParameterSpace& p, const NumericSpace& space, double t) {
-  if (space.integer)
-    return std::to_string(std::clamp(std::llround(t), std::llround(std::ceil(p.min)), std::llround(std::floor(p.max))));
+  if (space.integer) return std::to_string(NearestInteger(p, t));
   return FormatDouble(std::clamp(space.log ? std::exp(t) : t, p.min, p.max));
 }
 
@@ -137,7 +141,8 @@ std::string NumericChoice(const ParameterSpace& p, const Split& split, int64_t c
     double t = l.Sample(rng);
     double score;
     if (space.integer) {
-      t = static_cast<double>(std::llround(std::clamp(t, space.low + 0.5, space.high - 0.5)));
+      // Rounded before scoring: integers are compared by their mass, which is what a trial gets.
+      t = static_cast<double>(NearestInteger(p, t));
       score = l.LogProbability(t - 0.5, t + 0.5) - g.LogProbability(t - 0.5, t + 0.5);
     } else {
       score = l.LogDensity(t) - g.LogDensity(t);
