@@ -10,7 +10,7 @@ namespace orchard::coordinator {
 namespace {
 
 // Explorations draw from streams of their own, apart from the initial population's.
-constexpr int64_t kExploreStream = 0x7062742d;
+constexpr uint64_t kExploreStream = 0x7062742d;
 
 const std::string* ValueOf(const std::vector<Hyperparameter>& point, const std::string& path) {
   for (const Hyperparameter& h : point)
@@ -49,8 +49,8 @@ std::vector<Hyperparameter> PerturbHyperparameters(const std::vector<ParameterSp
   std::vector<Hyperparameter> next;
   for (const ParameterSpace& p : parameters) {
     const std::string* current = ValueOf(from, p.path);
-    const bool resample = UnitDraw(rng) < resample_probability || current == nullptr;
-    const bool up = UnitDraw(rng) < 0.5;
+    const bool resample = Unit(rng) < resample_probability || current == nullptr;
+    const bool up = Unit(rng) < 0.5;
     next.push_back({p.path, resample ? DrawValue(p, rng) : Perturb(p, *current, up)});
   }
   return next;
@@ -144,8 +144,8 @@ std::vector<SearchAction> PopulationBasedSearch::Exploit(int64_t trial) {
   for (int64_t i = 0; i < QuantileSize(ranked.size()); ++i)
     if (ranked[i] != trial && members_[ranked[i]].phase == Phase::kRunning) parents.push_back(ranked[i]);
   if (parents.empty()) return {ResumeTrial{trial, -1, {}}};
-  std::mt19937_64 rng = DrawStream(seed_ ^ kExploreStream, explorations_++);
-  const int64_t parent = parents[static_cast<size_t>(UnitDraw(rng) * static_cast<double>(parents.size()))];
+  std::mt19937_64 rng = DrawGenerator(seed_, explorations_++, kExploreStream);
+  const int64_t parent = parents[static_cast<size_t>(Unit(rng) * static_cast<double>(parents.size()))];
   Member& member = members_[trial];
   const Member& from = members_[parent];
   member.hyperparameters = PerturbHyperparameters(parameters_, from.hyperparameters, resample_probability_, rng);

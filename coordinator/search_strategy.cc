@@ -6,6 +6,7 @@
 #include "coordinator/fixed_search.h"
 #include "coordinator/hyperband.h"
 #include "coordinator/population_based.h"
+#include "coordinator/tpe_search.h"
 #include "coordinator/trial_sampler.h"
 
 namespace orchard::coordinator {
@@ -27,13 +28,17 @@ StatusOr<std::unique_ptr<SearchStrategy>> Fresh(const SweepSpec& sweep) {
         "grid", trials, [parameters = sweep.parameters](int64_t i) { return GridPoint(parameters, i); }));
   }
   if (sweep.strategy == "random") return RandomSearch(sweep);
+  if (sweep.strategy == "tpe") return std::unique_ptr<SearchStrategy>(std::make_unique<TpeSearch>(sweep));
   if (sweep.strategy == "asha" || sweep.strategy == "median") {
-    if (sweep.sampler != "random") return InvalidArgument("sampler '" + sweep.sampler + "' is not available yet");
+    std::unique_ptr<SearchStrategy> sampler;
+    if (sweep.sampler == "random") sampler = RandomSearch(sweep);
+    else if (sweep.sampler == "tpe") sampler = std::make_unique<TpeSearch>(sweep);
+    else return InvalidArgument("unknown sampler '" + sweep.sampler + "'; expected random or tpe");
     std::unique_ptr<StoppingRule> rule;
     if (sweep.strategy == "asha") rule = std::make_unique<AshaRule>(sweep.min_steps, sweep.reduction_factor);
     else rule = std::make_unique<MedianRule>(sweep.min_steps, sweep.min_trials);
     return std::unique_ptr<SearchStrategy>(
-        std::make_unique<EarlyStoppingSearch>(sweep.strategy, RandomSearch(sweep), std::move(rule), sweep.mode));
+        std::make_unique<EarlyStoppingSearch>(sweep.strategy, std::move(sampler), std::move(rule), sweep.mode));
   }
   if (sweep.strategy == "hyperband") return std::unique_ptr<SearchStrategy>(std::make_unique<HyperbandSearch>(sweep));
   if (sweep.strategy == "pbt") return std::unique_ptr<SearchStrategy>(std::make_unique<PopulationBasedSearch>(sweep));

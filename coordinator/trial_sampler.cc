@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 
 namespace orchard::coordinator {
 namespace {
@@ -17,30 +16,32 @@ uint64_t MixSeed(uint64_t x) {
 
 }  // namespace
 
-std::mt19937_64 DrawStream(int64_t seed, int64_t index) {
-  return std::mt19937_64(MixSeed(MixSeed(static_cast<uint64_t>(seed)) ^ static_cast<uint64_t>(index)));
+std::mt19937_64 DrawGenerator(int64_t seed, int64_t index, uint64_t stream) {
+  uint64_t state = MixSeed(MixSeed(static_cast<uint64_t>(seed)) ^ static_cast<uint64_t>(index));
+  if (stream != 0) state = MixSeed(state ^ MixSeed(stream));
+  return std::mt19937_64(state);
 }
 
-double UnitDraw(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+double Unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 std::string DrawValue(const ParameterSpace& p, std::mt19937_64& rng) {
   switch (p.kind) {
     case ParameterSpace::Kind::kConstant:
       return p.values.front();
     case ParameterSpace::Kind::kValues:
-      return p.values[static_cast<size_t>(UnitDraw(rng) * static_cast<double>(p.values.size()))];
+      return p.values[static_cast<size_t>(Unit(rng) * static_cast<double>(p.values.size()))];
     case ParameterSpace::Kind::kUniform:
-      return FormatDouble(std::clamp(p.min + (p.max - p.min) * UnitDraw(rng), p.min, p.max));
+      return FormatDouble(std::clamp(p.min + (p.max - p.min) * Unit(rng), p.min, p.max));
     case ParameterSpace::Kind::kLogUniform: {
       // exp(log(x)) can miss x by an ulp; outside [min, max] a draw at the edge of a field's range
       // would fail the trial's validation.
-      const double draw = std::exp(std::log(p.min) + (std::log(p.max) - std::log(p.min)) * UnitDraw(rng));
+      const double draw = std::exp(std::log(p.min) + (std::log(p.max) - std::log(p.min)) * Unit(rng));
       return FormatDouble(std::clamp(draw, p.min, p.max));
     }
     case ParameterSpace::Kind::kIntUniform: {
       const auto lo = static_cast<int64_t>(std::ceil(p.min));
       const auto hi = static_cast<int64_t>(std::floor(p.max));
-      return std::to_string(lo + static_cast<int64_t>(UnitDraw(rng) * static_cast<double>(hi - lo + 1)));
+      return std::to_string(lo + static_cast<int64_t>(Unit(rng) * static_cast<double>(hi - lo + 1)));
     }
   }
   return p.values.front();
@@ -59,7 +60,7 @@ std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& paramet
 
 std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
                                         int64_t index) {
-  std::mt19937_64 rng = DrawStream(seed, index);
+  std::mt19937_64 rng = DrawGenerator(seed, index);
   std::vector<Hyperparameter> point;
   for (const ParameterSpace& p : parameters) point.push_back({p.path, DrawValue(p, rng)});
   return point;

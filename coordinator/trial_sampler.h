@@ -22,13 +22,13 @@ std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& paramet
 std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
                                         int64_t index);
 
-// The generator of draw stream `index` of a sweep seeded with `seed`: independent streams that
-// need no saved state (RandomPoint draws point `index` from stream `index`).
-std::mt19937_64 DrawStream(int64_t seed, int64_t index);
+// The generator for draw `index` of a sweep seeded with `seed`. `stream` tells apart independent
+// uses of the same index (0 is RandomPoint's), so a strategy's state never needs a saved generator.
+std::mt19937_64 DrawGenerator(int64_t seed, int64_t index, uint64_t stream = 0);
 
-// Uniform in [0, 1) from 53 bits: unlike std::uniform_real_distribution, the same with every
-// standard library, so a sweep's draws do not depend on the build.
-double UnitDraw(std::mt19937_64& rng);
+// Uniform in [0, 1) from 53 random bits: unlike std::uniform_real_distribution its output is the
+// same with every standard library, so a sweep's draws do not depend on the build.
+double Unit(std::mt19937_64& rng);
 
 // One value of `p` drawn from its space, as the text of its override.
 std::string DrawValue(const ParameterSpace& p, std::mt19937_64& rng);

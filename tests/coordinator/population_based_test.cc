@@ -142,14 +142,14 @@ TEST(PerturbHyperparameters, MovesEachKindWithinItsRange) {
       Space("c", ParameterSpace::Kind::kValues, 0, 0, {"x", "y"}), Space("d", ParameterSpace::Kind::kConstant, 0, 0, {"7"})};
   const std::vector<Hyperparameter> edge = {{"a", "0.95"}, {"b", "3"}, {"c", "y"}, {"d", "7"}};
   for (int64_t i = 0; i < 50; ++i) {
-    std::mt19937_64 rng = DrawStream(1, i);
+    std::mt19937_64 rng = DrawGenerator(1, i);
     const auto next = PerturbHyperparameters(space, edge, 0, rng);
     const double a = std::stod(Value(next, "a"));
     EXPECT_TRUE(a == 1.0 || std::abs(a - 0.76) < 1e-12) << a << ": 0.95 * 1.2 clamps to 1";
     EXPECT_TRUE(Value(next, "b") == "3" || Value(next, "b") == "2") << "3 * 0.8 rounds to 2; up is clamped";
     EXPECT_TRUE(Value(next, "c") == "y" || Value(next, "c") == "x");
     EXPECT_EQ(Value(next, "d"), "7");
-    std::mt19937_64 again = DrawStream(1, i);
+    std::mt19937_64 again = DrawGenerator(1, i);
     const auto redrawn = PerturbHyperparameters(space, edge, /*resample_probability=*/1, again);
     const double drawn = std::stod(Value(redrawn, "a"));
     EXPECT_TRUE(drawn >= 0 && drawn <= 1);

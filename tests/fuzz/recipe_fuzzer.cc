@@ -142,6 +142,25 @@ void CheckSweep(const Recipe& recipe, const std::string& text,
     Require(point.size() == sweep.parameters.size(), "a point misses parameters");
     for (size_t i = 0; i < point.size(); ++i) CheckDraw(sweep.parameters[i], point[i], text, overrides);
   }
+  // TPE's proposals too: the created trials report made-up values and exit until the sweep ends, and
+  // every trial after the random startup ones is a proposal from those results.
+  if (sweep.sampler == "tpe" && planned <= kMaxStartedTrials) {
+    auto tpe = coordinator::MakeSearchStrategy(sweep, nullptr);
+    std::vector<coordinator::CreateTrial> queue;
+    for (const auto& action : (*tpe)->Handle(coordinator::SweepStarted{}))
+      if (const auto* create = std::get_if<coordinator::CreateTrial>(&action)) queue.push_back(*create);
+    for (size_t next = 0; next < queue.size(); ++next) {
+      const coordinator::CreateTrial trial = queue[next];
+      if (trial.trial >= sweep.tpe_startup_trials && trial.trial < sweep.tpe_startup_trials + kCheckedDraws)
+        for (size_t i = 0; i < trial.hyperparameters.size(); ++i)
+          CheckDraw(sweep.parameters[i], trial.hyperparameters[i], text, overrides);
+      (*tpe)->Handle(coordinator::ValidationReported{trial.trial, 1, static_cast<double>((trial.trial * 7919) % 13)});
+      for (const auto& action : (*tpe)->Handle(coordinator::TrialExited{trial.trial, coordinator::TrialExited::Kind::kCompleted}))
+        if (const auto* create = std::get_if<coordinator::CreateTrial>(&action)) queue.push_back(*create);
+    }
+    Require(static_cast<int64_t>(queue.size()) == planned, "tpe created " + std::to_string(queue.size()) + " trials of " +
+                                                               std::to_string(planned));
+  }
   // Draws beyond the planned trials too: the bounds hold for every index.
   for (int64_t index = 0; index < kCheckedDraws && sweep.strategy == "random"; ++index) {
     std::vector<coordinator::Hyperparameter> point =

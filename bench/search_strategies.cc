@@ -1,0 +1,281 @@
+// Search strategies against their peers, in two parts.
+//
+//  tpe: Orchard's TPE against Optuna's TPESampler (bench/peer_optuna_tpe.py) on Branin and
+//    Hartmann-6: the same evaluations, random startup trials and candidates, one trial at a time,
+//    over many seeds; the figure is the median over seeds of the best value found, as regret (best
+//    minus the function's minimum). Both sides run the objective in their own process, so only the
+//    search differs. Random search is shown beside them.
+//  digits: ASHA against random search on the digits task (recipes/digits-asha.yaml): the same
+//    search space, trials and seed, each sweep run by the real CLI (`orchard run`) on this machine in
+//    its own state directory; the figures come from the sweep's SQLite file: the steps every trial
+//    trained (sum of last_step) and the best val_accuracy any trial reached.
+//
+//   PY=$(bash bench/setup_optuna_venv.sh | tail -n1)
+//   build/bin/orchard-bench-search --part all --python "$PY" [--seeds 30] [--evaluations 50]
+//       [--trials 16] [--seed 1] [--slots 1]
+//
+// Each comparison ends with a line `BENCH <name> ours=... peer=... unit=... ratio=...`, ratio > 1
+// when Orchard's side is better.
+#include <stdlib.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "coordinator/search_strategy.h"
+#include "coordinator/sqlite.h"
+#include "tests/util/search_simulation.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using orchard::SweepSpec;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+// Single quotes for a shell word.
+std::string Quote(const std::string& word) {
+  std::string quoted = "'";
+  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// Runs `command` through the shell and returns its stdout; throws when it fails.
+std::string Capture(const std::string& command) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) throw std::runtime_error("cannot run " + command);
+  std::string out;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) out.append(buffer, n);
+  if (pclose(pipe) != 0) throw std::runtime_error("failed: " + command);
+  return out;
+}
+
+void Bench(const std::string& name, double ours, double peer, const std::string& unit, double ratio) {
+  std::printf("BENCH %s ours=%.6g peer=%.6g unit=%s ratio=%.3f\n", name.c_str(), ours, peer, unit.c_str(), ratio);
+}
+
+// ---- tpe ----
+
+struct TpeOptions {
+  std::string python;
+  int seeds = 30;
+  int evaluations = 50;
+  int startup = 10;
+  int candidates = 24;
+  int in_flight = 1;
+};
+
+// Orchard's median best over seeds 1..N of `strategy` (tpe or random) on one function.
+double OrchardMedianBest(const std::function<SweepSpec(const std::string&, int64_t, int64_t)>& make,
+                         const orchard::testing::Objective& objective, const std::string& strategy,
+                         const TpeOptions& o) {
+  std::vector<double> bests;
+  for (int seed = 1; seed <= o.seeds; ++seed) {
+    SweepSpec spec = make(strategy, seed, o.evaluations);
+    spec.tpe_startup_trials = o.startup;
+    spec.tpe_candidates = o.candidates;
+    spec.max_concurrent = o.in_flight;
+    auto search = orchard::coordinator::MakeSearchStrategy(spec, nullptr);
+    if (!search.ok()) throw std::runtime_error(search.status().message());
+    bests.push_back(orchard::testing::Simulate(**search, objective).Best());
+  }
+  return orchard::testing::Median(bests);
+}
+
+// Optuna's median best (the peer script's JSON line).
+double OptunaMedianBest(const std::string& function, bool multivariate, const TpeOptions& o) {
+  const std::string command = Quote(o.python) + " " + Quote(std::string(ORCHARD_SOURCE_DIR) + "/bench/peer_optuna_tpe.py") +
+                              " --function " + function + " --seeds " + std::to_string(o.seeds) + " --evaluations " +
+                              std::to_string(o.evaluations) + " --startup " + std::to_string(o.startup) +
+                              " --candidates " + std::to_string(o.candidates) + (multivariate ? " --multivariate" : "");
+  const std::string out = Capture(command);
+  const size_t line = out.rfind('{');
+  if (line == std::string::npos) throw std::runtime_error("no JSON line from " + command + ":\n" + out);
+  return nlohmann::json::parse(out.substr(line)).at("median_best").get<double>();
+}
+
+void RunTpe(const TpeOptions& o) {
+  std::printf("== tpe_vs_optuna: median over %d seeds of the best of %d evaluations (%d random first, %d candidates), "
+              "%d trial(s) in flight\n", o.seeds, o.evaluations, o.startup, o.candidates, o.in_flight);
+  std::printf("%-10s %10s %14s %14s %14s %14s\n", "function", "minimum", "orchard tpe", "optuna univar", "optuna default",
+              "random");
+  struct Function {
+    std::string name, bench;
+    double minimum;
+    std::function<SweepSpec(const std::string&, int64_t, int64_t)> make;
+    orchard::testing::Objective objective;
+  };
+  const std::vector<Function> functions = {
+      {"branin", "tpe_vs_optuna_branin", orchard::testing::kBraninMinimum, orchard::testing::BraninSweep,
+       orchard::testing::Branin},
+      {"hartmann6", "tpe_vs_optuna_hartmann6", orchard::testing::kHartmann6Minimum, orchard::testing::Hartmann6Sweep,
+       orchard::testing::Hartmann6}};
+  std::vector<std::pair<std::string, std::pair<double, double>>> regrets;
+  for (const Function& f : functions) {
+    const double tpe = OrchardMedianBest(f.make, f.objective, "tpe", o);
+    const double random = OrchardMedianBest(f.make, f.objective, "random", o);
+    const double optuna = OptunaMedianBest(f.name, /*multivariate=*/false, o);
+    const double optuna_default = OptunaMedianBest(f.name, /*multivariate=*/true, o);
+    std::printf("%-10s %10.6f %14.6f %14.6f %14.6f %14.6f   median best\n", f.name.c_str(), f.minimum, tpe, optuna,
+                optuna_default, random);
+    std::printf("%-10s %10s %14.6f %14.6f %14.6f %14.6f   regret\n", "", "", tpe - f.minimum, optuna - f.minimum,
+                optuna_default - f.minimum, random - f.minimum);
+    std::fflush(stdout);
+    regrets.push_back({f.bench, {tpe - f.minimum, optuna - f.minimum}});
+  }
+  std::printf("peer: Optuna's TPESampler(multivariate=False), the same univariate algorithm; \"optuna default\" is "
+              "multivariate=True, Optuna's default for one objective\n");
+  for (const auto& [name, r] : regrets) Bench(name, r.first, r.second, "regret", r.second / r.first);
+}
+
+// ---- digits ----
+
+struct DigitsOptions {
+  std::string orchard;
+  std::string recipe;
+  int trials = 16;
+  int seed = 1;
+  int slots = 1;
+  bool keep_state = false;
+};
+
+struct SweepFigures {
+  std::string state;
+  std::map<std::string, int64_t> trials_by_state;
+  int64_t steps = 0;
+  double best = 0;        // the best val_accuracy any trial reached at any evaluation
+  double best_final = 0;  // the best trial's objective: its value at its last evaluation
+  double seconds = 0;
+};
+
+// A fresh directory under the system's temp directory.
+fs::path MakeTempDir(const std::string& prefix) {
+  std::string pattern = (fs::temp_directory_path() / (prefix + "XXXXXX")).string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot create a directory like " + pattern);
+  return pattern;
+}
+
+SweepFigures ReadFigures(const fs::path& db_path) {
+  auto db = orchard::coordinator::Database::Open(db_path.string());
+  if (!db.ok()) throw std::runtime_error("cannot open " + db_path.string() + ": " + db.status().message());
+  SweepFigures f;
+  auto sweep = (*db)->Prepare("SELECT state FROM sweeps ORDER BY id DESC LIMIT 1");
+  if (sweep.Step()) f.state = sweep.Text(0);
+  auto states = (*db)->Prepare("SELECT state, COUNT(*) FROM trials GROUP BY state");
+  while (states.Step()) f.trials_by_state[states.Text(0)] = states.Int(1);
+  auto totals = (*db)->Prepare("SELECT COALESCE(SUM(last_step), 0), COALESCE(MAX(objective), 0) FROM trials");
+  if (totals.Step()) f.steps = totals.Int(0), f.best_final = totals.Double(1);
+  auto best = (*db)->Prepare("SELECT COALESCE(MAX(value), 0) FROM metrics WHERE name = 'val_accuracy'");
+  if (best.Step()) f.best = best.Double(0);
+  return f;
+}
+
+SweepFigures RunSweep(const DigitsOptions& o, const std::string& strategy) {
+  const fs::path state = MakeTempDir("orchard-bench-search-" + strategy + "-");
+  // Only the strategy differs. Random search rejects an early_stopping block (it would be ignored
+  // silently otherwise) and --set cannot remove a field, so it runs a copy of the recipe without one.
+  std::string recipe = o.recipe;
+  if (strategy != "asha") {
+    YAML::Node root = YAML::LoadFile(o.recipe);
+    root["sweep"].remove("early_stopping");
+    recipe = (state / "recipe.yaml").string();
+    std::ofstream(recipe) << YAML::Dump(root) << "\n";
+  }
+  std::string command = Quote(o.orchard) + " run " + Quote(recipe) + " --set sweep.strategy=" + strategy +
+                        " --set sweep.seed=" + std::to_string(o.seed) + " --set sweep.max_trials=" +
+                        std::to_string(o.trials) + " --state-dir " + Quote(state.string()) + " --cpu-slots " +
+                        std::to_string(o.slots);
+  std::printf("$ %s\n", command.c_str());
+  std::fflush(stdout);
+  const auto start = Clock::now();
+  const int code = std::system((command + " > " + Quote((state / "run.log").string()) + " 2>&1").c_str());
+  const double seconds = Seconds(start);
+  if (code != 0) {
+    std::printf("orchard run exited with status %d; its output:\n%s\n", code,
+                Capture("cat " + Quote((state / "run.log").string())).c_str());
+    throw std::runtime_error("the " + strategy + " sweep failed (state kept in " + state.string() + ")");
+  }
+  SweepFigures f = ReadFigures(state / "orchard.db");
+  f.seconds = seconds;
+  if (o.keep_state) std::printf("state kept in %s\n", state.string().c_str());
+  else fs::remove_all(state);
+  return f;
+}
+
+std::string TrialStates(const SweepFigures& f) {
+  std::string text;
+  for (const auto& [state, count] : f.trials_by_state) text += (text.empty() ? "" : " ") + state + "=" + std::to_string(count);
+  return text;
+}
+
+void RunDigits(const DigitsOptions& o) {
+  std::printf("== asha_vs_random_digits: %s, %d trials, sweep seed %d, %d CPU slot(s)\n", o.recipe.c_str(), o.trials,
+              o.seed, o.slots);
+  const SweepFigures random = RunSweep(o, "random");
+  const SweepFigures asha = RunSweep(o, "asha");
+  std::printf("%-8s %-10s %-28s %8s %14s %14s %8s\n", "strategy", "sweep", "trials", "steps", "best val_acc",
+              "best final", "wall s");
+  for (const auto& [name, f] : {std::pair{"random", random}, std::pair{"asha", asha}})
+    std::printf("%-8s %-10s %-28s %8lld %14.4f %14.4f %8.1f\n", name, f.state.c_str(), TrialStates(f).c_str(),
+                static_cast<long long>(f.steps), f.best, f.best_final, f.seconds);
+  const bool met = asha.best >= random.best - 0.005 && 3 * asha.steps <= random.steps;
+  std::printf("target (ASHA's best within 0.005 of random's, with at most a third of its steps): %s\n",
+              met ? "met" : "NOT met");
+  Bench("asha_digits_steps", static_cast<double>(asha.steps), static_cast<double>(random.steps), "steps",
+        static_cast<double>(random.steps) / static_cast<double>(std::max<int64_t>(1, asha.steps)));
+  Bench("asha_digits_best", asha.best, random.best, "val_accuracy", asha.best / random.best);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Search strategies against their peers: TPE against Optuna's, ASHA against random search on digits"};
+  std::string part = "all";
+  TpeOptions tpe;
+  DigitsOptions digits;
+  digits.orchard = (fs::read_symlink("/proc/self/exe").parent_path() / "orchard").string();
+  digits.recipe = std::string(ORCHARD_SOURCE_DIR) + "/recipes/digits-asha.yaml";
+  app.add_option("--part", part, "tpe, digits or all")->check(CLI::IsMember({"tpe", "digits", "all"}))->capture_default_str();
+  app.add_option("--python", tpe.python, "Python with Optuna, for the tpe part: PY=$(bash bench/setup_optuna_venv.sh | tail -n1)");
+  app.add_option("--seeds", tpe.seeds, "tpe: seeds per function")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--evaluations", tpe.evaluations, "tpe: evaluations per seed")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--startup", tpe.startup, "tpe: random trials first")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--candidates", tpe.candidates, "tpe: candidates per proposal")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--in-flight", tpe.in_flight, "tpe: Orchard's max_concurrent (Optuna's study runs one at a time)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--orchard", digits.orchard, "digits: the orchard CLI")->capture_default_str();
+  app.add_option("--recipe", digits.recipe, "digits: the recipe whose search space both sweeps use")->capture_default_str();
+  app.add_option("--trials", digits.trials, "digits: trials per sweep")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--seed", digits.seed, "digits: the sweeps' seed")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--slots", digits.slots, "digits: CPU slots of the local worker")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_flag("--keep-state", digits.keep_state, "digits: keep the sweeps' state directories");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (part != "digits") {
+      if (tpe.python.empty()) {
+        std::fprintf(stderr, "the tpe part needs --python: PY=$(bash bench/setup_optuna_venv.sh | tail -n1)\n");
+        return 2;
+      }
+      RunTpe(tpe);
+    }
+    if (part != "tpe") RunDigits(digits);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "orchard-bench-search: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
