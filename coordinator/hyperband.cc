@@ -56,7 +56,13 @@ std::vector<SearchAction> HyperbandSearch::Handle(const SearchEvent& event) {
 
 std::vector<SearchAction> HyperbandSearch::Exited(int64_t trial, TrialExited::Kind kind) {
   Member& member = members_[trial];
-  if (kind == TrialExited::Kind::kPaused && member.phase != Phase::kStopping && member.phase != Phase::kDone) {
+  if (kind == TrialExited::Kind::kPaused && member.phase == Phase::kStopping) {
+    // Stopped while its pause was on the way (the coordinator turns that into a stop; a caller that
+    // does not is told again): it ends here.
+    member.phase = Phase::kDone;
+    return {StopTrial{trial, static_cast<int64_t>(progress_[member.bracket].rung) - 1}};
+  }
+  if (kind == TrialExited::Kind::kPaused && member.phase != Phase::kDone) {
     if (member.phase == Phase::kPausing && !member.resume_when_paused) {
       member.phase = Phase::kPaused;
       return {};
