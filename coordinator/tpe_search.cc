@@ -42,11 +42,15 @@ class ParzenEstimator {
     // The prior counts as a component for the clip, not as a neighbour: it is not an observation.
     const double components = static_cast<double>(observations.size() + 1);
     const double min_sigma = width / std::min(100.0, components + 1);
+    // The outermost of several observations take only their inner gap (as Optuna does): a gap to
+    // the range's bound says nothing about where good values lie, and widening them there wastes
+    // candidates on the edges (measured: better medians on Branin and Hartmann-6).
+    const bool several = observations.size() >= 2;
     for (double mu : observations) {
       const auto at = std::lower_bound(sorted.begin(), sorted.end(), mu);
-      const double left = at == sorted.begin() ? low : *std::prev(at);
+      const double left = at == sorted.begin() ? (several ? mu : low) : *std::prev(at);
       const auto after = std::upper_bound(sorted.begin(), sorted.end(), mu);
-      const double right = after == sorted.end() ? high : *after;
+      const double right = after == sorted.end() ? (several ? mu : high) : *after;
       Add(mu, std::clamp(std::max(mu - left, right - mu), min_sigma, width));
     }
     Add(low + width / 2, width);

@@ -32,8 +32,8 @@
 //  - Numeric parameters are modelled in the space they are drawn in (log_uniform in log space,
 //    int_uniform over [min - 0.5, max + 0.5]) by a Parzen estimator: equal-weight Gaussians
 //    truncated to the range, one at each observation and one prior at the range's centre with the
-//    range's width as sigma. An observation's sigma is the larger gap to its sorted neighbours (the
-//    range's bounds outermost), clipped to [width / min(100, components + 1), width]. Integers are
+//    range's width as sigma. An observation's sigma is the larger gap to its sorted neighbours (of
+//    several, the outermost take their inner gap; a lone one, the gaps to the bounds), clipped to [width / min(100, components + 1), width]. Integers are
 //    scored by the mass of [v - 0.5, v + 0.5]. A list of values is modelled by each value's count
 //    plus one; a constant stays constant.
 //  - For each parameter, tpe_candidates candidates are drawn from l(x) and the one with the largest
