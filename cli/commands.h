@@ -30,6 +30,8 @@ struct SubmitOptions {
   std::string recipe;
   std::vector<std::string> overrides;
   std::string name;
+  std::string model;            // the registry model whose champion the best trial challenges
+  double promotion_margin = 0;  // how much better than the champion it must be
 };
 
 struct RunOptions {
@@ -53,5 +55,14 @@ int Export(const GlobalOptions& global, int64_t sweep_id, const std::string& for
            const std::string& output);
 int Workers(const GlobalOptions& global);
 int Metrics(const GlobalOptions& global, int64_t trial_id, const std::string& name);
+
+// The model registry (docs/registry.md).
+int Models(const GlobalOptions& global);
+int ShowModel(const GlobalOptions& global, const std::string& name);
+int PromoteTrial(const GlobalOptions& global, const std::string& name, int64_t trial_id);
+int RollbackModel(const GlobalOptions& global, const std::string& name);
+// Writes DIR/model.pt (TorchScript, by orchard-train export) and DIR/recipe.yaml for a version
+// (0: the champion); the registry's files must be readable here (the storage root mounted).
+int ExportModel(const GlobalOptions& global, const std::string& name, int64_t version, const std::string& out_dir);
 
 }  // namespace orchard::cli

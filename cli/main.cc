@@ -3,6 +3,8 @@
 //   orchard run recipes/quickstart.yaml            everything on this machine
 //   orchard submit recipes/digits.yaml --watch     to a running coordinator
 //   orchard best 3
+//   orchard submit recipes/digits.yaml --model digits --margin 0.005   a challenger to the registry's champion
+//   orchard models show digits
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
@@ -29,6 +31,16 @@ int main(int argc, char** argv) {
   submit_cmd->add_option("--set", submit.overrides, "Override a recipe field, e.g. --set train.steps=200 (repeatable)");
   submit_cmd->add_option("--name", submit.name, "Sweep name (default: the recipe's name)");
   submit_cmd->add_flag("--watch", submit_watch, "Follow the sweep until it ends");
+  // The registry model whose champion a sweep's best trial challenges (docs/registry.md).
+  auto add_model_flags = [](CLI::App* cmd, SubmitOptions& options) {
+    cmd->add_option("--model", options.model,
+                    "Registry model to challenge: its champion is evaluated on this sweep's data and the best trial "
+                    "replaces it only if better (created, with the best trial as v1, when new)");
+    cmd->add_option("--margin", options.promotion_margin,
+                    "How much better than the champion, in the sweep's metric, the best trial must be (with --model)")
+        ->check(CLI::NonNegativeNumber);
+  };
+  add_model_flags(submit_cmd, submit);
 
   RunOptions run;
   std::string trainer_start = "warm";
@@ -36,6 +48,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("recipe", run.submit.recipe, "Recipe YAML file")->required();
   run_cmd->add_option("--set", run.submit.overrides, "Override a recipe field (repeatable)");
   run_cmd->add_option("--name", run.submit.name, "Sweep name (default: the recipe's name)");
+  add_model_flags(run_cmd, run.submit);
   run_cmd->add_option("--state-dir", run.state_dir, "Where the SQLite state and trial output go")->capture_default_str();
   run_cmd->add_option("--cpu-slots", run.cpu_slots, "Trials at once on CPU (0: one per two cores)")->check(CLI::NonNegativeNumber);
   run_cmd->add_option("--trainer-start", trainer_start, "warm (LibTorch loaded once) or cold (a process per trial)")
@@ -76,6 +89,24 @@ int main(int argc, char** argv) {
   metrics_cmd->add_option("--name", metric_name, "Only this metric (e.g. val_loss)");
   auto* workers_cmd = app.add_subcommand("workers", "Workers known to the coordinator");
 
+  auto* models_cmd = app.add_subcommand("models", "The model registry: versions, champions, promotions, export");
+  models_cmd->require_subcommand(1);
+  std::string model_name, export_dir;
+  int64_t model_version = 0;
+  auto add_model = [&](CLI::App* cmd) { cmd->add_option("name", model_name, "Model name")->required(); };
+  auto* models_list_cmd = models_cmd->add_subcommand("list", "Models with their champion and latest decision");
+  auto* models_show_cmd = models_cmd->add_subcommand("show", "A model's versions (champion marked *) and every decision with both figures");
+  add_model(models_show_cmd);
+  auto* models_promote_cmd = models_cmd->add_subcommand("promote", "Make a trial's latest checkpoint a new version and the champion");
+  add_model(models_promote_cmd);
+  add_trial(models_promote_cmd);
+  auto* models_rollback_cmd = models_cmd->add_subcommand("rollback", "Make the champion the one the current champion replaced");
+  add_model(models_rollback_cmd);
+  auto* models_export_cmd = models_cmd->add_subcommand("export", "Write a version as TorchScript (model.pt) with its recipe.yaml");
+  add_model(models_export_cmd);
+  models_export_cmd->add_option("--version", model_version, "Version (default: the champion)")->check(CLI::PositiveNumber);
+  models_export_cmd->add_option("-o,--output", export_dir, "Directory to write model.pt and recipe.yaml into")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -106,5 +137,10 @@ int main(int argc, char** argv) {
   if (*export_cmd) return Export(global, sweep_id, format, with_metrics, output);
   if (*metrics_cmd) return Metrics(global, trial_id, metric_name);
   if (*workers_cmd) return Workers(global);
+  if (*models_list_cmd) return Models(global);
+  if (*models_show_cmd) return ShowModel(global, model_name);
+  if (*models_promote_cmd) return PromoteTrial(global, model_name, trial_id);
+  if (*models_rollback_cmd) return RollbackModel(global, model_name);
+  if (*models_export_cmd) return ExportModel(global, model_name, model_version, export_dir);
   return kExitBadInput;
 }

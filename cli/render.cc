@@ -10,9 +10,7 @@
 #include <sstream>
 
 namespace orchard::cli {
-namespace {
 
-// Left-aligned columns separated by two spaces.
 std::string Table(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
   for (const auto& row : rows)
@@ -31,6 +29,8 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   }
   return out;
 }
+
+namespace {
 
 int64_t Count(const v1::Sweep& sweep, const char* state) {
   auto it = sweep.trials_by_state().find(state);
@@ -96,7 +96,8 @@ std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& tr
   for (const v1::Trial& t : trials) {
     const double started = t.started_at();
     const double time = started > 0 ? (t.finished_at() > 0 ? t.finished_at() : now) - started : 0;
-    rows.push_back({std::to_string(t.number()), std::to_string(t.id()), TrialStateName(t.state()),
+    // Trial -1 is the registry champion's evaluation (types.proto).
+    rows.push_back({t.number() < 0 ? "champion" : std::to_string(t.number()), std::to_string(t.id()), TrialStateName(t.state()),
                     t.has_objective() ? FormatValue(t.objective()) : "-", std::to_string(t.last_step()),
                     t.worker_id().empty() ? "-" : t.worker_id(),
                     std::to_string(t.attempts()) + (t.restarts() > 0 ? " (" + std::to_string(t.restarts()) + " restarts)" : ""),

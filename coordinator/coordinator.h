@@ -19,6 +19,7 @@
 
 #include "coordinator/auth.h"
 #include "coordinator/clock.h"
+#include "coordinator/model_registry.h"
 #include "coordinator/retry_policy.h"
 #include "coordinator/search_strategy.h"
 #include "coordinator/store.h"
@@ -49,6 +50,8 @@ class Coordinator {
 
   // Sweeps (the CLI's service).
   // `owner` is the user submitting; with confine_paths, PermissionDenied lists recipe paths outside the roots.
+  // With request.model the sweep challenges that model's champion (created for `owner` when new;
+  // PermissionDenied when it is another user's): a champion is first evaluated on the sweep's data.
   StatusOr<v1::Sweep> Submit(const v1::SubmitSweepRequest& request, const std::string& owner = kLocalUser);
   StatusOr<v1::Sweep> GetSweep(int64_t sweep_id);
   // Newest first; only `owner`'s sweeps when given.
@@ -89,6 +92,15 @@ class Coordinator {
   StatusOr<v1::Decision> ReportMetrics(const v1::ReportMetricsRequest& request);
   StatusOr<v1::Decision> ReportCheckpoint(const v1::ReportCheckpointRequest& request);
 
+  // The model registry (its service; model_registry.h). Who may do what is the service's check.
+  std::vector<v1::ModelSummary> ListModels(const std::optional<std::string>& owner = std::nullopt);
+  StatusOr<v1::Model> GetModel(const std::string& name);
+  // NotFound when there is no such model.
+  StatusOr<std::string> ModelOwner(const std::string& name);
+  // `user` is recorded as who decided, and owns the model when this creates it.
+  StatusOr<v1::Model> PromoteTrial(const std::string& model, int64_t trial_id, const std::string& user);
+  StatusOr<v1::Model> RollbackModel(const std::string& model, const std::string& user);
+
   const std::string& storage_root() const { return storage_root_; }
   const CoordinatorOptions& options() const { return options_; }
 
@@ -98,6 +110,9 @@ class Coordinator {
     std::string name;
     std::string metric;
     std::string mode;
+    // Set when the search finished while the champion's evaluation still runs: the state the sweep
+    // ends in when it does. The strategy hears of nothing more.
+    std::string search_outcome;
   };
 
   Coordinator(CoordinatorOptions options, std::unique_ptr<Store> store);
@@ -107,6 +122,8 @@ class Coordinator {
   // Feeds one event to a sweep's strategy and carries out the operations (inside a transaction).
   Status HandleSearchEvent(int64_t sweep_id, const SearchEvent& event);
   Status ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action);
+  // Ends the sweep, or, when a completed search leaves the champion's evaluation running, ends the
+  // rest and lets the sweep end with it. A completed sweep with a model then judges its challenger.
   Status FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message);
   // Ends an attempt; its trial ends (and the strategy hears of it) or is queued again (retry_policy.h).
   // `end.stop_reason` is taken from the attempt.
@@ -125,6 +142,7 @@ class Coordinator {
   std::condition_variable changed_;
   uint64_t version_ = 0;                       // guarded by mu_
   std::unique_ptr<Store> store_;               // guarded by mu_
+  std::unique_ptr<ModelRegistry> registry_;    // guarded by mu_
   std::map<int64_t, ActiveSweep> sweeps_;      // running sweeps; guarded by mu_
 };
 

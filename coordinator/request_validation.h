@@ -27,8 +27,10 @@ Status ValidateMetricsQuery(int64_t trial_id, const std::string& name);
 Status ValidateMetrics(const v1::ReportMetricsRequest& request);
 Status ValidateCheckpoint(const v1::ReportCheckpointRequest& request);
 Status ValidateId(const char* field, int64_t id);
+// A registry model's name, as IsValidName (it names the model's folder under registry/).
+Status ValidateModelName(const char* field, const std::string& name);
 
-// A sweep name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.
+// A sweep or model name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.
 bool IsValidName(const std::string& name);
 
 // A path that stays inside the storage root: relative, no "..", no empty or "." components.

@@ -1,4 +1,4 @@
-// The coordinator as a running gRPC server: the three services, server reflection, and a thread
+// The coordinator as a running gRPC server: its services, server reflection, and a thread
 // that declares silent workers lost. Used by orchard-coordinator and embedded by `orchard run`.
 //
 //   ASSIGN_OR_RETURN(auto server, CoordinatorServer::Start("127.0.0.1:0", options));
@@ -59,6 +59,7 @@ class CoordinatorServer {
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<CredentialStore> credentials_;  // null when authentication is off
   std::unique_ptr<SweepServiceImpl> sweep_service_;
+  std::unique_ptr<ModelRegistryServiceImpl> registry_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<TrialServiceImpl> trial_service_;
   std::unique_ptr<grpc::Server> server_;

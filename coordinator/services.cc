@@ -34,6 +34,15 @@ StatusOr<Principal> Caller(const grpc::ServerContext& context, CredentialStore* 
   return credentials->Authenticate(*token);
 }
 
+// The caller of the CLI's services (sweeps, the registry): a user, not a worker.
+StatusOr<Principal> CallingUserOf(const grpc::ServerContext& context, CredentialStore* credentials) {
+  ASSIGN_OR_RETURN(Principal caller, Caller(context, credentials));
+  if (!caller.is_user())
+    return PermissionDenied("a worker token cannot use the sweep or registry services; use a user's token "
+                            "(`orchard-coordinator user token NAME` issues one)");
+  return caller;
+}
+
 Status MayAccess(const Principal& caller, const StatusOr<std::string>& owner, const std::string& what) {
   if (!owner.ok()) return owner.status();
   if (caller.is_admin() || *owner == caller.name) return OkStatus();
@@ -51,11 +60,7 @@ grpc::Status Answer(StatusOr<T> result, Response* response) {
 }  // namespace
 
 StatusOr<Principal> SweepServiceImpl::CallingUser(const grpc::ServerContext& context) {
-  ASSIGN_OR_RETURN(Principal caller, Caller(context, credentials_));
-  if (!caller.is_user())
-    return PermissionDenied("a worker token cannot use the sweep service; use a user's token "
-                            "(`orchard-coordinator user token NAME` issues one)");
-  return caller;
+  return CallingUserOf(context, credentials_);
 }
 
 Status SweepServiceImpl::MayAccessSweep(const grpc::ServerContext& context, int64_t sweep_id) {
@@ -166,6 +171,49 @@ grpc::Status SweepServiceImpl::ListWorkers(grpc::ServerContext* context, const v
   if (auto caller = CallingUser(*context); !caller.ok()) return ToGrpcStatus(caller.status());
   for (auto& worker : coordinator_.ListWorkers()) *response->add_workers() = std::move(worker);
   return grpc::Status::OK;
+}
+
+StatusOr<Principal> ModelRegistryServiceImpl::MayAccessModel(const grpc::ServerContext& context,
+                                                              const std::string& model) {
+  ASSIGN_OR_RETURN(Principal caller, CallingUserOf(context, credentials_));
+  RETURN_IF_ERROR(MayAccess(caller, coordinator_.ModelOwner(model), "model " + model));
+  return caller;
+}
+
+grpc::Status ModelRegistryServiceImpl::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest*,
+                                                  v1::ListModelsResponse* response) {
+  auto caller = CallingUserOf(*context, credentials_);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  const auto owner = caller->is_admin() ? std::nullopt : std::optional<std::string>(caller->name);
+  for (auto& model : coordinator_.ListModels(owner)) *response->add_models() = std::move(model);
+  return grpc::Status::OK;
+}
+
+grpc::Status ModelRegistryServiceImpl::GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
+                                                v1::Model* response) {
+  if (auto allowed = MayAccessModel(*context, request->name()); !allowed.ok()) return ToGrpcStatus(allowed.status());
+  return Answer(coordinator_.GetModel(request->name()), response);
+}
+
+grpc::Status ModelRegistryServiceImpl::PromoteTrial(grpc::ServerContext* context, const v1::PromoteTrialRequest* request,
+                                                    v1::Model* response) {
+  auto caller = CallingUserOf(*context, credentials_);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  // A new model is created for the caller; an existing one must be theirs, like the trial.
+  const auto owner = coordinator_.ModelOwner(request->model());
+  if (owner.ok() || owner.status().code() != StatusCode::kNotFound)
+    if (Status allowed = MayAccess(*caller, owner, "model " + request->model()); !allowed.ok()) return ToGrpcStatus(allowed);
+  if (Status allowed = MayAccess(*caller, coordinator_.TrialOwner(request->trial_id()), "trial " + std::to_string(request->trial_id()));
+      !allowed.ok())
+    return ToGrpcStatus(allowed);
+  return Answer(coordinator_.PromoteTrial(request->model(), request->trial_id(), caller->name), response);
+}
+
+grpc::Status ModelRegistryServiceImpl::RollbackModel(grpc::ServerContext* context, const v1::RollbackModelRequest* request,
+                                                     v1::Model* response) {
+  auto caller = MayAccessModel(*context, request->model());
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Answer(coordinator_.RollbackModel(request->model(), caller->name), response);
 }
 
 Status WorkerServiceImpl::CallingWorker(const grpc::ServerContext& context) {
