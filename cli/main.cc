@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok; 1 the sweep ended without a completed trial (or was canceled); 2 bad flags, recipe or request;\n"
-      "3 no coordinator at the address; 4 no such sweep or trial (or no best trial yet); 5 other coordinator error;\n"
+      "3 no coordinator at the address; 4 no such sweep, trial or model (or no best trial yet); 5 other coordinator error;\n"
       "6 no valid token, or not allowed; 130 interrupted.");
   GlobalOptions global;
   app.add_option("--coordinator", global.coordinator, "Coordinator HOST:PORT")
