@@ -2,12 +2,17 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -15,10 +20,12 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/model_render.h"
 #include "cli/render.h"
 #include "orchard/v1/state_names.h"
 #include "coordinator/server.h"
 #include "core/recipe.h"
+#include "orchard/v1/registry_service.grpc.pb.h"
 #include "orchard/v1/schedule_service.grpc.pb.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "worker/agent/agent.h"
@@ -64,6 +71,9 @@ int Fail(const GlobalOptions& global, const grpc::Status& status) {
     case grpc::StatusCode::PERMISSION_DENIED:
       std::cerr << "orchard: not allowed: " << status.error_message() << "\n";
       return kExitDenied;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      std::cerr << "orchard: " << status.error_message() << "\n";
+      return kExitError;
     default:
       std::cerr << "orchard: the coordinator answered " << status.error_code() << ": " << status.error_message() << "\n";
       return kExitError;
@@ -90,6 +100,8 @@ StatusOr<v1::SubmitSweepRequest> ReadSubmission(const SubmitOptions& options) {
   request.set_recipe_file(std::filesystem::absolute(options.recipe, error).lexically_normal().string());
   for (const std::string& o : options.overrides) request.add_overrides(o);
   request.set_name(options.name);
+  request.set_model(options.model);
+  request.set_promotion_margin(options.promotion_margin);
   // Check here too, so errors name the path as the user typed it and nothing is sent.
   auto recipe = ParseRecipe(text.str(), options.recipe, options.overrides);
   if (!recipe.ok()) return recipe.status();
@@ -570,6 +582,126 @@ int ScheduleRunNow(const GlobalOptions& global, const std::string& name) {
     return code;
   std::cout << (global.json ? ToJson(run) + "\n" : ScheduleRunText(name, run));
   return run.state() == "failed" ? kExitSweepFailed : kExitOk;
+}
+
+// ---- model registry ----
+
+namespace {
+
+std::unique_ptr<v1::ModelRegistryService::Stub> ConnectRegistry(const GlobalOptions& global) {
+  return v1::ModelRegistryService::NewStub(client::CreateCoordinatorChannel(global.coordinator, global.security));
+}
+
+int PrintModel(const GlobalOptions& global, const v1::Model& model) {
+  std::cout << (global.json ? ToJson(model) + "\n" : ModelText(model, Now()));
+  return kExitOk;
+}
+
+// Runs `argv` with this process's stdout and stderr; its exit code, or -1 when it could not start
+// or was killed.
+int RunToCompletion(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+int Models(const GlobalOptions& global) {
+  auto stub = ConnectRegistry(global);
+  v1::ListModelsResponse response;
+  if (int code = Call(global, *stub, &v1::ModelRegistryService::Stub::ListModels, v1::ListModelsRequest(), &response);
+      code != kExitOk)
+    return code;
+  std::cout << (global.json ? ToJson(response) + "\n" : ModelsTable({response.models().begin(), response.models().end()}, Now()));
+  return kExitOk;
+}
+
+int ShowModel(const GlobalOptions& global, const std::string& name) {
+  auto stub = ConnectRegistry(global);
+  v1::GetModelRequest request;
+  request.set_name(name);
+  v1::Model model;
+  if (int code = Call(global, *stub, &v1::ModelRegistryService::Stub::GetModel, request, &model); code != kExitOk) return code;
+  return PrintModel(global, model);
+}
+
+int PromoteTrial(const GlobalOptions& global, const std::string& name, int64_t trial_id) {
+  auto stub = ConnectRegistry(global);
+  v1::PromoteTrialRequest request;
+  request.set_model(name);
+  request.set_trial_id(trial_id);
+  v1::Model model;
+  if (int code = Call(global, *stub, &v1::ModelRegistryService::Stub::PromoteTrial, request, &model); code != kExitOk)
+    return code;
+  return PrintModel(global, model);
+}
+
+int RollbackModel(const GlobalOptions& global, const std::string& name) {
+  auto stub = ConnectRegistry(global);
+  v1::RollbackModelRequest request;
+  request.set_model(name);
+  v1::Model model;
+  if (int code = Call(global, *stub, &v1::ModelRegistryService::Stub::RollbackModel, request, &model); code != kExitOk)
+    return code;
+  return PrintModel(global, model);
+}
+
+int ExportModel(const GlobalOptions& global, const std::string& name, int64_t version, const std::string& out_dir) {
+  auto stub = ConnectRegistry(global);
+  v1::GetModelRequest request;
+  request.set_name(name);
+  v1::Model model;
+  if (int code = Call(global, *stub, &v1::ModelRegistryService::Stub::GetModel, request, &model); code != kExitOk) return code;
+  const int64_t wanted = version > 0 ? version : model.champion();
+  if (wanted == 0) {
+    std::cerr << "orchard: model " << name << " has no champion yet; pass --version V (orchard models show " << name
+              << " lists them)\n";
+    return kExitNotFound;
+  }
+  const auto found = std::find_if(model.versions().begin(), model.versions().end(),
+                                  [&](const v1::ModelVersion& v) { return v.version() == wanted; });
+  if (found == model.versions().end()) {
+    std::cerr << "orchard: model " << name << " has no version " << wanted << " (orchard models show " << name
+              << " lists them)\n";
+    return kExitNotFound;
+  }
+  const std::filesystem::path root(model.storage_root());
+  const std::filesystem::path recipe = root / found->directory() / "recipe.yaml";
+  std::error_code error;
+  if (!std::filesystem::exists(recipe, error)) {
+    std::cerr << "orchard: " << recipe.string() << " is not readable on this machine: export where the coordinator's "
+                 "storage root " << model.storage_root() << " is mounted\n";
+    return kExitError;
+  }
+  std::filesystem::create_directories(out_dir, error);
+  if (error) {
+    std::cerr << "orchard: cannot create " << out_dir << ": " << error.message() << "\n";
+    return kExitBadInput;
+  }
+  const std::string model_file = (std::filesystem::path(out_dir) / "model.pt").string();
+  const int exported = RunToCompletion({worker::DefaultTrainerBinary(), "export", "--recipe", recipe.string(),
+                                        "--checkpoint", (root / found->checkpoint()).string(), "--out", model_file});
+  if (exported != 0) {
+    std::cerr << "orchard: " << worker::DefaultTrainerBinary() << " export failed"
+              << (exported < 0 ? " to run (is orchard-train next to orchard?)" : "") << "; nothing was exported\n";
+    return exported == 2 ? kExitBadInput : kExitError;
+  }
+  std::filesystem::copy_file(recipe, std::filesystem::path(out_dir) / "recipe.yaml",
+                             std::filesystem::copy_options::overwrite_existing, error);
+  if (error) {
+    std::cerr << "orchard: cannot copy " << recipe.string() << " to " << out_dir << ": " << error.message() << "\n";
+    return kExitError;
+  }
+  std::cout << "exported " << name << " v" << wanted << " to " << model_file << " with its recipe.yaml; load it with "
+            << "torch.jit.load(\"" << model_file << "\")\n";
+  return kExitOk;
 }
 
 }  // namespace orchard::cli

@@ -15,7 +15,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitSweepFailed = 1;   // the sweep ended without a completed trial, or was canceled
 inline constexpr int kExitBadInput = 2;      // bad flags or recipe, invalid request
 inline constexpr int kExitUnreachable = 3;   // no coordinator at the address
-inline constexpr int kExitNotFound = 4;      // no such sweep or trial, or no best trial yet
+inline constexpr int kExitNotFound = 4;      // no such sweep, trial or model, or no best trial yet
 inline constexpr int kExitError = 5;         // any other error from the coordinator
 inline constexpr int kExitDenied = 6;        // no valid token, or not allowed (another user's sweep, a path outside the roots)
 inline constexpr int kExitInterrupted = 130; // Ctrl-C
@@ -30,6 +30,8 @@ struct SubmitOptions {
   std::string recipe;
   std::vector<std::string> overrides;
   std::string name;
+  std::string model;            // the registry model whose champion the best trial challenges
+  double promotion_margin = 0;  // how much better than the champion it must be
 };
 
 // What `orchard submit` does once the sweep is in: return at once, follow it live (--watch), or
@@ -80,5 +82,13 @@ int ScheduleResume(const GlobalOptions& global, const std::string& name);
 int ScheduleRemove(const GlobalOptions& global, const std::string& name);
 // kExitSweepFailed when the run was recorded as failed (its data is missing, say).
 int ScheduleRunNow(const GlobalOptions& global, const std::string& name);
+// The model registry (docs/registry.md).
+int Models(const GlobalOptions& global);
+int ShowModel(const GlobalOptions& global, const std::string& name);
+int PromoteTrial(const GlobalOptions& global, const std::string& name, int64_t trial_id);
+int RollbackModel(const GlobalOptions& global, const std::string& name);
+// Writes DIR/model.pt (TorchScript, by orchard-train export) and DIR/recipe.yaml for a version
+// (0: the champion); the registry's files must be readable here (the storage root mounted).
+int ExportModel(const GlobalOptions& global, const std::string& name, int64_t version, const std::string& out_dir);
 
 }  // namespace orchard::cli

@@ -4,6 +4,8 @@
 //   orchard submit recipes/digits.yaml --watch     to a running coordinator
 //   orchard best 3
 //   orchard schedule add nightly --cron "0 2 * * *" --tz Europe/Berlin --recipe nightly.yaml
+//   orchard submit recipes/digits.yaml --model digits --margin 0.005   a challenger to the registry's champion
+//   orchard models show digits
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
@@ -14,8 +16,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok; 1 the sweep ended without a completed trial (or was canceled), or a run-now run failed;\n"
-      "2 bad flags, recipe or request; 3 no coordinator at the address; 4 no such sweep, trial or schedule (or no\n"
-      "best trial yet); 5 other coordinator error; 6 no valid token, or not allowed; 130 interrupted.");
+      "2 bad flags, recipe or request; 3 no coordinator at the address; 4 no such sweep, trial, schedule or model (or\n"
+      "no best trial yet); 5 other coordinator error; 6 no valid token, or not allowed; 130 interrupted.");
   GlobalOptions global;
   app.add_option("--coordinator", global.coordinator, "Coordinator HOST:PORT")
       ->envname("ORCHARD_COORDINATOR")->capture_default_str();
@@ -34,6 +36,16 @@ int main(int argc, char** argv) {
                        "Wait quietly until the sweep ends (through coordinator restarts of up to 10 minutes); exit 0 "
                        "only if it completed, 1 if it failed or was canceled: for cron jobs and systemd timers")
       ->excludes(watch_flag);
+  // The registry model whose champion a sweep's best trial challenges (docs/registry.md).
+  auto add_model_flags = [](CLI::App* cmd, SubmitOptions& options) {
+    cmd->add_option("--model", options.model,
+                    "Registry model to challenge: its champion is evaluated on this sweep's data and the best trial "
+                    "replaces it only if better (created, with the best trial as v1, when new)");
+    cmd->add_option("--margin", options.promotion_margin,
+                    "How much better than the champion, in the sweep's metric, the best trial must be (with --model)")
+        ->check(CLI::NonNegativeNumber);
+  };
+  add_model_flags(submit_cmd, submit);
 
   RunOptions run;
   std::string trainer_start = "warm";
@@ -41,6 +53,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("recipe", run.submit.recipe, "Recipe YAML file")->required();
   run_cmd->add_option("--set", run.submit.overrides, "Override a recipe field (repeatable)");
   run_cmd->add_option("--name", run.submit.name, "Sweep name (default: the recipe's name)");
+  add_model_flags(run_cmd, run.submit);
   run_cmd->add_option("--state-dir", run.state_dir, "Where the SQLite state and trial output go")->capture_default_str();
   run_cmd->add_option("--cpu-slots", run.cpu_slots, "Trials at once on CPU (0: one per two cores)")->check(CLI::NonNegativeNumber);
   run_cmd->add_option("--trainer-start", trainer_start, "warm (LibTorch loaded once) or cold (a process per trial)")
@@ -120,6 +133,23 @@ int main(int argc, char** argv) {
   auto* schedule_run_now_cmd = schedule_cmd->add_subcommand(
       "run-now", "Fire a run now, whatever the cron (refused while the previous run goes on under --overlap skip)");
   add_schedule_name(schedule_run_now_cmd);
+  auto* models_cmd = app.add_subcommand("models", "The model registry: versions, champions, promotions, export");
+  models_cmd->require_subcommand(1);
+  std::string model_name, export_dir;
+  int64_t model_version = 0;
+  auto add_model = [&](CLI::App* cmd) { cmd->add_option("name", model_name, "Model name")->required(); };
+  auto* models_list_cmd = models_cmd->add_subcommand("list", "Models with their champion and latest decision");
+  auto* models_show_cmd = models_cmd->add_subcommand("show", "A model's versions (champion marked *) and every decision with both figures");
+  add_model(models_show_cmd);
+  auto* models_promote_cmd = models_cmd->add_subcommand("promote", "Make a trial's latest checkpoint a new version and the champion");
+  add_model(models_promote_cmd);
+  add_trial(models_promote_cmd);
+  auto* models_rollback_cmd = models_cmd->add_subcommand("rollback", "Make the champion the one the current champion replaced");
+  add_model(models_rollback_cmd);
+  auto* models_export_cmd = models_cmd->add_subcommand("export", "Write a version as TorchScript (model.pt) with its recipe.yaml");
+  add_model(models_export_cmd);
+  models_export_cmd->add_option("--version", model_version, "Version (default: the champion)")->check(CLI::PositiveNumber);
+  models_export_cmd->add_option("-o,--output", export_dir, "Directory to write model.pt and recipe.yaml into")->required();
 
   try {
     app.parse(argc, argv);
@@ -159,5 +189,10 @@ int main(int argc, char** argv) {
   if (*schedule_resume_cmd) return ScheduleResume(global, schedule_name);
   if (*schedule_remove_cmd) return ScheduleRemove(global, schedule_name);
   if (*schedule_run_now_cmd) return ScheduleRunNow(global, schedule_name);
+  if (*models_list_cmd) return Models(global);
+  if (*models_show_cmd) return ShowModel(global, model_name);
+  if (*models_promote_cmd) return PromoteTrial(global, model_name, trial_id);
+  if (*models_rollback_cmd) return RollbackModel(global, model_name);
+  if (*models_export_cmd) return ExportModel(global, model_name, model_version, export_dir);
   return kExitBadInput;
 }

@@ -11,9 +11,7 @@
 #include <sstream>
 
 namespace orchard::cli {
-namespace {
 
-// Left-aligned columns separated by two spaces.
 std::string Table(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
   for (const auto& row : rows)
@@ -32,6 +30,8 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   }
   return out;
 }
+
+namespace {
 
 int64_t Count(const v1::Sweep& sweep, const char* state) {
   auto it = sweep.trials_by_state().find(state);
@@ -140,7 +140,8 @@ std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& tr
   for (const v1::Trial& t : trials) {
     const double started = t.started_at();
     const double time = started > 0 ? (t.finished_at() > 0 ? t.finished_at() : now) - started : 0;
-    std::vector<std::string> row = {std::to_string(t.number()), std::to_string(t.id()), TrialStateName(t.state()),
+    // Trial -1 is the registry champion's evaluation (types.proto).
+    std::vector<std::string> row = {t.number() < 0 ? "champion" : std::to_string(t.number()), std::to_string(t.id()), TrialStateName(t.state()),
                                     t.has_objective() ? FormatValue(t.objective()) : "-", std::to_string(t.last_step())};
     if (rungs) row.push_back(t.rung() >= 0 ? std::to_string(t.rung()) : "-");
     if (decisions) row.push_back(t.decision().empty() ? "-" : t.decision());

@@ -10,6 +10,9 @@
 
 namespace orchard::cli {
 
+// Left-aligned columns separated by two spaces, one line per row.
+std::string Table(const std::vector<std::vector<std::string>>& rows);
+
 // "1:02:03", "4:05", "0:07".
 std::string FormatDuration(double seconds);
 // A metric value with 4 significant digits ("0.8813", "1.2e-05").

@@ -1,5 +1,6 @@
 #include "coordinator/coordinator.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -34,8 +35,13 @@ ParameterSpace::Kind KindFromName(const std::string& name) {
   return ParameterSpace::Kind::kConstant;
 }
 
+// "trial 3", or what the registry's extra trial is.
+std::string TrialName(int64_t number) {
+  return number == kChampionEvaluationTrial ? "the champion's evaluation" : "trial " + std::to_string(number);
+}
+
 std::string Describe(const v1::Trial& trial, const std::string& metric) {
-  std::string text = "trial " + std::to_string(trial.number());
+  std::string text = TrialName(trial.number());
   if (trial.has_objective()) {
     std::ostringstream value;
     value << trial.objective();
@@ -135,11 +141,13 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const CoordinatorOption
   coordinator->path_roots_ = std::move(path_roots);
   coordinator->canonical_storage_root_ = fs::canonical(resolved.storage_root, error).string();
   if (error) return FailedPrecondition("cannot resolve the storage root " + resolved.storage_root + ": " + error.message());
+  coordinator->registry_ = std::make_unique<ModelRegistry>(*coordinator->store_, resolved.storage_root,
+                                                           std::vector<std::string>{coordinator->canonical_storage_root_});
   for (int64_t sweep_id : coordinator->store_->RunningSweepIds()) {
     ASSIGN_OR_RETURN(SweepRecord record, coordinator->store_->LoadSweep(sweep_id));
     const SweepSpec spec = SweepSpecFromJson(record.spec);
     ASSIGN_OR_RETURN(auto strategy, MakeSearchStrategy(spec, &record.strategy_state));
-    coordinator->sweeps_[sweep_id] = {std::move(strategy), record.name, spec};
+    coordinator->sweeps_[sweep_id] = {std::move(strategy), record.name, spec, record.search_outcome};
   }
   return coordinator;
 }
@@ -196,11 +204,27 @@ StatusOr<int64_t> Coordinator::InsertSweepLocked(PreparedSweep prepared, const s
   record.created_at = now;
   record.owner = owner;
   record.schedule = schedule;
+  record.model = prepared.request.model();
+  record.promotion_margin = prepared.request.promotion_margin();
+  if (!record.model.empty()) {
+    ASSIGN_OR_RETURN(record.evaluated_version, registry_->ClaimModel(record.model, owner, now));
+  }
   ASSIGN_OR_RETURN(int64_t sweep_id, store_->InsertSweep(record));
   Touch(sweep_id);
-  ActiveSweep& active = sweeps_[sweep_id] = {std::move(prepared.strategy), prepared.name, prepared.spec};
+  ActiveSweep& active = sweeps_[sweep_id] = {std::move(prepared.strategy), prepared.name, prepared.spec, ""};
   RETURN_IF_ERROR(store_->AddEvent(sweep_id, now, "submitted: " + prepared.spec.strategy + " search, " +
                                                       std::to_string(active.strategy->PlannedTrials()) + " trials"));
+  if (record.evaluated_version != 0) {
+    // The sweep runs either way; without the champion's figure the champion stays (model_registry.h).
+    const std::string champion = "model " + record.model + ": champion v" + std::to_string(record.evaluated_version);
+    const Status evaluation =
+        registry_->AddChampionEvaluation(sweep_id, prepared.name, record.model, record.evaluated_version, now);
+    RETURN_IF_ERROR(store_->AddEvent(sweep_id, now,
+                                     evaluation.ok() ? champion + " is evaluated on this sweep's data to face its best trial"
+                                                     : champion + " cannot be evaluated: " + evaluation.message()));
+  } else if (!record.model.empty()) {
+    RETURN_IF_ERROR(store_->AddEvent(sweep_id, now, "model " + record.model + ": no champion yet; the best trial becomes one"));
+  }
   RETURN_IF_ERROR(HandleSearchEvent(sweep_id, SweepStarted{}));
   return sweep_id;
 }
@@ -347,13 +371,14 @@ Coordinator::StrategyTransaction::~StrategyTransaction() {
     const SweepSpec spec = SweepSpecFromJson(record->spec);
     // A snapshot the strategy made itself; should it not load, a restart reports why.
     if (auto strategy = MakeSearchStrategy(spec, &record->strategy_state); strategy.ok())
-      coordinator_.sweeps_[sweep_id] = {std::move(strategy).value(), record->name, spec};
+      coordinator_.sweeps_[sweep_id] = {std::move(strategy).value(), record->name, spec, record->search_outcome};
   }
 }
 
 Status Coordinator::HandleSearchEvent(int64_t sweep_id, const SearchEvent& event) {
   auto it = sweeps_.find(sweep_id);
-  if (it == sweeps_.end()) return OkStatus();  // the sweep has ended; nothing more to decide
+  // The sweep (or its search) has ended; nothing more to decide.
+  if (it == sweeps_.end() || !it->second.search_outcome.empty()) return OkStatus();
   Touch(sweep_id);
   ActiveSweep& sweep = it->second;
   for (const SearchAction& action : sweep.strategy->Handle(event)) {
@@ -440,12 +465,19 @@ Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const Sear
 Status Coordinator::FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message) {
   const double now = Now();
   Touch(sweep_id);
-  RETURN_IF_ERROR(store_->FinishSweep(sweep_id, state, now));
+  const std::vector<v1::Trial> trials = store_->ListTrials(sweep_id);
+  // The champion's evaluation is what a completed search's best trial is judged against.
+  const bool evaluation_goes_on =
+      state == "completed" && std::any_of(trials.begin(), trials.end(), [](const v1::Trial& trial) {
+        return trial.number() == kChampionEvaluationTrial &&
+               (trial.state() == v1::TRIAL_PENDING || trial.state() == v1::TRIAL_RUNNING);
+      });
   const std::string why = state == "canceled" ? "the sweep was canceled" : "the search finished";
-  for (int64_t trial_id : store_->PendingTrialIds(sweep_id))
-    RETURN_IF_ERROR(store_->SetTrialState(trial_id, "canceled", why + " before it started", now));
   int64_t stopping = 0;
-  for (const v1::Trial& trial : store_->ListTrials(sweep_id)) {
+  for (const v1::Trial& trial : trials) {
+    if (evaluation_goes_on && trial.number() == kChampionEvaluationTrial) continue;
+    if (trial.state() == v1::TRIAL_PENDING)
+      RETURN_IF_ERROR(store_->SetTrialState(trial.id(), "canceled", why + " before it started", now));
     if (trial.state() == v1::TRIAL_PAUSED)
       RETURN_IF_ERROR(store_->SetTrialState(trial.id(), state == "canceled" ? "canceled" : "stopped", why + " while it was paused", now));
     if (trial.state() != v1::TRIAL_RUNNING) continue;
@@ -454,9 +486,20 @@ Status Coordinator::FinishSweepLocked(int64_t sweep_id, const std::string& state
       ++stopping;
     }
   }
+  const std::string stopping_note = stopping ? "; " + std::to_string(stopping) + " running trials are stopping" : "";
+  if (evaluation_goes_on) {
+    RETURN_IF_ERROR(store_->SetSearchOutcome(sweep_id, state));
+    sweeps_.at(sweep_id).search_outcome = state;
+    return store_->AddEvent(sweep_id, now, "search " + message + stopping_note +
+                                               "; the sweep ends when the champion's evaluation does");
+  }
+  RETURN_IF_ERROR(store_->FinishSweep(sweep_id, state, now));
   sweeps_.erase(sweep_id);
-  return store_->AddEvent(sweep_id, now,
-                          message + (stopping ? "; " + std::to_string(stopping) + " running trials are stopping" : ""));
+  RETURN_IF_ERROR(store_->AddEvent(sweep_id, now, message + stopping_note));
+  ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(sweep_id));
+  if (state != "completed" || record.model.empty()) return OkStatus();
+  ASSIGN_OR_RETURN(std::string judged, registry_->JudgeSweep(record, now));
+  return store_->AddEvent(sweep_id, now, judged);
 }
 
 // ---- workers ----
@@ -549,8 +592,7 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
                                                                     trial.output_dir() + "/", now));
       RETURN_IF_ERROR(store_->SetTrialState(trial.id(), "running", "", now));
       const SweepRecord& sweep = records.at(trial.sweep_id());
-      RETURN_IF_ERROR(store_->AddEvent(sweep.id, now,
-                                       "trial " + std::to_string(trial.number()) + " started on " + request.worker_id()));
+      RETURN_IF_ERROR(store_->AddEvent(sweep.id, now, TrialName(trial.number()) + " started on " + request.worker_id()));
       v1::Attempt* leased = response.add_attempts();
       leased->set_attempt_id(attempt.id);
       leased->set_trial_id(trial.id());
@@ -565,6 +607,7 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       leased->set_slots(sweep.spec.value("ranks", int64_t{1}));
       leased->set_resume(attempt.number > 1);
       leased->set_log_path(attempt.log_path);
+      leased->set_evaluate_only(trial.number() == kChampionEvaluationTrial);
     }
   }
   RETURN_IF_ERROR(tx.Commit());
@@ -582,13 +625,18 @@ Status Coordinator::EndAttemptLocked(const AttemptRecord& attempt, AttemptEnd en
       DecideTrialOutcome(end, trial.restarts(), sweep.spec.value("max_restarts", SweepSpec{}.max_restarts));
   if (outcome.requeue) {
     RETURN_IF_ERROR(store_->RequeueTrial(attempt.trial_id, outcome.message, outcome.counts_as_restart));
-    return store_->AddEvent(attempt.sweep_id, now, "trial " + std::to_string(trial.number()) + " " + outcome.message);
+    return store_->AddEvent(attempt.sweep_id, now, TrialName(trial.number()) + " " + outcome.message);
   }
   RETURN_IF_ERROR(store_->SetTrialState(attempt.trial_id, outcome.state, outcome.message, now));
   RETURN_IF_ERROR(store_->AddEvent(attempt.sweep_id, now,
                                    Describe(trial, sweep.spec.value("metric", "")) + " " + outcome.state +
                                        (outcome.message.empty() || outcome.message == outcome.state ? "" : ": " + outcome.message)));
-  return HandleSearchEvent(attempt.sweep_id, TrialExited{attempt.trial_number, ExitKind(outcome.state)});
+  if (attempt.trial_number != kChampionEvaluationTrial)
+    return HandleSearchEvent(attempt.sweep_id, TrialExited{attempt.trial_number, ExitKind(outcome.state)});
+  // The search may have finished while the evaluation ran; then the sweep ends now.
+  const auto waiting = sweeps_.find(attempt.sweep_id);
+  if (waiting == sweeps_.end() || waiting->second.search_outcome.empty()) return OkStatus();
+  return FinishSweepLocked(attempt.sweep_id, waiting->second.search_outcome, waiting->second.search_outcome);
 }
 
 Status Coordinator::LoseAttemptsLocked(const std::vector<AttemptRecord>& attempts, const std::string& reason) {
@@ -685,8 +733,9 @@ StatusOr<v1::Decision> Coordinator::ReportMetrics(const v1::ReportMetricsRequest
   RETURN_IF_ERROR(store_->RecordLastStep(attempt.trial_id, last_step));
   if (objective) {
     RETURN_IF_ERROR(store_->RecordObjective(attempt.trial_id, objective->step(), objective->value()));
-    RETURN_IF_ERROR(HandleSearchEvent(attempt.sweep_id,
-                                      ValidationReported{attempt.trial_number, objective->step(), objective->value()}));
+    if (attempt.trial_number != kChampionEvaluationTrial)
+      RETURN_IF_ERROR(HandleSearchEvent(attempt.sweep_id,
+                                        ValidationReported{attempt.trial_number, objective->step(), objective->value()}));
   }
   RETURN_IF_ERROR(tx.Commit());
   Changed();
@@ -704,6 +753,50 @@ StatusOr<v1::Decision> Coordinator::ReportCheckpoint(const v1::ReportCheckpointR
   RETURN_IF_ERROR(tx.Commit());
   Changed();
   return DecisionFor(attempt);
+}
+
+// ---- model registry ----
+
+std::vector<v1::ModelSummary> Coordinator::ListModels(const std::optional<std::string>& owner) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return registry_->ListModels(owner);
+}
+
+StatusOr<v1::Model> Coordinator::GetModel(const std::string& name) {
+  RETURN_IF_ERROR(ValidateModelName("name", name));
+  std::lock_guard<std::mutex> lock(mu_);
+  return registry_->GetModel(name);
+}
+
+StatusOr<std::string> Coordinator::ModelOwner(const std::string& name) {
+  RETURN_IF_ERROR(ValidateModelName("model", name));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto record = store_->LoadModel(name);
+  if (!record) return NotFound("model " + name + " does not exist (orchard models list shows the models)");
+  return record->owner;
+}
+
+StatusOr<v1::Model> Coordinator::PromoteTrial(const std::string& model, int64_t trial_id, const std::string& user) {
+  RETURN_IF_ERROR(ValidateModelName("model", model));
+  RETURN_IF_ERROR(ValidateId("trial_id", trial_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(v1::Model promoted, registry_->PromoteTrial(model, trial_id, user, Now()));
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  return promoted;
+}
+
+StatusOr<v1::Model> Coordinator::RollbackModel(const std::string& model, const std::string& user) {
+  RETURN_IF_ERROR(ValidateModelName("model", model));
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(v1::Model rolled_back, registry_->Rollback(model, user, Now()));
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  return rolled_back;
 }
 
 }  // namespace orchard::coordinator

@@ -20,6 +20,7 @@
 
 #include "coordinator/auth.h"
 #include "coordinator/clock.h"
+#include "coordinator/model_registry.h"
 #include "coordinator/retry_policy.h"
 #include "coordinator/schedule_firing.h"
 #include "coordinator/search_strategy.h"
@@ -54,6 +55,8 @@ class Coordinator {
 
   // Sweeps (the CLI's service).
   // `owner` is the user submitting; with confine_paths, PermissionDenied lists recipe paths outside the roots.
+  // With request.model the sweep challenges that model's champion (created for `owner` when new;
+  // PermissionDenied when it is another user's): a champion is first evaluated on the sweep's data.
   StatusOr<v1::Sweep> Submit(const v1::SubmitSweepRequest& request, const std::string& owner = kLocalUser);
   StatusOr<v1::Sweep> GetSweep(int64_t sweep_id);
   // Newest first; only `owner`'s sweeps when given.
@@ -124,6 +127,15 @@ class Coordinator {
   StatusOr<v1::Decision> ReportMetrics(const v1::ReportMetricsRequest& request);
   StatusOr<v1::Decision> ReportCheckpoint(const v1::ReportCheckpointRequest& request);
 
+  // The model registry (its service; model_registry.h). Who may do what is the service's check.
+  std::vector<v1::ModelSummary> ListModels(const std::optional<std::string>& owner = std::nullopt);
+  StatusOr<v1::Model> GetModel(const std::string& name);
+  // NotFound when there is no such model.
+  StatusOr<std::string> ModelOwner(const std::string& name);
+  // `user` is recorded as who decided, and owns the model when this creates it.
+  StatusOr<v1::Model> PromoteTrial(const std::string& model, int64_t trial_id, const std::string& user);
+  StatusOr<v1::Model> RollbackModel(const std::string& model, const std::string& user);
+
   const std::string& storage_root() const { return storage_root_; }
   const CoordinatorOptions& options() const { return options_; }
 
@@ -132,6 +144,9 @@ class Coordinator {
     std::unique_ptr<SearchStrategy> strategy;
     std::string name;
     SweepSpec spec;
+    // Set when the search finished while the champion's evaluation still runs: the state the sweep
+    // ends in when it does. The strategy hears of nothing more.
+    std::string search_outcome;
   };
   // Strategies advance in memory as a transaction feeds them events. One of these per transaction
   // that may do so: unless Commit() succeeds, every sweep the transaction touched is reloaded from
@@ -171,6 +186,8 @@ class Coordinator {
   // Notes that the open transaction changes this sweep's strategy or its being active.
   void Touch(int64_t sweep_id) { touched_.insert(sweep_id); }
   Status ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action);
+  // Ends the sweep, or, when a completed search leaves the champion's evaluation running, ends the
+  // rest and lets the sweep end with it. A completed sweep with a model then judges its challenger.
   Status FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message);
   // Ends an attempt; its trial ends (and the strategy hears of it) or is queued again (retry_policy.h).
   // `end.stop_reason` is taken from the attempt.
@@ -211,6 +228,7 @@ class Coordinator {
   std::condition_variable changed_;
   uint64_t version_ = 0;                       // guarded by mu_
   std::unique_ptr<Store> store_;               // guarded by mu_
+  std::unique_ptr<ModelRegistry> registry_;    // guarded by mu_
   std::map<int64_t, ActiveSweep> sweeps_;      // running sweeps; guarded by mu_
   std::set<int64_t> touched_;                  // sweeps the open transaction changed; guarded by mu_
   // Schedules' zones by name, each read from the zoneinfo files once (a tzdata update applies at

@@ -57,6 +57,14 @@ Status ValidateId(const char* field, int64_t id) {
   return OkStatus();
 }
 
+Status ValidateModelName(const char* field, const std::string& name) {
+  if (!IsValidName(name))
+    return InvalidArgument(std::string(field) + ": '" + name +
+                           "' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (it "
+                           "names the model's folder in the registry)");
+  return OkStatus();
+}
+
 Status ValidateSubmit(const v1::SubmitSweepRequest& request) {
   if (request.recipe_yaml().empty()) return InvalidArgument("recipe_yaml: the recipe's text is empty");
   if (request.recipe_yaml().size() > kMaxRecipeBytes)
@@ -73,6 +81,12 @@ Status ValidateSubmit(const v1::SubmitSweepRequest& request) {
   if (!request.name().empty() && !IsValidName(request.name()))
     return InvalidArgument("name: '" + request.name() +
                            "' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+  if (!request.model().empty()) RETURN_IF_ERROR(ValidateModelName("model", request.model()));
+  if (!std::isfinite(request.promotion_margin()) || request.promotion_margin() < 0)
+    return InvalidArgument("promotion_margin: must be a number >= 0 (how much better than the champion, in the "
+                           "sweep's metric, a challenger must be), found " + std::to_string(request.promotion_margin()));
+  if (request.promotion_margin() > 0 && request.model().empty())
+    return InvalidArgument("promotion_margin: applies to a registry model's champion; name the model too (--model NAME)");
   return OkStatus();
 }
 

@@ -31,8 +31,10 @@ Status ValidateId(const char* field, int64_t id);
 // The request's own fields; its recipe is checked as a submission once its variables are filled.
 Status ValidateAddSchedule(const v1::AddScheduleRequest& request);
 Status ValidateScheduleName(const std::string& name);
+// A registry model's name, as IsValidName (it names the model's folder under registry/).
+Status ValidateModelName(const char* field, const std::string& name);
 
-// A sweep name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.
+// A sweep or model name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.
 bool IsValidName(const std::string& name);
 
 // A path that stays inside the storage root: relative, no "..", no empty or "." components.

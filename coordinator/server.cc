@@ -55,6 +55,7 @@ StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std:
                      CredentialStore::Open((std::filesystem::path(options.state_dir) / "orchard.db").string()));
   }
   server->sweep_service_ = std::make_unique<SweepServiceImpl>(*server->coordinator_, server->credentials_.get());
+  server->registry_service_ = std::make_unique<ModelRegistryServiceImpl>(*server->coordinator_, server->credentials_.get());
   server->worker_service_ = std::make_unique<WorkerServiceImpl>(*server->coordinator_, server->credentials_.get());
   server->trial_service_ = std::make_unique<TrialServiceImpl>(*server->coordinator_);
   server->schedule_service_ = std::make_unique<ScheduleServiceImpl>(*server->coordinator_, server->credentials_.get());
@@ -64,6 +65,7 @@ StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std:
   int port = 0;
   builder.AddListeningPort(listen_address, credentials, &port);
   builder.RegisterService(server->sweep_service_.get());
+  builder.RegisterService(server->registry_service_.get());
   builder.RegisterService(server->worker_service_.get());
   builder.RegisterService(server->trial_service_.get());
   builder.RegisterService(server->schedule_service_.get());

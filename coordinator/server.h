@@ -60,6 +60,7 @@ class CoordinatorServer {
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<CredentialStore> credentials_;  // null when authentication is off
   std::unique_ptr<SweepServiceImpl> sweep_service_;
+  std::unique_ptr<ModelRegistryServiceImpl> registry_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<TrialServiceImpl> trial_service_;
   std::unique_ptr<ScheduleServiceImpl> schedule_service_;

@@ -3,9 +3,9 @@
 //
 // Every call is checked against its caller. With a CredentialStore (authentication on), the call's
 // "authorization: Bearer TOKEN" metadata names the caller, and a missing, unknown or revoked token is
-// UNAUTHENTICATED: the sweep and schedule services need a user's token and show a user only their
-// own sweeps and schedules (admins see all; others' are PERMISSION_DENIED), and the worker service
-// needs a worker token.
+// UNAUTHENTICATED: the sweep, schedule and registry services need a user's token and show a user
+// only their own sweeps, schedules and models (admins see all; others' are PERMISSION_DENIED), and
+// the worker service needs a worker token.
 // Without one (the loopback default) every caller is the admin "local". Trial reports are authorised
 // by their attempt's token in the request, whatever the mode.
 #pragma once
@@ -15,6 +15,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/credential_store.h"
 #include "orchard/v1/schedule_service.grpc.pb.h"
+#include "orchard/v1/registry_service.grpc.pb.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "orchard/v1/trial_service.grpc.pb.h"
 #include "orchard/v1/worker_service.grpc.pb.h"
@@ -67,6 +68,24 @@ class ScheduleServiceImpl final : public v1::ScheduleService::Service {
  private:
   // OK when the caller owns the schedule or is an admin.
   Status MayAccessSchedule(const grpc::ServerContext& context, const std::string& name);
+
+  Coordinator& coordinator_;
+  CredentialStore* credentials_;
+};
+
+class ModelRegistryServiceImpl final : public v1::ModelRegistryService::Service {
+ public:
+  // `credentials` null: authentication off.
+  ModelRegistryServiceImpl(Coordinator& coordinator, CredentialStore* credentials)
+      : coordinator_(coordinator), credentials_(credentials) {}
+  grpc::Status ListModels(grpc::ServerContext*, const v1::ListModelsRequest*, v1::ListModelsResponse*) override;
+  grpc::Status GetModel(grpc::ServerContext*, const v1::GetModelRequest*, v1::Model*) override;
+  grpc::Status PromoteTrial(grpc::ServerContext*, const v1::PromoteTrialRequest*, v1::Model*) override;
+  grpc::Status RollbackModel(grpc::ServerContext*, const v1::RollbackModelRequest*, v1::Model*) override;
+
+ private:
+  // The caller, when they own `model` or are an admin.
+  StatusOr<Principal> MayAccessModel(const grpc::ServerContext& context, const std::string& model);
 
   Coordinator& coordinator_;
   CredentialStore* credentials_;

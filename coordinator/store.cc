@@ -1,5 +1,6 @@
 #include "coordinator/store.h"
 
+#include "coordinator/store_json.h"
 #include "orchard/v1/state_names.h"
 
 namespace orchard::coordinator {
@@ -146,15 +147,64 @@ CREATE TABLE schedule_runs (
   PRIMARY KEY (schedule_id, number));
 ALTER TABLE sweeps ADD COLUMN schedule TEXT NOT NULL DEFAULT '';
 )sql",
+      // 6: the model registry: models and their champion, versions (a trial's checkpoint copied into
+      // registry/<model>/v<version>/ with its recipe), every decision about a champion with both
+      // figures, and what a sweep challenges. A sweep's trial number -1 evaluates the champion.
+      R"sql(
+CREATE TABLE models (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  champion INTEGER NOT NULL DEFAULT 0,
+  created_at REAL NOT NULL);
+CREATE INDEX models_by_owner ON models(owner, name);
+CREATE TABLE model_versions (
+  model TEXT NOT NULL REFERENCES models(name),
+  version INTEGER NOT NULL,
+  metric TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  value REAL,
+  recipe_name TEXT NOT NULL,
+  recipe_file TEXT NOT NULL,
+  recipe_yaml TEXT NOT NULL,
+  hyperparameters TEXT NOT NULL,
+  data TEXT NOT NULL,
+  sweep_id INTEGER NOT NULL REFERENCES sweeps(id),
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  trial_number INTEGER NOT NULL,
+  directory TEXT NOT NULL,
+  checkpoint TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  created_at REAL NOT NULL,
+  PRIMARY KEY (model, version)) WITHOUT ROWID;
+CREATE TABLE model_decisions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  model TEXT NOT NULL REFERENCES models(name),
+  kind TEXT NOT NULL,
+  time REAL NOT NULL,
+  decided_by TEXT NOT NULL,
+  sweep_id INTEGER NOT NULL DEFAULT 0,
+  trial_id INTEGER NOT NULL DEFAULT 0,
+  trial_number INTEGER NOT NULL DEFAULT 0,
+  metric TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  margin REAL NOT NULL DEFAULT 0,
+  challenger_value REAL,
+  champion_version INTEGER NOT NULL DEFAULT 0,
+  champion_value REAL,
+  promoted INTEGER NOT NULL,
+  new_champion INTEGER NOT NULL DEFAULT 0,
+  reason TEXT NOT NULL);
+CREATE INDEX model_decisions_by_model ON model_decisions(model, id);
+ALTER TABLE sweeps ADD COLUMN model TEXT NOT NULL DEFAULT '';
+ALTER TABLE sweeps ADD COLUMN promotion_margin REAL NOT NULL DEFAULT 0;
+ALTER TABLE sweeps ADD COLUMN evaluated_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sweeps ADD COLUMN search_outcome TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return migrations;
 }
 
 namespace {
-
-nlohmann::json ParseJson(const std::string& text) {
-  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-}
 
 constexpr const char* kTrialColumns =
     "t.id, t.sweep_id, t.number, t.state, t.hyperparameters, t.objective, t.objective_step, t.last_step, "
@@ -163,20 +213,6 @@ constexpr const char* kTrialColumns =
     "(SELECT worker_id FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1), "
     "(SELECT exit_code FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1), t.restarts, "
     "t.rung, t.decision, t.lineage ";
-
-nlohmann::json HyperparametersJson(const std::vector<Hyperparameter>& hyperparameters) {
-  nlohmann::json pairs = nlohmann::json::array();
-  for (const Hyperparameter& h : hyperparameters) pairs.push_back({h.path, h.value});
-  return pairs;
-}
-
-void ReadHyperparameters(const nlohmann::json& pairs, google::protobuf::RepeatedPtrField<v1::Hyperparameter>* out) {
-  for (const auto& pair : pairs) {
-    v1::Hyperparameter* h = out->Add();
-    h->set_path(pair[0].get<std::string>());
-    h->set_value(pair[1].get<std::string>());
-  }
-}
 
 }  // namespace
 
@@ -191,11 +227,12 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, const std:
 StatusOr<int64_t> Store::InsertSweep(const SweepRecord& sweep) {
   Statement insert = db_->Prepare(
       "INSERT INTO sweeps (name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, strategy_state, "
-      "created_at, owner, schedule) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "created_at, owner, schedule, model, promotion_margin, evaluated_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert.Bind(1, sweep.name).Bind(2, sweep.state).Bind(3, sweep.recipe_yaml).Bind(4, sweep.recipe_file);
   insert.Bind(5, nlohmann::json(sweep.overrides).dump()).Bind(6, sweep.spec.dump());
   insert.Bind(7, sweep.planned_trials).Bind(8, sweep.strategy_state.dump()).Bind(9, sweep.created_at);
-  insert.Bind(10, sweep.owner).Bind(11, sweep.schedule);
+  insert.Bind(10, sweep.owner).Bind(11, sweep.schedule).Bind(12, sweep.model).Bind(13, sweep.promotion_margin);
+  insert.Bind(14, sweep.evaluated_version);
   RETURN_IF_ERROR(insert.Run());
   return db_->LastInsertId();
 }
@@ -203,7 +240,7 @@ StatusOr<int64_t> Store::InsertSweep(const SweepRecord& sweep) {
 StatusOr<SweepRecord> Store::LoadSweep(int64_t sweep_id) {
   Statement row = db_->Prepare(
       "SELECT id, name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, strategy_state, created_at, "
-      "finished_at, owner, schedule FROM sweeps WHERE id = ?");
+      "finished_at, owner, schedule, model, promotion_margin, evaluated_version, search_outcome FROM sweeps WHERE id = ?");
   row.Bind(1, sweep_id);
   if (!row.Step()) {
     RETURN_IF_ERROR(row.status());
@@ -223,6 +260,10 @@ StatusOr<SweepRecord> Store::LoadSweep(int64_t sweep_id) {
   sweep.finished_at = row.Double(10);
   sweep.owner = row.Text(11);
   sweep.schedule = row.Text(12);
+  sweep.model = row.Text(13);
+  sweep.promotion_margin = row.Double(14);
+  sweep.evaluated_version = row.Int(15);
+  sweep.search_outcome = row.Text(16);
   return sweep;
 }
 
@@ -235,6 +276,10 @@ std::vector<int64_t> Store::RunningSweepIds() {
 
 Status Store::SaveStrategyState(int64_t sweep_id, const nlohmann::json& state) {
   return db_->Prepare("UPDATE sweeps SET strategy_state = ? WHERE id = ?").Bind(1, state.dump()).Bind(2, sweep_id).Run();
+}
+
+Status Store::SetSearchOutcome(int64_t sweep_id, const std::string& state) {
+  return db_->Prepare("UPDATE sweeps SET search_outcome = ? WHERE id = ?").Bind(1, state).Bind(2, sweep_id).Run();
 }
 
 Status Store::FinishSweep(int64_t sweep_id, const std::string& state, double now) {
@@ -260,7 +305,8 @@ StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
   sweep.set_finished_at(record.finished_at);
   sweep.set_owner(record.owner);
   sweep.set_schedule(record.schedule);
-  Statement counts = db_->Prepare("SELECT state, COUNT(*) FROM trials WHERE sweep_id = ? GROUP BY state");
+  sweep.set_model(record.model);
+  Statement counts = db_->Prepare("SELECT state, COUNT(*) FROM trials WHERE sweep_id = ? AND number >= 0 GROUP BY state");
   counts.Bind(1, sweep_id);
   int64_t created = 0;
   while (counts.Step()) {
@@ -287,7 +333,7 @@ std::vector<v1::Sweep> Store::ListSweeps(int64_t limit, const std::optional<std:
 
 std::optional<v1::Trial> Store::BestTrial(int64_t sweep_id, const std::string& mode) {
   Statement row = db_->Prepare(std::string("SELECT ") + kTrialColumns +
-                               "FROM trials t WHERE t.sweep_id = ? AND t.objective IS NOT NULL AND "
+                               "FROM trials t WHERE t.sweep_id = ? AND t.number >= 0 AND t.objective IS NOT NULL AND "
                                "t.state IN ('completed', 'stopped') ORDER BY t.objective " +
                                (mode == "max" ? "DESC" : "ASC") + ", t.number LIMIT 1");
   row.Bind(1, sweep_id);

@@ -23,9 +23,14 @@
 #include "coordinator/search_strategy.h"
 #include "coordinator/sqlite.h"
 #include "core/status.h"
+#include "orchard/v1/registry_service.pb.h"
 #include "orchard/v1/types.pb.h"
 
 namespace orchard::coordinator {
+
+// The trial number of a sweep's evaluation of its model's champion (model registry): a job the
+// search strategy never hears of, left out of the sweep's counts and its best trial.
+inline constexpr int64_t kChampionEvaluationTrial = -1;
 
 // The schema, one migration per version; never edit a released one, append.
 const std::vector<std::string>& SchemaMigrations();
@@ -44,6 +49,20 @@ struct SweepRecord {
   double finished_at = 0;         // 0 while running
   std::string owner;              // the user who submitted it
   std::string schedule;           // the schedule that fired it; empty when submitted by hand
+  // Model registry: the model whose champion the best trial challenges (empty: none), how much
+  // better it must be, the champion version its evaluation trial judges (0: there was none), and,
+  // once the search is over while that evaluation still runs, the state the sweep will end in.
+  std::string model;
+  double promotion_margin = 0;
+  int64_t evaluated_version = 0;
+  std::string search_outcome;
+};
+
+struct ModelRecord {
+  std::string name;
+  std::string owner;
+  int64_t champion = 0;  // version; 0: none
+  double created_at = 0;
 };
 
 struct AttemptRecord {
@@ -149,6 +168,8 @@ class Store {
   std::vector<v1::Sweep> ListSweeps(int64_t limit, const std::optional<std::string>& owner = std::nullopt);
   // The best trial that completed or was stopped with the metric reported; nullopt if none.
   std::optional<v1::Trial> BestTrial(int64_t sweep_id, const std::string& mode);
+  // The search is over but the champion's evaluation is not: the sweep ends in `state` when it is.
+  Status SetSearchOutcome(int64_t sweep_id, const std::string& state);
 
   // Trials.
   Status InsertTrial(int64_t sweep_id, int64_t number, const std::vector<Hyperparameter>& hyperparameters,
@@ -241,6 +262,25 @@ class Store {
   // Events: what changed in a sweep, for watchers.
   Status AddEvent(int64_t sweep_id, double now, const std::string& message);
   std::vector<EventRecord> EventsAfter(int64_t sweep_id, int64_t after_id);
+
+  // Model registry (registry_store.cc). Versions and decisions come back oldest first.
+  std::optional<ModelRecord> LoadModel(const std::string& name);
+  Status InsertModel(const std::string& name, const std::string& owner, double now);
+  // By name; only `owner`'s when given.
+  std::vector<ModelRecord> ListModels(const std::optional<std::string>& owner);
+  Status SetChampion(const std::string& model, int64_t version);
+  int64_t NextModelVersion(const std::string& model);
+  Status InsertModelVersion(const std::string& model, const v1::ModelVersion& version);
+  StatusOr<v1::ModelVersion> GetModelVersion(const std::string& model, int64_t version);
+  std::vector<v1::ModelVersion> ListModelVersions(const std::string& model);
+  int64_t CountModelVersions(const std::string& model);
+  // The decision's id is assigned by the store.
+  Status InsertPromotionDecision(const std::string& model, const v1::PromotionDecision& decision);
+  std::vector<v1::PromotionDecision> ListPromotionDecisions(const std::string& model);
+  std::optional<v1::PromotionDecision> LastPromotionDecision(const std::string& model);
+  // The champion that `version` replaced when it was last promoted (rollbacks do not count); 0 when
+  // it was the first champion or was never promoted.
+  int64_t ChampionReplacedBy(const std::string& model, int64_t version);
 
  private:
   Store(std::unique_ptr<Database> db, std::string storage_root)

@@ -515,6 +515,27 @@ StatusOr<Recipe> ParseRecipe(const std::string& text, const std::string& file,
   return recipe;
 }
 
+StatusOr<std::string> TrialRecipeYaml(const std::string& text, const std::string& file,
+                                      const std::vector<std::string>& overrides) {
+  RETURN_IF_ERROR(ParseRecipe(text, file, overrides).status());
+  YAML::Node root = YAML::Load(text);
+  Diagnostics diag(file);
+  for (const std::string& o : overrides) RETURN_IF_ERROR(ApplyOverride(root, o, &diag));
+  root.remove("sweep");
+  // The fields ReadModel and ReadData resolve against the recipe file.
+  for (const auto& [section, key] : {std::pair{"model", "path"}, {"data", "path"}, {"data", "images"}, {"data", "labels"}}) {
+    const YAML::Node& read_only = root;  // const lookups add no keys
+    const YAML::Node mapping = read_only[section];
+    if (!mapping.IsDefined() || !mapping.IsMap()) continue;
+    const YAML::Node path = mapping[key];
+    if (!path.IsDefined() || !path.IsScalar()) continue;
+    root[section][key] = ResolvePath(file, path.as<std::string>());
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
 StatusOr<Recipe> LoadRecipe(const std::string& path, const std::vector<std::string>& overrides) {
   std::ifstream in(path);
   if (!in) return NotFound(path + ": cannot read the recipe file (does it exist?)");

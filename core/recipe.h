@@ -149,4 +149,11 @@ StatusOr<Recipe> LoadRecipe(const std::string& path, const std::vector<std::stri
 StatusOr<Recipe> ParseRecipe(const std::string& text, const std::string& file,
                              const std::vector<std::string>& overrides);
 
+// The recipe one trial of a sweep trains, as YAML that reads back as that trial's recipe from any
+// directory: `overrides` applied (the sweep's, then the trial's hyperparameters), the sweep block
+// removed and relative file paths resolved against `file`. Comments and layout are not kept.
+// ParseRecipe's errors for a recipe that does not parse.
+StatusOr<std::string> TrialRecipeYaml(const std::string& text, const std::string& file,
+                                      const std::vector<std::string>& overrides);
+
 }  // namespace orchard

@@ -9,6 +9,7 @@
 #include "client/connection.h"
 #include "coordinator/credential_store.h"
 #include "coordinator/server.h"
+#include "orchard/v1/registry_service.grpc.pb.h"
 #include "orchard/v1/schedule_service.grpc.pb.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "orchard/v1/trial_service.grpc.pb.h"
@@ -88,11 +89,17 @@ class AuthTest : public ::testing::Test {
     return status;
   }
 
-  int64_t Submit(const IssuedToken& who) {
+  std::unique_ptr<v1::ModelRegistryService::Stub> Registry(const IssuedToken& who) {
+    return v1::ModelRegistryService::NewStub(Channel(who.token));
+  }
+
+  // `model`: the registry model the sweep challenges (created for `who` when new), if any.
+  int64_t Submit(const IssuedToken& who, const std::string& model = "") {
     grpc::ClientContext context;
     v1::SubmitSweepRequest request;
     request.set_recipe_yaml(kRecipe);
     request.set_recipe_file("/recipes/tiny.yaml");
+    request.set_model(model);
     v1::SubmitSweepResponse response;
     const grpc::Status status = Sweeps(who)->SubmitSweep(&context, request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
@@ -114,11 +121,12 @@ std::vector<std::string> Methods(const std::string& service) {
 
 TEST_F(AuthTest, EveryCallWithoutAValidTokenIsUnauthenticated) {
   std::vector<std::string> methods = Methods(v1::SweepService::service_full_name());
-  for (const char* service : {v1::WorkerService::service_full_name(), v1::ScheduleService::service_full_name()}) {
+  for (const char* service : {v1::WorkerService::service_full_name(), v1::ScheduleService::service_full_name(),
+                              v1::ModelRegistryService::service_full_name()}) {
     const auto more = Methods(service);
     methods.insert(methods.end(), more.begin(), more.end());
   }
-  ASSERT_EQ(methods.size(), 22u) << "a new method: it is checked here as well";
+  ASSERT_EQ(methods.size(), 26u) << "a new method: it is checked here as well";
   for (const std::string& method : methods) {
     for (const std::string& token : {std::string(), std::string("orc_u_forged"), revoked_.token}) {
       const grpc::Status status = CallEmpty(method, token);
@@ -137,7 +145,8 @@ TEST_F(AuthTest, EachServiceTakesOnlyItsOwnKindOfToken) {
     for (const std::string& method : Methods(v1::WorkerService::service_full_name()))
       EXPECT_EQ(CallEmpty(method, user->token).error_code(), grpc::StatusCode::PERMISSION_DENIED) << method;
   }
-  for (const char* service : {v1::SweepService::service_full_name(), v1::ScheduleService::service_full_name()}) {
+  for (const char* service : {v1::SweepService::service_full_name(), v1::ScheduleService::service_full_name(),
+                              v1::ModelRegistryService::service_full_name()}) {
     for (const std::string& method : Methods(service)) {
       const grpc::Status status = CallEmpty(method, worker_.token);
       EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method;
@@ -381,6 +390,67 @@ TEST_F(AuthTest, UsersSeeAndChangeOnlyTheirOwnSchedulesAndAdminsAll) {
   ASSERT_TRUE(Sweeps(alice_)->GetSweep(&get_context, get, &sweep).ok());
   EXPECT_EQ(sweep.owner(), "alice");
   EXPECT_EQ(sweep.schedule(), "nightly");
+}
+
+TEST_F(AuthTest, UsersSeeAndChangeOnlyTheirOwnModelsAndAdminsAll) {
+  const int64_t sweep = Submit(alice_, "alices");  // creates the model for alice
+  grpc::ClientContext trials_context;
+  v1::ListTrialsRequest list_trials;
+  list_trials.set_sweep_id(sweep);
+  v1::ListTrialsResponse trials;
+  ASSERT_TRUE(Sweeps(alice_)->ListTrials(&trials_context, list_trials, &trials).ok());
+  const int64_t alices_trial = trials.trials(0).id();
+
+  auto bob = Registry(bob_);
+  auto denied = [](const grpc::Status& status, const char* what) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << what << ": " << status.error_message();
+  };
+  {
+    grpc::ClientContext c;
+    v1::GetModelRequest r;
+    r.set_name("alices");
+    v1::Model m;
+    denied(bob->GetModel(&c, r, &m), "GetModel");
+  }
+  {
+    grpc::ClientContext c;
+    v1::RollbackModelRequest r;
+    r.set_model("alices");
+    v1::Model m;
+    denied(bob->RollbackModel(&c, r, &m), "RollbackModel");
+  }
+  for (const char* model : {"alices", "bobs-new"}) {
+    grpc::ClientContext c;
+    v1::PromoteTrialRequest r;
+    r.set_model(model);
+    r.set_trial_id(alices_trial);
+    v1::Model m;
+    denied(bob->PromoteTrial(&c, r, &m), model);  // alice's model, or alice's trial
+  }
+  {
+    grpc::ClientContext c;
+    v1::SubmitSweepRequest r;
+    r.set_recipe_yaml(kRecipe);
+    r.set_model("alices");
+    v1::SubmitSweepResponse s;
+    denied(Sweeps(bob_)->SubmitSweep(&c, r, &s), "SubmitSweep challenging alice's model");
+  }
+  auto list = [&](const IssuedToken& who) {
+    grpc::ClientContext c;
+    v1::ListModelsResponse response;
+    EXPECT_TRUE(Registry(who)->ListModels(&c, v1::ListModelsRequest(), &response).ok());
+    return response;
+  };
+  EXPECT_EQ(list(bob_).models_size(), 0);
+  ASSERT_EQ(list(alice_).models_size(), 1);
+  EXPECT_EQ(list(alice_).models(0).owner(), "alice");
+  EXPECT_EQ(list(admin_).models_size(), 1);
+  grpc::ClientContext c;
+  v1::GetModelRequest r;
+  r.set_name("alices");
+  v1::Model seen;
+  ASSERT_TRUE(Registry(admin_)->GetModel(&c, r, &seen).ok());
+  EXPECT_EQ(seen.champion(), 0);
 }
 
 TEST(ListenAddress, AnythingButLoopbackNeedsAuthentication) {

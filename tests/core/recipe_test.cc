@@ -360,6 +360,22 @@ TEST(RecipeTest, RelativeDataPathsResolveAgainstTheRecipe) {
   EXPECT_EQ(r->data.path, "/srv/recipes/data/t.csv");
 }
 
+// The recipe a registry version keeps: one trial's, readable from anywhere.
+TEST(RecipeTest, ATrialsRecipeHasItsOverridesAndAbsolutePathsAndNoSweep) {
+  const std::string sweep = "name: x\nmodel: {type: mlp}\ndata: {type: csv, path: data/t.csv}\ntrain: {steps: 1}\n"
+                            "sweep:\n  parameters:\n    optimizer.lr: {values: [0.1, 0.01]}\n";
+  auto text = TrialRecipeYaml(sweep, "/srv/recipes/x.yaml", {"train.steps=5", "optimizer.lr=0.01"});
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  EXPECT_EQ(text->find("sweep"), std::string::npos) << *text;
+  auto trial = ParseRecipe(*text, "/elsewhere/recipe.yaml", {});
+  ASSERT_TRUE(trial.ok()) << trial.status().message() << "\n" << *text;
+  EXPECT_FALSE(trial->has_sweep);
+  EXPECT_EQ(trial->data.path, "/srv/recipes/data/t.csv");
+  EXPECT_EQ(trial->train.steps, 5);
+  EXPECT_DOUBLE_EQ(trial->optimizer.lr, 0.01);
+  EXPECT_EQ(TrialRecipeYaml(sweep, "x.yaml", {"train.stepz=5"}).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(RecipeTest, MissingFileIsNotFound) {
   auto r = LoadRecipe("/nonexistent/recipe.yaml", {});
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);

@@ -320,6 +320,7 @@ class WorkerAgent::Impl {
     if (slots_.kind == "cpu" && recipe->train.threads == 0)
       request.args.insert(request.args.end(), {"--set", "train.threads=" + std::to_string(options_.threads_per_slot)});  // per rank
     if (attempt.resume()) request.args.push_back("--resume");
+    if (attempt.evaluate_only()) request.args.push_back("--evaluate-only");
     request.args.insert(request.args.end(), {"--epoch", std::to_string(attempt.number()), "--summary",
                                              (running.dir / "result.json").string()});
     request.log_path = running.log_path;

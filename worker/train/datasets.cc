@@ -252,7 +252,8 @@ Samples Select(const Samples& all, const std::vector<int64_t>& rows, int64_t wid
   return out;
 }
 
-void Standardise(int64_t width, Samples* train, Samples* validation) {
+void Standardise(int64_t width, Samples* train, Samples* validation, std::vector<float>* applied_mean,
+                 std::vector<float>* applied_inv_std) {
   std::vector<double> mean(width, 0), var(width, 0);
   for (int64_t i = 0; i < train->count; ++i)
     for (int64_t j = 0; j < width; ++j) mean[j] += train->inputs[i * width + j];
@@ -273,6 +274,8 @@ void Standardise(int64_t width, Samples* train, Samples* validation) {
         float& v = s->inputs[i * width + j];
         v = static_cast<float>((v - mean[j]) * inv_std[j]);
       }
+  applied_mean->assign(mean.begin(), mean.end());
+  *applied_inv_std = std::move(inv_std);
 }
 
 }  // namespace
@@ -339,7 +342,8 @@ StatusOr<SplitDataset> LoadDataset(const DataSpec& spec, int64_t text_context) {
   out.classes = loaded.classes;
   out.train = Select(loaded.all, train_rows, width);
   out.validation = Select(loaded.all, validation_rows, width);
-  if (spec.normalize && out.task != "language_model") Standardise(width, &out.train, &out.validation);
+  if (spec.normalize && out.task != "language_model")
+    Standardise(width, &out.train, &out.validation, &out.mean, &out.inv_std);
   return out;
 }
 

@@ -30,6 +30,10 @@ struct SplitDataset {
   int64_t classes = 0;                // classification: number of classes; language model: 256
   Samples train;
   Samples validation;
+  // The standardisation applied to both splits, per input value (prod(sample_shape) each):
+  // x' = (x - mean) * inv_std. Empty when data.normalize is off or for language models.
+  std::vector<float> mean;
+  std::vector<float> inv_std;
 };
 
 // `text_context` is the language model's context (used by text data when data.context is 0).

@@ -205,4 +205,20 @@ StatusOr<std::unique_ptr<Model>> BuildModel(const ModelSpec& spec, const std::ve
   return InvalidArgument("model.type: unknown model \"" + spec.type + "\"");
 }
 
+Status RestoreModelState(Model& model, torch::serialize::InputArchive& archive, const std::string& checkpoint) {
+  torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : model.State()) {
+    torch::Tensor saved;
+    if (!archive.try_read("model/" + name, saved))
+      return FailedPrecondition(checkpoint + " does not match this model (no " + name +
+                                "): was it written by a different recipe?");
+    if (saved.sizes() != tensor.sizes())
+      return FailedPrecondition(checkpoint + " does not match this model: " + name + " is " +
+                                c10::str(saved.sizes()) + " there but " + c10::str(tensor.sizes()) +
+                                " here: was it written by a different recipe?");
+    tensor.copy_(saved);
+  }
+  return OkStatus();
+}
+
 }  // namespace orchard::train

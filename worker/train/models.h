@@ -35,4 +35,9 @@ class Model {
 StatusOr<std::unique_ptr<Model>> BuildModel(const ModelSpec& spec, const std::vector<int64_t>& sample_shape,
                                             int64_t outputs);
 
+// Copies a checkpoint archive's model tensors ("model/<State() name>") into `model`.
+// FailedPrecondition naming `checkpoint` when one is missing or has another shape (a checkpoint of
+// another recipe's model). LibTorch errors are thrown (c10::Error), as the archive's are.
+Status RestoreModelState(Model& model, torch::serialize::InputArchive& archive, const std::string& checkpoint);
+
 }  // namespace orchard::train

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/recipe.h"
+#include "worker/train/torchscript_export.h"
 #include "worker/train/trainer.h"
 
 namespace orchard::train {
@@ -53,11 +54,14 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
              "orchard-train --zygote serves as the worker agent's warm trainer (JSON lines on stdin/stdout).");
   std::string recipe_path, out_dir, summary_path, recipe_origin;
   std::vector<std::string> overrides;
-  bool resume = false, validate_only = false, quiet = false;
+  bool resume = false, evaluate_only = false, validate_only = false, quiet = false;
   app.add_option("recipe", recipe_path, "Recipe YAML file")->required();
   app.add_option("--set", overrides, "Override a recipe field, e.g. --set optimizer.lr=0.01 (repeatable)");
   app.add_option("--out", out_dir, "Output directory for metrics.jsonl and checkpoints/ (default runs/<recipe name>)");
   app.add_flag("--resume", resume, "Continue from the latest complete checkpoint in the output directory, if any");
+  app.add_flag("--evaluate-only", evaluate_only,
+               "Do not train: evaluate the latest checkpoint in the output directory once on the recipe's validation "
+               "data and record the metrics (with or without --resume)");
   int64_t epoch = 0;
   app.add_option("--epoch", epoch,
                  "Fencing epoch (the worker passes the attempt number): checkpoints of a lower epoch are refused once "
@@ -91,6 +95,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   TrainOptions options;
   options.output_dir = out_dir.empty() ? "runs/" + recipe->name : out_dir;
   options.resume = resume;
+  options.evaluate_only = evaluate_only;
   options.epoch = epoch;
   options.progress = quiet ? nullptr : env.out;
   options.stop_requested = env.stop_requested;
@@ -125,13 +130,44 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
     case TrainResult::Outcome::kCompleted:
       break;
   }
-  if (!quiet && rank_zero) {
+  if (!quiet && rank_zero && !evaluate_only) {
     *env.out << "done: " << result->steps << " steps";
     for (const auto& [name, value] : result->final_eval) *env.out << ", " << name << " " << value;
     if (result->samples_per_second > 0) *env.out << ", " << static_cast<long>(result->samples_per_second) << " samples/s";
     *env.out << "; checkpoint "
               << result->last_checkpoint << ", metrics " << options.output_dir << "/" << recipe->metrics.file << "\n";
   }
+  return kExitCompleted;
+}
+
+int RunExportCommand(const std::vector<std::string>& args, const TrainCommandEnv& env) {
+  std::vector<const char*> argv = {"orchard-train export"};
+  for (const std::string& arg : args) argv.push_back(arg.c_str());
+  CLI::App app{"orchard-train export: write a checkpoint's model as a TorchScript file for serving (torch.jit.load)."};
+  app.footer("The file takes raw inputs (the standardisation the model was trained with is part of it) and returns\n"
+             "logits for classification, values for regression. Model types: " + std::string(kExportableModelTypes) +
+             ".\nExit codes: 0 written, 1 failed, 2 bad recipe, flags, checkpoint or model type.");
+  std::string recipe_path, checkpoint_dir, out_file;
+  app.add_option("--recipe", recipe_path, "The recipe the checkpoint's run trained (its hyperparameters applied)")->required();
+  app.add_option("--checkpoint", checkpoint_dir, "A checkpoint directory (step-<n>)")->required();
+  app.add_option("--out", out_file, "The TorchScript file to write, e.g. model.pt")->required();
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e, *env.out, *env.err);
+    return code == 0 ? 0 : kExitBadInput;
+  }
+  auto recipe = LoadRecipe(recipe_path, {});
+  if (!recipe.ok()) {
+    *env.err << "orchard-train export: invalid recipe; nothing was written:\n" << recipe.status().message() << "\n";
+    return kExitBadInput;
+  }
+  const Status exported = ExportTorchScript(*recipe, checkpoint_dir, out_file);
+  if (!exported.ok()) {
+    *env.err << "orchard-train export: " << exported.message() << "\n";
+    return exported.code() == StatusCode::kInternal ? kExitFailed : kExitBadInput;
+  }
+  *env.out << "wrote " << out_file << " (" << recipe->model.type << " from " << checkpoint_dir << ")\n";
   return kExitCompleted;
 }
 

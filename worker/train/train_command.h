@@ -33,4 +33,8 @@ struct TrainCommandEnv {
 
 int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv& env);
 
+// `orchard-train export --recipe R --checkpoint DIR --out FILE` (the arguments after "export"):
+// a checkpoint's model as a TorchScript file (torchscript_export.h). Returns the exit code.
+int RunExportCommand(const std::vector<std::string>& args, const TrainCommandEnv& env);
+
 }  // namespace orchard::train

@@ -8,6 +8,9 @@
 //   orchard-train --zygote
 // is the warm trainer the worker agent keeps: LibTorch loaded once, one forked child per trial
 // (zygote.h).
+//
+//   orchard-train export --recipe registry/digits/v3/recipe.yaml --checkpoint registry/digits/v3/step-675 --out model.pt
+// writes a checkpoint's model as a TorchScript file (torchscript_export.h).
 #include <csignal>
 #include <cstdlib>
 
@@ -60,5 +63,7 @@ int RunStandalone(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--zygote") return orchard::train::ServeZygote(RunStandalone);
+  if (argc >= 2 && std::string(argv[1]) == "export")
+    return orchard::train::RunExportCommand(std::vector<std::string>(argv + 2, argv + argc), {});
   return RunStandalone(std::vector<std::string>(argv + 1, argv + argc));
 }

@@ -206,7 +206,7 @@ class Run {
 
   StatusOr<TrainResult> Execute() {
     RETURN_IF_ERROR(Setup());
-    return Loop();
+    return o_.evaluate_only ? EvaluateCheckpoint() : Loop();
   }
 
  private:
@@ -247,7 +247,7 @@ class Run {
                                                o_.epoch);
     if (rank_ == 0) RETURN_IF_ERROR(store_->Claim());
     Position start;
-    RETURN_IF_ERROR(MaybeResume(&start));
+    RETURN_IF_ERROR(o_.evaluate_only ? LoadForEvaluation() : MaybeResume(&start));
 
     const int64_t batch = std::min<int64_t>(t.batch_size, train_.inputs.size(0) / ranks_);
     const int64_t per_epoch = std::max<int64_t>(1, train_.inputs.size(0) / (batch * ranks_));
@@ -339,15 +339,7 @@ class Run {
       torch::serialize::InputArchive archive;
       std::istringstream in(*bytes);
       archive.load_from(in, device_);
-      torch::NoGradGuard no_grad;
-      for (auto& [name, tensor] : model_->State()) {
-        torch::Tensor saved;
-        if (!archive.try_read("model/" + name, saved)) {
-          return FailedPrecondition(latest->dir.string() + " does not match this model (no " + name +
-                                    "): was it written by a different recipe?");
-        }
-        tensor.copy_(saved);
-      }
+      RETURN_IF_ERROR(RestoreModelState(*model_, archive, latest->dir.string()));
       torch::serialize::InputArchive optimizer_archive;
       if (!archive.try_read("optimizer", optimizer_archive)) {
         return DataLoss(latest->dir.string() + " has no optimizer state");
@@ -389,6 +381,63 @@ class Run {
     return OkStatus();
   }
 
+  // --evaluate-only: the latest checkpoint's model (every rank reads rank 0's file, which holds it),
+  // with the validation inputs standardised as that model's training data was.
+  Status LoadForEvaluation() {
+    std::vector<std::string> warnings;
+    ASSIGN_OR_RETURN(std::optional<Checkpoint> latest, store_->Latest(&warnings));
+    for (const std::string& w : warnings) Say("warning: " + w);
+    if (!latest) {
+      return FailedPrecondition("--evaluate-only needs a checkpoint to evaluate in " + store_->root().string() +
+                                ", and there is none");
+    }
+    ASSIGN_OR_RETURN(std::string bytes, CheckpointStore::ReadFile(*latest, "rank-0.pt"));
+    try {
+      torch::serialize::InputArchive archive;
+      std::istringstream in(bytes);
+      archive.load_from(in, device_);
+      RETURN_IF_ERROR(RestoreModelState(*model_, archive, latest->dir.string()));
+      torch::Tensor progress, mean, inv_std;
+      archive.read("progress", progress);
+      step_ = progress.to(torch::kCPU)[0].item<int64_t>();
+      if (archive.try_read("data/mean", mean) && archive.try_read("data/inv_std", inv_std)) {
+        validation_.inputs = Restandardise(validation_.inputs, mean.to(torch::kCPU), inv_std.to(torch::kCPU));
+      } else if (!data_.mean.empty()) {
+        Say("note: " + latest->dir.string() + " does not record how its training data was standardised (written by " +
+            "an older orchard-train); the validation data is standardised with its own training split's statistics");
+      }
+    } catch (const c10::Error& e) {
+      return DataLoss(latest->dir.string() + ": cannot restore the model: " + e.what_without_backtrace());
+    }
+    result_.start_step = step_;
+    result_.last_checkpoint = latest->dir.string();
+    Say("evaluating " + latest->dir.string() + " (step " + std::to_string(step_) + ") on " +
+        std::to_string(data_.validation.count) + " validation samples");
+    return OkStatus();
+  }
+
+  // `inputs` as standardised by this recipe's data, standardised instead by (`mean`, `inv_std`).
+  torch::Tensor Restandardise(const torch::Tensor& inputs, const torch::Tensor& mean, const torch::Tensor& inv_std) const {
+    torch::Tensor raw = inputs;
+    if (!data_.mean.empty()) {
+      const auto width = static_cast<int64_t>(data_.mean.size());
+      const auto own_mean = torch::from_blob(const_cast<float*>(data_.mean.data()), {width}, torch::kFloat32);
+      const auto own_inv_std = torch::from_blob(const_cast<float*>(data_.inv_std.data()), {width}, torch::kFloat32);
+      raw = inputs.reshape({inputs.size(0), width}) / own_inv_std + own_mean;
+    }
+    return ((raw.reshape({inputs.size(0), -1}) - mean.reshape(-1)) * inv_std.reshape(-1)).reshape(inputs.sizes());
+  }
+
+  // The model judged once at the checkpoint's step; the metrics go to the metrics file as usual.
+  StatusOr<TrainResult> EvaluateCheckpoint() {
+    c10::DeviceGuard device_guard(device_);
+    ASSIGN_OR_RETURN(result_.final_eval, Evaluate());
+    std::string line = "evaluated at step " + std::to_string(step_) + ":";
+    for (const auto& [name, value] : result_.final_eval) line += " " + name + " " + FormatValue(value);
+    Say(line);
+    return Finish();
+  }
+
   static torch::Tensor GeneratorState(const torch::Device& device) {
     auto gen = at::globalContext().defaultGenerator(device);
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -413,6 +462,7 @@ class Run {
     if (device_.is_cuda()) archive.write("rng/cuda", GeneratorState(device_));
     if (rank_ == 0) {
       for (auto& [name, tensor] : model_->State()) archive.write("model/" + name, tensor.detach());
+      WriteStandardisation(archive);
       torch::serialize::OutputArchive optimizer_archive;
       optimizer_->Save(optimizer_archive);
       archive.write("optimizer", optimizer_archive);
@@ -427,6 +477,21 @@ class Run {
     nlohmann::json metadata = {{"recipe", r_.name}, {"recipe_file", r_.file}, {"overrides", r_.overrides},
                                {"ranks", ranks_}, {"device", device_.str()}};
     return store_->Commit(step_, files, metadata);
+  }
+
+  // How the model's inputs were standardised, shaped as one sample (identity when data.normalize is
+  // off), so that an evaluation on other data or an exported model prepares inputs the same way.
+  void WriteStandardisation(torch::serialize::OutputArchive& archive) {
+    if (data_.task == "language_model") return;
+    const std::vector<int64_t>& shape = data_.sample_shape;
+    torch::Tensor mean = torch::zeros(shape, torch::kFloat32), inv_std = torch::ones(shape, torch::kFloat32);
+    if (!data_.mean.empty()) {
+      const auto width = static_cast<int64_t>(data_.mean.size());
+      mean = torch::from_blob(data_.mean.data(), {width}, torch::kFloat32).reshape(shape).clone();
+      inv_std = torch::from_blob(data_.inv_std.data(), {width}, torch::kFloat32).reshape(shape).clone();
+    }
+    archive.write("data/mean", mean);
+    archive.write("data/inv_std", inv_std);
   }
 
   // Every rank's bytes, on rank 0 (elsewhere only its own): two all-reduces, of the sizes and of a

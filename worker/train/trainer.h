@@ -26,6 +26,10 @@ namespace orchard::train {
 struct TrainOptions {
   std::string output_dir;           // metrics file and checkpoints/ go here
   bool resume = false;              // continue from the latest complete checkpoint, if any
+  // Do not train: judge the model of the latest checkpoint (which must exist) once on the recipe's
+  // validation split, standardised as that model was trained, and record the metrics at its step.
+  // The model registry evaluates a champion on a challenger's data this way.
+  bool evaluate_only = false;
   int64_t epoch = 0;                // the coordinator's attempt number: fences checkpoints against stale
                                     // attempts (checkpoint_store.h); 0: unfenced
   std::ostream* progress = nullptr; // human progress lines; nullptr: none
