@@ -24,9 +24,9 @@ using testing::WriteFile;
 
 const std::string kBin = ORCHARD_BIN_DIR;
 
-// One night's data: 8x8 one-channel images of 3 classes (a bright band in one third of the image,
-// on noise whose level `noise` sets), drawn from `seed`.
-void WriteNight(const std::string& path, unsigned seed, int noise) {
+// One night's data: 8x8 one-channel images of 3 classes (a band `signal` brighter in one third of
+// the image, on noise whose level `noise` sets), drawn from `seed`.
+void WriteNight(const std::string& path, unsigned seed, int noise, int signal = 60) {
   std::mt19937 rng(seed);
   std::ostringstream csv;
   for (int i = 0; i < 64; ++i) csv << "p" << i << ",";
@@ -35,7 +35,7 @@ void WriteNight(const std::string& path, unsigned seed, int noise) {
     const int label = static_cast<int>(rng() % 3);
     for (int i = 0; i < 64; ++i) {
       const bool band = (i % 8) * 3 / 8 == label;
-      csv << (band ? 60 : 0) + static_cast<int>(rng() % noise) << ",";
+      csv << (band ? signal : 0) + static_cast<int>(rng() % noise) << ",";
     }
     csv << label << "\n";
   }
@@ -190,6 +190,35 @@ TEST_F(RegistrySweepTest, TwoNightsOnDifferentDataEndWithTheRightChampionAndBoth
       Cli({"models", "promote", "nightly", evaluation["id"].get<std::string>()});
   EXPECT_NE(promote_evaluation.exit_code, 0);
   EXPECT_NE(promote_evaluation.output.find("evaluation of a champion"), std::string::npos) << promote_evaluation.output;
+}
+
+// Issue 8's whole loop: a schedule fires twice, each run reading its own night's file through
+// ${run}, and the registry ends with the champion the better data earned. Night 1's labels carry
+// no signal (its champion learns nothing); night 2's do.
+TEST_F(RegistrySweepTest, TwoScheduledFiringsOnTheirOwnDataEndWithTheRightChampion) {
+  WriteNight(dir_ / "night-1.csv", 1, 60, /*signal=*/0);
+  WriteNight(dir_ / "night-2.csv", 2, 60);
+  WriteFile(dir_ / "nightly.yaml", Recipe(dir_ / "night-" + "${run}.csv", 150));
+  const ProcessResult added = Cli({"schedule", "add", "nightly", "--cron", "0 2 * * *", "--tz", "Europe/Berlin",
+                                   "--recipe", dir_ / "nightly.yaml", "--model", "nightly", "--margin", "0.05"});
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  for (int night : {1, 2}) {
+    const nlohmann::json run = Json({"schedule", "run-now", "nightly"});
+    ASSERT_EQ(run.value("number", ""), std::to_string(night)) << run.dump(2);
+    const std::string sweep = run.value("sweep_id", "0");
+    const ProcessResult watched = Cli({"watch", sweep});
+    ASSERT_EQ(watched.exit_code, 0) << watched.output << ReadFile(dir_ / "worker.log");
+    const nlohmann::json submitted = Json({"status", sweep});
+    EXPECT_EQ(submitted.value("schedule", ""), "nightly") << submitted.dump(2);
+    EXPECT_EQ(submitted.value("model", ""), "nightly");
+  }
+  const nlohmann::json model = Json({"models", "show", "nightly"});
+  ASSERT_EQ(model["decisions"].size(), 2u) << model.dump(2);
+  EXPECT_EQ(model["champion"], "2") << model.dump(2);
+  const nlohmann::json& second = model["decisions"][1];
+  ASSERT_EQ(second["has_champion_value"], true) << second.dump(2);
+  EXPECT_GT(second["challenger_value"].get<double>(), second["champion_value"].get<double>() + 0.05) << second.dump(2);
+  EXPECT_EQ(model["versions"][1]["data"], "csv " + (dir_ / "night-2.csv") + " (seed 0, 20% validation)");
 }
 
 }  // namespace
