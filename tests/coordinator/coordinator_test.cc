@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/util/manual_clock.h"
 #include "tests/util/test_util.h"
 
 namespace orchard::coordinator {
@@ -16,14 +17,7 @@ namespace {
 
 using orchard::testing::TempDir;
 
-class ManualClock final : public Clock {
- public:
-  double Now() const override { return now_; }
-  void Advance(double seconds) { now_ += seconds; }
-
- private:
-  double now_ = 1000;
-};
+using orchard::testing::ManualClock;
 
 constexpr const char* kRecipe = R"(name: tiny
 model: {type: mlp, hidden: [8]}

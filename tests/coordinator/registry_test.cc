@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "coordinator/coordinator.h"
+#include "tests/util/manual_clock.h"
 #include "tests/util/test_util.h"
 
 namespace orchard::coordinator {
@@ -17,14 +18,7 @@ namespace fs = std::filesystem;
 using orchard::testing::ReadFile;
 using orchard::testing::TempDir;
 
-class ManualClock final : public Clock {
- public:
-  double Now() const override { return now_; }
-  void Advance(double seconds) { now_ += seconds; }
-
- private:
-  double now_ = 1000;
-};
+using orchard::testing::ManualClock;
 
 // Two trials, told apart by their learning rate; the data seed says which night's data it is.
 std::string Recipe(const std::string& mode, int64_t data_seed) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "coordinator/coordinator.h"
+#include "tests/util/manual_clock.h"
 #include "tests/util/test_util.h"
 
 namespace orchard::coordinator {
@@ -25,15 +26,7 @@ int64_t Utc(const std::string& text) {
   return sys_days{year{y} / month{mo} / day{d}}.time_since_epoch().count() * 86400 + h * 3600 + mi * 60 + s;
 }
 
-class ManualClock final : public Clock {
- public:
-  double Now() const override { return now_; }
-  void Set(int64_t unix_seconds) { now_ = static_cast<double>(unix_seconds); }
-  void Set(const std::string& utc) { Set(Utc(utc)); }
-
- private:
-  double now_ = 0;
-};
+using orchard::testing::ManualClock;
 
 // A nightly retraining: fresh data in a folder per day, relative to the recipe's file.
 constexpr const char* kRecipe = R"(name: nightly-${date}
@@ -50,7 +43,7 @@ sweep:
 class SchedulesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    clock_.Set("2026-11-20 12:00");
+    clock_.Set(Utc("2026-11-20 12:00"));
     Reopen();
   }
 
@@ -90,7 +83,7 @@ class SchedulesTest : public ::testing::Test {
 
   // Moves the clock to `utc` and fires what is due, as the server's loop does every second.
   void FireAt(const std::string& utc) {
-    clock_.Set(utc);
+    clock_.Set(Utc(utc));
     const Status fired = coordinator_->FireDueSchedules();
     ASSERT_TRUE(fired.ok()) << fired.message();
   }
@@ -214,11 +207,11 @@ TEST_F(SchedulesTest, AFiringSubmitsTheRecipeWithItsVariablesAsTheOwnerAtTheSlot
 }
 
 TEST_F(SchedulesTest, FiringsFollowTheWallClockAcrossDaylightSavingChanges) {
-  clock_.Set("2026-03-27 12:00");
+  clock_.Set(Utc("2026-03-27 12:00"));
   Add("spring", "30 2 * * *", "allow");
   for (const char* date : {"2026-03-28", "2026-03-29", "2026-03-30"}) DeliverData(date);
   for (int64_t t = Utc("2026-03-27 12:00"); t <= Utc("2026-03-30 12:00"); t += 60) {
-    clock_.Set(t);
+    clock_.Set(static_cast<double>(t));
     ASSERT_TRUE(coordinator_->FireDueSchedules().ok());
   }
   const auto runs = Runs("spring");
@@ -241,7 +234,7 @@ TEST_F(SchedulesTest, SlotsMissedWhileTheCoordinatorWasDownAreCaughtUpOnceOnTheL
 
   // Down from Saturday morning until Tuesday 10:00: the nights of Sunday, Monday and Tuesday passed.
   coordinator_.reset();
-  clock_.Set("2026-11-24 09:00");
+  clock_.Set(Utc("2026-11-24 09:00"));
   DeliverData("2026-11-24");
   Reopen();
   FireAt("2026-11-24 09:00");
@@ -323,7 +316,7 @@ TEST_F(SchedulesTest, APausedScheduleDoesNotFireAndResumingDoesNotCatchUpThePaus
   FireAt("2026-11-21 01:00");
   EXPECT_TRUE(Runs("nightly").empty());
 
-  clock_.Set("2026-11-21 12:00");
+  clock_.Set(Utc("2026-11-21 12:00"));
   const v1::Schedule resumed = coordinator_->ResumeSchedule("nightly").value();
   EXPECT_FALSE(resumed.paused());
   EXPECT_EQ(resumed.next_slot_local(), "2026-11-22 02:00 Europe/Berlin");
@@ -353,7 +346,7 @@ TEST_F(SchedulesTest, RemovingForgetsTheScheduleButNotItsSweeps) {
 
 TEST_F(SchedulesTest, RunNowFiresAtOnceLeavesTheCronAloneAndRespectsTheOverlapPolicy) {
   Add("nightly", "0 2 * * *");
-  clock_.Set("2026-11-20 14:03:20");
+  clock_.Set(Utc("2026-11-20 14:03:20"));
   DeliverData("2026-11-20");
   ASSERT_TRUE(coordinator_->PauseSchedule("nightly").ok());
   const v1::ScheduleRun first = coordinator_->RunScheduleNow("nightly").value();
@@ -386,7 +379,7 @@ TEST_F(SchedulesTest, RunNowFiresAtOnceLeavesTheCronAloneAndRespectsTheOverlapPo
   EXPECT_EQ(runs[2].number(), 3);
 
   // A missing file fails a run-now run the same way, and it is returned as failed.
-  clock_.Set("2026-11-25 12:00");
+  clock_.Set(Utc("2026-11-25 12:00"));
   ASSERT_TRUE(coordinator_->Cancel(runs[2].sweep_id()).ok());
   const v1::ScheduleRun failed = coordinator_->RunScheduleNow("nightly").value();
   EXPECT_EQ(failed.state(), "failed");
