@@ -448,8 +448,9 @@ Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const Sear
     } else {
       RETURN_IF_ERROR(store_->RecordCheckpoint(trial_id, cloned->path));
       RETURN_IF_ERROR(store_->RewindTrial(trial_id, cloned->step));
-      const std::vector<Hyperparameter> next =
-          resume.hyperparameters.empty() ? store_->TrialHyperparameters(trial_id) : resume.hyperparameters;
+      std::vector<Hyperparameter> next = resume.hyperparameters;
+      if (next.empty())
+        for (const auto& h : trial.hyperparameters()) next.push_back({h.path(), h.value()});
       RETURN_IF_ERROR(store_->AppendLineage(trial_id, cloned->step, resume.clone_from, next, now));
       message = "continues from trial " + std::to_string(resume.clone_from) + "'s checkpoint of step " +
                 std::to_string(cloned->step);

@@ -415,15 +415,6 @@ std::vector<v1::Trial> Store::ListTrials(int64_t sweep_id) {
   return trials;
 }
 
-std::vector<Hyperparameter> Store::TrialHyperparameters(int64_t trial_id) {
-  Statement row = db_->Prepare("SELECT hyperparameters FROM trials WHERE id = ?");
-  row.Bind(1, trial_id);
-  std::vector<Hyperparameter> result;
-  if (row.Step())
-    for (const auto& pair : ParseJson(row.Text(0))) result.push_back({pair[0].get<std::string>(), pair[1].get<std::string>()});
-  return result;
-}
-
 Status Store::SetTrialState(int64_t trial_id, const std::string& state, const std::string& message, double now) {
   const bool final = state != "pending" && state != "running" && state != "paused";
   return db_->Prepare(

@@ -179,7 +179,6 @@ class Store {
   StatusOr<std::string> TrialOwner(int64_t trial_id);
   StatusOr<int64_t> TrialId(int64_t sweep_id, int64_t number);
   std::vector<v1::Trial> ListTrials(int64_t sweep_id);
-  std::vector<Hyperparameter> TrialHyperparameters(int64_t trial_id);
   Status SetTrialState(int64_t trial_id, const std::string& state, const std::string& message, double now);
   // Pending trials of running sweeps, oldest sweep first, then by trial number.
   std::vector<PendingTrial> PendingTrials(int64_t limit);
