@@ -290,6 +290,18 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
   agent_options.warm_start = options.warm_start;
   agent_options.quiet = true;
   if (options.configure_agent) options.configure_agent(agent_options);
+  // The local worker is all there is: a trial that needs more slots than it has would wait forever.
+  if (!agent_options.slots) agent_options.slots = worker::DetectSlots(agent_options.cpu_slots, agent_options.force_cpu);
+  if (const int64_t ranks = ParseRecipe(request->recipe_yaml(), options.submit.recipe, options.submit.overrides)->sweep.ranks;
+      ranks > agent_options.slots->count) {
+    std::cerr << "orchard: " << options.submit.recipe << ": sweep.ranks: each trial needs " << ranks << " slots, and this "
+              << (options.configure_agent ? "mpirun world has " : "machine offers ") << agent_options.slots->count << " "
+              << agent_options.slots->kind << " slots; nothing was run. Lower sweep.ranks, or "
+              << (options.configure_agent ? "start mpirun with -np " + std::to_string(ranks) + " or more"
+                                          : "offer more slots (--cpu-slots)") << "\n";
+    (*server)->Shutdown();
+    return kExitBadInput;
+  }
   std::atomic<bool> stop_agent{false};
   worker::WorkerAgent agent(agent_options);
   Status agent_status;
@@ -299,13 +311,25 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
   local.coordinator = (*server)->address();
   local.security = {};  // the embedded coordinator listens on loopback without TLS or tokens
   auto stub = Connect(local);
+  // A rerun after a crash (a requeued batch job) finishes the sweep it left unfinished instead of
+  // starting it again: its done trials stay done and the others resume from their checkpoints.
   v1::SubmitSweepResponse response;
-  int code = Call(local, *stub, &v1::SweepService::Stub::SubmitSweep, *request, &response);
+  int code = kExitOk;
+  auto unfinished = (*server)->coordinator().FindUnfinishedSweep(*request);
+  if (!unfinished.ok()) {
+    std::cerr << "orchard: cannot read the state in " << options.state_dir << ": " << unfinished.status().message() << "\n";
+    code = kExitError;
+  } else if (unfinished->has_value()) {
+    *response.mutable_sweep() = **unfinished;
+  } else {
+    code = Call(local, *stub, &v1::SweepService::Stub::SubmitSweep, *request, &response);
+  }
   if (code == kExitOk) {
     if (!global.json)
-      std::cout << "orchard run: sweep " << response.sweep().id() << " (" << response.sweep().name() << "), "
-                << response.sweep().trials_total() << " trials; state in " << options.state_dir << ", trial output in "
-                << response.sweep().storage_root() << "\n";
+      std::cout << "orchard run: " << (unfinished->has_value() ? "resuming unfinished sweep " : "sweep ")
+                << response.sweep().id() << " (" << response.sweep().name() << "), " << response.sweep().trials_total()
+                << " trials; state in " << options.state_dir << ", trial output in " << response.sweep().storage_root()
+                << "\n";
     code = Follow(local, *stub, response.sweep().id(), /*cancel_on_interrupt=*/true);
   }
   stop_agent.store(true);

@@ -246,6 +246,24 @@ StatusOr<v1::Sweep> Coordinator::GetSweep(int64_t sweep_id) {
   return store_->GetSweep(sweep_id);
 }
 
+StatusOr<std::optional<v1::Sweep>> Coordinator::FindUnfinishedSweep(const v1::SubmitSweepRequest& request) {
+  const std::string file = request.recipe_file().empty() ? "<submitted recipe>" : request.recipe_file();
+  const std::vector<std::string> overrides(request.overrides().begin(), request.overrides().end());
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> running = store_->RunningSweepIds();
+  std::sort(running.rbegin(), running.rend());
+  for (int64_t id : running) {
+    ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(id));
+    const std::string name = request.name().empty() ? record.name : request.name();
+    if (record.recipe_yaml == request.recipe_yaml() && record.recipe_file == file && record.overrides == overrides &&
+        record.name == name && record.model == request.model() && record.promotion_margin == request.promotion_margin()) {
+      ASSIGN_OR_RETURN(v1::Sweep sweep, store_->GetSweep(id));
+      return std::optional<v1::Sweep>(std::move(sweep));
+    }
+  }
+  return std::optional<v1::Sweep>();
+}
+
 std::vector<v1::Sweep> Coordinator::ListSweeps(int64_t limit, const std::optional<std::string>& owner) {
   std::lock_guard<std::mutex> lock(mu_);
   return store_->ListSweeps(limit > 0 ? std::min<int64_t>(limit, 10000) : 100, owner);

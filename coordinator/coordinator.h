@@ -59,6 +59,9 @@ class Coordinator {
   // PermissionDenied when it is another user's): a champion is first evaluated on the sweep's data.
   StatusOr<v1::Sweep> Submit(const v1::SubmitSweepRequest& request, const std::string& owner = kLocalUser);
   StatusOr<v1::Sweep> GetSweep(int64_t sweep_id);
+  // The newest running sweep submitted with this very request (recipe text, file, overrides,
+  // name, model and margin), if any: what a rerun of an interrupted `orchard run` resumes.
+  StatusOr<std::optional<v1::Sweep>> FindUnfinishedSweep(const v1::SubmitSweepRequest& request);
   // Newest first; only `owner`'s sweeps when given.
   std::vector<v1::Sweep> ListSweeps(int64_t limit, const std::optional<std::string>& owner = std::nullopt);
   // Who submitted a sweep, or the sweep of a trial (NotFound when there is none).

@@ -3,18 +3,14 @@
 #include <cctype>
 #include <cmath>
 
+#include "core/metric_name.h"
+
 namespace orchard::coordinator {
 namespace {
 
 // `index` is the point's in a report, -1 for a query's name.
 Status CheckMetricName(const std::string& name, int index) {
-  const std::string field = index < 0 ? "name" : "points[" + std::to_string(index) + "].name";
-  if (name.empty() || name.size() > 128)
-    return InvalidArgument(field + ": must be 1 to 128 characters, found " + std::to_string(name.size()));
-  for (char c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '/' && c != '-')
-      return InvalidArgument(field + ": '" + name + "' may only contain letters, digits, '_', '.', '/' and '-'");
-  return OkStatus();
+  return orchard::CheckMetricName(name, index < 0 ? "name" : "points[" + std::to_string(index) + "].name");
 }
 
 Status CheckWorkerId(const std::string& worker_id) {

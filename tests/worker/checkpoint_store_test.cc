@@ -167,6 +167,29 @@ TEST(CheckpointStoreTest, RejectsFileNamesThatAreNotPlain) {
   }
 }
 
+// Temporary files of commits that failed (a full disk, a killed writer) do not pile up: a failed
+// commit removes its own, and other processes' are removed at the next claim and commit.
+TEST(CheckpointStoreTest, TemporaryFilesOfFailedCommitsAreRemoved) {
+  TempDir dir;
+  const fs::path root = dir.path() / "checkpoints";
+  CheckpointStore store(root, 2, /*epoch=*/2);
+  EXPECT_FALSE(store.Commit(5, {{"a/b", "x"}}, {}).ok());
+  for (const auto& entry : fs::directory_iterator(root))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+
+  fs::create_directories(root / ".step-7.tmp-999999");
+  WriteFile((root / ".step-7.tmp-999999" / "rank-0.pt").string(), "half");
+  WriteFile((root / ".EPOCH.tmp-999998").string(), "1");
+  ASSERT_TRUE(store.Claim().ok());
+  EXPECT_FALSE(fs::exists(root / ".step-7.tmp-999999"));
+  EXPECT_FALSE(fs::exists(root / ".EPOCH.tmp-999998"));
+
+  fs::create_directories(root / ".step-8.tmp-999997");
+  ASSERT_TRUE(store.Commit(9, {{"rank-0.pt", "ok"}}, {}).ok());
+  EXPECT_FALSE(fs::exists(root / ".step-8.tmp-999997"));
+  EXPECT_TRUE(fs::exists(root / "step-9" / "MANIFEST"));
+}
+
 TEST(CheckpointStoreTest, EmptyOrMissingRootHasNoCheckpoint) {
   TempDir dir;
   CheckpointStore store(dir.path() / "absent", 3);

@@ -16,49 +16,17 @@
 #include "core/recipe.h"
 #include "orchard/v1/trial_service.grpc.pb.h"
 #include "orchard/v1/worker_service.grpc.pb.h"
+#include "worker/agent/exit_reason.h"
 #include "worker/agent/metrics_tail.h"
 #include "worker/agent/slots.h"
 #include "worker/agent/trainer_launcher.h"
-#include "worker/train/trainer.h"
+#include "core/trainer_exit_codes.h"
 
 namespace orchard::worker {
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-// The last `count` lines of a log (at most 4 KiB), for the reason an attempt ended.
-std::string LastLogLines(const std::string& path, int count) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return "";
-  const int64_t size = in.tellg();
-  const int64_t start = std::max<int64_t>(0, size - 4096);
-  in.seekg(start);
-  std::string tail(size - start, '\0');
-  in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
-  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r' || tail.back() == ' ')) tail.pop_back();
-  size_t from = tail.size();
-  for (int i = 0; i < count && from != std::string::npos && from > 0; ++i) from = tail.rfind('\n', from - 1);
-  return from == std::string::npos ? tail : tail.substr(from + 1);
-}
-
-// A human summary of how orchard-train ended (its exit codes are in trainer.h).
-std::string ExitReason(const TrainerExit& exit, const std::string& log_path) {
-  if (!exit.note.empty()) return exit.note;
-  if (exit.signal != 0)
-    return "killed by signal " + std::to_string(exit.signal) + " (" + strsignal(exit.signal) + ")" +
-           (exit.signal == SIGKILL ? "; out of memory?" : "");
-  const std::string last = LastLogLines(log_path, 5);
-  switch (exit.exit_code) {
-    case train::kExitCompleted: return "completed";
-    case train::kExitBadInput: return "invalid recipe or data: " + last;
-    case train::kExitDiverged: return last;
-    case train::kExitPreempted: return "preempted: stopped with SIGTERM after writing a checkpoint";
-    case train::kExitFenced: return "fenced: a newer attempt of the trial owns its output";
-    case 127: return "cannot run the trainer binary";
-    default: return "failed (exit " + std::to_string(exit.exit_code) + "): " + last;
-  }
-}
 
 // An answer that retrying cannot change: the coordinator refused the call. Any other failure
 // (unreachable, timed out, an internal error while it restarts) is retried.
@@ -115,14 +83,11 @@ class WorkerAgent::Impl {
 
   Status Run(const std::atomic<bool>& stop) {
     RETURN_IF_ERROR(Register(stop));
-    auto next_heartbeat = Clock::now();
+    heartbeats_ = std::thread([this] { SendHeartbeats(); });
     auto next_lease = Clock::now();
     while (!stop.load() && refused_.ok()) {
       const auto now = Clock::now();
-      if (now >= next_heartbeat) {
-        Heartbeat(stop);
-        next_heartbeat = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(heartbeat_interval_));
-      }
+      TakeHeartbeatAnswers(stop);
       FenceIfSilent();
       const bool any_exit = HandleExits();
       Relay();
@@ -136,6 +101,13 @@ class WorkerAgent::Impl {
       woken_ = false;
     }
     Drain(stop);
+    {
+      std::lock_guard<std::mutex> lock(beat_mu_);
+      beats_stopped_ = true;
+    }
+    beat_cv_.notify_all();
+    heartbeats_.join();
+    Deregister();
     return refused_;
   }
 
@@ -178,9 +150,13 @@ class WorkerAgent::Impl {
       const grpc::Status status = workers_->RegisterWorker(&context, request, &response);
       if (status.ok()) {
         worker_id_ = response.worker_id();
-        heartbeat_interval_ = response.heartbeat_interval_seconds();
         lease_timeout_ = response.lease_timeout_seconds();
-        last_heartbeat_sent_ = sent;
+        last_heartbeat_sent_.store(sent);
+        {
+          std::lock_guard<std::mutex> lock(beat_mu_);
+          beat_worker_id_ = worker_id_;
+          heartbeat_interval_ = response.heartbeat_interval_seconds();
+        }
         storage_root_ = options_.storage_root.empty() ? response.storage_root() : options_.storage_root;
         Say("registered as " + worker_id_ + " with " + std::to_string(slots_.count) + " " + slots_.kind +
             " slots at " + options_.coordinator + "; storage " + storage_root_);
@@ -196,20 +172,52 @@ class WorkerAgent::Impl {
     return OkStatus();
   }
 
-  void Heartbeat(const std::atomic<bool>& stop) {
-    const auto sent = Clock::now();
-    v1::HeartbeatRequest request;
-    request.set_worker_id(worker_id_);
-    // Attempts whose end is not yet acknowledged count as running, so the coordinator waits for
-    // their exit report instead of declaring them lost.
-    for (const auto& [id, running] : running_) request.add_running_attempt_ids(id);
-    for (const auto& [id, running] : finishing_) request.add_running_attempt_ids(id);
-    for (const auto& [id, exit] : unreported_exits_) request.add_running_attempt_ids(id);
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(5));
-    v1::HeartbeatResponse response;
-    const grpc::Status status = workers_->Heartbeat(&context, request, &response);
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+  // Heartbeats go out from a thread of their own on a fixed interval, so that no slow call of the
+  // main loop (relays, leases, exits, launches; each may wait up to its deadline) delays them: a
+  // late heartbeat makes the worker fence its own trials. The thread only sends, and records what
+  // the answers ask for; the main loop acts on them (TakeHeartbeatAnswers).
+  void SendHeartbeats() {
+    std::unique_lock<std::mutex> lock(beat_mu_);
+    while (!beats_stopped_) {
+      v1::HeartbeatRequest request;
+      request.set_worker_id(beat_worker_id_);
+      for (int64_t id : beat_running_) request.add_running_attempt_ids(id);
+      const double interval = heartbeat_interval_;
+      lock.unlock();
+      const auto sent = Clock::now();
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::HeartbeatResponse response;
+      const grpc::Status status = workers_->Heartbeat(&context, request, &response);
+      if (status.ok()) Acknowledged(sent);
+      lock.lock();
+      if (request.worker_id() == beat_worker_id_) {  // else we registered again meanwhile
+        if (IsRefusal(status)) beat_refusal_ = status;
+        beat_stop_ids_.insert(beat_stop_ids_.end(), response.stop_attempt_ids().begin(), response.stop_attempt_ids().end());
+        if (IsRefusal(status) || response.stop_attempt_ids_size() > 0) Wake();
+      }
+      beat_cv_.wait_for(lock, std::chrono::duration<double>(interval), [&] { return beats_stopped_; });
+    }
+  }
+
+  // Gives the heartbeat thread the attempts to report and acts on what its answers asked for.
+  void TakeHeartbeatAnswers(const std::atomic<bool>& stop) {
+    std::optional<grpc::Status> refusal;
+    std::vector<int64_t> stop_ids;
+    {
+      std::lock_guard<std::mutex> lock(beat_mu_);
+      // Attempts whose end is not yet acknowledged count as running, so the coordinator waits for
+      // their exit report instead of declaring them lost.
+      beat_running_.clear();
+      for (const auto* attempts : {&running_, &finishing_})
+        for (const auto& [id, running] : *attempts) beat_running_.push_back(id);
+      for (const auto& [id, exit] : unreported_exits_) beat_running_.push_back(id);
+      std::swap(refusal, beat_refusal_);
+      std::swap(stop_ids, beat_stop_ids_);
+    }
+    for (int64_t id : stop_ids) StopAttempt(id, "the coordinator asked");
+    if (!refusal) return;
+    if (refusal->error_code() == grpc::StatusCode::NOT_FOUND) {
       // Declared lost: the coordinator has ended our attempts. Stop them so none runs twice.
       Say("the coordinator declared this worker lost; stopping " + std::to_string(running_.size()) +
           " trainers and registering again");
@@ -221,21 +229,25 @@ class WorkerAgent::Impl {
       (void)Register(stop);
       return;
     }
-    if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
-        status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+    if (refusal->error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+        refusal->error_code() == grpc::StatusCode::PERMISSION_DENIED) {
       // The worker token was revoked (or never valid): retrying cannot help, and the coordinator
       // will declare this worker lost. Stop the trainers (they checkpoint) and leave.
       if (refused_.ok()) {
-        refused_ = FailedPrecondition("the coordinator refused this worker's credentials (" + status.error_message() +
+        refused_ = FailedPrecondition("the coordinator refused this worker's credentials (" + refusal->error_message() +
                                       "); its trainers were stopped. Start it with a valid worker token "
                                       "(orchard-coordinator worker-token create)");
         Say("the coordinator refused this worker's token; stopping " + std::to_string(running_.size()) + " trainers");
       }
-      return;
     }
-    if (!status.ok()) return;  // transient; the lease timeout is several heartbeats long
-    last_heartbeat_sent_ = sent;
-    for (int64_t id : response.stop_attempt_ids()) StopAttempt(id, "the coordinator asked");
+  }
+
+  // The coordinator renewed our lease with a call we sent at `sent`.
+  // Called from both threads.
+  void Acknowledged(Clock::time_point sent) {
+    Clock::time_point seen = last_heartbeat_sent_.load();
+    while (seen < sent && !last_heartbeat_sent_.compare_exchange_weak(seen, sent)) {
+    }
   }
 
   // The coordinator declares this worker lost a lease timeout after the last heartbeat it received,
@@ -243,12 +255,12 @@ class WorkerAgent::Impl {
   // before that (at 70%) means a trial is never running here when it starts elsewhere. Checked on
   // every pass of the loop, whose calls never wait past this moment (Deadline).
   Clock::time_point FenceTime() const {
-    return last_heartbeat_sent_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(0.7 * lease_timeout_));
+    return last_heartbeat_sent_.load() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(0.7 * lease_timeout_));
   }
 
   void FenceIfSilent() {
     if (running_.empty() || Clock::now() < FenceTime()) return;
-    const double silent = std::chrono::duration<double>(Clock::now() - last_heartbeat_sent_).count();
+    const double silent = std::chrono::duration<double>(Clock::now() - last_heartbeat_sent_.load()).count();
     for (auto& [id, running] : running_)
       StopAttempt(id, "no heartbeat acknowledged for " + std::to_string(static_cast<int>(silent)) +
                           " s; stopping before the coordinator declares this worker lost");
@@ -278,17 +290,21 @@ class WorkerAgent::Impl {
     // Orphans still hold their slots until they exit (they may be writing a last checkpoint).
     for (const auto* trainers : {&running_, &orphaned_})
       for (const auto& [id, running] : *trainers) used += running.attempt.slots();
-    return slots_.count - used;
+    return slots_.count - used - launcher_->HeldSlots();
   }
 
   void Lease() {
     v1::LeaseAttemptsRequest request;
     request.set_worker_id(worker_id_);
     request.set_free_slots(FreeSlots());
+    const auto sent = Clock::now();
     grpc::ClientContext context;
     context.set_deadline(Deadline(10));
     v1::LeaseAttemptsResponse response;
     if (!workers_->LeaseAttempts(&context, request, &response).ok()) return;
+    // The coordinator counts a lease as a heartbeat (it renews this worker's lease), so we do too:
+    // else the first lease after an outage would start trainers only to fence them at once.
+    Acknowledged(sent);
     for (const v1::Attempt& attempt : response.attempts()) Start(attempt);
   }
 
@@ -342,7 +358,7 @@ class WorkerAgent::Impl {
     running.pid = *pid;
     running.tail = std::make_unique<MetricsTail>((running.dir / recipe->metrics.file).string());
     Say("attempt " + std::to_string(attempt.attempt_id()) + " (sweep " + std::to_string(attempt.sweep_id()) + ", trial " +
-        std::to_string(attempt.trial_id()) + ") started as pid " + std::to_string(*pid) + ", log " + running.log_path);
+        std::to_string(attempt.trial_id()) + ") started " + launcher_->Describe(*pid) + ", log " + running.log_path);
     running_.emplace(attempt.attempt_id(), std::move(running));
   }
 
@@ -459,13 +475,9 @@ class WorkerAgent::Impl {
   void Drain(const std::atomic<bool>& stop) {
     for (auto& [id, running] : running_) StopAttempt(id, "the worker is shutting down");
     const auto deadline = Clock::now() + std::chrono::seconds(60);
-    auto next_heartbeat = Clock::now();
     while ((!running_.empty() || !orphaned_.empty() || !finishing_.empty() || !unreported_exits_.empty()) &&
            Clock::now() < deadline) {
-      if (Clock::now() >= next_heartbeat) {  // checkpoints may take longer than the lease timeout
-        Heartbeat(stop);
-        next_heartbeat = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(heartbeat_interval_));
-      }
+      TakeHeartbeatAnswers(stop);  // heartbeats go on: checkpoints may take longer than the lease timeout
       HandleExits();
       FlushEnded();
       std::unique_lock<std::mutex> lock(wake_mu_);
@@ -473,7 +485,10 @@ class WorkerAgent::Impl {
       woken_ = false;
     }
     for (auto& [id, running] : running_) launcher_->Signal(running.pid, SIGKILL);
-    // Leave at once rather than after a lease timeout; anything not reported is queued again.
+  }
+
+  // Leave at once rather than after a lease timeout; anything not reported is queued again.
+  void Deregister() {
     v1::DeregisterWorkerRequest request;
     request.set_worker_id(worker_id_);
     grpc::ClientContext context;
@@ -490,14 +505,22 @@ class WorkerAgent::Impl {
   std::unique_ptr<TrainerLauncher> launcher_;
   std::string worker_id_;
   std::string storage_root_;
-  double heartbeat_interval_ = 2;
   double lease_timeout_ = 15;
-  Clock::time_point last_heartbeat_sent_;  // of the last heartbeat the coordinator acknowledged
+  std::atomic<Clock::time_point> last_heartbeat_sent_{};  // of the last call that renewed our lease
   std::map<int64_t, Running> running_;   // by attempt id
   std::map<int64_t, Running> orphaned_;  // stopped after the coordinator declared us lost
   std::map<int64_t, Running> finishing_;  // exited; last metrics not yet delivered
   std::map<int64_t, v1::ReportAttemptExitRequest> unreported_exits_;  // not yet acknowledged
   Status refused_;                       // set when the coordinator refuses our token: Run ends
+  std::thread heartbeats_;               // SendHeartbeats
+  std::mutex beat_mu_;                   // guards the beat_ members and heartbeat_interval_
+  std::condition_variable beat_cv_;
+  bool beats_stopped_ = false;
+  std::string beat_worker_id_;
+  double heartbeat_interval_ = 2;
+  std::vector<int64_t> beat_running_;    // attempts the next heartbeat reports as running
+  std::optional<grpc::Status> beat_refusal_;  // an answer that retrying cannot change
+  std::vector<int64_t> beat_stop_ids_;   // attempts the coordinator asked us to stop
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool woken_ = false;                   // guarded by wake_mu_

@@ -4,33 +4,56 @@
 
 #include <cmath>
 #include <fstream>
+#include <optional>
+
+#include "core/metric_name.h"
 
 namespace orchard::worker {
+namespace {
+
+// One line as a record the coordinator will take, or nothing.
+std::optional<MetricRecord> ParseRecord(std::string_view text) {
+  const auto line = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!line.is_object()) return std::nullopt;
+  const auto step = line.find("step"), name = line.find("name"), value = line.find("value"), time = line.find("time");
+  if (step == line.end() || !step->is_number_integer() || name == line.end() || !name->is_string() ||
+      value == line.end() || !value->is_number())
+    return std::nullopt;
+  MetricRecord record{step->get<int64_t>(), name->get<std::string>(), value->get<double>(), 0};
+  if (record.step < 0 || !std::isfinite(record.value) || !CheckMetricName(record.name, "name").ok()) return std::nullopt;
+  if (time != line.end() && time->is_number() && std::isfinite(time->get<double>())) record.time = time->get<double>();
+  return record;
+}
+
+}  // namespace
 
 std::vector<MetricRecord> MetricsTail::Poll() {
   std::vector<MetricRecord> records;
   std::ifstream in(path_, std::ios::binary | std::ios::ate);
   if (!in) return records;
   const int64_t size = in.tellg();
-  if (size < offset_) offset_ = 0;
+  if (size < 0) return records;  // not a regular file
+  if (size < offset_) offset_ = 0, skipping_ = false;
   if (size == offset_) return records;
   in.seekg(offset_);
-  std::string chunk(size - offset_, '\0');
+  std::string chunk(static_cast<size_t>(std::min(size - offset_, kMaxPollBytes)), '\0');
   in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-  const size_t end = chunk.rfind('\n');
-  if (end == std::string::npos) return records;
-  offset_ += static_cast<int64_t>(end + 1);
+  chunk.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
   size_t start = 0;
-  while (start <= end) {
+  while (start < chunk.size()) {
     const size_t newline = chunk.find('\n', start);
-    const auto line = nlohmann::json::parse(chunk.substr(start, newline - start), nullptr, false);
+    if (newline == std::string::npos) {
+      // A partial line waits for its end, unless it is already too long to be a record.
+      if (skipping_ || chunk.size() - start > kMaxLineBytes) skipping_ = true, start = chunk.size();
+      break;
+    }
+    if (!skipping_ && newline - start <= kMaxLineBytes)
+      if (auto record = ParseRecord(std::string_view(chunk).substr(start, newline - start)))
+        records.push_back(*std::move(record));
+    skipping_ = false;
     start = newline + 1;
-    if (!line.is_object() || !line.contains("step") || !line.contains("name") || !line.contains("value")) continue;
-    if (!line["value"].is_number() || !line["step"].is_number_integer() || !line["name"].is_string()) continue;
-    const double value = line["value"].get<double>();
-    if (!std::isfinite(value)) continue;
-    records.push_back({line["step"].get<int64_t>(), line["name"].get<std::string>(), value, line.value("time", 0.0)});
   }
+  offset_ += static_cast<int64_t>(start);
   return records;
 }
 

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "worker/comm/mpi_communicator.h"
@@ -75,8 +76,14 @@ std::optional<std::pair<int, nlohmann::json>> Receive(int source, int tag) {
 }
 
 // Rank 0's launcher: a trial of k ranks goes to the k lowest free ranks; its "pid" is a handle.
+// A trial ends when every member reported, or, once one member failed, when the others have had
+// kStragglerGraceSeconds more: a rank that is stopped (not dead) or stuck in a collective never
+// reports, and its peers have failed the trial already. Such a rank stays out of service
+// (HeldSlots) until it reports.
 class RankLauncher final : public TrainerLauncher {
  public:
+  static constexpr double kStragglerGraceSeconds = 10;
+
   // Exits are noticed by polling (the agent's loop polls several times a second).
   explicit RankLauncher(int ranks) {
     for (int r = 0; r < ranks; ++r) free_.insert(r);
@@ -92,27 +99,46 @@ class RankLauncher final : public TrainerLauncher {
     const int handle = next_handle_++;
     nlohmann::json start = {{"handle", handle}, {"members", members}, {"args", request.args}, {"log", request.log_path}};
     for (int r : members) outbox().Send(start, r, kStart);
-    trials_[handle] = {members, {}};
+    trials_[handle] = {members, request.log_path};
     return handle;
   }
 
   std::vector<TrainerExit> TakeExits() override {
     std::lock_guard<std::mutex> lock(mu_);
     while (auto message = Receive(MPI_ANY_SOURCE, kDone)) {
-      auto it = trials_.find(message->second.value("handle", -1));
+      const int rank = message->first;
+      if (stragglers_.erase(rank) > 0) {  // a straggler of a trial already reported ended
+        free_.insert(rank);
+        continue;
+      }
+      auto it = trials_.find(IntField(message->second, "handle", -1));
       if (it == trials_.end()) continue;
-      it->second.exit_codes.push_back(message->second.value("exit_code", 1));
-      free_.insert(message->first);
+      const int code = IntField(message->second, "exit_code", 1);
+      it->second.exit_codes[rank] = code;
+      if (code != 0 && !it->second.first_failure) it->second.first_failure = Clock::now();
+      free_.insert(rank);
     }
     std::vector<TrainerExit> exits;
     for (auto it = trials_.begin(); it != trials_.end();) {
       const Trial& trial = it->second;
-      if (trial.exit_codes.size() < trial.members.size()) {
+      const bool all_reported = trial.exit_codes.size() == trial.members.size();
+      if (!all_reported && !(trial.first_failure && Clock::now() - *trial.first_failure >
+                                                        std::chrono::duration<double>(kStragglerGraceSeconds))) {
         ++it;
         continue;
       }
       int code = 0;
-      for (int c : trial.exit_codes) if (code == 0) code = c;  // the first failure speaks for the trial
+      for (const auto& [rank, c] : trial.exit_codes) if (code == 0) code = c;  // a failure speaks for the trial
+      std::string missing;
+      for (int r : trial.members) {
+        if (trial.exit_codes.count(r)) continue;
+        stragglers_.insert(r);
+        missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+      }
+      if (!missing.empty())
+        std::ofstream(trial.log_path, std::ios::app)
+            << "orchard-worker: rank " << missing << " did not finish within " << kStragglerGraceSeconds
+            << " s of its peers' failure (stopped or stuck); it serves no trial until it does\n";
       exits.push_back({it->first, code, 0, ""});
       it = trials_.erase(it);
     }
@@ -128,13 +154,34 @@ class RankLauncher final : public TrainerLauncher {
     for (int r : it->second.members) outbox().Send({{"handle", pid}}, r, kStop);
   }
 
+  std::string Describe(int pid) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = trials_.find(pid);
+    if (it == trials_.end()) return "as trial handle " + std::to_string(pid);
+    std::string ranks;
+    for (int r : it->second.members) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
+    return "on rank" + std::string(it->second.members.size() > 1 ? "s " : " ") + ranks;
+  }
+
+  int64_t HeldSlots() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int64_t>(stragglers_.size());
+  }
+
  private:
+  using Clock = std::chrono::steady_clock;
   struct Trial {
     std::vector<int> members;
-    std::vector<int> exit_codes;
+    std::string log_path;
+    std::map<int, int> exit_codes;  // by rank, as they report
+    std::optional<Clock::time_point> first_failure;
   };
-  std::mutex mu_;
+  static int IntField(const nlohmann::json& message, const char* key, int otherwise) {
+    return message.is_object() && message.contains(key) && message[key].is_number_integer() ? message[key].get<int>() : otherwise;
+  }
+  mutable std::mutex mu_;
   std::set<int> free_;
+  std::set<int> stragglers_;  // ranks of ended trials that have not reported yet
   std::map<int, Trial> trials_;
   int next_handle_ = 1;
 };
@@ -162,13 +209,17 @@ class RankTrial {
       MPI_Group world, group;
       MPI_Comm_group(MPI_COMM_WORLD, &world);
       MPI_Group_incl(world, static_cast<int>(members.size()), members.data(), &group);
-      MPI_Comm ranks;
-      const int rc = MPI_Comm_create_group(MPI_COMM_WORLD, group, handle() % 30000, &ranks);
-      MPI_Group_free(&group);
       MPI_Group_free(&world);
-      if (rc != MPI_SUCCESS) return Internal("MPI_Comm_create_group: " + comm::MpiErrorText(rc));
-      auto mpi = comm::MakeMpiCommunicator(ranks, recipe.distributed.timeout_seconds);
-      MPI_Comm_free(&ranks);
+      // Only the members call it; a member that is stopped would hold the others here for good.
+      auto ranks = std::make_shared<MPI_Comm>(MPI_COMM_NULL);
+      RETURN_IF_ERROR(comm::CallWithDeadline("MPI_Comm_create_group", recipe.distributed.timeout_seconds,
+                                             [group, ranks, tag = handle() % 30000]() mutable {
+                                               const int rc = MPI_Comm_create_group(MPI_COMM_WORLD, group, tag, ranks.get());
+                                               MPI_Group_free(&group);
+                                               return rc;
+                                             }));
+      auto mpi = comm::MakeMpiCommunicator(*ranks, recipe.distributed.timeout_seconds);
+      MPI_Comm_free(ranks.get());
       if (!mpi.ok()) return mpi.status();
       const int gpus = comm::VisibleGpuCount();
       if (recipe.train.device == "cpu" || gpus == 0) return std::move(*mpi);

@@ -17,6 +17,11 @@
 namespace orchard::worker {
 namespace {
 
+// The zygote's replies are read without trusting their shape: a malformed one is skipped.
+bool IsInt(const nlohmann::json& message, const char* key) {
+  return message.contains(key) && message[key].is_number_integer();
+}
+
 // fork + exec per trial; a trial of several ranks execs mpirun, which starts them as one MPI world
 // on this node. A waiter thread per trainer notices its exit (without reaping it) and wakes the
 // caller at once; TakeExits reaps.
@@ -122,7 +127,9 @@ class WarmLauncher final : public TrainerLauncher {
     if (reply == replies_.end()) return Unavailable("the warm trainer did not start the trial (it exited or hung)");
     const nlohmann::json answer = reply->second;
     replies_.erase(reply);
-    if (!answer.contains("pid")) return Internal("the warm trainer could not start the trial: " + answer.value("error", "?"));
+    if (!IsInt(answer, "pid"))
+      return Internal("the warm trainer could not start the trial: " +
+                      (answer.contains("error") && answer["error"].is_string() ? answer["error"].get<std::string>() : "?"));
     const int pid = answer["pid"].get<int>();
     running_.insert(pid);
     return pid;
@@ -174,10 +181,10 @@ class WarmLauncher final : public TrainerLauncher {
         if (reply.contains("id") && reply["id"].is_number_integer()) {
           replies_[reply["id"].get<int64_t>()] = reply;
           replied_.notify_all();
-        } else if (reply.contains("exit_code")) {
+        } else if (IsInt(reply, "pid") && IsInt(reply, "exit_code")) {
           const int child = reply["pid"].get<int>();
           running_.erase(child);
-          exits_.push_back({child, reply["exit_code"].get<int>(), reply.value("signal", 0), ""});
+          exits_.push_back({child, reply["exit_code"].get<int>(), IsInt(reply, "signal") ? reply["signal"].get<int>() : 0, ""});
           on_exit_();
         }
       }

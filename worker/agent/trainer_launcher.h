@@ -44,6 +44,11 @@ class TrainerLauncher {
   virtual std::vector<TrainerExit> TakeExits() = 0;
   // SIGTERM: checkpoint and stop; SIGKILL: stop now (where the trainer is a process of its own).
   virtual void Signal(int pid, int signal) = 0;
+  // Where a launched trainer runs, for the worker's log: "as pid 4242".
+  virtual std::string Describe(int pid) const { return "as pid " + std::to_string(pid); }
+  // Slots that no trainer of an ended attempt has given back yet (a rank still stuck in a
+  // collective after its trial was reported ended); the agent leases none of them.
+  virtual int64_t HeldSlots() const { return 0; }
 };
 
 // `on_exit` is called (from any thread) whenever a trainer ends, to wake the caller.

@@ -33,6 +33,7 @@ int RunMpiWorld(orchard::worker::AgentOptions options, const std::string& sweep_
   worker::MpiWorld world;
   if (world.rank() != 0) {
     world.Serve();
+    comm::FinalizeMpi(0);
     return 0;
   }
   world.StartServing();
@@ -55,6 +56,7 @@ int RunMpiWorld(orchard::worker::AgentOptions options, const std::string& sweep_
     if (!status.ok()) std::cerr << "orchard-worker: " << status.message() << "\n", code = 1;
   }
   world.Shutdown();
+  comm::FinalizeMpi(code);
   return code;
 }
 }  // namespace

@@ -1,5 +1,6 @@
 #include "worker/comm/mpi_communicator.h"
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <cstdlib>
 #include <deque>
 #include <functional>
+#include <iostream>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -46,6 +48,10 @@ struct Work {
   Status status;
 };
 
+// Set once any collective of this process failed: its MPI call may never return, so MPI_Finalize
+// must not wait for it.
+std::atomic<bool> collective_failed{false};
+
 // What the communication thread shares with the communicator and its pending operations. Held by
 // shared pointers so that a thread stuck in MPI can outlive a destroyed communicator safely.
 struct Shared {
@@ -57,6 +63,7 @@ struct Shared {
   std::string failure;                      // guarded by mu; set once an operation failed
 
   void MarkFailed(const std::string& why) {
+    collective_failed.store(true);
     std::lock_guard<std::mutex> lock(mu);
     if (failure.empty()) failure = why;
   }
@@ -210,11 +217,7 @@ Status InitMpi() {
   int provided = 0;
   int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
   if (rc != MPI_SUCCESS) return Internal("MPI_Init_thread failed: " + MpiErrorText(rc));
-  std::atexit([] {
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    if (!finalized) MPI_Finalize();
-  });
+  std::atexit([] { FinalizeMpi(1); });
   if (provided < MPI_THREAD_MULTIPLE) {
     return FailedPrecondition("this MPI library does not provide MPI_THREAD_MULTIPLE (ompi_info | grep -i thread); "
                               "Orchard's communication threads need it");
@@ -223,15 +226,58 @@ Status InitMpi() {
   return OkStatus();
 }
 
+void FinalizeMpi(int exit_code, double grace_seconds) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized) return;
+  const auto leave = [exit_code](const char* why) {
+    std::cout.flush();
+    std::cerr << "orchard: " << why << "; exiting with code " << exit_code << " without finalising MPI" << std::endl;
+    std::_Exit(exit_code);
+  };
+  if (collective_failed.load()) leave("a collective failed and its MPI call cannot be cancelled");
+  std::thread([grace_seconds, leave] {
+    std::this_thread::sleep_for(std::chrono::duration<double>(grace_seconds));
+    leave("MPI_Finalize did not finish in time (a peer rank is stopped or unreachable)");
+  }).detach();
+  MPI_Finalize();
+}
+
+Status CallWithDeadline(const std::string& what, double timeout_seconds, std::function<int()> call) {
+  struct Outcome {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    int rc = MPI_SUCCESS;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  std::thread([outcome, call = std::move(call)] {
+    const int rc = call();
+    std::lock_guard<std::mutex> lock(outcome->mu);
+    outcome->rc = rc;
+    outcome->done = true;
+    outcome->cv.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lock(outcome->mu);
+  if (!outcome->cv.wait_for(lock, std::chrono::duration<double>(timeout_seconds), [&] { return outcome->done; })) {
+    collective_failed.store(true);
+    std::ostringstream why;
+    why << what << " did not finish within " << timeout_seconds << " s: a peer rank is gone or stuck (see the other ranks' logs)";
+    return DeadlineExceeded(why.str());
+  }
+  if (outcome->rc != MPI_SUCCESS) return Internal(what + " failed: " + MpiErrorText(outcome->rc));
+  return OkStatus();
+}
+
 bool StartedByMpirun() { return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr; }
 
 StatusOr<std::unique_ptr<Communicator>> MakeMpiCommunicator(MPI_Comm comm, double timeout_seconds) {
   if (timeout_seconds <= 0) return InvalidArgument("communicator timeout must be positive, not " + std::to_string(timeout_seconds));
-  MPI_Comm own;
-  int rc = MPI_Comm_dup(comm, &own);
-  if (rc != MPI_SUCCESS) return Internal("MPI_Comm_dup failed: " + MpiErrorText(rc));
-  MPI_Comm_set_errhandler(own, MPI_ERRORS_RETURN);
-  return std::unique_ptr<Communicator>(std::make_unique<MpiCommunicator>(own, timeout_seconds));
+  auto own = std::make_shared<MPI_Comm>(MPI_COMM_NULL);  // shared: a timed-out call may still write it
+  RETURN_IF_ERROR(CallWithDeadline("MPI_Comm_dup", timeout_seconds, [comm, own] { return MPI_Comm_dup(comm, own.get()); }));
+  MPI_Comm_set_errhandler(*own, MPI_ERRORS_RETURN);
+  return std::unique_ptr<Communicator>(std::make_unique<MpiCommunicator>(*own, timeout_seconds));
 }
 
 }  // namespace orchard::comm

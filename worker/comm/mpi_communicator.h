@@ -12,7 +12,9 @@
 
 #include <mpi.h>
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "core/status.h"
 #include "worker/comm/communicator.h"
@@ -21,8 +23,22 @@ namespace orchard::comm {
 
 // MPI_Init_thread asking for MPI_THREAD_MULTIPLE (the communication threads and the caller use MPI
 // concurrently); an error when the library cannot provide it. A no-op when already initialised.
-// Finalisation is registered with atexit.
+// FinalizeMpi(kExitFailed) is registered with atexit, for paths that leave without calling it.
 Status InitMpi();
+
+// Ends MPI on the way out of the process, so that it always exits. When a collective of this
+// process failed (its call is stuck in MPI and cannot be cancelled), MPI_Finalize would wait for
+// it forever: the process says so on stderr and exits at once with `exit_code`. Otherwise
+// MPI_Finalize runs, and if it has not returned within `grace_seconds` (a peer rank stopped, not
+// dead, holds up its closing handshake) the process exits with `exit_code` all the same. A no-op
+// when MPI was not initialised or is finalised already.
+void FinalizeMpi(int exit_code, double grace_seconds = 10);
+
+// Runs `call` (an MPI call that blocks until its peers join, such as MPI_Comm_dup) and waits at
+// most `timeout_seconds` for it. On time-out it fails with DEADLINE_EXCEEDED naming `what`; the
+// call goes on in a detached thread and the process counts as having a failed collective (see
+// FinalizeMpi). `call` returns an MPI error code.
+Status CallWithDeadline(const std::string& what, double timeout_seconds, std::function<int()> call);
 
 // True when this process was started by mpirun (Open MPI's environment says so).
 bool StartedByMpirun();

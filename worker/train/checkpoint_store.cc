@@ -125,6 +125,7 @@ Status CheckpointStore::Claim() {
   RETURN_IF_ERROR(lock.status());
   const int64_t recorded = RecordedEpoch(root_);
   if (recorded > epoch_) return CheckEpoch();
+  RemoveLeftovers();  // earlier attempts' (this one owns the root from here on)
   if (recorded == epoch_) return OkStatus();
   const fs::path temp = root_ / (std::string(".") + kEpochFile + ".tmp-" + std::to_string(::getpid()));
   RETURN_IF_ERROR(WriteDurably(temp, std::to_string(epoch_) + "\n"));
@@ -143,6 +144,14 @@ Status CheckpointStore::Commit(int64_t step, const std::vector<CheckpointFile>& 
   fs::remove_all(temp_dir, ec);
   fs::create_directory(temp_dir, ec);
   if (ec) return Internal("cannot create " + temp_dir.string() + ": " + ec.message());
+  // A commit that fails (a full disk, say) leaves no half-written directory behind.
+  struct RemoveUnpublished {
+    const fs::path& dir;
+    ~RemoveUnpublished() {
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    }
+  } remove_unpublished{temp_dir};
 
   nlohmann::json manifest = {{"format", kManifestFormat}, {"step", step}, {"epoch", epoch_}, {"metadata", metadata}};
   manifest["files"] = nlohmann::json::array();
@@ -171,8 +180,24 @@ Status CheckpointStore::Commit(int64_t step, const std::vector<CheckpointFile>& 
     fs::rename(temp_dir, final_dir, ec);
     if (ec) return Internal("cannot rename " + temp_dir.string() + " into place: " + ec.message());
     RETURN_IF_ERROR(SyncDirectory(root_));
+    RemoveLeftovers();
   }
   return ApplyRetention();
+}
+
+void CheckpointStore::RemoveLeftovers() const {
+  const std::string own_suffix = ".tmp-" + std::to_string(::getpid());
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool temporary = (name.rfind(".step-", 0) == 0 || name.rfind(std::string(".") + kEpochFile, 0) == 0) &&
+                           name.find(".tmp-") != std::string::npos;
+    if (!temporary || name.size() < own_suffix.size() ||
+        name.compare(name.size() - own_suffix.size(), own_suffix.size(), own_suffix) == 0)
+      continue;
+    std::error_code ignored;
+    fs::remove_all(entry.path(), ignored);
+  }
 }
 
 StatusOr<Checkpoint> CheckpointStore::Open(const fs::path& dir) {

@@ -6,7 +6,9 @@
 //
 // A commit writes every file into a temporary directory, fsyncs it, writes the MANIFEST (sizes,
 // CRC-32C checksums, step, metadata) last, renames the directory into place and fsyncs the parent:
-// a checkpoint without a valid manifest does not exist. Retention keeps the latest `keep`.
+// a checkpoint without a valid manifest does not exist. Retention keeps the latest `keep`. A failed
+// commit removes its temporary directory; temporary files that other (dead or fenced) writers left
+// are removed when a writer claims the root and after each commit it publishes.
 //
 // Fencing: a writer with an epoch (the coordinator's attempt number) claims the root by recording
 // its epoch in <root>/EPOCH; from then on a writer of a lower epoch (a stale attempt still running
@@ -65,6 +67,7 @@ class CheckpointStore {
 
  private:
   Status ApplyRetention();
+  void RemoveLeftovers() const;  // other processes' .step-*.tmp-* and .EPOCH.tmp-*
   Status CheckEpoch() const;  // kAborted when another epoch owns the root
 
   std::filesystem::path root_;

@@ -55,8 +55,13 @@ int RunStandalone(const std::vector<std::string>& args) {
   orchard::train::TrainCommandEnv env;
   env.stop_requested = &stop_requested;
   const char* world = std::getenv("OMPI_COMM_WORLD_SIZE");
-  if (world && std::atoi(world) > 1) env.make_communicator = RanksOfMpirun;
-  return orchard::train::RunTrainCommand(args, env);
+  if (!world || std::atoi(world) <= 1) return orchard::train::RunTrainCommand(args, env);
+  env.make_communicator = RanksOfMpirun;
+  const int code = orchard::train::RunTrainCommand(args, env);
+#ifdef ORCHARD_HAVE_MPI
+  orchard::comm::FinalizeMpi(code);  // exits with `code` even when a stuck peer would hold MPI up
+#endif
+  return code;
 }
 
 }  // namespace
