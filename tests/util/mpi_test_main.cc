@@ -1,5 +1,6 @@
 // main() of the GoogleTest binaries that run under mpirun (orchard_mpi_test): MPI comes up before
-// any test and goes down at exit (InitMpi registers MPI_Finalize).
+// any test and goes down after the last (FinalizeMpi, which exits with the tests' code at once when
+// a test left a collective timed out).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -13,5 +14,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", mpi.message().c_str());
     return 1;
   }
-  return RUN_ALL_TESTS();
+  const int code = RUN_ALL_TESTS();
+  orchard::comm::FinalizeMpi(code);
+  return code;
 }

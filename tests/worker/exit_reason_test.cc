@@ -79,7 +79,7 @@ TEST(ExitReason, TheTrainersMessageComesBeforeMpirunsBanner) {
   WriteFile(path,
             "step 100 train_loss 0.5\n"
             "orchard-train: all-reduce of 1187 float32 did not finish within 5 s: a peer rank is gone or stuck\n"
-            "orchard: a collective failed and its MPI call cannot be cancelled; exiting with code 1 without finalising MPI\n"
+            "orchard: MPI_Finalize did not finish in time behind a collective that failed; exiting with code 1 without finalising MPI\n"
             "--------------------------------------------------------------------------\n"
             "mpirun has exited due to process rank 0 with PID 0 on\n"
             "node x exiting improperly. There are three reasons this could occur:\n"

@@ -236,10 +236,12 @@ void FinalizeMpi(int exit_code, double grace_seconds) {
     std::cerr << "orchard: " << why << "; exiting with code " << exit_code << " without finalising MPI" << std::endl;
     std::_Exit(exit_code);
   };
-  if (collective_failed.load()) leave("a collective failed and its MPI call cannot be cancelled");
-  std::thread([grace_seconds, leave] {
+  // mpirun counts a rank that leaves without MPI_Finalize as failed, so it is always tried; a
+  // collective still stuck in another thread, or a stopped peer, can hold it up for good.
+  std::thread([grace_seconds, leave, stuck = collective_failed.load()] {
     std::this_thread::sleep_for(std::chrono::duration<double>(grace_seconds));
-    leave("MPI_Finalize did not finish in time (a peer rank is stopped or unreachable)");
+    leave(stuck ? "MPI_Finalize did not finish in time behind a collective that failed"
+                : "MPI_Finalize did not finish in time (a peer rank is stopped or unreachable)");
   }).detach();
   MPI_Finalize();
 }

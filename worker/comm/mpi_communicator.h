@@ -26,12 +26,11 @@ namespace orchard::comm {
 // FinalizeMpi(kExitFailed) is registered with atexit, for paths that leave without calling it.
 Status InitMpi();
 
-// Ends MPI on the way out of the process, so that it always exits. When a collective of this
-// process failed (its call is stuck in MPI and cannot be cancelled), MPI_Finalize would wait for
-// it forever: the process says so on stderr and exits at once with `exit_code`. Otherwise
-// MPI_Finalize runs, and if it has not returned within `grace_seconds` (a peer rank stopped, not
-// dead, holds up its closing handshake) the process exits with `exit_code` all the same. A no-op
-// when MPI was not initialised or is finalised already.
+// Ends MPI on the way out of the process, so that it always exits: MPI_Finalize runs, and if it
+// has not returned within `grace_seconds` (a collective that timed out is still stuck in MPI and
+// cannot be cancelled, or a peer rank stopped, not dead, holds up the closing handshake) the
+// process says so on stderr and exits with `exit_code` all the same. A no-op when MPI was not
+// initialised or is finalised already.
 void FinalizeMpi(int exit_code, double grace_seconds = 10);
 
 // Runs `call` (an MPI call that blocks until its peers join, such as MPI_Comm_dup) and waits at
