@@ -101,11 +101,16 @@ std::shared_ptr<grpc::Channel> CreateCoordinatorChannel(const std::string& addre
     options.pem_private_key = security.tls_key_pem;
     credentials = grpc::SslCredentials(options);
   }
-  if (security.token.empty()) return grpc::CreateChannel(address, credentials);
+  // gRPC's default reconnect backoff grows to two minutes: a coordinator back after a restart
+  // would wait that long for its workers, which fence their trainers meanwhile. One second at most.
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   std::vector<std::unique_ptr<experimental::ClientInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<BearerTokenInterceptorFactory>(security.token));
-  return experimental::CreateCustomChannelWithInterceptors(address, credentials, grpc::ChannelArguments(),
-                                                           std::move(interceptors));
+  if (!security.token.empty())
+    interceptors.push_back(std::make_unique<BearerTokenInterceptorFactory>(security.token));
+  return experimental::CreateCustomChannelWithInterceptors(address, credentials, arguments, std::move(interceptors));
 }
 
 }  // namespace orchard::client

@@ -1,13 +1,17 @@
 // orchard-chaos: runs one sweep twice on this machine, all real processes on loopback: undisturbed,
-// then while workers are killed with SIGKILL every few seconds (and started again) and the
-// coordinator is killed with SIGKILL and restarted. Passes when the disturbed sweep lost nothing:
+// then while workers are killed with SIGKILL every few seconds (and started again), the coordinator
+// is killed with SIGKILL and restarted, and (with --freezes) a worker is stopped with SIGSTOP, not
+// killed, for longer than the lease timeout and then continued, its trainer running on meanwhile. Passes when the disturbed sweep lost nothing:
 //   - every trial completed;
 //   - each trial's metric series has the same steps (none missing, none twice) and the same values
 //     as undisturbed;
 //   - each trial's final parameters equal the undisturbed run's (CPU training is deterministic, so a
 //     resumed trial must end bit-identical);
 //   - no two attempts of a trial overlapped in time: each attempt's trainer last wrote its log before
-//     the next attempt was leased.
+//     the next attempt was leased. The one exception is a trainer whose worker was frozen: nobody
+//     can stop it until its worker runs again, and what keeps it from writing is its fencing epoch,
+//     so such an attempt must have ended lost, its trainer stopped as soon as its worker ran again
+//     (refused as "fenced" once the next attempt had claimed the trial, or "preempted" just before).
 // Prints the figures (trials, kills, restarts, attempts, wall times) and exits 0 on pass, 1 on fail.
 //
 //   orchard-chaos --trials 20 --workers 3 --kill-every 4 --coordinator-kills 2
@@ -44,6 +48,7 @@ struct ChaosOptions {
   int steps = 400;
   double kill_every = 4;        // seconds between worker kills
   int coordinator_kills = 2;
+  int freezes = 0;              // workers stopped with SIGSTOP past the lease timeout, then continued
   double timeout = 1200;        // seconds for each sweep
   std::string dir;              // default: a temporary directory, removed afterwards
   uint32_t seed = 1;
@@ -62,8 +67,10 @@ struct SweepRun {
   std::map<int64_t, TrialRun> trials;  // by trial number
   std::vector<coordinator::AttemptSpan> spans;
   std::vector<double> last_output;  // per span: when its trainer last wrote its log (seconds since the epoch)
+  std::vector<std::string> last_words;  // per span: the end of its log
   int worker_kills = 0;
   int coordinator_kills = 0;
+  int freezes = 0;
   bool finished = false;
 };
 
@@ -83,6 +90,8 @@ std::string Recipe(const ChaosOptions& o) {
          "  parameters:\n"
          "    optimizer.lr: {values: [" + lrs + "]}\n";
 }
+
+constexpr int kLeaseTimeoutSeconds = 3;
 
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -119,6 +128,13 @@ class Cluster {
     workers_[index] = StartWorker();
   }
 
+  // Stops the worker (its agent; its trainer runs on) for `seconds`, then lets it go on.
+  void FreezeWorker(size_t index, double seconds) {
+    kill(workers_[index]->pid(), SIGSTOP);
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    kill(workers_[index]->pid(), SIGCONT);
+  }
+
   void KillCoordinator() {
     kill(coordinator_->pid(), SIGKILL);
     (void)coordinator_->Wait(10);
@@ -134,7 +150,8 @@ class Cluster {
   void StartCoordinator() {
     coordinator_ = std::make_unique<Process>(
         std::vector<std::string>{bin_ + "/orchard-coordinator", "--listen", address_, "--state-dir",
-                                 (dir_ / "state").string(), "--heartbeat-interval", "0.5", "--lease-timeout", "3"},
+                                 (dir_ / "state").string(), "--heartbeat-interval", "0.5", "--lease-timeout",
+                                 std::to_string(kLeaseTimeoutSeconds)},
         (dir_ / "logs" / ("coordinator-" + std::to_string(started_++) + ".log")).string());
   }
 
@@ -205,6 +222,17 @@ SweepRun RunSweep(const std::string& bin, const fs::path& dir, const ChaosOption
       std::cout << "chaos: killed and restarted the coordinator (" << completed << "/" << o.trials << " trials done)"
                 << std::endl;
     }
+    // Freezes spread over the sweep halfway between the coordinator kills' points (after 1/2(k+1),
+    // 3/2(k+1), ... of the trials), so that no restart hides one; each 1.5 lease timeouts long.
+    if (run.freezes < o.freezes &&
+        completed * 2 * (o.freezes + 1) >= static_cast<int64_t>(o.trials) * (2 * run.freezes + 1)) {
+      const size_t victim = std::uniform_int_distribution<size_t>(0, cluster->workers() - 1)(random);
+      cluster->FreezeWorker(victim, 1.5 * kLeaseTimeoutSeconds);
+      ++run.freezes;
+      std::cout << "chaos: froze worker " << victim << " with SIGSTOP for " << 1.5 * kLeaseTimeoutSeconds
+                << " s, then SIGCONT (" << completed << "/" << o.trials << " trials done)" << std::endl;
+      next_worker_kill = Clock::now() + std::chrono::duration<double>(o.kill_every);  // let it come back first
+    }
     if (Clock::now() >= next_worker_kill) {
       const size_t victim = std::uniform_int_distribution<size_t>(0, cluster->workers() - 1)(random);
       cluster->KillWorker(victim);
@@ -244,6 +272,8 @@ SweepRun RunSweep(const std::string& bin, const fs::path& dir, const ChaosOption
     struct stat log{};
     const bool found = stat((storage / span.log_path).c_str(), &log) == 0;
     run.last_output.push_back(found ? static_cast<double>(log.st_mtim.tv_sec) + 1e-9 * static_cast<double>(log.st_mtim.tv_nsec) : 0);
+    const std::string text = testing::ReadFile((storage / span.log_path).string());
+    run.last_words.push_back(text.substr(text.size() > 2000 ? text.size() - 2000 : 0));
   }
   return run;
 }
@@ -290,7 +320,13 @@ std::vector<std::string> Compare(const SweepRun& calm, const SweepRun& chaos, in
     const std::string name = "trial " + std::to_string(span.trial_number) + " attempt " + std::to_string(span.attempt_number);
     if (span.ended_at == 0) problems.push_back(name + " never ended");
     const auto before = previous.find(span.trial_number);
-    if (before != previous.end() && chaos.last_output[before->second] > span.started_at)
+    const auto fenced_after_freeze = [&](size_t stale) {
+      const std::string& words = chaos.last_words[stale];
+      return chaos.spans[stale].state == "lost" &&
+             (words.find("fenced") != std::string::npos || words.find("preempted") != std::string::npos);
+    };
+    if (before != previous.end() && chaos.last_output[before->second] > span.started_at &&
+        !fenced_after_freeze(before->second))
       problems.push_back(name + " started at " + std::to_string(span.started_at) + " while attempt " +
                          std::to_string(chaos.spans[before->second].attempt_number) + "'s trainer still wrote at " +
                          std::to_string(chaos.last_output[before->second]));
@@ -308,6 +344,8 @@ int Main(int argc, char** argv) {
   app.add_option("--steps", o.steps, "Training steps per trial")->capture_default_str()->check(CLI::Range(50, 100000));
   app.add_option("--kill-every", o.kill_every, "Seconds between worker kills")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--coordinator-kills", o.coordinator_kills, "Times the coordinator is killed and restarted")
+      ->capture_default_str()->check(CLI::Range(0, 100));
+  app.add_option("--freezes", o.freezes, "Times a worker is stopped with SIGSTOP past the lease timeout, then continued")
       ->capture_default_str()->check(CLI::Range(0, 100));
   app.add_option("--timeout", o.timeout, "Seconds allowed for each sweep")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--dir", o.dir, "Keep state, storage and logs here (default: a temporary directory, removed)");
@@ -335,13 +373,19 @@ int Main(int argc, char** argv) {
     restarts += trial.restarts;
   }
   std::cout << "CHAOS trials=" << chaos.trials.size() << " worker_kills=" << chaos.worker_kills
-            << " coordinator_kills=" << chaos.coordinator_kills << " attempts=" << attempts
+            << " coordinator_kills=" << chaos.coordinator_kills << " worker_freezes=" << chaos.freezes
+            << " attempts=" << attempts
             << " trial_restarts=" << restarts << " wall_s=" << chaos.wall_seconds
             << " undisturbed_wall_s=" << calm.wall_seconds << std::endl;
   const std::vector<std::string> problems = Compare(calm, chaos, o.trials);
   for (const std::string& p : problems) std::cout << "FAIL " << p << "\n";
   if (!problems.empty() && !o.dir.empty()) std::cout << "logs and state in " << dir << "\n";
-  std::cout << (problems.empty() ? "PASS: nothing lost" : "FAILED") << std::endl;
+  std::cout << (problems.empty() ? "PASS: nothing lost (injected: " + std::to_string(chaos.worker_kills) +
+                                       " worker SIGKILLs, " + std::to_string(chaos.coordinator_kills) +
+                                       " coordinator SIGKILLs, " + std::to_string(chaos.freezes) +
+                                       " worker SIGSTOPs past the lease timeout)"
+                                 : "FAILED")
+            << std::endl;
   return problems.empty() ? 0 : 1;
 }
 

@@ -1,6 +1,7 @@
 // Faults the chaos test does not inject, end to end with real processes on loopback: a trainer
 // that dies having written nothing, a rank that is stopped (not dead) in a two-rank trial, a
-// crashed `orchard run` started again, and a sweep whose trials need more slots than the machine has.
+// coordinator restart after an outage longer than the workers' fence, a crashed `orchard run`
+// started again, and a sweep whose trials need more slots than the machine has.
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -100,6 +101,40 @@ TEST_F(StoppedRankTest, TheAttemptFailsWithinTheTimeoutNamingTheCollectiveAndThe
   EXPECT_TRUE(WaitFor([&] { return ReadFile(second_log).find("resumed from") != std::string::npos; }, 60))
       << ReadFile(second_log);
   EXPECT_EQ(Cli({"cancel", std::to_string(id)}).exit_code, 0);
+}
+
+// Heartbeats every 3 s, fence at 70% of a 6 s lease: a coordinator away for longer than the fence
+// (but back, and reached again, before it would declare the workers lost) leaves each worker's
+// last acknowledged heartbeat old. The first call to it after its return is most often a lease
+// (every 0.25 s), which the coordinator counts as a heartbeat; the worker did not, and stopped the
+// trial it had just started ("no heartbeat acknowledged for 5 s"). With two workers, at least one
+// leases first in most runs.
+class CoordinatorRestartTest : public SweepTest {
+ protected:
+  CoordinatorRestartTest() { heartbeat_interval_ = "3", lease_timeout_ = "6"; }
+};
+
+TEST_F(CoordinatorRestartTest, NoAttemptIsWastedAfterTheCoordinatorComesBack) {
+  kill(coordinator_->pid(), SIGKILL);
+  (void)coordinator_->Wait(10);
+  std::this_thread::sleep_for(std::chrono::seconds(5));  // longer than the workers' fence (4.2 s)
+  coordinator_ = std::make_unique<Process>(
+      std::vector<std::string>{kBin + "/orchard-coordinator", "--listen", address_, "--state-dir", dir_ / "state",
+                               "--heartbeat-interval", heartbeat_interval_, "--lease-timeout", lease_timeout_},
+      dir_ / "coordinator-restarted.log");
+  ASSERT_FALSE(testing::WaitForListenAddress(dir_ / "coordinator-restarted.log", 30).empty());
+  const int64_t id = Submit(Recipe(400, "[0.01, 0.02]", 100));
+  ASSERT_GT(id, 0);
+  EXPECT_EQ(Cli({"watch", std::to_string(id)}).exit_code, 0);
+  for (const v1::Trial& trial : Trials(id)) {
+    EXPECT_EQ(trial.state(), v1::TRIAL_COMPLETED) << trial.message();
+    EXPECT_EQ(trial.attempts(), 1) << "trial " << trial.number() << " was started more than once";
+  }
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    const std::string log = ReadFile(dir_ / ("worker-" + std::to_string(i) + ".log"));
+    EXPECT_EQ(log.find("no heartbeat acknowledged"), std::string::npos) << log;
+    EXPECT_EQ(log.find("registering again"), std::string::npos) << "meant to be back within the lease: " << log;
+  }
 }
 
 // `orchard run` killed mid-sweep and run again with the same recipe and state directory (a
