@@ -1,9 +1,11 @@
 // Faults the chaos test does not inject, end to end with real processes on loopback: a trainer
 // that dies having written nothing, a rank that is stopped (not dead) in a two-rank trial, a
-// coordinator restart after an outage longer than the workers' fence, a crashed `orchard run`
-// started again, and a sweep whose trials need more slots than the machine has.
+// coordinator restart after an outage longer than the workers' fence, a full storage root, a
+// crashed `orchard run` started again, and a sweep whose trials need more slots than the machine
+// has.
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -55,6 +57,49 @@ TEST_F(SilentTrainerTest, TheWorkerSurvivesATrainerThatWritesNothingAndTheTrialF
     EXPECT_NE(trial.message().find("the trainer wrote nothing to its log"), std::string::npos) << trial.message();
   }
   EXPECT_EQ(kill(workers_[0]->pid(), 0), 0) << "the worker is still running: " << ReadFile(dir_ / "worker-0.log");
+}
+
+// A storage root with no space left: the worker cannot even write a trial's recipe or log. Each
+// attempt fails with the reason and is retried, the trial fails after max_restarts, the worker
+// stays up, and once there is room again the next sweep completes. Needs a small file system of
+// its own: a tmpfs mounted for the test (root only; skipped elsewhere).
+class FullStorageTest : public SweepTest {
+ protected:
+  FullStorageTest() {
+    worker_slots_ = {1};
+    fs::create_directories(full_);
+    mounted_ = mount("orchard-full", full_.c_str(), "tmpfs", 0, "size=1m") == 0;
+    if (mounted_) worker_flags_ = {"--storage", full_};
+  }
+  ~FullStorageTest() override {
+    if (mounted_) umount2(full_.c_str(), MNT_DETACH);
+  }
+  const std::string full_ = dir_ / "full";
+  bool mounted_ = false;
+};
+
+TEST_F(FullStorageTest, TrialsFailWithTheReasonTheWorkerStaysUpAndRecoversOnceThereIsRoom) {
+  if (!mounted_) GTEST_SKIP() << "cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN)";
+  {
+    std::ofstream filler(full_ + "/filler", std::ios::binary);
+    const std::string block(64 << 10, '\0');
+    for (int i = 0; i < 64 && filler.write(block.data(), block.size()); ++i) {
+    }
+  }
+  const int64_t full = Submit(Recipe(200, "[0.01]", 50) + "  max_restarts: 1\n");
+  ASSERT_GT(full, 0);
+  ASSERT_TRUE(WaitFor([&] { return GetSweep(full).state() != v1::SWEEP_RUNNING; }, 60)) << ReadFile(dir_ / "worker-0.log");
+  const v1::Trial failed = Trials(full).at(0);
+  EXPECT_EQ(failed.state(), v1::TRIAL_FAILED);
+  EXPECT_EQ(failed.attempts(), 2) << "a full disk is retried, not taken for a bad recipe";
+  EXPECT_NE(failed.message().find("No space left on device"), std::string::npos) << failed.message();
+  EXPECT_EQ(kill(workers_[0]->pid(), 0), 0) << "the worker is still running";
+
+  fs::remove(full_ + "/filler");
+  const int64_t roomy = Submit(Recipe(200, "[0.01]", 50));
+  ASSERT_GT(roomy, 0);
+  EXPECT_EQ(Cli({"watch", std::to_string(roomy)}).exit_code, 0) << ReadFile(dir_ / "worker-0.log");
+  EXPECT_EQ(Trials(roomy).at(0).state(), v1::TRIAL_COMPLETED) << Trials(roomy).at(0).message();
 }
 
 // The pid of the orchard-train process with this MPI world rank, or 0.

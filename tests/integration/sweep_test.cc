@@ -529,6 +529,8 @@ TEST_F(MpiWorkerTest, TheRanksOfAnMpiWorldRunATwoRankAndAOneRankTrialSideBySide)
     EXPECT_EQ(fs::exists(checkpoint / "rank-1.pt"), id == gang) << checkpoint;
   }
   EXPECT_NE(Cli({"logs", std::to_string(Trials(gang).at(0).id())}).output.find("2 ranks (mpi)"), std::string::npos);
+  const std::string log = ReadFile(dir_ / "mpi-worker.log");
+  EXPECT_TRUE(std::regex_search(log, std::regex("started on ranks [0-2],[0-2], log"))) << "ranks, not pids: " << log;
   // SIGTERM to mpirun reaches every rank; rank 0's agent deregisters its slots by draining. mpirun
   // itself reports a signalled job with exit code 1, so that is what it returns.
   kill(workers_[0]->pid(), SIGTERM);

@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -14,13 +15,13 @@
 #include <thread>
 
 #include "core/recipe.h"
+#include "core/trainer_exit_codes.h"
 #include "orchard/v1/trial_service.grpc.pb.h"
 #include "orchard/v1/worker_service.grpc.pb.h"
 #include "worker/agent/exit_reason.h"
 #include "worker/agent/metrics_tail.h"
 #include "worker/agent/slots.h"
 #include "worker/agent/trainer_launcher.h"
-#include "core/trainer_exit_codes.h"
 
 namespace orchard::worker {
 namespace {
@@ -316,8 +317,14 @@ class WorkerAgent::Impl {
     std::error_code error;
     fs::create_directories(running.dir, error);
     const fs::path recipe_path = running.dir / "recipe.yaml";
-    if (!error) std::ofstream(recipe_path) << attempt.recipe_yaml();
-    if (error || !fs::exists(recipe_path)) {
+    // A full disk creates the file and takes none of it: check the write, or the trainer would read
+    // an empty recipe and the trial fail as "invalid recipe" instead of being retried.
+    if (!error) {
+      std::ofstream out(recipe_path, std::ios::trunc);
+      out << attempt.recipe_yaml() << std::flush;
+      if (!out) error = std::error_code(errno != 0 ? errno : EIO, std::generic_category());
+    }
+    if (error) {
       ReportExit(attempt.attempt_id(), 1, 0, "cannot write to the storage root " + storage_root_ + ": " + error.message());
       return;
     }
