@@ -83,7 +83,9 @@ TEST(MetricsTail, AnOverlongLineIsSkippedWholeAndABigBacklogComesOverSeveralPoll
   }
   size_t total = 0, polls = 0;
   for (std::vector<MetricRecord> got; !(got = tail.Poll()).empty(); ++polls) {
-    if (total == 0) EXPECT_EQ(got.front().step, 1) << "the record after the overlong line is read";
+    if (total == 0) {
+      EXPECT_EQ(got.front().step, 1) << "the record after the overlong line is read";
+    }
     total += got.size();
   }
   EXPECT_GE(polls, 3u);
