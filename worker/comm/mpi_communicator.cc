@@ -48,8 +48,8 @@ struct Work {
   Status status;
 };
 
-// Set once any collective of this process failed: its MPI call may never return, so MPI_Finalize
-// must not wait for it.
+// Set once any collective of this process failed: its MPI call may never return, and FinalizeMpi
+// names it when MPI_Finalize then does not finish.
 std::atomic<bool> collective_failed{false};
 
 // What the communication thread shares with the communicator and its pending operations. Held by
