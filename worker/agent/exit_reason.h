@@ -5,8 +5,9 @@
 //
 // The log is the trainer's to write, so it is untrusted input: it may be missing, empty, binary,
 // huge or cut off mid-line. Nothing here throws, at most the last 4 KiB are read, and the result is
-// printable UTF-8 of at most 4 KiB, which the coordinator takes as a reason (a proto3 string must be
-// valid UTF-8, or the whole report fails to parse).
+// printable UTF-8 of at most 4 KiB plus a short prefix (or the log's path when the log is empty),
+// which the coordinator takes as a reason (a proto3 string must be valid UTF-8, or the whole report
+// fails to parse).
 #pragma once
 
 #include <string>
