@@ -27,7 +27,7 @@
 #include <thread>
 #include <vector>
 
-#include "coordinator/server.h"
+#include "coordinator/server/server.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "orchard/v1/trial_service.grpc.pb.h"
 #include "orchard/v1/worker_service.grpc.pb.h"

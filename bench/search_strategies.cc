@@ -33,8 +33,8 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/search_strategy.h"
-#include "coordinator/sqlite.h"
+#include "coordinator/search/search_strategy.h"
+#include "coordinator/store/sqlite.h"
 #include "tests/util/search_simulation.h"
 
 namespace {
@@ -172,14 +172,17 @@ SweepFigures ReadFigures(const fs::path& db_path) {
   auto db = orchard::coordinator::Database::Open(db_path.string());
   if (!db.ok()) throw std::runtime_error("cannot open " + db_path.string() + ": " + db.status().message());
   SweepFigures f;
-  auto sweep = (*db)->Prepare("SELECT state FROM sweeps ORDER BY id DESC LIMIT 1");
-  if (sweep.Step()) f.state = sweep.Text(0);
-  auto states = (*db)->Prepare("SELECT state, COUNT(*) FROM trials GROUP BY state");
-  while (states.Step()) f.trials_by_state[states.Text(0)] = states.Int(1);
-  auto totals = (*db)->Prepare("SELECT COALESCE(SUM(last_step), 0), COALESCE(MAX(objective), 0) FROM trials");
-  if (totals.Step()) f.steps = totals.Int(0), f.best_final = totals.Double(1);
-  auto best = (*db)->Prepare("SELECT COALESCE(MAX(value), 0) FROM metrics WHERE name = 'val_accuracy'");
-  if (best.Step()) f.best = best.Double(0);
+  // Each query's rows, or the reason it failed.
+  const auto read = [&](const std::string& sql, auto&& row) {
+    auto statement = (*db)->Prepare(sql);
+    const orchard::Status status = statement.ForEachRow([&] { row(statement); });
+    if (!status.ok()) throw std::runtime_error(db_path.string() + ": " + status.message());
+  };
+  read("SELECT state FROM sweeps ORDER BY id DESC LIMIT 1", [&](auto& r) { f.state = r.Text(0); });
+  read("SELECT state, COUNT(*) FROM trials GROUP BY state", [&](auto& r) { f.trials_by_state[r.Text(0)] = r.Int(1); });
+  read("SELECT COALESCE(SUM(last_step), 0), COALESCE(MAX(objective), 0) FROM trials",
+       [&](auto& r) { f.steps = r.Int(0), f.best_final = r.Double(1); });
+  read("SELECT COALESCE(MAX(value), 0) FROM metrics WHERE name = 'val_accuracy'", [&](auto& r) { f.best = r.Double(0); });
   return f;
 }
 

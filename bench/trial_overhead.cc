@@ -13,7 +13,6 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -22,9 +21,8 @@
 #include <string>
 #include <thread>
 
-#include "coordinator/server.h"
+#include "cli/local_cluster.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
-#include "worker/agent/agent.h"
 #include "worker/agent/trainer_binary.h"
 
 namespace {
@@ -79,23 +77,17 @@ double RunOrchard(int trials, int slots, bool warm) {
   TempDir state("orchard-bench-trials-");
   orchard::coordinator::CoordinatorOptions coordinator_options;
   coordinator_options.state_dir = state.path().string();
-  auto server = orchard::coordinator::CoordinatorServer::Start("127.0.0.1:0", coordinator_options);
-  if (!server.ok()) throw std::runtime_error("cannot start the coordinator: " + server.status().message());
-
   orchard::worker::AgentOptions agent_options;
-  agent_options.coordinator = (*server)->address();
   agent_options.trainer_binary = orchard::worker::DefaultTrainerBinary();
   agent_options.warm_start = warm;
   agent_options.cpu_slots = slots;
   agent_options.threads_per_slot = 1;
   agent_options.quiet = true;
-  std::atomic<bool> stop{false};
-  orchard::worker::WorkerAgent agent(agent_options);
-  orchard::Status agent_status;
-  std::thread agent_thread([&] { agent_status = agent.Run(stop); });
+  auto cluster = orchard::cli::LocalCluster::Start(coordinator_options, agent_options);
+  if (!cluster.ok()) throw std::runtime_error("cannot start the coordinator: " + cluster.status().message());
 
   auto stub = orchard::v1::SweepService::NewStub(
-      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel((*cluster)->address(), grpc::InsecureChannelCredentials()));
   auto call = [&](auto method, const auto& request, auto* response) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -124,9 +116,7 @@ double RunOrchard(int trials, int slots, bool warm) {
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
 
-  stop.store(true);
-  agent_thread.join();
-  (*server)->Shutdown();
+  const orchard::Status agent_status = (*cluster)->Stop();
   if (!agent_status.ok()) throw std::runtime_error("the local worker failed: " + agent_status.message());
   const auto completed = sweep.trials_by_state().find("completed");
   const int64_t done = completed == sweep.trials_by_state().end() ? 0 : completed->second;

@@ -1,8 +1,9 @@
-// The orchard commands. Each returns the process exit code (kExit*), printing results on stdout and
-// errors on stderr.
+// The orchard commands. Each returns the process exit code (kExit*), printing results on
+// GlobalOptions::out and errors on GlobalOptions::err.
 #pragma once
 
 #include <functional>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct GlobalOptions {
   std::string coordinator = "127.0.0.1:7070";
   bool json = false;
   client::ClientSecurity security;  // TLS and the user's token (docs/security.md)
+  // Where results and errors go (borrowed): stdout and stderr unless a test passes its own.
+  std::ostream* out = &std::cout;
+  std::ostream* err = &std::cerr;
 };
 
 struct SubmitOptions {

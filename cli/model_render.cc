@@ -74,4 +74,19 @@ std::string ModelText(const v1::Model& model, double now) {
   return out;
 }
 
+void PrintModels(const v1::ListModelsResponse& response, double now, bool json, std::ostream& out) {
+  if (json) return PrintJson(response, out);
+  out << ModelsTable({response.models().begin(), response.models().end()}, now);
+}
+
+void PrintModel(const v1::Model& model, double now, bool json, std::ostream& out) {
+  if (json) return PrintJson(model, out);
+  out << ModelText(model, now);
+}
+
+void PrintExportedModel(const std::string& name, int64_t version, const std::string& model_file, std::ostream& out) {
+  out << "exported " << name << " v" << version << " to " << model_file << " with its recipe.yaml; load it with "
+      << "torch.jit.load(\"" << model_file << "\")\n";
+}
+
 }  // namespace orchard::cli

@@ -1,14 +1,17 @@
 #include "cli/render.h"
 
-#include "orchard/v1/state_names.h"
+#include <google/protobuf/util/json_util.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iomanip>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+
+#include "orchard/v1/state_names.h"
 
 namespace orchard::cli {
 
@@ -51,19 +54,6 @@ std::string CsvField(const std::string& text) {
 
 double Elapsed(const v1::Sweep& sweep, double now) {
   return (sweep.finished_at() > 0 ? sweep.finished_at() : now) - sweep.created_at();
-}
-
-// "next firing 2026-11-22 02:00 Europe/Berlin (2026-11-22 01:00 UTC)", or why there is none.
-std::string NextFiring(const v1::Schedule& schedule) {
-  if (schedule.paused()) return "paused: no firing until resumed";
-  if (schedule.next_slot() == 0) return "the cron never fires again";
-  return "next firing " + schedule.next_slot_local() + " (" + FormatUtcTime(static_cast<double>(schedule.next_slot())) + ")";
-}
-
-// "run 12 running (sweep 34)", "run 13 skipped".
-std::string RunSummary(const v1::ScheduleRun& run) {
-  return "run " + std::to_string(run.number()) + " " + run.state() +
-         (run.sweep_id() > 0 ? " (sweep " + std::to_string(run.sweep_id()) + ")" : "");
 }
 
 }  // namespace
@@ -229,66 +219,102 @@ std::string TrialsCsv(const v1::Sweep& sweep, const std::vector<v1::Trial>& tria
   return out;
 }
 
-std::string SchedulesTable(const std::vector<v1::Schedule>& schedules) {
-  std::vector<std::vector<std::string>> rows = {{"NAME", "OWNER", "CRON", "ZONE", "VERSION", "NEXT", "LAST RUN"}};
-  for (const v1::Schedule& s : schedules)
-    rows.push_back({s.name(), s.owner(), s.cron(), s.time_zone(), std::to_string(s.version()),
-                    s.paused() ? "paused" : s.next_slot() == 0 ? "never" : s.next_slot_local(),
-                    s.has_last_run() ? RunSummary(s.last_run()) : "-"});
-  return Table(rows);
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
 }
 
-std::string ScheduleText(const v1::ScheduleDetails& details) {
-  const v1::Schedule& s = details.schedule();
-  std::ostringstream out;
-  out << "schedule " << s.name() << " (version " << s.version() << ", owner " << s.owner() << "): "
-      << (s.paused() ? "paused" : "active") << "\n";
-  out << "  cron '" << s.cron() << "' in " << s.time_zone() << ", overlap " << s.overlap() << "\n";
-  out << "  recipe " << (s.recipe_file().empty() ? "(stored)" : s.recipe_file());
-  for (const std::string& o : s.overrides()) out << " --set " << o;
+void PrintJson(const google::protobuf::Message& message, std::ostream& out) { out << ToJson(message) << "\n"; }
+
+std::string TrialsJson(const v1::Sweep& sweep, const std::vector<v1::Trial>& trials,
+                       const std::vector<v1::GetTrialMetricsResponse>& metrics) {
+  nlohmann::json document = {{"sweep", nlohmann::json::parse(ToJson(sweep))}, {"trials", nlohmann::json::array()}};
+  for (size_t i = 0; i < trials.size(); ++i) {
+    nlohmann::json entry = nlohmann::json::parse(ToJson(trials[i]));
+    if (!metrics.empty()) entry["metrics"] = nlohmann::json::parse(ToJson(metrics[i]))["points"];
+    document["trials"].push_back(std::move(entry));
+  }
+  return document.dump(2) + "\n";
+}
+
+void PrintSubmitted(const v1::Sweep& sweep, bool waiting, bool json, std::ostream& out) {
+  if (json) {
+    if (!waiting) PrintJson(sweep, out);
+    return;
+  }
+  // Flushed: a script reading this line waits on what comes next (the sweep's end with --wait).
+  out << "submitted sweep " << sweep.id() << " (" << sweep.name() << "): " << sweep.trials_total() << " trials, "
+      << sweep.strategy() << " search on " << sweep.metric() << " (" << sweep.mode() << ")\n"
+      << (waiting ? "waiting for it to end" : "follow it with: orchard watch " + std::to_string(sweep.id())) << std::endl;
+}
+
+void PrintRunStarted(const v1::Sweep& sweep, bool resumed, const std::string& state_dir, bool json, std::ostream& out) {
+  if (json) return;
+  out << "orchard run: " << (resumed ? "resuming unfinished sweep " : "sweep ") << sweep.id() << " (" << sweep.name()
+      << "), " << sweep.trials_total() << " trials; state in " << state_dir << ", trial output in "
+      << sweep.storage_root() << "\n";
+}
+
+void PrintSweepEvent(const v1::SweepEvent& event, std::ostream& out) {
+  out << "[" << FormatDuration(event.time() - event.sweep().created_at()) << "] " << event.message() << "\n";
+}
+
+void PrintSweepEnd(const v1::Sweep& sweep, bool with_progress, double now, bool json, std::ostream& out) {
+  if (json) return PrintJson(sweep, out);
+  if (with_progress) out << ProgressBlock(sweep, {}, now);
+  if (sweep.has_best_trial())
+    out << "\n" << BestTrialText(sweep, sweep.best_trial());
+  else
+    out << "\nno trial completed; `orchard trials " << sweep.id() << "` shows why, `orchard logs TRIAL` the logs\n";
+}
+
+void PrintSweepStatus(const v1::Sweep& sweep, double now, bool json, std::ostream& out) {
+  if (json) return PrintJson(sweep, out);
+  out << ProgressBlock(sweep, {}, now);
+}
+
+void PrintSweeps(const v1::ListSweepsResponse& response, double now, bool json, std::ostream& out) {
+  if (json) return PrintJson(response, out);
+  out << SweepsTable({response.sweeps().begin(), response.sweeps().end()}, now);
+}
+
+void PrintTrials(const v1::ListTrialsResponse& trials, const v1::Sweep& sweep, double now, bool json, std::ostream& out) {
+  if (json) return PrintJson(trials, out);
+  out << TrialsTable(sweep, {trials.trials().begin(), trials.trials().end()}, now);
+}
+
+void PrintTrialLog(const v1::GetTrialLogResponse& log, bool json, std::ostream& out) {
+  if (json) return PrintJson(log, out);
+  if (log.truncated()) out << "... (the start of " << log.path() << " is cut; use --tail to see more)\n";
+  out << log.text();
+}
+
+void PrintCanceled(const v1::Sweep& sweep, bool json, std::ostream& out) {
+  if (json) return PrintJson(sweep, out);
+  out << "sweep " << sweep.id() << " is " << SweepStateName(sweep.state());
+  if (const int64_t running = Count(sweep, "running"); running > 0)
+    out << "; " << running << " running trials checkpoint and stop";
   out << "\n";
-  if (!s.model().empty())
-    out << "  challenges model " << s.model() << " (promoted when better by " << FormatValue(s.promotion_margin()) << ")\n";
-  out << "  " << NextFiring(s) << "\n";
-  out << "\nversions:\n";
-  std::vector<std::vector<std::string>> versions = {{"VERSION", "MADE", "CRON", "ZONE", "OVERLAP", "MODEL", "RECIPE"}};
-  for (const v1::ScheduleVersion& v : details.versions())
-    versions.push_back({std::to_string(v.version()), FormatUtcTime(v.created_at()), v.cron(), v.time_zone(), v.overlap(),
-                        v.model().empty() ? "-" : v.model(), v.recipe_file().empty() ? "(stored)" : v.recipe_file()});
-  out << Table(versions);
-  if (details.runs().empty()) {
-    out << "\nno runs yet\n";
-    return out.str();
-  }
-  out << "\nruns, newest first:\n";
-  std::vector<std::vector<std::string>> runs = {{"RUN", "VERSION", "SLOT", "FIRED BY", "SWEEP", "STATE", "REASON"}};
-  for (const v1::ScheduleRun& r : details.runs())
-    runs.push_back({std::to_string(r.number()), std::to_string(r.version()), r.slot_local(), r.fired_by(),
-                    r.sweep_id() > 0 ? std::to_string(r.sweep_id()) : "-", r.state(), r.reason().empty() ? "-" : r.reason()});
-  out << Table(runs);
-  return out.str();
 }
 
-std::string AddedScheduleText(const v1::AddScheduleResponse& response) {
-  const v1::Schedule& s = response.schedule();
-  std::string text;
-  if (response.outcome() == "created") {
-    text = "created schedule " + s.name() + " (version 1): '" + s.cron() + "' in " + s.time_zone();
-  } else if (response.outcome() == "new version") {
-    std::string changed;
-    for (const std::string& c : response.changed()) changed += (changed.empty() ? "" : ", ") + c;
-    text = "schedule " + s.name() + ": new version " + std::to_string(s.version()) + " (changed: " + changed + ")";
-  } else {
-    text = "schedule " + s.name() + " is unchanged (version " + std::to_string(s.version()) + "); nothing to do";
-  }
-  return text + "\n  " + NextFiring(s) + "\n";
+void PrintBestTrial(const v1::Trial& best, const v1::Sweep& sweep, bool json, std::ostream& out) {
+  if (json) return PrintJson(best, out);
+  out << BestTrialText(sweep, best);
 }
 
-std::string ScheduleRunText(const std::string& schedule, const v1::ScheduleRun& run) {
-  std::string text = "schedule " + schedule + ", " + RunSummary(run) + " for " + run.slot_local() + "\n";
-  if (!run.reason().empty()) text += "  " + run.reason() + "\n";
-  if (run.sweep_id() > 0) text += "follow it with: orchard watch " + std::to_string(run.sweep_id()) + "\n";
-  return text;
+void PrintWorkers(const v1::ListWorkersResponse& response, double now, bool json, std::ostream& out) {
+  if (json) return PrintJson(response, out);
+  out << WorkersTable({response.workers().begin(), response.workers().end()}, now);
+}
+
+void PrintMetrics(const v1::GetTrialMetricsResponse& response, bool json, std::ostream& out) {
+  if (json) return PrintJson(response, out);
+  out << "step,name,value\n";
+  for (const auto& p : response.points()) out << p.step() << "," << p.name() << "," << FormatValue(p.value()) << "\n";
 }
 
 }  // namespace orchard::cli

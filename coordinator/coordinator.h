@@ -18,14 +18,14 @@
 #include <set>
 #include <string>
 
-#include "coordinator/auth.h"
-#include "coordinator/clock.h"
-#include "coordinator/model_registry.h"
-#include "coordinator/retry_policy.h"
-#include "coordinator/schedule_firing.h"
-#include "coordinator/search_strategy.h"
-#include "coordinator/store.h"
-#include "coordinator/time_zone.h"
+#include "coordinator/access/auth.h"
+#include "core/clock.h"
+#include "coordinator/registry/model_registry.h"
+#include "coordinator/placement/retry_policy.h"
+#include "coordinator/schedules/schedule_firing.h"
+#include "coordinator/search/search_strategy.h"
+#include "coordinator/store/store.h"
+#include "coordinator/schedules/time_zone.h"
 #include "core/recipe.h"
 #include "core/status.h"
 #include "orchard/v1/schedule_service.pb.h"
@@ -53,7 +53,7 @@ class Coordinator {
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
 
-  // Sweeps (the CLI's service).
+  // Sweeps (the CLI's service; coordinator_sweeps.cc).
   // `owner` is the user submitting; with confine_paths, PermissionDenied lists recipe paths outside the roots.
   // With request.model the sweep challenges that model's champion (created for `owner` when new;
   // PermissionDenied when it is another user's): a champion is first evaluated on the sweep's data.
@@ -63,7 +63,7 @@ class Coordinator {
   // name, model and margin), if any: what a rerun of an interrupted `orchard run` resumes.
   StatusOr<std::optional<v1::Sweep>> FindUnfinishedSweep(const v1::SubmitSweepRequest& request);
   // Newest first; only `owner`'s sweeps when given.
-  std::vector<v1::Sweep> ListSweeps(int64_t limit, const std::optional<std::string>& owner = std::nullopt);
+  StatusOr<std::vector<v1::Sweep>> ListSweeps(int64_t limit, const std::optional<std::string>& owner = std::nullopt);
   // Who submitted a sweep, or the sweep of a trial (NotFound when there is none).
   StatusOr<std::string> SweepOwner(int64_t sweep_id);
   StatusOr<std::string> TrialOwner(int64_t trial_id);
@@ -72,7 +72,7 @@ class Coordinator {
   StatusOr<std::vector<v1::MetricPoint>> TrialMetrics(int64_t trial_id, const std::string& name);
   StatusOr<v1::Trial> BestTrial(int64_t sweep_id);
   StatusOr<v1::GetTrialLogResponse> TrialLog(const v1::GetTrialLogRequest& request);
-  std::vector<v1::Worker> ListWorkers();
+  StatusOr<std::vector<v1::Worker>> ListWorkers();
 
   // Watching: events of a sweep after `after_event_id`, with the sweep as it is now.
   struct SweepEvents {
@@ -84,8 +84,9 @@ class Coordinator {
   uint64_t WaitForChange(uint64_t version, double timeout_seconds);
   uint64_t version();
 
-  // Schedules (the schedule service; schedules.cc, docs/schedules.md): a cron expression in a time
-  // zone that submits a stored recipe as the schedule's owner, filling its ${...} variables.
+  // Schedules (the schedule service; coordinator_schedules.cc, docs/schedules.md): a cron
+  // expression in a time zone that submits a stored recipe as the schedule's owner, filling its
+  // ${...} variables.
   // Creates `request.name` for `owner`, or makes a new version of it when anything changed (the
   // owner stays; adding it unchanged changes nothing). InvalidArgument for a bad name, cron
   // expression, zone, policy, variable or recipe: the recipe is checked as the next slot's firing
@@ -93,7 +94,7 @@ class Coordinator {
   StatusOr<v1::AddScheduleResponse> AddSchedule(const v1::AddScheduleRequest& request,
                                                 const std::string& owner = kLocalUser);
   // By name; only `owner`'s schedules when given.
-  std::vector<v1::Schedule> ListSchedules(const std::optional<std::string>& owner = std::nullopt);
+  StatusOr<std::vector<v1::Schedule>> ListSchedules(const std::optional<std::string>& owner = std::nullopt);
   // With every version and the newest `runs_limit` runs (0: 20).
   StatusOr<v1::ScheduleDetails> GetSchedule(const std::string& name, int64_t runs_limit);
   StatusOr<std::string> ScheduleOwner(const std::string& name);
@@ -114,7 +115,7 @@ class Coordinator {
   // still handled.
   Status FireDueSchedules();
 
-  // Workers (the worker service).
+  // Workers and leases (the worker service; coordinator_workers.cc).
   StatusOr<v1::RegisterWorkerResponse> RegisterWorker(const v1::RegisterWorkerRequest& request);
   StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   StatusOr<v1::LeaseAttemptsResponse> LeaseAttempts(const v1::LeaseAttemptsRequest& request);
@@ -125,13 +126,14 @@ class Coordinator {
   // are queued again (sweep.max_restarts). Called periodically.
   Status ExpireWorkers();
 
-  // Trial reports (the trial service), authorised by the attempt's token: Unauthenticated when it is
-  // not that attempt's, FailedPrecondition once the attempt has ended.
+  // Trial reports (the trial service; coordinator_reports.cc), authorised by the attempt's token:
+  // Unauthenticated when it is not that attempt's, FailedPrecondition once the attempt has ended.
   StatusOr<v1::Decision> ReportMetrics(const v1::ReportMetricsRequest& request);
   StatusOr<v1::Decision> ReportCheckpoint(const v1::ReportCheckpointRequest& request);
 
-  // The model registry (its service; model_registry.h). Who may do what is the service's check.
-  std::vector<v1::ModelSummary> ListModels(const std::optional<std::string>& owner = std::nullopt);
+  // The model registry (its service; coordinator_registry.cc, registry/model_registry.h). Who may
+  // do what is the service's check.
+  StatusOr<std::vector<v1::ModelSummary>> ListModels(const std::optional<std::string>& owner = std::nullopt);
   StatusOr<v1::Model> GetModel(const std::string& name);
   // NotFound when there is no such model.
   StatusOr<std::string> ModelOwner(const std::string& name);
@@ -205,12 +207,12 @@ class Coordinator {
   // does not commit, the caller erases the id from sweeps_.
   StatusOr<int64_t> InsertSweepLocked(PreparedSweep prepared, const std::string& owner, const std::string& schedule);
 
-  // Schedules (schedules.cc).
+  // Schedules (coordinator_schedules.cc).
   StatusOr<TimeZone> ZoneLocked(const std::string& name);  // loaded once per name
   StatusOr<CronSchedule> CronLocked(const ScheduleSettings& settings);
-  FiringState FiringStateLocked(const ScheduleRecord& schedule);
+  StatusOr<FiringState> FiringStateLocked(const ScheduleRecord& schedule);
   // With its next slot and last run.
-  v1::Schedule ScheduleProtoLocked(const ScheduleRecord& schedule);
+  StatusOr<v1::Schedule> ScheduleProtoLocked(const ScheduleRecord& schedule);
   // Its slot as the wall clock of `time_zone` read it (UTC when that zone can no longer be loaded).
   v1::ScheduleRun RunProtoLocked(const ScheduleRunRecord& run, const std::string& time_zone);
   // Fires run `schedules.runs + 1` for `slot`, inside the caller's transaction: submits the sweep

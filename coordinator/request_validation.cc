@@ -3,7 +3,7 @@
 #include <cctype>
 #include <cmath>
 
-#include "core/metric_name.h"
+#include "core/names.h"
 
 namespace orchard::coordinator {
 namespace {
@@ -27,13 +27,6 @@ Status CheckAttempt(int64_t attempt_id, const std::string& token) {
 }
 
 }  // namespace
-
-bool IsValidName(const std::string& name) {
-  if (name.empty() || name.size() > 64 || !std::isalnum(static_cast<unsigned char>(name[0]))) return false;
-  for (char c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
-  return true;
-}
 
 bool IsConfinedRelativePath(const std::string& path) {
   if (path.empty() || path.size() > 4096 || path[0] == '/') return false;

@@ -2,6 +2,7 @@
 // numbers. Pure; each returns InvalidArgument naming the field, what was wrong and what is allowed.
 #pragma once
 
+#include "core/names.h"
 #include "core/status.h"
 #include "orchard/v1/schedule_service.pb.h"
 #include "orchard/v1/sweep_service.pb.h"
@@ -33,9 +34,6 @@ Status ValidateAddSchedule(const v1::AddScheduleRequest& request);
 Status ValidateScheduleName(const std::string& name);
 // A registry model's name, as IsValidName (it names the model's folder under registry/).
 Status ValidateModelName(const char* field, const std::string& name);
-
-// A sweep or model name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.
-bool IsValidName(const std::string& name);
 
 // A path that stays inside the storage root: relative, no "..", no empty or "." components.
 bool IsConfinedRelativePath(const std::string& path);

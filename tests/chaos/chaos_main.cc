@@ -31,7 +31,7 @@
 #include <random>
 #include <set>
 
-#include "coordinator/store.h"
+#include "coordinator/store/store.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "tests/util/test_util.h"
 
@@ -267,7 +267,14 @@ SweepRun RunSweep(const std::string& bin, const fs::path& dir, const ChaosOption
   const fs::path storage = cluster->storage();
   cluster.reset();  // stop every process before reading the store directly
   auto store = coordinator::Store::Open(db.string(), storage.string());
-  if (store.ok()) run.spans = (*store)->AttemptSpans(sweep_id);
+  auto spans = store.ok() ? (*store)->AttemptSpans(sweep_id) : StatusOr<std::vector<coordinator::AttemptSpan>>(store.status());
+  if (!spans.ok()) {
+    // Without the attempts the overlap checks would pass on nothing.
+    std::cerr << "orchard-chaos: cannot read the attempts from " << db << ": " << spans.status().message() << "\n";
+    run.finished = false;
+    return run;
+  }
+  run.spans = *std::move(spans);
   for (const coordinator::AttemptSpan& span : run.spans) {
     struct stat log{};
     const bool found = stat((storage / span.log_path).c_str(), &log) == 0;

@@ -1,7 +1,11 @@
-// The registry's CLI text: tables and decisions in words, from hand-made API messages.
+// The registry's CLI text: tables, decisions in words and what each `orchard models` command prints,
+// from hand-made API messages.
 #include "cli/model_render.h"
 
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace orchard::cli {
 namespace {
@@ -100,6 +104,57 @@ TEST(ModelRender, TheListShowsEachChampionOrNone) {
   EXPECT_NE(table.find("digits  alice  v2        val_accuracy 0.975  2         challenge: v3, 1:00 ago"), std::string::npos)
       << table;
   EXPECT_NE(table.find("fresh   bob    none      -                   0         -"), std::string::npos) << table;
+}
+
+// --json prints the response as one JSON document on one line.
+nlohmann::json OneJsonLine(const std::string& text) {
+  EXPECT_EQ(text.find('\n'), text.size() - 1) << text;
+  return nlohmann::json::parse(text);
+}
+
+TEST(ModelRender, ListPrintsTheTableOrTheModels) {
+  v1::ListModelsResponse response;
+  v1::ModelSummary* digits = response.add_models();
+  digits->set_name("digits");
+  digits->set_owner("alice");
+  digits->set_versions_total(1);
+  *digits->mutable_champion() = Version(1, 0.96, 1);
+  std::ostringstream text, json;
+  PrintModels(response, 1060, /*json=*/false, text);
+  EXPECT_EQ(text.str(),
+            "NAME    OWNER  CHAMPION  METRIC             VERSIONS  LAST DECISION\n"
+            "digits  alice  v1        val_accuracy 0.96  1         -\n");
+  PrintModels(response, 1060, /*json=*/true, json);
+  const nlohmann::json document = OneJsonLine(json.str());
+  ASSERT_EQ(document["models"].size(), 1u);
+  EXPECT_EQ(document["models"][0]["champion"]["value"], 0.96);
+  EXPECT_EQ(document["models"][0]["versions_total"], "1");
+}
+
+TEST(ModelRender, ShowPromoteAndRollbackPrintTheModelAsItIsNow) {
+  v1::Model model;
+  model.set_name("digits");
+  model.set_owner("alice");
+  model.set_champion(1);
+  model.set_storage_root("/runs");
+  *model.add_versions() = Version(1, 0.96, 1);
+  std::ostringstream text, json;
+  PrintModel(model, 1060, /*json=*/false, text);
+  EXPECT_EQ(text.str(), ModelText(model, 1060));
+  EXPECT_NE(text.str().find("decisions, oldest first:\n  none yet\n"), std::string::npos) << text.str();
+  PrintModel(model, 1060, /*json=*/true, json);
+  const nlohmann::json document = OneJsonLine(json.str());
+  EXPECT_EQ(document["champion"], "1");
+  EXPECT_EQ(document["storage_root"], "/runs");
+  EXPECT_EQ(document["versions"][0]["hyperparameters"][0]["value"], "0.003");
+  EXPECT_EQ(document["decisions"], nlohmann::json::array());
+}
+
+TEST(ModelRender, ExportSaysWhereTheModelWentAndHowToLoadIt) {
+  std::ostringstream out;
+  PrintExportedModel("digits", 2, "out/model.pt", out);
+  EXPECT_EQ(out.str(),
+            "exported digits v2 to out/model.pt with its recipe.yaml; load it with torch.jit.load(\"out/model.pt\")\n");
 }
 
 }  // namespace

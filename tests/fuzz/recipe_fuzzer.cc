@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "coordinator/search_strategy.h"
-#include "coordinator/trial_sampler.h"
+#include "coordinator/search/search_strategy.h"
+#include "coordinator/search/trial_sampler.h"
 #include "core/recipe.h"
 #include "core/search_space.h"
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/metric_name.h"
+#include "core/names.h"
 #include "core/trainer_exit_codes.h"
 #include "worker/agent/exit_reason.h"
 #include "worker/agent/metrics_tail.h"

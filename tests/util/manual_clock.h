@@ -1,11 +1,11 @@
-// A clock that tests move by hand, for the coordinator's injected Clock (coordinator/clock.h).
+// A clock that tests move by hand, for the injected Clock (core/clock.h).
 #pragma once
 
-#include "coordinator/clock.h"
+#include "core/clock.h"
 
 namespace orchard::testing {
 
-class ManualClock final : public coordinator::Clock {
+class ManualClock final : public Clock {
  public:
   explicit ManualClock(double now = 1000) : now_(now) {}
   double Now() const override { return now_; }

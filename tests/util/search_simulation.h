@@ -19,7 +19,7 @@
 #include <tuple>
 #include <vector>
 
-#include "coordinator/search_strategy.h"
+#include "coordinator/search/search_strategy.h"
 
 namespace orchard::testing {
 

@@ -6,8 +6,9 @@
 //   WorkerAgent agent(options);
 //   Status status = agent.Run(stop_flag);   // until stop_flag is set
 //
-// Run blocks; call it from one thread. Stop by setting the flag: running trainers get SIGTERM
-// (they checkpoint and exit) and their exits are reported before Run returns.
+// Every call to the coordinator goes through a CoordinatorLink: gRPC's unless one is given (tests
+// give a fake). Run blocks; call it from one thread. Stop by setting the flag: running trainers get
+// SIGTERM (they checkpoint and exit) and their exits are reported before Run returns.
 #pragma once
 
 #include <atomic>
@@ -23,6 +24,10 @@
 #include "worker/agent/trainer_launcher.h"
 
 namespace orchard::worker {
+
+// Declared only: orchard-worker includes this header beside LibTorch's, whose bundled protobuf
+// headers clash with those coordinator_link.h includes.
+class CoordinatorLink;
 
 struct AgentOptions {
   std::string coordinator = "127.0.0.1:7070";
@@ -45,7 +50,11 @@ struct AgentOptions {
 
 class WorkerAgent {
  public:
+  // Reaches options.coordinator over gRPC with options.security.
   explicit WorkerAgent(AgentOptions options);
+  // Reaches the coordinator through `link` (not null); options.coordinator only names it in
+  // messages, and options.security is not used.
+  WorkerAgent(AgentOptions options, std::unique_ptr<CoordinatorLink> link);
   WorkerAgent(const WorkerAgent&) = delete;
   WorkerAgent& operator=(const WorkerAgent&) = delete;
   ~WorkerAgent();

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <optional>
 
-#include "core/metric_name.h"
+#include "core/names.h"
 
 namespace orchard::worker {
 namespace {

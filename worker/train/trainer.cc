@@ -5,149 +5,27 @@
 
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
-#include <cstring>
-#include <deque>
 #include <filesystem>
-#include <mutex>
-#include <numeric>
-#include <sstream>
-#include <thread>
+#include <memory>
+#include <optional>
 
 #include "core/crc32c.h"
 #include "kernels/kernels.h"
-#include "worker/train/checkpoint_store.h"
+#include "worker/train/batch_prefetcher.h"
 #include "worker/train/data_parallel.h"
 #include "worker/train/datasets.h"
 #include "worker/train/lr_schedule.h"
-#include "worker/train/metrics_log.h"
 #include "worker/train/models.h"
 #include "worker/train/optimizers.h"
+#include "worker/train/progress.h"
+#include "worker/train/rank_gathering.h"
+#include "worker/train/trainer_checkpoints.h"
 
 namespace orchard::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct Position {
-  int64_t epoch = 0;
-  int64_t batch = 0;  // next batch within the epoch
-};
-
-struct Batch {
-  torch::Tensor inputs;
-  torch::Tensor targets;
-};
-
-// Produces training batches on a background thread, a few ahead of the training loop, in an order
-// fixed by (seed, epoch) alone, so a resumed run sees exactly the batches the original would have.
-// With several ranks each global batch of ranks x batch_size samples is cut into one consecutive
-// slice per rank: the shards are disjoint, and their union is what one rank with the global batch
-// would see.
-class BatchPrefetcher {
- public:
-  BatchPrefetcher(torch::Tensor inputs, torch::Tensor targets, bool language_model, int64_t batch_size,
-                  bool shuffle, uint64_t seed, Position start, bool pin, int rank, int ranks)
-      : inputs_(std::move(inputs)), targets_(std::move(targets)), language_model_(language_model),
-        batch_size_(std::min<int64_t>(batch_size, inputs_.size(0) / ranks)), shuffle_(shuffle), seed_(seed), pin_(pin),
-        rank_(rank), ranks_(ranks), produce_at_(start), consumed_(start) {
-    thread_ = std::thread([this] { Produce(); });
-  }
-  ~BatchPrefetcher() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  BatchPrefetcher(const BatchPrefetcher&) = delete;
-  BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
-
-  // Full global batches per epoch (the remainder is dropped so every step sees the same batch size).
-  int64_t batches_per_epoch() const { return inputs_.size(0) / (batch_size_ * ranks_); }
-  int64_t batch_size() const { return batch_size_; }
-  Position position() const { return consumed_; }
-
-  Batch Next() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return !queue_.empty() || error_; });
-    if (error_) std::rethrow_exception(error_);
-    Batch b = std::move(queue_.front());
-    queue_.pop_front();
-    cv_.notify_all();
-    Advance(&consumed_);
-    return b;
-  }
-
- private:
-  static constexpr size_t kDepth = 4;
-
-  void Advance(Position* p) const {
-    if (++p->batch == batches_per_epoch()) p->batch = 0, ++p->epoch;
-  }
-
-  void Produce() {
-    try {
-      std::vector<int64_t> order;
-      int64_t order_epoch = -1;
-      while (true) {
-        {
-          std::unique_lock<std::mutex> lock(mu_);
-          cv_.wait(lock, [this] { return stopping_ || queue_.size() < kDepth; });
-          if (stopping_) return;
-        }
-        if (order_epoch != produce_at_.epoch) {
-          order_epoch = produce_at_.epoch;
-          const int64_t n = inputs_.size(0);
-          if (shuffle_) {
-            order = Permutation(n, seed_ + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(order_epoch + 1));
-          } else {
-            order.resize(n);
-            std::iota(order.begin(), order.end(), int64_t{0});
-          }
-        }
-        const int64_t first = (produce_at_.batch * ranks_ + rank_) * batch_size_;
-        auto index = torch::from_blob(order.data() + first, {batch_size_}, torch::kInt64);
-        Batch b;
-        torch::Tensor rows = inputs_.index_select(0, index);
-        if (language_model_) {
-          b.inputs = rows.narrow(1, 0, rows.size(1) - 1).contiguous();
-          b.targets = rows.narrow(1, 1, rows.size(1) - 1).contiguous();
-        } else {
-          b.inputs = rows;
-          b.targets = targets_.index_select(0, index);
-        }
-        if (pin_) b.inputs = b.inputs.pin_memory(), b.targets = b.targets.pin_memory();
-        Advance(&produce_at_);
-        std::lock_guard<std::mutex> lock(mu_);
-        queue_.push_back(std::move(b));
-        cv_.notify_all();
-      }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu_);
-      error_ = std::current_exception();
-      cv_.notify_all();
-    }
-  }
-
-  torch::Tensor inputs_, targets_;
-  bool language_model_;
-  int64_t batch_size_;
-  bool shuffle_;
-  uint64_t seed_;
-  bool pin_;
-  int rank_, ranks_;
-  Position produce_at_;  // used by the producer thread only
-  Position consumed_;    // used by the training loop only
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Batch> queue_;       // guarded by mu_
-  bool stopping_ = false;         // guarded by mu_
-  std::exception_ptr error_;      // guarded by mu_
-  std::thread thread_;
-};
 
 // bf16 autocast for the forward pass on CUDA; a no-op otherwise.
 class AutocastScope {
@@ -195,6 +73,18 @@ torch::Tensor Loss(const std::string& task, const torch::Tensor& out, const torc
   return F::cross_entropy(out, targets, options);
 }
 
+// Sums a host buffer over the ranks of `comm`. NCCL reduces device memory only, so there the buffer
+// goes through `device`; MPI and the world of one reduce host memory.
+Status SumOverCommunicator(comm::Communicator& comm, const torch::Device& device, comm::Buffer host) {
+  if (comm.kind() != "nccl") return comm.AllReduce(host, comm::ReduceOp::kSum);
+  const auto bytes = host.count * static_cast<int64_t>(comm::SizeOf(host.type));
+  torch::Tensor on_host = torch::from_blob(host.data, {bytes}, torch::kUInt8);
+  torch::Tensor on_device = on_host.to(device);
+  RETURN_IF_ERROR(comm.AllReduce({on_device.data_ptr(), host.count, host.type}, comm::ReduceOp::kSum));
+  on_host.copy_(on_device);
+  return OkStatus();
+}
+
 class Run {
  public:
   Run(const Recipe& recipe, const TrainOptions& options) : r_(recipe), o_(options) {
@@ -202,6 +92,9 @@ class Run {
     comm_ = o_.communicator ? o_.communicator : own_comm_.get();
     rank_ = comm_->rank();
     ranks_ = comm_->size();
+    gathering_ = std::make_unique<RankGathering>(
+        rank_, ranks_, [this](comm::Buffer host) { return SumOverCommunicator(*comm_, device_, host); });
+    progress_ = std::make_unique<Progress>(o_.progress, rank_);
   }
 
   StatusOr<TrainResult> Execute() {
@@ -243,11 +136,24 @@ class Run {
     ASSIGN_OR_RETURN(optimizer_, MakeOptimizer(r_.optimizer, params_));
     RETURN_IF_ERROR(SetupDataParallel());
 
-    store_ = std::make_unique<CheckpointStore>(std::filesystem::path(o_.output_dir) / "checkpoints", r_.checkpoint.keep,
-                                               o_.epoch);
-    if (rank_ == 0) RETURN_IF_ERROR(store_->Claim());
+    checkpoints_ = std::make_unique<TrainerCheckpoints>(r_, o_, data_, *model_, *optimizer_, device_, *gathering_,
+                                                        *progress_);
+    RETURN_IF_ERROR(checkpoints_->Claim());
+    std::optional<RestoredCheckpoint> restored;
+    if (o_.evaluate_only) {
+      ASSIGN_OR_RETURN(restored, checkpoints_->LoadForEvaluation(&validation_.inputs));
+    } else {
+      ASSIGN_OR_RETURN(restored, checkpoints_->Resume());
+    }
     Position start;
-    RETURN_IF_ERROR(o_.evaluate_only ? LoadForEvaluation() : MaybeResume(&start));
+    if (restored) {
+      step_ = restored->position.step;
+      window_loss_ = restored->position.window_loss;
+      window_steps_ = restored->position.window_steps;
+      start = restored->position.data;
+      result_.start_step = step_;
+      result_.last_checkpoint = restored->dir;
+    }
 
     const int64_t batch = std::min<int64_t>(t.batch_size, train_.inputs.size(0) / ranks_);
     const int64_t per_epoch = std::max<int64_t>(1, train_.inputs.size(0) / (batch * ranks_));
@@ -256,13 +162,10 @@ class Run {
     prefetcher_ = std::make_unique<BatchPrefetcher>(train_.inputs, train_.targets, data_.task == "language_model",
                                                     t.batch_size, r_.data.shuffle, static_cast<uint64_t>(t.seed),
                                                     start, device_.is_cuda(), rank_, ranks_);
-    if (rank_ == 0) {
-      std::filesystem::path metrics_path = std::filesystem::path(o_.output_dir) / r_.metrics.file;
-      ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::Open(metrics_path.string(),
-                                                        step_ > 0 ? std::optional<int64_t>(step_) : std::nullopt));
-      metrics_ = std::make_unique<MetricsLog>(std::move(log));
-    }
-    PrintHeader();
+    const std::filesystem::path metrics_path = std::filesystem::path(o_.output_dir) / r_.metrics.file;
+    RETURN_IF_ERROR(progress_->OpenMetrics(metrics_path.string(),
+                                           step_ > 0 ? std::optional<int64_t>(step_) : std::nullopt));
+    progress_->Say(HeaderLine(Describe()));
     return OkStatus();
   }
 
@@ -312,230 +215,31 @@ class Run {
     return OkStatus();
   }
 
-  Status MaybeResume(Position* start) {
-    std::vector<std::string> warnings;
-    ASSIGN_OR_RETURN(std::optional<Checkpoint> latest, store_->Latest(&warnings));
-    for (const std::string& w : warnings) Say("warning: " + w);
-    if (!latest) {
-      if (o_.resume) Say("no checkpoint to resume from in " + store_->root().string() + "; starting fresh");
-      return OkStatus();
-    }
-    if (!o_.resume) {
-      return FailedPrecondition(o_.output_dir + " already holds checkpoints (latest: step " + std::to_string(latest->step) +
-                                "); pass --resume to continue that run, or choose another --out");
-    }
-    const int64_t saved_ranks = latest->manifest.value("metadata", nlohmann::json::object()).value("ranks", int64_t{1});
-    if (saved_ranks != ranks_) {
-      return FailedPrecondition(latest->dir.string() + " was written by " + std::to_string(saved_ranks) + " rank(s); resume it with " +
-                                std::to_string(saved_ranks) + ", not " + std::to_string(ranks_));
-    }
-    auto bytes = CheckpointStore::ReadFile(*latest, "rank-0.pt");
-    if (!bytes.ok()) return bytes.status();
-    std::string own_bytes;
-    if (rank_ > 0) {
-      ASSIGN_OR_RETURN(own_bytes, CheckpointStore::ReadFile(*latest, RankFile(rank_)));
-    }
-    try {
-      torch::serialize::InputArchive archive;
-      std::istringstream in(*bytes);
-      archive.load_from(in, device_);
-      RETURN_IF_ERROR(RestoreModelState(*model_, archive, latest->dir.string()));
-      torch::serialize::InputArchive optimizer_archive;
-      if (!archive.try_read("optimizer", optimizer_archive)) {
-        return DataLoss(latest->dir.string() + " has no optimizer state");
-      }
-      if (Status s = optimizer_->Load(optimizer_archive); !s.ok()) {
-        return FailedPrecondition(latest->dir.string() + ": " + s.message());
-      }
-      // Each rank's own random state and data position (rank 0's live in rank-0.pt too).
-      torch::serialize::InputArchive own_archive;
-      if (rank_ > 0) {
-        std::istringstream own(own_bytes);
-        own_archive.load_from(own, device_);
-      }
-      torch::serialize::InputArchive& rank_state = rank_ > 0 ? own_archive : archive;
-      torch::Tensor progress, cpu_rng;
-      rank_state.read("progress", progress);
-      torch::Tensor window;
-      if (rank_state.try_read("train_loss_window", window)) {
-        window = window.to(torch::kCPU);
-        window_loss_ = window[0].item<double>();
-        window_steps_ = static_cast<int64_t>(window[1].item<double>());
-      }
-      rank_state.read("rng/cpu", cpu_rng);
-      auto p = progress.to(torch::kCPU);
-      step_ = p[0].item<int64_t>();
-      start->epoch = p[1].item<int64_t>();
-      start->batch = p[2].item<int64_t>();
-      SetGeneratorState(torch::Device(torch::kCPU), cpu_rng);
-      if (device_.is_cuda()) {
-        torch::Tensor cuda_rng;
-        if (rank_state.try_read("rng/cuda", cuda_rng)) SetGeneratorState(device_, cuda_rng);
-      }
-    } catch (const c10::Error& e) {
-      return DataLoss(latest->dir.string() + ": cannot restore the checkpoint: " + e.what_without_backtrace());
-    }
-    result_.start_step = step_;
-    result_.last_checkpoint = latest->dir.string();
-    Say("resumed from " + latest->dir.string() + " at step " + std::to_string(step_));
-    return OkStatus();
-  }
-
-  // --evaluate-only: the latest checkpoint's model (every rank reads rank 0's file, which holds it),
-  // with the validation inputs standardised as that model's training data was.
-  Status LoadForEvaluation() {
-    std::vector<std::string> warnings;
-    ASSIGN_OR_RETURN(std::optional<Checkpoint> latest, store_->Latest(&warnings));
-    for (const std::string& w : warnings) Say("warning: " + w);
-    if (!latest) {
-      return FailedPrecondition("--evaluate-only needs a checkpoint to evaluate in " + store_->root().string() +
-                                ", and there is none");
-    }
-    ASSIGN_OR_RETURN(std::string bytes, CheckpointStore::ReadFile(*latest, "rank-0.pt"));
-    try {
-      torch::serialize::InputArchive archive;
-      std::istringstream in(bytes);
-      archive.load_from(in, device_);
-      RETURN_IF_ERROR(RestoreModelState(*model_, archive, latest->dir.string()));
-      torch::Tensor progress, mean, inv_std;
-      archive.read("progress", progress);
-      step_ = progress.to(torch::kCPU)[0].item<int64_t>();
-      if (archive.try_read("data/mean", mean) && archive.try_read("data/inv_std", inv_std)) {
-        validation_.inputs = Restandardise(validation_.inputs, mean.to(torch::kCPU), inv_std.to(torch::kCPU));
-      } else if (!data_.mean.empty()) {
-        Say("note: " + latest->dir.string() + " does not record how its training data was standardised (written by " +
-            "an older orchard-train); the validation data is standardised with its own training split's statistics");
-      }
-    } catch (const c10::Error& e) {
-      return DataLoss(latest->dir.string() + ": cannot restore the model: " + e.what_without_backtrace());
-    }
-    result_.start_step = step_;
-    result_.last_checkpoint = latest->dir.string();
-    Say("evaluating " + latest->dir.string() + " (step " + std::to_string(step_) + ") on " +
-        std::to_string(data_.validation.count) + " validation samples");
-    return OkStatus();
-  }
-
-  // `inputs` as standardised by this recipe's data, standardised instead by (`mean`, `inv_std`).
-  torch::Tensor Restandardise(const torch::Tensor& inputs, const torch::Tensor& mean, const torch::Tensor& inv_std) const {
-    torch::Tensor raw = inputs;
-    if (!data_.mean.empty()) {
-      const auto width = static_cast<int64_t>(data_.mean.size());
-      const auto own_mean = torch::from_blob(const_cast<float*>(data_.mean.data()), {width}, torch::kFloat32);
-      const auto own_inv_std = torch::from_blob(const_cast<float*>(data_.inv_std.data()), {width}, torch::kFloat32);
-      raw = inputs.reshape({inputs.size(0), width}) / own_inv_std + own_mean;
-    }
-    return ((raw.reshape({inputs.size(0), -1}) - mean.reshape(-1)) * inv_std.reshape(-1)).reshape(inputs.sizes());
+  RunDescription Describe() const {
+    RunDescription run;
+    run.recipe = r_.name;
+    run.model_type = r_.model.type;
+    run.parameters = result_.parameter_count;
+    run.data_type = r_.data.type;
+    run.train_samples = data_.train.count;
+    run.validation_samples = data_.validation.count;
+    run.total_steps = total_steps_;
+    run.global_batch = prefetcher_->batch_size() * r_.train.grad_accumulation * ranks_;
+    run.device = device_.str();
+    run.cpu_threads = device_.is_cpu() ? at::get_num_threads() : 0;
+    run.ranks = ranks_;
+    run.communicator = comm_->kind();
+    run.rank_batch = prefetcher_->batch_size();
+    run.gradient_buckets = static_cast<int64_t>(reducer_->buckets().size());
+    return run;
   }
 
   // The model judged once at the checkpoint's step; the metrics go to the metrics file as usual.
   StatusOr<TrainResult> EvaluateCheckpoint() {
     c10::DeviceGuard device_guard(device_);
     ASSIGN_OR_RETURN(result_.final_eval, Evaluate());
-    std::string line = "evaluated at step " + std::to_string(step_) + ":";
-    for (const auto& [name, value] : result_.final_eval) line += " " + name + " " + FormatValue(value);
-    Say(line);
+    progress_->Say(EvaluationLine(step_, result_.final_eval));
     return Finish();
-  }
-
-  static torch::Tensor GeneratorState(const torch::Device& device) {
-    auto gen = at::globalContext().defaultGenerator(device);
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    return gen.get_state();
-  }
-  static void SetGeneratorState(const torch::Device& device, const torch::Tensor& state) {
-    auto gen = at::globalContext().defaultGenerator(device);
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(state.to(torch::kCPU));
-  }
-
-  static std::string RankFile(int rank) { return "rank-" + std::to_string(rank) + ".pt"; }
-
-  // The model and optimizer are replicated, so rank 0 writes them once (rank-0.pt); every rank's
-  // random state and data position go to rank-<r>.pt, gathered to rank 0, which commits them all.
-  Status SaveCheckpoint() {
-    torch::serialize::OutputArchive archive;
-    Position p = prefetcher_->position();
-    archive.write("progress", torch::tensor({step_, p.epoch, p.batch}, torch::kInt64));
-    archive.write("train_loss_window", torch::tensor({window_loss_, static_cast<double>(window_steps_)}, torch::kFloat64));
-    archive.write("rng/cpu", GeneratorState(torch::Device(torch::kCPU)));
-    if (device_.is_cuda()) archive.write("rng/cuda", GeneratorState(device_));
-    if (rank_ == 0) {
-      for (auto& [name, tensor] : model_->State()) archive.write("model/" + name, tensor.detach());
-      WriteStandardisation(archive);
-      torch::serialize::OutputArchive optimizer_archive;
-      optimizer_->Save(optimizer_archive);
-      archive.write("optimizer", optimizer_archive);
-    }
-    std::ostringstream out;
-    archive.save_to(out);
-    ASSIGN_OR_RETURN(std::vector<std::string> per_rank, GatherToRankZero(out.str()));
-    result_.last_checkpoint = (store_->root() / ("step-" + std::to_string(step_))).string();
-    if (rank_ != 0) return OkStatus();
-    std::vector<CheckpointFile> files;
-    for (int r = 0; r < ranks_; ++r) files.push_back({RankFile(r), std::move(per_rank[r])});
-    nlohmann::json metadata = {{"recipe", r_.name}, {"recipe_file", r_.file}, {"overrides", r_.overrides},
-                               {"ranks", ranks_}, {"device", device_.str()}};
-    return store_->Commit(step_, files, metadata);
-  }
-
-  // How the model's inputs were standardised, shaped as one sample (identity when data.normalize is
-  // off), so that an evaluation on other data or an exported model prepares inputs the same way.
-  void WriteStandardisation(torch::serialize::OutputArchive& archive) {
-    if (data_.task == "language_model") return;
-    const std::vector<int64_t>& shape = data_.sample_shape;
-    torch::Tensor mean = torch::zeros(shape, torch::kFloat32), inv_std = torch::ones(shape, torch::kFloat32);
-    if (!data_.mean.empty()) {
-      const auto width = static_cast<int64_t>(data_.mean.size());
-      mean = torch::from_blob(data_.mean.data(), {width}, torch::kFloat32).reshape(shape).clone();
-      inv_std = torch::from_blob(data_.inv_std.data(), {width}, torch::kFloat32).reshape(shape).clone();
-    }
-    archive.write("data/mean", mean);
-    archive.write("data/inv_std", inv_std);
-  }
-
-  // Every rank's bytes, on rank 0 (elsewhere only its own): two all-reduces, of the sizes and of a
-  // zeroed buffer where each rank fills its own slice; only at checkpoints, so simplicity wins.
-  StatusOr<std::vector<std::string>> GatherToRankZero(std::string own) {
-    std::vector<std::string> all(ranks_);
-    if (ranks_ == 1) {
-      all[0] = std::move(own);
-      return all;
-    }
-    torch::Tensor sizes = torch::zeros({ranks_}, torch::kInt64);
-    sizes[rank_] = static_cast<int64_t>(own.size());
-    torch::Tensor sizes_on_device = OnCommDevice(sizes);
-    ASSIGN_OR_RETURN(comm::Buffer size_buffer, BufferOf(sizes_on_device));
-    RETURN_IF_ERROR(comm_->AllReduce(size_buffer, comm::ReduceOp::kSum));
-    sizes = sizes_on_device.to(torch::kCPU);
-    std::vector<int64_t> offsets(ranks_ + 1, 0);
-    for (int r = 0; r < ranks_; ++r) offsets[r + 1] = offsets[r] + sizes[r].item<int64_t>();
-    torch::Tensor bytes = torch::zeros({offsets[ranks_]}, torch::kUInt8);
-    std::memcpy(bytes.data_ptr<uint8_t>() + offsets[rank_], own.data(), own.size());
-    torch::Tensor on_device = OnCommDevice(bytes);
-    ASSIGN_OR_RETURN(comm::Buffer byte_buffer, BufferOf(on_device));
-    RETURN_IF_ERROR(comm_->AllReduce(byte_buffer, comm::ReduceOp::kSum));
-    bytes = on_device.to(torch::kCPU);
-    for (int r = 0; r < ranks_; ++r) {
-      all[r].assign(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()) + offsets[r], offsets[r + 1] - offsets[r]);
-    }
-    return all;
-  }
-
-  // NCCL reduces device memory only; MPI and the world of one reduce host memory.
-  torch::Tensor OnCommDevice(const torch::Tensor& host) const {
-    return comm_->kind() == "nccl" ? host.to(device_) : host;
-  }
-
-  // Sums `values` over the ranks (float64).
-  Status SumOverRanks(std::vector<double>* values) {
-    if (ranks_ == 1) return OkStatus();
-    torch::Tensor t = OnCommDevice(torch::tensor(*values, torch::kFloat64));
-    ASSIGN_OR_RETURN(comm::Buffer buffer, BufferOf(t));
-    RETURN_IF_ERROR(comm_->AllReduce(buffer, comm::ReduceOp::kSum));
-    t = t.to(torch::kCPU);
-    for (size_t i = 0; i < values->size(); ++i) (*values)[i] = t[static_cast<int64_t>(i)].item<double>();
-    return OkStatus();
   }
 
   // Each rank evaluates every ranks-th chunk of the validation split; the sums are combined.
@@ -563,22 +267,14 @@ class Run {
     }
     model_->SetTraining(true);
     std::vector<double> sums = {loss_sum, correct, items};
-    RETURN_IF_ERROR(SumOverRanks(&sums));
+    RETURN_IF_ERROR(gathering_->SumOverRanks(&sums));
     std::map<std::string, double> metrics;
     if (n == 0) return metrics;
     metrics["val_loss"] = sums[0] / sums[2];
     if (data_.task == "classification") metrics["val_accuracy"] = sums[1] / sums[2];
     if (lm) metrics["val_perplexity"] = std::exp(metrics["val_loss"]);
-    for (const auto& [name, value] : metrics) Record(step_, name, value);
+    for (const auto& [name, value] : metrics) progress_->Record(step_, name, value);
     return metrics;
-  }
-
-  // Metrics are rank 0's to write.
-  void Record(int64_t step, const std::string& name, double value) {
-    if (metrics_) metrics_->Record(step, name, value);
-  }
-  void FlushMetrics() {
-    if (metrics_) metrics_->Flush();
   }
 
   // Gradients as flat fp32 spans for the fused norm/clip kernel.
@@ -604,7 +300,7 @@ class Run {
     bool first = true;
     const int64_t samples_per_step = prefetcher_->batch_size() * t.grad_accumulation * ranks_;
     const auto run_start = Clock::now();
-    if (step_ >= total_steps_) Say("the run is already complete at step " + std::to_string(step_) + "; nothing to do");
+    if (step_ >= total_steps_) progress_->Say("the run is already complete at step " + std::to_string(step_) + "; nothing to do");
 
     while (step_ < total_steps_) {
       const auto step_start = Clock::now();
@@ -628,7 +324,7 @@ class Run {
       // The ranks agree on the mean loss and on stopping, so they all take the same decisions.
       std::vector<double> shared = {loss_total.item<double>(),
                                     o_.stop_requested && o_.stop_requested->load() ? 1.0 : 0.0};
-      RETURN_IF_ERROR(SumOverRanks(&shared));
+      RETURN_IF_ERROR(gathering_->SumOverRanks(&shared));
       const double loss_value = shared[0] / ranks_;
       const bool stop = shared[1] > 0;
       std::vector<kernels::FloatSpan> grads = GradientSpans();
@@ -637,15 +333,11 @@ class Run {
                        kernels::ClipGradNorm(grads, t.grad_clip, device_.is_cuda() ? kernels::Device::kCuda : kernels::Device::kCpu,
                                              kernels::ClipAction::kComputeScaleOnly));
       if (!std::isfinite(loss_value) || !norm.finite) {
-        Record(step_ + 1, "train_loss", loss_value);
-        FlushMetrics();
-        std::ostringstream why;
-        why << "diverged at step " << step_ + 1 << ": "
-            << (!std::isfinite(loss_value) ? "loss is " + FormatValue(loss_value) : "gradient norm is " + FormatValue(norm.norm))
-            << " (lower optimizer.lr, or set train.grad_clip)";
+        progress_->Record(step_ + 1, "train_loss", loss_value);
+        progress_->Flush();
         result_.outcome = TrainResult::Outcome::kDiverged;
-        result_.message = why.str();
-        Say(result_.message);
+        result_.message = DivergenceMessage(step_ + 1, loss_value, norm.norm);
+        progress_->Say(result_.message);
         return Finish();
       }
       RETURN_IF_ERROR(optimizer_->Step(lr, norm.scale));
@@ -665,29 +357,30 @@ class Run {
         ASSIGN_OR_RETURN(eval, Evaluate());
       }
       if (last || step_ % log_interval_ == 0 || !eval.empty()) {
-        const double mean_loss = window_loss_ / static_cast<double>(window_steps_);
-        const double step_ms = 1000.0 * interval_seconds / interval_steps;
-        const double samples_per_second = samples_per_step / (interval_seconds / interval_steps);
-        Record(step_, "train_loss", mean_loss);
-        Record(step_, "lr", lr);
-        Record(step_, "grad_norm", last_grad_norm);
-        Record(step_, "samples_per_second", samples_per_second);
-        Record(step_, "step_time_ms", step_ms);
-        FlushMetrics();
-        result_.final_train_loss = mean_loss;
+        StepReport report;
+        report.step = step_;
+        report.total_steps = total_steps_;
+        report.train_loss = window_loss_ / static_cast<double>(window_steps_);
+        report.eval = eval;
+        report.lr = lr;
+        report.grad_norm = last_grad_norm;
+        report.step_ms = 1000.0 * interval_seconds / interval_steps;
+        report.samples_per_second = samples_per_step / (interval_seconds / interval_steps);
         const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
-        PrintProgress(mean_loss, eval, lr, samples_per_second, step_ms,
-                      elapsed / (step_ - result_.start_step) * (total_steps_ - step_));
+        report.eta_seconds = elapsed / (step_ - result_.start_step) * (total_steps_ - step_);
+        progress_->Report(report);
+        result_.final_train_loss = report.train_loss;
         window_loss_ = interval_seconds = 0, window_steps_ = interval_steps = 0;
       }
-      if (!eval.empty()) result_.final_eval = eval, FlushMetrics();
+      if (!eval.empty()) result_.final_eval = eval, progress_->Flush();
       if (last || stop || (r_.checkpoint.interval > 0 && step_ % r_.checkpoint.interval == 0)) {
-        RETURN_IF_ERROR(SaveCheckpoint());
+        ASSIGN_OR_RETURN(result_.last_checkpoint,
+                         checkpoints_->Save({step_, prefetcher_->position(), window_loss_, window_steps_}));
       }
       if (stop && !last) {
         result_.outcome = TrainResult::Outcome::kPreempted;
         result_.message = "preempted at step " + std::to_string(step_) + "; checkpoint " + result_.last_checkpoint;
-        Say(result_.message);
+        progress_->Say(result_.message);
         break;
       }
     }
@@ -699,7 +392,7 @@ class Run {
   }
 
   TrainResult Finish() {
-    FlushMetrics();
+    progress_->Flush();
     result_.steps = step_;
     result_.total_steps = total_steps_;
     uint32_t crc = 0;
@@ -714,47 +407,6 @@ class Run {
     return result_;
   }
 
-  static std::string FormatValue(double v) {
-    std::ostringstream out;
-    out << v;
-    return out.str();
-  }
-
-  void Say(const std::string& line) {
-    if (o_.progress && rank_ == 0) *o_.progress << line << std::endl;
-  }
-
-  void PrintHeader() {
-    std::ostringstream line;
-    line << "orchard-train " << r_.name << ": model " << r_.model.type << " (" << result_.parameter_count
-         << " parameters), data " << r_.data.type << " (" << data_.train.count << " train / "
-         << data_.validation.count << " validation), " << total_steps_ << " steps of "
-         << prefetcher_->batch_size() * r_.train.grad_accumulation * ranks_ << ", device " << device_.str();
-    if (device_.is_cpu()) line << " (" << at::get_num_threads() << " threads)";
-    if (ranks_ > 1) {
-      line << ", " << ranks_ << " ranks (" << comm_->kind() << ") of batch " << prefetcher_->batch_size() << ", "
-           << reducer_->buckets().size() << " gradient bucket(s)";
-    }
-    Say(line.str());
-  }
-
-  void PrintProgress(double loss, const std::map<std::string, double>& eval, double lr, double samples_per_second,
-                     double step_ms, double eta_seconds) {
-    char buf[512];
-    int width = static_cast<int>(std::to_string(total_steps_).size());
-    std::string line;
-    std::snprintf(buf, sizeof buf, "step %*lld/%lld  loss %.4f", width, static_cast<long long>(step_),
-                  static_cast<long long>(total_steps_), loss);
-    line += buf;
-    for (const auto& [name, value] : eval) {
-      std::snprintf(buf, sizeof buf, "  %s %.4f", name.c_str(), value);
-      line += buf;
-    }
-    std::snprintf(buf, sizeof buf, "  lr %.2e  %.0f samples/s  %.2f ms/step  eta %lds", lr, samples_per_second, step_ms,
-                  std::lround(eta_seconds));
-    Say(line + buf);
-  }
-
   const Recipe& r_;
   const TrainOptions& o_;
   torch::Device device_{torch::kCPU};
@@ -764,13 +416,14 @@ class Run {
   std::unique_ptr<Model> model_;
   std::vector<torch::Tensor> params_;
   std::unique_ptr<Optimizer> optimizer_;
-  std::unique_ptr<CheckpointStore> store_;
-  std::unique_ptr<MetricsLog> metrics_;
-  std::unique_ptr<BatchPrefetcher> prefetcher_;
   std::unique_ptr<comm::Communicator> own_comm_;  // the world of one when the caller gave none
   comm::Communicator* comm_ = nullptr;
   int rank_ = 0, ranks_ = 1;
+  std::unique_ptr<RankGathering> gathering_;
+  std::unique_ptr<Progress> progress_;
   std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<TrainerCheckpoints> checkpoints_;
+  std::unique_ptr<BatchPrefetcher> prefetcher_;
   int64_t step_ = 0;
   // The losses since train_loss was last logged; checkpointed, so a resumed run logs the same means.
   double window_loss_ = 0;

@@ -1,0 +1,68 @@
+// The Coordinator's trial reports: metrics and checkpoints, authorised by their attempt's token.
+#include "coordinator/coordinator.h"
+
+#include "coordinator/request_validation.h"
+
+namespace orchard::coordinator {
+namespace {
+
+// The decision a trainer gets in the answer to its reports.
+v1::Decision DecisionFor(const AttemptRecord& attempt) {
+  if (attempt.state == "running") return v1::DECISION_CONTINUE;
+  return attempt.stop_reason == "paused" ? v1::DECISION_PAUSE : v1::DECISION_STOP;
+}
+
+}  // namespace
+
+StatusOr<AttemptRecord> Coordinator::AuthorizeReport(int64_t attempt_id, const std::string& token) {
+  auto attempt = store_->LoadAttempt(attempt_id);
+  if (!attempt.ok() || !TokensEqual(attempt->token_hash, HashToken(token)))
+    return Unauthenticated("the token does not authorise reports for attempt " + std::to_string(attempt_id) +
+                           " (use the token from the attempt's lease)");
+  if (!attempt->active())
+    return FailedPrecondition("attempt " + std::to_string(attempt_id) + " has already ended; stop reporting");
+  return attempt;
+}
+
+StatusOr<v1::Decision> Coordinator::ReportMetrics(const v1::ReportMetricsRequest& request) {
+  RETURN_IF_ERROR(ValidateMetrics(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(AttemptRecord attempt, AuthorizeReport(request.attempt_id(), request.token()));
+  StrategyTransaction tx(*this);
+  RETURN_IF_ERROR(tx.status());
+  std::vector<v1::MetricPoint> points(request.points().begin(), request.points().end());
+  RETURN_IF_ERROR(store_->InsertMetrics(attempt.trial_id, points));
+  int64_t last_step = 0;
+  const v1::MetricPoint* objective = nullptr;
+  auto sweep = sweeps_.find(attempt.sweep_id);
+  for (const v1::MetricPoint& p : points) {
+    last_step = std::max(last_step, p.step());
+    if (sweep != sweeps_.end() && p.name() == sweep->second.spec.metric && (!objective || p.step() >= objective->step()))
+      objective = &p;
+  }
+  RETURN_IF_ERROR(store_->RecordLastStep(attempt.trial_id, last_step));
+  if (objective) {
+    RETURN_IF_ERROR(store_->RecordObjective(attempt.trial_id, objective->step(), objective->value()));
+    if (attempt.trial_number != kChampionEvaluationTrial)
+      RETURN_IF_ERROR(HandleSearchEvent(attempt.sweep_id,
+                                        ValidationReported{attempt.trial_number, objective->step(), objective->value()}));
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  ASSIGN_OR_RETURN(AttemptRecord now, store_->LoadAttempt(attempt.id));
+  return DecisionFor(now);
+}
+
+StatusOr<v1::Decision> Coordinator::ReportCheckpoint(const v1::ReportCheckpointRequest& request) {
+  RETURN_IF_ERROR(ValidateCheckpoint(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(AttemptRecord attempt, AuthorizeReport(request.attempt_id(), request.token()));
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  RETURN_IF_ERROR(store_->RecordCheckpoint(attempt.trial_id, request.path()));
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  return DecisionFor(attempt);
+}
+
+}  // namespace orchard::coordinator

@@ -1,0 +1,226 @@
+// The Coordinator's workers and leases: registering, heartbeats, leasing attempts, their ends, and
+// workers declared lost.
+#include "coordinator/coordinator.h"
+
+#include <set>
+#include <sstream>
+
+#include "coordinator/event_text.h"
+#include "coordinator/placement/scheduler.h"
+#include "coordinator/request_validation.h"
+
+namespace orchard::coordinator {
+namespace {
+
+// Longest a worker's call to the coordinator may take (its deadlines are 5 to 10 s).
+constexpr double kCallSeconds = 15;
+
+TrialExited::Kind ExitKind(const std::string& state) {
+  if (state == "completed") return TrialExited::Kind::kCompleted;
+  if (state == "stopped") return TrialExited::Kind::kStopped;
+  if (state == "canceled") return TrialExited::Kind::kCanceled;
+  if (state == "paused") return TrialExited::Kind::kPaused;
+  return TrialExited::Kind::kFailed;
+}
+
+Status UnknownWorker(const std::string& worker_id) {
+  return NotFound("worker " + worker_id + " is not registered or was declared lost (no heartbeat within the lease "
+                  "timeout); stop its attempts and register again");
+}
+
+}  // namespace
+
+StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request) {
+  RETURN_IF_ERROR(ValidateRegister(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(std::string id, store_->InsertWorker(request.hostname(), request.slots(), request.slot_kind(), Now()));
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  v1::RegisterWorkerResponse response;
+  response.set_worker_id(id);
+  response.set_heartbeat_interval_seconds(options_.heartbeat_interval_seconds);
+  response.set_lease_timeout_seconds(options_.lease_timeout_seconds);
+  response.set_storage_root(storage_root_);
+  return response;
+}
+
+StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
+  RETURN_IF_ERROR(ValidateHeartbeat(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(const std::optional<WorkerRecord> worker, store_->LoadWorker(request.worker_id()));
+  if (!worker || !worker->alive) return UnknownWorker(request.worker_id());
+  StrategyTransaction tx(*this);
+  RETURN_IF_ERROR(tx.status());
+  RETURN_IF_ERROR(store_->TouchWorker(request.worker_id(), Now()));
+  const std::set<int64_t> reported(request.running_attempt_ids().begin(), request.running_attempt_ids().end());
+  v1::HeartbeatResponse response;
+  std::set<int64_t> active;
+  std::vector<AttemptRecord> forgotten;  // the worker no longer runs them (it restarted, or the trainer vanished)
+  // A heartbeat sent before the worker saw a lease may arrive after it: attempts younger than a
+  // call's lifetime are given time to show up in a later heartbeat.
+  const double leased_before = Now() - kCallSeconds;
+  ASSIGN_OR_RETURN(const std::vector<AttemptRecord> attempts, store_->ActiveAttempts(request.worker_id()));
+  for (const AttemptRecord& a : attempts) {
+    if (!reported.count(a.id)) {
+      if (a.started_at < leased_before) forgotten.push_back(a);
+      continue;
+    }
+    active.insert(a.id);  // adopted: after a coordinator restart this is how running attempts are confirmed
+    if (a.state == "stopping") response.add_stop_attempt_ids(a.id);
+  }
+  // Anything the worker runs that the coordinator has ended must stop, so nothing runs twice.
+  for (int64_t id : reported)
+    if (!active.count(id)) response.add_stop_attempt_ids(id);
+  if (!forgotten.empty())
+    RETURN_IF_ERROR(LoseAttemptsLocked(forgotten, "worker " + request.worker_id() + " no longer runs it"));
+  RETURN_IF_ERROR(tx.Commit());
+  if (!forgotten.empty()) Changed();
+  return response;
+}
+
+StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAttemptsRequest& request) {
+  RETURN_IF_ERROR(ValidateLease(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(const std::optional<WorkerRecord> worker, store_->LoadWorker(request.worker_id()));
+  if (!worker || !worker->alive) return UnknownWorker(request.worker_id());
+  const double now = Now();
+  Transaction tx = store_->Begin();
+  RETURN_IF_ERROR(tx.status());
+  RETURN_IF_ERROR(store_->TouchWorker(request.worker_id(), now));
+  v1::LeaseAttemptsResponse response;
+  ASSIGN_OR_RETURN(const int64_t busy, store_->BusySlots(request.worker_id()));
+  const int64_t free = std::min(request.free_slots(), worker->slots - busy);
+  if (free > 0) {
+    SweepRoom room;
+    ASSIGN_OR_RETURN(const auto running, store_->RunningTrialsBySweep());
+    ASSIGN_OR_RETURN(const std::vector<int64_t> running_sweeps, store_->RunningSweepIds());
+    std::map<int64_t, SweepRecord> records;
+    for (int64_t sweep_id : running_sweeps) {
+      ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(sweep_id));
+      const int64_t max_concurrent = record.spec.value("max_concurrent", int64_t{0});
+      if (max_concurrent > 0) room[sweep_id] = max_concurrent - (running.count(sweep_id) ? running.at(sweep_id) : 0);
+      records[sweep_id] = std::move(record);
+    }
+    ASSIGN_OR_RETURN(const std::vector<PendingTrial> pending, store_->PendingTrials(1000));
+    const auto placements = PlaceTrials({{request.worker_id(), free}}, pending, room);
+    for (const Placement& placement : placements) {
+      ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(placement.trial_id));
+      const std::string token = NewToken(TokenKind::kAttempt);
+      ASSIGN_OR_RETURN(AttemptRecord attempt, store_->InsertAttempt(trial.id(), request.worker_id(), HashToken(token),
+                                                                    trial.output_dir() + "/", now));
+      RETURN_IF_ERROR(store_->SetTrialState(trial.id(), "running", "", now));
+      const SweepRecord& sweep = records.at(trial.sweep_id());
+      RETURN_IF_ERROR(store_->AddEvent(sweep.id, now, TrialName(trial.number()) + " started on " + request.worker_id()));
+      v1::Attempt* leased = response.add_attempts();
+      leased->set_attempt_id(attempt.id);
+      leased->set_trial_id(trial.id());
+      leased->set_sweep_id(trial.sweep_id());
+      leased->set_number(attempt.number);
+      leased->set_recipe_yaml(sweep.recipe_yaml);
+      leased->set_recipe_file(sweep.recipe_file);
+      for (const std::string& o : sweep.overrides) leased->add_overrides(o);
+      for (const auto& h : trial.hyperparameters()) leased->add_overrides(h.path() + "=" + h.value());
+      leased->set_output_dir(trial.output_dir());
+      leased->set_token(token);  // the only time it leaves the coordinator
+      leased->set_slots(sweep.spec.value("ranks", int64_t{1}));
+      leased->set_resume(attempt.number > 1);
+      leased->set_log_path(attempt.log_path);
+      leased->set_evaluate_only(trial.number() == kChampionEvaluationTrial);
+    }
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  if (response.attempts_size() > 0) Changed();
+  return response;
+}
+
+Status Coordinator::EndAttemptLocked(const AttemptRecord& attempt, AttemptEnd end) {
+  const double now = Now();
+  end.stop_reason = attempt.stop_reason;
+  RETURN_IF_ERROR(store_->EndAttempt(attempt.id, end.lost ? "lost" : "exited", end.exit_code, end.signal, end.reason, now));
+  ASSIGN_OR_RETURN(SweepRecord sweep, store_->LoadSweep(attempt.sweep_id));
+  ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(attempt.trial_id));
+  const TrialOutcome outcome =
+      DecideTrialOutcome(end, trial.restarts(), sweep.spec.value("max_restarts", SweepSpec{}.max_restarts));
+  if (outcome.requeue) {
+    RETURN_IF_ERROR(store_->RequeueTrial(attempt.trial_id, outcome.message, outcome.counts_as_restart));
+    return store_->AddEvent(attempt.sweep_id, now, TrialName(trial.number()) + " " + outcome.message);
+  }
+  RETURN_IF_ERROR(store_->SetTrialState(attempt.trial_id, outcome.state, outcome.message, now));
+  RETURN_IF_ERROR(store_->AddEvent(attempt.sweep_id, now,
+                                   Describe(trial, sweep.spec.value("metric", "")) + " " + outcome.state +
+                                       (outcome.message.empty() || outcome.message == outcome.state ? "" : ": " + outcome.message)));
+  if (attempt.trial_number != kChampionEvaluationTrial)
+    return HandleSearchEvent(attempt.sweep_id, TrialExited{attempt.trial_number, ExitKind(outcome.state)});
+  // The search may have finished while the evaluation ran; then the sweep ends now.
+  const auto waiting = sweeps_.find(attempt.sweep_id);
+  if (waiting == sweeps_.end() || waiting->second.search_outcome.empty()) return OkStatus();
+  return FinishSweepLocked(attempt.sweep_id, waiting->second.search_outcome, waiting->second.search_outcome);
+}
+
+Status Coordinator::LoseAttemptsLocked(const std::vector<AttemptRecord>& attempts, const std::string& reason) {
+  for (const AttemptRecord& attempt : attempts) {
+    AttemptEnd end;
+    end.lost = true;
+    end.reason = "attempt " + std::to_string(attempt.number) + " lost: " + reason;
+    RETURN_IF_ERROR(EndAttemptLocked(attempt, end));
+  }
+  return OkStatus();
+}
+
+Status Coordinator::ReportAttemptExit(const v1::ReportAttemptExitRequest& request) {
+  RETURN_IF_ERROR(ValidateExit(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(AttemptRecord attempt, store_->LoadAttempt(request.attempt_id()));
+  if (attempt.worker_id != request.worker_id())
+    return PermissionDenied("attempt " + std::to_string(attempt.id) + " was leased to worker " + attempt.worker_id +
+                            ", not " + request.worker_id());
+  if (!attempt.active()) return OkStatus();  // already ended (a retry, or the worker was declared lost)
+  StrategyTransaction tx(*this);
+  RETURN_IF_ERROR(tx.status());
+  AttemptEnd end;
+  end.exit_code = request.exit_code();
+  end.signal = request.signal();
+  end.reason = request.reason();
+  RETURN_IF_ERROR(EndAttemptLocked(attempt, end));
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  return OkStatus();
+}
+
+Status Coordinator::DeregisterWorker(const v1::DeregisterWorkerRequest& request) {
+  RETURN_IF_ERROR(ValidateDeregister(request));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(const std::optional<WorkerRecord> worker, store_->LoadWorker(request.worker_id()));
+  if (!worker || !worker->alive) return OkStatus();  // idempotent
+  StrategyTransaction tx(*this);
+  RETURN_IF_ERROR(tx.status());
+  RETURN_IF_ERROR(store_->MarkWorkerLost(request.worker_id()));
+  ASSIGN_OR_RETURN(const std::vector<AttemptRecord> attempts, store_->ActiveAttempts(request.worker_id()));
+  RETURN_IF_ERROR(LoseAttemptsLocked(attempts, "worker " + request.worker_id() + " left without reporting its end"));
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  return OkStatus();
+}
+
+Status Coordinator::ExpireWorkers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const double now = Now();
+  ASSIGN_OR_RETURN(const std::vector<std::string> silent, store_->WorkersSilentSince(now - options_.lease_timeout_seconds));
+  if (silent.empty()) return OkStatus();
+  StrategyTransaction tx(*this);
+  RETURN_IF_ERROR(tx.status());
+  for (const std::string& worker_id : silent) {
+    RETURN_IF_ERROR(store_->MarkWorkerLost(worker_id));
+    std::ostringstream reason;
+    reason << "worker " << worker_id << " lost: no heartbeat for " << options_.lease_timeout_seconds << " s";
+    ASSIGN_OR_RETURN(const std::vector<AttemptRecord> attempts, store_->ActiveAttempts(worker_id));
+    RETURN_IF_ERROR(LoseAttemptsLocked(attempts, reason.str()));
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  Changed();
+  return OkStatus();
+}
+
+}  // namespace orchard::coordinator

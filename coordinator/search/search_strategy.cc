@@ -1,0 +1,58 @@
+#include "coordinator/search/search_strategy.h"
+
+#include <algorithm>
+
+#include "coordinator/search/early_stopping.h"
+#include "coordinator/search/fixed_search.h"
+#include "coordinator/search/hyperband.h"
+#include "coordinator/search/population_based.h"
+#include "coordinator/search/tpe_search.h"
+#include "coordinator/search/trial_sampler.h"
+
+namespace orchard::coordinator {
+namespace {
+
+std::unique_ptr<SearchStrategy> RandomSearch(const SweepSpec& sweep) {
+  return std::make_unique<FixedSearch>(
+      "random", sweep.max_trials,
+      [parameters = sweep.parameters, seed = sweep.seed](int64_t i) { return RandomPoint(parameters, seed, i); });
+}
+
+StatusOr<std::unique_ptr<SearchStrategy>> Fresh(const SweepSpec& sweep) {
+  if (sweep.strategy == "grid") {
+    const int64_t grid = GridSize(sweep.parameters);
+    if (grid == 0)
+      return InvalidArgument("grid search needs {values: [...]} or a constant for every parameter");
+    const int64_t trials = sweep.max_trials > 0 ? std::min(sweep.max_trials, grid) : grid;
+    return std::unique_ptr<SearchStrategy>(std::make_unique<FixedSearch>(
+        "grid", trials, [parameters = sweep.parameters](int64_t i) { return GridPoint(parameters, i); }));
+  }
+  if (sweep.strategy == "random") return RandomSearch(sweep);
+  if (sweep.strategy == "tpe") return std::unique_ptr<SearchStrategy>(std::make_unique<TpeSearch>(sweep));
+  if (sweep.strategy == "asha" || sweep.strategy == "median") {
+    std::unique_ptr<SearchStrategy> sampler;
+    if (sweep.sampler == "random") sampler = RandomSearch(sweep);
+    else if (sweep.sampler == "tpe") sampler = std::make_unique<TpeSearch>(sweep);
+    else return InvalidArgument("unknown sampler '" + sweep.sampler + "'; expected random or tpe");
+    std::unique_ptr<StoppingRule> rule;
+    if (sweep.strategy == "asha") rule = std::make_unique<AshaRule>(sweep.min_steps, sweep.reduction_factor);
+    else rule = std::make_unique<MedianRule>(sweep.min_steps, sweep.min_trials);
+    return std::unique_ptr<SearchStrategy>(
+        std::make_unique<EarlyStoppingSearch>(sweep.strategy, std::move(sampler), std::move(rule), sweep.mode));
+  }
+  if (sweep.strategy == "hyperband") return std::unique_ptr<SearchStrategy>(std::make_unique<HyperbandSearch>(sweep));
+  if (sweep.strategy == "pbt") return std::unique_ptr<SearchStrategy>(std::make_unique<PopulationBasedSearch>(sweep));
+  return InvalidArgument("unknown search strategy '" + sweep.strategy +
+                         "'; expected grid, random, asha, median, hyperband, tpe or pbt");
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const SweepSpec& sweep,
+                                                             const nlohmann::json* snapshot) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SearchStrategy> strategy, Fresh(sweep));
+  if (snapshot) RETURN_IF_ERROR(strategy->Restore(*snapshot));
+  return strategy;
+}
+
+}  // namespace orchard::coordinator

@@ -1,0 +1,36 @@
+// Turns a search space into concrete hyperparameters: the grid's points in order, or seeded random
+// draws. Pure; the same (space, seed, index) always gives the same values.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "coordinator/search/search_strategy.h"
+#include "core/search_space.h"
+
+namespace orchard::coordinator {
+
+// Point `index` of the grid over `parameters` (every parameter a list of values or a constant),
+// in row-major order with the first parameter varying slowest. index < GridSize(parameters).
+std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& parameters, int64_t index);
+
+// Random draw number `index` for a sweep seeded with `seed`: values uniformly from lists, uniform,
+// log-uniform or integer-uniform within [min, max] for distributions. Each index has its own
+// generator stream, so draws need no saved generator state.
+std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
+                                        int64_t index);
+
+// The generator for draw `index` of a sweep seeded with `seed`. `stream` tells apart independent
+// uses of the same index (0 is RandomPoint's), so a strategy's state never needs a saved generator.
+std::mt19937_64 DrawGenerator(int64_t seed, int64_t index, uint64_t stream = 0);
+
+// Uniform in [0, 1) from 53 random bits: unlike std::uniform_real_distribution its output is the
+// same with every standard library, so a sweep's draws do not depend on the build.
+double Unit(std::mt19937_64& rng);
+
+// One value of `p` drawn from its space, as the text of its override.
+std::string DrawValue(const ParameterSpace& p, std::mt19937_64& rng);
+
+}  // namespace orchard::coordinator

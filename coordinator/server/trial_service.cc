@@ -1,0 +1,22 @@
+#include "coordinator/server/caller.h"
+#include "coordinator/server/services.h"
+
+namespace orchard::coordinator {
+
+grpc::Status TrialServiceImpl::ReportMetrics(grpc::ServerContext*, const v1::ReportMetricsRequest* request,
+                                             v1::ReportMetricsResponse* response) {
+  auto decision = coordinator_.ReportMetrics(*request);
+  if (!decision.ok()) return ToGrpcStatus(decision.status());
+  response->set_decision(*decision);
+  return grpc::Status::OK;
+}
+
+grpc::Status TrialServiceImpl::ReportCheckpoint(grpc::ServerContext*, const v1::ReportCheckpointRequest* request,
+                                                v1::ReportCheckpointResponse* response) {
+  auto decision = coordinator_.ReportCheckpoint(*request);
+  if (!decision.ok()) return ToGrpcStatus(decision.status());
+  response->set_decision(*decision);
+  return grpc::Status::OK;
+}
+
+}  // namespace orchard::coordinator

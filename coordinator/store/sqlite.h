@@ -1,0 +1,122 @@
+// A thin RAII layer over SQLite: one connection, prepared statements, transactions, migrations.
+//
+//   ASSIGN_OR_RETURN(auto db, Database::Open("state/orchard.db"));
+//   RETURN_IF_ERROR(db->Migrate(kMigrations));
+//   Statement insert = db->Prepare("INSERT INTO t(a, b) VALUES (?, ?)");
+//   insert.Bind(1, 42).Bind(2, "x");
+//   RETURN_IF_ERROR(insert.Run());
+//
+//   Statement rows = db->Prepare("SELECT a FROM t WHERE b = ?");
+//   rows.Bind(1, "x");
+//   RETURN_IF_ERROR(rows.ForEachRow([&] { values.push_back(rows.Int(0)); }));
+//
+// A read cannot take an error for "no rows": Next() and ForEachRow() return it, and a statement
+// that fails to prepare (a missing table, say) carries its error to them. Errors carry SQLite's
+// message and the SQL. Not thread-safe: callers serialise access to a Database and its statements.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace orchard::coordinator {
+
+class Statement {
+ public:
+  // `stmt` null: a statement that failed to prepare with `error`.
+  Statement(sqlite3* db, sqlite3_stmt* stmt, std::string sql, Status error = OkStatus())
+      : db_(db), stmt_(stmt), sql_(std::move(sql)), status_(std::move(error)) {}
+  Statement(Statement&& other) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  Statement& Bind(int index, int64_t value);
+  Statement& Bind(int index, int value) { return Bind(index, static_cast<int64_t>(value)); }
+  Statement& Bind(int index, double value);
+  Statement& Bind(int index, const std::string& value);
+  Statement& Bind(int index, const char* value) { return Bind(index, std::string(value)); }
+  Statement& BindNull(int index);
+
+  // Advances to the next row: true when one is available, false when there are no more.
+  [[nodiscard]] StatusOr<bool> Next();
+  // Calls `read()` for every row (read the columns in it), then returns the first error, if any.
+  template <typename Read>
+  [[nodiscard]] Status ForEachRow(Read&& read) {
+    while (Step()) read();
+    return status_;
+  }
+  // Makes the statement ready to run again with new bindings.
+  void Reset();
+  // Runs a statement that returns no rows.
+  [[nodiscard]] Status Run();
+
+  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+  double Double(int column) const { return sqlite3_column_double(stmt_, column); }
+  std::string Text(int column) const;
+  bool IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+
+ private:
+  // True when a row is available; false when done or on error (kept in status_).
+  bool Step();
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  std::string sql_;
+  Status status_;
+};
+
+class Database {
+ public:
+  // Opens (creating if needed) a database file in WAL mode with foreign keys on.
+  static StatusOr<std::unique_ptr<Database>> Open(const std::string& path);
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+  ~Database();
+
+  // Prepares `sql`; when SQLite refuses it, the statement carries the error to Next, ForEachRow
+  // and Run.
+  Statement Prepare(const std::string& sql);
+  Status Exec(const std::string& sql);
+
+  // Schema version (PRAGMA user_version): 0 for a new file.
+  StatusOr<int64_t> SchemaVersion();
+
+  // Brings the schema to migrations.size(): migration i (0-based) turns version i into i + 1, each
+  // in its own transaction. FailedPrecondition for a database newer than `migrations` knows.
+  Status Migrate(const std::vector<std::string>& migrations);
+
+  int64_t LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  sqlite3* db_;
+  std::string path_;
+};
+
+// BEGIN IMMEDIATE on construction; rolled back on destruction unless Commit() succeeded.
+class Transaction {
+ public:
+  explicit Transaction(Database* db);
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+  Status Commit();
+  // Ends it now, undoing its changes; nothing once it has ended.
+  void Rollback();
+  Status status() const { return begin_status_; }
+
+ private:
+  Database* db_;
+  Status begin_status_;
+  bool done_ = false;
+};
+
+}  // namespace orchard::coordinator

@@ -1,0 +1,231 @@
+// The sweep block of a recipe: strategy, search space and their checks.
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "core/recipe_internal.h"
+
+namespace orchard::recipe_internal {
+namespace {
+
+// Whether PBT may change `path` between a member's checkpoint and its resume from it.
+bool PbtMayVary(const std::string& path) {
+  for (const char* fixed : {"model.", "data.", "checkpoint.", "metrics.", "distributed."})
+    if (path.rfind(fixed, 0) == 0) return false;
+  for (const char* fixed : {"name", "optimizer.type", "optimizer.impl", "train.steps", "train.epochs", "train.seed",
+                            "train.device", "train.precision"})
+    if (path == fixed) return false;
+  return true;
+}
+
+}  // namespace
+
+void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const Recipe& base,
+               SweepSpec* s) {
+  s->strategy = f.Choice("strategy", "random", {"grid", "random", "asha", "median", "hyperband", "tpe", "pbt"});
+  const bool stops_early = s->strategy == "asha" || s->strategy == "median" || s->strategy == "hyperband";
+  std::vector<std::string> metrics = MetricsOfTask(base.data.task);
+  s->metric = f.Choice("metric", "val_loss", metrics);
+  s->mode = f.Choice("mode", s->metric == "val_accuracy" ? "max" : "min", {"min", "max"});
+  if (s->strategy == "hyperband") {
+    if (f.Has("max_trials"))
+      f.Error("max_trials", "hyperband's brackets fix the number of trials (from early_stopping.min_steps, "
+                            "max_steps and reduction_factor); remove max_trials");
+    f.Skip("max_trials");
+  } else {
+    s->max_trials = f.Integer("max_trials", s->strategy == "grid" ? 0 : 10, s->strategy == "grid" ? 0 : 1, 1000000);
+  }
+  s->max_concurrent = f.Integer("max_concurrent", 0, 0, 1000000);
+  s->ranks = f.Integer("ranks", 1, 1, 4096);
+  s->seed = f.Integer("seed", 0, 0, INT64_MAX);
+  s->max_restarts = f.Integer("max_restarts", SweepSpec{}.max_restarts, 0, 1000);
+  if (s->strategy == "asha" || s->strategy == "median") {
+    s->sampler = f.Choice("sampler", "random", {"random", "tpe"});
+  } else {
+    if (f.Has("sampler"))
+      f.Error("sampler", "applies to strategy asha or median (which trials to try next); " + s->strategy +
+                             " draws its own, so remove it");
+    f.Skip("sampler");
+    s->sampler = s->strategy == "tpe" ? "tpe" : "random";
+  }
+  const int64_t first_report = std::max<int64_t>(1, base.train.eval_interval);
+  if (stops_early) {
+    Fields stopping = f.Map("early_stopping");
+    s->min_steps = stopping.Integer("min_steps", first_report, 1, kMaxCount);
+    if (s->strategy != "median") s->reduction_factor = stopping.Number("reduction_factor", 3.0, 2.0, 100.0);
+    if (s->strategy == "median") s->min_trials = stopping.Integer("min_trials", 3, 1, 1000000);
+    if (s->strategy == "hyperband") {
+      if (base.train.steps == 0 && !stopping.Has("max_steps"))
+        stopping.Error("max_steps", "is required when training runs for train.epochs: set it to the steps a whole "
+                                    "trial runs (epochs x batches per epoch)");
+      s->max_steps = stopping.Integer("max_steps", base.train.steps > 0 ? base.train.steps : s->min_steps + 1, 1, kMaxCount);
+      if (s->max_steps <= s->min_steps) {
+        stopping.Error("max_steps", "must be above min_steps (" + std::to_string(s->min_steps) +
+                                        "): hyperband halves trials between the two");
+      } else {
+        const auto brackets = HyperbandBrackets(s->min_steps, s->max_steps, s->reduction_factor, kMaxHyperbandTrials);
+        if (brackets.empty() || brackets.back().milestones.size() != 1)
+          stopping.Error("max_steps", "hyperband would run more than " + std::to_string(kMaxHyperbandTrials) +
+                                          " trials between min_steps " + std::to_string(s->min_steps) + " and max_steps " +
+                                          std::to_string(s->max_steps) + "; raise min_steps or reduction_factor");
+      }
+    }
+    stopping.RejectUnknown();
+  }
+  if (s->sampler == "tpe") {
+    Fields tpe = f.Map("tpe");
+    s->tpe_startup_trials = tpe.Integer("startup_trials", 10, 1, 1000000);
+    s->tpe_candidates = tpe.Integer("candidates", 24, 1, 100000);
+    tpe.RejectUnknown();
+  }
+  if (s->strategy == "pbt") {
+    Fields pbt = f.Map("pbt");
+    s->pbt_interval = pbt.Integer("interval", first_report, 1, kMaxCount);
+    s->pbt_quantile = pbt.Number("quantile", 0.25, 0.01, 0.5);
+    s->pbt_resample_probability = pbt.Number("resample_probability", 0.25, 0.0, 1.0);
+    s->max_steps = base.train.steps;  // members are not judged at their last step
+    pbt.RejectUnknown();
+    if (s->max_trials < 2) f.Error("max_trials", "pbt needs a population of at least 2 (max_trials is its size)");
+    if (base.checkpoint.interval == 0)
+      f.Error("strategy", "pbt copies the latest checkpoint of a better member, but checkpoint.interval is 0 "
+                          "(checkpoints only at the end); set checkpoint.interval, e.g. to pbt.interval");
+  }
+  if ((stops_early || s->strategy == "pbt") && base.train.eval_interval == 0)
+    f.Error("strategy", s->strategy + " decides at the trials' validation reports, but train.eval_interval is 0 "
+                        "(evaluate only at the end); set train.eval_interval, e.g. to " +
+                        (s->strategy == "pbt" ? std::string("pbt.interval") : std::string("early_stopping.min_steps")));
+  Fields params = f.Map("parameters");
+  if (!f.Has("parameters")) {
+    f.Error("parameters", "is required but missing: a mapping from recipe fields (e.g. "
+                          "optimizer.lr) to their search space");
+  }
+  f.RejectUnknown();
+
+  Diagnostics* diag = f.diagnostics();
+  if (!params.node().IsMap()) return;
+  params.RejectRepeated();
+  for (const auto& entry : params.node()) {
+    std::string path = KeyText(entry.first);
+    if (path == "sweep" || path.rfind("sweep.", 0) == 0) {
+      diag->Error(entry.first.Mark(), params.FieldPath(path),
+                  "a sweep cannot vary its own settings; name a training field such as optimizer.lr");
+      continue;
+    }
+    if (s->strategy == "pbt" && !PbtMayVary(path)) {
+      diag->Error(entry.first.Mark(), params.FieldPath(path),
+                  "pbt copies checkpoints between members and changes their hyperparameters mid-run, so "
+                  "what a checkpoint holds must stay the same (the model, the data, the optimizer type, the "
+                  "run's length, seed and checkpoints); search fields such as optimizer.lr, "
+                  "optimizer.weight_decay, train.grad_clip or schedule.warmup_steps");
+      continue;
+    }
+    if (!entry.second.IsMap()) {
+      diag->Error(entry.second.Mark(), params.FieldPath(path),
+                  "expected a mapping such as {values: [...]} or {distribution: uniform, min: 0, "
+                  "max: 1}, found " + Describe(entry.second));
+      continue;
+    }
+    Fields p(entry.second, params.FieldPath(path), diag);
+    const size_t errors_before = diag->errors().size();
+    ParameterSpace space;
+    space.path = path;
+    // The values a trial can receive, as the text of its "path=value" override; each is checked
+    // against the recipe below.
+    std::vector<std::string> candidates;
+    if (p.Has("values")) {
+      YAML::Node values = entry.second["values"];
+      p.Skip("values");
+      if (!values.IsSequence() || values.size() == 0) {
+        p.Error("values", "expected a non-empty list, found " + Describe(values));
+        continue;
+      }
+      space.kind = ParameterSpace::Kind::kValues;
+      for (const YAML::Node& v : values) space.values.push_back(ToFlowYaml(v));
+      candidates = space.values;
+    } else if (p.Has("value")) {
+      space.kind = ParameterSpace::Kind::kConstant;
+      p.Skip("value");
+      space.values.push_back(ToFlowYaml(entry.second["value"]));
+      candidates = space.values;
+    } else if (p.Has("distribution")) {
+      std::string dist = p.Choice("distribution", std::nullopt,
+                                  {"uniform", "log_uniform", "int_uniform"});
+      space.kind = dist == "log_uniform"   ? ParameterSpace::Kind::kLogUniform
+                   : dist == "int_uniform" ? ParameterSpace::Kind::kIntUniform
+                                           : ParameterSpace::Kind::kUniform;
+      if (dist == "int_uniform") {
+        // Bounds are kept as doubles, which hold every integer up to 2^53 exactly.
+        constexpr int64_t kMaxExact = int64_t{1} << 53;
+        space.min = static_cast<double>(p.Integer("min", std::nullopt, -kMaxExact, kMaxExact));
+        space.max = static_cast<double>(p.Integer("max", std::nullopt, -kMaxExact, kMaxExact));
+      } else {
+        double lowest = dist == "log_uniform" ? 1e-300 : -1e300;
+        space.min = p.Number("min", std::nullopt, lowest, 1e300);
+        space.max = p.Number("max", std::nullopt, lowest, 1e300);
+      }
+      if (space.min > space.max) {
+        p.Error("max", "must not be below min (" + Describe(entry.second["min"]) + ")");
+      }
+      // The bounds as the sampler writes its draws (a float always has a point or an exponent).
+      if (diag->errors().size() == errors_before) {
+        for (double bound : {space.min, space.max}) {
+          candidates.push_back(dist == "int_uniform" ? std::to_string(static_cast<int64_t>(bound))
+                                                     : FormatDouble(bound));
+        }
+      }
+    } else {
+      p.Error("", "expected {values: [...]}, {value: ...} or {distribution: uniform, min: ..., "
+                  "max: ...}, found " + Describe(entry.second));
+      for (const char* key : {"values", "value", "distribution", "min", "max"}) p.Skip(key);
+      p.RejectUnknown();  // names a misspelt key, with a suggestion
+      continue;
+    }
+    p.RejectUnknown();
+    if (s->strategy == "grid" && space.kind != ParameterSpace::Kind::kValues &&
+        space.kind != ParameterSpace::Kind::kConstant) {
+      p.Error("", "grid search needs {values: [...]} for every parameter");
+    }
+
+    // A candidate must make a valid recipe: this catches unknown fields and wrong types early.
+    for (const std::string& candidate : candidates) {
+      YAML::Node value;
+      try {
+        value = YAML::Load(candidate);
+      } catch (const YAML::Exception& e) {
+        p.Error("", "the value " + candidate + " does not read back as YAML: " + e.msg);
+        break;
+      }
+      YAML::Node trial = YAML::Clone(root);
+      trial.remove("sweep");
+      Diagnostics inner(file);
+      Status set = SetPath(trial, path, value);
+      if (!set.ok()) {
+        p.Error("", set.message());
+        break;
+      }
+      inner.AddOverrideOrigin(path, "value " + Describe(value));
+      Recipe scratch;
+      ReadTrainingFields(trial, file, &scratch, &inner);
+      if (!inner.ok()) {
+        const bool floats_for_integers =
+            (space.kind == ParameterSpace::Kind::kUniform ||
+             space.kind == ParameterSpace::Kind::kLogUniform) &&
+            std::floor(space.min) == space.min && std::floor(space.max) == space.max;
+        p.Error("", "not a valid value for the recipe: " + inner.errors().front() +
+                        (floats_for_integers ? " (uniform and log_uniform draw floats; an integer "
+                                               "field needs int_uniform)"
+                                             : ""));
+        break;
+      }
+    }
+    s->parameters.push_back(std::move(space));
+  }
+  const int64_t grid = GridSize(s->parameters);
+  if (s->strategy == "grid" && diag->ok() && grid > 100000) {
+    f.Error("parameters", "the grid has " +
+                              (grid == INT64_MAX ? "at least 2^63" : std::to_string(grid)) +
+                              " points; more than 100000 is surely a mistake");
+  }
+}
+
+}  // namespace orchard::recipe_internal

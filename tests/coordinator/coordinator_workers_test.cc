@@ -1,0 +1,188 @@
+// The Coordinator's workers, leases and reports: lost workers, retries, adoption after a restart,
+// attempt tokens.
+#include "tests/coordinator/coordinator_fixture.h"
+
+namespace orchard::coordinator {
+namespace {
+
+TEST_F(CoordinatorTest, ASilentWorkerIsLostAndItsTrialResumesElsewhereNeverTwiceAtOnce) {
+  const v1::Sweep sweep = Submit();
+  const std::string lost = Register(1);
+  auto attempts = Lease(lost, 1);
+  ASSERT_EQ(attempts.size(), 1u);
+  clock_.Advance(5);
+  const std::string healthy = Register(1);
+  clock_.Advance(6);  // `lost` is silent for 11 s > 10 s; `healthy` for 6 s
+  ASSERT_TRUE(coordinator_->ExpireWorkers().ok());
+
+  auto trials = coordinator_->ListTrials(sweep.id()).value();
+  EXPECT_EQ(trials[0].state(), v1::TRIAL_PENDING);
+  EXPECT_EQ(trials[0].restarts(), 1);
+  EXPECT_NE(trials[0].message().find("worker " + lost + " lost"), std::string::npos) << trials[0].message();
+  v1::HeartbeatRequest heartbeat;
+  heartbeat.set_worker_id(lost);
+  EXPECT_EQ(coordinator_->Heartbeat(heartbeat).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Report(attempts[0], 5, 0.1).status().code(), StatusCode::kFailedPrecondition);  // fenced
+  EXPECT_TRUE(Exit(lost, attempts[0], 0).ok());  // late, ignored: it does not complete the trial
+  EXPECT_EQ(coordinator_->ListTrials(sweep.id()).value()[0].state(), v1::TRIAL_PENDING);
+
+  auto next = Lease(healthy, 1);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].trial_id(), trials[0].id());  // the lost trial goes first, as attempt 2, resuming
+  EXPECT_EQ(next[0].number(), 2);
+  EXPECT_TRUE(next[0].resume());
+  EXPECT_EQ(next[0].output_dir(), attempts[0].output_dir());
+  EXPECT_EQ(Report(next[0], 5, 0.2).value(), v1::DECISION_CONTINUE);
+  ASSERT_TRUE(Exit(healthy, next[0], 0).ok());
+  EXPECT_EQ(coordinator_->ListTrials(sweep.id()).value()[0].state(), v1::TRIAL_COMPLETED);
+}
+
+TEST_F(CoordinatorTest, CrashesAreRetriedUpToMaxRestartsThenTheTrialFailsWithTheReason) {
+  const v1::Sweep sweep = Submit(
+      "name: c\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {steps: 3}\nsweep:\n  strategy: grid\n  max_restarts: 1\n"
+      "  parameters:\n    optimizer.lr: {values: [0.1]}\n");
+  const std::string worker = Register(1);
+  auto first = Lease(worker, 1);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(Exit(worker, first[0], -1, "killed by signal 9 (Killed); out of memory?").ok());
+  auto trial = coordinator_->ListTrials(sweep.id()).value()[0];
+  EXPECT_EQ(trial.state(), v1::TRIAL_PENDING);
+  EXPECT_EQ(trial.restarts(), 1);
+  auto second = Lease(worker, 1);
+  ASSERT_EQ(second.size(), 1u);
+  ASSERT_TRUE(Exit(worker, second[0], 1, "failed (exit 1): CUDA error: out of memory").ok());
+  trial = coordinator_->ListTrials(sweep.id()).value()[0];
+  EXPECT_EQ(trial.state(), v1::TRIAL_FAILED);
+  EXPECT_EQ(trial.attempts(), 2);
+  EXPECT_NE(trial.message().find("gave up after 1 restarts"), std::string::npos) << trial.message();
+  EXPECT_NE(trial.message().find("CUDA error: out of memory"), std::string::npos) << trial.message();
+  EXPECT_EQ(coordinator_->GetSweep(sweep.id()).value().state(), v1::SWEEP_FAILED);
+}
+
+TEST_F(CoordinatorTest, APreemptedTrialIsQueuedAgainWithoutCountingARestart) {
+  const v1::Sweep sweep = Submit(
+      "name: p\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {steps: 3}\nsweep:\n  strategy: grid\n  max_restarts: 0\n"
+      "  parameters:\n    optimizer.lr: {values: [0.1]}\n");
+  const std::string worker = Register(1);
+  auto first = Lease(worker, 1);
+  ASSERT_TRUE(Exit(worker, first[0], 4, "preempted: stopped with SIGTERM after writing a checkpoint").ok());
+  auto trial = coordinator_->ListTrials(sweep.id()).value()[0];
+  EXPECT_EQ(trial.state(), v1::TRIAL_PENDING);
+  EXPECT_EQ(trial.restarts(), 0);
+  auto second = Lease(worker, 1);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_TRUE(second[0].resume());
+  ASSERT_TRUE(Exit(worker, second[0], 0).ok());
+  EXPECT_EQ(coordinator_->GetSweep(sweep.id()).value().state(), v1::SWEEP_COMPLETED);
+}
+
+TEST_F(CoordinatorTest, AfterARestartHeartbeatsAdoptWhatWorkersRunAndEndWhatTheyForgot) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(2);
+  auto attempts = Lease(worker, 2);
+  ASSERT_EQ(attempts.size(), 2u);
+  clock_.Advance(9);
+  Reopen();  // kill -9 and restart: the state comes back from SQLite
+  clock_.Advance(9);  // 18 s since the last heartbeat, but the restart gave the worker a new lease
+  ASSERT_TRUE(coordinator_->ExpireWorkers().ok());
+  ASSERT_TRUE(coordinator_->ListWorkers().value()[0].alive());
+
+  v1::HeartbeatRequest heartbeat;  // the worker still runs the first attempt; the second's trainer died
+  heartbeat.set_worker_id(worker);
+  heartbeat.add_running_attempt_ids(attempts[0].attempt_id());
+  heartbeat.add_running_attempt_ids(9999);  // one the coordinator never leased: it must stop
+  const auto response = coordinator_->Heartbeat(heartbeat).value();
+  ASSERT_EQ(response.stop_attempt_ids_size(), 1);
+  EXPECT_EQ(response.stop_attempt_ids(0), 9999);
+
+  EXPECT_EQ(Report(attempts[0], 5, 0.3).value(), v1::DECISION_CONTINUE);  // adopted
+  EXPECT_EQ(Report(attempts[1], 5, 0.3).status().code(), StatusCode::kFailedPrecondition);
+  const auto trials = coordinator_->ListTrials(sweep.id()).value();
+  EXPECT_EQ(trials[0].state(), v1::TRIAL_RUNNING);
+  EXPECT_EQ(trials[1].state(), v1::TRIAL_PENDING);
+  EXPECT_NE(trials[1].message().find("no longer runs it"), std::string::npos) << trials[1].message();
+}
+
+TEST_F(CoordinatorTest, AHeartbeatSentBeforeALeaseDoesNotLoseTheAttemptJustLeased) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(1);
+  auto attempts = Lease(worker, 1);
+  ASSERT_EQ(attempts.size(), 1u);
+  v1::HeartbeatRequest stale;  // composed before the worker saw the lease, delivered after it
+  stale.set_worker_id(worker);
+  ASSERT_TRUE(coordinator_->Heartbeat(stale).ok());
+  EXPECT_EQ(Count(sweep.id(), "running"), 1);
+  EXPECT_EQ(Report(attempts[0], 1, 0.5).value(), v1::DECISION_CONTINUE);
+  clock_.Advance(20);  // long after any call could still be in flight: the worker forgot it
+  ASSERT_TRUE(coordinator_->Heartbeat(stale).ok());
+  EXPECT_EQ(Count(sweep.id(), "running"), 0);
+  EXPECT_EQ(Count(sweep.id(), "pending"), 3);
+}
+
+TEST_F(CoordinatorTest, ADeregisteringWorkerLeavesAtOnceAndWhatItDidNotReportIsQueuedAgain) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(2);
+  auto attempts = Lease(worker, 2);
+  ASSERT_EQ(attempts.size(), 2u);
+  ASSERT_TRUE(Exit(worker, attempts[0], 4, "preempted").ok());
+  v1::DeregisterWorkerRequest request;
+  request.set_worker_id(worker);
+  ASSERT_TRUE(coordinator_->DeregisterWorker(request).ok());
+  ASSERT_TRUE(coordinator_->DeregisterWorker(request).ok());  // idempotent
+  EXPECT_FALSE(coordinator_->ListWorkers().value()[0].alive());
+  EXPECT_EQ(Count(sweep.id(), "pending"), 3);
+  EXPECT_EQ(Count(sweep.id(), "running"), 0);
+}
+
+TEST_F(CoordinatorTest, MetricsAreStoredOncePerTrialStepAndNameHoweverOftenTheyAreSent) {
+  Submit();
+  const std::string worker = Register(1);
+  auto attempts = Lease(worker, 1);
+  for (int delivery = 0; delivery < 3; ++delivery) {
+    ASSERT_TRUE(Report(attempts[0], 5, 0.5).ok());
+    ASSERT_TRUE(Report(attempts[0], 10, 0.4).ok());
+  }
+  const auto points = coordinator_->TrialMetrics(attempts[0].trial_id(), "val_loss").value();
+  ASSERT_EQ(points.size(), 2u);
+  EXPECT_EQ(points[0].step(), 5);
+  EXPECT_EQ(points[1].step(), 10);
+}
+
+TEST_F(CoordinatorTest, ReportsNeedTheAttemptsToken) {
+  Submit();
+  const std::string worker = Register(1);
+  auto attempts = Lease(worker, 1);
+  v1::Attempt forged = attempts[0];
+  forged.set_token("not-the-token");
+  EXPECT_EQ(Report(forged, 1, 0.5).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(Exit("w999", attempts[0], 0).code(), StatusCode::kPermissionDenied);
+}
+
+TEST_F(CoordinatorTest, AnAttemptsTokenServesOnlyThatAttemptAndOnlyWhileItRuns) {
+  Submit();
+  const std::string worker = Register(2);
+  auto attempts = Lease(worker, 2);
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_NE(attempts[0].token(), attempts[1].token());
+  v1::Attempt borrowed = attempts[0];
+  borrowed.set_token(attempts[1].token());
+  EXPECT_EQ(Report(borrowed, 1, 0.5).status().code(), StatusCode::kUnauthenticated) << "another attempt's token";
+  EXPECT_TRUE(Report(attempts[0], 1, 0.5).ok());
+  ASSERT_TRUE(Exit(worker, attempts[0], 0).ok());
+  EXPECT_EQ(Report(attempts[0], 2, 0.4).status().code(), StatusCode::kFailedPrecondition) << "the attempt has ended";
+  EXPECT_TRUE(Report(attempts[1], 1, 0.5).ok());
+}
+
+TEST_F(CoordinatorTest, TheStateKeepsOnlyTheHashOfAttemptTokens) {
+  Submit();
+  auto attempts = Lease(Register(1), 1);
+  ASSERT_EQ(attempts.size(), 1u);
+  coordinator_.reset();  // close, so everything is in the files
+  std::string bytes;
+  for (const char* suffix : {"", "-wal"}) bytes += orchard::testing::ReadFile(dir_ / ("state/orchard.db" + std::string(suffix)));
+  EXPECT_NE(bytes.find(HashToken(attempts[0].token())), std::string::npos);
+  EXPECT_EQ(bytes.find(attempts[0].token().substr(6)), std::string::npos);
+}
+
+}  // namespace
+}  // namespace orchard::coordinator

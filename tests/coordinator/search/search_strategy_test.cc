@@ -1,0 +1,182 @@
+#include "coordinator/search/search_strategy.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "coordinator/search/trial_sampler.h"
+#include "tests/coordinator/search/search_spaces.h"
+
+namespace orchard::coordinator {
+namespace {
+
+std::vector<CreateTrial> Created(const std::vector<SearchAction>& actions) {
+  std::vector<CreateTrial> created;
+  for (const auto& a : actions)
+    if (const auto* c = std::get_if<CreateTrial>(&a)) created.push_back(*c);
+  return created;
+}
+
+bool Finishes(const std::vector<SearchAction>& actions) {
+  for (const auto& a : actions)
+    if (std::holds_alternative<FinishSweep>(a)) return true;
+  return false;
+}
+
+TEST(GridSearch, CreatesEveryPointInRowMajorOrder) {
+  SweepSpec spec;
+  spec.strategy = "grid";
+  spec.parameters = {Values("optimizer.lr", {"0.1", "0.01"}), Values("model.hidden", {"[8]", "[16]", "[32]"})};
+  auto strategy = MakeSearchStrategy(spec, nullptr);
+  ASSERT_TRUE(strategy.ok()) << strategy.status().message();
+  const auto trials = Created((*strategy)->Handle(SweepStarted{}));
+  ASSERT_EQ(trials.size(), 6u);
+  EXPECT_EQ((*strategy)->PlannedTrials(), 6);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"0.1", "[8]"}, {"0.1", "[16]"}, {"0.1", "[32]"}, {"0.01", "[8]"}, {"0.01", "[16]"}, {"0.01", "[32]"}};
+  for (size_t i = 0; i < trials.size(); ++i) {
+    EXPECT_EQ(trials[i].trial, static_cast<int64_t>(i));
+    EXPECT_EQ(trials[i].hyperparameters,
+              (std::vector<Hyperparameter>{{"optimizer.lr", expected[i].first}, {"model.hidden", expected[i].second}}));
+  }
+}
+
+TEST(GridSearch, MaxTrialsTakesTheFirstPoints) {
+  SweepSpec spec;
+  spec.strategy = "grid";
+  spec.max_trials = 2;
+  spec.parameters = {Values("a", {"1", "2", "3"})};
+  auto strategy = MakeSearchStrategy(spec, nullptr);
+  ASSERT_TRUE(strategy.ok());
+  const auto trials = Created((*strategy)->Handle(SweepStarted{}));
+  ASSERT_EQ(trials.size(), 2u);
+  EXPECT_EQ(trials[1].hyperparameters[0].value, "2");
+}
+
+TEST(GridSearch, RejectsADistribution) {
+  SweepSpec spec;
+  spec.strategy = "grid";
+  spec.parameters = {Range("optimizer.lr", ParameterSpace::Kind::kUniform, 0, 1)};
+  auto strategy = MakeSearchStrategy(spec, nullptr);
+  ASSERT_FALSE(strategy.ok());
+  EXPECT_NE(strategy.status().message().find("grid search needs"), std::string::npos);
+}
+
+TEST(SearchStrategy, UnknownStrategyIsAnError) {
+  SweepSpec spec;
+  spec.strategy = "bayes";
+  auto strategy = MakeSearchStrategy(spec, nullptr);
+  ASSERT_FALSE(strategy.ok());
+  EXPECT_EQ(strategy.status().code(), StatusCode::kInvalidArgument);
+}
+
+SweepSpec RandomSpec(int64_t seed) {
+  SweepSpec spec;
+  spec.strategy = "random";
+  spec.max_trials = 200;
+  spec.seed = seed;
+  spec.parameters = {Range("optimizer.lr", ParameterSpace::Kind::kLogUniform, 1e-4, 1e-1),
+                     Range("optimizer.beta1", ParameterSpace::Kind::kUniform, 0.8, 0.99),
+                     Range("train.batch_size", ParameterSpace::Kind::kIntUniform, 16, 18),
+                     Values("model.activation", {"relu", "gelu"})};
+  return spec;
+}
+
+TEST(RandomSearch, DrawsWithinEachDistribution) {
+  auto strategy = MakeSearchStrategy(RandomSpec(7), nullptr);
+  ASSERT_TRUE(strategy.ok());
+  const auto trials = Created((*strategy)->Handle(SweepStarted{}));
+  ASSERT_EQ(trials.size(), 200u);
+  std::set<std::string> batch_sizes, activations;
+  int small_lr = 0;
+  for (const auto& t : trials) {
+    const double lr = std::stod(t.hyperparameters[0].value);
+    EXPECT_GE(lr, 1e-4);
+    EXPECT_LE(lr, 1e-1);
+    small_lr += lr < 1e-2;  // log-uniform: two thirds of the draws lie below 1e-2
+    const double beta1 = std::stod(t.hyperparameters[1].value);
+    EXPECT_GE(beta1, 0.8);
+    EXPECT_LE(beta1, 0.99);
+    batch_sizes.insert(t.hyperparameters[2].value);
+    activations.insert(t.hyperparameters[3].value);
+  }
+  EXPECT_EQ(batch_sizes, (std::set<std::string>{"16", "17", "18"}));
+  EXPECT_EQ(activations, (std::set<std::string>{"relu", "gelu"}));
+  EXPECT_GT(small_lr, 110);
+  EXPECT_LT(small_lr, 155);
+}
+
+// exp(log(3)) is 3.0000000000000004: unclamped, a log-uniform draw left [min, max] (the fuzzer's
+// regression tests/fuzz/regressions/sweep-log-uniform-single-point.yaml).
+TEST(RandomSearch, DrawsOfASinglePointRangeAreThatPoint) {
+  for (double x : {0.1, 3.0, 7.0, 1e6}) {
+    for (auto kind : {ParameterSpace::Kind::kLogUniform, ParameterSpace::Kind::kUniform}) {
+      for (int64_t index = 0; index < 3; ++index) {
+        const auto point = RandomPoint({Range("optimizer.lr", kind, x, x)}, 1, index);
+        EXPECT_EQ(std::stod(point[0].value), x) << point[0].value;
+      }
+    }
+  }
+}
+
+TEST(RandomSearch, SameSeedSameDrawsOtherSeedOtherDraws) {
+  auto a = MakeSearchStrategy(RandomSpec(7), nullptr);
+  auto b = MakeSearchStrategy(RandomSpec(7), nullptr);
+  auto c = MakeSearchStrategy(RandomSpec(8), nullptr);
+  const auto ta = Created((*a)->Handle(SweepStarted{}));
+  const auto tb = Created((*b)->Handle(SweepStarted{}));
+  const auto tc = Created((*c)->Handle(SweepStarted{}));
+  EXPECT_EQ(ta[5].hyperparameters, tb[5].hyperparameters);
+  EXPECT_NE(ta[5].hyperparameters, tc[5].hyperparameters);
+}
+
+TEST(FormatDouble, RoundTripsAndStaysAFloat) {
+  EXPECT_EQ(FormatDouble(1.0), "1.0");
+  EXPECT_EQ(FormatDouble(0.001), "0.001");
+  const double x = 0.0023983682048180684;
+  EXPECT_EQ(std::stod(FormatDouble(x)), x);
+}
+
+TEST(FixedSearch, FinishesWhenEveryTrialHasExitedOnce) {
+  SweepSpec spec;
+  spec.strategy = "grid";
+  spec.parameters = {Values("a", {"1", "2"})};
+  auto strategy = std::move(MakeSearchStrategy(spec, nullptr).value());
+  strategy->Handle(SweepStarted{});
+  EXPECT_FALSE(Finishes(strategy->Handle(ValidationReported{0, 10, 0.5})));
+  EXPECT_FALSE(Finishes(strategy->Handle(TrialExited{0, TrialExited::Kind::kFailed})));
+  EXPECT_FALSE(Finishes(strategy->Handle(TrialExited{0, TrialExited::Kind::kFailed})));  // a repeat counts once
+  EXPECT_TRUE(Finishes(strategy->Handle(TrialExited{1, TrialExited::Kind::kCompleted})));
+}
+
+TEST(FixedSearch, SnapshotThenRestoreGivesTheSameNextActions) {
+  SweepSpec spec = RandomSpec(3);
+  spec.max_trials = 3;
+  auto original = std::move(MakeSearchStrategy(spec, nullptr).value());
+  original->Handle(SweepStarted{});
+  original->Handle(TrialExited{0, TrialExited::Kind::kCompleted});
+  original->Handle(TrialExited{1, TrialExited::Kind::kFailed});
+  const nlohmann::json snapshot = original->Snapshot();
+
+  auto restored = MakeSearchStrategy(spec, &snapshot);
+  ASSERT_TRUE(restored.ok()) << restored.status().message();
+  EXPECT_EQ((*restored)->Snapshot(), snapshot);
+  EXPECT_TRUE(Created((*restored)->Handle(SweepStarted{})).empty());  // already started: nothing twice
+  const auto a = original->Handle(TrialExited{2, TrialExited::Kind::kCompleted});
+  const auto b = (*restored)->Handle(TrialExited{2, TrialExited::Kind::kCompleted});
+  EXPECT_TRUE(Finishes(a));
+  EXPECT_TRUE(Finishes(b));
+}
+
+TEST(FixedSearch, RejectsASnapshotOfAnotherSweep) {
+  SweepSpec spec = RandomSpec(3);
+  spec.max_trials = 3;
+  const nlohmann::json other = {{"strategy", "random"}, {"trials", 5}, {"started", true}, {"exited", {4}}};
+  auto restored = MakeSearchStrategy(spec, &other);
+  ASSERT_FALSE(restored.ok());
+  EXPECT_NE(restored.status().message().find("does not belong"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace orchard::coordinator

@@ -1,0 +1,333 @@
+// TPE search through the SearchStrategy interface: whole sweeps simulated in memory against
+// synthetic objectives (Branin, Hartmann-6), the trials it creates, and its snapshots.
+#include "coordinator/search/tpe_search.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <functional>
+#include <set>
+
+#include "coordinator/search/search_strategy.h"
+#include "coordinator/search/trial_sampler.h"
+#include "tests/coordinator/search/search_spaces.h"
+#include "tests/util/search_simulation.h"
+
+namespace orchard::coordinator {
+namespace {
+
+using testing::Branin;
+using testing::BraninSweep;
+using testing::Hartmann6;
+using testing::Hartmann6Sweep;
+using testing::Median;
+using testing::NumberAt;
+using testing::Objective;
+using testing::SimulatedSweep;
+using testing::Simulate;
+
+SimulatedSweep Simulate(const SweepSpec& spec, const Objective& objective) {
+  auto strategy = MakeSearchStrategy(spec, nullptr);
+  EXPECT_TRUE(strategy.ok()) << strategy.status().message();
+  return Simulate(**strategy, objective);
+}
+
+// Actions as text, to compare two strategies' answers.
+std::string Describe(const std::vector<SearchAction>& actions) {
+  std::string text;
+  for (const SearchAction& action : actions) {
+    if (const auto* create = std::get_if<CreateTrial>(&action)) {
+      text += "create " + std::to_string(create->trial);
+      for (const Hyperparameter& h : create->hyperparameters) text += " " + h.path + "=" + h.value;
+    } else if (std::holds_alternative<FinishSweep>(action)) {
+      text += "finish";
+    } else {
+      text += "other";  // TPE alone neither stops, continues, pauses nor resumes trials
+    }
+    text += "; ";
+  }
+  return text;
+}
+
+// The medians over 30 seeds of the best value found in 50 evaluations, by TPE and by random search.
+std::pair<double, double> MedianBests(const std::function<SweepSpec(const std::string&, int64_t, int64_t)>& make,
+                                      const Objective& objective, int64_t max_concurrent) {
+  std::vector<double> tpe, random;
+  for (int64_t seed = 1; seed <= 30; ++seed) {
+    SweepSpec spec = make("tpe", seed, 50);
+    spec.max_concurrent = max_concurrent;
+    tpe.push_back(Simulate(spec, objective).Best());
+    random.push_back(Simulate(make("random", seed, 50), objective).Best());
+  }
+  return {Median(tpe), Median(random)};
+}
+
+TEST(TpeSearch, BeatsRandomSearchOnBranin) {
+  for (int64_t max_concurrent : {0, 1}) {
+    const auto [tpe, random] = MedianBests(BraninSweep, Branin, max_concurrent);
+    std::printf("Branin, 50 evaluations, median best over 30 seeds (max_concurrent %lld): tpe %.4f, random %.4f "
+                "(minimum 0.3979)\n", static_cast<long long>(max_concurrent), tpe, random);
+    EXPECT_LT(tpe, random) << "max_concurrent " << max_concurrent;
+  }
+}
+
+TEST(TpeSearch, BeatsRandomSearchOnHartmann6) {
+  for (int64_t max_concurrent : {0, 1}) {
+    const auto [tpe, random] = MedianBests(Hartmann6Sweep, Hartmann6, max_concurrent);
+    std::printf("Hartmann-6, 50 evaluations, median best over 30 seeds (max_concurrent %lld): tpe %.4f, random %.4f "
+                "(minimum -3.3224)\n", static_cast<long long>(max_concurrent), tpe, random);
+    EXPECT_LT(tpe, random) << "max_concurrent " << max_concurrent;
+  }
+}
+
+TEST(TpeSearch, StartupTrialsAreRandomSearchsDraws) {
+  SweepSpec spec = BraninSweep("tpe", 11, 50);
+  spec.tpe_startup_trials = 6;
+  const SimulatedSweep sweep = Simulate(spec, Branin);
+  ASSERT_EQ(sweep.created.size(), 50u);
+  for (int64_t i = 0; i < 6; ++i) EXPECT_EQ(sweep.created[i].hyperparameters, RandomPoint(spec.parameters, 11, i));
+  EXPECT_NE(sweep.created[6].hyperparameters, RandomPoint(spec.parameters, 11, 6)) << "from trial 6 on, TPE proposes";
+}
+
+TEST(TpeSearch, KeepsAtMostInFlightTrialsOutAndFinishesWhenAllHaveExited) {
+  struct Case {
+    int64_t max_concurrent, startup, max_trials, in_flight;
+  };
+  for (const Case& c : std::vector<Case>{{0, 10, 50, 10}, {3, 10, 50, 3}, {1, 5, 20, 1}, {0, 10, 4, 4}}) {
+    SweepSpec spec = BraninSweep("tpe", 2, 50);
+    spec.max_concurrent = c.max_concurrent;
+    spec.tpe_startup_trials = c.startup;
+    spec.max_trials = c.max_trials;
+    auto strategy = MakeSearchStrategy(spec, nullptr).value();
+    EXPECT_EQ(strategy->PlannedTrials(), c.max_trials);
+    const SimulatedSweep sweep = Simulate(*strategy, Branin);
+    EXPECT_EQ(sweep.most_in_flight, c.in_flight) << "max_concurrent " << c.max_concurrent;
+    ASSERT_EQ(static_cast<int64_t>(sweep.created.size()), c.max_trials);
+    for (int64_t i = 0; i < c.max_trials; ++i) EXPECT_EQ(sweep.created[i].trial, i);
+    EXPECT_TRUE(sweep.finished);
+  }
+}
+
+TEST(TpeSearch, CreatesTheNextTrialOnEveryKindOfExitButPause) {
+  SweepSpec spec = BraninSweep("tpe", 3, 50);
+  spec.max_concurrent = 2;
+  spec.max_trials = 5;
+  TpeSearch tpe(spec);
+  EXPECT_EQ(tpe.Handle(SweepStarted{}).size(), 2u);
+  EXPECT_TRUE(tpe.Handle(TrialExited{0, TrialExited::Kind::kPaused}).empty()) << "a paused trial is still out";
+  EXPECT_EQ(tpe.Handle(TrialExited{0, TrialExited::Kind::kFailed}).size(), 1u);
+  EXPECT_TRUE(tpe.Handle(TrialExited{0, TrialExited::Kind::kCompleted}).empty()) << "a repeat counts once";
+  EXPECT_EQ(tpe.Handle(TrialExited{1, TrialExited::Kind::kStopped}).size(), 1u);
+  EXPECT_EQ(tpe.Handle(TrialExited{2, TrialExited::Kind::kCanceled}).size(), 1u);
+  EXPECT_TRUE(tpe.Handle(TrialExited{3, TrialExited::Kind::kCompleted}).empty()) << "all five exist";
+  const auto last = tpe.Handle(TrialExited{4, TrialExited::Kind::kCompleted});
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<FinishSweep>(last[0]));
+}
+
+TEST(TpeSearch, TrialsThatNeverReportedDoNotStopTheSearch) {
+  // Every trial fails before reporting: nothing to learn from, so each proposal is a random draw.
+  SweepSpec spec = BraninSweep("tpe", 4, 50);
+  spec.max_trials = 15;
+  spec.max_concurrent = 1;
+  TpeSearch tpe(spec);
+  std::vector<CreateTrial> created;
+  std::vector<SearchAction> actions = tpe.Handle(SweepStarted{});
+  bool finished = false;
+  for (int64_t trial = 0; !finished; ++trial) {
+    for (const SearchAction& action : actions) {
+      if (const auto* create = std::get_if<CreateTrial>(&action)) created.push_back(*create);
+      finished = finished || std::holds_alternative<FinishSweep>(action);
+    }
+    if (!finished) actions = tpe.Handle(TrialExited{trial, TrialExited::Kind::kFailed});
+  }
+  ASSERT_EQ(created.size(), 15u);
+  for (int64_t i = 0; i < 15; ++i) EXPECT_EQ(created[i].hyperparameters, RandomPoint(spec.parameters, 4, i));
+}
+
+TEST(TpeSearch, ListsIntegersAndLogRangesGiveValuesInRangeWrittenAsRandomSearchWritesThem) {
+  SweepSpec spec;
+  spec.strategy = "tpe";
+  spec.max_trials = 60;
+  spec.seed = 5;
+  spec.tpe_startup_trials = 5;
+  spec.max_concurrent = 2;
+  ParameterSpace constant;
+  constant.path = "train.seed";
+  constant.values = {"7"};
+  spec.parameters = {Range("optimizer.lr", ParameterSpace::Kind::kLogUniform, 1e-4, 1e-1),
+                     Range("train.batch_size", ParameterSpace::Kind::kIntUniform, 8, 12),
+                     Values("model.hidden", {"[16]", "[64, 64]", "[256]"}),
+                     constant,
+                     Range("optimizer.beta1", ParameterSpace::Kind::kUniform, 0.9, 0.9)};
+  // Best near lr 1e-3, batch 12, [64, 64].
+  const Objective objective = [](const std::vector<Hyperparameter>& p) {
+    return std::pow(std::log10(NumberAt(p, 0)) + 3, 2) + std::abs(NumberAt(p, 1) - 12) + (p[2].value == "[64, 64]" ? 0 : 1);
+  };
+  const SimulatedSweep sweep = Simulate(spec, objective);
+  ASSERT_EQ(sweep.created.size(), 60u);
+  std::multiset<std::string> lists;
+  std::set<std::string> sizes;
+  for (const CreateTrial& trial : sweep.created) {
+    const auto& p = trial.hyperparameters;
+    ASSERT_EQ(p.size(), 5u);
+    const double lr = NumberAt(p, 0);
+    EXPECT_GE(lr, 1e-4);
+    EXPECT_LE(lr, 1e-1);
+    EXPECT_EQ(p[0].value, FormatDouble(lr));
+    EXPECT_EQ(p[1].value.find_first_not_of("0123456789"), std::string::npos) << p[1].value;
+    EXPECT_GE(std::stoi(p[1].value), 8);
+    EXPECT_LE(std::stoi(p[1].value), 12);
+    sizes.insert(p[1].value);
+    lists.insert(p[2].value);
+    EXPECT_EQ(p[3].value, "7");
+    EXPECT_EQ(p[4].value, "0.9");
+  }
+  EXPECT_EQ(sizes.size(), 5u) << "both end values are reachable";
+  EXPECT_GT(lists.count("[64, 64]"), 30u) << "TPE settles on the best list value";
+  EXPECT_LT(sweep.Best(), 0.1);
+}
+
+TEST(TpeSearch, MaximisingANegatedObjectiveProposesTheSameTrials) {
+  SweepSpec min = BraninSweep("tpe", 6, 50);
+  SweepSpec max = min;
+  max.mode = "max";
+  const SimulatedSweep a = Simulate(min, Branin);
+  const SimulatedSweep b = Simulate(max, [](const std::vector<Hyperparameter>& p) { return -Branin(p); });
+  ASSERT_EQ(a.created.size(), b.created.size());
+  for (size_t i = 0; i < a.created.size(); ++i) EXPECT_EQ(a.created[i].hyperparameters, b.created[i].hyperparameters);
+}
+
+TEST(TpeSearch, SameSeedSameTrialsOtherSeedOtherTrials) {
+  const SimulatedSweep a = Simulate(BraninSweep("tpe", 7, 50), Branin);
+  const SimulatedSweep b = Simulate(BraninSweep("tpe", 7, 50), Branin);
+  const SimulatedSweep c = Simulate(BraninSweep("tpe", 8, 50), Branin);
+  ASSERT_EQ(a.created.size(), 50u);
+  for (size_t i = 0; i < a.created.size(); ++i) EXPECT_EQ(a.created[i].hyperparameters, b.created[i].hyperparameters);
+  EXPECT_NE(a.created[30].hyperparameters, c.created[30].hyperparameters);
+}
+
+TEST(TpeSearch, SnapshotThenRestoreGivesTheSameNextActions) {
+  SweepSpec spec = BraninSweep("tpe", 9, 50);
+  spec.max_trials = 30;
+  spec.max_concurrent = 3;
+  spec.tpe_startup_trials = 4;
+  auto original = MakeSearchStrategy(spec, nullptr).value();
+  // 20 trials through the original: the pending queue is the three trials created last.
+  std::deque<CreateTrial> queue;
+  const auto created = [](const std::vector<SearchAction>& actions) {
+    std::vector<CreateTrial> trials;
+    for (const SearchAction& action : actions)
+      if (const auto* create = std::get_if<CreateTrial>(&action)) trials.push_back(*create);
+    return trials;
+  };
+  for (const CreateTrial& t : created(original->Handle(SweepStarted{}))) queue.push_back(t);
+  for (int i = 0; i < 20; ++i) {
+    const CreateTrial t = queue.front();
+    queue.pop_front();
+    // A stopped trial, a failed one that never reported: every kind of record goes into the snapshot.
+    if (t.trial != 11) original->Handle(ValidationReported{t.trial, 5, Branin(t.hyperparameters)});
+    const auto kind = t.trial == 7    ? TrialExited::Kind::kStopped
+                      : t.trial == 11 ? TrialExited::Kind::kFailed
+                                      : TrialExited::Kind::kCompleted;
+    for (const CreateTrial& next : created(original->Handle(TrialExited{t.trial, kind}))) queue.push_back(next);
+  }
+  original->Handle(ValidationReported{queue.front().trial, 2, 50.0});  // in flight, reported once
+  const nlohmann::json snapshot = original->Snapshot();
+
+  auto restored = MakeSearchStrategy(spec, &snapshot);
+  ASSERT_TRUE(restored.ok()) << restored.status().message();
+  EXPECT_EQ((*restored)->Snapshot(), snapshot);
+  EXPECT_TRUE((*restored)->Handle(SweepStarted{}).empty()) << "already started: nothing twice";
+  bool finished = false;
+  while (!queue.empty()) {
+    const CreateTrial t = queue.front();
+    queue.pop_front();
+    const SearchEvent report = ValidationReported{t.trial, 5, Branin(t.hyperparameters)};
+    const SearchEvent exit = TrialExited{t.trial, TrialExited::Kind::kCompleted};
+    EXPECT_TRUE(original->Handle(report).empty());
+    EXPECT_TRUE((*restored)->Handle(report).empty());
+    const auto a = original->Handle(exit);
+    const auto b = (*restored)->Handle(exit);
+    ASSERT_EQ(Describe(a), Describe(b)) << "after trial " << t.trial;
+    for (const CreateTrial& next : created(a)) queue.push_back(next);
+    finished = finished || (!a.empty() && std::holds_alternative<FinishSweep>(a.back()));
+  }
+  EXPECT_TRUE(finished);
+}
+
+TEST(TpeSearch, RejectsASnapshotOfAnotherSweepOrADamagedOne) {
+  SweepSpec spec = BraninSweep("tpe", 9, 50);
+  TpeSearch tpe(spec);
+  tpe.Handle(SweepStarted{});
+  const nlohmann::json good = tpe.Snapshot();
+  nlohmann::json other = good;
+  other["max_trials"] = 49;
+  nlohmann::json short_trial = good;
+  short_trial["trials"][0]["x"] = {1.0};
+  nlohmann::json outside = good;
+  outside["trials"][0]["x"] = {11.0, 1.0};
+  nlohmann::json bad_exit = good;
+  bad_exit["trials"][0]["exited"] = "vanished";
+  for (const nlohmann::json& snapshot : {other, short_trial, outside, bad_exit, nlohmann::json{{"strategy", "tpe"}}}) {
+    TpeSearch fresh(spec);
+    const Status status = fresh.Restore(snapshot);
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << snapshot.dump();
+  }
+  TpeSearch fresh(spec);
+  EXPECT_TRUE(fresh.Restore(good).ok());
+}
+
+// ASHA over TPE: the rule stops trials at their reports, and each stop (an exit) brings TPE's next
+// proposal, informed by the stopped trials' values at their last step.
+TEST(TpeSearch, UnderAshaStoppedTrialsAreReportedAndTpeKeepsCreating) {
+  SweepSpec spec = BraninSweep("asha", 10, 50);
+  spec.sampler = "tpe";
+  spec.max_trials = 30;
+  spec.tpe_startup_trials = 6;
+  spec.max_concurrent = 3;
+  spec.min_steps = 10;
+  spec.reduction_factor = 3;
+  auto strategy = MakeSearchStrategy(spec, nullptr);
+  ASSERT_TRUE(strategy.ok()) << strategy.status().message();
+  // A trial's loss at step s: its Branin value plus a gap that closes as it trains.
+  std::deque<CreateTrial> queue;
+  std::vector<CreateTrial> created;
+  std::set<int64_t> stopped;
+  bool finished = false;
+  const auto apply = [&](const std::vector<SearchAction>& actions) {
+    for (const SearchAction& action : actions) {
+      if (const auto* create = std::get_if<CreateTrial>(&action)) {
+        created.push_back(*create);
+        queue.push_back(*create);
+      } else if (const auto* stop = std::get_if<StopTrial>(&action)) {
+        stopped.insert(stop->trial);
+      }
+      finished = finished || std::holds_alternative<FinishSweep>(action);
+    }
+  };
+  apply((*strategy)->Handle(SweepStarted{}));
+  while (!queue.empty()) {
+    const CreateTrial t = queue.front();
+    queue.pop_front();
+    bool was_stopped = false;
+    for (int64_t step : {10, 30, 90}) {
+      apply((*strategy)->Handle(ValidationReported{t.trial, step, Branin(t.hyperparameters) + 100.0 / step}));
+      if ((was_stopped = stopped.count(t.trial) > 0)) break;
+    }
+    apply((*strategy)->Handle(TrialExited{t.trial, was_stopped ? TrialExited::Kind::kStopped : TrialExited::Kind::kCompleted}));
+  }
+  EXPECT_EQ(created.size(), 30u);
+  EXPECT_TRUE(finished);
+  EXPECT_GT(stopped.size(), 10u) << "ASHA stops most trials at rung 0";
+  for (int64_t i = 0; i < 6; ++i) EXPECT_EQ(created[i].hyperparameters, RandomPoint(spec.parameters, 10, i));
+  EXPECT_NE(created[6].hyperparameters, RandomPoint(spec.parameters, 10, 6));
+  const nlohmann::json snapshot = (*strategy)->Snapshot();
+  EXPECT_EQ(snapshot["sampler"]["strategy"], "tpe");
+  EXPECT_TRUE(MakeSearchStrategy(spec, &snapshot).ok());
+}
+
+}  // namespace
+}  // namespace orchard::coordinator

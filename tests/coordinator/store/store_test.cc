@@ -1,0 +1,134 @@
+#include "coordinator/store/store.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/util/test_util.h"
+
+namespace orchard::coordinator {
+namespace {
+
+using orchard::testing::TempDir;
+
+SweepRecord Sweep() {
+  SweepRecord record;
+  record.name = "s";
+  record.recipe_yaml = "name: s";
+  record.recipe_file = "/r.yaml";
+  record.spec = {{"strategy", "grid"}, {"metric", "val_loss"}, {"mode", "min"}, {"ranks", 1}};
+  record.planned_trials = 2;
+  record.strategy_state = {{"x", 1}};
+  record.created_at = 100;
+  return record;
+}
+
+TEST(Database, MigratesStepByStepAndRefusesANewerSchema) {
+  TempDir dir;
+  const std::string path = dir / "m.db";
+  {
+    auto db = Database::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Migrate({"CREATE TABLE a (x INTEGER);"}).ok());
+    EXPECT_EQ((*db)->SchemaVersion().value(), 1);
+    ASSERT_TRUE((*db)->Exec("INSERT INTO a VALUES (7)").ok());
+  }
+  {
+    auto db = Database::Open(path);
+    ASSERT_TRUE(db.ok());
+    // Version 1 is not run again; version 2 is added on top and keeps the data.
+    ASSERT_TRUE((*db)->Migrate({"CREATE TABLE a (x INTEGER);", "ALTER TABLE a ADD COLUMN y TEXT DEFAULT 'z';"}).ok());
+    EXPECT_EQ((*db)->SchemaVersion().value(), 2);
+    Statement row = (*db)->Prepare("SELECT x, y FROM a");
+    ASSERT_TRUE(row.Next().value());
+    EXPECT_EQ(row.Int(0), 7);
+    EXPECT_EQ(row.Text(1), "z");
+  }
+  auto db = Database::Open(path);
+  const Status older = (*db)->Migrate({"CREATE TABLE a (x INTEGER);"});
+  EXPECT_EQ(older.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(older.message().find("newer than this build"), std::string::npos);
+}
+
+TEST(Database, AFailedMigrationLeavesTheVersionUnchanged) {
+  TempDir dir;
+  auto db = Database::Open(dir / "m.db");
+  ASSERT_TRUE((*db)->Migrate({"CREATE TABLE a (x INTEGER);"}).ok());
+  EXPECT_FALSE((*db)->Migrate({"CREATE TABLE a (x INTEGER);", "CREATE TABLE b (y); THIS IS NOT SQL;"}).ok());
+  EXPECT_EQ((*db)->SchemaVersion().value(), 1);
+  Statement table = (*db)->Prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'b'");
+  ASSERT_TRUE(table.Next().value());
+  EXPECT_EQ(table.Int(0), 0);  // the half-applied migration was rolled back
+}
+
+TEST(Store, UncommittedTransactionsLeaveNothing) {
+  TempDir dir;
+  auto store = Store::Open(dir / "s.db", "/storage");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  {
+    Transaction tx = (*store)->Begin();
+    ASSERT_TRUE((*store)->InsertSweep(Sweep()).ok());
+    // No commit: rolled back on scope exit.
+  }
+  EXPECT_TRUE((*store)->ListSweeps(10).value().empty());
+  {
+    Transaction tx = (*store)->Begin();
+    auto id = (*store)->InsertSweep(Sweep());
+    ASSERT_TRUE(id.ok());
+    ASSERT_TRUE((*store)->InsertTrial(*id, 0, {{"optimizer.lr", "0.1"}}, "s-1/trial-0", 101).ok());
+    ASSERT_TRUE(tx.Commit().ok());
+  }
+  // A second connection (a restarted coordinator) sees the committed state.
+  auto reopened = Store::Open(dir / "s.db", "/storage");
+  ASSERT_TRUE(reopened.ok());
+  const auto sweeps = (*reopened)->ListSweeps(10).value();
+  ASSERT_EQ(sweeps.size(), 1u);
+  EXPECT_EQ(sweeps[0].trials_by_state().at("pending"), 1);
+  EXPECT_EQ(sweeps[0].storage_root(), "/storage");
+  const auto trials = (*reopened)->ListTrials(sweeps[0].id()).value();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].hyperparameters(0).path(), "optimizer.lr");
+  EXPECT_EQ(trials[0].exit_code(), -1);
+}
+
+TEST(Store, ObjectiveIsTheValueAtTheLatestStepAndBestFollowsTheMode) {
+  TempDir dir;
+  auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
+  const int64_t sweep = store->InsertSweep(Sweep()).value();
+  ASSERT_TRUE(store->InsertTrial(sweep, 0, {}, "a", 1).ok());
+  ASSERT_TRUE(store->InsertTrial(sweep, 1, {}, "b", 1).ok());
+  const int64_t t0 = store->TrialId(sweep, 0).value(), t1 = store->TrialId(sweep, 1).value();
+  ASSERT_TRUE(store->RecordObjective(t0, 20, 0.5).ok());
+  ASSERT_TRUE(store->RecordObjective(t0, 10, 0.1).ok());  // older step: ignored
+  ASSERT_TRUE(store->RecordObjective(t1, 20, 0.7).ok());
+  EXPECT_FALSE(store->BestTrial(sweep, "min").value().has_value());  // neither has completed
+  ASSERT_TRUE(store->SetTrialState(t0, "completed", "", 5).ok());
+  ASSERT_TRUE(store->SetTrialState(t1, "completed", "", 5).ok());
+  EXPECT_EQ(store->BestTrial(sweep, "min").value()->id(), t0);
+  EXPECT_DOUBLE_EQ(store->BestTrial(sweep, "min").value()->objective(), 0.5);
+  EXPECT_EQ(store->BestTrial(sweep, "max").value()->id(), t1);
+}
+
+TEST(Store, AttemptsAreNumberedPerTrialAndHoldTheirSlots) {
+  TempDir dir;
+  auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
+  SweepRecord record = Sweep();
+  record.spec["ranks"] = 2;
+  const int64_t sweep = store->InsertSweep(record).value();
+  ASSERT_TRUE(store->InsertTrial(sweep, 0, {}, "s-1/trial-0", 1).ok());
+  const int64_t trial = store->TrialId(sweep, 0).value();
+  ASSERT_TRUE(store->InsertWorker("host", 4, "cpu", 1).ok());
+  auto first = store->InsertAttempt(trial, "w1", "tok", "s-1/trial-0/", 2);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(first->number, 1);
+  EXPECT_EQ(first->log_path, "s-1/trial-0/attempt-1.log");
+  EXPECT_EQ(store->BusySlots("w1").value(), 2);
+  ASSERT_TRUE(store->EndAttempt(first->id, "exited", 1, 0, "boom", 3).ok());
+  EXPECT_EQ(store->BusySlots("w1").value(), 0);
+  auto second = store->InsertAttempt(trial, "w1", "tok2", "s-1/trial-0/", 4);
+  EXPECT_EQ(second->number, 2);
+  EXPECT_EQ(store->AttemptLogPath(trial, 0).value(), "s-1/trial-0/attempt-2.log");
+  EXPECT_EQ(store->AttemptLogPath(trial, 1).value(), "s-1/trial-0/attempt-1.log");
+  EXPECT_EQ(store->AttemptLogPath(trial, 3).status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace orchard::coordinator

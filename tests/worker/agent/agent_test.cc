@@ -1,0 +1,184 @@
+// The worker agent against a fake coordinator (a CoordinatorLink) and a fake launcher whose
+// "trainers" end when the test says so, or on SIGTERM as orchard-train does (preempted):
+// registration, launches, stopping and fencing. Its reports (exits, metrics, checkpoints) are
+// tested in agent_reports_test.cc.
+#include "worker/agent/agent.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/trainer_exit_codes.h"
+#include "tests/util/test_util.h"
+#include "tests/worker/agent/agent_fixture.h"
+
+namespace orchard::worker {
+namespace {
+
+TEST_F(AgentTest, RegistersItsSlotsHeartbeatsAndDeregistersOnStop) {
+  AgentOptions options = Options();
+  options.slots = Slots{3, "gpu"};
+  Start(std::move(options));
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.heartbeats().size() >= 2; }, 5));
+  EXPECT_TRUE(Stop().ok());
+
+  const auto registrations = coordinator_.registrations();
+  ASSERT_EQ(registrations.size(), 1u);
+  EXPECT_EQ(registrations[0].hostname(), "node-1");
+  EXPECT_EQ(registrations[0].slots(), 3);
+  EXPECT_EQ(registrations[0].slot_kind(), "gpu");
+  EXPECT_EQ(coordinator_.heartbeats()[0].worker_id(), "worker-1");
+  EXPECT_EQ(coordinator_.leases().at(0).free_slots(), 3);
+  const auto deregistrations = coordinator_.deregistrations();
+  ASSERT_EQ(deregistrations.size(), 1u);
+  EXPECT_EQ(deregistrations[0].worker_id(), "worker-1");
+  EXPECT_EQ(coordinator_.calls().back(), "DeregisterWorker");
+}
+
+TEST_F(AgentTest, LaunchesALeasedAttemptWithItsArgumentsAndReportsItRunning) {
+  Start();
+  LaunchAttempt(7);
+  const LaunchRequest launch = launcher_->launches().at(0);
+  const std::string dir = AttemptDir();
+  EXPECT_EQ(launch.args, (std::vector<std::string>{dir + "/recipe.yaml", "--recipe-origin", "sweeps/tiny.yaml", "--out",
+                                                   dir, "--set", "optimizer.lr=0.1",
+                                                   "--set", "train.threads=3",  // a CPU slot's share of the cores
+                                                   "--resume", "--epoch", "2", "--summary", dir + "/result.json"}));
+  EXPECT_EQ(launch.log_path, dir + "/attempt-7.log");
+  EXPECT_EQ(launch.ranks, 1);
+  EXPECT_TRUE(launch.env.empty());  // CUDA_VISIBLE_DEVICES only on GPU slots
+  EXPECT_EQ(orchard::testing::ReadFile(dir + "/recipe.yaml"), kRecipe);
+
+  const size_t beats = coordinator_.heartbeats().size();
+  EXPECT_TRUE(WaitFor([&] { return ReportedRunning(7, beats); }, 5));
+  EXPECT_TRUE(WaitFor([&] { return coordinator_.leases().back().free_slots() == 1; }, 5));
+  EXPECT_TRUE(Stop().ok());
+}
+
+TEST_F(AgentTest, AnInvalidRecipeIsReportedWithoutLaunching) {
+  Start();
+  v1::Attempt attempt = MakeAttempt(7);
+  attempt.set_recipe_yaml("name: broken\n");
+  coordinator_.Offer(attempt);
+  ASSERT_TRUE(WaitFor([&] { return !coordinator_.exits().empty(); }, 5));
+  EXPECT_TRUE(Stop().ok());
+  EXPECT_TRUE(launcher_->launches().empty());
+  const v1::ReportAttemptExitRequest exit = coordinator_.exits().at(0);
+  EXPECT_EQ(exit.attempt_id(), 7);
+  EXPECT_EQ(exit.exit_code(), train::kExitBadInput);
+  EXPECT_EQ(exit.reason().rfind("invalid recipe: ", 0), 0u) << exit.reason();
+}
+
+TEST_F(AgentTest, StopStopsTheTrainersReportsTheirExitsThenDeregisters) {
+  Start();
+  const int first = LaunchAttempt(7);
+  const int second = LaunchAttempt(8);
+  EXPECT_TRUE(Stop().ok());
+
+  EXPECT_TRUE(Contains(launcher_->signals(), first, SIGTERM));
+  EXPECT_TRUE(Contains(launcher_->signals(), second, SIGTERM));
+  EXPECT_FALSE(Contains(launcher_->signals(), first, SIGKILL));  // both exited within the drain
+  const auto exits = coordinator_.exits();
+  ASSERT_EQ(exits.size(), 2u);
+  for (const auto& exit : exits) {
+    EXPECT_EQ(exit.exit_code(), train::kExitPreempted);
+    EXPECT_EQ(exit.reason(), "preempted: stopped with SIGTERM after writing a checkpoint");
+  }
+  const auto calls = coordinator_.calls();
+  EXPECT_EQ(calls.back(), "DeregisterWorker");
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "DeregisterWorker"), 1);
+}
+
+TEST_F(AgentTest, StopsTheAttemptsAHeartbeatAsksFor) {
+  Start();
+  const int stopped = LaunchAttempt(7);
+  const int kept = LaunchAttempt(8);
+  coordinator_.AskToStop(7);
+  ASSERT_TRUE(WaitFor([&] { return Contains(launcher_->signals(), stopped, SIGTERM); }, 5));
+  ASSERT_TRUE(WaitFor([&] { return !coordinator_.exits().empty(); }, 5));
+  EXPECT_EQ(coordinator_.exits()[0].attempt_id(), 7);
+  EXPECT_FALSE(Contains(launcher_->signals(), kept, SIGTERM));
+  EXPECT_TRUE(Stop().ok());
+}
+
+TEST_F(AgentTest, DeclaredLostStopsItsTrainersWithoutReportingThemAndRegistersAgain) {
+  Start();
+  const int pid = LaunchAttempt(7);
+  coordinator_.FailNext("Heartbeat", NotFound("unknown worker"), 1);
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.registrations().size() == 2; }, 5));
+  EXPECT_TRUE(Contains(launcher_->signals(), pid, SIGTERM));
+  EXPECT_TRUE(Stop().ok());
+  EXPECT_TRUE(coordinator_.exits().empty());  // the coordinator ended the attempt itself
+}
+
+TEST_F(AgentTest, ARevokedTokenStopsTheTrainersAndEndsRun) {
+  Start();
+  const int pid = LaunchAttempt(7);
+  coordinator_.FailNext("Heartbeat", Unauthenticated("token revoked"), INT_MAX);
+  thread_.join();  // Run returns without being asked to stop
+  EXPECT_EQ(status_.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(status_.message().find("token revoked"), std::string::npos) << status_.message();
+  EXPECT_TRUE(Contains(launcher_->signals(), pid, SIGTERM));
+  ASSERT_EQ(coordinator_.exits().size(), 1u);
+  EXPECT_EQ(coordinator_.deregistrations().size(), 1u);
+}
+
+// A worker whose heartbeats go unanswered stops its trainers well before the coordinator would
+// declare it lost (70% of the lease timeout), so a trial never runs twice.
+TEST_F(AgentTest, ASilentCoordinatorFencesTheTrainers) {
+  coordinator_.lease_timeout_seconds = 2;
+  Start();
+  const int pid = LaunchAttempt(7);
+  coordinator_.FailNext("Heartbeat", Unavailable("connection refused"), INT_MAX);
+  coordinator_.FailNext("LeaseAttempts", Unavailable("connection refused"), INT_MAX);
+  const auto silent_since = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return Contains(launcher_->signals(), pid, SIGTERM); }, 5));
+  const auto fenced_after = std::chrono::steady_clock::now() - silent_since;
+  EXPECT_GT(fenced_after, std::chrono::milliseconds(1200));  // not at the first unanswered heartbeat
+  EXPECT_LT(fenced_after, std::chrono::milliseconds(2000));  // before the lease timeout
+  EXPECT_TRUE(Stop().ok());
+}
+
+TEST_F(AgentTest, RunReturnsUnavailableWhenTheCoordinatorStaysUnreachable) {
+  coordinator_.FailNext("RegisterWorker", Unavailable("connection refused"), INT_MAX);
+  AgentOptions options = Options();
+  options.connect_timeout_seconds = 0.5;
+  WorkerAgent agent(std::move(options), std::move(link_));
+  const auto started = std::chrono::steady_clock::now();
+  const Status status = agent.Run(stop_);
+  EXPECT_EQ(status.code(), StatusCode::kUnavailable);
+  EXPECT_NE(status.message().find("fake:7070"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("connection refused"), std::string::npos) << status.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+  EXPECT_GE(coordinator_.registrations().size(), 2u);  // retried until the timeout
+  EXPECT_TRUE(coordinator_.heartbeats().empty());
+}
+
+// The public constructor's gRPC link: a refused connection is no refusal of the coordinator's.
+TEST_F(AgentTest, OverGrpcAClosedPortIsUnavailable) {
+  AgentOptions options = Options();
+  options.coordinator = "127.0.0.1:1";
+  options.connect_timeout_seconds = 0.3;
+  WorkerAgent agent(std::move(options));
+  const Status status = agent.Run(stop_);
+  EXPECT_EQ(status.code(), StatusCode::kUnavailable) << status.message();
+  EXPECT_NE(status.message().find("127.0.0.1:1"), std::string::npos) << status.message();
+}
+
+TEST_F(AgentTest, ARefusedRegistrationEndsRunAtOnce) {
+  coordinator_.FailNext("RegisterWorker", PermissionDenied("not a worker token"), INT_MAX);
+  WorkerAgent agent(Options(), std::move(link_));
+  const Status status = agent.Run(stop_);
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("not a worker token"), std::string::npos) << status.message();
+  EXPECT_EQ(coordinator_.registrations().size(), 1u);
+}
+
+}  // namespace
+}  // namespace orchard::worker

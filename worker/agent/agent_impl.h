@@ -1,0 +1,112 @@
+// WorkerAgent's state and steps, shared by the files that implement them; include it only there.
+//   agent.cc          the loop (Run), registration, fencing, shutdown
+//   agent_launch.cc   leasing attempts and starting their trainers
+//   agent_reports.cc  relaying metrics and checkpoints, reporting exits
+// The heartbeats' thread is a HeartbeatSender; everything else runs on the thread that calls Run.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "worker/agent/agent.h"
+#include "worker/agent/coordinator_link.h"
+#include "worker/agent/heartbeat_sender.h"
+#include "worker/agent/metrics_tail.h"
+#include "worker/agent/slots.h"
+#include "worker/agent/trainer_launcher.h"
+
+namespace orchard::worker {
+
+class WorkerAgent::Impl {
+ public:
+  Impl(AgentOptions options, std::unique_ptr<CoordinatorLink> link);
+  Status Run(const std::atomic<bool>& stop);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct Running {
+    v1::Attempt attempt;
+    int pid = 0;
+    std::filesystem::path dir;
+    std::string log_path;
+    std::unique_ptr<MetricsTail> tail;
+    std::vector<MetricRecord> unsent;  // read from the trainer, not yet acknowledged by the coordinator
+    int64_t reported_checkpoint = -1;
+    bool stop_sent = false;
+    std::vector<int> gpus;
+    v1::ReportAttemptExitRequest exit;  // set when the trainer has exited
+  };
+
+  // agent.cc
+  void Wake();
+  void Say(const std::string& line);
+  Status Register(const std::atomic<bool>& stop);
+  // Gives the heartbeat thread the attempts to report and acts on what its answers asked for.
+  void TakeHeartbeatAnswers(const std::atomic<bool>& stop);
+  // The coordinator renewed our lease with a call we sent at `sent`. Called from both threads.
+  void Acknowledged(Clock::time_point sent);
+  Clock::time_point FenceTime() const;
+  void FenceIfSilent();
+  // A call's deadline: `seconds` from now, but not past the fence while trainers run unfenced (once
+  // past it, at once, so the loop comes round to FenceIfSilent).
+  CoordinatorLink::Deadline Deadline(double seconds) const;
+  void StopAttempt(int64_t id, const std::string& why);
+  // On shutdown: every trainer checkpoints and exits, and each exit is reported.
+  void Drain(const std::atomic<bool>& stop);
+  // Leave at once rather than after a lease timeout; anything not reported is queued again.
+  void Deregister();
+
+  // agent_launch.cc
+  int64_t FreeSlots() const;
+  void Lease();
+  void Start(const v1::Attempt& attempt);
+  bool GpuBusy(int gpu) const;
+
+  // agent_reports.cc
+  // Sends new metric records and checkpoints of one attempt; a STOP or PAUSE decision sends SIGTERM
+  // (the trainer checkpoints and exits; the coordinator knows which it asked for). Records
+  // stay queued until the coordinator acknowledges them (at least once; it stores each once).
+  // False when some are still unsent because the coordinator could not be reached.
+  bool RelayOne(Running& running);
+  void Relay();
+  // Moves exited trainers' attempts to finishing_; true when any trainer exited.
+  bool HandleExits();
+  v1::ReportAttemptExitRequest MakeExit(int64_t attempt_id, int exit_code, int signal, const std::string& reason) const;
+  // An attempt that ended before its trainer ran.
+  void ReportExit(int64_t attempt_id, int exit_code, int signal, const std::string& reason);
+  // Delivers ended attempts' last metrics, then their exits, in that order so the objective is final
+  // when the trial ends. What the coordinator cannot take now is kept and retried on the next pass:
+  // neither metrics nor exits are lost while it restarts.
+  void FlushEnded();
+
+  AgentOptions options_;
+  Slots slots_;
+  std::unique_ptr<CoordinatorLink> link_;
+  std::unique_ptr<TrainerLauncher> launcher_;
+  std::string worker_id_;
+  std::string storage_root_;
+  double lease_timeout_ = 15;
+  std::atomic<Clock::time_point> last_heartbeat_sent_{};  // of the last call that renewed our lease
+  std::map<int64_t, Running> running_;   // by attempt id
+  std::map<int64_t, Running> orphaned_;  // stopped after the coordinator declared us lost
+  std::map<int64_t, Running> finishing_;  // exited; last metrics not yet delivered
+  std::map<int64_t, v1::ReportAttemptExitRequest> unreported_exits_;  // not yet acknowledged
+  Status refused_;                       // set when the coordinator refuses our token: Run ends
+  std::mutex wake_mu_;
+  std::condition_variable wake_;
+  bool woken_ = false;                   // guarded by wake_mu_
+  // Last, so that its thread ends before the members it calls back into are destroyed.
+  HeartbeatSender heartbeats_;
+};
+
+}  // namespace orchard::worker

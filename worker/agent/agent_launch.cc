@@ -1,0 +1,102 @@
+// Leasing attempts for the free slots and starting a trainer for each.
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+
+#include "core/recipe.h"
+#include "core/trainer_exit_codes.h"
+#include "worker/agent/agent_impl.h"
+
+namespace orchard::worker {
+
+namespace fs = std::filesystem;
+
+int64_t WorkerAgent::Impl::FreeSlots() const {
+  int64_t used = 0;
+  // Orphans still hold their slots until they exit (they may be writing a last checkpoint).
+  for (const auto* trainers : {&running_, &orphaned_})
+    for (const auto& [id, running] : *trainers) used += running.attempt.slots();
+  return slots_.count - used - launcher_->HeldSlots();
+}
+
+void WorkerAgent::Impl::Lease() {
+  v1::LeaseAttemptsRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_free_slots(FreeSlots());
+  const auto sent = Clock::now();
+  const StatusOr<v1::LeaseAttemptsResponse> response = link_->LeaseAttempts(request, Deadline(10));
+  if (!response.ok()) return;
+  // The coordinator counts a lease as a heartbeat (it renews this worker's lease), so we do too:
+  // else the first lease after an outage would start trainers only to fence them at once.
+  Acknowledged(sent);
+  for (const v1::Attempt& attempt : response->attempts()) Start(attempt);
+}
+
+void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
+  Running running;
+  running.attempt = attempt;
+  running.dir = fs::path(storage_root_) / attempt.output_dir();
+  running.log_path = (fs::path(storage_root_) / attempt.log_path()).string();
+  std::error_code error;
+  fs::create_directories(running.dir, error);
+  const fs::path recipe_path = running.dir / "recipe.yaml";
+  // A full disk creates the file and takes none of it: check the write, or the trainer would read
+  // an empty recipe and the trial fail as "invalid recipe" instead of being retried.
+  if (!error) {
+    std::ofstream out(recipe_path, std::ios::trunc);
+    out << attempt.recipe_yaml() << std::flush;
+    if (!out) error = std::error_code(errno != 0 ? errno : EIO, std::generic_category());
+  }
+  if (error) {
+    ReportExit(attempt.attempt_id(), 1, 0, "cannot write to the storage root " + storage_root_ + ": " + error.message());
+    return;
+  }
+  std::vector<std::string> overrides(attempt.overrides().begin(), attempt.overrides().end());
+  LaunchRequest request;
+  request.args = {recipe_path.string(), "--recipe-origin", attempt.recipe_file(), "--out", running.dir.string()};
+  for (const std::string& o : overrides) request.args.insert(request.args.end(), {"--set", o});
+  // Parse here too: a recipe we cannot run is reported at once, and CPU trials get their share of
+  // the cores instead of all of them each.
+  auto recipe = ParseRecipe(attempt.recipe_yaml(), attempt.recipe_file(), overrides);
+  if (!recipe.ok()) {
+    std::ofstream(running.log_path, std::ios::app) << recipe.status().message() << "\n";
+    ReportExit(attempt.attempt_id(), train::kExitBadInput, 0, "invalid recipe: " + recipe.status().message());
+    return;
+  }
+  if (slots_.kind == "cpu" && recipe->train.threads == 0)
+    request.args.insert(request.args.end(), {"--set", "train.threads=" + std::to_string(options_.threads_per_slot)});  // per rank
+  if (attempt.resume()) request.args.push_back("--resume");
+  if (attempt.evaluate_only()) request.args.push_back("--evaluate-only");
+  request.args.insert(request.args.end(), {"--epoch", std::to_string(attempt.number()), "--summary",
+                                           (running.dir / "result.json").string()});
+  request.log_path = running.log_path;
+  request.ranks = attempt.slots();
+  if (slots_.kind == "gpu") {
+    std::string visible;
+    for (int g = 0; g < slots_.count && static_cast<int64_t>(running.gpus.size()) < attempt.slots(); ++g) {
+      if (GpuBusy(g)) continue;
+      running.gpus.push_back(g);
+      visible += (visible.empty() ? "" : ",") + std::to_string(g);
+    }
+    request.env["CUDA_VISIBLE_DEVICES"] = visible;
+  }
+  auto pid = launcher_->Launch(request);
+  if (!pid.ok()) {
+    ReportExit(attempt.attempt_id(), 1, 0, "cannot start the trainer: " + pid.status().message());
+    return;
+  }
+  running.pid = *pid;
+  running.tail = std::make_unique<MetricsTail>((running.dir / recipe->metrics.file).string());
+  Say("attempt " + std::to_string(attempt.attempt_id()) + " (sweep " + std::to_string(attempt.sweep_id()) + ", trial " +
+      std::to_string(attempt.trial_id()) + ") started " + launcher_->Describe(*pid) + ", log " + running.log_path);
+  running_.emplace(attempt.attempt_id(), std::move(running));
+}
+
+bool WorkerAgent::Impl::GpuBusy(int gpu) const {
+  for (const auto* trainers : {&running_, &orphaned_})
+    for (const auto& [id, running] : *trainers)
+      if (std::find(running.gpus.begin(), running.gpus.end(), gpu) != running.gpus.end()) return true;
+  return false;
+}
+
+}  // namespace orchard::worker

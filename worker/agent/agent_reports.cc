@@ -1,0 +1,116 @@
+// Relaying trainers' metrics and checkpoints to the coordinator, and reporting how attempts ended.
+#include <algorithm>
+#include <iterator>
+
+#include "worker/agent/agent_impl.h"
+#include "worker/agent/exit_reason.h"
+
+namespace orchard::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The newest step-<n> directory with a MANIFEST (a complete checkpoint), or -1.
+int64_t LatestCheckpointStep(const fs::path& root) {
+  int64_t latest = -1;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(root, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("step-", 0) != 0 || !fs::exists(entry.path() / "MANIFEST")) continue;
+    try {
+      latest = std::max<int64_t>(latest, std::stoll(name.substr(5)));
+    } catch (const std::exception&) {
+    }
+  }
+  return latest;
+}
+
+}  // namespace
+
+bool WorkerAgent::Impl::RelayOne(Running& running) {
+  std::vector<MetricRecord> fresh = running.tail->Poll();
+  running.unsent.insert(running.unsent.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
+  v1::Decision decision = v1::DECISION_CONTINUE;
+  while (!running.unsent.empty()) {
+    const size_t batch = std::min<size_t>(running.unsent.size(), 5000);
+    v1::ReportMetricsRequest request;
+    request.set_attempt_id(running.attempt.attempt_id());
+    request.set_token(running.attempt.token());
+    for (size_t i = 0; i < batch; ++i) {
+      v1::MetricPoint* p = request.add_points();
+      p->set_step(running.unsent[i].step);
+      p->set_name(running.unsent[i].name);
+      p->set_value(running.unsent[i].value);
+      p->set_time(running.unsent[i].time);
+    }
+    const StatusOr<v1::ReportMetricsResponse> response = link_->ReportMetrics(request, Deadline(10));
+    if (!IsSettled(response.status())) return false;
+    // Stored, or refused for good (the attempt has ended): either way these are done.
+    running.unsent.erase(running.unsent.begin(), running.unsent.begin() + static_cast<std::ptrdiff_t>(batch));
+    if (response.ok() && response->decision() != v1::DECISION_CONTINUE) decision = response->decision();
+    if (response.status().code() == StatusCode::kFailedPrecondition) decision = v1::DECISION_STOP;
+  }
+  const int64_t step = LatestCheckpointStep(running.dir / "checkpoints");
+  if (step > running.reported_checkpoint) {
+    v1::ReportCheckpointRequest request;
+    request.set_attempt_id(running.attempt.attempt_id());
+    request.set_token(running.attempt.token());
+    request.set_step(step);
+    request.set_path(running.attempt.output_dir() + "/checkpoints/step-" + std::to_string(step));
+    if (link_->ReportCheckpoint(request, Deadline(10)).ok()) running.reported_checkpoint = step;
+  }
+  if (decision == v1::DECISION_STOP) StopAttempt(running.attempt.attempt_id(), "the search strategy stopped it");
+  if (decision == v1::DECISION_PAUSE) StopAttempt(running.attempt.attempt_id(), "the search strategy paused it");
+  return true;
+}
+
+void WorkerAgent::Impl::Relay() {
+  for (auto& [id, running] : running_) RelayOne(running);
+}
+
+bool WorkerAgent::Impl::HandleExits() {
+  const std::vector<TrainerExit> exits = launcher_->TakeExits();
+  for (const TrainerExit& exit : exits) {
+    auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& r) { return r.second.pid == exit.pid; });
+    if (it == running_.end()) {
+      orphaned_.erase(std::find_if(orphaned_.begin(), orphaned_.end(), [&](const auto& r) { return r.second.pid == exit.pid; }),
+                      orphaned_.end());
+      continue;
+    }
+    const std::string reason = ExitReason(exit, it->second.log_path);
+    Say("attempt " + std::to_string(it->first) + " ended: " + reason);
+    it->second.exit = MakeExit(it->first, exit.exit_code, exit.signal, reason);
+    finishing_.insert(running_.extract(it));
+  }
+  return !exits.empty();
+}
+
+v1::ReportAttemptExitRequest WorkerAgent::Impl::MakeExit(int64_t attempt_id, int exit_code, int signal,
+                                                         const std::string& reason) const {
+  v1::ReportAttemptExitRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_attempt_id(attempt_id);
+  request.set_exit_code(exit_code);
+  request.set_signal(signal);
+  request.set_reason(reason);
+  return request;
+}
+
+void WorkerAgent::Impl::ReportExit(int64_t attempt_id, int exit_code, int signal, const std::string& reason) {
+  unreported_exits_[attempt_id] = MakeExit(attempt_id, exit_code, signal, reason);
+  FlushEnded();
+}
+
+void WorkerAgent::Impl::FlushEnded() {
+  for (auto it = finishing_.begin(); it != finishing_.end();) {
+    if (!RelayOne(it->second)) return;
+    unreported_exits_[it->first] = it->second.exit;
+    it = finishing_.erase(it);
+  }
+  for (auto it = unreported_exits_.begin(); it != unreported_exits_.end();) {
+    if (!IsSettled(link_->ReportAttemptExit(it->second, Deadline(5)))) return;
+    it = unreported_exits_.erase(it);
+  }
+}
+
+}  // namespace orchard::worker
