@@ -3,10 +3,11 @@
 #include <chrono>
 
 #include "client/connection.h"
+#include "core/clock.h"
 
 namespace orchard::cli {
 
-double Now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
+double Now() { return SystemClock().Now(); }
 
 std::unique_ptr<grpc::ClientContext> Deadline(double seconds) {
   auto context = std::make_unique<grpc::ClientContext>();

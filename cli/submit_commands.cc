@@ -17,7 +17,13 @@
 namespace orchard::cli {
 namespace {
 
-StatusOr<v1::SubmitSweepRequest> ReadSubmission(const SubmitOptions& options) {
+// A recipe read and checked here, so errors name the path as the user typed it and nothing is sent.
+struct Submission {
+  v1::SubmitSweepRequest request;
+  Recipe recipe;
+};
+
+StatusOr<Submission> ReadSubmission(const SubmitOptions& options) {
   std::ifstream in(options.recipe);
   if (!in) return NotFound(options.recipe + ": cannot read the recipe file");
   std::stringstream text;
@@ -30,24 +36,25 @@ StatusOr<v1::SubmitSweepRequest> ReadSubmission(const SubmitOptions& options) {
   request.set_name(options.name);
   request.set_model(options.model);
   request.set_promotion_margin(options.promotion_margin);
-  // Check here too, so errors name the path as the user typed it and nothing is sent.
-  auto recipe = ParseRecipe(text.str(), options.recipe, options.overrides);
-  if (!recipe.ok()) return recipe.status();
-  return request;
+  ASSIGN_OR_RETURN(Recipe recipe, ParseRecipe(text.str(), options.recipe, options.overrides));
+  return Submission{std::move(request), std::move(recipe)};
+}
+
+// Says why `verb` ("submitted", "run") did not happen, and the exit code for it.
+int RefuseSubmission(const Status& status, const char* verb, std::ostream& err) {
+  err << "orchard: invalid recipe; nothing was " << verb << ":\n" << status.message() << "\n";
+  return status.code() == StatusCode::kNotFound ? kExitNotFound : kExitBadInput;
 }
 
 }  // namespace
 
 int Submit(const GlobalOptions& global, const SubmitOptions& options, AfterSubmit after) {
-  auto request = ReadSubmission(options);
-  if (!request.ok()) {
-    *global.err << "orchard: invalid recipe; nothing was submitted:\n" << request.status().message() << "\n";
-    return request.status().code() == StatusCode::kNotFound ? kExitNotFound : kExitBadInput;
-  }
+  auto submission = ReadSubmission(options);
+  if (!submission.ok()) return RefuseSubmission(submission.status(), "submitted", *global.err);
   const CoordinatorCalls calls(global);
   v1::SubmitSweepResponse response;
   if (int code = calls.CallAndPrint(
-          &v1::SweepService::Stub::SubmitSweep, *request,
+          &v1::SweepService::Stub::SubmitSweep, submission->request,
           [&](const v1::SubmitSweepResponse& submitted, bool json, std::ostream& out) {
             PrintSubmitted(submitted.sweep(), /*waiting=*/after == AfterSubmit::kWait, json, out);
           },
@@ -64,11 +71,9 @@ int Submit(const GlobalOptions& global, const SubmitOptions& options, AfterSubmi
 
 int Run(const GlobalOptions& global, const RunOptions& options) {
   std::ostream& err = *global.err;
-  auto request = ReadSubmission(options.submit);
-  if (!request.ok()) {
-    err << "orchard: invalid recipe; nothing was run:\n" << request.status().message() << "\n";
-    return request.status().code() == StatusCode::kNotFound ? kExitNotFound : kExitBadInput;
-  }
+  auto submission = ReadSubmission(options.submit);
+  if (!submission.ok()) return RefuseSubmission(submission.status(), "run", err);
+  const v1::SubmitSweepRequest& request = submission->request;
   worker::AgentOptions agent_options;
   agent_options.trainer_binary = worker::DefaultTrainerBinary();
   agent_options.cpu_slots = options.cpu_slots;
@@ -77,8 +82,7 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
   if (options.configure_agent) options.configure_agent(agent_options);
   // The local worker is all there is: a trial that needs more slots than it has would wait forever.
   if (!agent_options.slots) agent_options.slots = worker::DetectSlots(agent_options.cpu_slots, agent_options.force_cpu);
-  if (const int64_t ranks = ParseRecipe(request->recipe_yaml(), options.submit.recipe, options.submit.overrides)->sweep.ranks;
-      ranks > agent_options.slots->count) {
+  if (const int64_t ranks = submission->recipe.sweep.ranks; ranks > agent_options.slots->count) {
     err << "orchard: " << options.submit.recipe << ": sweep.ranks: each trial needs " << ranks << " slots, and this "
         << (options.configure_agent ? "mpirun world has " : "machine offers ") << agent_options.slots->count << " "
         << agent_options.slots->kind << " slots; nothing was run. Lower sweep.ranks, or "
@@ -102,14 +106,14 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
   // starting it again: its done trials stay done and the others resume from their checkpoints.
   v1::SubmitSweepResponse response;
   int code = kExitOk;
-  auto unfinished = (*cluster)->coordinator().FindUnfinishedSweep(*request);
+  auto unfinished = (*cluster)->coordinator().FindUnfinishedSweep(request);
   if (!unfinished.ok()) {
     err << "orchard: cannot read the state in " << options.state_dir << ": " << unfinished.status().message() << "\n";
     code = kExitError;
   } else if (unfinished->has_value()) {
     *response.mutable_sweep() = **unfinished;
   } else {
-    code = calls.Call(&v1::SweepService::Stub::SubmitSweep, *request, &response);
+    code = calls.Call(&v1::SweepService::Stub::SubmitSweep, request, &response);
   }
   if (code == kExitOk) {
     PrintRunStarted(response.sweep(), /*resumed=*/unfinished->has_value(), options.state_dir, global.json, *global.out);
