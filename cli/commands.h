@@ -58,6 +58,7 @@ struct RunOptions {
   std::string state_dir = ".orchard";
   int64_t cpu_slots = 0;
   bool warm_start = true;
+  std::string http = "127.0.0.1:0";  // the dashboard's address; empty: none
   std::function<void(worker::AgentOptions&)> configure_agent;  // e.g. mpirun mode's ranks as slots
 };
 
@@ -65,6 +66,11 @@ struct RunOptions {
 // canceled; a coordinator that is unreachable for a while (a restart) is waited for.
 int Submit(const GlobalOptions& global, const SubmitOptions& options, AfterSubmit after);
 int Run(const GlobalOptions& global, const RunOptions& options);
+// `orchard ui`: serves the dashboard over a state directory, changing nothing, until Ctrl-C.
+int Ui(const GlobalOptions& global, const std::string& state_dir, const std::string& http);
+// `orchard report`: the sweep page as one self-contained HTML file, from the coordinator or, with
+// a state directory, from its database directly.
+int Report(const GlobalOptions& global, int64_t sweep_id, const std::string& output, const std::string& state_dir);
 int ShowStatus(const GlobalOptions& global, int64_t sweep_id);
 int Sweeps(const GlobalOptions& global, int64_t limit);
 int Trials(const GlobalOptions& global, int64_t sweep_id);

@@ -3,9 +3,9 @@
 namespace orchard::cli {
 
 StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(const coordinator::CoordinatorOptions& coordinator,
-                                                            worker::AgentOptions agent) {
+                                                            worker::AgentOptions agent, const std::string& http_address) {
   ASSIGN_OR_RETURN(std::unique_ptr<coordinator::CoordinatorServer> server,
-                   coordinator::CoordinatorServer::Start("127.0.0.1:0", coordinator));
+                   coordinator::CoordinatorServer::Start("127.0.0.1:0", coordinator, {}, http_address));
   agent.coordinator = server->address();
   return std::unique_ptr<LocalCluster>(new LocalCluster(std::move(server), std::move(agent)));
 }

@@ -23,13 +23,15 @@ namespace orchard::cli {
 class LocalCluster {
  public:
   // Starts the coordinator, then the agent, which is pointed at it (agent.coordinator is replaced).
+  // `http_address` (e.g. "127.0.0.1:0"): where the dashboard listens; empty: no dashboard.
   static StatusOr<std::unique_ptr<LocalCluster>> Start(const coordinator::CoordinatorOptions& coordinator,
-                                                       worker::AgentOptions agent);
+                                                       worker::AgentOptions agent, const std::string& http_address = "");
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;
   ~LocalCluster() { (void)Stop(); }
 
   const std::string& address() const { return server_->address(); }
+  std::string dashboard_url() const { return server_->dashboard_url(); }
   coordinator::Coordinator& coordinator() { return server_->coordinator(); }
 
   // Stops the agent (its trainers checkpoint and their exits are reported), then the coordinator.

@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
   add_model_flags(run_cmd, run.submit);
   run_cmd->add_option("--state-dir", run.state_dir, "Where the SQLite state and trial output go")->capture_default_str();
   run_cmd->add_option("--cpu-slots", run.cpu_slots, "Trials at once on CPU (0: one per two cores)")->check(CLI::NonNegativeNumber);
+  run_cmd->add_option("--http", run.http, "Where the dashboard listens while the sweep runs (\"off\": nowhere)")
+      ->capture_default_str();
   run_cmd->add_option("--trainer-start", trainer_start, "warm (LibTorch loaded once) or cold (a process per trial)")
       ->check(CLI::IsMember({"warm", "cold"}))->capture_default_str();
 
@@ -151,6 +153,17 @@ int main(int argc, char** argv) {
   models_export_cmd->add_option("--version", model_version, "Version (default: the champion)")->check(CLI::PositiveNumber);
   models_export_cmd->add_option("-o,--output", export_dir, "Directory to write model.pt and recipe.yaml into")->required();
 
+  std::string ui_state_dir = ".orchard", ui_http = "127.0.0.1:7071";
+  auto* ui_cmd = app.add_subcommand("ui", "Serve the dashboard over a state directory (e.g. a finished orchard run's), running nothing");
+  ui_cmd->add_option("--state-dir", ui_state_dir, "The state directory (orchard.db)")->capture_default_str();
+  ui_cmd->add_option("--http", ui_http, "HOST:PORT to serve on, loopback only (port 0: any free port)")->capture_default_str();
+  std::string report_output, report_state_dir;
+  auto* report_cmd = app.add_subcommand("report", "Write a sweep's dashboard page as one self-contained HTML file");
+  add_sweep(report_cmd);
+  report_cmd->add_option("-o,--output", report_output, "The HTML file to write")->required();
+  report_cmd->add_option("--state-dir", report_state_dir,
+                         "Read the sweep from this state directory instead of asking the coordinator");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -171,7 +184,12 @@ int main(int argc, char** argv) {
 
   if (*submit_cmd)
     return Submit(global, submit, submit_wait ? AfterSubmit::kWait : submit_watch ? AfterSubmit::kWatch : AfterSubmit::kReturn);
-  if (*run_cmd) return Run(global, run);
+  if (*run_cmd) {
+    if (run.http == "off") run.http.clear();
+    return Run(global, run);
+  }
+  if (*ui_cmd) return Ui(global, ui_state_dir, ui_http);
+  if (*report_cmd) return Report(global, sweep_id, report_output, report_state_dir);
   if (*status_cmd) return ShowStatus(global, sweep_id);
   if (*sweeps_cmd) return Sweeps(global, limit);
   if (*trials_cmd) return Trials(global, sweep_id);

@@ -92,7 +92,7 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
   }
   coordinator::CoordinatorOptions coordinator_options;
   coordinator_options.state_dir = options.state_dir;
-  auto cluster = LocalCluster::Start(coordinator_options, agent_options);
+  auto cluster = LocalCluster::Start(coordinator_options, agent_options, options.http);
   if (!cluster.ok()) {
     err << "orchard: cannot start the embedded coordinator: " << cluster.status().message() << "\n";
     return kExitError;
@@ -117,6 +117,9 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
   }
   if (code == kExitOk) {
     PrintRunStarted(response.sweep(), /*resumed=*/unfinished->has_value(), options.state_dir, global.json, *global.out);
+    if (!(*cluster)->dashboard_url().empty())
+      (global.json ? err : *global.out) << "dashboard: " << (*cluster)->dashboard_url() << "#/sweeps/"
+                                        << response.sweep().id() << " (served until the sweep ends)" << std::endl;
     code = FollowSweep(calls, response.sweep().id(), /*cancel_on_interrupt=*/true);
   }
   const Status agent_status = (*cluster)->Stop();

@@ -107,6 +107,8 @@ std::shared_ptr<grpc::Channel> CreateCoordinatorChannel(const std::string& addre
   arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
   arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // A sweep report inlines plotly.js (~5 MB) and the sweep's data: more than gRPC's 4 MB default.
+  arguments.SetMaxReceiveMessageSize(256 << 20);
   std::vector<std::unique_ptr<experimental::ClientInterceptorFactoryInterface>> interceptors;
   if (!security.token.empty())
     interceptors.push_back(std::make_unique<BearerTokenInterceptorFactory>(security.token));

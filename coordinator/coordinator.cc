@@ -39,9 +39,11 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const CoordinatorOption
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((fs::path(options.state_dir) / "orchard.db").string(), resolved.storage_root));
   std::unique_ptr<Coordinator> coordinator(new Coordinator(resolved, std::move(store)));
+  coordinator->store_->ObserveCommits(&coordinator->commit_seconds_);
+  coordinator->reads_ = std::make_unique<ReadPool>((fs::path(options.state_dir) / "orchard.db").string(), resolved.storage_root);
   // Workers kept running while the coordinator was down: give each a full lease to reconnect and
   // report what it runs before anything is declared lost.
-  RETURN_IF_ERROR(coordinator->store_->TouchAliveWorkers(coordinator->Now()));
+  if (!resolved.read_only) RETURN_IF_ERROR(coordinator->store_->TouchAliveWorkers(coordinator->Now()));
   coordinator->path_roots_ = std::move(path_roots);
   coordinator->canonical_storage_root_ = fs::canonical(resolved.storage_root, error).string();
   if (error) return FailedPrecondition("cannot resolve the storage root " + resolved.storage_root + ": " + error.message());

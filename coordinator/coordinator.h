@@ -6,7 +6,8 @@
 //
 // The gRPC services are thin adapters over these methods; every method validates its input and
 // returns InvalidArgument, NotFound, FailedPrecondition or PermissionDenied with a message a person
-// can act on. Thread-safe: all methods serialise on one mutex.
+// can act on. Thread-safe: changes serialise on one mutex; reads use connections of their own
+// (store/read_pool.h) and never wait for a change to commit.
 #pragma once
 
 #include <condition_variable>
@@ -20,10 +21,13 @@
 
 #include "coordinator/access/auth.h"
 #include "core/clock.h"
+#include "core/prometheus.h"
 #include "coordinator/registry/model_registry.h"
 #include "coordinator/placement/retry_policy.h"
 #include "coordinator/schedules/schedule_firing.h"
+#include "coordinator/search/importance.h"
 #include "coordinator/search/search_strategy.h"
+#include "coordinator/store/read_pool.h"
 #include "coordinator/store/store.h"
 #include "coordinator/schedules/time_zone.h"
 #include "core/recipe.h"
@@ -44,6 +48,9 @@ struct CoordinatorOptions {
   bool confine_paths = false;
   std::vector<std::string> allowed_path_roots;
   const Clock* clock = nullptr;         // default: the system clock
+  // Opened only to be looked at (`orchard ui`): nothing is changed on opening, and the caller starts
+  // no timers or workers.
+  bool read_only = false;
 };
 
 class Coordinator {
@@ -69,6 +76,7 @@ class Coordinator {
   StatusOr<std::string> TrialOwner(int64_t trial_id);
   StatusOr<v1::Sweep> Cancel(int64_t sweep_id);
   StatusOr<std::vector<v1::Trial>> ListTrials(int64_t sweep_id);
+  StatusOr<v1::Trial> GetTrial(int64_t trial_id);
   StatusOr<std::vector<v1::MetricPoint>> TrialMetrics(int64_t trial_id, const std::string& name);
   StatusOr<v1::Trial> BestTrial(int64_t sweep_id);
   StatusOr<v1::GetTrialLogResponse> TrialLog(const v1::GetTrialLogRequest& request);
@@ -140,6 +148,38 @@ class Coordinator {
   // `user` is recorded as who decided, and owns the model when this creates it.
   StatusOr<v1::Model> PromoteTrial(const std::string& model, int64_t trial_id, const std::string& user);
   StatusOr<v1::Model> RollbackModel(const std::string& model, const std::string& user);
+
+  // What the dashboard and /metrics read besides the calls above (coordinator_views.cc).
+  struct SweepMetricSeries {
+    std::string metric;                 // the one asked for, or the sweep's
+    std::vector<std::string> names;     // every metric the sweep's trials reported
+    std::vector<TrialSeries> series;
+  };
+  // Every trial's points of one metric; an empty `name` means the sweep's metric.
+  StatusOr<SweepMetricSeries> SweepMetrics(int64_t sweep_id, const std::string& name);
+  // The sweep block as submitted: the search space and how it is searched.
+  StatusOr<SweepSpec> SweepSearchSpace(int64_t sweep_id);
+  // Which hyperparameters mattered (search/importance.h), over the trials that reported the
+  // sweep's metric; stopped trials count with the value they stopped at.
+  StatusOr<ImportanceReport> Importance(int64_t sweep_id);
+  // What the search spent against running every trial to the end.
+  struct SweepCost {
+    double slot_seconds = 0;  // slots held by its attempts, the running ones up to now
+    int64_t trial_steps = 0;  // steps its trials trained
+    // Steps had every trial run to the end: trials_total x the steps of a whole trial (max_steps, or
+    // else the longest completed trial's); 0 while unknown.
+    int64_t full_steps = 0;
+  };
+  StatusOr<SweepCost> Cost(int64_t sweep_id);
+  StatusOr<std::vector<AttemptSummary>> TrialAttempts(int64_t trial_id);
+  struct CheckpointEntry {
+    int64_t step = 0;
+    std::string path;  // relative to the storage root
+  };
+  // The trial's complete checkpoints (those with a MANIFEST) on the storage root, by step.
+  StatusOr<std::vector<CheckpointEntry>> TrialCheckpoints(int64_t trial_id);
+  // /metrics: state of the whole coordinator, appended to `out` in Prometheus's text format.
+  Status WritePrometheusMetrics(std::string& out);
 
   const std::string& storage_root() const { return storage_root_; }
   const CoordinatorOptions& options() const { return options_; }
@@ -228,6 +268,11 @@ class Coordinator {
   std::string storage_root_;
   std::string canonical_storage_root_;         // symbolic links resolved, for confinement
   std::vector<std::string> path_roots_;        // canonical; empty unless options_.confine_paths
+
+  HistogramFamily commit_seconds_{"orchard_store_commit_seconds",
+                                  "Time to commit one state change to SQLite, its fsync included.", {},
+                                  LatencyBuckets()};
+  std::unique_ptr<ReadPool> reads_;
 
   std::mutex mu_;
   std::condition_variable changed_;

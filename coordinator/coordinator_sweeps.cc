@@ -150,8 +150,7 @@ StatusOr<v1::Sweep> Coordinator::Submit(const v1::SubmitSweepRequest& request, c
 
 StatusOr<v1::Sweep> Coordinator::GetSweep(int64_t sweep_id) {
   RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
-  std::lock_guard<std::mutex> lock(mu_);
-  return store_->GetSweep(sweep_id);
+  return reads_->With([&](Store& store) { return store.GetSweep(sweep_id); });
 }
 
 StatusOr<std::optional<v1::Sweep>> Coordinator::FindUnfinishedSweep(const v1::SubmitSweepRequest& request) {
@@ -173,21 +172,19 @@ StatusOr<std::optional<v1::Sweep>> Coordinator::FindUnfinishedSweep(const v1::Su
 }
 
 StatusOr<std::vector<v1::Sweep>> Coordinator::ListSweeps(int64_t limit, const std::optional<std::string>& owner) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return store_->ListSweeps(limit > 0 ? std::min<int64_t>(limit, 10000) : 100, owner);
+  return reads_->With(
+      [&](Store& store) { return store.ListSweeps(limit > 0 ? std::min<int64_t>(limit, 10000) : 100, owner); });
 }
 
 StatusOr<std::string> Coordinator::SweepOwner(int64_t sweep_id) {
   RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(sweep_id));
+  ASSIGN_OR_RETURN(SweepRecord record, reads_->With([&](Store& store) { return store.LoadSweep(sweep_id); }));
   return record.owner;
 }
 
 StatusOr<std::string> Coordinator::TrialOwner(int64_t trial_id) {
   RETURN_IF_ERROR(ValidateId("trial_id", trial_id));
-  std::lock_guard<std::mutex> lock(mu_);
-  return store_->TrialOwner(trial_id);
+  return reads_->With([&](Store& store) { return store.TrialOwner(trial_id); });
 }
 
 StatusOr<v1::Sweep> Coordinator::Cancel(int64_t sweep_id) {
@@ -205,38 +202,39 @@ StatusOr<v1::Sweep> Coordinator::Cancel(int64_t sweep_id) {
 
 StatusOr<std::vector<v1::Trial>> Coordinator::ListTrials(int64_t sweep_id) {
   RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
-  std::lock_guard<std::mutex> lock(mu_);
-  RETURN_IF_ERROR(store_->LoadSweep(sweep_id).status());
-  return store_->ListTrials(sweep_id);
+  return reads_->With([&](Store& store) -> StatusOr<std::vector<v1::Trial>> {
+    RETURN_IF_ERROR(store.LoadSweep(sweep_id).status());
+    return store.ListTrials(sweep_id);
+  });
 }
 
 StatusOr<std::vector<v1::MetricPoint>> Coordinator::TrialMetrics(int64_t trial_id, const std::string& name) {
   RETURN_IF_ERROR(ValidateMetricsQuery(trial_id, name));
-  std::lock_guard<std::mutex> lock(mu_);
-  RETURN_IF_ERROR(store_->GetTrial(trial_id).status());
-  return store_->Metrics(trial_id, name);
+  return reads_->With([&](Store& store) -> StatusOr<std::vector<v1::MetricPoint>> {
+    RETURN_IF_ERROR(store.GetTrial(trial_id).status());
+    return store.Metrics(trial_id, name);
+  });
 }
 
 StatusOr<v1::Trial> Coordinator::BestTrial(int64_t sweep_id) {
   RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(sweep_id));
-  const std::string metric = record.spec.value("metric", "");
-  ASSIGN_OR_RETURN(std::optional<v1::Trial> best, store_->BestTrial(sweep_id, record.spec.value("mode", "min")));
-  if (!best)
-    return NotFound("sweep " + std::to_string(sweep_id) + " has no completed trial that reported " + metric +
-                    " yet (orchard trials " + std::to_string(sweep_id) + " shows their states)");
-  return *best;
+  return reads_->With([&](Store& store) -> StatusOr<v1::Trial> {
+    ASSIGN_OR_RETURN(SweepRecord record, store.LoadSweep(sweep_id));
+    const std::string metric = record.spec.value("metric", "");
+    ASSIGN_OR_RETURN(std::optional<v1::Trial> best, store.BestTrial(sweep_id, record.spec.value("mode", "min")));
+    if (!best)
+      return NotFound("sweep " + std::to_string(sweep_id) + " has no completed trial that reported " + metric +
+                      " yet (orchard trials " + std::to_string(sweep_id) + " shows their states)");
+    return *best;
+  });
 }
 
 StatusOr<v1::GetTrialLogResponse> Coordinator::TrialLog(const v1::GetTrialLogRequest& request) {
   RETURN_IF_ERROR(ValidateTrialLog(request));
-  std::string relative;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    RETURN_IF_ERROR(store_->GetTrial(request.trial_id()).status());
-    ASSIGN_OR_RETURN(relative, store_->AttemptLogPath(request.trial_id(), request.attempt()));
-  }
+  ASSIGN_OR_RETURN(const std::string relative, reads_->With([&](Store& store) -> StatusOr<std::string> {
+    RETURN_IF_ERROR(store.GetTrial(request.trial_id()).status());
+    return store.AttemptLogPath(request.trial_id(), request.attempt());
+  }));
   // Trials write their own output folders; a link planted there must not expose other files.
   const auto confined = ConfinePath("log", (fs::path(storage_root_) / relative).string(), {canonical_storage_root_});
   if (!confined.ok())
@@ -261,16 +259,16 @@ StatusOr<v1::GetTrialLogResponse> Coordinator::TrialLog(const v1::GetTrialLogReq
 }
 
 StatusOr<std::vector<v1::Worker>> Coordinator::ListWorkers() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return store_->ListWorkers();
+  return reads_->With([](Store& store) { return store.ListWorkers(); });
 }
 
 StatusOr<Coordinator::SweepEvents> Coordinator::EventsAfter(int64_t sweep_id, int64_t after_event_id) {
   RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(v1::Sweep sweep, store_->GetSweep(sweep_id));
-  ASSIGN_OR_RETURN(std::vector<EventRecord> events, store_->EventsAfter(sweep_id, after_event_id));
-  return SweepEvents{std::move(sweep), std::move(events)};
+  return reads_->With([&](Store& store) -> StatusOr<SweepEvents> {
+    ASSIGN_OR_RETURN(v1::Sweep sweep, store.GetSweep(sweep_id));
+    ASSIGN_OR_RETURN(std::vector<EventRecord> events, store.EventsAfter(sweep_id, after_event_id));
+    return SweepEvents{std::move(sweep), std::move(events)};
+  });
 }
 
 }  // namespace orchard::coordinator

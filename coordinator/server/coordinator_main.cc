@@ -1,6 +1,6 @@
 // orchard-coordinator: the server that owns sweeps, trials and workers.
 //
-//   orchard-coordinator --listen 127.0.0.1:7070 --state-dir /var/lib/orchard
+//   orchard-coordinator --listen 127.0.0.1:7070 --http 127.0.0.1:7071 --state-dir /var/lib/orchard
 //   orchard-coordinator --listen 0.0.0.0:7070 --auth --tls-cert c.pem --tls-key k.pem --state-dir /var/lib/orchard
 //   orchard-coordinator --state-dir /var/lib/orchard user add alice     # admin commands: admin_commands.h
 #include <CLI/CLI.hpp>
@@ -22,7 +22,12 @@ int main(int argc, char** argv) {
   orchard::coordinator::CoordinatorOptions options;
   orchard::coordinator::ServerSecurity security;
   std::string listen = "127.0.0.1:7070";
+  std::string http = "127.0.0.1:7071";
   app.add_option("--listen", listen, "HOST:PORT to serve on (port 0: any free port); other than loopback needs --auth")
+      ->capture_default_str();
+  app.add_option("--http", http,
+                 "HOST:PORT of the dashboard, JSON API and /metrics (port 0: any free port; \"off\": none); other than "
+                 "loopback needs --auth, and serves HTTPS with --tls-cert")
       ->capture_default_str();
   app.add_option("--state-dir", options.state_dir, "Directory of the SQLite state (orchard.db)")->capture_default_str();
   app.add_option("--storage", options.storage_root,
@@ -52,7 +57,7 @@ int main(int argc, char** argv) {
   if (auto code = admin.Run(options.state_dir)) return *code;
   options.confine_paths = security.auth || !options.allowed_path_roots.empty();
 
-  auto server = orchard::coordinator::CoordinatorServer::Start(listen, options, security);
+  auto server = orchard::coordinator::CoordinatorServer::Start(listen, options, security, http == "off" ? "" : http);
   if (!server.ok()) {
     std::cerr << "orchard-coordinator: " << server.status().message() << "\n";
     return server.status().code() == orchard::StatusCode::kInvalidArgument ? 2 : 1;
@@ -64,6 +69,8 @@ int main(int argc, char** argv) {
   std::cout << "orchard-coordinator listening on " << (*server)->address() << (security.tls_cert_file.empty() ? "" : " (TLS)")
             << (security.auth ? " with token authentication" : "") << ", state in " << options.state_dir
             << "/orchard.db, storage " << (*server)->coordinator().storage_root() << std::endl;
+  if (!(*server)->dashboard_url().empty())
+    std::cout << "orchard-coordinator: dashboard at " << (*server)->dashboard_url() << std::endl;
   while (!stop_requested.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::cout << "orchard-coordinator: shutting down" << std::endl;
   (*server)->Shutdown();

@@ -12,13 +12,7 @@ namespace orchard::coordinator {
 namespace {
 
 StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerSecurity& security) {
-  if (security.tls_cert_file.empty() != security.tls_key_file.empty())
-    return InvalidArgument("--tls-cert and --tls-key go together: the certificate chain and its private key");
-  if (security.tls_cert_file.empty()) {
-    if (!security.tls_client_ca_file.empty())
-      return InvalidArgument("--tls-client-ca needs --tls-cert and --tls-key: client certificates are checked over TLS");
-    return grpc::InsecureServerCredentials();
-  }
+  if (security.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions options(security.tls_client_ca_file.empty()
                                                 ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                                                 : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
@@ -34,19 +28,12 @@ StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerSecur
 
 }  // namespace
 
-bool IsLoopbackAddress(const std::string& listen_address) {
-  for (const char* prefix : {"127.", "localhost:", "[::1]:"})
-    if (listen_address.rfind(prefix, 0) == 0) return true;
-  return false;
-}
-
 StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std::string& listen_address,
                                                                       const CoordinatorOptions& options,
-                                                                      const ServerSecurity& security) {
-  if (!IsLoopbackAddress(listen_address) && !security.auth)
-    return InvalidArgument("--listen " + listen_address +
-                              ": only loopback addresses are allowed without authentication; add --auth (and "
-                              "--tls-cert/--tls-key; see docs/security.md), or serve on 127.0.0.1 and tunnel (ssh -L)");
+                                                                      const ServerSecurity& security,
+                                                                      const std::string& http_address) {
+  RETURN_IF_ERROR(CheckAdmission("--listen", listen_address, security));
+  if (!http_address.empty()) RETURN_IF_ERROR(CheckAdmission("--http", http_address, security));
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(security));
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   ASSIGN_OR_RETURN(server->coordinator_, Coordinator::Open(options));
@@ -71,11 +58,16 @@ StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std:
   builder.RegisterService(server->trial_service_.get());
   builder.RegisterService(server->schedule_service_.get());
   builder.SetMaxReceiveMessageSize(8 << 20);
+  builder.experimental().SetInterceptorCreators(server->rpc_metrics_.InterceptorFactories());
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || port == 0)
     return Unavailable("cannot listen on " + listen_address +
                        " (is the port in use? choose another with --listen HOST:PORT, or port 0 for any free one)");
   server->address_ = listen_address.substr(0, listen_address.rfind(':')) + ":" + std::to_string(port);
+  if (!http_address.empty()) {
+    ASSIGN_OR_RETURN(server->http_, HttpServer::Start(http_address, *server->coordinator_, server->credentials_.get(),
+                                                      security, &server->rpc_metrics_));
+  }
 
   // Declare silent workers lost a few times per lease timeout, and fire schedules every second, the
   // first time at once (catching up what was missed while the coordinator was down).
@@ -112,6 +104,7 @@ void CoordinatorServer::Wait() {
 
 void CoordinatorServer::Shutdown() {
   if (stopping_.exchange(true)) return;
+  if (http_) http_->Shutdown();
   // Streams (WatchSweep) notice the deadline and end; unary calls finish.
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (reaper_.joinable()) reaper_.join();

@@ -40,6 +40,8 @@ class SweepServiceImpl final : public v1::SweepService::Service {
   grpc::Status WatchSweep(grpc::ServerContext*, const v1::WatchSweepRequest*,
                           grpc::ServerWriter<v1::SweepEvent>*) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*, v1::ListWorkersResponse*) override;
+  grpc::Status GetSweepReport(grpc::ServerContext*, const v1::GetSweepReportRequest*,
+                              v1::GetSweepReportResponse*) override;
 
  private:
   StatusOr<Principal> CallingUser(const grpc::ServerContext& context);

@@ -1,4 +1,7 @@
+#include <chrono>
+
 #include "coordinator/server/caller.h"
+#include "coordinator/server/json_api.h"
 #include "coordinator/server/services.h"
 
 namespace orchard::coordinator {
@@ -118,6 +121,18 @@ grpc::Status SweepServiceImpl::ListWorkers(grpc::ServerContext* context, const v
   auto workers = coordinator_.ListWorkers();
   if (!workers.ok()) return ToGrpcStatus(workers.status());
   for (auto& worker : *workers) *response->add_workers() = std::move(worker);
+  return grpc::Status::OK;
+}
+
+grpc::Status SweepServiceImpl::GetSweepReport(grpc::ServerContext* context, const v1::GetSweepReportRequest* request,
+                                              v1::GetSweepReportResponse* response) {
+  auto caller = CallingUser(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (Status allowed = MayAccessSweep(*context, request->sweep_id()); !allowed.ok()) return ToGrpcStatus(allowed);
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  HttpAnswer report = JsonApi(coordinator_, credentials_ != nullptr).SweepReport(*caller, request->sweep_id(), now);
+  if (report.status != 200) return {grpc::StatusCode::INTERNAL, report.body};
+  response->set_html(std::move(report.body));
   return grpc::Status::OK;
 }
 

@@ -1,5 +1,7 @@
 #include "coordinator/store/sqlite.h"
 
+#include <chrono>
+
 namespace orchard::coordinator {
 
 Statement::Statement(Statement&& other) noexcept
@@ -137,7 +139,10 @@ void Transaction::Rollback() {
 Status Transaction::Commit() {
   if (done_) return begin_status_.ok() ? FailedPrecondition("transaction already ended") : begin_status_;
   done_ = true;
+  const auto start = std::chrono::steady_clock::now();
   Status status = db_->Exec("COMMIT");
+  if (db_->commit_latency_ != nullptr)
+    db_->commit_latency_->Observe({}, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (!status.ok()) (void)db_->Exec("ROLLBACK");
   return status;
 }

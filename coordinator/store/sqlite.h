@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "core/prometheus.h"
 #include "core/status.h"
 
 namespace orchard::coordinator {
@@ -95,10 +96,15 @@ class Database {
   int64_t LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
   const std::string& path() const { return path_; }
 
+  // Transactions' commits (fsync included) are timed into `latency` from now on; null: not timed.
+  void ObserveCommits(HistogramFamily* latency) { commit_latency_ = latency; }
+
  private:
+  friend class Transaction;
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
+  HistogramFamily* commit_latency_ = nullptr;
 };
 
 // BEGIN IMMEDIATE on construction; rolled back on destruction unless Commit() succeeded.

@@ -91,6 +91,26 @@ struct AttemptSpan {
   std::string log_path;  // relative to the storage root
 };
 
+// One attempt of a trial as the dashboard shows it.
+struct AttemptSummary {
+  int64_t number = 0;
+  std::string worker_id;
+  std::string state;        // running | stopping | exited | lost
+  int64_t slots = 0;
+  int64_t exit_code = -1;
+  int64_t signal = 0;
+  std::string reason;
+  double started_at = 0;
+  double ended_at = 0;      // 0 while active
+};
+
+// One trial's points of one metric, in step order.
+struct TrialSeries {
+  int64_t trial_id = 0;
+  int64_t number = 0;
+  std::vector<std::pair<int64_t, double>> points;  // (step, value)
+};
+
 struct WorkerRecord {
   std::string id;
   int64_t slots = 0;
@@ -156,6 +176,8 @@ class Store {
   static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, const std::string& storage_root);
 
   Transaction Begin() { return Transaction(db_.get()); }
+  // Times every commit into `latency` (the coordinator's /metrics).
+  void ObserveCommits(HistogramFamily* latency) { db_->ObserveCommits(latency); }
 
   // Sweeps.
   StatusOr<int64_t> InsertSweep(const SweepRecord& sweep);
@@ -216,12 +238,24 @@ class Store {
                     const std::string& reason, double now);
   // Every attempt of a sweep's trials, by trial then attempt number.
   StatusOr<std::vector<AttemptSpan>> AttemptSpans(int64_t sweep_id);
+  StatusOr<std::vector<AttemptSummary>> TrialAttempts(int64_t trial_id);
+  // Slot-seconds the sweep's attempts held their slots, active ones counted up to `now`.
+  StatusOr<double> SweepSlotSeconds(int64_t sweep_id, double now);
+  // How long each ended trial ran, from its first start to its end, with the state it ended in.
+  StatusOr<std::vector<std::pair<std::string, double>>> TrialDurations();
+  // How long each attempt waited before a worker leased it: since its trial was created (the first
+  // attempt) or since the attempt before it ended.
+  StatusOr<std::vector<double>> QueueWaits();
   // Log path of attempt `number` (1-based; 0 the latest) of a trial.
   StatusOr<std::string> AttemptLogPath(int64_t trial_id, int64_t number);
 
   // Metrics.
   Status InsertMetrics(int64_t trial_id, const std::vector<v1::MetricPoint>& points);
   StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial_id, const std::string& name);
+  // Every trial's points of metric `name`, by trial number (trials without a point left out).
+  StatusOr<std::vector<TrialSeries>> SweepMetricSeries(int64_t sweep_id, const std::string& name);
+  // The metric names any trial of the sweep reported, sorted.
+  StatusOr<std::vector<std::string>> SweepMetricNames(int64_t sweep_id);
 
   // Workers.
   StatusOr<std::string> InsertWorker(const std::string& hostname, int64_t slots, const std::string& slot_kind,

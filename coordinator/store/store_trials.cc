@@ -1,6 +1,8 @@
 // The trials, attempts and metrics tables.
 #include "coordinator/store/store.h"
 
+#include <algorithm>
+
 #include "coordinator/store/store_json.h"
 #include "orchard/v1/state_names.h"
 
@@ -273,6 +275,46 @@ StatusOr<std::vector<AttemptSpan>> Store::AttemptSpans(int64_t sweep_id) {
   return spans;
 }
 
+StatusOr<std::vector<AttemptSummary>> Store::TrialAttempts(int64_t trial_id) {
+  Statement rows = db_->Prepare(
+      "SELECT number, worker_id, state, slots, exit_code, signal, reason, started_at, ended_at FROM attempts "
+      "WHERE trial_id = ? ORDER BY number");
+  rows.Bind(1, trial_id);
+  std::vector<AttemptSummary> attempts;
+  RETURN_IF_ERROR(rows.ForEachRow([&] {
+    attempts.push_back({rows.Int(0), rows.Text(1), rows.Text(2), rows.Int(3), rows.Int(4), rows.Int(5), rows.Text(6),
+                        rows.Double(7), rows.Double(8)});
+  }));
+  return attempts;
+}
+
+StatusOr<double> Store::SweepSlotSeconds(int64_t sweep_id, double now) {
+  Statement row = db_->Prepare(
+      "SELECT COALESCE(SUM(a.slots * MAX(0, (CASE WHEN a.ended_at > 0 THEN a.ended_at ELSE ? END) - a.started_at)), 0) "
+      "FROM attempts a JOIN trials t ON t.id = a.trial_id WHERE t.sweep_id = ?");
+  row.Bind(1, now).Bind(2, sweep_id);
+  ASSIGN_OR_RETURN(const bool found, row.Next());
+  return found ? row.Double(0) : 0.0;
+}
+
+StatusOr<std::vector<std::pair<std::string, double>>> Store::TrialDurations() {
+  Statement rows = db_->Prepare(
+      "SELECT t.state, t.finished_at - MIN(a.started_at) FROM trials t JOIN attempts a ON a.trial_id = t.id "
+      "WHERE t.finished_at > 0 GROUP BY t.id");
+  std::vector<std::pair<std::string, double>> durations;
+  RETURN_IF_ERROR(rows.ForEachRow([&] { durations.emplace_back(rows.Text(0), std::max(0.0, rows.Double(1))); }));
+  return durations;
+}
+
+StatusOr<std::vector<double>> Store::QueueWaits() {
+  Statement rows = db_->Prepare(
+      "SELECT a.started_at - COALESCE(LAG(a.ended_at) OVER (PARTITION BY a.trial_id ORDER BY a.number), t.created_at) "
+      "FROM attempts a JOIN trials t ON t.id = a.trial_id");
+  std::vector<double> waits;
+  RETURN_IF_ERROR(rows.ForEachRow([&] { waits.push_back(std::max(0.0, rows.Double(0))); }));
+  return waits;
+}
+
 StatusOr<std::string> Store::AttemptLogPath(int64_t trial_id, int64_t number) {
   Statement row = db_->Prepare(number > 0 ? "SELECT log_path FROM attempts WHERE trial_id = ? AND number = ?"
                                           : "SELECT log_path FROM attempts WHERE trial_id = ? ORDER BY number DESC LIMIT 1");
@@ -313,6 +355,28 @@ StatusOr<std::vector<v1::MetricPoint>> Store::Metrics(int64_t trial_id, const st
     points.push_back(std::move(p));
   }));
   return points;
+}
+
+StatusOr<std::vector<TrialSeries>> Store::SweepMetricSeries(int64_t sweep_id, const std::string& name) {
+  Statement rows = db_->Prepare(
+      "SELECT t.id, t.number, m.step, m.value FROM trials t JOIN metrics m ON m.trial_id = t.id "
+      "WHERE t.sweep_id = ? AND m.name = ? ORDER BY t.number, m.step");
+  rows.Bind(1, sweep_id).Bind(2, name);
+  std::vector<TrialSeries> series;
+  RETURN_IF_ERROR(rows.ForEachRow([&] {
+    if (series.empty() || series.back().trial_id != rows.Int(0)) series.push_back({rows.Int(0), rows.Int(1), {}});
+    series.back().points.emplace_back(rows.Int(2), rows.Double(3));
+  }));
+  return series;
+}
+
+StatusOr<std::vector<std::string>> Store::SweepMetricNames(int64_t sweep_id) {
+  Statement rows = db_->Prepare(
+      "SELECT DISTINCT m.name FROM trials t JOIN metrics m ON m.trial_id = t.id WHERE t.sweep_id = ? ORDER BY m.name");
+  rows.Bind(1, sweep_id);
+  std::vector<std::string> names;
+  RETURN_IF_ERROR(rows.ForEachRow([&] { names.push_back(rows.Text(0)); }));
+  return names;
 }
 
 }  // namespace orchard::coordinator
