@@ -149,7 +149,7 @@ class Cluster {
  private:
   void StartCoordinator() {
     coordinator_ = std::make_unique<Process>(
-        std::vector<std::string>{bin_ + "/orchard-coordinator", "--listen", address_, "--state-dir",
+        std::vector<std::string>{bin_ + "/orchard-coordinator", "--listen", address_, "--http", "127.0.0.1:0", "--state-dir",
                                  (dir_ / "state").string(), "--heartbeat-interval", "0.5", "--lease-timeout",
                                  std::to_string(kLeaseTimeoutSeconds)},
         (dir_ / "logs" / ("coordinator-" + std::to_string(started_++) + ".log")).string());

@@ -60,7 +60,7 @@ class RegistrySweepTest : public ::testing::Test {
  protected:
   void SetUp() override {
     coordinator_ = std::make_unique<Process>(
-        std::vector<std::string>{kBin + "/orchard-coordinator", "--listen", "127.0.0.1:0", "--state-dir", dir_ / "state",
+        std::vector<std::string>{kBin + "/orchard-coordinator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--state-dir", dir_ / "state",
                                  "--heartbeat-interval", "0.5", "--lease-timeout", "5"},
         dir_ / "coordinator.log");
     address_ = testing::WaitForListenAddress(dir_ / "coordinator.log", 30);

@@ -164,7 +164,7 @@ TEST_F(CoordinatorRestartTest, NoAttemptIsWastedAfterTheCoordinatorComesBack) {
   (void)coordinator_->Wait(10);
   std::this_thread::sleep_for(std::chrono::seconds(5));  // longer than the workers' fence (4.2 s)
   coordinator_ = std::make_unique<Process>(
-      std::vector<std::string>{kBin + "/orchard-coordinator", "--listen", address_, "--state-dir", dir_ / "state",
+      std::vector<std::string>{kBin + "/orchard-coordinator", "--listen", address_, "--http", "127.0.0.1:0", "--state-dir", dir_ / "state",
                                "--heartbeat-interval", heartbeat_interval_, "--lease-timeout", lease_timeout_},
       dir_ / "coordinator-restarted.log");
   ASSERT_FALSE(testing::WaitForListenAddress(dir_ / "coordinator-restarted.log", 30).empty());

@@ -60,7 +60,7 @@ TEST(StoreCrashTest, EveryAcknowledgedChangeSurvivesKillNineDuringWrites) {
   constexpr int kRounds = 15;
   for (int round = 0; round < kRounds; ++round) {
     const std::string log = dir / ("coordinator-" + std::to_string(round) + ".log");
-    Process coordinator({kBin + "/orchard-coordinator", "--listen", "127.0.0.1:0", "--state-dir", dir / "state"}, log);
+    Process coordinator({kBin + "/orchard-coordinator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--state-dir", dir / "state"}, log);
     const std::string address = testing::WaitForListenAddress(log, 30);
     ASSERT_FALSE(address.empty()) << ReadFile(log);
     auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());

@@ -51,7 +51,7 @@ inline std::string Recipe(int64_t steps, const std::string& lrs, int64_t checkpo
 class SweepTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<std::string> coordinator = {kBin + "/orchard-coordinator", "--listen", "127.0.0.1:0", "--state-dir",
+    std::vector<std::string> coordinator = {kBin + "/orchard-coordinator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--state-dir",
                                             dir_ / "state", "--heartbeat-interval", heartbeat_interval_, "--lease-timeout", lease_timeout_};
     coordinator.insert(coordinator.end(), coordinator_flags_.begin(), coordinator_flags_.end());
     coordinator_ = std::make_unique<Process>(coordinator, dir_ / "coordinator.log");
