@@ -1,5 +1,6 @@
 #include "worker/train/progress.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -7,6 +8,13 @@
 #include "core/format.h"
 
 namespace orchard::train {
+namespace {
+
+double WallTime() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
 
 std::string HeaderLine(const RunDescription& run) {
   std::ostringstream line;
@@ -61,16 +69,30 @@ Status Progress::OpenMetrics(const std::string& path, std::optional<int64_t> res
   return OkStatus();
 }
 
+void Progress::OpenTensorBoard(const std::string& dir, const TensorBoardRun& run,
+                               std::optional<int64_t> resumed_step, std::ostream* warnings) {
+  if (!rank_zero_) return;
+  const double now = WallTime();
+  tensorboard_ = std::make_unique<TensorBoardLog>(
+      TensorBoardLog::Start(TensorBoardWriter::Create(dir, now), run, resumed_step, now, warnings));
+}
+
+void Progress::EndTensorBoard(SessionStatus status) {
+  if (tensorboard_) tensorboard_->End(status, WallTime());
+}
+
 void Progress::Say(const std::string& line) {
   if (lines_ && rank_zero_) *lines_ << line << std::endl;
 }
 
 void Progress::Record(int64_t step, const std::string& name, double value) {
   if (metrics_) metrics_->Record(step, name, value);
+  if (tensorboard_) tensorboard_->Record(step, name, value, WallTime());
 }
 
 void Progress::Flush() {
   if (metrics_) metrics_->Flush();
+  if (tensorboard_) tensorboard_->Flush();
 }
 
 void Progress::Report(const StepReport& report) {

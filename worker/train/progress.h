@@ -1,10 +1,13 @@
-// A training run's output: human lines on the progress stream and records in the metrics file, both
-// written by rank 0 alone, so a data-parallel run reports once. No torch here.
+// A training run's output: human lines on the progress stream, records in the metrics file and the
+// same records in a TensorBoard event file, all written by rank 0 alone, so a data-parallel run
+// reports once. No torch here.
 //
 //   Progress progress(options.progress, rank);
 //   progress.Say("resumed from ...");
 //   RETURN_IF_ERROR(progress.OpenMetrics("runs/x/metrics.jsonl", resumed_step));
+//   progress.OpenTensorBoard("runs/x", TensorBoardRunOf(recipe, "runs/x"), resumed_step);
 //   progress.Report({.step = 100, .total_steps = 800, .train_loss = 0.42, ...});
+//   progress.EndTensorBoard(SessionStatus::kSuccess);
 //
 // The line formats are pure functions below. Not thread-safe.
 #pragma once
@@ -18,6 +21,7 @@
 
 #include "core/status.h"
 #include "worker/train/metrics_log.h"
+#include "worker/train/tensorboard_log.h"
 
 namespace orchard::train {
 
@@ -72,9 +76,17 @@ class Progress {
   // records go nowhere.
   Status OpenMetrics(const std::string& path, std::optional<int64_t> resumed_step);
 
+  // Rank 0 starts the run's TensorBoard event file in `dir` (TensorBoardLog); on other ranks a
+  // no-op. Its failures are one warning on `warnings`, never an error: training goes on without it.
+  void OpenTensorBoard(const std::string& dir, const TensorBoardRun& run, std::optional<int64_t> resumed_step,
+                       std::ostream* warnings = &std::cerr);
+  // Ends the run's TensorBoard session (TensorBoardLog::End), when one is open.
+  void EndTensorBoard(SessionStatus status);
+
   // One line on the progress stream, flushed.
   void Say(const std::string& line);
-  // One metric record; Flush makes the records visible to readers of the file.
+  // One metric record, in the metrics file and the TensorBoard file; Flush makes the records visible
+  // to readers of the files.
   void Record(int64_t step, const std::string& name, double value);
   void Flush();
   // Records train_loss, lr, grad_norm, samples_per_second and step_time_ms at the step, flushes, and
@@ -85,6 +97,7 @@ class Progress {
   std::ostream* lines_;
   bool rank_zero_;
   std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<TensorBoardLog> tensorboard_;
 };
 
 }  // namespace orchard::train

@@ -99,7 +99,12 @@ class Run {
 
   StatusOr<TrainResult> Execute() {
     RETURN_IF_ERROR(Setup());
-    return o_.evaluate_only ? EvaluateCheckpoint() : Loop();
+    ASSIGN_OR_RETURN(TrainResult result, o_.evaluate_only ? EvaluateCheckpoint() : Loop());
+    // Only a final outcome ends the TensorBoard session, which keeps the first end it reads: a
+    // preempted run resumes later, and one that failed with an error may be retried.
+    if (result.outcome == TrainResult::Outcome::kCompleted) progress_->EndTensorBoard(SessionStatus::kSuccess);
+    if (result.outcome == TrainResult::Outcome::kDiverged) progress_->EndTensorBoard(SessionStatus::kFailure);
+    return result;
   }
 
  private:
@@ -163,8 +168,9 @@ class Run {
                                                     t.batch_size, r_.data.shuffle, static_cast<uint64_t>(t.seed),
                                                     start, device_.is_cuda(), rank_, ranks_);
     const std::filesystem::path metrics_path = std::filesystem::path(o_.output_dir) / r_.metrics.file;
-    RETURN_IF_ERROR(progress_->OpenMetrics(metrics_path.string(),
-                                           step_ > 0 ? std::optional<int64_t>(step_) : std::nullopt));
+    const std::optional<int64_t> resumed_step = step_ > 0 ? std::optional<int64_t>(step_) : std::nullopt;
+    RETURN_IF_ERROR(progress_->OpenMetrics(metrics_path.string(), resumed_step));
+    progress_->OpenTensorBoard(o_.output_dir, TensorBoardRunOf(r_, o_.output_dir), resumed_step);
     progress_->Say(HeaderLine(Describe()));
     return OkStatus();
   }

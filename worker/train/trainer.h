@@ -24,7 +24,7 @@
 namespace orchard::train {
 
 struct TrainOptions {
-  std::string output_dir;           // metrics file and checkpoints/ go here
+  std::string output_dir;           // metrics file, TensorBoard event files and checkpoints/ go here
   bool resume = false;              // continue from the latest complete checkpoint, if any
   // Do not train: judge the model of the latest checkpoint (which must exist) once on the recipe's
   // validation split, standardised as that model was trained, and record the metrics at its step.
