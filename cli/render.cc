@@ -116,6 +116,10 @@ std::string FormatLineage(const v1::Trial& trial) {
   return text.empty() ? "-" : text;
 }
 
+std::string FormatMebibytes(int64_t bytes) {
+  return std::to_string((bytes + (1 << 19)) >> 20) + " MiB";
+}
+
 std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& trials, double now) {
   // Adaptive strategies' columns appear only when some trial has something in them.
   const bool rungs = std::any_of(trials.begin(), trials.end(), [](const v1::Trial& t) { return t.rung() >= 0; });
@@ -125,7 +129,8 @@ std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& tr
   if (rungs) header.push_back("RUNG");
   if (decisions) header.push_back("DECISION");
   if (lineage) header.push_back("LINEAGE");
-  for (const char* column : {"WORKER", "ATTEMPTS", "TIME", "HYPERPARAMETERS", "MESSAGE"}) header.push_back(column);
+  for (const char* column : {"WORKER", "ATTEMPTS", "TIME", "CPU", "MEMORY", "HYPERPARAMETERS", "MESSAGE"})
+    header.push_back(column);
   std::vector<std::vector<std::string>> rows = {header};
   for (const v1::Trial& t : trials) {
     const double started = t.started_at();
@@ -138,7 +143,10 @@ std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& tr
     if (lineage) row.push_back(FormatLineage(t));
     for (std::string cell : {t.worker_id().empty() ? "-" : t.worker_id(),
                              std::to_string(t.attempts()) + (t.restarts() > 0 ? " (" + std::to_string(t.restarts()) + " restarts)" : ""),
-                             started > 0 ? FormatDuration(time) : std::string("-"), FormatHyperparameters(t), t.message()})
+                             started > 0 ? FormatDuration(time) : std::string("-"),
+                             t.cpu_seconds() > 0 ? FormatDuration(t.cpu_seconds()) : std::string("-"),
+                             t.peak_memory_bytes() > 0 ? FormatMebibytes(t.peak_memory_bytes()) : std::string("-"),
+                             FormatHyperparameters(t), t.message()})
       row.push_back(std::move(cell));
     rows.push_back(std::move(row));
   }
@@ -173,6 +181,9 @@ std::string ProgressBlock(const v1::Sweep& sweep, const std::vector<std::string>
     if (Count(sweep, state) > 0 || std::string(state) == "running" || std::string(state) == "completed")
       out << "  " << state << " " << Count(sweep, state);
   out << "\n";
+  if (sweep.slot_seconds() > 0)
+    out << "cost   " << FormatDuration(sweep.slot_seconds()) << " slot time, " << FormatDuration(sweep.cpu_seconds())
+        << " CPU (ended attempts)\n";
   if (sweep.has_best_trial()) {
     const v1::Trial& best = sweep.best_trial();
     out << "best   trial " << best.number() << ": " << sweep.metric() << " " << FormatValue(best.objective()) << "  "

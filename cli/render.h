@@ -20,6 +20,8 @@ std::string Table(const std::vector<std::vector<std::string>>& rows);
 
 // "1:02:03", "4:05", "0:07".
 std::string FormatDuration(double seconds);
+// Bytes as whole mebibytes: "412 MiB".
+std::string FormatMebibytes(int64_t bytes);
 // A metric value with 4 significant digits ("0.8813", "1.2e-05").
 std::string FormatValue(double value);
 // "optimizer.lr=0.0031 model.hidden=[64, 64]".

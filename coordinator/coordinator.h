@@ -236,7 +236,7 @@ class Coordinator {
   Status FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message);
   // Ends an attempt; its trial ends (and the strategy hears of it) or is queued again (retry_policy.h).
   // `end.stop_reason` is taken from the attempt.
-  Status EndAttemptLocked(const AttemptRecord& attempt, AttemptEnd end);
+  Status EndAttemptLocked(const AttemptRecord& attempt, AttemptEnd end, const AttemptUsage& usage = {});
   // Ends a worker's active attempts as lost.
   Status LoseAttemptsLocked(const std::vector<AttemptRecord>& attempts, const std::string& reason);
   StatusOr<AttemptRecord> AuthorizeReport(int64_t attempt_id, const std::string& token);

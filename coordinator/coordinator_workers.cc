@@ -135,10 +135,11 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
   return response;
 }
 
-Status Coordinator::EndAttemptLocked(const AttemptRecord& attempt, AttemptEnd end) {
+Status Coordinator::EndAttemptLocked(const AttemptRecord& attempt, AttemptEnd end, const AttemptUsage& usage) {
   const double now = Now();
   end.stop_reason = attempt.stop_reason;
-  RETURN_IF_ERROR(store_->EndAttempt(attempt.id, end.lost ? "lost" : "exited", end.exit_code, end.signal, end.reason, now));
+  RETURN_IF_ERROR(
+      store_->EndAttempt(attempt.id, end.lost ? "lost" : "exited", end.exit_code, end.signal, end.reason, now, usage));
   ASSIGN_OR_RETURN(SweepRecord sweep, store_->LoadSweep(attempt.sweep_id));
   ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(attempt.trial_id));
   const TrialOutcome outcome =
@@ -183,7 +184,7 @@ Status Coordinator::ReportAttemptExit(const v1::ReportAttemptExitRequest& reques
   end.exit_code = request.exit_code();
   end.signal = request.signal();
   end.reason = request.reason();
-  RETURN_IF_ERROR(EndAttemptLocked(attempt, end));
+  RETURN_IF_ERROR(EndAttemptLocked(attempt, end, {request.cpu_seconds(), request.peak_memory_bytes()}));
   RETURN_IF_ERROR(tx.Commit());
   Changed();
   return OkStatus();

@@ -155,6 +155,9 @@ Status ValidateExit(const v1::ReportAttemptExitRequest& request) {
   RETURN_IF_ERROR(CheckWorkerId(request.worker_id()));
   RETURN_IF_ERROR(ValidateId("attempt_id", request.attempt_id()));
   if (request.reason().size() > 64 * 1024) return InvalidArgument("reason: longer than 64 KiB");
+  if (!std::isfinite(request.cpu_seconds()) || request.cpu_seconds() < 0)
+    return InvalidArgument("cpu_seconds: must be a finite number, 0 or more");
+  if (request.peak_memory_bytes() < 0) return InvalidArgument("peak_memory_bytes: must not be negative");
   return OkStatus();
 }
 

@@ -5,7 +5,6 @@
 
 #include <cctype>
 #include <charconv>
-#include <ctime>
 #include <vector>
 
 #include "coordinator/dashboard/assets.h"
@@ -330,7 +329,7 @@ HttpAnswer JsonApi::SweepReport(const Principal& caller, int64_t sweep_id, doubl
   if (Status visible = CheckSweepAccess(caller, sweep_id); !visible.ok()) return ErrorAnswer(visible);
   for (const char* part : {"", "/trials", "/parameters", "/importance", "/cost"})
     if (Status added = add(base + part, {}); !added.ok()) return ErrorAnswer(added);
-  if (Status added = add(base + "/events", {{"after", "0"}}); !added.ok()) return ErrorAnswer(added);
+  if (Status added = add(base + "/events", {}); !added.ok()) return ErrorAnswer(added);
   if (Status added = add("/api/whoami", {}); !added.ok()) return ErrorAnswer(added);
   HttpAnswer metrics = Get(caller, base + "/metrics", {});
   if (metrics.status != 200) return metrics;
@@ -340,10 +339,7 @@ HttpAnswer JsonApi::SweepReport(const Principal& caller, int64_t sweep_id, doubl
   // The page opens on the sweep's metric, as the live one does.
   responses[base + "/metrics"] = first;
 
-  const std::time_t seconds = static_cast<std::time_t>(generated_at);
-  char when[32];
-  std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&seconds));
-  const nlohmann::json report = {{"route", "#/sweeps/" + std::to_string(sweep_id)}, {"generated_at", when},
+  const nlohmann::json report = {{"route", "#/sweeps/" + std::to_string(sweep_id)}, {"generated_at", generated_at},
                                  {"responses", std::move(responses)}};
   std::string html(page->body);
   const bool replaced =

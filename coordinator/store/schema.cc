@@ -197,6 +197,11 @@ ALTER TABLE sweeps ADD COLUMN promotion_margin REAL NOT NULL DEFAULT 0;
 ALTER TABLE sweeps ADD COLUMN evaluated_version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sweeps ADD COLUMN search_outcome TEXT NOT NULL DEFAULT '';
 )sql",
+      // What each attempt's processes used, as its worker measured them.
+      R"sql(
+ALTER TABLE attempts ADD COLUMN cpu_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN peak_memory_bytes INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return migrations;
 }

@@ -104,6 +104,15 @@ StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
     created += counts.Int(1);
   }));
   sweep.set_trials_total(std::max(created, record.planned_trials));
+  Statement usage = db_->Prepare(
+      "SELECT COALESCE(SUM(CASE WHEN a.ended_at > 0 THEN a.slots * (a.ended_at - a.started_at) ELSE 0 END), 0), "
+      "COALESCE(SUM(a.cpu_seconds), 0) FROM attempts a JOIN trials t ON t.id = a.trial_id WHERE t.sweep_id = ?");
+  usage.Bind(1, sweep_id);
+  ASSIGN_OR_RETURN(const bool usage_found, usage.Next());
+  if (usage_found) {
+    sweep.set_slot_seconds(usage.Double(0));
+    sweep.set_cpu_seconds(usage.Double(1));
+  }
   ASSIGN_OR_RETURN(const std::optional<v1::Trial> best, BestTrial(sweep_id, sweep.mode()));
   if (best) *sweep.mutable_best_trial() = *best;
   return sweep;

@@ -104,6 +104,12 @@ struct AttemptSummary {
   double ended_at = 0;      // 0 while active
 };
 
+// What an attempt's processes used, as its worker measured them (0: not measured).
+struct AttemptUsage {
+  double cpu_seconds = 0;
+  int64_t peak_memory_bytes = 0;
+};
+
 // One trial's points of one metric, in step order.
 struct TrialSeries {
   int64_t trial_id = 0;
@@ -235,7 +241,7 @@ class Store {
   Status SetAttemptStopping(int64_t attempt_id, const std::string& stop_reason);
   // `state`: exited, or lost when its worker was declared lost.
   Status EndAttempt(int64_t attempt_id, const std::string& state, int64_t exit_code, int64_t signal,
-                    const std::string& reason, double now);
+                    const std::string& reason, double now, const AttemptUsage& usage = {});
   // Every attempt of a sweep's trials, by trial then attempt number.
   StatusOr<std::vector<AttemptSpan>> AttemptSpans(int64_t sweep_id);
   StatusOr<std::vector<AttemptSummary>> TrialAttempts(int64_t trial_id);

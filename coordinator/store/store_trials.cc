@@ -16,7 +16,10 @@ constexpr const char* kTrialColumns =
     "(SELECT COUNT(*) FROM attempts a WHERE a.trial_id = t.id), "
     "(SELECT worker_id FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1), "
     "(SELECT exit_code FROM attempts a WHERE a.trial_id = t.id ORDER BY a.number DESC LIMIT 1), t.restarts, "
-    "t.rung, t.decision, t.lineage ";
+    "t.rung, t.decision, t.lineage, "
+    "(SELECT COALESCE(SUM(a.slots * (a.ended_at - a.started_at)), 0) FROM attempts a WHERE a.trial_id = t.id AND a.ended_at > 0), "
+    "(SELECT COALESCE(SUM(a.cpu_seconds), 0) FROM attempts a WHERE a.trial_id = t.id), "
+    "(SELECT COALESCE(MAX(a.peak_memory_bytes), 0) FROM attempts a WHERE a.trial_id = t.id) ";
 
 }  // namespace
 
@@ -73,6 +76,9 @@ v1::Trial Store::ReadTrial(const Statement& row) {
     h->set_time(hop.value("time", 0.0));
     ReadHyperparameters(hop.value("hyperparameters", nlohmann::json::array()), h->mutable_hyperparameters());
   }
+  trial.set_slot_seconds(row.Double(20));
+  trial.set_cpu_seconds(row.Double(21));
+  trial.set_peak_memory_bytes(row.Int(22));
   return trial;
 }
 
@@ -258,9 +264,12 @@ Status Store::SetAttemptStopping(int64_t attempt_id, const std::string& stop_rea
 }
 
 Status Store::EndAttempt(int64_t attempt_id, const std::string& state, int64_t exit_code, int64_t signal,
-                         const std::string& reason, double now) {
-  return db_->Prepare("UPDATE attempts SET state = ?, exit_code = ?, signal = ?, reason = ?, ended_at = ? WHERE id = ?")
-      .Bind(1, state).Bind(2, exit_code).Bind(3, signal).Bind(4, reason).Bind(5, now).Bind(6, attempt_id).Run();
+                         const std::string& reason, double now, const AttemptUsage& usage) {
+  return db_->Prepare(
+                "UPDATE attempts SET state = ?, exit_code = ?, signal = ?, reason = ?, ended_at = ?, cpu_seconds = ?, "
+                "peak_memory_bytes = ? WHERE id = ?")
+      .Bind(1, state).Bind(2, exit_code).Bind(3, signal).Bind(4, reason).Bind(5, now).Bind(6, usage.cpu_seconds)
+      .Bind(7, usage.peak_memory_bytes).Bind(8, attempt_id).Run();
 }
 
 StatusOr<std::vector<AttemptSpan>> Store::AttemptSpans(int64_t sweep_id) {

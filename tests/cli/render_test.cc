@@ -51,6 +51,10 @@ TEST(Render, ProgressBlockShowsStatesBestAndTimeLeft) {
   EXPECT_NE(block.find("pending 4  running 2  completed 2"), std::string::npos) << block;
   EXPECT_NE(block.find("best   trial 5: val_accuracy 0.9123  optimizer.lr=0.003"), std::string::npos) << block;
   EXPECT_NE(block.find("  trial 5 completed\n"), std::string::npos) << block;
+  EXPECT_EQ(block.find("cost"), std::string::npos) << block;  // nothing has ended yet
+  sweep.set_slot_seconds(95);
+  sweep.set_cpu_seconds(130);
+  EXPECT_NE(ProgressBlock(sweep, {}, 1040).find("cost   1:35 slot time, 2:10 CPU (ended attempts)\n"), std::string::npos);
 }
 
 TEST(Render, CsvHasAColumnPerHyperparameterAndQuotesWhereNeeded) {
@@ -275,11 +279,13 @@ TEST(Render, TrialsPrintsTheTableOfTheSweepOrTheTrialsAloneAsJson) {
   trials.mutable_trials(0)->set_started_at(1000);
   trials.mutable_trials(0)->set_finished_at(1030);
   trials.mutable_trials(0)->set_last_step(400);
+  trials.mutable_trials(0)->set_cpu_seconds(57.4);
+  trials.mutable_trials(0)->set_peak_memory_bytes(412LL << 20);
   std::ostringstream text, json;
   PrintTrials(trials, RunningSweep(), 1040, /*json=*/false, text);
   EXPECT_EQ(text.str(),
-            "TRIAL  ID  STATE      val_accuracy  STEP  WORKER  ATTEMPTS  TIME  HYPERPARAMETERS     MESSAGE\n"
-            "5      12  completed  0.9123        400   w1      1         0:30  optimizer.lr=0.003  \n");
+            "TRIAL  ID  STATE      val_accuracy  STEP  WORKER  ATTEMPTS  TIME  CPU   MEMORY   HYPERPARAMETERS     MESSAGE\n"
+            "5      12  completed  0.9123        400   w1      1         0:30  0:57  412 MiB  optimizer.lr=0.003  \n");
   PrintTrials(trials, RunningSweep(), 1040, /*json=*/true, json);
   const nlohmann::json document = OneJsonLine(json.str());
   EXPECT_FALSE(document.contains("sweep"));

@@ -49,6 +49,7 @@ Status WorkerAgent::Impl::Run(const std::atomic<bool>& stop) {
     const auto now = Clock::now();
     TakeHeartbeatAnswers(stop);
     FenceIfSilent();
+    SampleUsage();
     const bool any_exit = HandleExits();
     Relay();
     FlushEnded();

@@ -22,6 +22,7 @@
 #include "worker/agent/heartbeat_sender.h"
 #include "worker/agent/metrics_tail.h"
 #include "worker/agent/slots.h"
+#include "worker/agent/process_usage.h"
 #include "worker/agent/trainer_launcher.h"
 
 namespace orchard::worker {
@@ -44,6 +45,7 @@ class WorkerAgent::Impl {
     int64_t reported_checkpoint = -1;
     bool stop_sent = false;
     std::vector<int> gpus;
+    UsagePeak usage;                    // what its processes used, sampled while it runs
     v1::ReportAttemptExitRequest exit;  // set when the trainer has exited
   };
 
@@ -81,6 +83,8 @@ class WorkerAgent::Impl {
   void Relay();
   // Moves exited trainers' attempts to finishing_; true when any trainer exited.
   bool HandleExits();
+  // Samples what each running trainer's processes use (once a second at most).
+  void SampleUsage();
   v1::ReportAttemptExitRequest MakeExit(int64_t attempt_id, int exit_code, int signal, const std::string& reason) const;
   // An attempt that ended before its trainer ran.
   void ReportExit(int64_t attempt_id, int exit_code, int signal, const std::string& reason);
@@ -96,6 +100,7 @@ class WorkerAgent::Impl {
   std::string worker_id_;
   std::string storage_root_;
   double lease_timeout_ = 15;
+  Clock::time_point next_usage_sample_{};
   std::atomic<Clock::time_point> last_heartbeat_sent_{};  // of the last call that renewed our lease
   std::map<int64_t, Running> running_;   // by attempt id
   std::map<int64_t, Running> orphaned_;  // stopped after the coordinator declared us lost

@@ -80,9 +80,21 @@ bool WorkerAgent::Impl::HandleExits() {
     const std::string reason = ExitReason(exit, it->second.log_path);
     Say("attempt " + std::to_string(it->first) + " ended: " + reason);
     it->second.exit = MakeExit(it->first, exit.exit_code, exit.signal, reason);
+    it->second.exit.set_cpu_seconds(it->second.usage.cpu_seconds);
+    it->second.exit.set_peak_memory_bytes(it->second.usage.peak_memory_bytes);
     finishing_.insert(running_.extract(it));
   }
   return !exits.empty();
+}
+
+void WorkerAgent::Impl::SampleUsage() {
+  const auto now = Clock::now();
+  if (running_.empty() || now < next_usage_sample_) return;
+  next_usage_sample_ = now + std::chrono::seconds(1);
+  std::vector<int> pids;
+  for (const auto& [id, running] : running_) pids.push_back(running.pid);
+  const std::map<int, ProcessUsage> usage = SampleProcessTrees(pids);
+  for (auto& [id, running] : running_) running.usage.Add(usage.at(running.pid));
 }
 
 v1::ReportAttemptExitRequest WorkerAgent::Impl::MakeExit(int64_t attempt_id, int exit_code, int signal,

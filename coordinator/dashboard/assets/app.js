@@ -112,7 +112,6 @@
     const a = arr.slice().sort((x, y) => x - y);
     return a[Math.floor((a.length - 1) / 2)];
   }
-  function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
   // WebGL: whether there is any, and whether it is a software rasterizer (SwiftShader, llvmpipe), where
   // WebGL charts cost seconds (shader compilation, every pixel on the CPU) and SVG is the faster choice.
@@ -296,6 +295,13 @@
     return run;
   }
 
+  // List pages refetch on the coordinator's change stream; while it is down, every 10 s.
+  function refetchOnChange(gen, refresh) {
+    page.onChange = refresh;
+    const poll = setInterval(() => { if (alive(gen) && !globalStreamOpen) refresh(); }, 10000);
+    page.cleanup.push(() => clearInterval(poll));
+  }
+
   function handleError(err, soft) {
     if (err && err.status === 401 && !REPORT) { showLogin(); return; }
     const message = (err && err.message) || String(err);
@@ -381,6 +387,8 @@
     document.body.dataset.ready = '0';
     afterReadyQueue = [];
     clearBanner();
+    // The previous page goes at once: a failure to load this one must not leave it on screen.
+    setView('<p class="empty">Loading…</p>');
     const hash = location.hash || '#/';
     for (const [re, nav, fn] of ROUTES) {
       const m = hash.match(re);
@@ -563,7 +571,7 @@
     wireRowLinks(wrap);
     await load();
     if (!alive(gen)) return;
-    page.onChange = refresh;
+    if (!REPORT) refetchOnChange(gen, refresh);
     const ticker = setInterval(() => { if (alive(gen) && sweeps.some((s) => stateName(s.state) === 'running')) render(); }, 5000);
     page.cleanup.push(() => clearInterval(ticker));
     setReady();
@@ -647,10 +655,28 @@
     return (f > 0 ? f : (stateName(t.state) === 'running' ? nowSec() : s)) - s;
   }
 
-  function lineageText(t) {
-    const hops = t.lineage || [];
-    if (!hops.length) return '';
-    return hops.map((h) => `#${num(h.parent)}@${num(h.step)}`).join(' → ');
+  // PBT: the chain of members whose checkpoints this one's weights came from, newest first:
+  // "#4@300 ← #1@200" took over #4 at step 300, whose weights at that step came from #1 at step 200.
+  function lineageChain(t, byNumber) {
+    const chain = [];
+    let current = t, limit = Infinity;
+    const seen = new Set();
+    while (current && chain.length < 20) {
+      const hops = (current.lineage || []).filter((h) => num(h.step) <= limit);
+      if (!hops.length) break;
+      const hop = hops.reduce((a, b) => (num(b.step) >= num(a.step) ? b : a));
+      const parent = num(hop.parent);
+      chain.push(`#${parent}@${num(hop.step)}`);
+      const key = `${parent}@${num(hop.step)}`;
+      if (seen.has(key)) break;
+      seen.add(key);
+      current = byNumber.get(parent);
+      limit = num(hop.step) - 1;
+    }
+    return chain.join(' ← ');
+  }
+  function lineageHops(t) {
+    return (t.lineage || []).map((h) => `step ${num(h.step)}: took over #${num(h.parent)}`).join('; ');
   }
 
   async function pageSweep(id) {
@@ -760,29 +786,24 @@
     await Promise.all(loads);
     if (!alive(gen)) return;
     renderEvents(S);
-    // Parallel coordinates are WebGL only; on a software rasterizer one costs seconds whatever its
-    // size, so there it is drawn right after the rest of the page is ready (#parcoords gets
-    // data-drawn="1" when it is).
-    const deferParcoords = !fastWebGL();
+    // Parallel coordinates are WebGL only; on a software rasterizer (headless browsers) one costs
+    // seconds whatever its size, and even finding out which kind of WebGL there is costs a tenth of
+    // one. So they are drawn right after the rest of the page is ready: #parcoords gets
+    // data-drawn="1" when they are.
     mark('data');
     await drawCurves(S); mark('curves');
-    if (!deferParcoords) { await drawParcoords(S); mark('parcoords'); }
     await drawScatter(S); mark('scatter');
     await drawImportance(S); mark('importance');
     if (showRungs) { await drawRungs(S); mark('rungs'); }
     if (showPbt) { await drawPbt(S); mark('pbt'); }
     if (!alive(gen)) return;
-    if (deferParcoords) {
-      const pc = document.getElementById('parcoords');
-      if (pc) pc.innerHTML = '<p class="empty">Drawing…</p>';
-    }
+    const pc = document.getElementById('parcoords');
+    if (pc) pc.innerHTML = '<p class="empty">Drawing…</p>';
     setReady();
-    if (deferParcoords) {
-      await new Promise((r) => setTimeout(r, 30));
-      if (!alive(gen)) return;
-      await drawParcoords(S);
-      mark('parcoords');
-    }
+    await new Promise((r) => setTimeout(r, 30));
+    if (!alive(gen)) return;
+    await drawParcoords(S);
+    mark('parcoords');
 
     // Live updates.
     if (!REPORT) startSweepLive(S, gen);
@@ -816,7 +837,8 @@
         <div class="big">${frac === null ? esc(fmtInt(steps)) + ' steps' : Math.round(frac * 100) + '%'}</div>
         <div class="sub">${esc(fmtInt(steps))} of ${esc(fmtInt(full))} steps of running every trial to the end` +
         `${frac !== null && frac < 1 ? ` (saved ${Math.round((1 - frac) * 100)}%)` : ''}</div>
-        <div class="sub">${esc(fmtDur(num(c.slot_seconds)))} of slot time</div></div>`;
+        <div class="sub">${esc(fmtDur(num(c.slot_seconds)))} of slot time` +
+        `${S.sweep && num(S.sweep.cpu_seconds) > 0 ? `, ${esc(fmtDur(num(S.sweep.cpu_seconds)))} CPU` : ''}</div></div>`;
     }
     el.innerHTML = `
       <div class="head-main">
@@ -922,7 +944,7 @@
       th('last_step', 'Step', 'num');
     if (hasRung) head += th('rung', 'Rung', 'num');
     if (hasDecision) head += th('decision', 'Decision');
-    if (hasLineage) head += th('lineage', 'Lineage', '', 'PBT: parent #trial @ step, oldest first');
+    if (hasLineage) head += th('lineage', 'Lineage', '', 'PBT: whose checkpoint it took over at which step, and where that one came from');
     head += th('attempts', 'Att.', 'num', 'attempts' + (hasRestarts ? ' (restarts)' : '')) + th('duration', 'Time', 'num') +
             th('worker', 'Worker');
     for (const h of S.hp) {
@@ -931,6 +953,7 @@
     }
     head += '<th>Message</th>';
     const FIRST_ROWS = 120;
+    const byNumber = hasLineage ? new Map(S.trials.map((t) => [num(t.number), t])) : null;
     const rows = filteredSortedTrials(S).map((t, index) => {
       const tid = num(t.id);
       const st = stateName(t.state);
@@ -940,7 +963,7 @@
         `<td class="num">${num(t.last_step)}</td>`;
       if (hasRung) cells += `<td class="num">${num(t.rung) >= 0 ? num(t.rung) : '<span class="dim">—</span>'}</td>`;
       if (hasDecision) cells += `<td>${esc(t.decision || '')}</td>`;
-      if (hasLineage) cells += `<td class="lineage">${esc(lineageText(t))}</td>`;
+      if (hasLineage) cells += `<td class="lineage" title="${esc(lineageHops(t))}">${esc(lineageChain(t, byNumber))}</td>`;
       cells += `<td class="num">${num(t.attempts)}${num(t.restarts) > 0 ? ` <span class="dim">(${num(t.restarts)})</span>` : ''}</td>` +
         `<td class="num nowrap">${esc(fmtDur(trialDuration(t)))}</td><td class="nowrap">${esc(t.worker_id || '')}</td>`;
       for (const h of S.hp) {
@@ -1096,9 +1119,10 @@
       return;
     }
     if (!el.classList.contains('js-plotly-plot')) el.innerHTML = '';
+    // SVG throughout: with many trials the curves are merged into a few traces (below), which SVG
+    // draws faster than WebGL where WebGL is a software rasterizer, and fast enough elsewhere.
     const many = withData.length > 200;
-    const gl = many && fastWebGL();
-    const type = gl ? 'scattergl' : 'scatter';
+    const type = 'scatter';
     const hovertemplate = `%{text}<br>step %{x}: %{y:.4g}<extra></extra>`;
     const traces = [];
     const bestTrial = S.trialById.get(bestId);
@@ -1130,12 +1154,13 @@
         if (maximize) q = 1 - q;
         return Math.min(buckets - 1, Math.floor(q * buckets));
       };
+      const perCurve = Math.max(20, Math.floor(60000 / others.length));
       for (const t of others) {
         const g = groups[t.has_objective ? rank(num(t.objective)) : buckets];
         const pts = S.series.get(num(t.id));
         const label = curveLabel(S, t), tid = num(t.id);
-        // At most ~100 points a curve (always the last): a thousand overlaid curves look the same.
-        const stride = Math.max(1, Math.ceil(pts.length / 100));
+        // About 60k points in all (always each curve's last): a thousand overlaid curves look the same.
+        const stride = Math.max(1, Math.ceil(pts.length / perCurve));
         for (let k = 0; k < pts.length; k += stride) { g.x.push(pts[k][0]); g.y.push(pts[k][1]); g.text.push(label); g.cd.push(tid); }
         if ((pts.length - 1) % stride) {
           const p = pts[pts.length - 1];
@@ -1564,6 +1589,8 @@
       } else if (changed.length) {
         const answers = await Promise.all(changed.map((t) => apiOptional(`/api/trials/${num(t.id)}/metrics`).catch(() => null)));
         if (!alive(gen)) return;
+        // No per-trial metrics from this coordinator: the sweep's series for the shown metric instead.
+        if (answers.every((a) => a === null)) await loadSeries(S, gen);
         const newNames = new Set();
         changed.forEach((t, i) => {
           const a = answers[i];
@@ -1649,6 +1676,12 @@
       pageStreamOpen = open; updateLiveIndicator();
     });
     page.cleanup.push(() => { if (source) source.close(); source = null; pageStreamOpen = false; });
+    // Without the sweep's own stream (refused, or gone), the coordinator-wide one still says when to look.
+    page.onChange = () => {
+      if ((!source || source.readyState === EventSource.CLOSED) && stateName(S.sweep.state) === 'running') {
+        api(`/api/sweeps/${S.id}`).then((sw) => { if (alive(gen) && sw) { S.sweep = sw; update(); } }).catch(() => {});
+      }
+    };
     // Elapsed / ETA tick while running.
     const ticker = setInterval(() => { if (alive(gen) && stateName(S.sweep.state) === 'running') renderSweepHead(S); }, 5000);
     page.cleanup.push(() => clearInterval(ticker));
@@ -1706,17 +1739,18 @@
     setReady();
     if (REPORT) return;
     const refresh = makeRefresher(gen, async () => {
-      const was = trialKey(T.trial);
       await load();
       if (alive(gen)) bumpUpdates();
-      return was;
     }, 2000);
-    page.onChange = refresh;
+    const live = () => ['running', 'pending', 'paused'].includes(stateName(T.trial.state));
+    // Changes elsewhere in the coordinator: refetch soon while the trial is live, now and then after.
+    let lastSlow = Date.now();
+    page.onChange = () => {
+      if (live()) refresh();
+      else if (Date.now() - lastSlow > 15000) { lastSlow = Date.now(); refresh(); }
+    };
     // Logs grow without the coordinator noticing: poll while the trial is live.
-    const poll = setInterval(() => {
-      const st = stateName(T.trial.state);
-      if (alive(gen) && (st === 'running' || st === 'pending')) refresh();
-    }, 3000);
+    const poll = setInterval(() => { if (alive(gen) && live()) refresh(); }, 3000);
     page.cleanup.push(() => clearInterval(poll));
   }
 
@@ -1741,6 +1775,8 @@
         ${fact('started', esc(fmtTime(t.started_at)))}
         ${fact('finished', esc(fmtTime(t.finished_at)))}
         ${fact('duration', esc(fmtDur(trialDuration(t))))}
+        ${num(t.cpu_seconds) > 0 ? fact('cpu time', esc(fmtDur(num(t.cpu_seconds)))) : ''}
+        ${num(t.peak_memory_bytes) > 0 ? fact('peak memory', `${Math.round(num(t.peak_memory_bytes) / 1048576)} MiB`) : ''}
         ${fact('output', `<code>${esc(t.output_dir || '—')}</code>`)}
         ${fact('checkpoint', `<code>${esc(t.checkpoint || '—')}</code>`)}
       </div>
@@ -1832,7 +1868,7 @@
     const cells = [...el.querySelectorAll('.curve-cell .plot')];
     await Promise.all(names.map((n, i) => {
       const pts = T.points.get(n);
-      const trace = { type: pts.length > 5000 && fastWebGL() ? 'scattergl' : 'scatter', mode: pts.length === 1 ? 'markers' : 'lines',
+      const trace = { type: 'scatter', mode: pts.length === 1 ? 'markers' : 'lines',
         x: pts.map((p) => p[0]), y: pts.map((p) => p[1]), line: { width: 1.6, color: n === main ? BEST_COLOR : PALETTE[i % PALETTE.length] },
         hovertemplate: `step %{x}: %{y:.4g}<extra>${esc(n)}</extra>` };
       return drawPlot(cells[i], [trace], baseLayout({ uirevision: `trial:${n}`, margin: { l: 50, r: 10, t: 6, b: 32 },
@@ -1880,7 +1916,7 @@
     setReady();
     if (REPORT) return;
     const refresh = makeRefresher(gen, async () => { await load(); bumpUpdates(); }, 500);
-    page.onChange = refresh;
+    refetchOnChange(gen, refresh);
     const tick = setInterval(() => { if (alive(gen)) render(); }, 1000);
     const poll = setInterval(() => { if (alive(gen)) refresh(); }, 10000);
     page.cleanup.push(() => { clearInterval(tick); clearInterval(poll); });
@@ -1921,7 +1957,7 @@
     await load();
     if (!alive(gen)) return;
     setReady();
-    if (!REPORT) page.onChange = makeRefresher(gen, async () => { await load(); bumpUpdates(); }, 1000);
+    if (!REPORT) refetchOnChange(gen, makeRefresher(gen, async () => { await load(); bumpUpdates(); }, 1000));
   }
 
   async function pageModel(name) {
@@ -1980,7 +2016,7 @@
     await load();
     if (!alive(gen)) return;
     setReady();
-    if (!REPORT) page.onChange = makeRefresher(gen, async () => { await load(); bumpUpdates(); }, 1000);
+    if (!REPORT) refetchOnChange(gen, makeRefresher(gen, async () => { await load(); bumpUpdates(); }, 1000));
   }
 
   async function drawModelChart(versions, decisions, champion, metric) {
@@ -2059,7 +2095,7 @@
     await load();
     if (!alive(gen)) return;
     setReady();
-    if (!REPORT) page.onChange = makeRefresher(gen, async () => { await load(); bumpUpdates(); }, 1000);
+    if (!REPORT) refetchOnChange(gen, makeRefresher(gen, async () => { await load(); bumpUpdates(); }, 1000));
   }
 
   async function pageSchedule(name) {
@@ -2106,7 +2142,7 @@
     await load();
     if (!alive(gen)) return;
     setReady();
-    if (!REPORT) page.onChange = makeRefresher(gen, async () => { await load(); bumpUpdates(); }, 1000);
+    if (!REPORT) refetchOnChange(gen, makeRefresher(gen, async () => { await load(); bumpUpdates(); }, 1000));
   }
 
   // ---------------------------------------------------------------------------------------------

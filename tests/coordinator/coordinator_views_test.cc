@@ -1,0 +1,114 @@
+// What the dashboard and /metrics read: what trials and sweeps cost, attempts, checkpoints, a
+// sweep's metric series, and the Prometheus page.
+#include <gtest/gtest.h>
+
+#include "tests/coordinator/coordinator_fixture.h"
+
+namespace orchard::coordinator {
+namespace {
+
+class CoordinatorViewsTest : public CoordinatorTest {
+ protected:
+  Status ExitWithUsage(const std::string& worker, const v1::Attempt& attempt, double cpu_seconds, int64_t peak) {
+    v1::ReportAttemptExitRequest request;
+    request.set_worker_id(worker);
+    request.set_attempt_id(attempt.attempt_id());
+    request.set_exit_code(0);
+    request.set_cpu_seconds(cpu_seconds);
+    request.set_peak_memory_bytes(peak);
+    return coordinator_->ReportAttemptExit(request);
+  }
+};
+
+TEST_F(CoordinatorViewsTest, TrialsAndSweepsCarryWhatTheirEndedAttemptsCost) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(2);
+  const std::vector<v1::Attempt> attempts = Lease(worker, 2);
+  ASSERT_EQ(attempts.size(), 2u);
+  ASSERT_TRUE(Report(attempts[0], 5, 0.5).ok());
+  clock_.Advance(30);
+  ASSERT_TRUE(ExitWithUsage(worker, attempts[0], 12.5, 300 << 20).ok());
+
+  const v1::Trial ended = coordinator_->GetTrial(attempts[0].trial_id()).value();
+  EXPECT_DOUBLE_EQ(ended.slot_seconds(), 30);
+  EXPECT_DOUBLE_EQ(ended.cpu_seconds(), 12.5);
+  EXPECT_EQ(ended.peak_memory_bytes(), 300 << 20);
+  const v1::Trial running = coordinator_->GetTrial(attempts[1].trial_id()).value();
+  EXPECT_EQ(running.slot_seconds(), 0);  // ended attempts only
+  const v1::Sweep now = coordinator_->GetSweep(sweep.id()).value();
+  EXPECT_DOUBLE_EQ(now.slot_seconds(), 30);
+  EXPECT_DOUBLE_EQ(now.cpu_seconds(), 12.5);
+
+  // The dashboard's cost counts the running attempt up to now, and the steps trained so far.
+  const Coordinator::SweepCost cost = coordinator_->Cost(sweep.id()).value();
+  EXPECT_DOUBLE_EQ(cost.slot_seconds, 60);
+  EXPECT_EQ(cost.trial_steps, 5);
+  EXPECT_EQ(cost.full_steps, 3 * 5);  // the longest completed trial ran 5 steps; 3 trials
+
+  const std::vector<AttemptSummary> history = coordinator_->TrialAttempts(attempts[0].trial_id()).value();
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].state, "exited");
+  EXPECT_EQ(history[0].exit_code, 0);
+  EXPECT_DOUBLE_EQ(history[0].ended_at - history[0].started_at, 30);
+}
+
+TEST_F(CoordinatorViewsTest, ExitsWithImpossibleUsageAreRefused) {
+  Submit();
+  const std::string worker = Register(1);
+  const v1::Attempt attempt = Lease(worker, 1).at(0);
+  EXPECT_EQ(ExitWithUsage(worker, attempt, -1, 0).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ExitWithUsage(worker, attempt, std::nan(""), 0).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ExitWithUsage(worker, attempt, 1, -5).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(coordinator_->GetTrial(attempt.trial_id()).value().state() == v1::TRIAL_RUNNING);
+}
+
+TEST_F(CoordinatorViewsTest, MetricSeriesOfEveryTrialAndCompleteCheckpointsOnly) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(2);
+  const std::vector<v1::Attempt> attempts = Lease(worker, 2);
+  ASSERT_TRUE(Report(attempts[0], 1, 0.9).ok());
+  ASSERT_TRUE(Report(attempts[0], 2, 0.7).ok());
+  ASSERT_TRUE(Report(attempts[1], 1, 0.8).ok());
+  ASSERT_TRUE(ReportMetric(attempts[1], "train_loss", 1.1, 1).ok());
+  const Coordinator::SweepMetricSeries series = coordinator_->SweepMetrics(sweep.id(), "").value();
+  EXPECT_EQ(series.metric, "val_loss");
+  EXPECT_EQ(series.names, (std::vector<std::string>{"train_loss", "val_loss"}));
+  ASSERT_EQ(series.series.size(), 2u);
+  EXPECT_EQ(series.series[0].points, (std::vector<std::pair<int64_t, double>>{{1, 0.9}, {2, 0.7}}));
+  EXPECT_EQ(series.series[1].number, 1);
+  EXPECT_EQ(coordinator_->SweepMetrics(sweep.id(), "bad name").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(coordinator_->SweepMetrics(999, "").status().code(), StatusCode::kNotFound);
+
+  WriteCheckpoint(attempts[0], 20, "b");
+  WriteCheckpoint(attempts[0], 10, "a");
+  const std::filesystem::path torn = std::filesystem::path(coordinator_->storage_root()) / attempts[0].output_dir() /
+                                     "checkpoints" / "step-30";
+  std::filesystem::create_directories(torn);  // no MANIFEST: not a checkpoint
+  const auto checkpoints = coordinator_->TrialCheckpoints(attempts[0].trial_id()).value();
+  ASSERT_EQ(checkpoints.size(), 2u);
+  EXPECT_EQ(checkpoints[0].step, 10);
+  EXPECT_EQ(checkpoints[1].path, attempts[0].output_dir() + "/checkpoints/step-20");
+  EXPECT_TRUE(coordinator_->TrialCheckpoints(attempts[1].trial_id()).value().empty());
+}
+
+TEST_F(CoordinatorViewsTest, PrometheusPageCountsTrialsWorkersAndDurations) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(2);
+  const std::vector<v1::Attempt> attempts = Lease(worker, 2);
+  clock_.Advance(20);
+  ASSERT_TRUE(Exit(worker, attempts[0], 0).ok());
+  std::string page;
+  ASSERT_TRUE(coordinator_->WritePrometheusMetrics(page).ok());
+  const std::string id = std::to_string(sweep.id());
+  for (const std::string& expected : std::vector<std::string>
+       {"orchard_sweeps{state=\"running\"} 1\n", "orchard_trials{sweep=\"" + id + "\",state=\"running\"} 1\n",
+        "orchard_trials{sweep=\"" + id + "\",state=\"pending\"} 1\n", "orchard_workers{state=\"alive\"} 1\n",
+        "orchard_slots{state=\"busy\"} 1\n", "orchard_slots{state=\"free\"} 1\n",
+        "orchard_trial_duration_seconds_bucket{state=\"completed\",le=\"15\"} 0\n",
+        "orchard_trial_duration_seconds_bucket{state=\"completed\",le=\"30\"} 1\n",
+        "orchard_queue_wait_seconds_count 2\n"})
+    EXPECT_NE(page.find(expected), std::string::npos) << expected << " not in:\n" << page;
+}
+
+}  // namespace
+}  // namespace orchard::coordinator

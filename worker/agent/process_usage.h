@@ -1,0 +1,34 @@
+// What trainer processes use, read from /proc: CPU time and resident memory of a process and all
+// its descendants (mpirun's ranks, a warm trainer's helpers), so a trial's cost covers every
+// process it started.
+//
+//   std::map<int, ProcessUsage> now = SampleProcessTrees({pid_a, pid_b});
+//   peaks[pid_a].Add(now[pid_a]);
+//
+// Linux only; a process that is gone counts as nothing. Thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace orchard::worker {
+
+struct ProcessUsage {
+  double cpu_seconds = 0;      // user + system, with waited-for children's
+  int64_t resident_bytes = 0;  // resident set now
+};
+
+// For each root pid: its usage summed with its descendants' (all read in one pass over `proc_root`).
+std::map<int, ProcessUsage> SampleProcessTrees(const std::vector<int>& roots, const std::string& proc_root = "/proc");
+
+// The largest figures seen over a trainer's life: CPU time only grows while its processes live, so
+// the last sample before it ended is its total (missing at most one sampling interval).
+struct UsagePeak {
+  double cpu_seconds = 0;
+  int64_t peak_memory_bytes = 0;
+  void Add(const ProcessUsage& usage);
+};
+
+}  // namespace orchard::worker
