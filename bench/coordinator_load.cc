@@ -4,11 +4,17 @@
 // percentiles, heartbeat p99 and failed calls; any failed call makes the exit status 1.
 //
 //   build/bin/orchard-bench-coordinator [--workers 100] [--reporters 200] [--heartbeat-ms 1000] [--seconds 10]
+//   build/bin/orchard-bench-coordinator --dashboards 4   # the same load without, then with 4 dashboards
+//
+// A simulated dashboard does what an open sweep page does on each live update, twice a second: it
+// reads the sweep, its trials and every trial's series of the sweep's metric over HTTP; with
+// --dashboards the report rates of both runs end in a BENCH line (ratio: with / without).
 //
 // The reporters hold the attempts of one random sweep (leased by the simulated workers, which keep
 // them alive with their heartbeats), and every report carries the sweep's metric, so each call goes
 // through authorisation, the metric insert and the search strategy, as a trainer's would.
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <stdlib.h>
 
 #include <CLI/CLI.hpp>
@@ -157,7 +163,29 @@ void Reports(SimulatedTrainer& trainer, Clock::time_point end, std::vector<doubl
   }
 }
 
-int Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds) {
+// Reads what a live sweep page reads, twice a second, until `end`; counts the reads.
+void Dashboard(const std::string& url, int64_t sweep_id, Clock::time_point end, std::atomic<int64_t>& reads,
+               Errors& errors) {
+  const std::string host_port = url.substr(url.find("//") + 2, url.size() - url.find("//") - 3);
+  httplib::Client client(host_port.substr(0, host_port.rfind(':')), std::stoi(host_port.substr(host_port.rfind(':') + 1)));
+  const std::string base = "/api/sweeps/" + std::to_string(sweep_id);
+  while (Clock::now() < end) {
+    for (const std::string& path : std::vector<std::string>{base, base + "/trials", base + "/metrics"}) {
+      auto answer = client.Get(path.c_str());
+      if (!answer || answer->status != 200) errors.Add("dashboard read " + path + " failed");
+      else reads.fetch_add(1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+struct LoadResult {
+  double reports_per_second = 0;
+  double report_p99_ms = 0;
+  int64_t errors = 0;
+};
+
+LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds, int dashboard_count) {
   std::string state_dir = (fs::temp_directory_path() / "orchard-bench-coordinator-XXXXXX").string();
   if (!mkdtemp(state_dir.data())) throw std::runtime_error("cannot create a directory like " + state_dir);
   orchard::coordinator::CoordinatorOptions options;
@@ -165,7 +193,8 @@ int Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds) 
   options.heartbeat_interval_seconds = heartbeat_ms / 1000.0;
   // Several missed heartbeats before a worker is lost, however slow they are set to be.
   options.lease_timeout_seconds = std::max(15.0, 5 * options.heartbeat_interval_seconds);
-  auto server = orchard::coordinator::CoordinatorServer::Start("127.0.0.1:0", options);
+  auto server = orchard::coordinator::CoordinatorServer::Start("127.0.0.1:0", options, {},
+                                                               dashboard_count > 0 ? "127.0.0.1:0" : "");
   if (!server.ok()) throw std::runtime_error("cannot start the coordinator: " + server.status().message());
   const std::string address = (*server)->address();
 
@@ -185,6 +214,7 @@ int Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds) 
     workers[w].id = response.worker_id();
   }
 
+  int64_t sweep_id = 0;
   {
     auto sweeps = orchard::v1::SweepService::NewStub(Connect(address));
     orchard::v1::SubmitSweepRequest request;
@@ -194,6 +224,7 @@ int Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds) 
     SetDeadline(context);
     orchard::v1::SubmitSweepResponse response;
     Check(sweeps->SubmitSweep(&context, request, &response), "submit");
+    sweep_id = response.sweep().id();
   }
 
   std::vector<SimulatedTrainer> trainers;
@@ -214,14 +245,21 @@ int Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds) 
     throw std::runtime_error("leased " + std::to_string(trainers.size()) + " attempts, expected " +
                              std::to_string(reporter_count));
 
-  std::printf("coordinator at %s: %d workers (heartbeat every %d ms), %d reporters, %d points per report, %.0f s\n",
-              address.c_str(), worker_count, heartbeat_ms, reporter_count, kPointsPerReport, seconds);
+  std::printf("coordinator at %s: %d workers (heartbeat every %d ms), %d reporters, %d points per report, %d dashboards, "
+              "%.0f s\n", address.c_str(), worker_count, heartbeat_ms, reporter_count, kPointsPerReport, dashboard_count,
+              seconds);
   std::fflush(stdout);
   Errors errors;
   std::vector<std::vector<double>> heartbeat_ms_by_worker(worker_count), report_ms_by_trainer(reporter_count);
   std::latch go(1);
   Clock::time_point start, end;  // written before `go` opens, read after
-  std::vector<std::thread> heartbeat_threads, report_threads;
+  std::vector<std::thread> heartbeat_threads, report_threads, dashboard_threads;
+  std::atomic<int64_t> dashboard_reads{0};
+  for (int d = 0; d < dashboard_count; ++d)
+    dashboard_threads.emplace_back([&] {
+      go.wait();
+      Dashboard((*server)->dashboard_url(), sweep_id, end, dashboard_reads, errors);
+    });
   const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(heartbeat_ms));
   for (int w = 0; w < worker_count; ++w)
     heartbeat_threads.emplace_back([&, w] {
@@ -240,6 +278,7 @@ int Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds) 
   for (std::thread& t : report_threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   for (std::thread& t : heartbeat_threads) t.join();
+  for (std::thread& t : dashboard_threads) t.join();
   (*server)->Shutdown();
   std::error_code ignored;
   fs::remove_all(state_dir, ignored);
@@ -256,11 +295,14 @@ int Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds) 
               Percentile(reports, 0.9), Percentile(reports, 0.99), reports.empty() ? 0.0 : reports.back());
   std::printf("heartbeats: %zu, latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", heartbeats.size(),
               Percentile(heartbeats, 0.5), Percentile(heartbeats, 0.99), heartbeats.empty() ? 0.0 : heartbeats.back());
+  if (dashboard_count > 0)
+    std::printf("dashboard reads: %lld (%.0f/s)\n", static_cast<long long>(dashboard_reads.load()),
+                dashboard_reads.load() / elapsed);
   std::printf("errors: %lld%s%s\n", static_cast<long long>(errors.count()), errors.count() ? "; first: " : "",
               errors.first().c_str());
   std::printf("LOAD reports_per_second=%.0f p99_ms=%.2f clients=%d\n", rate, Percentile(reports, 0.99),
               worker_count + reporter_count);
-  return errors.count() == 0 ? 0 : 1;
+  return {rate, Percentile(reports, 0.99), errors.count()};
 }
 
 }  // namespace
@@ -269,15 +311,25 @@ int main(int argc, char** argv) {
   CLI::App app{"The coordinator under load: simulated workers heartbeating and trainers reporting metrics."};
   int workers = 100, reporters = 200, heartbeat_ms = 1000;
   double seconds = 10;
+  int dashboards = 0;
   app.add_option("--workers", workers, "Simulated workers (heartbeats; they lease the reporters' attempts)")
       ->check(CLI::Range(1, 10000));
   app.add_option("--reporters", reporters, "Simulated trainers reporting metrics in a closed loop")
       ->check(CLI::Range(1, 10000));
   app.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat period of each worker")->check(CLI::Range(10, 60000));
   app.add_option("--seconds", seconds, "Length of the measured load")->check(CLI::Range(1.0, 3600.0));
+  app.add_option("--dashboards", dashboards,
+                 "Also run the load with this many dashboards reading over HTTP, and compare the report rates")
+      ->check(CLI::Range(0, 1000));
   CLI11_PARSE(app, argc, argv);
   try {
-    return Run(workers, reporters, heartbeat_ms, seconds);
+    const LoadResult alone = Run(workers, reporters, heartbeat_ms, seconds, 0);
+    if (dashboards == 0) return alone.errors == 0 ? 0 : 1;
+    const LoadResult watched = Run(workers, reporters, heartbeat_ms, seconds, dashboards);
+    std::printf("BENCH coordinator_reports_with_%d_dashboards ours=%.0f peer=%.0f unit=reports/s ratio=%.2f\n",
+                dashboards, watched.reports_per_second, alone.reports_per_second,
+                watched.reports_per_second / alone.reports_per_second);
+    return alone.errors + watched.errors == 0 ? 0 : 1;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "orchard-bench-coordinator: %s\n", error.what());
     return 1;
