@@ -1,6 +1,7 @@
 // Connections of their own for reads, so that no read waits for the coordinator's writer (WAL mode
 // lets readers see the last commit while a write goes on). Each caller borrows one connection for
-// the duration of `fn`; connections are opened as needed and kept for the next caller.
+// the duration of `fn`, whose reads all see the same commit (a sweep and its events agree);
+// connections are opened as needed and kept for the next caller.
 //
 //   ReadPool reads(db_path, storage_root);
 //   StatusOr<v1::Sweep> sweep = reads.With([&](Store& store) { return store.GetSweep(3); });
@@ -28,7 +29,10 @@ class ReadPool {
   auto With(Fn fn) -> decltype(fn(std::declval<Store&>())) {
     StatusOr<std::unique_ptr<Store>> store = Borrow();
     if (!store.ok()) return store.status();
-    auto result = fn(**store);
+    auto result = [&] {
+      const ReadSnapshot snapshot = (*store)->Snapshot();
+      return snapshot.status().ok() ? fn(**store) : decltype(fn(**store))(snapshot.status());
+    }();
     Return(std::move(*store));
     return result;
   }

@@ -130,6 +130,12 @@ Transaction::Transaction(Database* db) : db_(db), begin_status_(db->Exec("BEGIN 
 
 Transaction::~Transaction() { Rollback(); }
 
+ReadSnapshot::ReadSnapshot(Database* db) : db_(db), begin_status_(db->Exec("BEGIN DEFERRED")) {}
+
+ReadSnapshot::~ReadSnapshot() {
+  if (begin_status_.ok()) (void)db_->Exec("ROLLBACK");  // nothing was written: ending it is enough
+}
+
 void Transaction::Rollback() {
   if (done_) return;
   done_ = true;

@@ -125,4 +125,19 @@ class Transaction {
   bool done_ = false;
 };
 
+// A consistent view for several reads: every statement until destruction sees the same commit
+// (BEGIN DEFERRED; in WAL mode it never blocks the writer).
+class ReadSnapshot {
+ public:
+  explicit ReadSnapshot(Database* db);
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+  ~ReadSnapshot();
+  Status status() const { return begin_status_; }
+
+ private:
+  Database* db_;
+  Status begin_status_;
+};
+
 }  // namespace orchard::coordinator
