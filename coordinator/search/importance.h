@@ -19,7 +19,8 @@
 //  - values: [-0.5, n - 0.5], the index of the value's text in `values` (n = the number of values);
 //    a text not among them counts as one more value of its own, after the listed ones.
 // Constant parameters, lists of a single value, ranges with max <= min and integer ranges holding a
-// single integer vary nothing and are left out. Numbers outside the range count as its nearest bound. A sample missing a varying parameter, with a number that does not parse (or a log_uniform
+// single integer vary nothing and are left out. Numbers outside the range count as its nearest bound.
+// A sample missing a varying parameter, with a number that does not parse (or a log_uniform
 // value <= 0), or with a non-finite objective, is left out.
 //
 // Pure and deterministic: the same space, samples (in the same order) and seed give the same report.

@@ -160,6 +160,30 @@ StatusOr<Principal> HttpServer::Caller(const std::string& authorization, const s
   return caller;
 }
 
+void HttpServer::StreamChanges(httplib::Response& response, std::function<std::optional<std::string>()> message) {
+  response.set_header("Cache-Control", "no-store");
+  response.set_chunked_content_provider(
+      "text/event-stream", [this, message = std::move(message), version = uint64_t{0}, first = true](
+                               size_t, httplib::DataSink& sink) mutable {
+        const auto started = std::chrono::steady_clock::now();
+        while (!first && !stopping_.load()) {
+          if (coordinator_.WaitForChange(version, 1.0) != version) break;
+          if (std::chrono::steady_clock::now() - started > std::chrono::duration<double>(kKeepAliveSeconds))
+            return sink.write(": keep-alive\n\n", 14);
+        }
+        first = false;
+        version = coordinator_.version();
+        const std::optional<std::string> next = stopping_.load() ? std::nullopt : message();
+        if (!next) {
+          sink.done();
+          return false;
+        }
+        const bool written = sink.write(next->data(), next->size());
+        std::this_thread::sleep_for(std::chrono::duration<double>(kStreamMinimumGapSeconds));
+        return written;
+      });
+}
+
 void HttpServer::Route() {
   httplib::Server& http = *server_;
   auto caller_of = [this](const httplib::Request& request) {
@@ -182,27 +206,8 @@ void HttpServer::Route() {
   http.Get("/api/stream", [this, caller_of](const httplib::Request& request, httplib::Response& response) {
     auto caller = caller_of(request);
     if (!caller.ok()) return Send(request, response, ErrorAnswer(caller.status()));
-    response.set_header("Cache-Control", "no-store");
-    response.set_chunked_content_provider("text/event-stream", [this, version = uint64_t{0}, first = true](
-                                                                   size_t, httplib::DataSink& sink) mutable {
-      const auto started = std::chrono::steady_clock::now();
-      while (!first && !stopping_.load()) {
-        const uint64_t now = coordinator_.WaitForChange(version, 1.0);
-        if (now != version) break;
-        if (std::chrono::steady_clock::now() - started > std::chrono::duration<double>(kKeepAliveSeconds)) {
-          return sink.write(": keep-alive\n\n", 14);
-        }
-      }
-      if (stopping_.load()) {
-        sink.done();
-        return false;
-      }
-      first = false;
-      version = coordinator_.version();
-      const std::string message = SseMessage("change", nlohmann::json{{"version", version}}.dump());
-      const bool written = sink.write(message.data(), message.size());
-      std::this_thread::sleep_for(std::chrono::duration<double>(kStreamMinimumGapSeconds));
-      return written;
+    StreamChanges(response, [this]() -> std::optional<std::string> {
+      return SseMessage("change", nlohmann::json{{"version", coordinator_.version()}}.dump());
     });
   });
 
@@ -212,43 +217,22 @@ void HttpServer::Route() {
     const int64_t sweep_id = std::stoll(request.matches[1]);
     if (Status visible = api_.CheckSweepAccess(*caller, sweep_id); !visible.ok())
       return Send(request, response, ErrorAnswer(visible));
-    response.set_header("Cache-Control", "no-store");
-    response.set_chunked_content_provider(
-        "text/event-stream", [this, sweep_id, version = uint64_t{0}, last_event = int64_t{0}, first = true](
-                                 size_t, httplib::DataSink& sink) mutable {
-          const auto started = std::chrono::steady_clock::now();
-          while (!first && !stopping_.load()) {
-            const uint64_t now = coordinator_.WaitForChange(version, 1.0);
-            if (now != version) break;
-            if (std::chrono::steady_clock::now() - started > std::chrono::duration<double>(kKeepAliveSeconds))
-              return sink.write(": keep-alive\n\n", 14);
-          }
-          if (stopping_.load()) {
-            sink.done();
-            return false;
-          }
-          first = false;
-          version = coordinator_.version();
-          auto events = coordinator_.EventsAfter(sweep_id, last_event);
-          if (!events.ok()) {
-            const std::string message = SseMessage("error", nlohmann::json{{"error", events.status().message()}}.dump());
-            sink.write(message.data(), message.size());
-            sink.done();
-            return false;
-          }
-          nlohmann::json list = nlohmann::json::array();
-          for (const EventRecord& event : events->events) {
-            list.push_back({{"id", event.id}, {"time", event.time}, {"message", event.message}});
-            last_event = event.id;
-          }
-          HttpAnswer sweep = api_.Get(Principal{Principal::Role::kAdmin, kLocalUser},
-                                      "/api/sweeps/" + std::to_string(sweep_id), {});
-          const std::string data = "{\"sweep\": " + sweep.body + ", \"events\": " + list.dump() + "}";
-          const std::string message = SseMessage("sweep", data);
-          const bool written = sink.write(message.data(), message.size());
-          std::this_thread::sleep_for(std::chrono::duration<double>(kStreamMinimumGapSeconds));
-          return written;
-        });
+    StreamChanges(response, [this, sweep_id, last_event = int64_t{0}, failed = false]() mutable -> std::optional<std::string> {
+      if (failed) return std::nullopt;
+      auto events = coordinator_.EventsAfter(sweep_id, last_event);
+      if (!events.ok()) {
+        failed = true;  // said once, then the stream ends
+        return SseMessage("error", nlohmann::json{{"error", events.status().message()}}.dump());
+      }
+      nlohmann::json list = nlohmann::json::array();
+      for (const EventRecord& event : events->events) {
+        list.push_back({{"id", event.id}, {"time", event.time}, {"message", event.message}});
+        last_event = event.id;
+      }
+      const HttpAnswer sweep =
+          api_.Get(Principal{Principal::Role::kAdmin, kLocalUser}, "/api/sweeps/" + std::to_string(sweep_id), {});
+      return SseMessage("sweep", "{\"sweep\": " + sweep.body + ", \"events\": " + list.dump() + "}");
+    });
   });
 
   http.Get(R"(/api/sweeps/(\d+)/report)", [this, caller_of](const httplib::Request& request, httplib::Response& response) {

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -23,6 +25,7 @@
 
 namespace httplib {
 class Server;
+struct Response;
 }
 
 namespace orchard::coordinator {
@@ -46,6 +49,10 @@ class HttpServer {
  private:
   HttpServer(Coordinator& coordinator, CredentialStore* credentials, const RpcMetrics* rpc_metrics);
   void Route();
+  // Server-Sent Events: `message()` at once and after every change (at most twice a second), a
+  // keep-alive comment after 15 s without one; the stream ends when the server stops or `message`
+  // answers nullopt.
+  void StreamChanges(httplib::Response& response, std::function<std::optional<std::string>()> message);
   StatusOr<Principal> Caller(const std::string& authorization, const std::string& cookie) const;
   std::string MetricsPage();
 

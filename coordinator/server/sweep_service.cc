@@ -128,7 +128,10 @@ grpc::Status SweepServiceImpl::GetSweepReport(grpc::ServerContext* context, cons
                                               v1::GetSweepReportResponse* response) {
   auto caller = CallingUser(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  if (Status allowed = MayAccessSweep(*context, request->sweep_id()); !allowed.ok()) return ToGrpcStatus(allowed);
+  if (Status allowed = MayAccess(*caller, coordinator_.SweepOwner(request->sweep_id()),
+                                 "sweep " + std::to_string(request->sweep_id()));
+      !allowed.ok())
+    return ToGrpcStatus(allowed);
   const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   HttpAnswer report = JsonApi(coordinator_, credentials_ != nullptr).SweepReport(*caller, request->sweep_id(), now);
   if (report.status != 200) return {grpc::StatusCode::INTERNAL, report.body};
