@@ -155,8 +155,11 @@ class Coordinator {
     std::vector<std::string> names;     // every metric the sweep's trials reported
     std::vector<TrialSeries> series;
   };
-  // Every trial's points of one metric; an empty `name` means the sweep's metric.
-  StatusOr<SweepMetricSeries> SweepMetrics(int64_t sweep_id, const std::string& name);
+  // Every trial's points of one metric; an empty `name` means the sweep's metric. With `max_points`
+  // above 0, about that many in all: each longer series keeps evenly spaced points, its first and
+  // last among them, and never fewer than kMinPointsPerSeries.
+  static constexpr int64_t kMinPointsPerSeries = 20;
+  StatusOr<SweepMetricSeries> SweepMetrics(int64_t sweep_id, const std::string& name, int64_t max_points = 0);
   // The sweep block as submitted: the search space and how it is searched.
   StatusOr<SweepSpec> SweepSearchSpace(int64_t sweep_id);
   // Which hyperparameters mattered (search/importance.h), over the trials that reported the

@@ -1,5 +1,6 @@
 // What the dashboard and /metrics read besides the gRPC read calls, each from a read connection.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "coordinator/access/path_confinement.h"
@@ -13,21 +14,39 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Keeps `keep` evenly spaced points of `points` (at least 2), the first and the last among them.
+void ThinPoints(std::vector<std::pair<int64_t, double>>& points, size_t keep) {
+  if (points.size() <= keep) return;
+  std::vector<std::pair<int64_t, double>> kept;
+  kept.reserve(keep);
+  const double spacing = static_cast<double>(points.size() - 1) / static_cast<double>(keep - 1);
+  for (size_t i = 0; i < keep; ++i) kept.push_back(points[static_cast<size_t>(std::llround(spacing * i))]);
+  points = std::move(kept);
+}
+
 bool IsFinished(const std::string& state) { return state != "pending" && state != "running" && state != "paused"; }
 
 }  // namespace
 
-StatusOr<Coordinator::SweepMetricSeries> Coordinator::SweepMetrics(int64_t sweep_id, const std::string& name) {
+StatusOr<Coordinator::SweepMetricSeries> Coordinator::SweepMetrics(int64_t sweep_id, const std::string& name,
+                                                                    int64_t max_points) {
   RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
   if (!name.empty()) RETURN_IF_ERROR(CheckMetricName(name, "name"));
-  return reads_->With([&](Store& store) -> StatusOr<SweepMetricSeries> {
+  if (max_points < 0) return InvalidArgument("max_points: must be 0 (every point) or more, got " +
+                                             std::to_string(max_points));
+  ASSIGN_OR_RETURN(SweepMetricSeries result, reads_->With([&](Store& store) -> StatusOr<SweepMetricSeries> {
     ASSIGN_OR_RETURN(SweepRecord record, store.LoadSweep(sweep_id));
-    SweepMetricSeries result;
-    result.metric = name.empty() ? record.spec.value("metric", "") : name;
-    ASSIGN_OR_RETURN(result.names, store.SweepMetricNames(sweep_id));
-    ASSIGN_OR_RETURN(result.series, store.SweepMetricSeries(sweep_id, result.metric));
-    return result;
-  });
+    SweepMetricSeries read;
+    read.metric = name.empty() ? record.spec.value("metric", "") : name;
+    ASSIGN_OR_RETURN(read.names, store.SweepMetricNames(sweep_id));
+    ASSIGN_OR_RETURN(read.series, store.SweepMetricSeries(sweep_id, read.metric));
+    return read;
+  }));
+  if (max_points > 0 && !result.series.empty()) {
+    const int64_t per_series = std::max<int64_t>(kMinPointsPerSeries, max_points / static_cast<int64_t>(result.series.size()));
+    for (TrialSeries& series : result.series) ThinPoints(series.points, static_cast<size_t>(per_series));
+  }
+  return result;
 }
 
 StatusOr<v1::Trial> Coordinator::GetTrial(int64_t trial_id) {

@@ -225,7 +225,9 @@ HttpAnswer JsonApi::SweepGet(const Principal& caller, int64_t sweep_id, const st
   }
   if (what == "metrics") {
     const auto name = query.find("name");
-    auto metrics = coordinator_.SweepMetrics(sweep_id, name == query.end() ? "" : name->second);
+    const auto max_points = QueryInt(query, "max_points", 0);
+    if (!max_points.ok()) return ErrorAnswer(max_points.status());
+    auto metrics = coordinator_.SweepMetrics(sweep_id, name == query.end() ? "" : name->second, *max_points);
     if (!metrics.ok()) return ErrorAnswer(metrics.status());
     // Written directly: a sweep of 1,000 trials has 200,000 points here, too many for a JSON tree.
     std::string body = "{\"metric\":" + nlohmann::json(metrics->metric).dump() +
@@ -368,7 +370,7 @@ HttpAnswer JsonApi::SweepReport(const Principal& caller, int64_t sweep_id, doubl
   const bool replaced =
       ReplaceLine(html, "<link rel=\"stylesheet\" href=\"/static/style.css\">",
                   "<style>\n" + std::string(style->body) + "\n</style>") &&
-      ReplaceLine(html, "<script src=\"/static/plotly.min.js\"></script>",
+      ReplaceLine(html, "<script src=\"/static/plotly.min.js\" async></script>",
                   "<script>\n" + InlineCode(plotly->body) + "\n</script>") &&
       ReplaceLine(html, "<!-- ORCHARD_REPORT_DATA -->",
                   "<script>window.ORCHARD_REPORT = " + InlineJson(report) + ";</script>") &&

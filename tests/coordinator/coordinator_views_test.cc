@@ -62,6 +62,35 @@ TEST_F(CoordinatorViewsTest, ExitsWithImpossibleUsageAreRefused) {
   EXPECT_TRUE(coordinator_->GetTrial(attempt.trial_id()).value().state() == v1::TRIAL_RUNNING);
 }
 
+TEST_F(CoordinatorViewsTest, MetricSeriesThinnedToABudgetKeepEvenlySpacedPointsWithTheLast) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(2);
+  const std::vector<v1::Attempt> attempts = Lease(worker, 2);
+  for (int64_t step = 1; step <= 101; ++step) ASSERT_TRUE(ReportMetric(attempts[0], "train_loss", step * 0.5, step).ok());
+  for (int64_t step = 1; step <= 10; ++step) ASSERT_TRUE(ReportMetric(attempts[1], "train_loss", step, step).ok());
+
+  const auto every = coordinator_->SweepMetrics(sweep.id(), "train_loss").value();
+  EXPECT_EQ(every.series.at(0).points.size(), 101u);
+
+  // 100 points for two series: 50 each at most; the short one keeps all of its 10.
+  const auto thinned = coordinator_->SweepMetrics(sweep.id(), "train_loss", 100).value();
+  const auto& long_series = thinned.series.at(0).points;
+  ASSERT_EQ(long_series.size(), 50u);
+  EXPECT_EQ(long_series.front(), (std::pair<int64_t, double>{1, 0.5}));
+  EXPECT_EQ(long_series.back(), (std::pair<int64_t, double>{101, 50.5}));
+  for (size_t i = 1; i < long_series.size(); ++i) {
+    const int64_t gap = long_series[i].first - long_series[i - 1].first;
+    EXPECT_TRUE(gap == 2 || gap == 3) << "uneven gap " << gap << " before step " << long_series[i].first;
+  }
+  EXPECT_EQ(thinned.series.at(1).points.size(), 10u);
+
+  // A budget smaller than the floor still leaves every series kMinPointsPerSeries points.
+  const auto tiny = coordinator_->SweepMetrics(sweep.id(), "train_loss", 2).value();
+  EXPECT_EQ(tiny.series.at(0).points.size(), static_cast<size_t>(Coordinator::kMinPointsPerSeries));
+  EXPECT_EQ(tiny.series.at(0).points.back().first, 101);
+  EXPECT_EQ(coordinator_->SweepMetrics(sweep.id(), "train_loss", -1).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(CoordinatorViewsTest, MetricSeriesOfEveryTrialAndCompleteCheckpointsOnly) {
   const v1::Sweep sweep = Submit();
   const std::string worker = Register(2);

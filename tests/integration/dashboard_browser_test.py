@@ -5,8 +5,8 @@
 sweep page is opened in Chromium (driven over its DevTools protocol) and must show the trial table
 and the learning curves, and receive live updates (body[data-updates] grows) as the trials report.
 Once the sweep has ended, `orchard ui` serves its state directory and the sweeps list, the sweep
-page (every chart) and a trial page are checked; with --screenshots DIR the sweep and trial pages
-are saved there (docs/dashboard-sweep.png and docs/dashboard-trial.png come from this).
+page (every chart) and a trial page are checked, then the sweep's report file; with --screenshots
+DIR the sweep and trial pages are saved there (docs/dashboard-sweep.png and docs/dashboard-trial.png come from this).
 
   dashboard_browser_test.py --orchard build/bin/orchard --recipe recipes/quickstart.yaml [--screenshots DIR]
 """
@@ -102,6 +102,15 @@ class DashboardBrowserTest(unittest.TestCase):
         finally:
             ui.terminate()
             ui.wait(timeout=30)
+
+        # The shareable report: one file, opened with nothing serving it.
+        report = os.path.join(self.work, "sweep.html")
+        subprocess.run([ARGS.orchard, "report", "1", "-o", report, "--state-dir", state], check=True)
+        browser.open("file://" + report)
+        self.assertEqual(browser.eval("document.getElementById('live-indicator').textContent"), "report")
+        self.assertEqual(browser.count("#trial-table tr.trial-row"), 4)
+        for chart in ("curves", "scatter", "importance"):
+            self.assertGreater(browser.count(f"#{chart} .main-svg"), 0, f"#{chart} was not drawn in the report")
 
 
 if __name__ == "__main__":

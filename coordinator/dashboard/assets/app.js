@@ -5,9 +5,16 @@
 
 (() => {
   const REPORT = window.ORCHARD_REPORT || null;
-  const T0 = typeof window.ORCHARD_T0 === 'number' ? window.ORCHARD_T0 : 0;
   const APP_T0 = performance.now();
-  const HAS_PLOTLY = typeof window.Plotly !== 'undefined';
+  // plotly.js loads asynchronously (index.html) so that the page's first requests go out while it is
+  // parsed; drawing waits for it. It answers false where plotly.js could not be loaded.
+  const plotlyLoaded = new Promise((resolve) => {
+    if (window.Plotly || document.readyState === 'complete') resolve();
+    else window.addEventListener('load', () => resolve(), { once: true });
+  }).then(() => typeof window.Plotly !== 'undefined');
+  function hasPlotly() { return typeof window.Plotly !== 'undefined'; }
+  // Enough points for a thousand overlaid curves to look as they would with every point.
+  const CURVE_POINTS = 30000;
   const view = document.getElementById('view');
   const banner = document.getElementById('banner');
   const liveIndicator = document.getElementById('live-indicator');
@@ -218,9 +225,10 @@
   function clearBanner() { banner.hidden = true; banner.innerHTML = ''; }
   banner.addEventListener('click', (e) => { if (e.target.closest('.close')) clearBanner(); });
 
-  // Where a page's time went, for tests and curious people: window.ORCHARD_TIMINGS = [[label, ms], ...].
-  const TIMINGS = window.ORCHARD_TIMINGS = [];
-  function mark(label) { TIMINGS.push([label, Math.round(performance.now() - APP_T0)]); }
+  // Where a page's time went, for tests and curious people: window.ORCHARD_TIMINGS = [[label, ms], ...],
+  // in milliseconds from the navigation's start.
+  const TIMINGS = window.ORCHARD_TIMINGS = [['app.js', Math.round(APP_T0)]];
+  function mark(label) { TIMINGS.push([label, Math.round(performance.now())]); }
 
   // Work that can wait until the page is ready (then it runs in a task of its own).
   let afterReadyQueue = [];
@@ -235,9 +243,8 @@
     afterReadyQueue = [];
     if (queue.length) setTimeout(() => queue.forEach((fn) => { try { fn(); } catch (e) { console.error(e); } }), 0);
     document.body.dataset.ready = '1';
-    // From the page's first script (before plotly.js is parsed) and from this script's start.
-    document.body.dataset.renderMs = String(Math.round(performance.now() - T0));
-    document.body.dataset.appMs = String(Math.round(performance.now() - APP_T0));
+    // From the navigation's start: the page's own clock, so no poller's delay.
+    document.body.dataset.renderMs = String(Math.round(performance.now()));
   }
   function bumpUpdates() {
     document.body.dataset.updates = String(num(document.body.dataset.updates) + 1);
@@ -314,9 +321,7 @@
   }
 
   function showLogin(message) {
-    generation++;
-    if (page) page.cleanup.forEach((f) => { try { f(); } catch (e) { /* ignore */ } });
-    page = { gen: generation, cleanup: [] };
+    leavePage();
     showBanner(message || 'This coordinator needs a token.', 'warn');
     view.innerHTML = `
       <div class="page login-page">
@@ -378,10 +383,16 @@
     [/^#\/schedules\/(.+)$/, 'schedules', (m) => pageSchedule(decodeURIComponent(m[1]))],
   ];
 
-  function route() {
+  // Ends the shown page's work (its async loads are dropped, its timers and streams closed) and
+  // starts the next one's.
+  function leavePage() {
     generation++;
     if (page) page.cleanup.forEach((f) => { try { f(); } catch (e) { /* ignore */ } });
     page = { gen: generation, cleanup: [], onChange: null };
+  }
+
+  function route() {
+    leavePage();
     pageStreamOpen = false;
     updateLiveIndicator();
     document.body.dataset.ready = '0';
@@ -402,7 +413,7 @@
   }
 
   function purgePlots(root) {
-    if (!HAS_PLOTLY) return;
+    if (!hasPlotly()) return;
     for (const el of root.querySelectorAll('.js-plotly-plot')) { try { Plotly.purge(el); } catch (e) { /* ignore */ } }
   }
   function setView(html) {
@@ -430,7 +441,7 @@
                            linecolor: '#c9ced6' }, extra || {});
   }
   async function drawPlot(el, data, layout) {
-    if (!HAS_PLOTLY) { plotUnavailable(el); return; }
+    if (!(await plotlyLoaded)) { plotUnavailable(el); return; }
     try {
       await Plotly.react(el, data, layout, PLOT_CONFIG);
     } catch (e) {
@@ -438,7 +449,7 @@
     }
   }
   function onPlotClick(el, handler) {
-    if (!HAS_PLOTLY || el._orchardClick || typeof el.on !== 'function') return;
+    if (!hasPlotly() || el._orchardClick || typeof el.on !== 'function') return;
     el._orchardClick = true;
     el.on('plotly_click', (ev) => {
       const p = ev && ev.points && ev.points[0];
@@ -689,7 +700,10 @@
       cost: undefined,
     };
 
-    // First the facts every section needs; then the sections, each drawing as soon as it can.
+    // First the facts every section needs; then the sections, each drawing as soon as it can. The
+    // curves' points, the largest answer, are asked for at once too.
+    const sweepSeries = REPORT ? null : api(seriesPath(id, ''));
+    if (sweepSeries) sweepSeries.catch(() => {});  // handled where it is awaited
     const [sweep, trialsAnswer, paramsAnswer] = await Promise.all([
       api(`/api/sweeps/${id}`),
       api(`/api/sweeps/${id}/trials`),
@@ -771,7 +785,7 @@
 
     // Independent loads.
     const loads = [
-      loadSeries(S, gen).then(() => {
+      loadSeries(S, gen, sweepSeries).then(() => {
         if (!alive(gen)) return;
         if (S.metric === S.sweep.metric) S.sweepSeries = S.series;
         renderMetricSelect(S);
@@ -1033,14 +1047,25 @@
 
   // --- metric series
 
-  async function loadSeries(S, gen) {
+  // The path of a sweep's series of one metric (the sweep's without a name); the live dashboard asks
+  // for CURVE_POINTS in all, a report holds every point.
+  function seriesPath(id, name) {
+    const query = [];
+    if (name) query.push(`name=${encodeURIComponent(name)}`);
+    if (!REPORT) query.push(`max_points=${CURVE_POINTS}`);
+    return `/api/sweeps/${id}/metrics${query.length ? '?' + query.join('&') : ''}`;
+  }
+
+  // `prefetched`: the answer for the sweep's metric, asked for together with the sweep itself.
+  async function loadSeries(S, gen, prefetched) {
     let answer = null;
     const name = S.metric;
-    if (name) answer = await apiOptional(`/api/sweeps/${S.id}/metrics?name=${encodeURIComponent(name)}`);
+    if (prefetched) answer = await prefetched;
+    else if (name) answer = await apiOptional(seriesPath(S.id, name));
     if (!answer) {
-      const plain = REPORT ? reportLookup(`/api/sweeps/${S.id}/metrics`) : undefined;
+      const plain = REPORT ? reportLookup(seriesPath(S.id, '')) : undefined;
       if (plain && (!name || plain.metric === name)) answer = plain;
-      else if (!REPORT && !name) answer = await api(`/api/sweeps/${S.id}/metrics`);
+      else if (!REPORT && !name) answer = await api(seriesPath(S.id, ''));
     }
     if (!alive(gen)) return;
     const series = new Map();
@@ -1109,7 +1134,7 @@
     const el = document.getElementById('curves');
     const note = document.getElementById('curves-note');
     if (!el) return;
-    if (!HAS_PLOTLY) { plotUnavailable(el); return; }
+    if (!(await plotlyLoaded)) { plotUnavailable(el); return; }
     const bestId = S.sweep.best_trial && S.sweep.best_trial.has_objective ? num(S.sweep.best_trial.id) : -1;
     const withData = S.trials.filter((t) => (S.series.get(num(t.id)) || []).length > 0);
     if (!withData.length) {
@@ -1154,12 +1179,13 @@
         if (maximize) q = 1 - q;
         return Math.min(buckets - 1, Math.floor(q * buckets));
       };
-      const perCurve = Math.max(20, Math.floor(60000 / others.length));
+      const perCurve = Math.max(20, Math.floor(CURVE_POINTS / others.length));
       for (const t of others) {
         const g = groups[t.has_objective ? rank(num(t.objective)) : buckets];
         const pts = S.series.get(num(t.id));
         const label = curveLabel(S, t), tid = num(t.id);
-        // About 60k points in all (always each curve's last): a thousand overlaid curves look the same.
+        // About CURVE_POINTS in all (always each curve's last), as the coordinator sends them; live
+        // points make curves longer again.
         const stride = Math.max(1, Math.ceil(pts.length / perCurve));
         for (let k = 0; k < pts.length; k += stride) { g.x.push(pts[k][0]); g.y.push(pts[k][1]); g.text.push(label); g.cd.push(tid); }
         if ((pts.length - 1) % stride) {
@@ -1233,7 +1259,7 @@
     const el = document.getElementById('parcoords');
     const note = document.getElementById('parcoords-note');
     if (!el) return;
-    if (!HAS_PLOTLY) { plotUnavailable(el); el.dataset.drawn = '1'; return; }
+    if (!(await plotlyLoaded)) { plotUnavailable(el); el.dataset.drawn = '1'; return; }
     if (!hasWebGL()) {
       plotUnavailable(el, 'Parallel coordinates need WebGL, which this browser does not offer.');
       el.dataset.drawn = '1';
@@ -1319,7 +1345,7 @@
   async function drawScatter(S) {
     const el = document.getElementById('scatter');
     if (!el) return;
-    if (!HAS_PLOTLY) { plotUnavailable(el); return; }
+    if (!(await plotlyLoaded)) { plotUnavailable(el); return; }
     const trials = S.trials.filter((t) => num(t.number) >= 0 && t.has_objective);
     const varying = S.hp.filter((h) => h.varying && h.kind !== 'constant');
     if (!trials.length || !varying.length) {
@@ -1405,7 +1431,7 @@
       method.textContent = imp && imp.method ? imp.method : '';
       return;
     }
-    if (!HAS_PLOTLY) { plotUnavailable(el); return; }
+    if (!(await plotlyLoaded)) { plotUnavailable(el); return; }
     if (!el.classList.contains('js-plotly-plot')) el.innerHTML = '';
     const params = imp.parameters.slice().sort((a, b) => num(a.importance) - num(b.importance));
     const data = [{ type: 'bar', orientation: 'h', x: params.map((p) => num(p.importance)), y: params.map((p) => esc(p.path)),
@@ -1434,7 +1460,7 @@
   async function drawRungs(S) {
     const el = document.getElementById('rungs');
     if (!el) return;
-    if (!HAS_PLOTLY) { plotUnavailable(el); return; }
+    if (!(await plotlyLoaded)) { plotUnavailable(el); return; }
     const trials = S.trials.filter((t) => num(t.number) >= 0 && num(t.rung) >= 0);
     if (!trials.length) {
       purgePlots(el);
@@ -1501,7 +1527,7 @@
   async function drawPbt(S) {
     const el = document.getElementById('pbt-tree');
     if (!el) return;
-    if (!HAS_PLOTLY) { plotUnavailable(el); return; }
+    if (!(await plotlyLoaded)) { plotUnavailable(el); return; }
     const trials = S.trials.filter((t) => num(t.number) >= 0);
     if (!trials.length) { el.innerHTML = '<p class="empty">No members yet.</p>'; return; }
     if (!el.classList.contains('js-plotly-plot')) el.innerHTML = '';
@@ -1583,7 +1609,7 @@
       if (changed.length > 40) {
         await loadSeries(S, gen);
         if (S.metric !== wantSweep) {
-          const a = await apiOptional(`/api/sweeps/${S.id}/metrics?name=${encodeURIComponent(wantSweep)}`);
+          const a = await apiOptional(seriesPath(S.id, wantSweep));
           if (a) S.sweepSeries = new Map((a.series || []).map((s) => [num(s.trial_id), (s.points || []).map((p) => [Number(p[0]), Number(p[1])])]));
         }
       } else if (changed.length) {
@@ -1858,7 +1884,7 @@
     const main = T.sweep && T.sweep.metric;
     names.sort((a, b) => (b === main) - (a === main) || a.localeCompare(b));
     if (!names.length) { purgePlots(el); el.innerHTML = '<p class="empty">No metrics reported yet.</p>'; return; }
-    if (!HAS_PLOTLY) { plotUnavailable(el); return; }
+    if (!(await plotlyLoaded)) { plotUnavailable(el); return; }
     const existing = [...el.querySelectorAll('.curve-cell')];
     if (existing.length !== names.length || existing.some((c, i) => c.dataset.name !== names[i])) {
       purgePlots(el);
@@ -2024,7 +2050,7 @@
     if (!el) return;
     const withValue = versions.filter((v) => v.has_value);
     if (!withValue.length) { purgePlots(el); el.innerHTML = '<p class="empty">No version has a value.</p>'; return; }
-    if (!HAS_PLOTLY) { plotUnavailable(el); return; }
+    if (!(await plotlyLoaded)) { plotUnavailable(el); return; }
     if (!el.classList.contains('js-plotly-plot')) el.innerHTML = '';
     const traces = [{ type: 'scatter', mode: 'lines+markers', name: 'version', x: withValue.map((v) => num(v.version)),
       y: withValue.map((v) => num(v.value)), line: { color: '#4c78a8', width: 1.5 }, marker: { size: 7, color: '#4c78a8' },
@@ -2169,6 +2195,18 @@
     }
     updateLiveIndicator();
     window.addEventListener('hashchange', route);
+    // A page the browser keeps for its back button would hold its event streams open, and a
+    // browser opens only six connections to one host: every stream ends when the page is hidden,
+    // and the page is loaded afresh if it is shown again.
+    window.addEventListener('pagehide', () => {
+      leavePage();
+      if (globalStream) { globalStream.close(); globalStream = null; globalStreamOpen = false; }
+    });
+    window.addEventListener('pageshow', (event) => {
+      if (!event.persisted) return;
+      startGlobalStream();
+      route();
+    });
     loadWhoami();
     startGlobalStream();
     route();

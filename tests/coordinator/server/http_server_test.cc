@@ -163,6 +163,7 @@ TEST_F(HttpTest, BadInputGetsAClearFourHundred) {
       {base + "/nonsense", 404},
       {base + "/events?after=x", 400},
       {base + "/metrics?name=bad%20name%0A", 400},
+      {base + "/metrics?max_points=lots", 400},
       {"/api/trials/99999/log", 404},
       {"/api/trials/" + std::to_string(attempt_.trial_id()) + "/log?tail_bytes=many", 400},
       {"/api/models/nobody", 404},
