@@ -39,17 +39,37 @@ check_language(CUDA)
 if(CMAKE_CUDA_COMPILER)
   # Set per target (LibTorch's package resets CMAKE_CUDA_ARCHITECTURES): Ampere and Hopper.
   set(ORCHARD_CUDA_ARCHITECTURES 80 90 CACHE STRING "CUDA architectures of Orchard's kernels")
+  # One CUDA runtime per process, the shared one that LibTorch loads too: CMake's default would add
+  # the static runtime behind the shared one on every link line (two runtimes with separate state).
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no CUDA 20 dialect for nvcc 13
   # Skips LibTorch's try_run GPU detection, which cannot work on a machine without a GPU.
   set(TORCH_CUDA_ARCH_LIST "8.0;9.0")
   find_package(CUDAToolkit REQUIRED)
   set(ORCHARD_HAVE_CUDA ON)
-  # LibTorch's CMake package looks for these; the toolkit under /usr/local/cuda keeps NCCL in lib/.
-  set(CUDA_TOOLKIT_ROOT_DIR ${CUDAToolkit_LIBRARY_ROOT})
-  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
-  find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_ROOT}/lib ${CUDAToolkit_LIBRARY_DIR})
-  if(NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+  set(CUDA_TOOLKIT_ROOT_DIR ${CUDAToolkit_LIBRARY_ROOT})  # LibTorch's CMake package reads it
+  # NCCL: the torch wheel's own first (site-packages/nvidia/nccl, a libnccl.so.2 without the
+  # unversioned link), so that the trainer and LibTorch load one and the same library; else the
+  # toolkit's (/usr/local/cuda keeps it in lib/). Multi-rank GPU trials need it: without it the build
+  # stops, unless -DORCHARD_WITH_NCCL=OFF says to build without.
+  option(ORCHARD_WITH_NCCL "Build the NCCL communicator (multi-rank GPU trials)" ON)
+  get_filename_component(torch_site_packages ${torch_prefix}/../../.. ABSOLUTE)
+  set(wheel_nccl ${torch_site_packages}/nvidia/nccl)
+  if(ORCHARD_WITH_NCCL)
+    if(NOT NCCL_LIBRARY AND EXISTS ${wheel_nccl}/include/nccl.h AND EXISTS ${wheel_nccl}/lib/libnccl.so.2)
+      set(NCCL_INCLUDE_DIR ${wheel_nccl}/include CACHE PATH "nccl.h's folder")
+      set(NCCL_LIBRARY ${wheel_nccl}/lib/libnccl.so.2 CACHE FILEPATH "libnccl")
+    else()
+      find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+      find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${CUDAToolkit_LIBRARY_ROOT}/lib ${CUDAToolkit_LIBRARY_DIR})
+    endif()
+    if(NOT NCCL_INCLUDE_DIR OR NOT NCCL_LIBRARY)
+      message(FATAL_ERROR "CUDA is here but NCCL is not: looked in ${wheel_nccl} (the torch wheel's) and near "
+                          "the CUDA toolkit (${CUDAToolkit_LIBRARY_ROOT}). Install the pinned torch wheel "
+                          "(scripts/setup) or NCCL, pass -DNCCL_INCLUDE_DIR=... -DNCCL_LIBRARY=..., or build "
+                          "without multi-rank GPU trials: -DORCHARD_WITH_NCCL=OFF.")
+    endif()
     set(ORCHARD_HAVE_NCCL ON)
   endif()
 else()
@@ -114,7 +134,7 @@ endif()
 if(ORCHARD_HAVE_NCCL)
   message(STATUS "  NCCL           ${NCCL_LIBRARY}")
 else()
-  message(STATUS "  NCCL           not found: GPU trials run on one rank only")
+  message(STATUS "  NCCL           off: GPU trials run on one rank only")
 endif()
 message(STATUS "  yaml-cpp       ${yaml-cpp_VERSION}")
 message(STATUS "  nlohmann_json  ${nlohmann_json_VERSION}")

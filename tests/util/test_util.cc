@@ -33,6 +33,18 @@ void WriteFile(const std::string& path, const std::string& contents) {
   if (!out) throw std::runtime_error("cannot write " + path);
 }
 
+void WriteCorpus(const std::string& path) {
+  std::mt19937 rng(9);
+  const char* subjects[] = {"the cat", "a dog", "the bird", "my friend"};
+  const char* verbs[] = {" sees ", " likes ", " follows ", " finds "};
+  const char* objects[] = {"the ball.", "a tree.", "the house.", "my hat."};
+  std::string text;
+  while (text.size() < 20000) {
+    text += std::string(subjects[rng() % 4]) + verbs[rng() % 4] + objects[rng() % 4] + "\n";
+  }
+  WriteFile(path, text);
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;

@@ -27,6 +27,8 @@ class TempDir {
 
 void WriteFile(const std::string& path, const std::string& contents);
 std::string ReadFile(const std::string& path);
+// About 20 kB of generated English-like lines (a fixed seed), for the text data of transformer tests.
+void WriteCorpus(const std::string& path);
 
 struct ProcessResult {
   int exit_code = -1;   // -1 if killed by a signal

@@ -1,11 +1,13 @@
 // Leasing attempts for the free slots and starting a trainer for each.
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
 
 #include "core/recipe.h"
 #include "core/trainer_exit_codes.h"
 #include "worker/agent/agent_impl.h"
+#include "worker/comm/gpu_devices.h"
 
 namespace orchard::worker {
 
@@ -72,13 +74,15 @@ void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
   request.log_path = running.log_path;
   request.ranks = attempt.slots();
   if (slots_.kind == "gpu") {
-    std::string visible;
-    for (int g = 0; g < slots_.count && static_cast<int64_t>(running.gpus.size()) < attempt.slots(); ++g) {
-      if (GpuBusy(g)) continue;
-      running.gpus.push_back(g);
-      visible += (visible.empty() ? "" : ",") + std::to_string(g);
+    for (int g = 0; g < slots_.count && static_cast<int64_t>(running.gpus.size()) < attempt.slots(); ++g)
+      if (!GpuBusy(g)) running.gpus.push_back(g);
+    // The worker's ordinals name GPUs among those it was given (by Slurm, Kubernetes or a person).
+    auto visible = comm::ChildVisibleDevices(std::getenv("CUDA_VISIBLE_DEVICES"), running.gpus);
+    if (!visible.ok()) {
+      ReportExit(attempt.attempt_id(), 1, 0, "cannot choose the trainer's GPUs: " + visible.status().message());
+      return;
     }
-    request.env["CUDA_VISIBLE_DEVICES"] = visible;
+    request.env["CUDA_VISIBLE_DEVICES"] = *visible;
   }
   auto pid = launcher_->Launch(request);
   if (!pid.ok()) {

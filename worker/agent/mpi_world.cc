@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 
+#include "worker/comm/gpu_devices.h"
 #include "worker/comm/mpi_communicator.h"
 #include "worker/comm/nccl_communicator.h"
 #include "worker/train/train_command.h"
@@ -221,12 +222,11 @@ class RankTrial {
       auto mpi = comm::MakeMpiCommunicator(*ranks, recipe.distributed.timeout_seconds);
       MPI_Comm_free(ranks.get());
       if (!mpi.ok()) return mpi.status();
-      const int gpus = comm::VisibleGpuCount();
-      if (recipe.train.device == "cpu" || gpus == 0) return std::move(*mpi);
-      const char* local_rank = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-      *cuda_device = (local_rank ? std::atoi(local_rank) : 0) % gpus;
+      ASSIGN_OR_RETURN(const int gpu, comm::GpuOfThisMpiRank(recipe.train.device));
+      if (gpu < 0) return std::move(*mpi);
+      *cuda_device = gpu;
       bootstrap_ = std::move(*mpi);
-      return comm::MakeNcclCommunicator(*bootstrap_, *cuda_device, recipe.distributed.timeout_seconds);
+      return comm::MakeNcclCommunicator(*bootstrap_, gpu, recipe.distributed.timeout_seconds);
     };
     const int code = train::RunTrainCommand(start_.value("args", std::vector<std::string>{}), env);
     log.flush();

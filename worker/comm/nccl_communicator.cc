@@ -1,14 +1,17 @@
 #include "worker/comm/nccl_communicator.h"
 
+#include <cstdlib>
+
+#include "worker/comm/gpu_devices.h"
+
 #ifdef ORCHARD_HAVE_NCCL
 
 #include <cuda_runtime.h>
 #include <nccl.h>
 
-#include <chrono>
 #include <cstring>
-#include <sstream>
-#include <thread>
+
+#include "worker/comm/watchdog.h"
 
 namespace orchard::comm {
 namespace {
@@ -49,12 +52,22 @@ class NcclPendingOp : public PendingOp {
   std::string what_;
 };
 
+// A nonblocking NCCL communicator (so that joining it can time out too): a call may answer
+// ncclInProgress, and the next waits until ncclCommGetAsyncError says it settled.
 class NcclCommunicator : public Communicator {
  public:
   NcclCommunicator(ncclComm_t comm, cudaStream_t stream, int device, int rank, int size, double timeout_seconds)
-      : comm_(comm), stream_(stream), device_(device), rank_(rank), size_(size), timeout_seconds_(timeout_seconds) {}
+      : comm_(comm), stream_(stream), device_(device), rank_(rank), size_(size),
+        watchdog_({[comm] {
+                     ncclResult_t state = ncclSuccess;
+                     ncclCommGetAsyncError(comm, &state);
+                     return state == ncclSuccess || state == ncclInProgress ? OkStatus()
+                                                                            : Internal("NCCL error " + NcclText(state));
+                   },
+                   [comm] { ncclCommAbort(comm); }},
+                  timeout_seconds) {}
   ~NcclCommunicator() override {
-    if (failure_.empty()) ncclCommDestroy(comm_);
+    if (watchdog_.failure().empty()) ncclCommDestroy(comm_);
     cudaStreamDestroy(stream_);
   }
 
@@ -89,29 +102,38 @@ class NcclCommunicator : public Communicator {
     return status;
   }
 
-  // Polls until `done` completes, NCCL reports an error, or the timeout passes (then aborts).
+  // Waits until `done` completes; see Watchdog::Wait.
   Status WaitFor(cudaEvent_t done, const std::string& what) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds_);
-    while (true) {
-      cudaError_t e = cudaEventQuery(done);
-      if (e == cudaSuccess) return OkStatus();
-      if (e != cudaErrorNotReady) return Fail(what + ": " + CudaText(e));
-      ncclResult_t async = ncclSuccess;
-      ncclCommGetAsyncError(comm_, &async);
-      if (async != ncclSuccess && async != ncclInProgress) return Fail(what + ": NCCL error " + NcclText(async));
-      if (std::chrono::steady_clock::now() > deadline) {
-        std::ostringstream why;
-        why << what << " did not finish within " << timeout_seconds_ << " s: a peer rank is gone or stuck";
-        return Fail(why.str(), /*timed_out=*/true);
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
+    return watchdog_.Wait(
+        [done]() -> StatusOr<bool> {
+          const cudaError_t e = cudaEventQuery(done);
+          if (e == cudaSuccess) return true;
+          if (e == cudaErrorNotReady) return false;
+          return Internal(CudaText(e));
+        },
+        what);
+  }
+
+  // Waits until the last call on the communicator settled (ncclInProgress no more).
+  Status Settle(const std::string& what) {
+    bool settled = false;
+    return watchdog_.Wait(
+        [&]() -> StatusOr<bool> {
+          RETURN_IF_ERROR(watchdog_.Guarded([&] {
+            ncclResult_t state = ncclSuccess;
+            ncclCommGetAsyncError(comm_, &state);
+            if (state != ncclSuccess && state != ncclInProgress) return Internal("NCCL error " + NcclText(state));
+            settled = state == ncclSuccess;
+            return OkStatus();
+          }));
+          return settled;
+        },
+        what);
   }
 
  private:
   template <typename Call>
   std::unique_ptr<PendingOp> Launch(const std::string& what, Call call) {
-    if (!failure_.empty()) return DoneOp(FailedPrecondition("communicator failed earlier (" + failure_ + "); the attempt must end"));
     cudaSetDevice(device_);
     cudaEvent_t ready, done;
     cudaEventCreateWithFlags(&ready, cudaEventDisableTiming);
@@ -119,28 +141,27 @@ class NcclCommunicator : public Communicator {
     cudaEventRecord(ready, cudaStreamLegacy);
     cudaStreamWaitEvent(stream_, ready, 0);
     cudaEventDestroy(ready);
-    ncclResult_t r = call();
-    if (r != ncclSuccess) {
+    ncclResult_t r = ncclSuccess;
+    Status issued = watchdog_.Guarded([&] {
+      r = call();
+      return OkStatus();
+    });
+    if (issued.ok() && r == ncclInProgress) issued = Settle(what);
+    else if (issued.ok() && r != ncclSuccess) issued = watchdog_.Fail(what + ": NCCL error " + NcclText(r));
+    if (!issued.ok()) {
       cudaEventDestroy(done);
-      return DoneOp(Fail(what + ": NCCL error " + NcclText(r)));
+      return DoneOp(issued.code() == StatusCode::kFailedPrecondition
+                        ? FailedPrecondition(what + ": " + issued.message() + "; the attempt must end")
+                        : issued);
     }
     cudaEventRecord(done, stream_);
     return std::make_unique<NcclPendingOp>(this, done, what);
   }
 
-  Status Fail(const std::string& why, bool timed_out = false) {
-    if (failure_.empty()) {
-      failure_ = why;
-      ncclCommAbort(comm_);
-    }
-    return timed_out ? DeadlineExceeded(why) : Internal(why);
-  }
-
   ncclComm_t comm_;
   cudaStream_t stream_;
   int device_, rank_, size_;
-  double timeout_seconds_;
-  std::string failure_;
+  Watchdog watchdog_;
 };
 
 Status NcclPendingOp::Wait() { return owner_->WaitFor(done_, what_); }
@@ -171,17 +192,23 @@ StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator& boots
   RETURN_IF_ERROR(bootstrap.Broadcast({&id, sizeof id, DataType::kUInt8}, 0));
   e = cudaSetDevice(device);
   if (e != cudaSuccess) return Internal("cudaSetDevice(" + std::to_string(device) + "): " + CudaText(e));
-  ncclComm_t comm;
-  ncclResult_t r = ncclCommInitRank(&comm, bootstrap.size(), id, bootstrap.rank());
-  if (r != ncclSuccess) return Internal("ncclCommInitRank: " + NcclText(r));
   cudaStream_t stream;
   e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
-  if (e != cudaSuccess) {
-    ncclCommDestroy(comm);
-    return Internal("cudaStreamCreate: " + CudaText(e));
+  if (e != cudaSuccess) return Internal("cudaStreamCreate: " + CudaText(e));
+  // Nonblocking, so that a peer that died after the id was sent cannot hold this rank here for good.
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclComm_t comm = nullptr;
+  ncclResult_t r = ncclCommInitRankConfig(&comm, bootstrap.size(), id, bootstrap.rank(), &config);
+  if (r != ncclSuccess && r != ncclInProgress) {
+    if (comm) ncclCommAbort(comm);
+    cudaStreamDestroy(stream);
+    return Internal("ncclCommInitRankConfig: " + NcclText(r));
   }
-  return std::unique_ptr<Communicator>(
-      std::make_unique<NcclCommunicator>(comm, stream, device, bootstrap.rank(), bootstrap.size(), timeout_seconds));
+  auto communicator =
+      std::make_unique<NcclCommunicator>(comm, stream, device, bootstrap.rank(), bootstrap.size(), timeout_seconds);
+  RETURN_IF_ERROR(communicator->Settle("joining the NCCL communicator of " + std::to_string(bootstrap.size()) + " ranks"));
+  return std::unique_ptr<Communicator>(std::move(communicator));
 }
 
 }  // namespace orchard::comm
@@ -202,3 +229,14 @@ StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator&, int,
 }  // namespace orchard::comm
 
 #endif
+
+namespace orchard::comm {
+
+StatusOr<int> GpuOfThisMpiRank(const std::string& device) {
+  const char* local_rank = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  const char* local_size = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  return GpuOfLocalRank(device, local_rank ? std::atoi(local_rank) : 0, local_size ? std::atoi(local_size) : 1,
+                        VisibleGpuCount());
+}
+
+}  // namespace orchard::comm

@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 
+#include "worker/comm/gpu_devices.h"
 #include "worker/comm/nccl_communicator.h"
 #include "worker/train/train_command.h"
 #include "worker/train/zygote.h"
@@ -36,11 +37,10 @@ orchard::StatusOr<std::unique_ptr<orchard::comm::Communicator>> RanksOfMpirun(co
   RETURN_IF_ERROR(comm::InitMpi());
   ASSIGN_OR_RETURN(std::unique_ptr<comm::Communicator> mpi,
                    comm::MakeMpiCommunicator(MPI_COMM_WORLD, recipe.distributed.timeout_seconds));
-  const int gpus = comm::VisibleGpuCount();
-  if (recipe.train.device == "cpu" || gpus == 0) return mpi;
-  const char* local_rank = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-  *cuda_device = (local_rank ? std::atoi(local_rank) : 0) % gpus;
-  return comm::MakeNcclCommunicator(*mpi, *cuda_device, recipe.distributed.timeout_seconds);
+  ASSIGN_OR_RETURN(const int gpu, comm::GpuOfThisMpiRank(recipe.train.device));
+  if (gpu < 0) return mpi;
+  *cuda_device = gpu;
+  return comm::MakeNcclCommunicator(*mpi, gpu, recipe.distributed.timeout_seconds);
 #else
   return orchard::FailedPrecondition("this orchard-train was built without MPI; it cannot run as several ranks");
 #endif

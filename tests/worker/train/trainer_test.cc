@@ -13,6 +13,7 @@ namespace orchard::train {
 namespace {
 
 using orchard::testing::TempDir;
+using orchard::testing::WriteCorpus;
 using orchard::testing::WriteFile;
 
 Recipe MustParse(const std::string& yaml, const std::string& file, std::vector<std::string> overrides = {}) {
@@ -54,18 +55,6 @@ void WriteQuadrantImages(const std::string& images, const std::string& labels, i
 }
 
 // Sentences from a tiny seeded grammar: structure a byte-level model can learn quickly.
-void WriteCorpus(const std::string& path) {
-  std::mt19937 rng(9);
-  const char* subjects[] = {"the cat", "a dog", "the bird", "my friend"};
-  const char* verbs[] = {" sees ", " likes ", " follows ", " finds "};
-  const char* objects[] = {"the ball.", "a tree.", "the house.", "my hat."};
-  std::string text;
-  while (text.size() < 20000) {
-    text += std::string(subjects[rng() % 4]) + verbs[rng() % 4] + objects[rng() % 4] + "\n";
-  }
-  WriteFile(path, text);
-}
-
 struct LearnCase {
   const char* name;
   std::string model;  // YAML of the model section
