@@ -1,5 +1,6 @@
-"""The peer of bench/train_throughput.cc: the same model, data shapes, batch, optimizer, clipping and
-thread count as orchard-train, written in plain PyTorch. Prints `samples_per_second=<value>`."""
+"""The peer of bench/train_throughput.cc: the same model, data shapes, batch, optimizer, clipping,
+thread count and device as orchard-train, written in plain PyTorch (eager). Prints
+`samples_per_second=<value>`."""
 import json
 import math
 import sys
@@ -46,7 +47,7 @@ class Transformer(torch.nn.Module):
         self.norm, self.head = torch.nn.LayerNorm(width), torch.nn.Linear(width, 256)
 
     def forward(self, x):
-        x = self.tokens(x) + self.positions(torch.arange(x.shape[1]))
+        x = self.tokens(x) + self.positions(torch.arange(x.shape[1], device=x.device))
         return self.head(self.norm(self.blocks(x)))
 
 
@@ -64,13 +65,15 @@ def main():
         windows = torch.randint(0, 256, (n, cfg["context"] + 1))
         inputs, targets = windows[:, :-1].contiguous(), windows[:, 1:].contiguous()
         loss_fn = lambda out, y: F.cross_entropy(out.reshape(-1, 256), y.reshape(-1))
+    device = torch.device(cfg.get("device", "cpu"))
+    model, inputs, targets = model.to(device), inputs.to(device), targets.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.01)
     order, position, measured, started = torch.randperm(n), 0, 0.0, None
     for step in range(steps):
         t0 = time.perf_counter()
         if position + batch > n:
             order, position = torch.randperm(n), 0
-        index = order[position:position + batch]
+        index = order[position:position + batch].to(device)
         position += batch
         lr = cfg["lr"] * 0.5 * (1 + math.cos(math.pi * step / steps))
         for group in opt.param_groups:
@@ -81,6 +84,8 @@ def main():
         loss.item()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
         opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the step's work is done when its time is taken
         if step > 0:  # like orchard-train, the first step (allocations, thread start) is excluded
             measured += time.perf_counter() - t0
     print(f"samples_per_second={batch * (steps - 1) / measured:.1f}")

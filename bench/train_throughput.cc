@@ -1,7 +1,7 @@
 // Training throughput of orchard-train's runtime against the same training in plain PyTorch (Python,
 // the same venv), side by side in one run, on this machine's CPU (or GPU with --device cuda).
 //
-//   build/bin/orchard-bench-train [--repeats 3] [--threads 2]
+//   build/bin/orchard-bench-train [--repeats 3] [--threads 2] [--device cpu|cuda]
 //
 // Each comparison ends with a BENCH line; the figure is the median over the repeats.
 #include <CLI/CLI.hpp>
@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -53,6 +54,23 @@ double RunPeer(const Case& c, int threads) {
   return value;
 }
 
+// The transformer's text: generated, so that the bench runs where no particular file exists (GPU
+// nodes of other distributions); its size gives the peer's sample count below.
+constexpr size_t kCorpusBytes = 35149;
+std::string WriteCorpus() {
+  const std::string path = "/tmp/orchard-bench-train-corpus.txt";
+  const char* words[] = {"the ", "model ", "learns ", "a ", "sweep ", "of ", "trials ", "and ", "keeps ", "best. "};
+  std::string text;
+  uint32_t state = 7;
+  while (text.size() < kCorpusBytes) {
+    state = state * 1664525u + 1013904223u;
+    text += words[(state >> 16) % 10];
+  }
+  text.resize(kCorpusBytes);
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,29 +78,36 @@ int main(int argc, char** argv) {
   int repeats = 3, threads = 2;
   app.add_option("--repeats", repeats, "Runs of each side; the median is reported")->check(CLI::Range(1, 20));
   app.add_option("--threads", threads, "Intra-op CPU threads for both sides")->check(CLI::Range(1, 256));
+  std::string device = "cpu";
+  app.add_option("--device", device, "Where both sides train")->check(CLI::IsMember({"cpu", "cuda"}));
   CLI11_PARSE(app, argc, argv);
 
   const std::vector<Case> cases = {
-      {"train_mlp_cpu",
+      {"train_mlp_" + device,
        "model: {type: mlp, hidden: [64, 64]}\n"
        "data: {type: synthetic, samples: 8192, features: 16, classes: 4, validation_fraction: 0.01}\n"
        "optimizer: {type: adamw, lr: 0.001}\nschedule: {type: cosine}\n"
-       "train: {steps: 3000, batch_size: 64, grad_clip: 1.0, device: cpu}\n",
+       "train: {steps: 3000, batch_size: 64, grad_clip: 1.0, device: " + device + "}\n",
        {{"model", "mlp"}, {"hidden", {64, 64}}, {"features", 16}, {"classes", 4}, {"samples", 8192},
-        {"batch_size", 64}, {"steps", 3000}, {"lr", 0.001}, {"grad_clip", 1.0}}},
-      {"train_transformer_cpu",
+        {"batch_size", 64}, {"steps", 3000}, {"lr", 0.001}, {"grad_clip", 1.0}, {"device", device}}},
+      {"train_transformer_" + device,
        "model: {type: transformer, layers: 2, heads: 4, width: 128, context: 64}\n"
-       "data: {type: text, path: /usr/share/common-licenses/GPL-3, validation_fraction: 0.01}\n"
+       "data: {type: text, path: " + WriteCorpus() + ", validation_fraction: 0.01}\n"
        "optimizer: {type: adamw, lr: 0.001}\nschedule: {type: cosine}\n"
-       "train: {steps: 60, batch_size: 32, grad_clip: 1.0, device: cpu}\n",
+       "train: {steps: 60, batch_size: 32, grad_clip: 1.0, device: " + device + "}\n",
        {{"model", "transformer"}, {"layers", 2}, {"heads", 4}, {"width", 128}, {"context", 64}, {"samples", 540},
-        {"batch_size", 32}, {"steps", 60}, {"lr", 0.001}, {"grad_clip", 1.0}}},
+        {"batch_size", 32}, {"steps", 60}, {"lr", 0.001}, {"grad_clip", 1.0}, {"device", device}}},
   };
   for (const Case& c : cases) {
     std::vector<double> ours, peer;
     for (int r = 0; r < repeats; ++r) {  // interleaved, so drifts in machine load hit both sides
-      ours.push_back(RunOurs(c, threads, r));
-      peer.push_back(RunPeer(c, threads));
+      try {
+        ours.push_back(RunOurs(c, threads, r));
+        peer.push_back(RunPeer(c, threads));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "orchard-bench-train: %s: %s\n", c.name.c_str(), e.what());
+        return 1;
+      }
       std::printf("%s run %d: orchard %.0f samples/s, PyTorch %.0f samples/s\n", c.name.c_str(), r + 1, ours.back(),
                   peer.back());
       std::fflush(stdout);
