@@ -1,7 +1,10 @@
 // CUDA twin of the gradient norm (grad_norm_cpu.cc): one launch reduces every chunk of every buffer
 // to a per-chunk partial sum, the host adds them in chunk order (deterministic, like the CPU twin),
-// and a second launch scales when clipping.
+// and a second launch scales when clipping. The tables are planned once for a set of gradient
+// buffers and kept while the same buffers come back (every step of a run), so a step allocates
+// nothing and copies no table; the partial sums come back through pinned memory.
 #include <cmath>
+#include <memory>
 
 #include "kernels/cuda_util.h"
 
@@ -38,37 +41,73 @@ __global__ void ScaleKernel(const FloatSpan* spans, const Chunk* chunks, int64_t
   }
 }
 
-}  // namespace
+// The device tables for one set of gradient buffers.
+struct GradNormPlan {
+  std::vector<FloatSpan> grads;  // what it was planned for
+  int64_t chunk_count = 0;
+  DeviceBuffer<FloatSpan> spans;
+  DeviceBuffer<Chunk> chunks;
+  DeviceBuffer<double> partials;
+  double* pinned = nullptr;  // chunk_count partial sums, read back here
 
-StatusOr<GradNormResult> ClipGradNormCuda(const std::vector<FloatSpan>& grads, double max_norm, ClipAction action) {
+  ~GradNormPlan() {
+    if (pinned) cudaFreeHost(pinned);
+  }
+  bool Fits(const std::vector<FloatSpan>& other) const {
+    if (other.size() != grads.size()) return false;
+    for (size_t i = 0; i < other.size(); ++i)
+      if (other[i].data != grads[i].data || other[i].size != grads[i].size) return false;
+    return true;
+  }
+};
+
+// One per thread that trains (a trainer has one); replanned when its gradient buffers change.
+StatusOr<GradNormPlan*> PlanFor(const std::vector<FloatSpan>& grads) {
+  thread_local std::unique_ptr<GradNormPlan> plan;
+  if (plan && plan->Fits(grads)) return plan.get();
+  plan.reset();  // frees the old tables first (cudaFree waits for the kernels that read them)
+  auto fresh = std::make_unique<GradNormPlan>();
+  fresh->grads = grads;
   std::vector<int64_t> sizes;
   for (const FloatSpan& g : grads) sizes.push_back(g.size);
   const std::vector<Chunk> chunks = PlanChunks(sizes, kChunkElements);
+  fresh->chunk_count = static_cast<int64_t>(chunks.size());
+  if (chunks.empty()) return (plan = std::move(fresh)).get();
+  fresh->spans = DeviceBuffer<FloatSpan>(grads.size());
+  fresh->chunks = DeviceBuffer<Chunk>(chunks.size());
+  fresh->partials = DeviceBuffer<double>(chunks.size());
+  if (!fresh->spans.ok() || !fresh->chunks.ok() || !fresh->partials.ok())
+    return Internal("gradient norm: out of device memory for its tables");
+  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: pinned memory for its partial sums",
+                               cudaMallocHost(reinterpret_cast<void**>(&fresh->pinned), chunks.size() * sizeof(double)));
+  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", fresh->spans.CopyFrom(grads));
+  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", fresh->chunks.CopyFrom(chunks));
+  return (plan = std::move(fresh)).get();
+}
+
+}  // namespace
+
+StatusOr<GradNormResult> ClipGradNormCuda(const std::vector<FloatSpan>& grads, double max_norm, ClipAction action) {
+  ASSIGN_OR_RETURN(GradNormPlan* plan, PlanFor(grads));
   GradNormResult result;
-  if (chunks.empty()) return result;
-  DeviceBuffer<FloatSpan> spans(grads.size());
-  DeviceBuffer<Chunk> chunk_table(chunks.size());
-  DeviceBuffer<double> partials(chunks.size());
-  if (!spans.ok() || !chunk_table.ok() || !partials.ok()) return Internal("gradient norm: out of device memory for its tables");
-  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", spans.CopyFrom(grads));
-  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", chunk_table.CopyFrom(chunks));
-  const auto count = static_cast<int64_t>(chunks.size());
+  if (plan->chunk_count == 0) return result;
+  const auto count = plan->chunk_count;
+  const unsigned blocks = BlocksFor(static_cast<size_t>(count));
   cudaGetLastError();  // a launch error must be this launch's, not one left by other CUDA work
-  SumSquaresKernel<<<BlocksFor(chunks.size()), kBlockThreads>>>(spans.get(), chunk_table.get(), count, partials.get());
+  SumSquaresKernel<<<blocks, kBlockThreads>>>(plan->spans.get(), plan->chunks.get(), count, plan->partials.get());
   ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: launch", cudaGetLastError());
-  std::vector<double> host(chunks.size());
   ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: reading partial sums",
-                               cudaMemcpy(host.data(), partials.get(), host.size() * sizeof(double), cudaMemcpyDeviceToHost));
+                               cudaMemcpyAsync(plan->pinned, plan->partials.get(), count * sizeof(double),
+                                               cudaMemcpyDeviceToHost, 0));
+  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: reading partial sums", cudaStreamSynchronize(0));
   double sum = 0;
-  for (double s : host) sum += s;
+  for (int64_t c = 0; c < count; ++c) sum += plan->pinned[c];
   result.norm = std::sqrt(sum);
   result.finite = std::isfinite(result.norm);
   result.scale = ClipCoefficient(result.norm, max_norm);
   if (action == ClipAction::kScaleGradients && result.scale != 1.0) {
-    ScaleKernel<<<BlocksFor(chunks.size()), kBlockThreads>>>(spans.get(), chunk_table.get(), count, static_cast<float>(result.scale));
+    ScaleKernel<<<blocks, kBlockThreads>>>(plan->spans.get(), plan->chunks.get(), count, static_cast<float>(result.scale));
     ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: scaling", cudaGetLastError());
-    // The tables are freed on return; the launch must be done with them.
-    ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: scaling", cudaDeviceSynchronize());
   }
   return result;
 }
