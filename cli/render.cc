@@ -120,6 +120,16 @@ std::string FormatMebibytes(int64_t bytes) {
   return std::to_string((bytes + (1 << 19)) >> 20) + " MiB";
 }
 
+namespace {
+
+// Why it ended, or, while it waits for a worker that can hold it, why and for how long.
+std::string TrialMessage(const v1::Trial& t, double now) {
+  if (t.waiting_reason().empty()) return t.message();
+  return "waiting " + FormatDuration(now - t.waiting_since()) + ": " + t.waiting_reason();
+}
+
+}  // namespace
+
 std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& trials, double now) {
   // Adaptive strategies' columns appear only when some trial has something in them.
   const bool rungs = std::any_of(trials.begin(), trials.end(), [](const v1::Trial& t) { return t.rung() >= 0; });
@@ -146,7 +156,7 @@ std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& tr
                              started > 0 ? FormatDuration(time) : std::string("-"),
                              t.cpu_seconds() > 0 ? FormatDuration(t.cpu_seconds()) : std::string("-"),
                              t.peak_memory_bytes() > 0 ? FormatMebibytes(t.peak_memory_bytes()) : std::string("-"),
-                             FormatHyperparameters(t), t.message()})
+                             FormatHyperparameters(t), TrialMessage(t, now)})
       row.push_back(std::move(cell));
     rows.push_back(std::move(row));
   }
@@ -181,6 +191,7 @@ std::string ProgressBlock(const v1::Sweep& sweep, const std::vector<std::string>
     if (Count(sweep, state) > 0 || std::string(state) == "running" || std::string(state) == "completed")
       out << "  " << state << " " << Count(sweep, state);
   out << "\n";
+  if (!sweep.waiting().empty()) out << "waits  " << sweep.waiting() << "\n";
   if (sweep.slot_seconds() > 0)
     out << "cost   " << FormatDuration(sweep.slot_seconds()) << " slot time, " << FormatDuration(sweep.cpu_seconds())
         << " CPU (ended attempts)\n";

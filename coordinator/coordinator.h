@@ -133,6 +133,10 @@ class Coordinator {
   // Declares workers silent past the lease timeout lost; their attempts end as lost and their trials
   // are queued again (sweep.max_restarts). Called periodically.
   Status ExpireWorkers();
+  // Gives each pending trial that no live worker can hold (a gang larger than the largest worker) its
+  // reason, and fails it once it waited sweep.unplaceable_timeout_seconds; the strategy hears of it.
+  // Called periodically.
+  Status CheckUnplaceableTrials();
 
   // Trial reports (the trial service; coordinator_reports.cc), authorised by the attempt's token:
   // Unauthenticated when it is not that attempt's, FailedPrecondition once the attempt has ended.

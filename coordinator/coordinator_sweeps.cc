@@ -40,6 +40,7 @@ nlohmann::json SweepSpecToJson(const SweepSpec& spec) {
     parameters.push_back({{"path", p.path}, {"kind", KindName(p.kind)}, {"min", p.min}, {"max", p.max}, {"values", p.values}});
   return {{"strategy", spec.strategy}, {"metric", spec.metric}, {"mode", spec.mode}, {"max_trials", spec.max_trials},
           {"max_concurrent", spec.max_concurrent}, {"ranks", spec.ranks}, {"seed", spec.seed}, {"max_restarts", spec.max_restarts},
+          {"unplaceable_timeout_seconds", spec.unplaceable_timeout_seconds},
           {"sampler", spec.sampler}, {"min_steps", spec.min_steps}, {"reduction_factor", spec.reduction_factor},
           {"min_trials", spec.min_trials}, {"max_steps", spec.max_steps}, {"tpe_startup_trials", spec.tpe_startup_trials},
           {"tpe_candidates", spec.tpe_candidates}, {"pbt_interval", spec.pbt_interval}, {"pbt_quantile", spec.pbt_quantile},
@@ -56,6 +57,7 @@ SweepSpec SweepSpecFromJson(const nlohmann::json& json) {
   spec.ranks = json.value("ranks", spec.ranks);
   spec.seed = json.value("seed", spec.seed);
   spec.max_restarts = json.value("max_restarts", spec.max_restarts);
+  spec.unplaceable_timeout_seconds = json.value("unplaceable_timeout_seconds", spec.unplaceable_timeout_seconds);
   spec.min_steps = json.value("min_steps", spec.min_steps);
   spec.reduction_factor = json.value("reduction_factor", spec.reduction_factor);
   spec.min_trials = json.value("min_trials", spec.min_trials);

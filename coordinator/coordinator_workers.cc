@@ -14,6 +14,8 @@ namespace {
 
 // Longest a worker's call to the coordinator may take (its deadlines are 5 to 10 s).
 constexpr double kCallSeconds = 15;
+// Pending trials looked at per lease, and per check of unplaceable ones: first in, first out.
+constexpr int64_t kPendingTrialsPerLease = 1000;
 
 TrialExited::Kind ExitKind(const std::string& state) {
   if (state == "completed") return TrialExited::Kind::kCompleted;
@@ -103,7 +105,7 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       if (max_concurrent > 0) room[sweep_id] = max_concurrent - (running.count(sweep_id) ? running.at(sweep_id) : 0);
       records[sweep_id] = std::move(record);
     }
-    ASSIGN_OR_RETURN(const std::vector<PendingTrial> pending, store_->PendingTrials(1000));
+    ASSIGN_OR_RETURN(const std::vector<PendingTrial> pending, store_->PendingTrials(kPendingTrialsPerLease));
     const auto placements = PlaceTrials({{request.worker_id(), free}}, pending, room);
     for (const Placement& placement : placements) {
       ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(placement.trial_id));
@@ -221,6 +223,53 @@ Status Coordinator::ExpireWorkers() {
   }
   RETURN_IF_ERROR(tx.Commit());
   Changed();
+  return OkStatus();
+}
+
+Status Coordinator::CheckUnplaceableTrials() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const double now = Now();
+  ASSIGN_OR_RETURN(const std::vector<v1::Worker> workers, store_->ListWorkers());
+  std::vector<int64_t> live_slots;
+  for (const v1::Worker& worker : workers)
+    if (worker.alive()) live_slots.push_back(worker.slots());
+  ASSIGN_OR_RETURN(const std::vector<PendingTrial> pending, store_->PendingTrials(kPendingTrialsPerLease));
+  ASSIGN_OR_RETURN(const auto waiting, store_->WaitingReasons());
+  StrategyTransaction tx(*this);
+  RETURN_IF_ERROR(tx.status());
+  bool changed = false;
+  std::map<int64_t, int64_t> timeouts;  // by sweep
+  for (const PendingTrial& trial : pending) {
+    const std::string reason = UnplaceableReason(trial.slots, live_slots);
+    const auto before = waiting.find(trial.trial_id);
+    if (reason.empty()) {
+      if (before == waiting.end()) continue;
+      RETURN_IF_ERROR(store_->SetTrialWaiting(trial.trial_id, "", 0));
+      changed = true;
+      continue;
+    }
+    const double since = before == waiting.end() ? now : before->second.second;
+    if (before == waiting.end() || before->second.first != reason) {
+      RETURN_IF_ERROR(store_->SetTrialWaiting(trial.trial_id, reason, since));
+      changed = true;
+    }
+    if (!timeouts.count(trial.sweep_id)) {
+      ASSIGN_OR_RETURN(const SweepRecord sweep, store_->LoadSweep(trial.sweep_id));
+      timeouts[trial.sweep_id] =
+          sweep.spec.value("unplaceable_timeout_seconds", SweepSpec{}.unplaceable_timeout_seconds);
+    }
+    const int64_t timeout = timeouts[trial.sweep_id];
+    if (timeout <= 0 || now - since < static_cast<double>(timeout)) continue;
+    ASSIGN_OR_RETURN(const v1::Trial ended, store_->GetTrial(trial.trial_id));
+    const std::string message = reason + "; waited " + std::to_string(timeout) +
+                                " s (sweep.unplaceable_timeout_seconds): start a larger worker or lower sweep.ranks";
+    RETURN_IF_ERROR(store_->SetTrialState(trial.trial_id, "failed", message, now));
+    RETURN_IF_ERROR(store_->AddEvent(trial.sweep_id, now, TrialName(ended.number()) + " failed: " + message));
+    RETURN_IF_ERROR(HandleSearchEvent(trial.sweep_id, TrialExited{ended.number(), TrialExited::Kind::kFailed}));
+    changed = true;
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  if (changed) Changed();
   return OkStatus();
 }
 

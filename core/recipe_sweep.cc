@@ -39,6 +39,8 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
   s->ranks = f.Integer("ranks", 1, 1, 4096);
   s->seed = f.Integer("seed", 0, 0, INT64_MAX);
   s->max_restarts = f.Integer("max_restarts", SweepSpec{}.max_restarts, 0, 1000);
+  s->unplaceable_timeout_seconds =
+      f.Integer("unplaceable_timeout_seconds", SweepSpec{}.unplaceable_timeout_seconds, 0, 30 * 24 * 3600);
   if (s->strategy == "asha" || s->strategy == "median") {
     s->sampler = f.Choice("sampler", "random", {"random", "tpe"});
   } else {

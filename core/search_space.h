@@ -37,6 +37,9 @@ struct SweepSpec {
   int64_t ranks = 1;                // slots per trial
   int64_t seed = 0;
   int64_t max_restarts = 3;         // times a trial is queued again after a crash or a lost worker
+  // A trial whose gang no live worker can hold (more ranks than the largest worker's slots) fails
+  // after waiting this long; 0: it waits for a large enough worker for good.
+  int64_t unplaceable_timeout_seconds = 300;
   // How asha and median draw each new trial's hyperparameters: random | tpe. tpe's own sampler is
   // tpe; every other strategy's is random.
   std::string sampler = "random";

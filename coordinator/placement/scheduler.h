@@ -41,4 +41,9 @@ using SweepRoom = std::map<int64_t, int64_t>;
 std::vector<Placement> PlaceTrials(std::vector<FreeSlots> workers, const std::vector<PendingTrial>& pending,
                                    SweepRoom room);
 
+// Why a trial of `slots` slots cannot start even when every live worker is idle ("needs 4 slots on
+// one worker; the largest has 2"), given each live worker's slots; empty when one could hold it, and
+// when no worker is live (a trial waits for workers to come).
+std::string UnplaceableReason(int64_t slots, const std::vector<int64_t>& live_worker_slots);
+
 }  // namespace orchard::coordinator

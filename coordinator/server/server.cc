@@ -89,6 +89,8 @@ StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std:
         next_expiry = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
         Status status = raw->coordinator_->ExpireWorkers();
         if (!status.ok()) std::cerr << "orchard-coordinator: expiring workers: " << status.message() << "\n";
+        status = raw->coordinator_->CheckUnplaceableTrials();
+        if (!status.ok()) std::cerr << "orchard-coordinator: checking waiting trials: " << status.message() << "\n";
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

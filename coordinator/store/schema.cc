@@ -202,6 +202,11 @@ ALTER TABLE sweeps ADD COLUMN search_outcome TEXT NOT NULL DEFAULT '';
 ALTER TABLE attempts ADD COLUMN cpu_seconds REAL NOT NULL DEFAULT 0;
 ALTER TABLE attempts ADD COLUMN peak_memory_bytes INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // Why a pending trial cannot start, and since when (a gang larger than every live worker).
+      R"sql(
+ALTER TABLE trials ADD COLUMN waiting_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE trials ADD COLUMN waiting_since REAL NOT NULL DEFAULT 0;
+)sql",
   };
   return migrations;
 }

@@ -113,6 +113,12 @@ StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
     sweep.set_slot_seconds(usage.Double(0));
     sweep.set_cpu_seconds(usage.Double(1));
   }
+  Statement waiting = db_->Prepare(
+      "SELECT COUNT(*), MIN(waiting_reason) FROM trials WHERE sweep_id = ? AND state = 'pending' AND waiting_reason != ''");
+  waiting.Bind(1, sweep_id);
+  ASSIGN_OR_RETURN(const bool waiting_found, waiting.Next());
+  if (waiting_found && waiting.Int(0) > 0)
+    sweep.set_waiting(std::to_string(waiting.Int(0)) + (waiting.Int(0) == 1 ? " trial: " : " trials: ") + waiting.Text(1));
   ASSIGN_OR_RETURN(const std::optional<v1::Trial> best, BestTrial(sweep_id, sweep.mode()));
   if (best) *sweep.mutable_best_trial() = *best;
   return sweep;

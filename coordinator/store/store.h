@@ -212,6 +212,10 @@ class Store {
   Status SetTrialState(int64_t trial_id, const std::string& state, const std::string& message, double now);
   // Pending trials of running sweeps, oldest sweep first, then by trial number.
   StatusOr<std::vector<PendingTrial>> PendingTrials(int64_t limit);
+  // Why a pending trial cannot start (empty: it can), and since when.
+  Status SetTrialWaiting(int64_t trial_id, const std::string& reason, double since);
+  // Pending trials that have a waiting reason: id -> (reason, since).
+  StatusOr<std::map<int64_t, std::pair<std::string, double>>> WaitingReasons();
   // Pending trials of one sweep, ids only.
   StatusOr<std::vector<int64_t>> PendingTrialIds(int64_t sweep_id);
   // Trials running (or stopping) per sweep.

@@ -20,7 +20,9 @@ constexpr const char* kTrialColumns =
     "t.rung, t.decision, t.lineage, "
     "(SELECT COALESCE(SUM(a.slots * (a.ended_at - a.started_at)), 0) FROM attempts a WHERE a.trial_id = t.id AND a.ended_at > 0), "
     "(SELECT COALESCE(SUM(a.cpu_seconds), 0) FROM attempts a WHERE a.trial_id = t.id), "
-    "(SELECT COALESCE(MAX(a.peak_memory_bytes), 0) FROM attempts a WHERE a.trial_id = t.id) ";
+    "(SELECT COALESCE(MAX(a.peak_memory_bytes), 0) FROM attempts a WHERE a.trial_id = t.id), "
+    "CASE WHEN t.state = 'pending' THEN t.waiting_reason ELSE '' END, "
+    "CASE WHEN t.state = 'pending' THEN t.waiting_since ELSE 0 END ";
 
 }  // namespace
 
@@ -80,6 +82,8 @@ v1::Trial Store::ReadTrial(const Statement& row) {
   trial.set_slot_seconds(row.Double(20));
   trial.set_cpu_seconds(row.Double(21));
   trial.set_peak_memory_bytes(row.Int(22));
+  trial.set_waiting_reason(row.Text(23));
+  trial.set_waiting_since(row.Double(24));
   return trial;
 }
 
@@ -138,6 +142,18 @@ StatusOr<std::vector<PendingTrial>> Store::PendingTrials(int64_t limit) {
     pending.push_back({rows.Int(0), sweep_id, ranks[sweep_id]});
   }));
   return pending;
+}
+
+Status Store::SetTrialWaiting(int64_t trial_id, const std::string& reason, double since) {
+  return db_->Prepare("UPDATE trials SET waiting_reason = ?, waiting_since = ? WHERE id = ?")
+      .Bind(1, reason).Bind(2, since).Bind(3, trial_id).Run();
+}
+
+StatusOr<std::map<int64_t, std::pair<std::string, double>>> Store::WaitingReasons() {
+  Statement rows = db_->Prepare("SELECT id, waiting_reason, waiting_since FROM trials WHERE state = 'pending' AND waiting_reason != ''");
+  std::map<int64_t, std::pair<std::string, double>> waiting;
+  RETURN_IF_ERROR(rows.ForEachRow([&] { waiting[rows.Int(0)] = {rows.Text(1), rows.Double(2)}; }));
+  return waiting;
 }
 
 StatusOr<std::vector<int64_t>> Store::PendingTrialIds(int64_t sweep_id) {

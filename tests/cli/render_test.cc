@@ -117,6 +117,20 @@ TEST(Render, TrialsShowRungDecisionAndLineageOnlyWhenTheStrategyUsesThem) {
   EXPECT_EQ(asha.find("LINEAGE"), std::string::npos);
 }
 
+TEST(Render, AWaitingGangSaysWhyInTheTrialsAndTheStatus) {
+  v1::Sweep sweep = RunningSweep();
+  v1::Trial gang = Member(0, "");
+  gang.set_state(v1::TRIAL_PENDING);
+  gang.set_waiting_reason("needs 4 slots on one worker; the largest has 2");
+  gang.set_waiting_since(910);
+  EXPECT_NE(TrialsTable(sweep, {gang}, 1000).find("waiting 1:30: needs 4 slots on one worker; the largest has 2"),
+            std::string::npos)
+      << TrialsTable(sweep, {gang}, 1000);
+  sweep.set_waiting("1 trial: needs 4 slots on one worker; the largest has 2");
+  EXPECT_NE(ProgressBlock(sweep, {}, 1000).find("waits  1 trial: needs 4 slots on one worker; the largest has 2\n"),
+            std::string::npos);
+}
+
 TEST(Render, UtcTimesToTheMinute) {
   EXPECT_EQ(FormatUtcTime(1795309200), "2026-11-22 01:00 UTC");
   EXPECT_EQ(FormatUtcTime(1795309259.9), "2026-11-22 01:00 UTC");

@@ -184,5 +184,51 @@ TEST_F(CoordinatorTest, TheStateKeepsOnlyTheHashOfAttemptTokens) {
   EXPECT_EQ(bytes.find(attempts[0].token().substr(6)), std::string::npos);
 }
 
+TEST_F(CoordinatorTest, AGangNoLiveWorkerCanHoldSaysWhyThenFailsAfterTheTimeout) {
+  std::string recipe = kRecipe;
+  recipe.replace(recipe.find("  max_concurrent: 2\n"), std::string("  max_concurrent: 2\n").size(), "  ranks: 4\n  unplaceable_timeout_seconds: 60\n");
+  const v1::Sweep sweep = Submit(recipe);
+  ASSERT_TRUE(coordinator_->CheckUnplaceableTrials().ok());
+  // No worker yet: the trials wait for one without a reason or a clock.
+  EXPECT_EQ(coordinator_->ListTrials(sweep.id()).value()[0].waiting_reason(), "");
+
+  const std::string small = Register(2);
+  clock_.Advance(1);
+  ASSERT_TRUE(coordinator_->CheckUnplaceableTrials().ok());
+  v1::Trial waiting = coordinator_->ListTrials(sweep.id()).value()[0];
+  EXPECT_EQ(waiting.state(), v1::TRIAL_PENDING);
+  EXPECT_EQ(waiting.waiting_reason(), "needs 4 slots on one worker; the largest has 2");
+  EXPECT_EQ(coordinator_->GetTrial(waiting.id()).value().waiting_reason(), waiting.waiting_reason());  // the API's too
+  EXPECT_TRUE(Lease(small, 2).empty());
+
+  clock_.Advance(30);
+  ASSERT_TRUE(coordinator_->CheckUnplaceableTrials().ok());
+  EXPECT_EQ(coordinator_->ListTrials(sweep.id()).value()[0].state(), v1::TRIAL_PENDING);  // 30 s of 60
+
+  clock_.Advance(31);
+  ASSERT_TRUE(coordinator_->CheckUnplaceableTrials().ok());
+  const std::vector<v1::Trial> ended = coordinator_->ListTrials(sweep.id()).value();
+  for (const v1::Trial& trial : ended) {
+    EXPECT_EQ(trial.state(), v1::TRIAL_FAILED);
+    EXPECT_NE(trial.message().find("needs 4 slots on one worker; the largest has 2"), std::string::npos) << trial.message();
+    EXPECT_NE(trial.message().find("unplaceable_timeout_seconds"), std::string::npos);
+  }
+  // The strategy heard of every failure: the grid is done, so the sweep ended.
+  EXPECT_EQ(coordinator_->GetSweep(sweep.id()).value().state(), v1::SWEEP_FAILED);
+}
+
+TEST_F(CoordinatorTest, AWaitingGangLosesItsReasonWhenALargeEnoughWorkerJoins) {
+  std::string recipe = kRecipe;
+  recipe.replace(recipe.find("  max_concurrent: 2\n"), std::string("  max_concurrent: 2\n").size(), "  ranks: 4\n");
+  const v1::Sweep sweep = Submit(recipe);
+  Register(2);
+  ASSERT_TRUE(coordinator_->CheckUnplaceableTrials().ok());
+  EXPECT_NE(coordinator_->ListTrials(sweep.id()).value()[0].waiting_reason(), "");
+  const std::string large = Register(4);
+  ASSERT_TRUE(coordinator_->CheckUnplaceableTrials().ok());
+  EXPECT_EQ(coordinator_->ListTrials(sweep.id()).value()[0].waiting_reason(), "");
+  EXPECT_EQ(Lease(large, 4).size(), 1u);
+}
+
 }  // namespace
 }  // namespace orchard::coordinator

@@ -860,6 +860,7 @@
         <div class="facts">
           ${fact('progress', progressBar(done, total, running))}
           ${fact('trials', counts || '<span class="dim">none yet</span>')}
+          ${s.waiting ? fact('waits', `<span class="st-text-failed">${esc(s.waiting)}</span>`) : ''}
           ${fact('best ' + (s.metric || ''), b && b.has_objective
             ? `${esc(fmtNum(b.objective))} (${trialLink(b)}, step ${num(b.objective_step)})` : '<span class="dim">none yet</span>')}
           ${fact('objective', `${esc(s.metric || '—')} (${esc(s.mode || 'min')})`)}
@@ -984,7 +985,8 @@
         const v = hp.get(h.path);
         cells += `<td class="hp${h.varying ? '' : ' const'}">${v === undefined ? '' : esc(truncate(v, 40))}</td>`;
       }
-      cells += `<td class="msg" title="${esc(t.message || '')}">${esc(truncate(t.message || '', 120))}</td>`;
+      const message = t.waiting_reason ? `waiting: ${t.waiting_reason}` : (t.message || '');
+      cells += `<td class="msg" title="${esc(message)}">${esc(truncate(message, 120))}</td>`;
       const cls = `trial-row${tid === bestId ? ' best' : ''}${num(t.number) < 0 ? ' champion' : ''}${index >= FIRST_ROWS ? ' later' : ''}`;
       return `<tr class="${cls}" data-trial-id="${tid}"${canOpenTrial(tid) ? ` data-href="#/trials/${tid}"` : ''}>${cells}</tr>`;
     });
@@ -1807,6 +1809,7 @@
         ${fact('checkpoint', `<code>${esc(t.checkpoint || '—')}</code>`)}
       </div>
       ${t.message ? `<div class="message st-border-${esc(st)}">${esc(t.message)}</div>` : ''}
+      ${t.waiting_reason ? `<div class="message st-border-${esc(st)}">waiting since ${esc(fmtTime(t.waiting_since))}: ${esc(t.waiting_reason)}</div>` : ''}
     </div>`;
   }
 

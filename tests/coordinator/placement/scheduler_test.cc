@@ -33,5 +33,12 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"NoRoomLeft", {{"w1", 4}}, {{1, 1, 1}}, {{1, 0}}, {}}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
+TEST(UnplaceableReasonTest, AGangLargerThanEveryLiveWorkerSaysWhy) {
+  EXPECT_EQ(UnplaceableReason(4, {2, 1}), "needs 4 slots on one worker; the largest has 2");
+  EXPECT_EQ(UnplaceableReason(3, {2, 4}), "");  // the 4-slot worker can hold it once free
+  EXPECT_EQ(UnplaceableReason(2, {2}), "");
+  EXPECT_EQ(UnplaceableReason(8, {}), "");  // no live worker: it waits for workers to come
+}
+
 }  // namespace
 }  // namespace orchard::coordinator
