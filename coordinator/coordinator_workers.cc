@@ -1,7 +1,8 @@
-// The Coordinator's workers and leases: registering, heartbeats, leasing attempts, their ends, and
-// workers declared lost.
+// The Coordinator's workers and leases: registering, heartbeats, leasing attempts, their ends,
+// workers declared lost, and trials no live worker can hold.
 #include "coordinator/coordinator.h"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -235,6 +236,11 @@ Status Coordinator::CheckUnplaceableTrials() {
     if (worker.alive()) live_slots.push_back(worker.slots());
   ASSIGN_OR_RETURN(const std::vector<PendingTrial> pending, store_->PendingTrials(kPendingTrialsPerLease));
   ASSIGN_OR_RETURN(const auto waiting, store_->WaitingReasons());
+  // The common case, every trial placeable and none marked: no write transaction.
+  const bool all_placeable = std::all_of(pending.begin(), pending.end(), [&](const PendingTrial& trial) {
+    return UnplaceableReason(trial.slots, live_slots).empty();
+  });
+  if (all_placeable && waiting.empty()) return OkStatus();
   StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   bool changed = false;
