@@ -135,12 +135,14 @@ std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& tr
   const bool rungs = std::any_of(trials.begin(), trials.end(), [](const v1::Trial& t) { return t.rung() >= 0; });
   const bool decisions = std::any_of(trials.begin(), trials.end(), [](const v1::Trial& t) { return !t.decision().empty(); });
   const bool lineage = std::any_of(trials.begin(), trials.end(), [](const v1::Trial& t) { return t.lineage_size() > 0; });
+  const bool gpus = std::any_of(trials.begin(), trials.end(), [](const v1::Trial& t) { return t.gpu_peak_memory_bytes() > 0; });
   std::vector<std::string> header = {"TRIAL", "ID", "STATE", sweep.metric(), "STEP"};
   if (rungs) header.push_back("RUNG");
   if (decisions) header.push_back("DECISION");
   if (lineage) header.push_back("LINEAGE");
-  for (const char* column : {"WORKER", "ATTEMPTS", "TIME", "CPU", "MEMORY", "HYPERPARAMETERS", "MESSAGE"})
-    header.push_back(column);
+  for (const char* column : {"WORKER", "ATTEMPTS", "TIME", "CPU", "MEMORY"}) header.push_back(column);
+  if (gpus) header.push_back("GPU MEMORY, UTIL");
+  for (const char* column : {"HYPERPARAMETERS", "MESSAGE"}) header.push_back(column);
   std::vector<std::vector<std::string>> rows = {header};
   for (const v1::Trial& t : trials) {
     const double started = t.started_at();
@@ -155,9 +157,14 @@ std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& tr
                              std::to_string(t.attempts()) + (t.restarts() > 0 ? " (" + std::to_string(t.restarts()) + " restarts)" : ""),
                              started > 0 ? FormatDuration(time) : std::string("-"),
                              t.cpu_seconds() > 0 ? FormatDuration(t.cpu_seconds()) : std::string("-"),
-                             t.peak_memory_bytes() > 0 ? FormatMebibytes(t.peak_memory_bytes()) : std::string("-"),
-                             FormatHyperparameters(t), TrialMessage(t, now)})
+                             t.peak_memory_bytes() > 0 ? FormatMebibytes(t.peak_memory_bytes()) : std::string("-")})
       row.push_back(std::move(cell));
+    if (gpus)
+      row.push_back(t.gpu_peak_memory_bytes() > 0 ? FormatMebibytes(t.gpu_peak_memory_bytes()) + ", " +
+                                                        std::to_string(std::lround(t.gpu_utilization_percent())) + "%"
+                                                  : "-");
+    row.push_back(FormatHyperparameters(t));
+    row.push_back(TrialMessage(t, now));
     rows.push_back(std::move(row));
   }
   return Table(rows);

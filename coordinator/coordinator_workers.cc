@@ -187,7 +187,9 @@ Status Coordinator::ReportAttemptExit(const v1::ReportAttemptExitRequest& reques
   end.exit_code = request.exit_code();
   end.signal = request.signal();
   end.reason = request.reason();
-  RETURN_IF_ERROR(EndAttemptLocked(attempt, end, {request.cpu_seconds(), request.peak_memory_bytes()}));
+  const AttemptUsage usage = {request.cpu_seconds(), request.peak_memory_bytes(), request.gpu_peak_memory_bytes(),
+                               request.gpu_utilization_percent()};
+  RETURN_IF_ERROR(EndAttemptLocked(attempt, end, usage));
   RETURN_IF_ERROR(tx.Commit());
   Changed();
   return OkStatus();

@@ -158,6 +158,9 @@ Status ValidateExit(const v1::ReportAttemptExitRequest& request) {
   if (!std::isfinite(request.cpu_seconds()) || request.cpu_seconds() < 0)
     return InvalidArgument("cpu_seconds: must be a finite number, 0 or more");
   if (request.peak_memory_bytes() < 0) return InvalidArgument("peak_memory_bytes: must not be negative");
+  if (request.gpu_peak_memory_bytes() < 0) return InvalidArgument("gpu_peak_memory_bytes: must not be negative");
+  if (!(request.gpu_utilization_percent() >= 0 && request.gpu_utilization_percent() <= 100))
+    return InvalidArgument("gpu_utilization_percent: must be a number from 0 to 100");
   return OkStatus();
 }
 

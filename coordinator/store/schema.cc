@@ -207,6 +207,11 @@ ALTER TABLE attempts ADD COLUMN peak_memory_bytes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE trials ADD COLUMN waiting_reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE trials ADD COLUMN waiting_since REAL NOT NULL DEFAULT 0;
 )sql",
+      // What each attempt's GPUs did (NULL utilisation: no GPU measured).
+      R"sql(
+ALTER TABLE attempts ADD COLUMN gpu_peak_memory_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN gpu_utilization_percent REAL;
+)sql",
   };
   return migrations;
 }

@@ -108,6 +108,8 @@ struct AttemptSummary {
 struct AttemptUsage {
   double cpu_seconds = 0;
   int64_t peak_memory_bytes = 0;
+  int64_t gpu_peak_memory_bytes = 0;   // 0: no GPU measured, and then the utilisation is not either
+  double gpu_utilization_percent = 0;
 };
 
 // One trial's points of one metric, in step order.

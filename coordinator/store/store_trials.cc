@@ -22,7 +22,9 @@ constexpr const char* kTrialColumns =
     "(SELECT COALESCE(SUM(a.cpu_seconds), 0) FROM attempts a WHERE a.trial_id = t.id), "
     "(SELECT COALESCE(MAX(a.peak_memory_bytes), 0) FROM attempts a WHERE a.trial_id = t.id), "
     "CASE WHEN t.state = 'pending' THEN t.waiting_reason ELSE '' END, "
-    "CASE WHEN t.state = 'pending' THEN t.waiting_since ELSE 0 END ";
+    "CASE WHEN t.state = 'pending' THEN t.waiting_since ELSE 0 END, "
+    "(SELECT COALESCE(MAX(a.gpu_peak_memory_bytes), 0) FROM attempts a WHERE a.trial_id = t.id), "
+    "(SELECT COALESCE(AVG(a.gpu_utilization_percent), 0) FROM attempts a WHERE a.trial_id = t.id) ";
 
 }  // namespace
 
@@ -84,6 +86,8 @@ v1::Trial Store::ReadTrial(const Statement& row) {
   trial.set_peak_memory_bytes(row.Int(22));
   trial.set_waiting_reason(row.Text(23));
   trial.set_waiting_since(row.Double(24));
+  trial.set_gpu_peak_memory_bytes(row.Int(25));
+  trial.set_gpu_utilization_percent(row.Double(26));
   return trial;
 }
 
@@ -284,9 +288,11 @@ Status Store::EndAttempt(int64_t attempt_id, const std::string& state, int64_t e
                          const std::string& reason, double now, const AttemptUsage& usage) {
   return db_->Prepare(
                 "UPDATE attempts SET state = ?, exit_code = ?, signal = ?, reason = ?, ended_at = ?, cpu_seconds = ?, "
-                "peak_memory_bytes = ? WHERE id = ?")
+                "peak_memory_bytes = ?, gpu_peak_memory_bytes = ?, "
+                "gpu_utilization_percent = CASE WHEN ? > 0 THEN ? END WHERE id = ?")
       .Bind(1, state).Bind(2, exit_code).Bind(3, signal).Bind(4, reason).Bind(5, now).Bind(6, usage.cpu_seconds)
-      .Bind(7, usage.peak_memory_bytes).Bind(8, attempt_id).Run();
+      .Bind(7, usage.peak_memory_bytes).Bind(8, usage.gpu_peak_memory_bytes).Bind(9, usage.gpu_peak_memory_bytes)
+      .Bind(10, usage.gpu_utilization_percent).Bind(11, attempt_id).Run();
 }
 
 StatusOr<std::vector<AttemptSpan>> Store::AttemptSpans(int64_t sweep_id) {

@@ -307,6 +307,24 @@ TEST(Render, TrialsPrintsTheTableOfTheSweepOrTheTrialsAloneAsJson) {
   EXPECT_EQ(document["trials"][0]["hyperparameters"][0]["path"], "optimizer.lr");
 }
 
+TEST(Render, TrialsShowTheirGpusMemoryAndUtilisationOnlyWhereMeasured) {
+  v1::ListTrialsResponse trials;
+  *trials.add_trials() = BestTrial();
+  trials.mutable_trials(0)->set_rung(-1);
+  trials.mutable_trials(0)->set_gpu_peak_memory_bytes(int64_t{3} << 30);
+  trials.mutable_trials(0)->set_gpu_utilization_percent(87.6);
+  *trials.add_trials() = BestTrial();
+  trials.mutable_trials(1)->set_rung(-1);
+  trials.mutable_trials(1)->set_number(6);
+  std::ostringstream text;
+  PrintTrials(trials, RunningSweep(), 1040, /*json=*/false, text);
+  // The trial without a GPU figure has a dash in that column.
+  EXPECT_EQ(text.str(),
+            "TRIAL  ID  STATE      val_accuracy  STEP  WORKER  ATTEMPTS  TIME  CPU  MEMORY  GPU MEMORY, UTIL  HYPERPARAMETERS     MESSAGE\n"
+            "5      12  completed  0.9123        0     -       0         -     -    -       3072 MiB, 88%     optimizer.lr=0.003  \n"
+            "6      12  completed  0.9123        0     -       0         -     -    -       -                 optimizer.lr=0.003  \n");
+}
+
 TEST(Render, LogsSayWhenTheirStartIsCut) {
   v1::GetTrialLogResponse log;
   log.set_path("/runs/sweep-3/trial-5/attempt-1.log");

@@ -9,13 +9,16 @@ namespace {
 
 class CoordinatorViewsTest : public CoordinatorTest {
  protected:
-  Status ExitWithUsage(const std::string& worker, const v1::Attempt& attempt, double cpu_seconds, int64_t peak) {
+  Status ExitWithUsage(const std::string& worker, const v1::Attempt& attempt, double cpu_seconds, int64_t peak,
+                       int64_t gpu_peak = 0, double gpu_utilization = 0, int64_t exit_code = 0) {
     v1::ReportAttemptExitRequest request;
     request.set_worker_id(worker);
     request.set_attempt_id(attempt.attempt_id());
-    request.set_exit_code(0);
+    request.set_exit_code(exit_code);
     request.set_cpu_seconds(cpu_seconds);
     request.set_peak_memory_bytes(peak);
+    request.set_gpu_peak_memory_bytes(gpu_peak);
+    request.set_gpu_utilization_percent(gpu_utilization);
     return coordinator_->ReportAttemptExit(request);
   }
 };
@@ -52,6 +55,27 @@ TEST_F(CoordinatorViewsTest, TrialsAndSweepsCarryWhatTheirEndedAttemptsCost) {
   EXPECT_DOUBLE_EQ(history[0].ended_at - history[0].started_at, 30);
 }
 
+TEST_F(CoordinatorViewsTest, ATrialsGpuFiguresAreItsAttemptsLargestMemoryAndMeanUtilisation) {
+  Submit();
+  const std::string worker = Register(2);
+  const std::vector<v1::Attempt> attempts = Lease(worker, 2);
+  ASSERT_EQ(attempts.size(), 2u);
+  // The first trial's attempt crashes and runs again; the second trial ran where no GPU was measured.
+  ASSERT_TRUE(ExitWithUsage(worker, attempts[0], 1, 1, int64_t{3} << 30, 80, /*exit_code=*/1).ok());
+  ASSERT_TRUE(ExitWithUsage(worker, attempts[1], 1, 1).ok());
+  const std::vector<v1::Attempt> again = Lease(worker, 1);
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_EQ(again[0].trial_id(), attempts[0].trial_id());
+  ASSERT_TRUE(ExitWithUsage(worker, again[0], 1, 1, int64_t{2} << 30, 40).ok());
+
+  const v1::Trial twice = coordinator_->GetTrial(attempts[0].trial_id()).value();
+  EXPECT_EQ(twice.gpu_peak_memory_bytes(), int64_t{3} << 30);
+  EXPECT_DOUBLE_EQ(twice.gpu_utilization_percent(), 60);
+  const v1::Trial without = coordinator_->GetTrial(attempts[1].trial_id()).value();
+  EXPECT_EQ(without.gpu_peak_memory_bytes(), 0);
+  EXPECT_EQ(without.gpu_utilization_percent(), 0);
+}
+
 TEST_F(CoordinatorViewsTest, ExitsWithImpossibleUsageAreRefused) {
   Submit();
   const std::string worker = Register(1);
@@ -59,6 +83,9 @@ TEST_F(CoordinatorViewsTest, ExitsWithImpossibleUsageAreRefused) {
   EXPECT_EQ(ExitWithUsage(worker, attempt, -1, 0).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ExitWithUsage(worker, attempt, std::nan(""), 0).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ExitWithUsage(worker, attempt, 1, -5).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ExitWithUsage(worker, attempt, 1, 5, -1).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ExitWithUsage(worker, attempt, 1, 5, 5, 100.5).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ExitWithUsage(worker, attempt, 1, 5, 5, std::nan("")).code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(coordinator_->GetTrial(attempt.trial_id()).value().state() == v1::TRIAL_RUNNING);
 }
 

@@ -37,6 +37,11 @@ WorkerAgent::Impl::Impl(AgentOptions options, std::unique_ptr<CoordinatorLink> l
   slots_ = options_.slots ? *options_.slots : DetectSlots(options_.cpu_slots, options_.force_cpu);
   if (options_.threads_per_slot <= 0)
     options_.threads_per_slot = std::max<int64_t>(1, std::thread::hardware_concurrency() / slots_.count);
+  if (slots_.kind == "gpu") {
+    auto sampler = GpuUsageSampler::Open();
+    if (sampler.ok()) gpu_sampler_ = std::move(*sampler);
+    else Say("GPU memory and utilisation are not measured: " + sampler.status().message());
+  }
   launcher_ = options_.make_launcher ? options_.make_launcher([this] { Wake(); })
                                      : MakeTrainerLauncher(options_.trainer_binary, options_.warm_start, [this] { Wake(); });
 }

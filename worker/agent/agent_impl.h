@@ -45,6 +45,7 @@ class WorkerAgent::Impl {
     int64_t reported_checkpoint = -1;
     bool stop_sent = false;
     std::vector<int> gpus;
+    std::string visible_devices;        // the CUDA_VISIBLE_DEVICES it was given; empty on CPU
     UsagePeak usage;                    // what its processes used, sampled while it runs
     v1::ReportAttemptExitRequest exit;  // set when the trainer has exited
   };
@@ -101,6 +102,8 @@ class WorkerAgent::Impl {
   std::string storage_root_;
   double lease_timeout_ = 15;
   Clock::time_point next_usage_sample_{};
+  std::unique_ptr<GpuUsageSampler> gpu_sampler_;  // null where NVML cannot be loaded (or on CPU slots)
+  bool gpu_sampling_failed_ = false;              // said once, then GPU figures stay unmeasured
   std::atomic<Clock::time_point> last_heartbeat_sent_{};  // of the last call that renewed our lease
   std::map<int64_t, Running> running_;   // by attempt id
   std::map<int64_t, Running> orphaned_;  // stopped after the coordinator declared us lost

@@ -83,6 +83,7 @@ void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
       return;
     }
     request.env["CUDA_VISIBLE_DEVICES"] = *visible;
+    running.visible_devices = *visible;
   }
   auto pid = launcher_->Launch(request);
   if (!pid.ok()) {

@@ -82,6 +82,8 @@ bool WorkerAgent::Impl::HandleExits() {
     it->second.exit = MakeExit(it->first, exit.exit_code, exit.signal, reason);
     it->second.exit.set_cpu_seconds(it->second.usage.cpu_seconds);
     it->second.exit.set_peak_memory_bytes(it->second.usage.peak_memory_bytes);
+    it->second.exit.set_gpu_peak_memory_bytes(it->second.usage.gpu_peak_memory_bytes);
+    it->second.exit.set_gpu_utilization_percent(it->second.usage.GpuUtilizationPercent());
     finishing_.insert(running_.extract(it));
   }
   return !exits.empty();
@@ -94,7 +96,17 @@ void WorkerAgent::Impl::SampleUsage() {
   std::vector<int> pids;
   for (const auto& [id, running] : running_) pids.push_back(running.pid);
   const std::map<int, ProcessUsage> usage = SampleProcessTrees(pids);
-  for (auto& [id, running] : running_) running.usage.Add(usage.at(running.pid));
+  for (auto& [id, running] : running_) {
+    running.usage.Add(usage.at(running.pid));
+    if (gpu_sampler_ == nullptr || gpu_sampling_failed_ || running.visible_devices.empty()) continue;
+    StatusOr<GpuSample> gpu = gpu_sampler_->Sample(running.visible_devices);
+    if (gpu.ok()) {
+      running.usage.AddGpu(*gpu);
+    } else {
+      gpu_sampling_failed_ = true;
+      Say("GPU memory and utilisation are not measured from now on: " + gpu.status().message());
+    }
+  }
 }
 
 v1::ReportAttemptExitRequest WorkerAgent::Impl::MakeExit(int64_t attempt_id, int exit_code, int signal,

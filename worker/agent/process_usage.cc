@@ -77,4 +77,15 @@ void UsagePeak::Add(const ProcessUsage& usage) {
   peak_memory_bytes = std::max(peak_memory_bytes, usage.resident_bytes);
 }
 
+void UsagePeak::AddGpu(const GpuSample& sample) {
+  gpu_peak_memory_bytes = std::max(gpu_peak_memory_bytes, sample.memory_used_bytes);
+  if (!sample.has_utilization) return;
+  gpu_utilization_sum += sample.utilization_percent;
+  ++gpu_utilization_samples;
+}
+
+double UsagePeak::GpuUtilizationPercent() const {
+  return gpu_utilization_samples > 0 ? gpu_utilization_sum / gpu_utilization_samples : 0;
+}
+
 }  // namespace orchard::worker

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "worker/agent/gpu_usage.h"
+
 namespace orchard::worker {
 
 struct ProcessUsage {
@@ -24,11 +26,17 @@ struct ProcessUsage {
 std::map<int, ProcessUsage> SampleProcessTrees(const std::vector<int>& roots, const std::string& proc_root = "/proc");
 
 // The largest figures seen over a trainer's life: CPU time only grows while its processes live, so
-// the last sample before it ended is its total (missing at most one sampling interval).
+// the last sample before it ended is its total (missing at most one sampling interval). Its GPUs'
+// utilisation is the mean of the samples.
 struct UsagePeak {
   double cpu_seconds = 0;
   int64_t peak_memory_bytes = 0;
+  int64_t gpu_peak_memory_bytes = 0;
+  double gpu_utilization_sum = 0;
+  int gpu_utilization_samples = 0;
   void Add(const ProcessUsage& usage);
+  void AddGpu(const GpuSample& sample);
+  double GpuUtilizationPercent() const;  // 0 without samples
 };
 
 }  // namespace orchard::worker

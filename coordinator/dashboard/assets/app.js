@@ -1805,6 +1805,8 @@
         ${fact('duration', esc(fmtDur(trialDuration(t))))}
         ${num(t.cpu_seconds) > 0 ? fact('cpu time', esc(fmtDur(num(t.cpu_seconds)))) : ''}
         ${num(t.peak_memory_bytes) > 0 ? fact('peak memory', `${Math.round(num(t.peak_memory_bytes) / 1048576)} MiB`) : ''}
+        ${num(t.gpu_peak_memory_bytes) > 0 ? fact('gpu memory', `${Math.round(num(t.gpu_peak_memory_bytes) / 1048576)} MiB`) : ''}
+        ${num(t.gpu_peak_memory_bytes) > 0 ? fact('gpu utilisation', `${Math.round(num(t.gpu_utilization_percent))}%`) : ''}
         ${fact('output', `<code>${esc(t.output_dir || '—')}</code>`)}
         ${fact('checkpoint', `<code>${esc(t.checkpoint || '—')}</code>`)}
       </div>
