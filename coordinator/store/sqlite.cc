@@ -5,12 +5,21 @@
 namespace orchard::coordinator {
 
 Statement::Statement(Statement&& other) noexcept
-    : db_(other.db_), stmt_(other.stmt_), sql_(std::move(other.sql_)), status_(other.status_) {
+    : db_(other.db_), stmt_(other.stmt_), sql_(std::move(other.sql_)), status_(other.status_),
+      cached_in_use_(other.cached_in_use_) {
   other.stmt_ = nullptr;
+  other.cached_in_use_ = nullptr;
 }
 
 Statement::~Statement() {
-  if (stmt_) sqlite3_finalize(stmt_);
+  if (stmt_ == nullptr) return;
+  if (cached_in_use_ == nullptr) {
+    sqlite3_finalize(stmt_);
+    return;
+  }
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  *cached_in_use_ = false;
 }
 
 Statement& Statement::Bind(int index, int64_t value) {
@@ -82,13 +91,25 @@ StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path) {
   return db;
 }
 
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() {
+  for (auto& [sql, cached] : statements_) sqlite3_finalize(cached.stmt);
+  sqlite3_close_v2(db_);
+}
 
 Statement Database::Prepare(const std::string& sql) {
+  auto cached = statements_.find(sql);
+  if (cached != statements_.end() && !cached->second.in_use) {
+    cached->second.in_use = true;
+    return Statement(db_, cached->second.stmt, sql, OkStatus(), &cached->second.in_use);
+  }
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &stmt, nullptr) != SQLITE_OK)
+  const unsigned flags = cached == statements_.end() ? SQLITE_PREPARE_PERSISTENT : 0;
+  if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), flags, &stmt, nullptr) != SQLITE_OK)
     return Statement(db_, nullptr, sql, Internal("SQLite (" + path_ + "): " + sqlite3_errmsg(db_) + " in: " + sql));
-  return Statement(db_, stmt, sql);
+  if (cached != statements_.end()) return Statement(db_, stmt, sql);  // the cached one is busy: this one is finalised
+  CachedStatement& entry = statements_[sql];
+  entry = {stmt, true};
+  return Statement(db_, stmt, sql, OkStatus(), &entry.in_use);
 }
 
 Status Database::Exec(const std::string& sql) {
@@ -124,8 +145,10 @@ Status Database::Migrate(const std::vector<std::string>& migrations) {
   return OkStatus();
 }
 
-Transaction::Transaction(Database* db) : db_(db), begin_status_(db->Exec("BEGIN IMMEDIATE")) {
+Transaction::Transaction(Database* db)
+    : db_(db), nested_(db->open_transactions_ > 0), begin_status_(db->Exec(nested_ ? "SAVEPOINT nested" : "BEGIN IMMEDIATE")) {
   done_ = !begin_status_.ok();
+  if (!done_) ++db_->open_transactions_;
 }
 
 Transaction::~Transaction() { Rollback(); }
@@ -139,12 +162,19 @@ ReadSnapshot::~ReadSnapshot() {
 void Transaction::Rollback() {
   if (done_) return;
   done_ = true;
-  (void)db_->Exec("ROLLBACK");
+  --db_->open_transactions_;
+  (void)db_->Exec(nested_ ? "ROLLBACK TO nested; RELEASE nested" : "ROLLBACK");
 }
 
 Status Transaction::Commit() {
   if (done_) return begin_status_.ok() ? FailedPrecondition("transaction already ended") : begin_status_;
   done_ = true;
+  --db_->open_transactions_;
+  if (nested_) {
+    Status status = db_->Exec("RELEASE nested");
+    if (!status.ok()) (void)db_->Exec("ROLLBACK TO nested; RELEASE nested");
+    return status;
+  }
   const auto start = std::chrono::steady_clock::now();
   Status status = db_->Exec("COMMIT");
   if (db_->commit_latency_ != nullptr)

@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/prometheus.h"
@@ -30,9 +31,10 @@ namespace orchard::coordinator {
 
 class Statement {
  public:
-  // `stmt` null: a statement that failed to prepare with `error`.
-  Statement(sqlite3* db, sqlite3_stmt* stmt, std::string sql, Status error = OkStatus())
-      : db_(db), stmt_(stmt), sql_(std::move(sql)), status_(std::move(error)) {}
+  // `stmt` null: a statement that failed to prepare with `error`. With `cached_in_use`, `stmt` is
+  // the database's cached one: reset and handed back (the flag cleared) instead of finalised.
+  Statement(sqlite3* db, sqlite3_stmt* stmt, std::string sql, Status error = OkStatus(), bool* cached_in_use = nullptr)
+      : db_(db), stmt_(stmt), sql_(std::move(sql)), status_(std::move(error)), cached_in_use_(cached_in_use) {}
   Statement(Statement&& other) noexcept;
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
@@ -71,6 +73,7 @@ class Statement {
   sqlite3_stmt* stmt_;
   std::string sql_;
   Status status_;
+  bool* cached_in_use_;
 };
 
 class Database {
@@ -82,7 +85,8 @@ class Database {
   ~Database();
 
   // Prepares `sql`; when SQLite refuses it, the statement carries the error to Next, ForEachRow
-  // and Run.
+  // and Run. Each text is compiled once and kept for the connection's life (the store's SQL is a
+  // fixed set of texts); a text already in use by a live Statement is compiled afresh.
   Statement Prepare(const std::string& sql);
   Status Exec(const std::string& sql);
 
@@ -105,9 +109,17 @@ class Database {
   sqlite3* db_;
   std::string path_;
   HistogramFamily* commit_latency_ = nullptr;
+  int open_transactions_ = 0;  // nesting depth: the outermost is a transaction, the rest savepoints
+  struct CachedStatement {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
+  std::unordered_map<std::string, CachedStatement> statements_;  // node-based: the flags stay put
 };
 
-// BEGIN IMMEDIATE on construction; rolled back on destruction unless Commit() succeeded.
+// BEGIN IMMEDIATE on construction; rolled back on destruction unless Commit() succeeded. Inside
+// another open Transaction it is a savepoint of it: Commit() keeps its changes in the outer one
+// (durable when that commits), Rollback() undoes only its own.
 class Transaction {
  public:
   explicit Transaction(Database* db);
@@ -121,6 +133,7 @@ class Transaction {
 
  private:
   Database* db_;
+  bool nested_;
   Status begin_status_;
   bool done_ = false;
 };

@@ -184,6 +184,8 @@ class Store {
   static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, const std::string& storage_root);
 
   Transaction Begin() { return Transaction(db_.get()); }
+  // The same, held across calls: the coordinator's group commit keeps one open for many writes.
+  std::unique_ptr<Transaction> BeginHeld() { return std::make_unique<Transaction>(db_.get()); }
   // Several reads that must agree with each other (read_pool.h takes one for every borrower).
   ReadSnapshot Snapshot() { return ReadSnapshot(db_.get()); }
   // Times every commit into `latency` (the coordinator's /metrics).

@@ -59,6 +59,83 @@ TEST(Database, AFailedMigrationLeavesTheVersionUnchanged) {
   EXPECT_EQ(table.Int(0), 0);  // the half-applied migration was rolled back
 }
 
+// Values of column x in table a, in order.
+std::vector<int64_t> Values(Database& db) {
+  std::vector<int64_t> values;
+  Statement rows = db.Prepare("SELECT x FROM a ORDER BY x");
+  EXPECT_TRUE(rows.ForEachRow([&] { values.push_back(rows.Int(0)); }).ok());
+  return values;
+}
+
+TEST(Database, ATransactionInsideAnotherIsASavepointOfIt) {
+  TempDir dir;
+  auto db = Database::Open(dir / "n.db");
+  ASSERT_TRUE((*db)->Migrate({"CREATE TABLE a (x INTEGER);"}).ok());
+  {
+    Transaction outer(db->get());
+    ASSERT_TRUE(outer.status().ok());
+    ASSERT_TRUE((*db)->Exec("INSERT INTO a VALUES (1)").ok());
+    {
+      Transaction kept(db->get());
+      ASSERT_TRUE(kept.status().ok());
+      ASSERT_TRUE((*db)->Exec("INSERT INTO a VALUES (2)").ok());
+      ASSERT_TRUE(kept.Commit().ok());
+    }
+    {
+      Transaction undone(db->get());  // rolled back when it goes: only its own change goes with it
+      ASSERT_TRUE((*db)->Exec("INSERT INTO a VALUES (3)").ok());
+    }
+    EXPECT_EQ(Values(**db), (std::vector<int64_t>{1, 2}));
+  }
+  // The outer one was never committed: nothing at all, the committed savepoint's row included.
+  EXPECT_TRUE(Values(**db).empty());
+  {
+    Transaction outer(db->get());
+    {
+      Transaction inner(db->get());
+      ASSERT_TRUE((*db)->Exec("INSERT INTO a VALUES (4)").ok());
+      ASSERT_TRUE(inner.Commit().ok());
+    }
+    ASSERT_TRUE(outer.Commit().ok());
+  }
+  // And a transaction after them is an outer one again.
+  Transaction after(db->get());
+  ASSERT_TRUE(after.status().ok());
+  ASSERT_TRUE(after.Commit().ok());
+  EXPECT_EQ(Values(**db), (std::vector<int64_t>{4}));
+}
+
+TEST(Database, ACachedStatementInUseIsNotHandedOutTwice) {
+  TempDir dir;
+  auto db = Database::Open(dir / "c.db");
+  ASSERT_TRUE((*db)->Migrate({"CREATE TABLE a (x INTEGER);"}).ok());
+  ASSERT_TRUE((*db)->Exec("INSERT INTO a VALUES (1); INSERT INTO a VALUES (2);").ok());
+  // The same text twice at once (a nested read): each runs on its own, with its own bindings.
+  const std::string sql = "SELECT x FROM a WHERE x >= ? ORDER BY x";
+  Statement outer = (*db)->Prepare(sql);
+  outer.Bind(1, 1);
+  ASSERT_TRUE(outer.Next().value());
+  {
+    Statement inner = (*db)->Prepare(sql);
+    inner.Bind(1, 2);
+    ASSERT_TRUE(inner.Next().value());
+    EXPECT_EQ(inner.Int(0), 2);
+  }
+  EXPECT_EQ(outer.Int(0), 1);
+  ASSERT_TRUE(outer.Next().value());
+  EXPECT_EQ(outer.Int(0), 2);
+  // Once handed back, the cached one starts afresh: no bindings or position carried over.
+  {
+    Statement again = (*db)->Prepare("SELECT COUNT(*) FROM a WHERE x >= ?");
+    again.Bind(1, 2);
+    ASSERT_TRUE(again.Next().value());
+    EXPECT_EQ(again.Int(0), 1);
+  }
+  Statement fresh = (*db)->Prepare("SELECT COUNT(*) FROM a WHERE x >= ?");
+  ASSERT_TRUE(fresh.Next().value());
+  EXPECT_EQ(fresh.Int(0), 0);  // an unbound parameter is NULL: no row compares >= NULL
+}
+
 TEST(Store, UncommittedTransactionsLeaveNothing) {
   TempDir dir;
   auto store = Store::Open(dir / "s.db", "/storage");
