@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <set>
+#include <utility>
 
 #include "coordinator/access/path_confinement.h"
 #include "coordinator/event_text.h"
@@ -60,8 +61,83 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const CoordinatorOption
 }
 
 void Coordinator::Changed() {
+  if (batch_ != nullptr) {
+    batch_changed_ = true;  // watchers read committed state: wake them when the batch commits
+    return;
+  }
   ++version_;
   changed_.notify_all();
+}
+
+Coordinator::WriteScope::WriteScope(Coordinator& coordinator) : coordinator_(coordinator) {
+  ++coordinator_.writers_waiting_;
+  lock_ = std::unique_lock<std::mutex>(coordinator_.mu_);
+  --coordinator_.writers_waiting_;
+  if (coordinator_.batch_ != nullptr) return;
+  coordinator_.batch_ = coordinator_.store_->BeginHeld();
+  // Should BEGIN fail (the file is locked by another process), the write's own transaction meets
+  // the same error and reports it; there is no batch.
+  if (!coordinator_.batch_->status().ok()) coordinator_.batch_.reset();
+  ++coordinator_.batch_number_;
+  coordinator_.batch_writes_ = 0;
+}
+
+Coordinator::WriteScope::~WriteScope() {
+  if (!ended_) (void)coordinator_.EndWriteLocked(lock_, /*wait=*/false);
+}
+
+Status Coordinator::WriteScope::Commit() {
+  ended_ = true;
+  return coordinator_.EndWriteLocked(lock_, /*wait=*/true);
+}
+
+Status Coordinator::EndWriteLocked(std::unique_lock<std::mutex>& lock, bool wait) {
+  if (batch_ == nullptr) return OkStatus();  // no batch could be opened: the write committed alone
+  const uint64_t mine = batch_number_;
+  ++batch_writes_;
+  if (writers_waiting_.load() > 0 && batch_writes_ < kMaxWritesPerCommit) {
+    // A writer queued behind this one joins the batch and commits it, or hands it on in turn.
+    if (!wait) return OkStatus();
+    batch_settled_.wait(lock, [&] { return settled_batches_ >= mine; });
+  } else {
+    CommitBatchLocked();
+  }
+  const auto failed = failed_batches_.find(mine);
+  return failed == failed_batches_.end() ? OkStatus() : failed->second;
+}
+
+void Coordinator::CommitBatchLocked() {
+  if (batch_ == nullptr) return;
+  const Status status = batch_->Commit();
+  batch_.reset();
+  writes_per_commit_.Observe({}, static_cast<double>(batch_writes_));
+  settled_batches_ = batch_number_;
+  if (!status.ok()) {
+    failed_batches_[batch_number_] = status;
+    while (failed_batches_.size() > 64) failed_batches_.erase(failed_batches_.begin());
+    ReloadSweepsLocked(batch_touched_);
+  }
+  batch_touched_.clear();
+  if (std::exchange(batch_changed_, false) && status.ok()) Changed();
+  batch_settled_.notify_all();
+}
+
+std::unique_lock<std::mutex> Coordinator::LockSettled() {
+  std::unique_lock<std::mutex> lock(mu_);
+  CommitBatchLocked();
+  return lock;
+}
+
+void Coordinator::ReloadSweepsLocked(const std::set<int64_t>& sweep_ids) {
+  for (int64_t sweep_id : sweep_ids) {
+    sweeps_.erase(sweep_id);
+    auto record = store_->LoadSweep(sweep_id);
+    if (!record.ok() || record->state != "running") continue;  // inserted or finished by the rolled-back work
+    const SweepSpec spec = SweepSpecFromJson(record->spec);
+    // A snapshot the strategy made itself; should it not load, a restart reports why.
+    if (auto strategy = MakeSearchStrategy(spec, &record->strategy_state); strategy.ok())
+      sweeps_[sweep_id] = {std::move(strategy).value(), record->name, spec, record->search_outcome};
+  }
 }
 
 uint64_t Coordinator::version() {
@@ -89,17 +165,13 @@ Status Coordinator::StrategyTransaction::Commit() {
 Coordinator::StrategyTransaction::~StrategyTransaction() {
   std::set<int64_t> touched;
   touched.swap(coordinator_.touched_);
-  if (committed_) return;
-  tx_.Rollback();
-  for (int64_t sweep_id : touched) {
-    coordinator_.sweeps_.erase(sweep_id);
-    auto record = coordinator_.store_->LoadSweep(sweep_id);
-    if (!record.ok() || record->state != "running") continue;  // inserted or finished by the rolled-back work
-    const SweepSpec spec = SweepSpecFromJson(record->spec);
-    // A snapshot the strategy made itself; should it not load, a restart reports why.
-    if (auto strategy = MakeSearchStrategy(spec, &record->strategy_state); strategy.ok())
-      coordinator_.sweeps_[sweep_id] = {std::move(strategy).value(), record->name, spec, record->search_outcome};
+  if (committed_) {
+    // Inside a batch, the batch's commit can still fail: then these reload too.
+    if (coordinator_.batch_ != nullptr) coordinator_.batch_touched_.insert(touched.begin(), touched.end());
+    return;
   }
+  tx_.Rollback();
+  coordinator_.ReloadSweepsLocked(touched);
 }
 
 Status Coordinator::HandleSearchEvent(int64_t sweep_id, const SearchEvent& event) {

@@ -10,6 +10,7 @@
 // (store/read_pool.h) and never wait for a change to commit.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -229,9 +230,39 @@ class Coordinator {
     std::unique_ptr<SearchStrategy> strategy;
   };
 
+  // Group commit. The frequent writes (reports, heartbeats, leases, exits) each run under mu_
+  // inside one shared transaction, the batch, their own work in a savepoint of it. The writer that
+  // finds nobody queued behind it (or the batch full) commits the batch: one fsync for everything
+  // that arrived while the previous one ran. Every write returns only once the batch holding its
+  // change is durable; a failed commit fails every write in it. Events reach each sweep's strategy
+  // in the order the writes took mu_, as without batching.
+  class WriteScope {
+   public:
+    explicit WriteScope(Coordinator& coordinator);
+    ~WriteScope();  // a write that ended early (an error) still leaves the batch to be committed
+    WriteScope(const WriteScope&) = delete;
+    WriteScope& operator=(const WriteScope&) = delete;
+    // Waits until this write's changes are durable; mu_ is held again on return.
+    Status Commit();
+
+   private:
+    Coordinator& coordinator_;
+    std::unique_lock<std::mutex> lock_;
+    bool ended_ = false;
+  };
+  static constexpr int64_t kMaxWritesPerCommit = 64;
+  // mu_ for everything else: an open batch is committed first, so what is read is durable and what
+  // is written commits on its own.
+  std::unique_lock<std::mutex> LockSettled();
+  // Ends one write of the open batch: the last in line commits it, the others wait for that.
+  Status EndWriteLocked(std::unique_lock<std::mutex>& lock, bool wait);
+  void CommitBatchLocked();
+  // Strategies of these sweeps advanced in memory in work the store rolled back: load them again.
+  void ReloadSweepsLocked(const std::set<int64_t>& sweep_ids);
+
   Coordinator(CoordinatorOptions options, std::unique_ptr<Store> store);
   double Now() const { return options_.clock->Now(); }
-  void Changed();  // wakes watchers; call after a commit, with mu_ held
+  void Changed();  // wakes watchers; call after a commit, with mu_ held (with a batch open: once it commits)
 
   // Feeds one event to a sweep's strategy and carries out the operations (inside a StrategyTransaction).
   Status HandleSearchEvent(int64_t sweep_id, const SearchEvent& event);
@@ -279,6 +310,9 @@ class Coordinator {
   HistogramFamily commit_seconds_{"orchard_store_commit_seconds",
                                   "Time to commit one state change to SQLite, its fsync included.", {},
                                   LatencyBuckets()};
+  HistogramFamily writes_per_commit_{"orchard_store_writes_per_commit",
+                                     "Writes (reports, heartbeats, leases, exits) made durable by one group commit.",
+                                     {}, {1, 2, 4, 8, 16, 32, 64}};
   std::unique_ptr<ReadPool> reads_;
 
   std::mutex mu_;
@@ -288,6 +322,16 @@ class Coordinator {
   std::unique_ptr<ModelRegistry> registry_;    // guarded by mu_
   std::map<int64_t, ActiveSweep> sweeps_;      // running sweeps; guarded by mu_
   std::set<int64_t> touched_;                  // sweeps the open transaction changed; guarded by mu_
+  // The group commit's batch (WriteScope); all guarded by mu_ but writers_waiting_.
+  std::atomic<int> writers_waiting_{0};        // WriteScopes waiting for mu_
+  std::unique_ptr<Transaction> batch_;         // null when none is open
+  uint64_t batch_number_ = 0;                  // of the open batch, or the last one
+  int64_t batch_writes_ = 0;
+  std::set<int64_t> batch_touched_;            // sweeps its writes advanced in memory
+  bool batch_changed_ = false;                 // a write in it called Changed()
+  uint64_t settled_batches_ = 0;               // batches up to this number are committed or failed
+  std::map<uint64_t, Status> failed_batches_;  // the latest few that failed, for their writers
+  std::condition_variable batch_settled_;
   // Schedules' zones by name, each read from the zoneinfo files once (a tzdata update applies at
   // the next start); guarded by mu_.
   std::map<std::string, TimeZone> zones_;

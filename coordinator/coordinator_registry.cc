@@ -6,19 +6,19 @@
 namespace orchard::coordinator {
 
 StatusOr<std::vector<v1::ModelSummary>> Coordinator::ListModels(const std::optional<std::string>& owner) {
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   return registry_->ListModels(owner);
 }
 
 StatusOr<v1::Model> Coordinator::GetModel(const std::string& name) {
   RETURN_IF_ERROR(ValidateModelName("name", name));
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   return registry_->GetModel(name);
 }
 
 StatusOr<std::string> Coordinator::ModelOwner(const std::string& name) {
   RETURN_IF_ERROR(ValidateModelName("model", name));
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(const std::optional<ModelRecord> record, store_->LoadModel(name));
   if (!record) return NotFound("model " + name + " does not exist (orchard models list shows the models)");
   return record->owner;
@@ -27,7 +27,7 @@ StatusOr<std::string> Coordinator::ModelOwner(const std::string& name) {
 StatusOr<v1::Model> Coordinator::PromoteTrial(const std::string& model, int64_t trial_id, const std::string& user) {
   RETURN_IF_ERROR(ValidateModelName("model", model));
   RETURN_IF_ERROR(ValidateId("trial_id", trial_id));
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   Transaction tx = store_->Begin();
   RETURN_IF_ERROR(tx.status());
   ASSIGN_OR_RETURN(v1::Model promoted, registry_->PromoteTrial(model, trial_id, user, Now()));
@@ -38,7 +38,7 @@ StatusOr<v1::Model> Coordinator::PromoteTrial(const std::string& model, int64_t 
 
 StatusOr<v1::Model> Coordinator::RollbackModel(const std::string& model, const std::string& user) {
   RETURN_IF_ERROR(ValidateModelName("model", model));
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   Transaction tx = store_->Begin();
   RETURN_IF_ERROR(tx.status());
   ASSIGN_OR_RETURN(v1::Model rolled_back, registry_->Rollback(model, user, Now()));

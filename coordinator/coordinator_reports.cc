@@ -26,7 +26,7 @@ StatusOr<AttemptRecord> Coordinator::AuthorizeReport(int64_t attempt_id, const s
 
 StatusOr<v1::Decision> Coordinator::ReportMetrics(const v1::ReportMetricsRequest& request) {
   RETURN_IF_ERROR(ValidateMetrics(request));
-  std::lock_guard<std::mutex> lock(mu_);
+  WriteScope write(*this);
   ASSIGN_OR_RETURN(AttemptRecord attempt, AuthorizeReport(request.attempt_id(), request.token()));
   StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
@@ -50,18 +50,20 @@ StatusOr<v1::Decision> Coordinator::ReportMetrics(const v1::ReportMetricsRequest
   RETURN_IF_ERROR(tx.Commit());
   Changed();
   ASSIGN_OR_RETURN(AttemptRecord now, store_->LoadAttempt(attempt.id));
+  RETURN_IF_ERROR(write.Commit());
   return DecisionFor(now);
 }
 
 StatusOr<v1::Decision> Coordinator::ReportCheckpoint(const v1::ReportCheckpointRequest& request) {
   RETURN_IF_ERROR(ValidateCheckpoint(request));
-  std::lock_guard<std::mutex> lock(mu_);
+  WriteScope write(*this);
   ASSIGN_OR_RETURN(AttemptRecord attempt, AuthorizeReport(request.attempt_id(), request.token()));
   Transaction tx = store_->Begin();
   RETURN_IF_ERROR(tx.status());
   RETURN_IF_ERROR(store_->RecordCheckpoint(attempt.trial_id, request.path()));
   RETURN_IF_ERROR(tx.Commit());
   Changed();
+  RETURN_IF_ERROR(write.Commit());
   return DecisionFor(attempt);
 }
 

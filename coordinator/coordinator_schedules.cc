@@ -174,7 +174,7 @@ StatusOr<v1::AddScheduleResponse> Coordinator::AddSchedule(const v1::AddSchedule
                                                            const std::string& owner) {
   RETURN_IF_ERROR(ValidateAddSchedule(request));
   const ScheduleSettings settings = SettingsOf(request);
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(CronSchedule cron, CronLocked(settings));
   const int64_t now = static_cast<int64_t>(std::floor(Now()));
   const std::optional<int64_t> next = cron.NextAfter(now);
@@ -214,7 +214,7 @@ StatusOr<v1::AddScheduleResponse> Coordinator::AddSchedule(const v1::AddSchedule
 }
 
 StatusOr<std::vector<v1::Schedule>> Coordinator::ListSchedules(const std::optional<std::string>& owner) {
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(const std::vector<ScheduleRecord> records, store_->ListSchedules(owner));
   std::vector<v1::Schedule> schedules;
   for (const ScheduleRecord& schedule : records) {
@@ -227,7 +227,7 @@ StatusOr<std::vector<v1::Schedule>> Coordinator::ListSchedules(const std::option
 StatusOr<v1::ScheduleDetails> Coordinator::GetSchedule(const std::string& name, int64_t runs_limit) {
   RETURN_IF_ERROR(ValidateScheduleName(name));
   if (runs_limit < 0) return InvalidArgument("runs_limit: must not be negative");
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(ScheduleRecord schedule, store_->LoadSchedule(name));
   v1::ScheduleDetails details;
   ASSIGN_OR_RETURN(*details.mutable_schedule(), ScheduleProtoLocked(schedule));
@@ -256,14 +256,14 @@ StatusOr<v1::ScheduleDetails> Coordinator::GetSchedule(const std::string& name, 
 
 StatusOr<std::string> Coordinator::ScheduleOwner(const std::string& name) {
   RETURN_IF_ERROR(ValidateScheduleName(name));
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(ScheduleRecord schedule, store_->LoadSchedule(name));
   return schedule.owner;
 }
 
 StatusOr<v1::Schedule> Coordinator::PauseSchedule(const std::string& name) {
   RETURN_IF_ERROR(ValidateScheduleName(name));
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(ScheduleRecord schedule, store_->LoadSchedule(name));
   if (!schedule.paused) {
     Transaction tx = store_->Begin();
@@ -277,7 +277,7 @@ StatusOr<v1::Schedule> Coordinator::PauseSchedule(const std::string& name) {
 
 StatusOr<v1::Schedule> Coordinator::ResumeSchedule(const std::string& name) {
   RETURN_IF_ERROR(ValidateScheduleName(name));
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(ScheduleRecord schedule, store_->LoadSchedule(name));
   if (schedule.paused) {
     // Slots that passed while paused are not caught up.
@@ -295,7 +295,7 @@ StatusOr<v1::Schedule> Coordinator::ResumeSchedule(const std::string& name) {
 
 Status Coordinator::RemoveSchedule(const std::string& name) {
   RETURN_IF_ERROR(ValidateScheduleName(name));
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(ScheduleRecord schedule, store_->LoadSchedule(name));
   Transaction tx = store_->Begin();
   RETURN_IF_ERROR(tx.status());
@@ -341,7 +341,7 @@ StatusOr<ScheduleRunRecord> Coordinator::FireLocked(const ScheduleRecord& schedu
 
 StatusOr<v1::ScheduleRun> Coordinator::RunScheduleNow(const std::string& name) {
   RETURN_IF_ERROR(ValidateScheduleName(name));
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(ScheduleRecord schedule, store_->LoadSchedule(name));
   const int64_t now = static_cast<int64_t>(std::floor(Now()));
   ASSIGN_OR_RETURN(const FiringState state, FiringStateLocked(schedule));
@@ -391,7 +391,7 @@ Status Coordinator::FireIfDueLocked(const ScheduleRecord& schedule) {
 }
 
 Status Coordinator::FireDueSchedules() {
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(const std::vector<ScheduleRecord> schedules, store_->ListSchedules());
   Status first_error;
   for (const ScheduleRecord& schedule : schedules) {

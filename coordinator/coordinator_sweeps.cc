@@ -141,7 +141,7 @@ StatusOr<int64_t> Coordinator::InsertSweepLocked(PreparedSweep prepared, const s
 
 StatusOr<v1::Sweep> Coordinator::Submit(const v1::SubmitSweepRequest& request, const std::string& owner) {
   ASSIGN_OR_RETURN(PreparedSweep prepared, PrepareSweep(request));
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   ASSIGN_OR_RETURN(int64_t sweep_id, InsertSweepLocked(std::move(prepared), owner, /*schedule=*/""));
@@ -158,7 +158,7 @@ StatusOr<v1::Sweep> Coordinator::GetSweep(int64_t sweep_id) {
 StatusOr<std::optional<v1::Sweep>> Coordinator::FindUnfinishedSweep(const v1::SubmitSweepRequest& request) {
   const std::string file = request.recipe_file().empty() ? "<submitted recipe>" : request.recipe_file();
   const std::vector<std::string> overrides(request.overrides().begin(), request.overrides().end());
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(std::vector<int64_t> running, store_->RunningSweepIds());
   std::sort(running.rbegin(), running.rend());
   for (int64_t id : running) {
@@ -191,7 +191,7 @@ StatusOr<std::string> Coordinator::TrialOwner(int64_t trial_id) {
 
 StatusOr<v1::Sweep> Coordinator::Cancel(int64_t sweep_id) {
   RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(sweep_id));
   if (record.state != "running") return store_->GetSweep(sweep_id);  // idempotent
   StrategyTransaction tx(*this);

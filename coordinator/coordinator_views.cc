@@ -174,6 +174,7 @@ Status Coordinator::WritePrometheusMetrics(std::string& out) {
     for (double seconds : queued) waits.Observe({}, seconds);
     waits.Write(out);
     commit_seconds_.Write(out);
+    writes_per_commit_.Write(out);
     return OkStatus();
   });
 }

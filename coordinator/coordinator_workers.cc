@@ -35,12 +35,13 @@ Status UnknownWorker(const std::string& worker_id) {
 
 StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request) {
   RETURN_IF_ERROR(ValidateRegister(request));
-  std::lock_guard<std::mutex> lock(mu_);
+  WriteScope write(*this);
   Transaction tx = store_->Begin();
   RETURN_IF_ERROR(tx.status());
   ASSIGN_OR_RETURN(std::string id, store_->InsertWorker(request.hostname(), request.slots(), request.slot_kind(), Now()));
   RETURN_IF_ERROR(tx.Commit());
   Changed();
+  RETURN_IF_ERROR(write.Commit());
   v1::RegisterWorkerResponse response;
   response.set_worker_id(id);
   response.set_heartbeat_interval_seconds(options_.heartbeat_interval_seconds);
@@ -51,7 +52,7 @@ StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(const v1::Regis
 
 StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
   RETURN_IF_ERROR(ValidateHeartbeat(request));
-  std::lock_guard<std::mutex> lock(mu_);
+  WriteScope write(*this);
   ASSIGN_OR_RETURN(const std::optional<WorkerRecord> worker, store_->LoadWorker(request.worker_id()));
   if (!worker || !worker->alive) return UnknownWorker(request.worker_id());
   StrategyTransaction tx(*this);
@@ -80,12 +81,13 @@ StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatReques
     RETURN_IF_ERROR(LoseAttemptsLocked(forgotten, "worker " + request.worker_id() + " no longer runs it"));
   RETURN_IF_ERROR(tx.Commit());
   if (!forgotten.empty()) Changed();
+  RETURN_IF_ERROR(write.Commit());
   return response;
 }
 
 StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAttemptsRequest& request) {
   RETURN_IF_ERROR(ValidateLease(request));
-  std::lock_guard<std::mutex> lock(mu_);
+  WriteScope write(*this);
   ASSIGN_OR_RETURN(const std::optional<WorkerRecord> worker, store_->LoadWorker(request.worker_id()));
   if (!worker || !worker->alive) return UnknownWorker(request.worker_id());
   const double now = Now();
@@ -99,17 +101,24 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
     SweepRoom room;
     ASSIGN_OR_RETURN(const auto running, store_->RunningTrialsBySweep());
     ASSIGN_OR_RETURN(const std::vector<int64_t> running_sweeps, store_->RunningSweepIds());
-    std::map<int64_t, SweepRecord> records;
+    std::map<int64_t, SweepRecord> records;  // read from the store only for sweeps placed now
     for (int64_t sweep_id : running_sweeps) {
-      ASSIGN_OR_RETURN(SweepRecord record, store_->LoadSweep(sweep_id));
-      const int64_t max_concurrent = record.spec.value("max_concurrent", int64_t{0});
+      // Running sweeps' specs are in memory; one whose strategy could not be loaded is read here.
+      const auto active = sweeps_.find(sweep_id);
+      if (active == sweeps_.end()) {
+        ASSIGN_OR_RETURN(records[sweep_id], store_->LoadSweep(sweep_id));
+      }
+      const int64_t max_concurrent = active != sweeps_.end() ? active->second.spec.max_concurrent
+                                                             : records[sweep_id].spec.value("max_concurrent", int64_t{0});
       if (max_concurrent > 0) room[sweep_id] = max_concurrent - (running.count(sweep_id) ? running.at(sweep_id) : 0);
-      records[sweep_id] = std::move(record);
     }
     ASSIGN_OR_RETURN(const std::vector<PendingTrial> pending, store_->PendingTrials(kPendingTrialsPerLease));
     const auto placements = PlaceTrials({{request.worker_id(), free}}, pending, room);
     for (const Placement& placement : placements) {
       ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(placement.trial_id));
+      if (!records.count(trial.sweep_id())) {
+        ASSIGN_OR_RETURN(records[trial.sweep_id()], store_->LoadSweep(trial.sweep_id()));
+      }
       const std::string token = NewToken(TokenKind::kAttempt);
       ASSIGN_OR_RETURN(AttemptRecord attempt, store_->InsertAttempt(trial.id(), request.worker_id(), HashToken(token),
                                                                     trial.output_dir() + "/", now));
@@ -135,6 +144,7 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
   }
   RETURN_IF_ERROR(tx.Commit());
   if (response.attempts_size() > 0) Changed();
+  RETURN_IF_ERROR(write.Commit());
   return response;
 }
 
@@ -175,12 +185,13 @@ Status Coordinator::LoseAttemptsLocked(const std::vector<AttemptRecord>& attempt
 
 Status Coordinator::ReportAttemptExit(const v1::ReportAttemptExitRequest& request) {
   RETURN_IF_ERROR(ValidateExit(request));
-  std::lock_guard<std::mutex> lock(mu_);
+  WriteScope write(*this);
   ASSIGN_OR_RETURN(AttemptRecord attempt, store_->LoadAttempt(request.attempt_id()));
   if (attempt.worker_id != request.worker_id())
     return PermissionDenied("attempt " + std::to_string(attempt.id) + " was leased to worker " + attempt.worker_id +
                             ", not " + request.worker_id());
-  if (!attempt.active()) return OkStatus();  // already ended (a retry, or the worker was declared lost)
+  // Already ended (a retry, or the worker was declared lost), perhaps by a write of the open batch.
+  if (!attempt.active()) return write.Commit();
   StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   AttemptEnd end;
@@ -192,14 +203,14 @@ Status Coordinator::ReportAttemptExit(const v1::ReportAttemptExitRequest& reques
   RETURN_IF_ERROR(EndAttemptLocked(attempt, end, usage));
   RETURN_IF_ERROR(tx.Commit());
   Changed();
-  return OkStatus();
+  return write.Commit();
 }
 
 Status Coordinator::DeregisterWorker(const v1::DeregisterWorkerRequest& request) {
   RETURN_IF_ERROR(ValidateDeregister(request));
-  std::lock_guard<std::mutex> lock(mu_);
+  WriteScope write(*this);
   ASSIGN_OR_RETURN(const std::optional<WorkerRecord> worker, store_->LoadWorker(request.worker_id()));
-  if (!worker || !worker->alive) return OkStatus();  // idempotent
+  if (!worker || !worker->alive) return write.Commit();  // idempotent
   StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   RETURN_IF_ERROR(store_->MarkWorkerLost(request.worker_id()));
@@ -207,11 +218,11 @@ Status Coordinator::DeregisterWorker(const v1::DeregisterWorkerRequest& request)
   RETURN_IF_ERROR(LoseAttemptsLocked(attempts, "worker " + request.worker_id() + " left without reporting its end"));
   RETURN_IF_ERROR(tx.Commit());
   Changed();
-  return OkStatus();
+  return write.Commit();
 }
 
 Status Coordinator::ExpireWorkers() {
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   const double now = Now();
   ASSIGN_OR_RETURN(const std::vector<std::string> silent, store_->WorkersSilentSince(now - options_.lease_timeout_seconds));
   if (silent.empty()) return OkStatus();
@@ -230,7 +241,7 @@ Status Coordinator::ExpireWorkers() {
 }
 
 Status Coordinator::CheckUnplaceableTrials() {
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto lock = LockSettled();
   const double now = Now();
   ASSIGN_OR_RETURN(const std::vector<v1::Worker> workers, store_->ListWorkers());
   std::vector<int64_t> live_slots;

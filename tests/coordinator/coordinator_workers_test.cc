@@ -1,5 +1,8 @@
 // The Coordinator's workers, leases and reports: lost workers, retries, adoption after a restart,
 // attempt tokens.
+#include <atomic>
+#include <thread>
+
 #include "tests/coordinator/coordinator_fixture.h"
 
 namespace orchard::coordinator {
@@ -228,6 +231,37 @@ TEST_F(CoordinatorTest, AWaitingGangLosesItsReasonWhenALargeEnoughWorkerJoins) {
   ASSERT_TRUE(coordinator_->CheckUnplaceableTrials().ok());
   EXPECT_EQ(coordinator_->ListTrials(sweep.id()).value()[0].waiting_reason(), "");
   EXPECT_EQ(Lease(large, 4).size(), 1u);
+}
+
+// Many trainers reporting at once go through the group commit: every report is stored once, and
+// every write is counted in exactly one commit.
+TEST_F(CoordinatorTest, ConcurrentReportsAreAllStoredAndEachWriteIsInOneCommit) {
+  std::string recipe = kRecipe;
+  recipe.replace(recipe.find("max_concurrent: 2"), 17, "max_concurrent: 8");
+  recipe.replace(recipe.find("[0.1, 0.01, 0.001]"), 18, "[1, 2, 3, 4, 5, 6, 7, 8]");
+  const v1::Sweep sweep = Submit(recipe);
+  const std::string worker = Register(8);
+  const std::vector<v1::Attempt> attempts = Lease(worker, 8);
+  ASSERT_EQ(attempts.size(), 8u);
+  constexpr int kReports = 40;
+  std::vector<std::thread> trainers;
+  std::atomic<int> failures{0};
+  for (const v1::Attempt& attempt : attempts)
+    trainers.emplace_back([&, attempt] {
+      for (int step = 1; step <= kReports; ++step)
+        if (!ReportMetric(attempt, "train_loss", 1.0 / step, step).ok()) ++failures;
+    });
+  for (std::thread& trainer : trainers) trainer.join();
+  EXPECT_EQ(failures.load(), 0);
+
+  const auto series = coordinator_->SweepMetrics(sweep.id(), "train_loss").value().series;
+  ASSERT_EQ(series.size(), 8u);
+  for (const TrialSeries& trial : series) EXPECT_EQ(trial.points.size(), static_cast<size_t>(kReports));
+  std::string page;
+  ASSERT_TRUE(coordinator_->WritePrometheusMetrics(page).ok());
+  // Register, lease and the reports (the submission commits on its own).
+  EXPECT_NE(page.find("orchard_store_writes_per_commit_sum " + std::to_string(2 + 8 * kReports)), std::string::npos)
+      << page;
 }
 
 }  // namespace
