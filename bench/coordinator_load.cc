@@ -1,10 +1,13 @@
 // The coordinator under load: W simulated workers heartbeating and R simulated trainers reporting
-// metrics in a closed loop against an in-process coordinator, each client with its own connection
+// metrics (in a closed loop, or open-loop at fixed offered rates) against an in-process coordinator, each client with its own connection
 // and thread as separate processes would have. Prints the sustained report rate, report latency
 // percentiles, heartbeat p99 and failed calls; any failed call makes the exit status 1.
 //
 //   build/bin/orchard-bench-coordinator [--workers 100] [--reporters 200] [--heartbeat-ms 1000] [--seconds 10]
 //   build/bin/orchard-bench-coordinator --dashboards 4   # the same load without, then with 4 dashboards
+//   build/bin/orchard-bench-coordinator --workers 1000 --heartbeat-ms 2000 --rates 1000,2000,4000
+//       # open loop: the reporters together offer each rate in turn; latency from each report's
+//       # scheduled send time, so queueing shows; the highest rate with p99 under 20 ms
 //
 // A simulated dashboard does what an open sweep page does on each live update, twice a second: it
 // reads the sweep, its trials and every trial's series of the sweep's metric over HTTP; with
@@ -28,6 +31,7 @@
 #include <latch>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -114,7 +118,8 @@ struct SimulatedTrainer {
   orchard::v1::Attempt attempt;
 };
 
-// Heartbeats at `period` from `start` + `offset` until `end`; latencies (ms) go to `latencies`.
+// Heartbeats at `period` from `start` + `offset` until `end`; latencies (ms), from each call's
+// scheduled time, go to `latencies`.
 void Heartbeats(SimulatedWorker& worker, Clock::time_point start, Clock::duration offset, Clock::duration period,
                 Clock::time_point end, std::vector<double>& latencies, Errors& errors) {
   orchard::v1::HeartbeatRequest request;
@@ -125,20 +130,28 @@ void Heartbeats(SimulatedWorker& worker, Clock::time_point start, Clock::duratio
     grpc::ClientContext context;
     SetDeadline(context);
     orchard::v1::HeartbeatResponse response;
-    const auto sent = Clock::now();
     const grpc::Status status = worker.stub->Heartbeat(&context, request, &response);
-    latencies.push_back(Milliseconds(Clock::now() - sent));
+    latencies.push_back(Milliseconds(Clock::now() - next));
     if (!status.ok()) errors.Add("heartbeat of " + worker.id + ": " + status.error_message());
     else if (response.stop_attempt_ids_size() > 0) errors.Add("the coordinator stopped attempts of " + worker.id);
   }
 }
 
-// Reports in a closed loop until `end`, one step further each time; latencies (ms) go to `latencies`.
-void Reports(SimulatedTrainer& trainer, Clock::time_point end, std::vector<double>& latencies, Errors& errors) {
+// Reports until `end`, one step further each time; latencies (ms) go to `latencies`. With `period`
+// zero, in a closed loop (each report sent when the previous one is answered; latency from the
+// send); otherwise open-loop, one report every `period` from `first`, latency measured from each
+// report's scheduled time, so a report sent late because the previous one was slow counts its wait.
+void Reports(SimulatedTrainer& trainer, Clock::time_point first, Clock::duration period, Clock::time_point end,
+             std::vector<double>& latencies, Errors& errors) {
   orchard::v1::ReportMetricsRequest request;
   request.set_attempt_id(trainer.attempt.attempt_id());
   request.set_token(trainer.attempt.token());
-  for (int64_t step = 1; Clock::now() < end; ++step) {
+  auto scheduled = first;
+  for (int64_t step = 1; Clock::now() < end; ++step, scheduled += period) {
+    if (period != Clock::duration::zero()) {
+      if (scheduled >= end) break;
+      std::this_thread::sleep_until(scheduled);
+    }
     request.clear_points();
     const double time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     const double loss = 2.0 / std::sqrt(static_cast<double>(step));
@@ -153,7 +166,7 @@ void Reports(SimulatedTrainer& trainer, Clock::time_point end, std::vector<doubl
     grpc::ClientContext context;
     SetDeadline(context);
     orchard::v1::ReportMetricsResponse response;
-    const auto sent = Clock::now();
+    const auto sent = period == Clock::duration::zero() ? Clock::now() : scheduled;
     const grpc::Status status = trainer.stub->ReportMetrics(&context, request, &response);
     latencies.push_back(Milliseconds(Clock::now() - sent));
     if (!status.ok())
@@ -179,13 +192,42 @@ void Dashboard(const std::string& url, int64_t sweep_id, Clock::time_point end, 
   }
 }
 
+struct WriteBatches {
+  double writes = 0;   // every write since the start, set-up included
+  double commits = 0;
+};
+
+// The coordinator's own count, from the Prometheus page (orchard_store_writes_per_commit).
+WriteBatches ReadWriteBatches(const std::string& url) {
+  const std::string host_port = url.substr(url.find("//") + 2, url.size() - url.find("//") - 3);
+  httplib::Client client(host_port.substr(0, host_port.rfind(':')), std::stoi(host_port.substr(host_port.rfind(':') + 1)));
+  auto answer = client.Get("/metrics");
+  WriteBatches batches;
+  if (!answer || answer->status != 200) return batches;
+  std::istringstream lines(answer->body);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string name;
+    double value = 0;
+    fields >> name >> value;
+    if (name == "orchard_store_writes_per_commit_sum") batches.writes = value;
+    if (name == "orchard_store_writes_per_commit_count") batches.commits = value;
+  }
+  return batches;
+}
+
 struct LoadResult {
   double reports_per_second = 0;
+  double report_p50_ms = 0;
   double report_p99_ms = 0;
+  double report_p999_ms = 0;
   int64_t errors = 0;
 };
 
-LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds, int dashboard_count) {
+// `offered_rate` 0: the reporters report in a closed loop; otherwise together at that many reports a
+// second, open-loop.
+LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds, int dashboard_count,
+               double offered_rate) {
   std::string state_dir = (fs::temp_directory_path() / "orchard-bench-coordinator-XXXXXX").string();
   if (!mkdtemp(state_dir.data())) throw std::runtime_error("cannot create a directory like " + state_dir);
   orchard::coordinator::CoordinatorOptions options;
@@ -193,8 +235,8 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
   options.heartbeat_interval_seconds = heartbeat_ms / 1000.0;
   // Several missed heartbeats before a worker is lost, however slow they are set to be.
   options.lease_timeout_seconds = std::max(15.0, 5 * options.heartbeat_interval_seconds);
-  auto server = orchard::coordinator::CoordinatorServer::Start("127.0.0.1:0", options, {},
-                                                               dashboard_count > 0 ? "127.0.0.1:0" : "");
+  // The HTTP listener serves the dashboards and, at the end, /metrics (how many writes each commit held).
+  auto server = orchard::coordinator::CoordinatorServer::Start("127.0.0.1:0", options, {}, "127.0.0.1:0");
   if (!server.ok()) throw std::runtime_error("cannot start the coordinator: " + server.status().message());
   const std::string address = (*server)->address();
 
@@ -245,9 +287,11 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
     throw std::runtime_error("leased " + std::to_string(trainers.size()) + " attempts, expected " +
                              std::to_string(reporter_count));
 
-  std::printf("coordinator at %s: %d workers (heartbeat every %d ms), %d reporters, %d points per report, %d dashboards, "
-              "%.0f s\n", address.c_str(), worker_count, heartbeat_ms, reporter_count, kPointsPerReport, dashboard_count,
-              seconds);
+  std::printf("coordinator at %s: %d workers (heartbeat every %d ms), %d reporters (%s), %d points per report, "
+              "%d dashboards, %.0f s\n", address.c_str(), worker_count, heartbeat_ms, reporter_count,
+              offered_rate > 0 ? ("open loop, " + std::to_string(static_cast<int64_t>(offered_rate)) + " reports/s offered").c_str()
+                               : "closed loop",
+              kPointsPerReport, dashboard_count, seconds);
   std::fflush(stdout);
   Errors errors;
   std::vector<std::vector<double>> heartbeat_ms_by_worker(worker_count), report_ms_by_trainer(reporter_count);
@@ -267,10 +311,15 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
       // Spread evenly over the period, as independent workers' heartbeats are.
       Heartbeats(workers[w], start, period * w / worker_count, period, end, heartbeat_ms_by_worker[w], errors);
     });
+  // Open loop: each reporter every reporters / rate seconds, their first reports spread over one period.
+  const auto report_period = offered_rate > 0 ? std::chrono::duration_cast<Clock::duration>(
+                                                    std::chrono::duration<double>(reporter_count / offered_rate))
+                                              : Clock::duration::zero();
   for (int r = 0; r < reporter_count; ++r)
     report_threads.emplace_back([&, r] {
       go.wait();
-      Reports(trainers[r], end, report_ms_by_trainer[r], errors);
+      Reports(trainers[r], start + report_period * r / reporter_count, report_period, end, report_ms_by_trainer[r],
+              errors);
     });
   start = Clock::now();
   end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -279,6 +328,7 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   for (std::thread& t : heartbeat_threads) t.join();
   for (std::thread& t : dashboard_threads) t.join();
+  const WriteBatches batches = ReadWriteBatches((*server)->dashboard_url());
   (*server)->Shutdown();
   std::error_code ignored;
   fs::remove_all(state_dir, ignored);
@@ -291,10 +341,13 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
   const double rate = reports.size() / elapsed;
   std::printf("reports: %zu in %.2f s: %.0f reports/s, %.0f points/s\n", reports.size(), elapsed, rate,
               rate * kPointsPerReport);
-  std::printf("report latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", Percentile(reports, 0.5),
-              Percentile(reports, 0.9), Percentile(reports, 0.99), reports.empty() ? 0.0 : reports.back());
+  std::printf("report latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
+              Percentile(reports, 0.5), Percentile(reports, 0.9), Percentile(reports, 0.99), Percentile(reports, 0.999),
+              reports.empty() ? 0.0 : reports.back());
   std::printf("heartbeats: %zu, latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", heartbeats.size(),
               Percentile(heartbeats, 0.5), Percentile(heartbeats, 0.99), heartbeats.empty() ? 0.0 : heartbeats.back());
+  std::printf("group commit: %.0f writes in %.0f commits, %.1f writes per commit\n", batches.writes, batches.commits,
+              batches.commits > 0 ? batches.writes / batches.commits : 0.0);
   if (dashboard_count > 0)
     std::printf("dashboard reads: %lld (%.0f/s)\n", static_cast<long long>(dashboard_reads.load()),
                 dashboard_reads.load() / elapsed);
@@ -302,7 +355,7 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
               errors.first().c_str());
   std::printf("LOAD reports_per_second=%.0f p99_ms=%.2f clients=%d\n", rate, Percentile(reports, 0.99),
               worker_count + reporter_count);
-  return {rate, Percentile(reports, 0.99), errors.count()};
+  return {rate, Percentile(reports, 0.5), Percentile(reports, 0.99), Percentile(reports, 0.999), errors.count()};
 }
 
 }  // namespace
@@ -312,6 +365,7 @@ int main(int argc, char** argv) {
   int workers = 100, reporters = 200, heartbeat_ms = 1000;
   double seconds = 10;
   int dashboards = 0;
+  std::vector<double> rates;
   app.add_option("--workers", workers, "Simulated workers (heartbeats; they lease the reporters' attempts)")
       ->check(CLI::Range(1, 10000));
   app.add_option("--reporters", reporters, "Simulated trainers reporting metrics in a closed loop")
@@ -321,11 +375,33 @@ int main(int argc, char** argv) {
   app.add_option("--dashboards", dashboards,
                  "Also run the load with this many dashboards reading over HTTP, and compare the report rates")
       ->check(CLI::Range(0, 1000));
+  app.add_option("--rates", rates,
+                 "Open loop instead: run the load once per offered rate (reports/s, all reporters together) and "
+                 "print the highest at which report p99 stays under 20 ms")
+      ->delimiter(',')
+      ->check(CLI::Range(1.0, 1e6));
   CLI11_PARSE(app, argc, argv);
   try {
-    const LoadResult alone = Run(workers, reporters, heartbeat_ms, seconds, 0);
+    if (!rates.empty()) {
+      std::vector<std::pair<double, LoadResult>> results;
+      int64_t errors = 0;
+      for (double rate : rates) {
+        results.emplace_back(rate, Run(workers, reporters, heartbeat_ms, seconds, dashboards, rate));
+        errors += results.back().second.errors;
+      }
+      std::printf("\n| offered reports/s | achieved | p50 ms | p99 ms | p99.9 ms |\n| --- | --- | --- | --- | --- |\n");
+      double best = 0;
+      for (const auto& [rate, result] : results) {
+        std::printf("| %.0f | %.0f | %.2f | %.2f | %.2f |\n", rate, result.reports_per_second, result.report_p50_ms,
+                    result.report_p99_ms, result.report_p999_ms);
+        if (result.report_p99_ms < 20 && result.errors == 0) best = std::max(best, rate);
+      }
+      std::printf("OPEN_LOOP highest_rate_with_p99_under_20ms=%.0f\n", best);
+      return errors == 0 ? 0 : 1;
+    }
+    const LoadResult alone = Run(workers, reporters, heartbeat_ms, seconds, 0, 0);
     if (dashboards == 0) return alone.errors == 0 ? 0 : 1;
-    const LoadResult watched = Run(workers, reporters, heartbeat_ms, seconds, dashboards);
+    const LoadResult watched = Run(workers, reporters, heartbeat_ms, seconds, dashboards, 0);
     std::printf("BENCH coordinator_reports_with_%d_dashboards ours=%.0f peer=%.0f unit=reports/s ratio=%.2f\n",
                 dashboards, watched.reports_per_second, alone.reports_per_second,
                 watched.reports_per_second / alone.reports_per_second);
