@@ -73,37 +73,42 @@ Coordinator::WriteScope::WriteScope(Coordinator& coordinator) : coordinator_(coo
   ++coordinator_.writers_waiting_;
   lock_ = std::unique_lock<std::mutex>(coordinator_.mu_);
   --coordinator_.writers_waiting_;
-  if (coordinator_.batch_ != nullptr) return;
-  coordinator_.batch_ = coordinator_.store_->BeginHeld();
-  // Should BEGIN fail (the file is locked by another process), the write's own transaction meets
-  // the same error and reports it; there is no batch.
-  if (!coordinator_.batch_->status().ok()) coordinator_.batch_.reset();
-  ++coordinator_.batch_number_;
-  coordinator_.batch_writes_ = 0;
+  if (coordinator_.batch_ == nullptr) {
+    coordinator_.batch_ = coordinator_.store_->BeginHeld();
+    // Should BEGIN fail (the file is locked by another process), the write's own transaction meets
+    // the same error and reports it; there is no batch.
+    if (!coordinator_.batch_->status().ok()) {
+      coordinator_.batch_.reset();
+      return;
+    }
+    ++coordinator_.batch_number_;
+    coordinator_.batch_writes_ = 0;
+    coordinator_.batch_status_ = std::make_shared<Status>();
+  }
+  batch_number_ = coordinator_.batch_number_;
+  batch_status_ = coordinator_.batch_status_;
 }
 
 Coordinator::WriteScope::~WriteScope() {
-  if (!ended_) (void)coordinator_.EndWriteLocked(lock_, /*wait=*/false);
+  // A write that failed waits too: what it answers may rest on earlier writes of its batch.
+  if (!ended_) coordinator_.EndWriteLocked(lock_, batch_number_);
 }
 
 Status Coordinator::WriteScope::Commit() {
   ended_ = true;
-  return coordinator_.EndWriteLocked(lock_, /*wait=*/true);
+  coordinator_.EndWriteLocked(lock_, batch_number_);
+  return batch_status_ == nullptr ? OkStatus() : *batch_status_;  // null: it committed alone
 }
 
-Status Coordinator::EndWriteLocked(std::unique_lock<std::mutex>& lock, bool wait) {
-  if (batch_ == nullptr) return OkStatus();  // no batch could be opened: the write committed alone
-  const uint64_t mine = batch_number_;
+void Coordinator::EndWriteLocked(std::unique_lock<std::mutex>& lock, uint64_t batch_number) {
+  if (batch_number == 0 || settled_batches_ >= batch_number) return;  // no batch, or already settled
   ++batch_writes_;
   if (writers_waiting_.load() > 0 && batch_writes_ < kMaxWritesPerCommit) {
     // A writer queued behind this one joins the batch and commits it, or hands it on in turn.
-    if (!wait) return OkStatus();
-    batch_settled_.wait(lock, [&] { return settled_batches_ >= mine; });
+    batch_settled_.wait(lock, [&] { return settled_batches_ >= batch_number; });
   } else {
     CommitBatchLocked();
   }
-  const auto failed = failed_batches_.find(mine);
-  return failed == failed_batches_.end() ? OkStatus() : failed->second;
 }
 
 void Coordinator::CommitBatchLocked() {
@@ -112,9 +117,8 @@ void Coordinator::CommitBatchLocked() {
   batch_.reset();
   writes_per_commit_.Observe({}, static_cast<double>(batch_writes_));
   settled_batches_ = batch_number_;
+  *batch_status_ = status;
   if (!status.ok()) {
-    failed_batches_[batch_number_] = status;
-    while (failed_batches_.size() > 64) failed_batches_.erase(failed_batches_.begin());
     ReloadSweepsLocked(batch_touched_);
   }
   batch_touched_.clear();
@@ -159,17 +163,18 @@ Coordinator::StrategyTransaction::StrategyTransaction(Coordinator& coordinator)
 Status Coordinator::StrategyTransaction::Commit() {
   RETURN_IF_ERROR(tx_.Commit());
   committed_ = true;
+  std::set<int64_t> touched;
+  touched.swap(coordinator_.touched_);
+  // Inside a batch, the batch's commit can still fail: then these reload too. Taken now, while
+  // mu_ is held: the write may wait for its batch, and other writes use touched_ meanwhile.
+  if (coordinator_.batch_ != nullptr) coordinator_.batch_touched_.insert(touched.begin(), touched.end());
   return OkStatus();
 }
 
 Coordinator::StrategyTransaction::~StrategyTransaction() {
+  if (committed_) return;
   std::set<int64_t> touched;
   touched.swap(coordinator_.touched_);
-  if (committed_) {
-    // Inside a batch, the batch's commit can still fail: then these reload too.
-    if (coordinator_.batch_ != nullptr) coordinator_.batch_touched_.insert(touched.begin(), touched.end());
-    return;
-  }
   tx_.Rollback();
   coordinator_.ReloadSweepsLocked(touched);
 }

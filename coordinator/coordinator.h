@@ -248,14 +248,16 @@ class Coordinator {
    private:
     Coordinator& coordinator_;
     std::unique_lock<std::mutex> lock_;
+    uint64_t batch_number_ = 0;
+    std::shared_ptr<const Status> batch_status_;  // its batch's commit once settled; null: no batch
     bool ended_ = false;
   };
   static constexpr int64_t kMaxWritesPerCommit = 64;
   // mu_ for everything else: an open batch is committed first, so what is read is durable and what
   // is written commits on its own.
   std::unique_lock<std::mutex> LockSettled();
-  // Ends one write of the open batch: the last in line commits it, the others wait for that.
-  Status EndWriteLocked(std::unique_lock<std::mutex>& lock, bool wait);
+  // Ends one write of batch `batch_number`: the last in line commits it, the others wait for that.
+  void EndWriteLocked(std::unique_lock<std::mutex>& lock, uint64_t batch_number);
   void CommitBatchLocked();
   // Strategies of these sweeps advanced in memory in work the store rolled back: load them again.
   void ReloadSweepsLocked(const std::set<int64_t>& sweep_ids);
@@ -330,7 +332,7 @@ class Coordinator {
   std::set<int64_t> batch_touched_;            // sweeps its writes advanced in memory
   bool batch_changed_ = false;                 // a write in it called Changed()
   uint64_t settled_batches_ = 0;               // batches up to this number are committed or failed
-  std::map<uint64_t, Status> failed_batches_;  // the latest few that failed, for their writers
+  std::shared_ptr<Status> batch_status_;       // the open batch's commit, shared with its writers
   std::condition_variable batch_settled_;
   // Schedules' zones by name, each read from the zoneinfo files once (a tzdata update applies at
   // the next start); guarded by mu_.

@@ -145,8 +145,13 @@ Status Database::Migrate(const std::vector<std::string>& migrations) {
   return OkStatus();
 }
 
-Transaction::Transaction(Database* db)
-    : db_(db), nested_(db->open_transactions_ > 0), begin_status_(db->Exec(nested_ ? "SAVEPOINT nested" : "BEGIN IMMEDIATE")) {
+Transaction::Transaction(Database* db) : db_(db), nested_(db->open_transactions_ > 0) {
+  // SQLite ends the outer transaction by itself on some errors (a full disk, I/O); a savepoint then
+  // would start a transaction of its own and commit alone, outside the one it was meant to join.
+  if (nested_ && sqlite3_get_autocommit(db_->db_))
+    begin_status_ = Aborted("SQLite (" + db_->path_ + ") rolled back the enclosing transaction after an error");
+  else
+    begin_status_ = db_->Exec(nested_ ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
   done_ = !begin_status_.ok();
   if (!done_) ++db_->open_transactions_;
 }

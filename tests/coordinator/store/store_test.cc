@@ -105,6 +105,26 @@ TEST(Database, ATransactionInsideAnotherIsASavepointOfIt) {
   EXPECT_EQ(Values(**db), (std::vector<int64_t>{4}));
 }
 
+// SQLite rolls a transaction back by itself on some errors (a full disk); a savepoint opened after
+// that must not become a transaction of its own that commits alone.
+TEST(Database, NoSavepointAfterTheEnclosingTransactionIsGone) {
+  TempDir dir;
+  auto db = Database::Open(dir / "g.db");
+  ASSERT_TRUE((*db)->Migrate({"CREATE TABLE a (x INTEGER);"}).ok());
+  {
+    Transaction outer(db->get());
+    ASSERT_TRUE((*db)->Exec("ROLLBACK").ok());  // as SQLite does after SQLITE_FULL
+    Transaction inner(db->get());
+    EXPECT_EQ(inner.status().code(), StatusCode::kAborted);
+    EXPECT_NE(inner.status().message().find("rolled back the enclosing transaction"), std::string::npos);
+    EXPECT_FALSE(inner.Commit().ok());
+    EXPECT_FALSE(outer.Commit().ok());
+  }
+  EXPECT_TRUE(Values(**db).empty());
+  Transaction fresh(db->get());  // the bookkeeping is back to no transaction
+  EXPECT_TRUE(fresh.status().ok());
+}
+
 TEST(Database, ACachedStatementInUseIsNotHandedOutTwice) {
   TempDir dir;
   auto db = Database::Open(dir / "c.db");
