@@ -2,11 +2,12 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <array>
 #include <cctype>
 #include <stdexcept>
+
+#include "core/sha256.h"
 
 namespace orchard::coordinator {
 namespace {
@@ -41,11 +42,7 @@ std::string NewToken(TokenKind kind) {
   return Prefix(kind) + Hex(random.data(), random.size());
 }
 
-std::string HashToken(std::string_view token) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest.data());
-  return Hex(digest.data(), digest.size());
-}
+std::string HashToken(std::string_view token) { return Sha256Hex(token); }
 
 bool TokensEqual(std::string_view a, std::string_view b) {
   // Lengths are not secret (every hash has 64 digits); the contents are compared in constant time.

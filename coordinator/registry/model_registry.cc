@@ -5,6 +5,7 @@
 
 #include "coordinator/registry/checkpoint_clone.h"
 #include "coordinator/registry/promotion.h"
+#include "core/atomic_file.h"
 #include "core/format.h"
 #include "core/recipe.h"
 
@@ -31,20 +32,6 @@ std::vector<std::string> TrialOverrides(const SweepRecord& sweep, const v1::Tria
   std::vector<std::string> overrides = sweep.overrides;
   for (const auto& h : trial.hyperparameters()) overrides.push_back(h.path() + "=" + h.value());
   return overrides;
-}
-
-// Written beside and renamed over, so a reader never sees half a recipe.
-Status WriteFileAtomically(const fs::path& path, const std::string& text) {
-  const fs::path staging = path.string() + ".tmp";
-  {
-    std::ofstream out(staging, std::ios::trunc);
-    out << text;
-    if (!out.flush()) return Internal("cannot write " + staging.string());
-  }
-  std::error_code error;
-  fs::rename(staging, path, error);
-  if (error) return Internal("cannot rename " + staging.string() + " to " + path.string() + ": " + error.message());
-  return OkStatus();
 }
 
 std::string ChallengeEvent(const std::string& model, const v1::PromotionDecision& d) {
@@ -108,7 +95,7 @@ StatusOr<v1::ModelVersion> ModelRegistry::RegisterVersion(const std::string& mod
   version.set_directory("registry/" + model + "/" + VersionName(version.version()));
   ASSIGN_OR_RETURN(ClonedCheckpoint cloned,
                    CloneCheckpoint(storage_root_, trial.checkpoint(), trial.output_dir(), version.directory(), roots_));
-  RETURN_IF_ERROR(WriteFileAtomically(fs::path(storage_root_) / version.directory() / "recipe.yaml", recipe_yaml));
+  RETURN_IF_ERROR(WriteFileAtomically((fs::path(storage_root_) / version.directory() / "recipe.yaml").string(), recipe_yaml));
   version.set_metric(sweep.spec.value("metric", ""));
   version.set_mode(sweep.spec.value("mode", "min"));
   if (trial.has_objective()) {

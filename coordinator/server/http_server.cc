@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "coordinator/dashboard/assets.h"
+#include "core/build_info.h"
 #include "core/flag_file.h"
 
 namespace orchard::coordinator {
@@ -255,7 +256,8 @@ void HttpServer::Route() {
     Status written = coordinator_.WritePrometheusMetrics(page);
     if (!written.ok()) return Send(request, response, ErrorAnswer(written));
     if (rpc_metrics_ != nullptr) rpc_metrics_->Write(page);
-    WriteGauges(page, "orchard_build_info", "Orchard's version; always 1.", {{{{"version", ORCHARD_VERSION}}, 1}});
+    WriteGauges(page, "orchard_build_info", "Orchard's version and the git commit it was built from; always 1.",
+                {{{{"version", ThisBuild().version}, {"commit", ThisBuild().commit}}, 1}});
     Send(request, response, {200, "text/plain; version=0.0.4; charset=utf-8", std::move(page)});
   });
 

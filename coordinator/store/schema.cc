@@ -212,6 +212,15 @@ ALTER TABLE trials ADD COLUMN waiting_since REAL NOT NULL DEFAULT 0;
 ALTER TABLE attempts ADD COLUMN gpu_peak_memory_bytes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE attempts ADD COLUMN gpu_utilization_percent REAL;
 )sql",
+      // Lineage: what each attempt trained from (the trainer's provenance.json) and its final
+      // parameters' digest; schedules that skip a firing whose data has not changed, and each run's
+      // data fingerprints (JSON: [{"path", "bytes", "sha256"}]).
+      R"sql(
+ALTER TABLE attempts ADD COLUMN provenance TEXT NOT NULL DEFAULT '';
+ALTER TABLE attempts ADD COLUMN parameter_digest TEXT NOT NULL DEFAULT '';
+ALTER TABLE schedule_versions ADD COLUMN skip_if_data_unchanged INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE schedule_runs ADD COLUMN data TEXT NOT NULL DEFAULT '[]';
+)sql",
   };
   return migrations;
 }

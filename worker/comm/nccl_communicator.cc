@@ -170,6 +170,12 @@ Status NcclPendingOp::Wait() { return owner_->WaitFor(done_, what_); }
 
 bool NcclAvailable() { return true; }
 
+std::string NcclVersion() {
+  int code = 0;
+  if (ncclGetVersion(&code) != ncclSuccess) return "unknown";
+  return std::to_string(code / 10000) + "." + std::to_string(code % 10000 / 100) + "." + std::to_string(code % 100);
+}
+
 int VisibleGpuCount() {
   int devices = 0;
   return cudaGetDeviceCount(&devices) == cudaSuccess ? devices : 0;
@@ -218,6 +224,8 @@ StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator& boots
 namespace orchard::comm {
 
 bool NcclAvailable() { return false; }
+
+std::string NcclVersion() { return ""; }
 
 int VisibleGpuCount() { return 0; }
 

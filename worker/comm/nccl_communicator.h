@@ -26,6 +26,9 @@ StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator& boots
 // True when this build includes NCCL.
 bool NcclAvailable();
 
+// The loaded NCCL's version, "2.27.3"; empty without NCCL in this build.
+std::string NcclVersion();
+
 // CUDA devices this process can see; 0 without a GPU, a driver, or a build with NCCL.
 int VisibleGpuCount();
 

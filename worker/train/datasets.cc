@@ -7,6 +7,8 @@
 #include <numbers>
 #include <sstream>
 
+#include "core/data_fingerprint.h"
+
 namespace orchard::train {
 namespace {
 
@@ -286,13 +288,6 @@ std::vector<int64_t> Permutation(int64_t n, uint64_t seed) {
   Rng rng(seed);
   for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[rng.Next() % static_cast<uint64_t>(i + 1)]);
   return p;
-}
-
-std::string DefaultDigitsPath() {
-  if (const char* dir = std::getenv("ORCHARD_DATA_DIR")) return std::string(dir) + "/digits.csv";
-  if (const char* cache = std::getenv("ORCHARD_CACHE")) return std::string(cache) + "/data/digits.csv";
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : ".") + "/.cache/orchard/data/digits.csv";
 }
 
 StatusOr<SplitDataset> LoadDataset(const DataSpec& spec, int64_t text_context) {

@@ -39,10 +39,6 @@ struct SplitDataset {
 // `text_context` is the language model's context (used by text data when data.context is 0).
 StatusOr<SplitDataset> LoadDataset(const DataSpec& spec, int64_t text_context);
 
-// Where digits.csv is looked for when data.path is empty: $ORCHARD_DATA_DIR, else
-// $ORCHARD_CACHE/data, else ~/.cache/orchard/data.
-std::string DefaultDigitsPath();
-
 // The permutation of [0, n) for `seed`; the same on every platform (own Fisher-Yates over SplitMix64).
 std::vector<int64_t> Permutation(int64_t n, uint64_t seed);
 

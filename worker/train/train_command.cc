@@ -1,13 +1,18 @@
 #include "worker/train/train_command.h"
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "core/build_info.h"
+#include "core/data_fingerprint.h"
+#include "core/provenance.h"
 #include "core/recipe.h"
+#include "core/sha256.h"
 #include "worker/train/torchscript_export.h"
 #include "worker/train/trainer.h"
 
@@ -33,13 +38,39 @@ nlohmann::json Summary(const TrainResult& r) {
           {"ranks", r.ranks}, {"buckets", r.buckets}};
 }
 
-StatusOr<Recipe> LoadRecipeAs(const std::string& path, const std::string& origin,
-                                               const std::vector<std::string>& overrides) {
+StatusOr<std::string> ReadRecipeText(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return NotFound(path + ": cannot read the recipe");
+  if (!in) return NotFound(path + ": cannot read the recipe file (does it exist?)");
   std::stringstream text;
   text << in.rdbuf();
-  return ParseRecipe(text.str(), origin, overrides);
+  return text.str();
+}
+
+// What the command knows of the run's origins; Train adds the libraries and the device. A data file
+// that cannot be read is left out here: loading it fails next, with the better message.
+Provenance DescribeOrigins(const Recipe& recipe, const std::string& text, const std::string& origin,
+                           const std::vector<std::string>& overrides, int64_t epoch) {
+  Provenance p;
+  p.attempt = epoch;
+  p.recipe_file = origin;
+  // The recipe parsed, so this cannot fail.
+  p.resolved_recipe = TrialRecipeYaml(text, origin, overrides).value();
+  p.recipe_sha256 = Sha256Hex(p.resolved_recipe);
+  FingerprintCache cache(DefaultFingerprintCacheFile());
+  for (const std::string& file : InputFiles(recipe)) {
+    StatusOr<FileFingerprint> fingerprint = cache.Fingerprint(file);
+    if (fingerprint.ok()) p.data.push_back(*fingerprint);
+  }
+  (void)cache.Save();  // a cache that cannot be written costs only a hash next time
+  const BuildInfo& build = ThisBuild();
+  p.orchard_version = build.version;
+  p.commit = build.commit;
+  p.dirty = build.dirty;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0) p.host = host;
+  p.train_seed = recipe.train.seed;
+  p.data_seed = recipe.data.seed;
+  return p;
 }
 
 }  // namespace
@@ -80,7 +111,9 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
     return code == 0 ? 0 : kExitBadInput;
   }
 
-  auto recipe = recipe_origin.empty() ? LoadRecipe(recipe_path, overrides) : LoadRecipeAs(recipe_path, recipe_origin, overrides);
+  const std::string origin = recipe_origin.empty() ? recipe_path : recipe_origin;
+  const StatusOr<std::string> text = ReadRecipeText(recipe_path);
+  auto recipe = text.ok() ? ParseRecipe(*text, origin, overrides) : StatusOr<Recipe>(text.status());
   if (!recipe.ok()) {
     *env.err << "orchard-train: invalid recipe; nothing was run:\n" << recipe.status().message() << "\n";
     return kExitBadInput;
@@ -109,6 +142,12 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
     communicator = std::move(*made);
     options.communicator = communicator.get();
   }
+  const bool rank_zero = !communicator || communicator->rank() == 0;
+  Provenance provenance;
+  if (rank_zero) {
+    provenance = DescribeOrigins(*recipe, *text, origin, overrides, epoch);
+    options.provenance = &provenance;
+  }
   auto result = Train(*recipe, options);
   if (!result.ok()) {
     *env.err << "orchard-train: " << result.status().message() << "\n";
@@ -119,7 +158,6 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
                ? kExitBadInput
                : kExitFailed;
   }
-  const bool rank_zero = !communicator || communicator->rank() == 0;
   if (!summary_path.empty() && rank_zero) std::ofstream(summary_path) << Summary(*result).dump(2) << "\n";
   switch (result->outcome) {
     case TrainResult::Outcome::kDiverged:

@@ -5,13 +5,14 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
 
-#include "core/crc32c.h"
+#include "core/atomic_file.h"
+#include "core/sha256.h"
 #include "kernels/kernels.h"
+#include "worker/comm/nccl_communicator.h"
 #include "worker/train/batch_prefetcher.h"
 #include "worker/train/data_parallel.h"
 #include "worker/train/datasets.h"
@@ -171,6 +172,7 @@ class Run {
     const std::optional<int64_t> resumed_step = step_ > 0 ? std::optional<int64_t>(step_) : std::nullopt;
     RETURN_IF_ERROR(progress_->OpenMetrics(metrics_path.string(), resumed_step));
     progress_->OpenTensorBoard(o_.output_dir, TensorBoardRunOf(r_, o_.output_dir), resumed_step);
+    if (o_.provenance != nullptr && rank_ == 0) RETURN_IF_ERROR(WriteProvenance(*o_.provenance));
     progress_->Say(HeaderLine(Describe()));
     return OkStatus();
   }
@@ -205,6 +207,26 @@ class Run {
     }
     result_.device = device_.str();
     return OkStatus();
+  }
+
+  Status WriteProvenance(Provenance& p) {
+    p.libtorch = TORCH_VERSION;
+    // Queried only where LibTorch has its CUDA library: the CPU-only build's hooks throw.
+    const auto& context = at::globalContext();
+    if (context.hasCUDART()) {
+      const long v = at::detail::getCUDAHooks().versionCUDART();  // 13000: 13.0
+      p.cuda = std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+    }
+    if (context.hasCuDNN()) {
+      const long v = at::detail::getCUDAHooks().versionCuDNN();  // 91000: 9.10.0 (cuDNN 9's numbering)
+      p.cudnn = std::to_string(v / 10000) + "." + std::to_string(v % 10000 / 100) + "." + std::to_string(v % 100);
+    }
+    if (ranks_ > 1 && device_.is_cuda()) p.nccl = comm::NcclVersion();
+    p.device = device_.str();
+    p.world_size = ranks_;
+    p.start_step = step_;
+    p.recorded_at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return WriteFileAtomically((std::filesystem::path(o_.output_dir) / "provenance.json").string(), ProvenanceJson(p));
   }
 
   // Every rank starts from rank 0's parameters and buffers, then draws its own random numbers
@@ -401,15 +423,13 @@ class Run {
     progress_->Flush();
     result_.steps = step_;
     result_.total_steps = total_steps_;
-    uint32_t crc = 0;
+    Sha256 digest;
     for (auto& [name, tensor] : model_->State()) {
       torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
-      crc = Crc32cExtend(crc, name.data(), name.size());
-      crc = Crc32cExtend(crc, cpu.data_ptr(), cpu.numel() * cpu.element_size());
+      digest.Update(name.data(), name.size());
+      digest.Update(cpu.data_ptr(), cpu.numel() * cpu.element_size());
     }
-    char hex[9];
-    std::snprintf(hex, sizeof hex, "%08x", crc);
-    result_.parameter_digest = hex;
+    result_.parameter_digest = digest.HexDigest();
     return result_;
   }
 

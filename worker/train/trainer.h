@@ -16,6 +16,7 @@
 #include <ostream>
 #include <string>
 
+#include "core/provenance.h"
 #include "core/recipe.h"
 #include "core/status.h"
 #include "core/trainer_exit_codes.h"
@@ -41,6 +42,10 @@ struct TrainOptions {
   // and a stop requested on any rank stops them all at the same step.
   comm::Communicator* communicator = nullptr;
   int cuda_device = 0;  // this rank's GPU when train.device is auto or cuda
+  // What this run trains from, as the caller knows it (recipe, data, build); Train adds the
+  // libraries, device, world size and start step, and rank 0 writes it to
+  // <output_dir>/provenance.json before the first step. nullptr: none is written.
+  Provenance* provenance = nullptr;
 };
 
 struct TrainResult {
@@ -57,8 +62,8 @@ struct TrainResult {
   double step_time_ms = 0;                // mean wall time of an optimizer step
   int64_t parameter_count = 0;
   std::string device;                     // "cpu", "cuda:0"
-  std::string parameter_digest;           // CRC-32C of all parameters and buffers, hex: equal digests
-                                          // mean bit-identical models
+  std::string parameter_digest;           // SHA-256 of all parameters and buffers with their names,
+                                          // hex: equal digests mean bit-identical models
   std::string last_checkpoint;            // directory of the newest checkpoint written or resumed
   int ranks = 1;                          // data-parallel world size
   int64_t buckets = 0;                    // gradient buckets all-reduced per step

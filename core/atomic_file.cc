@@ -1,0 +1,30 @@
+#include "core/atomic_file.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace orchard {
+
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent, error);
+  // The process id keeps concurrent writers (trainers sharing a cache file) off each other's staging file.
+  const std::string staging = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(staging, std::ios::trunc | std::ios::binary);
+    out << text;
+    if (!out.flush()) return Unavailable("cannot write " + staging);
+  }
+  fs::rename(staging, path, error);
+  if (error) {
+    fs::remove(staging, error);
+    return Unavailable("cannot rename " + staging + " to " + path + ": " + error.message());
+  }
+  return OkStatus();
+}
+
+}  // namespace orchard
