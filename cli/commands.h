@@ -19,6 +19,7 @@ inline constexpr int kExitUnreachable = 3;   // no coordinator at the address
 inline constexpr int kExitNotFound = 4;      // no such sweep, trial or model, or no best trial yet
 inline constexpr int kExitError = 5;         // any other error from the coordinator
 inline constexpr int kExitDenied = 6;        // no valid token, or not allowed (another user's sweep, a path outside the roots)
+inline constexpr int kExitNotReproduced = 7; // orchard reproduce: the re-run's final parameters differ
 inline constexpr int kExitInterrupted = 130; // Ctrl-C
 
 struct GlobalOptions {
@@ -51,6 +52,7 @@ struct ScheduleAddOptions {
   std::string overlap = "skip";
   std::string model;
   double margin = 0;
+  bool skip_if_data_unchanged = false;
 };
 
 struct RunOptions {
@@ -100,5 +102,13 @@ int RollbackModel(const GlobalOptions& global, const std::string& name);
 // Writes DIR/model.pt (TorchScript, by orchard-train export) and DIR/recipe.yaml for a version
 // (0: the champion); the registry's files must be readable here (the storage root mounted).
 int ExportModel(const GlobalOptions& global, const std::string& name, int64_t version, const std::string& out_dir);
+
+// `orchard lineage TRIAL | MODEL[:vN]` (docs/lineage.md): the chain from a model version to its
+// sweep, trial and each attempt's provenance.
+int Lineage(const GlobalOptions& global, const std::string& target);
+// `orchard reproduce TRIAL`: trains the trial again here from its resolved recipe into `out_dir`
+// (empty: runs/reproduce-trial-<id>) and compares; kExitOk only when the final parameters are the
+// same bit for bit, kExitNotReproduced when they differ.
+int Reproduce(const GlobalOptions& global, int64_t trial_id, const std::string& out_dir);
 
 }  // namespace orchard::cli

@@ -95,6 +95,15 @@ int main(int argc, char** argv) {
   add_trial(metrics_cmd);
   metrics_cmd->add_option("--name", metric_name, "Only this metric (e.g. val_loss)");
   auto* workers_cmd = app.add_subcommand("workers", "Workers known to the coordinator");
+  std::string lineage_target, reproduce_dir;
+  auto* lineage_cmd = app.add_subcommand(
+      "lineage", "What trained a trial or model version: sweep, attempts, recipe hash, data fingerprints, code, libraries");
+  lineage_cmd->add_option("target", lineage_target, "A trial id (the ID column of orchard trials), or MODEL[:vN] (default: its champion)")
+      ->required();
+  auto* reproduce_cmd = app.add_subcommand(
+      "reproduce", "Train a completed trial again here and check its final parameters match bit for bit (exit 0 only then)");
+  add_trial(reproduce_cmd);
+  reproduce_cmd->add_option("--out", reproduce_dir, "A new directory for the re-run (default: runs/reproduce-trial-<id>)");
 
   auto* schedule_cmd = app.add_subcommand(
       "schedule", "Schedules: a cron expression in a time zone that submits a stored recipe (docs/schedules.md)");
@@ -118,6 +127,9 @@ int main(int argc, char** argv) {
   schedule_add_cmd->add_option("--margin", schedule_add.margin,
                                "How much better on the sweep's metric a challenger must be to be promoted")
       ->needs(model_option)->check(CLI::NonNegativeNumber);
+  schedule_add_cmd->add_flag("--skip-if-data-unchanged", schedule_add.skip_if_data_unchanged,
+                             "Skip a cron firing when the recipe's data files have the same SHA-256 as the last "
+                             "completed run's (run-now always runs)");
   std::string schedule_name;
   auto add_schedule_name = [&](CLI::App* cmd) { cmd->add_option("name", schedule_name, "Schedule name")->required(); };
   auto* schedule_list_cmd = schedule_cmd->add_subcommand("list", "Schedules with their next firing and last run");
@@ -200,6 +212,8 @@ int main(int argc, char** argv) {
   if (*export_cmd) return Export(global, sweep_id, format, with_metrics, output);
   if (*metrics_cmd) return Metrics(global, trial_id, metric_name);
   if (*workers_cmd) return Workers(global);
+  if (*lineage_cmd) return Lineage(global, lineage_target);
+  if (*reproduce_cmd) return Reproduce(global, trial_id, reproduce_dir);
   if (*schedule_add_cmd) return ScheduleAdd(global, schedule_add);
   if (*schedule_list_cmd) return ScheduleList(global);
   if (*schedule_show_cmd) return ScheduleShow(global, schedule_name, schedule_runs);

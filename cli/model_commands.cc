@@ -1,36 +1,21 @@
 // `orchard models ...`: the model registry (docs/registry.md).
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <filesystem>
 
 #include "cli/commands.h"
 #include "cli/coordinator_calls.h"
+#include "cli/lineage_render.h"
 #include "cli/model_render.h"
+#include "cli/run_program.h"
+#include "core/atomic_file.h"
 #include "orchard/v1/registry_service.grpc.pb.h"
+#include "orchard/v1/sweep_service.grpc.pb.h"
 #include "worker/agent/trainer_binary.h"
 
 namespace orchard::cli {
 namespace {
 
 void PrintModelNow(const v1::Model& model, bool json, std::ostream& out) { PrintModel(model, Now(), json, out); }
-
-// Runs `argv` with this process's stdout and stderr; its exit code, or -1 when it could not start
-// or was killed.
-int RunToCompletion(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 }  // namespace
 
@@ -105,6 +90,18 @@ int ExportModel(const GlobalOptions& global, const std::string& name, int64_t ve
                              std::filesystem::copy_options::overwrite_existing, error);
   if (error) {
     err << "orchard: cannot copy " << recipe.string() << " to " << out_dir << ": " << error.message() << "\n";
+    return kExitError;
+  }
+  // The card: what the version is, why it was promoted, and what trained it.
+  v1::GetTrialLineageRequest lineage_request;
+  lineage_request.set_trial_id(found->trial_id());
+  v1::TrialLineage lineage;
+  if (int code = CoordinatorCalls(global).Call(&v1::SweepService::Stub::GetTrialLineage, lineage_request, &lineage);
+      code != kExitOk)
+    return code;
+  const std::string card = (std::filesystem::path(out_dir) / "model-card.json").string();
+  if (Status written = WriteFileAtomically(card, ModelCard(model, *found, lineage).dump(2) + "\n"); !written.ok()) {
+    err << "orchard: " << written.message() << "\n";
     return kExitError;
   }
   PrintExportedModel(name, wanted, model_file, *global.out);

@@ -85,7 +85,7 @@ void PrintModel(const v1::Model& model, double now, bool json, std::ostream& out
 }
 
 void PrintExportedModel(const std::string& name, int64_t version, const std::string& model_file, std::ostream& out) {
-  out << "exported " << name << " v" << version << " to " << model_file << " with its recipe.yaml; load it with "
+  out << "exported " << name << " v" << version << " to " << model_file << " with its recipe.yaml and model-card.json; load it with "
       << "torch.jit.load(\"" << model_file << "\")\n";
 }
 

@@ -29,6 +29,7 @@ int ScheduleAdd(const GlobalOptions& global, const ScheduleAddOptions& options) 
   request.set_overlap(options.overlap);
   request.set_model(options.model);
   request.set_promotion_margin(options.margin);
+  request.set_skip_if_data_unchanged(options.skip_if_data_unchanged);
   return CoordinatorCalls(global).CallAndPrint(&v1::ScheduleService::Stub::AddSchedule, request, PrintAddedSchedule);
 }
 

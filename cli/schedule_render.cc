@@ -36,7 +36,8 @@ std::string ScheduleText(const v1::ScheduleDetails& details) {
   std::ostringstream out;
   out << "schedule " << s.name() << " (version " << s.version() << ", owner " << s.owner() << "): "
       << (s.paused() ? "paused" : "active") << "\n";
-  out << "  cron '" << s.cron() << "' in " << s.time_zone() << ", overlap " << s.overlap() << "\n";
+  out << "  cron '" << s.cron() << "' in " << s.time_zone() << ", overlap " << s.overlap()
+      << (s.skip_if_data_unchanged() ? ", skip if data unchanged" : "") << "\n";
   out << "  recipe " << (s.recipe_file().empty() ? "(stored)" : s.recipe_file());
   for (const std::string& o : s.overrides()) out << " --set " << o;
   out << "\n";
@@ -59,6 +60,15 @@ std::string ScheduleText(const v1::ScheduleDetails& details) {
     runs.push_back({std::to_string(r.number()), std::to_string(r.version()), r.slot_local(), r.fired_by(),
                     r.sweep_id() > 0 ? std::to_string(r.sweep_id()) : "-", r.state(), r.reason().empty() ? "-" : r.reason()});
   out << Table(runs);
+  // What each run fired on, so a person sees which data a nightly model was trained on.
+  bool heading = false;
+  for (const v1::ScheduleRun& r : details.runs()) {
+    if (r.data().empty()) continue;
+    if (!heading) out << "\ndata of each run (sha256):\n";
+    heading = true;
+    for (const v1::DataFile& f : r.data())
+      out << "  run " << r.number() << "  " << f.sha256().substr(0, 16) << "  " << f.bytes() << " bytes  " << f.path() << "\n";
+  }
   return out.str();
 }
 

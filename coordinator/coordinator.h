@@ -180,6 +180,8 @@ class Coordinator {
   };
   StatusOr<SweepCost> Cost(int64_t sweep_id);
   StatusOr<std::vector<AttemptSummary>> TrialAttempts(int64_t trial_id);
+  // The trial, its sweep, and every attempt with what it trained from.
+  StatusOr<v1::TrialLineage> TrialLineage(int64_t trial_id);
   struct CheckpointEntry {
     int64_t step = 0;
     std::string path;  // relative to the storage root

@@ -1,5 +1,6 @@
 // The Coordinator's schedules (issue #8): adding and versioning them, and carrying out the firing
 // decisions of schedule_firing.h through the same path as Submit.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -25,6 +26,7 @@ ScheduleSettings SettingsOf(const v1::AddScheduleRequest& request) {
   settings.overlap = request.overlap().empty() ? "skip" : request.overlap();
   settings.model = request.model();
   settings.promotion_margin = request.promotion_margin();
+  settings.skip_if_data_unchanged = request.skip_if_data_unchanged();
   return settings;
 }
 
@@ -39,6 +41,7 @@ std::vector<std::string> Changes(const ScheduleSettings& before, const ScheduleS
   if (before.overlap != after.overlap) changed.push_back("overlap");
   if (before.model != after.model) changed.push_back("model");
   if (before.promotion_margin != after.promotion_margin) changed.push_back("margin");
+  if (before.skip_if_data_unchanged != after.skip_if_data_unchanged) changed.push_back("skip if data unchanged");
   return changed;
 }
 
@@ -68,6 +71,26 @@ Status CheckInputsExist(const Recipe& recipe) {
       return FailedPrecondition(std::string(field) + " " + *path + " does not exist");
   }
   return OkStatus();
+}
+
+// The recipe's data files by content, hashed here (once per file change: the cache remembers the
+// rest), so that a run records what it fired on and an unchanged data set can be skipped.
+StatusOr<std::vector<FileFingerprint>> FingerprintInputs(const Recipe& recipe) {
+  FingerprintCache cache(DefaultFingerprintCacheFile());
+  std::vector<FileFingerprint> data;
+  for (const std::string& file : InputFiles(recipe)) {
+    StatusOr<FileFingerprint> fingerprint = cache.Fingerprint(file);
+    if (!fingerprint.ok()) return FailedPrecondition(fingerprint.status().message());
+    data.push_back(*std::move(fingerprint));
+  }
+  (void)cache.Save();  // a cache that cannot be written costs only a hash next time
+  return data;
+}
+
+bool SameData(const std::vector<FileFingerprint>& a, const std::vector<FileFingerprint>& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
+           return x.path == y.path && x.sha256 == y.sha256;
+         });
 }
 
 // Run `schedule.runs + 1`, before its outcome is known.
@@ -133,6 +156,12 @@ v1::ScheduleRun Coordinator::RunProtoLocked(const ScheduleRunRecord& run, const 
   proto.set_sweep_id(run.sweep_id);
   proto.set_state(run.state);
   proto.set_reason(run.reason);
+  for (const FileFingerprint& f : run.data) {
+    v1::DataFile* file = proto.add_data();
+    file->set_path(f.path);
+    file->set_bytes(f.bytes);
+    file->set_sha256(f.sha256);
+  }
   return proto;
 }
 
@@ -147,6 +176,7 @@ StatusOr<v1::Schedule> Coordinator::ScheduleProtoLocked(const ScheduleRecord& sc
   proto.set_overlap(schedule.settings.overlap);
   proto.set_model(schedule.settings.model);
   proto.set_promotion_margin(schedule.settings.promotion_margin);
+  proto.set_skip_if_data_unchanged(schedule.settings.skip_if_data_unchanged);
   proto.set_recipe_file(schedule.settings.recipe_file);
   for (const std::string& o : schedule.settings.overrides) proto.add_overrides(o);
   proto.set_created_at(schedule.created_at);
@@ -243,6 +273,7 @@ StatusOr<v1::ScheduleDetails> Coordinator::GetSchedule(const std::string& name, 
     version->set_overlap(record.settings.overlap);
     version->set_model(record.settings.model);
     version->set_promotion_margin(record.settings.promotion_margin);
+    version->set_skip_if_data_unchanged(record.settings.skip_if_data_unchanged);
     version->set_recipe_file(record.settings.recipe_file);
     for (const std::string& o : record.settings.overrides) version->add_overrides(o);
     version->set_recipe_yaml(record.settings.recipe_yaml);
@@ -313,12 +344,29 @@ StatusOr<ScheduleRunRecord> Coordinator::FireLocked(const ScheduleRecord& schedu
   StatusOr<v1::SubmitSweepRequest> request =
       SweepRequest(schedule.settings, FiringVariables(schedule.name, run.number, slot, zone));
   StatusOr<PreparedSweep> prepared = request.ok() ? PrepareSweep(*request) : StatusOr<PreparedSweep>(request.status());
-  const Status inputs = prepared.ok() ? CheckInputsExist(prepared->recipe) : prepared.status();
+  Status inputs = prepared.ok() ? CheckInputsExist(prepared->recipe) : prepared.status();
+  if (inputs.ok()) {
+    StatusOr<std::vector<FileFingerprint>> data = FingerprintInputs(prepared->recipe);
+    if (data.ok()) run.data = *std::move(data);
+    inputs = data.status();
+  }
   if (!inputs.ok()) {
     run.state = "failed";
     run.reason = inputs.message() + " (" + which + "); the schedule fires again at its next slot";
     RETURN_IF_ERROR(store_->InsertScheduleRun(schedule.id, run));
     return run;
+  }
+  // A person's run-now always runs; only the cron's firings skip.
+  if (schedule.settings.skip_if_data_unchanged && fired_by != "run-now" && !run.data.empty()) {
+    ASSIGN_OR_RETURN(const std::optional<ScheduleRunRecord> last, store_->LastCompletedScheduleRun(schedule.id));
+    if (last && SameData(last->data, run.data)) {
+      run.state = "skipped";
+      run.reason = "the data is unchanged since run " + std::to_string(last->number) + " (sweep " +
+                   std::to_string(last->sweep_id) + ", completed): " + std::to_string(run.data.size()) +
+                   (run.data.size() == 1 ? " file" : " files") + " with the same sha256 (skip if data unchanged)";
+      RETURN_IF_ERROR(store_->InsertScheduleRun(schedule.id, run));
+      return run;
+    }
   }
   std::vector<std::string> notes;
   if (missed > 0) notes.push_back("caught up: " + MissedText(missed));

@@ -104,6 +104,30 @@ StatusOr<std::vector<AttemptSummary>> Coordinator::TrialAttempts(int64_t trial_i
   });
 }
 
+StatusOr<v1::TrialLineage> Coordinator::TrialLineage(int64_t trial_id) {
+  RETURN_IF_ERROR(ValidateId("trial_id", trial_id));
+  ASSIGN_OR_RETURN(v1::TrialLineage lineage, reads_->With([&](Store& store) -> StatusOr<v1::TrialLineage> {
+    v1::TrialLineage out;
+    ASSIGN_OR_RETURN(*out.mutable_trial(), store.GetTrial(trial_id));
+    ASSIGN_OR_RETURN(const std::vector<AttemptSummary> attempts, store.TrialAttempts(trial_id));
+    for (const AttemptSummary& a : attempts) {
+      v1::TrialAttempt* attempt = out.add_attempts();
+      attempt->set_number(a.number);
+      attempt->set_worker_id(a.worker_id);
+      attempt->set_state(a.state);
+      attempt->set_exit_code(a.exit_code);
+      attempt->set_reason(a.reason);
+      attempt->set_started_at(a.started_at);
+      attempt->set_ended_at(a.ended_at);
+      attempt->set_provenance_json(a.provenance_json);
+      attempt->set_parameter_digest(a.parameter_digest);
+    }
+    return out;
+  }));
+  ASSIGN_OR_RETURN(*lineage.mutable_sweep(), GetSweep(lineage.trial().sweep_id()));
+  return lineage;
+}
+
 StatusOr<std::vector<Coordinator::CheckpointEntry>> Coordinator::TrialCheckpoints(int64_t trial_id) {
   RETURN_IF_ERROR(ValidateId("trial_id", trial_id));
   ASSIGN_OR_RETURN(v1::Trial trial, reads_->With([&](Store& store) { return store.GetTrial(trial_id); }));

@@ -161,6 +161,11 @@ Status ValidateExit(const v1::ReportAttemptExitRequest& request) {
   if (request.gpu_peak_memory_bytes() < 0) return InvalidArgument("gpu_peak_memory_bytes: must not be negative");
   if (!(request.gpu_utilization_percent() >= 0 && request.gpu_utilization_percent() <= 100))
     return InvalidArgument("gpu_utilization_percent: must be a number from 0 to 100");
+  // The worker sends a provenance only once it has parsed it (core/provenance.h); here only its size.
+  if (request.provenance_json().size() > 4 << 20) return InvalidArgument("provenance_json: longer than 4 MiB");
+  const std::string& digest = request.parameter_digest();
+  if (digest.size() > 64 || digest.find_first_not_of("0123456789abcdef") != std::string::npos)
+    return InvalidArgument("parameter_digest: expected at most 64 lowercase hex digits, found \"" + digest.substr(0, 80) + "\"");
   return OkStatus();
 }
 

@@ -319,10 +319,15 @@ HttpAnswer JsonApi::TrialGet(const Principal& caller, int64_t trial_id, const st
     auto attempts = coordinator_.TrialAttempts(trial_id);
     if (!attempts.ok()) return ErrorAnswer(attempts.status());
     nlohmann::json list = nlohmann::json::array();
-    for (const AttemptSummary& a : *attempts)
+    for (const AttemptSummary& a : *attempts) {
+      nlohmann::json provenance = nlohmann::json::parse(a.provenance_json, nullptr, /*allow_exceptions=*/false);
+      if (provenance.is_discarded()) provenance = nullptr;
       list.push_back({{"number", a.number}, {"worker_id", a.worker_id}, {"state", a.state}, {"slots", a.slots},
                       {"exit_code", a.exit_code}, {"signal", a.signal}, {"reason", a.reason},
-                      {"started_at", a.started_at}, {"ended_at", a.ended_at}});
+                      {"started_at", a.started_at}, {"ended_at", a.ended_at},
+                      // The trainer's record as it wrote it (docs/lineage.md); null when none was reported.
+                      {"provenance", std::move(provenance)}, {"parameter_digest", a.parameter_digest}});
+    }
     return Json({{"attempts", std::move(list)}});
   }
   if (what == "checkpoints") {

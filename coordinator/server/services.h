@@ -37,6 +37,7 @@ class SweepServiceImpl final : public v1::SweepService::Service {
                                v1::GetTrialMetricsResponse*) override;
   grpc::Status GetBestTrial(grpc::ServerContext*, const v1::GetBestTrialRequest*, v1::Trial*) override;
   grpc::Status GetTrialLog(grpc::ServerContext*, const v1::GetTrialLogRequest*, v1::GetTrialLogResponse*) override;
+  grpc::Status GetTrialLineage(grpc::ServerContext*, const v1::GetTrialLineageRequest*, v1::TrialLineage*) override;
   grpc::Status WatchSweep(grpc::ServerContext*, const v1::WatchSweepRequest*,
                           grpc::ServerWriter<v1::SweepEvent>*) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*, v1::ListWorkersResponse*) override;

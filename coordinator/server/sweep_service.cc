@@ -81,6 +81,12 @@ grpc::Status SweepServiceImpl::GetTrialLog(grpc::ServerContext* context, const v
   return Answer(coordinator_.TrialLog(*request), response);
 }
 
+grpc::Status SweepServiceImpl::GetTrialLineage(grpc::ServerContext* context, const v1::GetTrialLineageRequest* request,
+                                               v1::TrialLineage* response) {
+  if (Status allowed = MayAccessTrial(*context, request->trial_id()); !allowed.ok()) return ToGrpcStatus(allowed);
+  return Answer(coordinator_.TrialLineage(request->trial_id()), response);
+}
+
 grpc::Status SweepServiceImpl::WatchSweep(grpc::ServerContext* context, const v1::WatchSweepRequest* request,
                                           grpc::ServerWriter<v1::SweepEvent>* writer) {
   if (Status allowed = MayAccessSweep(*context, request->sweep_id()); !allowed.ok()) return ToGrpcStatus(allowed);

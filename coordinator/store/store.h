@@ -25,6 +25,7 @@
 #include "coordinator/placement/scheduler.h"
 #include "coordinator/search/search_strategy.h"
 #include "coordinator/store/sqlite.h"
+#include "core/data_fingerprint.h"
 #include "core/status.h"
 #include "orchard/v1/registry_service.pb.h"
 #include "orchard/v1/types.pb.h"
@@ -102,6 +103,8 @@ struct AttemptSummary {
   std::string reason;
   double started_at = 0;
   double ended_at = 0;      // 0 while active
+  std::string provenance_json;   // what it trained from (core/provenance.h); empty: none reported
+  std::string parameter_digest;  // of its final parameters; completed attempts only
 };
 
 // What an attempt's processes used, as its worker measured them (0: not measured).
@@ -136,6 +139,8 @@ struct ScheduleSettings {
   std::string overlap = "skip";        // skip | allow | replace
   std::string model;                   // passed on to every sweep it submits
   double promotion_margin = 0;
+  // A firing whose data has the fingerprints of the last completed run's is skipped.
+  bool skip_if_data_unchanged = false;
 
   bool operator==(const ScheduleSettings&) const = default;
 };
@@ -169,6 +174,7 @@ struct ScheduleRunRecord {
   int64_t sweep_id = 0;   // 0: none (skipped or failed)
   std::string state;      // submitted | skipped | failed; as read, a submitted run has its sweep's state
   std::string reason;
+  std::vector<FileFingerprint> data;  // the recipe's data files when it fired
 };
 
 struct EventRecord {
@@ -252,6 +258,9 @@ class Store {
   // `state`: exited, or lost when its worker was declared lost.
   Status EndAttempt(int64_t attempt_id, const std::string& state, int64_t exit_code, int64_t signal,
                     const std::string& reason, double now, const AttemptUsage& usage = {});
+  // What the attempt trained from and, when it completed, its final parameters' digest.
+  Status RecordAttemptProvenance(int64_t attempt_id, const std::string& provenance_json,
+                                 const std::string& parameter_digest);
   // Every attempt of a sweep's trials, by trial then attempt number.
   StatusOr<std::vector<AttemptSpan>> AttemptSpans(int64_t sweep_id);
   StatusOr<std::vector<AttemptSummary>> TrialAttempts(int64_t trial_id);
@@ -307,6 +316,8 @@ class Store {
   StatusOr<std::vector<ScheduleRunRecord>> ScheduleRuns(int64_t schedule_id, int64_t limit);
   // Sweeps the schedule fired that are still running, oldest first.
   StatusOr<std::vector<int64_t>> RunningSweepsOfSchedule(int64_t schedule_id);
+  // The newest run whose sweep completed; nullopt when none has.
+  StatusOr<std::optional<ScheduleRunRecord>> LastCompletedScheduleRun(int64_t schedule_id);
 
   // Events: what changed in a sweep, for watchers.
   Status AddEvent(int64_t sweep_id, double now, const std::string& message);

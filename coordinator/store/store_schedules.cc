@@ -9,7 +9,7 @@ namespace {
 // Columns of a schedule with its current version, as ReadSchedule reads them.
 constexpr const char* kScheduleColumns =
     "s.id, s.name, s.owner, s.version, s.paused, s.due_after, s.created_at, v.cron, v.time_zone, v.recipe_yaml, "
-    "v.recipe_file, v.overrides, v.overlap, v.model, v.promotion_margin, v.created_at, "
+    "v.recipe_file, v.overrides, v.overlap, v.model, v.promotion_margin, v.skip_if_data_unchanged, v.created_at, "
     "(SELECT COALESCE(MAX(number), 0) FROM schedule_runs r WHERE r.schedule_id = s.id) "
     "FROM schedules s JOIN schedule_versions v ON v.schedule_id = s.id AND v.version = s.version ";
 
@@ -23,7 +23,33 @@ ScheduleSettings ReadSettings(const Statement& row, int first) {
   settings.overlap = row.Text(first + 5);
   settings.model = row.Text(first + 6);
   settings.promotion_margin = row.Double(first + 7);
+  settings.skip_if_data_unchanged = row.Int(first + 8) != 0;
   return settings;
+}
+
+nlohmann::json DataJson(const std::vector<FileFingerprint>& data) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const FileFingerprint& f : data) list.push_back({{"path", f.path}, {"bytes", f.bytes}, {"sha256", f.sha256}});
+  return list;
+}
+
+std::vector<FileFingerprint> ReadData(const std::string& text) {
+  std::vector<FileFingerprint> data;
+  const nlohmann::json list = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!list.is_array()) return data;
+  for (const nlohmann::json& f : list)
+    if (f.is_object()) data.push_back({f.value("path", ""), f.value("bytes", int64_t{0}), f.value("sha256", "")});
+  return data;
+}
+
+// Columns of a run with its sweep's state, as ReadRun reads them.
+constexpr const char* kRunColumns =
+    "r.number, r.version, r.fired_by, r.slot, r.fired_at, r.missed, COALESCE(r.sweep_id, 0), "
+    "COALESCE(w.state, r.state), r.reason, r.data FROM schedule_runs r LEFT JOIN sweeps w ON w.id = r.sweep_id ";
+
+ScheduleRunRecord ReadRun(const Statement& row) {
+  return {row.Int(0), row.Int(1), row.Text(2), row.Int(3), row.Double(4), row.Int(5), row.Int(6),
+          row.Text(7), row.Text(8), ReadData(row.Text(9))};
 }
 
 ScheduleRecord ReadSchedule(const Statement& row) {
@@ -36,18 +62,19 @@ ScheduleRecord ReadSchedule(const Statement& row) {
   schedule.due_after = row.Int(5);
   schedule.created_at = row.Double(6);
   schedule.settings = ReadSettings(row, 7);
-  schedule.version_created_at = row.Double(15);
-  schedule.runs = row.Int(16);
+  schedule.version_created_at = row.Double(16);
+  schedule.runs = row.Int(17);
   return schedule;
 }
 
 Status InsertVersion(Database& db, int64_t schedule_id, int64_t version, const ScheduleSettings& settings, double now) {
   Statement insert = db.Prepare(
       "INSERT INTO schedule_versions (schedule_id, version, cron, time_zone, recipe_yaml, recipe_file, overrides, "
-      "overlap, model, promotion_margin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "overlap, model, promotion_margin, skip_if_data_unchanged, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert.Bind(1, schedule_id).Bind(2, version).Bind(3, settings.cron).Bind(4, settings.time_zone);
   insert.Bind(5, settings.recipe_yaml).Bind(6, settings.recipe_file).Bind(7, nlohmann::json(settings.overrides).dump());
-  insert.Bind(8, settings.overlap).Bind(9, settings.model).Bind(10, settings.promotion_margin).Bind(11, now);
+  insert.Bind(8, settings.overlap).Bind(9, settings.model).Bind(10, settings.promotion_margin);
+  insert.Bind(11, settings.skip_if_data_unchanged ? 1 : 0).Bind(12, now);
   return insert.Run();
 }
 
@@ -98,7 +125,7 @@ StatusOr<std::vector<ScheduleRecord>> Store::ListSchedules(const std::optional<s
 StatusOr<std::vector<ScheduleVersionRecord>> Store::ScheduleVersions(int64_t schedule_id) {
   Statement rows = db_->Prepare(
       "SELECT version, created_at, cron, time_zone, recipe_yaml, recipe_file, overrides, overlap, model, "
-      "promotion_margin FROM schedule_versions WHERE schedule_id = ? ORDER BY version DESC");
+      "promotion_margin, skip_if_data_unchanged FROM schedule_versions WHERE schedule_id = ? ORDER BY version DESC");
   rows.Bind(1, schedule_id);
   std::vector<ScheduleVersionRecord> versions;
   RETURN_IF_ERROR(rows.ForEachRow([&] { versions.push_back({rows.Int(0), ReadSettings(rows, 2), rows.Double(1)}); }));
@@ -121,27 +148,30 @@ Status Store::DeleteSchedule(int64_t schedule_id) {
 Status Store::InsertScheduleRun(int64_t schedule_id, const ScheduleRunRecord& run) {
   Statement insert = db_->Prepare(
       "INSERT INTO schedule_runs (schedule_id, number, version, fired_by, slot, fired_at, missed, sweep_id, state, "
-      "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert.Bind(1, schedule_id).Bind(2, run.number).Bind(3, run.version).Bind(4, run.fired_by).Bind(5, run.slot);
   insert.Bind(6, run.fired_at).Bind(7, run.missed);
   if (run.sweep_id > 0) insert.Bind(8, run.sweep_id);
   else insert.BindNull(8);
-  insert.Bind(9, run.state).Bind(10, run.reason);
+  insert.Bind(9, run.state).Bind(10, run.reason).Bind(11, DataJson(run.data).dump());
   return insert.Run();
 }
 
 StatusOr<std::vector<ScheduleRunRecord>> Store::ScheduleRuns(int64_t schedule_id, int64_t limit) {
-  Statement rows = db_->Prepare(
-      "SELECT r.number, r.version, r.fired_by, r.slot, r.fired_at, r.missed, COALESCE(r.sweep_id, 0), "
-      "COALESCE(w.state, r.state), r.reason FROM schedule_runs r LEFT JOIN sweeps w ON w.id = r.sweep_id "
-      "WHERE r.schedule_id = ? ORDER BY r.number DESC LIMIT ?");
+  Statement rows = db_->Prepare(std::string("SELECT ") + kRunColumns + "WHERE r.schedule_id = ? ORDER BY r.number DESC LIMIT ?");
   rows.Bind(1, schedule_id).Bind(2, limit);
   std::vector<ScheduleRunRecord> runs;
-  RETURN_IF_ERROR(rows.ForEachRow([&] {
-    runs.push_back({rows.Int(0), rows.Int(1), rows.Text(2), rows.Int(3), rows.Double(4), rows.Int(5), rows.Int(6),
-                    rows.Text(7), rows.Text(8)});
-  }));
+  RETURN_IF_ERROR(rows.ForEachRow([&] { runs.push_back(ReadRun(rows)); }));
   return runs;
+}
+
+StatusOr<std::optional<ScheduleRunRecord>> Store::LastCompletedScheduleRun(int64_t schedule_id) {
+  Statement row = db_->Prepare(std::string("SELECT ") + kRunColumns +
+                               "WHERE r.schedule_id = ? AND w.state = 'completed' ORDER BY r.number DESC LIMIT 1");
+  row.Bind(1, schedule_id);
+  ASSIGN_OR_RETURN(const bool found, row.Next());
+  if (!found) return std::optional<ScheduleRunRecord>();
+  return std::optional<ScheduleRunRecord>(ReadRun(row));
 }
 
 StatusOr<std::vector<int64_t>> Store::RunningSweepsOfSchedule(int64_t schedule_id) {

@@ -295,6 +295,12 @@ Status Store::EndAttempt(int64_t attempt_id, const std::string& state, int64_t e
       .Bind(10, usage.gpu_utilization_percent).Bind(11, attempt_id).Run();
 }
 
+Status Store::RecordAttemptProvenance(int64_t attempt_id, const std::string& provenance_json,
+                                      const std::string& parameter_digest) {
+  return db_->Prepare("UPDATE attempts SET provenance = ?, parameter_digest = ? WHERE id = ?")
+      .Bind(1, provenance_json).Bind(2, parameter_digest).Bind(3, attempt_id).Run();
+}
+
 StatusOr<std::vector<AttemptSpan>> Store::AttemptSpans(int64_t sweep_id) {
   Statement rows = db_->Prepare(
       "SELECT t.number, a.number, a.state, a.started_at, a.ended_at, a.log_path FROM attempts a "
@@ -309,13 +315,13 @@ StatusOr<std::vector<AttemptSpan>> Store::AttemptSpans(int64_t sweep_id) {
 
 StatusOr<std::vector<AttemptSummary>> Store::TrialAttempts(int64_t trial_id) {
   Statement rows = db_->Prepare(
-      "SELECT number, worker_id, state, slots, exit_code, signal, reason, started_at, ended_at FROM attempts "
-      "WHERE trial_id = ? ORDER BY number");
+      "SELECT number, worker_id, state, slots, exit_code, signal, reason, started_at, ended_at, provenance, "
+      "parameter_digest FROM attempts WHERE trial_id = ? ORDER BY number");
   rows.Bind(1, trial_id);
   std::vector<AttemptSummary> attempts;
   RETURN_IF_ERROR(rows.ForEachRow([&] {
     attempts.push_back({rows.Int(0), rows.Text(1), rows.Text(2), rows.Int(3), rows.Int(4), rows.Int(5), rows.Text(6),
-                        rows.Double(7), rows.Double(8)});
+                        rows.Double(7), rows.Double(8), rows.Text(9), rows.Text(10)});
   }));
   return attempts;
 }

@@ -154,7 +154,7 @@ TEST(ModelRender, ExportSaysWhereTheModelWentAndHowToLoadIt) {
   std::ostringstream out;
   PrintExportedModel("digits", 2, "out/model.pt", out);
   EXPECT_EQ(out.str(),
-            "exported digits v2 to out/model.pt with its recipe.yaml; load it with torch.jit.load(\"out/model.pt\")\n");
+            "exported digits v2 to out/model.pt with its recipe.yaml and model-card.json; load it with torch.jit.load(\"out/model.pt\")\n");
 }
 
 }  // namespace

@@ -1,7 +1,11 @@
 // Relaying trainers' metrics and checkpoints to the coordinator, and reporting how attempts ended.
 #include <algorithm>
+#include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
+#include "core/provenance.h"
 #include "worker/agent/agent_impl.h"
 #include "worker/agent/exit_reason.h"
 
@@ -23,6 +27,24 @@ int64_t LatestCheckpointStep(const fs::path& root) {
     }
   }
   return latest;
+}
+
+std::string ReadWhole(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// What the trainer recorded of its origins (this attempt's only: an earlier attempt's file may
+// remain) and, when it completed, its final parameters' digest.
+void AttachTrainerRecords(const fs::path& dir, int64_t attempt_number, v1::ReportAttemptExitRequest* exit) {
+  const std::string provenance = ReadWhole(dir / "provenance.json");
+  const StatusOr<Provenance> parsed = ParseProvenance(provenance);
+  if (parsed.ok() && parsed->attempt == attempt_number) exit->set_provenance_json(provenance);
+  if (exit->exit_code() != 0) return;
+  const nlohmann::json result = nlohmann::json::parse(ReadWhole(dir / "result.json"), nullptr, false);
+  if (result.is_object()) exit->set_parameter_digest(result.value("parameter_digest", ""));
 }
 
 }  // namespace
@@ -84,6 +106,7 @@ bool WorkerAgent::Impl::HandleExits() {
     it->second.exit.set_peak_memory_bytes(it->second.usage.peak_memory_bytes);
     it->second.exit.set_gpu_peak_memory_bytes(it->second.usage.gpu_peak_memory_bytes);
     it->second.exit.set_gpu_utilization_percent(it->second.usage.GpuUtilizationPercent());
+    AttachTrainerRecords(it->second.dir, it->second.attempt.number(), &it->second.exit);
     finishing_.insert(running_.extract(it));
   }
   return !exits.empty();
