@@ -37,7 +37,7 @@ StatusOr<std::pair<std::string, int64_t>> ParseModelTarget(const std::string& ta
   if (!version.empty() && (version[0] == 'v' || version[0] == 'V')) version.erase(0, 1);
   if (!AllDigits(version) || version.size() > 9 || std::stoll(version) == 0)
     return InvalidArgument("\"" + target + "\": expected MODEL:vN with N a version from 1 (e.g. digits:v3)");
-  return std::pair{target.substr(0, colon), std::stoll(version)};
+  return std::pair{target.substr(0, colon), static_cast<int64_t>(std::stoll(version))};
 }
 
 int GetLineage(const CoordinatorCalls& calls, int64_t trial_id, v1::TrialLineage* lineage) {
@@ -146,7 +146,8 @@ int Reproduce(const GlobalOptions& global, int64_t trial_id, const std::string& 
   }
   std::map<std::string, double> original_metrics, again_metrics;
   if (int code = LastMetrics(calls, trial_id, &original_metrics); code != kExitOk) return code;
-  for (const auto& [name, value] : result.value("final_eval", nlohmann::json::object()).items())
+  const nlohmann::json final_eval = result.value("final_eval", nlohmann::json::object());
+  for (const auto& [name, value] : final_eval.items())
     if (value.is_number()) again_metrics[name] = value.get<double>();
   const ReproductionReport report =
       CompareReproduction(original, attempt->parameter_digest(), original_metrics, *again,

@@ -1,12 +1,14 @@
 // Schedules through the coordinator, against a real SQLite file with a hand-set clock: versions,
 // pause and resume, firing at the right instants (daylight saving included), catch-up once after a
-// downtime, the overlap policies, run-now, and a run that fails for missing data.
+// downtime, the overlap policies, run-now, a run that fails for missing data, and runs skipped
+// because their data has not changed.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 
+#include "core/sha256.h"
 #include "tests/coordinator/coordinator_fixture.h"
 #include "tests/util/test_util.h"
 
@@ -287,6 +289,59 @@ TEST_F(SchedulesTest, MissingDataFailsThatRunWithItsReasonAndTheScheduleFiresAga
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[1].number(), 2);
   EXPECT_EQ(runs[1].state(), "running");
+}
+
+TEST_F(SchedulesTest, WithSkipIfDataUnchangedAFiringOnTheLastCompletedRunsDataIsSkippedWithItsReason) {
+  const std::string recipe = R"(name: nightly
+model: {type: mlp, hidden: [8]}
+data: {type: csv, path: data/latest/train.csv}
+train: {steps: 5, batch_size: 8}
+sweep:
+  strategy: grid
+  metric: val_loss
+  parameters:
+    optimizer.lr: {values: [0.1, 0.01]}
+)";
+  v1::AddScheduleRequest request = Request("nightly", "0 2 * * *", "", recipe);
+  request.set_skip_if_data_unchanged(true);
+  ASSERT_TRUE(coordinator_->AddSchedule(request).ok());
+  DeliverData("latest");
+  const std::string data = dir_ / "data/latest/train.csv";
+
+  // Night 1 runs and completes.
+  FireAt("2026-11-21 01:00");
+  const std::string worker = Register(2);
+  for (const v1::Attempt& attempt : Lease(worker, 2)) {
+    ASSERT_TRUE(ReportMetric(attempt, "val_loss", 0.5, 5).ok());
+    ASSERT_TRUE(Exit(worker, attempt, 0).ok());
+  }
+  auto runs = Runs("nightly");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].state(), "completed");
+  ASSERT_EQ(runs[0].data_size(), 1);
+  EXPECT_EQ(runs[0].data(0).path(), data);
+  EXPECT_EQ(runs[0].data(0).sha256(), Sha256Hex("a,b,label\n1,2,0\n3,4,1\n"));
+
+  // Night 2, the same data: skipped, saying why.
+  FireAt("2026-11-22 01:00");
+  runs = Runs("nightly");
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[1].state(), "skipped");
+  EXPECT_EQ(runs[1].sweep_id(), 0);
+  EXPECT_NE(runs[1].reason().find("the data is unchanged since run 1 (sweep " + std::to_string(runs[0].sweep_id()) +
+                                  ", completed): 1 file with the same sha256"),
+            std::string::npos)
+      << runs[1].reason();
+  EXPECT_EQ(runs[1].data(0).sha256(), runs[0].data(0).sha256());
+
+  // Night 3, new data of the same size: it runs.
+  WriteFile(data, "a,b,label\n1,2,1\n3,4,0\n");
+  FireAt("2026-11-23 01:00");
+  runs = Runs("nightly");
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[2].state(), "running");
+  EXPECT_EQ(runs[2].data(0).sha256(), Sha256Hex("a,b,label\n1,2,1\n3,4,0\n"));
+  EXPECT_TRUE(coordinator_->GetSchedule("nightly", 1).value().schedule().skip_if_data_unchanged());
 }
 
 TEST_F(SchedulesTest, APausedScheduleDoesNotFireAndResumingDoesNotCatchUpThePause) {

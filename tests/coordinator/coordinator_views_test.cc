@@ -89,6 +89,40 @@ TEST_F(CoordinatorViewsTest, ExitsWithImpossibleUsageAreRefused) {
   EXPECT_TRUE(coordinator_->GetTrial(attempt.trial_id()).value().state() == v1::TRIAL_RUNNING);
 }
 
+TEST_F(CoordinatorViewsTest, EachAttemptKeepsWhatItTrainedFromAndTheLineageHasThemAll) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(1);
+  const v1::Attempt first = Lease(worker, 1).at(0);
+  v1::ReportAttemptExitRequest crashed;
+  crashed.set_worker_id(worker);
+  crashed.set_attempt_id(first.attempt_id());
+  crashed.set_exit_code(1);
+  crashed.set_provenance_json(R"({"format": 1, "attempt": 1})");
+  ASSERT_TRUE(coordinator_->ReportAttemptExit(crashed).ok());
+  const v1::Attempt second = Lease(worker, 1).at(0);
+  ASSERT_EQ(second.trial_id(), first.trial_id());
+  v1::ReportAttemptExitRequest completed;
+  completed.set_worker_id(worker);
+  completed.set_attempt_id(second.attempt_id());
+  completed.set_provenance_json(R"({"format": 1, "attempt": 2})");
+  completed.set_parameter_digest(std::string(64, 'a'));
+  // A digest that is not one is refused, and the exit with it: the worker sends it again.
+  completed.set_parameter_digest("not hex");
+  EXPECT_EQ(coordinator_->ReportAttemptExit(completed).code(), StatusCode::kInvalidArgument);
+  completed.set_parameter_digest(std::string(64, 'a'));
+  ASSERT_TRUE(coordinator_->ReportAttemptExit(completed).ok());
+
+  const v1::TrialLineage lineage = coordinator_->TrialLineage(first.trial_id()).value();
+  EXPECT_EQ(lineage.sweep().id(), sweep.id());
+  EXPECT_EQ(lineage.trial().id(), first.trial_id());
+  ASSERT_EQ(lineage.attempts_size(), 2);
+  EXPECT_EQ(lineage.attempts(0).provenance_json(), R"({"format": 1, "attempt": 1})");
+  EXPECT_EQ(lineage.attempts(0).parameter_digest(), "");
+  EXPECT_EQ(lineage.attempts(1).provenance_json(), R"({"format": 1, "attempt": 2})");
+  EXPECT_EQ(lineage.attempts(1).parameter_digest(), std::string(64, 'a'));
+  EXPECT_EQ(coordinator_->TrialLineage(999).status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(CoordinatorViewsTest, MetricSeriesThinnedToABudgetKeepEvenlySpacedPointsWithTheLast) {
   const v1::Sweep sweep = Submit();
   const std::string worker = Register(2);

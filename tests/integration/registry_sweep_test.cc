@@ -9,6 +9,8 @@
 #include <random>
 #include <sstream>
 
+#include "core/sha256.h"
+#include "tests/util/sql.h"
 #include "tests/util/test_util.h"
 
 namespace orchard {
@@ -169,6 +171,22 @@ TEST_F(RegistrySweepTest, TwoNightsOnDifferentDataEndWithTheRightChampionAndBoth
   ASSERT_EQ(exported.exit_code, 0) << exported.output;
   EXPECT_TRUE(fs::exists(dir_ / "served/model.pt"));
   EXPECT_NE(ReadFile(dir_ / "served/recipe.yaml").find("night-2.csv"), std::string::npos);
+  // Its card: the metric, the decision that promoted it with both figures, and what trained it.
+  const nlohmann::json card = nlohmann::json::parse(ReadFile(dir_ / "served/model-card.json"), nullptr, false);
+  ASSERT_TRUE(card.is_object()) << ReadFile(dir_ / "served/model-card.json");
+  EXPECT_EQ(card["version"], 2);
+  EXPECT_DOUBLE_EQ(card["metrics"]["val_accuracy"].get<double>(), challenger);
+  ASSERT_FALSE(card["decisions"].empty()) << card.dump(2);
+  EXPECT_DOUBLE_EQ(card["decisions"][0]["champion_value"].get<double>(), champion_on_night2);
+  const nlohmann::json& provenance = card["lineage"]["attempts"].back()["provenance"];
+  ASSERT_TRUE(provenance.is_object()) << card.dump(2);
+  EXPECT_EQ(provenance["data"][0]["path"], dir_ / "night-2.csv");
+  EXPECT_EQ(provenance["data"][0]["sha256"], Sha256Hex(ReadFile(dir_ / "night-2.csv")));
+  const ProcessResult lineage = Cli({"lineage", "nightly:v2"});
+  EXPECT_EQ(lineage.exit_code, 0) << lineage.output;
+  EXPECT_NE(lineage.output.find("model nightly v2"), std::string::npos) << lineage.output;
+  EXPECT_NE(lineage.output.find("sweep " + std::to_string(night2)), std::string::npos) << lineage.output;
+  EXPECT_NE(lineage.output.find(dir_ / "night-2.csv"), std::string::npos) << lineage.output;
   if (RunProcess({ORCHARD_PYTHON, "-c", "import torch"}, 120).exit_code != 0) {
     std::cout << "[ SKIPPED  ] loading model.pt in Python: " << ORCHARD_PYTHON << " cannot import torch\n";
   } else {
@@ -219,6 +237,60 @@ TEST_F(RegistrySweepTest, TwoScheduledFiringsOnTheirOwnDataEndWithTheRightChampi
   ASSERT_EQ(second["has_champion_value"], true) << second.dump(2);
   EXPECT_GT(second["challenger_value"].get<double>(), second["champion_value"].get<double>() + 0.05) << second.dump(2);
   EXPECT_EQ(model["versions"][1]["data"], "csv " + (dir_ / "night-2.csv") + " (seed 0, 20% validation)");
+}
+
+// Issue 21: a finished trial is trained again from its stored resolved recipe and matches bit for
+// bit; one byte of its data changed, or a record from another build, is named.
+TEST_F(RegistrySweepTest, ATrialIsReproducedBitForBitAndWhatChangedIsNamed) {
+  const std::string data = dir_ / "night-1.csv";
+  WriteNight(data, 1, 60);
+  const std::string recipe = dir_ / "night.yaml";
+  WriteFile(recipe, Recipe(data, 40));
+  const nlohmann::json sweep = Json({"submit", recipe});
+  const std::string sweep_id = sweep.value("id", "0");
+  const ProcessResult watched = Cli({"watch", sweep_id});
+  ASSERT_EQ(watched.exit_code, 0) << watched.output << ReadFile(dir_ / "worker.log");
+  const std::string trial = Json({"best", sweep_id})["id"].get<std::string>();
+  const std::string original_sha = Sha256Hex(ReadFile(data));
+
+  const ProcessResult lineage = Cli({"lineage", trial});
+  ASSERT_EQ(lineage.exit_code, 0) << lineage.output;
+  EXPECT_NE(lineage.output.find(data + "  "), std::string::npos) << lineage.output;
+  EXPECT_NE(lineage.output.find("sha256 " + original_sha.substr(0, 16)), std::string::npos) << lineage.output;
+  EXPECT_NE(lineage.output.find("code         orchard "), std::string::npos) << lineage.output;
+  const nlohmann::json lineage_json = Json({"lineage", trial});
+  const nlohmann::json& attempt = lineage_json["attempts"].back();
+  EXPECT_EQ(attempt["provenance"]["data"][0]["sha256"], original_sha) << lineage_json.dump(2);
+  EXPECT_EQ(attempt["parameter_digest"].get<std::string>().size(), 64u) << lineage_json.dump(2);
+
+  const ProcessResult same = Cli({"reproduce", trial, "--out", dir_ / "again-1"});
+  EXPECT_EQ(same.exit_code, 0) << same.output;
+  EXPECT_NE(same.output.find("reproduced exactly"), std::string::npos) << same.output;
+
+  // One byte of the data changed, the size kept: not reproduced, and the file named with both digests.
+  std::string bytes = ReadFile(data);
+  const size_t digit = bytes.find_first_of("0123456789", bytes.find('\n') + 1);
+  bytes[digit] = bytes[digit] == '7' ? '8' : '7';
+  WriteFile(data, bytes);
+  const ProcessResult changed = Cli({"reproduce", trial, "--out", dir_ / "again-2"});
+  EXPECT_EQ(changed.exit_code, 7) << changed.output;
+  EXPECT_NE(changed.output.find("data file " + data + " changed: sha256 " + original_sha + " vs " + Sha256Hex(bytes)),
+            std::string::npos) << changed.output;
+  EXPECT_NE(changed.output.find("not reproduced"), std::string::npos) << changed.output;
+
+  // The data back as it was, and the stored record edited as if another build had trained it.
+  WriteNight(data, 1, 60);
+  testing::ExecSql(dir_ / "state/orchard.db",
+                   "UPDATE attempts SET provenance = json_set(provenance, '$.code.commit', 'feedc0de', "
+                   "'$.environment.libtorch', '2.10.0') WHERE trial_id = " + trial);
+  const ProcessResult other_build = Cli({"reproduce", trial, "--out", dir_ / "again-3"});
+  EXPECT_NE(other_build.output.find("built from commit feedc0de vs "), std::string::npos) << other_build.output;
+  EXPECT_NE(other_build.output.find("LibTorch 2.10.0 vs "), std::string::npos) << other_build.output;
+  EXPECT_EQ(other_build.exit_code, 0) << "the parameters still match: " << other_build.output;
+
+  const ProcessResult busy = Cli({"reproduce", trial, "--out", dir_ / "again-1"});
+  EXPECT_EQ(busy.exit_code, 2) << busy.output;
+  EXPECT_NE(busy.output.find("is not empty"), std::string::npos) << busy.output;
 }
 
 }  // namespace

@@ -1850,7 +1850,27 @@
           <td class="nowrap">${esc(fmtTime(x.ended_at))}</td><td class="num nowrap">${esc(fmtDur(dur))}</td>
           <td class="num">${x.exit_code === undefined || x.exit_code === null || ended <= 0 ? '' : num(x.exit_code)}</td>
           <td class="reason">${esc(x.reason || '')}</td></tr>`;
-      }).join('')}</tbody></table>`;
+      }).join('')}</tbody></table>${provenanceBlock(list)}`;
+  }
+
+  // What the latest attempt that reported one trained from (docs/lineage.md).
+  function provenanceBlock(attempts) {
+    const x = [...attempts].reverse().find((a) => a.provenance);
+    if (!x) return '';
+    const p = x.provenance, code = p.code || {}, env = p.environment || {};
+    const short = (h) => esc(String(h || '').slice(0, 16));
+    const libs = [`LibTorch ${env.libtorch || '?'}`, env.cuda && `CUDA ${env.cuda}`, env.cudnn && `cuDNN ${env.cudnn}`,
+      env.nccl && `NCCL ${env.nccl}`].filter(Boolean).join(', ');
+    const data = (p.data || []).map((f) => `<div><code>${short(f.sha256)}</code> ${esc(f.path)}</div>`).join('') ||
+      '<span class="dim">no files (synthetic)</span>';
+    const row = (k, v) => `<tr><th>${esc(k)}</th><td>${v}</td></tr>`;
+    return `<table id="provenance" class="grid facts-table"><caption>Provenance of attempt ${num(x.number)}</caption><tbody>
+      ${row('recipe', `<code>${short(p.recipe && p.recipe.sha256)}</code> ${esc((p.recipe && p.recipe.file) || '')}`)}
+      ${row('data', data)}
+      ${row('code', `orchard ${esc(code.orchard_version || '?')}, commit <code>${short(code.commit)}</code>${code.dirty ? ' (uncommitted changes)' : ''}`)}
+      ${row('environment', `${esc(libs)}; ${esc(env.device || '?')}, ${num(p.world_size)} rank(s)`)}
+      ${x.parameter_digest ? row('parameters', `<code>${short(x.parameter_digest)}</code>`) : ''}
+    </tbody></table>`;
   }
 
   function renderLog(T) {
