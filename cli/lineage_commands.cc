@@ -1,4 +1,5 @@
 // `orchard lineage` and `orchard reproduce` (docs/lineage.md).
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -106,6 +107,12 @@ int Reproduce(const GlobalOptions& global, int64_t trial_id, const std::string& 
   const CoordinatorCalls calls(global);
   v1::TrialLineage lineage;
   if (int code = GetLineage(calls, trial_id, &lineage); code != kExitOk) return code;
+  if (lineage.trial().number() < 0) {
+    err << "orchard reproduce: trial " << trial_id << " evaluated registry model " << lineage.sweep().model()
+        << "'s champion on this sweep's data; it trained nothing. Reproduce the champion's own trial (orchard lineage "
+        << lineage.sweep().model() << " names it)\n";
+    return kExitBadInput;
+  }
   const v1::TrialAttempt* attempt = ReproducibleAttempt(lineage);
   if (attempt == nullptr) {
     err << "orchard reproduce: trial " << trial_id << " has no completed attempt with a provenance record (it has not "

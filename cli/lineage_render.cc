@@ -1,5 +1,6 @@
 #include "cli/lineage_render.h"
 
+#include <cctype>
 #include <sstream>
 
 #include "cli/render.h"
@@ -117,6 +118,8 @@ ReproductionReport CompareReproduction(const Provenance& original, const std::st
   const std::vector<std::string> differences = ProvenanceDifferences(original, again);
   if (differences.empty()) {
     out << "inputs: the same recipe, data, code, libraries, device and seeds\n";
+    if (original.dirty && again.dirty)
+      out << "  (both built from commit " << Short(original.commit) << " with uncommitted changes, which may differ)\n";
   } else {
     out << "differences:\n";
     for (const std::string& d : differences) out << "  " << d << "\n";
@@ -137,7 +140,7 @@ ReproductionReport CompareReproduction(const Provenance& original, const std::st
   return report;
 }
 
-json ModelCard(const v1::Model& model, const v1::ModelVersion& version, const v1::TrialLineage& lineage) {
+json ModelCard(const v1::Model& model, const v1::ModelVersion& version, const v1::TrialLineage* lineage) {
   json decisions = json::array();
   for (const v1::PromotionDecision& d : model.decisions())
     if (d.trial_id() == version.trial_id() || d.new_champion() == version.version() ||
@@ -155,7 +158,7 @@ json ModelCard(const v1::Model& model, const v1::ModelVersion& version, const v1
           {"data", version.data()},
           {"hyperparameters", json::parse(ToJson(version))["hyperparameters"]},
           {"decisions", decisions},
-          {"lineage", LineageJson(lineage, "", nullptr)}};
+          {"lineage", lineage != nullptr ? LineageJson(*lineage, "", nullptr) : json(nullptr)}};
 }
 
 }  // namespace orchard::cli

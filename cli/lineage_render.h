@@ -36,7 +36,8 @@ ReproductionReport CompareReproduction(const Provenance& original, const std::st
                                        const std::map<std::string, double>& again_metrics);
 
 // model-card.json for an exported version: the model, the version's metric and hyperparameters, the
-// decisions that concern it (with both figures), and the lineage of the trial that trained it.
-nlohmann::json ModelCard(const v1::Model& model, const v1::ModelVersion& version, const v1::TrialLineage& lineage);
+// decisions that concern it (with both figures), and the lineage of the trial that trained it (null
+// when `lineage` is: the coordinator could not give it).
+nlohmann::json ModelCard(const v1::Model& model, const v1::ModelVersion& version, const v1::TrialLineage* lineage);
 
 }  // namespace orchard::cli

@@ -92,15 +92,17 @@ int ExportModel(const GlobalOptions& global, const std::string& name, int64_t ve
     err << "orchard: cannot copy " << recipe.string() << " to " << out_dir << ": " << error.message() << "\n";
     return kExitError;
   }
-  // The card: what the version is, why it was promoted, and what trained it.
+  // The card: what the version is, why it was promoted, and what trained it. Without its lineage
+  // (the coordinator would not give it: an older one, or another user's sweep) the card says so.
   v1::GetTrialLineageRequest lineage_request;
   lineage_request.set_trial_id(found->trial_id());
   v1::TrialLineage lineage;
-  if (int code = CoordinatorCalls(global).Call(&v1::SweepService::Stub::GetTrialLineage, lineage_request, &lineage);
-      code != kExitOk)
-    return code;
+  const bool have_lineage =
+      CoordinatorCalls(global).Call(&v1::SweepService::Stub::GetTrialLineage, lineage_request, &lineage) == kExitOk;
+  if (!have_lineage) err << "orchard: model-card.json is written without the trial's lineage\n";
   const std::string card = (std::filesystem::path(out_dir) / "model-card.json").string();
-  if (Status written = WriteFileAtomically(card, ModelCard(model, *found, lineage).dump(2) + "\n"); !written.ok()) {
+  const nlohmann::json card_json = ModelCard(model, *found, have_lineage ? &lineage : nullptr);
+  if (Status written = WriteFileAtomically(card, card_json.dump(2) + "\n"); !written.ok()) {
     err << "orchard: " << written.message() << "\n";
     return kExitError;
   }

@@ -297,13 +297,20 @@ class Coordinator {
   StatusOr<v1::Schedule> ScheduleProtoLocked(const ScheduleRecord& schedule);
   // Its slot as the wall clock of `time_zone` read it (UTC when that zone can no longer be loaded).
   v1::ScheduleRun RunProtoLocked(const ScheduleRunRecord& run, const std::string& time_zone);
+  // Data files by path, hashed before the lock is taken.
+  using HashedFiles = std::map<std::string, FileFingerprint>;
+  // The data files of the runs that would fire now (every due schedule's, or `run_now`'s), hashed
+  // without holding the lock: a large file takes seconds, and the lock holds every RPC. Best effort:
+  // what it misses, FireLocked hashes itself.
+  HashedFiles HashDataOfDueRuns(const std::string& run_now);
   // Fires run `schedules.runs + 1` for `slot`, inside the caller's transaction: submits the sweep
-  // (first canceling the previous runs' sweeps when `cancel_previous`), or records the run as failed
-  // when its recipe does not parse or its data is missing. Errors only when the store fails.
+  // (first canceling the previous runs' sweeps when `cancel_previous`), records the run as failed
+  // when its recipe does not parse or its data is missing, or as skipped when the schedule skips
+  // unchanged data and it is. Errors only when the store fails.
   StatusOr<ScheduleRunRecord> FireLocked(const ScheduleRecord& schedule, int64_t slot, int64_t missed,
-                                         bool cancel_previous, const std::string& fired_by);
+                                         bool cancel_previous, const std::string& fired_by, const HashedFiles& hashed);
   // Handles one schedule's due slot, if any, in its own transaction.
-  Status FireIfDueLocked(const ScheduleRecord& schedule);
+  Status FireIfDueLocked(const ScheduleRecord& schedule, const HashedFiles& hashed);
 
   CoordinatorOptions options_;
   SystemClock system_clock_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "coordinator/coordinator.h"
 #include "coordinator/request_validation.h"
@@ -73,12 +74,17 @@ Status CheckInputsExist(const Recipe& recipe) {
   return OkStatus();
 }
 
-// The recipe's data files by content, hashed here (once per file change: the cache remembers the
-// rest), so that a run records what it fired on and an unchanged data set can be skipped.
-StatusOr<std::vector<FileFingerprint>> FingerprintInputs(const Recipe& recipe) {
+// The recipe's data files by content, so that a run records what it fired on and an unchanged data
+// set can be skipped: from `hashed` (HashDataOfDueRuns), else hashed here.
+StatusOr<std::vector<FileFingerprint>> FingerprintInputs(const Recipe& recipe,
+                                                         const std::map<std::string, FileFingerprint>& hashed) {
   FingerprintCache cache(DefaultFingerprintCacheFile());
   std::vector<FileFingerprint> data;
   for (const std::string& file : InputFiles(recipe)) {
+    if (const auto known = hashed.find(file); known != hashed.end()) {
+      data.push_back(known->second);
+      continue;
+    }
     StatusOr<FileFingerprint> fingerprint = cache.Fingerprint(file);
     if (!fingerprint.ok()) return FailedPrecondition(fingerprint.status().message());
     data.push_back(*std::move(fingerprint));
@@ -334,8 +340,51 @@ Status Coordinator::RemoveSchedule(const std::string& name) {
   return tx.Commit();
 }
 
+Coordinator::HashedFiles Coordinator::HashDataOfDueRuns(const std::string& run_now) {
+  std::set<std::string> files;
+  {
+    const auto lock = LockSettled();
+    std::vector<ScheduleRecord> schedules;
+    if (run_now.empty()) {
+      StatusOr<std::vector<ScheduleRecord>> all = store_->ListSchedules();
+      if (all.ok()) schedules = *std::move(all);
+    } else if (StatusOr<ScheduleRecord> one = store_->LoadSchedule(run_now); one.ok()) {
+      schedules.push_back(*std::move(one));
+    }
+    const int64_t now = static_cast<int64_t>(std::floor(Now()));
+    for (const ScheduleRecord& schedule : schedules) {
+      int64_t slot = now;
+      if (run_now.empty()) {
+        const StatusOr<CronSchedule> cron = CronLocked(schedule.settings);
+        const StatusOr<FiringState> state = FiringStateLocked(schedule);
+        if (schedule.paused || !cron.ok() || !state.ok()) continue;
+        const FiringDecision decision = DecideFiring(*cron, *state, now);
+        const auto* fire = std::get_if<FireRun>(&decision);
+        if (fire == nullptr) continue;
+        slot = fire->slot;
+      }
+      const StatusOr<TimeZone> zone = ZoneLocked(schedule.settings.time_zone);
+      if (!zone.ok()) continue;
+      const StatusOr<v1::SubmitSweepRequest> request =
+          SweepRequest(schedule.settings, FiringVariables(schedule.name, schedule.runs + 1, slot, *zone));
+      if (!request.ok()) continue;
+      const StatusOr<PreparedSweep> prepared = PrepareSweep(*request);
+      if (!prepared.ok()) continue;
+      for (const std::string& file : InputFiles(prepared->recipe)) files.insert(file);
+    }
+  }
+  HashedFiles hashed;
+  if (files.empty()) return hashed;  // nothing due: the usual case, every second
+  FingerprintCache cache(DefaultFingerprintCacheFile());
+  for (const std::string& file : files)
+    if (StatusOr<FileFingerprint> fingerprint = cache.Fingerprint(file); fingerprint.ok()) hashed[file] = *fingerprint;
+  (void)cache.Save();
+  return hashed;
+}
+
 StatusOr<ScheduleRunRecord> Coordinator::FireLocked(const ScheduleRecord& schedule, int64_t slot, int64_t missed,
-                                                    bool cancel_previous, const std::string& fired_by) {
+                                                    bool cancel_previous, const std::string& fired_by,
+                                                    const HashedFiles& hashed) {
   ASSIGN_OR_RETURN(TimeZone zone, ZoneLocked(schedule.settings.time_zone));
   ScheduleRunRecord run = NextRun(schedule, slot, missed, fired_by, Now());
   const std::string which =
@@ -346,7 +395,7 @@ StatusOr<ScheduleRunRecord> Coordinator::FireLocked(const ScheduleRecord& schedu
   StatusOr<PreparedSweep> prepared = request.ok() ? PrepareSweep(*request) : StatusOr<PreparedSweep>(request.status());
   Status inputs = prepared.ok() ? CheckInputsExist(prepared->recipe) : prepared.status();
   if (inputs.ok()) {
-    StatusOr<std::vector<FileFingerprint>> data = FingerprintInputs(prepared->recipe);
+    StatusOr<std::vector<FileFingerprint>> data = FingerprintInputs(prepared->recipe, hashed);
     if (data.ok()) run.data = *std::move(data);
     inputs = data.status();
   }
@@ -356,10 +405,11 @@ StatusOr<ScheduleRunRecord> Coordinator::FireLocked(const ScheduleRecord& schedu
     RETURN_IF_ERROR(store_->InsertScheduleRun(schedule.id, run));
     return run;
   }
-  // A person's run-now always runs; only the cron's firings skip.
+  // A person's run-now always runs; only the cron's firings skip, and only when the last completed
+  // run was of this version (a new recipe or overrides deserve a run on the same data).
   if (schedule.settings.skip_if_data_unchanged && fired_by != "run-now" && !run.data.empty()) {
     ASSIGN_OR_RETURN(const std::optional<ScheduleRunRecord> last, store_->LastCompletedScheduleRun(schedule.id));
-    if (last && SameData(last->data, run.data)) {
+    if (last && last->version == schedule.version && SameData(last->data, run.data)) {
       run.state = "skipped";
       run.reason = "the data is unchanged since run " + std::to_string(last->number) + " (sweep " +
                    std::to_string(last->sweep_id) + ", completed): " + std::to_string(run.data.size()) +
@@ -389,6 +439,7 @@ StatusOr<ScheduleRunRecord> Coordinator::FireLocked(const ScheduleRecord& schedu
 
 StatusOr<v1::ScheduleRun> Coordinator::RunScheduleNow(const std::string& name) {
   RETURN_IF_ERROR(ValidateScheduleName(name));
+  const HashedFiles hashed = HashDataOfDueRuns(name);
   const auto lock = LockSettled();
   ASSIGN_OR_RETURN(ScheduleRecord schedule, store_->LoadSchedule(name));
   const int64_t now = static_cast<int64_t>(std::floor(Now()));
@@ -403,7 +454,7 @@ StatusOr<v1::ScheduleRun> Coordinator::RunScheduleNow(const std::string& name) {
   const FireRun& fire = std::get<FireRun>(decision);
   StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
-  ASSIGN_OR_RETURN(ScheduleRunRecord run, FireLocked(schedule, fire.slot, 0, fire.cancel_previous, "run-now"));
+  ASSIGN_OR_RETURN(ScheduleRunRecord run, FireLocked(schedule, fire.slot, 0, fire.cancel_previous, "run-now", hashed));
   RETURN_IF_ERROR(tx.Commit());
   Changed();
   // As stored, with its sweep's state.
@@ -411,7 +462,7 @@ StatusOr<v1::ScheduleRun> Coordinator::RunScheduleNow(const std::string& name) {
   return RunProtoLocked(stored.front(), schedule.settings.time_zone);
 }
 
-Status Coordinator::FireIfDueLocked(const ScheduleRecord& schedule) {
+Status Coordinator::FireIfDueLocked(const ScheduleRecord& schedule, const HashedFiles& hashed) {
   if (schedule.paused) return OkStatus();
   ASSIGN_OR_RETURN(CronSchedule cron, CronLocked(schedule.settings));
   ASSIGN_OR_RETURN(const FiringState state, FiringStateLocked(schedule));
@@ -430,7 +481,7 @@ Status Coordinator::FireIfDueLocked(const ScheduleRecord& schedule) {
   } else {
     const FireRun& fire = std::get<FireRun>(decision);
     RETURN_IF_ERROR(FireLocked(schedule, fire.slot, fire.missed, fire.cancel_previous,
-                               fire.missed > 0 ? "catch-up" : "cron").status());
+                               fire.missed > 0 ? "catch-up" : "cron", hashed).status());
     RETURN_IF_ERROR(store_->SetScheduleDueAfter(schedule.id, fire.slot));
   }
   RETURN_IF_ERROR(tx.Commit());
@@ -439,11 +490,12 @@ Status Coordinator::FireIfDueLocked(const ScheduleRecord& schedule) {
 }
 
 Status Coordinator::FireDueSchedules() {
+  const HashedFiles hashed = HashDataOfDueRuns("");
   const auto lock = LockSettled();
   ASSIGN_OR_RETURN(const std::vector<ScheduleRecord> schedules, store_->ListSchedules());
   Status first_error;
   for (const ScheduleRecord& schedule : schedules) {
-    Status status = FireIfDueLocked(schedule);
+    Status status = FireIfDueLocked(schedule, hashed);
     if (!status.ok() && first_error.ok())
       first_error = Status(status.code(), "schedule " + schedule.name + ": " + status.message());
   }

@@ -200,8 +200,13 @@ Status Coordinator::ReportAttemptExit(const v1::ReportAttemptExitRequest& reques
   end.reason = request.reason();
   const AttemptUsage usage = {request.cpu_seconds(), request.peak_memory_bytes(), request.gpu_peak_memory_bytes(),
                                request.gpu_utilization_percent()};
-  if (!request.provenance_json().empty() || !request.parameter_digest().empty())
+  if (const std::string problem = ProvenanceProblem(request); !problem.empty()) {
+    RETURN_IF_ERROR(store_->AddEvent(attempt.sweep_id, Now(),
+                                     TrialName(attempt.trial_number) + " attempt " + std::to_string(attempt.number) +
+                                         ": its provenance was not kept: " + problem));
+  } else if (!request.provenance_json().empty() || !request.parameter_digest().empty()) {
     RETURN_IF_ERROR(store_->RecordAttemptProvenance(attempt.id, request.provenance_json(), request.parameter_digest()));
+  }
   RETURN_IF_ERROR(EndAttemptLocked(attempt, end, usage));
   RETURN_IF_ERROR(tx.Commit());
   Changed();

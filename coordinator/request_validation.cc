@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/names.h"
+#include "core/provenance.h"
 
 namespace orchard::coordinator {
 namespace {
@@ -161,12 +162,22 @@ Status ValidateExit(const v1::ReportAttemptExitRequest& request) {
   if (request.gpu_peak_memory_bytes() < 0) return InvalidArgument("gpu_peak_memory_bytes: must not be negative");
   if (!(request.gpu_utilization_percent() >= 0 && request.gpu_utilization_percent() <= 100))
     return InvalidArgument("gpu_utilization_percent: must be a number from 0 to 100");
-  // The worker sends a provenance only once it has parsed it (core/provenance.h); here only its size.
-  if (request.provenance_json().size() > 4 << 20) return InvalidArgument("provenance_json: longer than 4 MiB");
-  const std::string& digest = request.parameter_digest();
-  if (digest.size() > 64 || digest.find_first_not_of("0123456789abcdef") != std::string::npos)
-    return InvalidArgument("parameter_digest: expected at most 64 lowercase hex digits, found \"" + digest.substr(0, 80) + "\"");
+  // provenance_json and parameter_digest are checked where they are kept (ProvenanceProblem): a bad
+  // one is dropped, never the exit with it.
   return OkStatus();
+}
+
+std::string ProvenanceProblem(const v1::ReportAttemptExitRequest& request) {
+  if (request.provenance_json().size() > kMaxProvenanceBytes)
+    return "its provenance is longer than " + std::to_string(kMaxProvenanceBytes >> 20) + " MiB";
+  if (!request.provenance_json().empty()) {
+    const StatusOr<Provenance> parsed = ParseProvenance(request.provenance_json());
+    if (!parsed.ok()) return parsed.status().message();
+  }
+  const std::string& digest = request.parameter_digest();
+  if (!digest.empty() && (digest.size() != 64 || digest.find_first_not_of("0123456789abcdef") != std::string::npos))
+    return "parameter_digest: expected 64 lowercase hex digits (SHA-256), found \"" + digest.substr(0, 80) + "\"";
+  return "";
 }
 
 Status ValidateMetrics(const v1::ReportMetricsRequest& request) {

@@ -23,6 +23,10 @@ Status ValidateLease(const v1::LeaseAttemptsRequest& request);
 Status ValidateHeartbeat(const v1::HeartbeatRequest& request);
 Status ValidateDeregister(const v1::DeregisterWorkerRequest& request);
 Status ValidateExit(const v1::ReportAttemptExitRequest& request);
+
+// Why the exit's provenance or parameter digest cannot be kept ("" when both can): too large, not a
+// provenance record (core/provenance.h), or not a SHA-256 in hex. The exit itself is kept either way.
+std::string ProvenanceProblem(const v1::ReportAttemptExitRequest& request);
 Status ValidateTrialLog(const v1::GetTrialLogRequest& request);
 // A trial's metrics: `name` empty for all of them.
 Status ValidateMetricsQuery(int64_t trial_id, const std::string& name);

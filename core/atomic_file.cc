@@ -17,12 +17,17 @@ Status WriteFileAtomically(const std::string& path, const std::string& text) {
   {
     std::ofstream out(staging, std::ios::trunc | std::ios::binary);
     out << text;
-    if (!out.flush()) return Unavailable("cannot write " + staging);
+    if (!out.flush()) {
+      out.close();
+      fs::remove(staging, error);
+      return Internal("cannot write " + staging);
+    }
   }
   fs::rename(staging, path, error);
   if (error) {
+    const std::string why = error.message();
     fs::remove(staging, error);
-    return Unavailable("cannot rename " + staging + " to " + path + ": " + error.message());
+    return Internal("cannot rename " + staging + " to " + path + ": " + why);
   }
   return OkStatus();
 }

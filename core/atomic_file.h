@@ -9,7 +9,7 @@
 
 namespace orchard {
 
-// Unavailable (the disk, not the caller) when it cannot be written; parent directories are created.
+// Internal when it cannot be written (a full disk, permissions); parent directories are created.
 Status WriteFileAtomically(const std::string& path, const std::string& text);
 
 }  // namespace orchard

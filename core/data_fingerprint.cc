@@ -66,14 +66,17 @@ FingerprintCache::FingerprintCache(std::string cache_file) : cache_file_(std::mo
   const nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (!json.is_object()) return;
   for (const auto& [path, e] : json.items()) {
-    if (!e.is_object()) continue;
     Entry entry;
-    entry.bytes = e.value("bytes", int64_t{-1});
-    entry.mtime_ns = e.value("mtime_ns", int64_t{0});
-    entry.ctime_ns = e.value("ctime_ns", int64_t{0});
-    entry.inode = e.value("inode", int64_t{0});
-    entry.hashed_at_ns = e.value("hashed_at_ns", int64_t{0});
-    entry.sha256 = e.value("sha256", "");
+    try {
+      entry.bytes = e.at("bytes").get<int64_t>();
+      entry.mtime_ns = e.at("mtime_ns").get<int64_t>();
+      entry.ctime_ns = e.at("ctime_ns").get<int64_t>();
+      entry.inode = e.at("inode").get<int64_t>();
+      entry.hashed_at_ns = e.at("hashed_at_ns").get<int64_t>();
+      entry.sha256 = e.at("sha256").get<std::string>();
+    } catch (const nlohmann::json::exception&) {
+      continue;  // an entry this build did not write: hash that file again
+    }
     if (entry.bytes >= 0 && entry.sha256.size() == 64) entries_[path] = entry;
   }
 }
@@ -128,7 +131,7 @@ Status FingerprintCache::Save() const {
   for (const auto& [path, e] : kept)
     json[path] = {{"bytes", e.bytes}, {"mtime_ns", e.mtime_ns}, {"ctime_ns", e.ctime_ns},
                   {"inode", e.inode}, {"hashed_at_ns", e.hashed_at_ns}, {"sha256", e.sha256}};
-  return WriteFileAtomically(cache_file_, json.dump() + "\n");
+  return WriteFileAtomically(cache_file_, json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace orchard

@@ -34,14 +34,16 @@ std::string ProvenanceJson(const Provenance& p) {
       {"seeds", {{"train", p.train_seed}, {"data", p.data_seed}}},
       {"start_step", p.start_step},
       {"recorded_at", p.recorded_at}};
-  return record.dump(2) + "\n";
+  // A path or host name that is not UTF-8 is written with replacement characters, not refused.
+  return record.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 StatusOr<Provenance> ParseProvenance(const std::string& text) {
   const json record = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!record.is_object()) return InvalidArgument("provenance: not a JSON object");
-  if (record.value("format", 0) != 1)
-    return InvalidArgument("provenance: format " + record.value("format", json(nullptr)).dump() +
+  const json format = record.value("format", json(nullptr));
+  if (format != 1)
+    return InvalidArgument("provenance: format " + format.dump(-1, ' ', false, json::error_handler_t::replace) +
                            " is not one this build reads (1)");
   Provenance p;
   try {
@@ -96,8 +98,6 @@ std::vector<std::string> ProvenanceDifferences(const Provenance& original, const
   if (original.dirty != again.dirty)
     out.push_back(std::string("built from ") + (original.dirty ? "a modified" : "a clean") + " tree vs " +
                   (again.dirty ? "a modified" : "a clean") + " one");
-  else if (original.dirty)
-    out.push_back("built from a modified tree both times: uncommitted changes may differ");
   Compare("Orchard", original.orchard_version, again.orchard_version, &out);
   Compare("LibTorch", original.libtorch, again.libtorch, &out);
   Compare("CUDA", original.cuda, again.cuda, &out);

@@ -31,13 +31,17 @@ struct Provenance {
   double recorded_at = 0;           // seconds since the Unix epoch
 };
 
+// The largest record the worker sends and the coordinator keeps.
+inline constexpr size_t kMaxProvenanceBytes = size_t{4} << 20;
+
 std::string ProvenanceJson(const Provenance& provenance);  // pretty-printed, ends with a newline
 // InvalidArgument naming the field when `json` is not a provenance record.
 StatusOr<Provenance> ParseProvenance(const std::string& json);
 
 // What differs between an attempt and a re-run, each a line a person can act on, e.g.
 // "data file /d/x.csv changed: sha256 1f2e... vs 9a8b...", "built from commit abc vs def",
-// "LibTorch 2.11.0 vs 2.12.0". Empty when everything that decides the result is the same.
+// "LibTorch 2.11.0 vs 2.12.0". Empty when everything that decides the result is the same as far as
+// the records tell: two builds of the same commit with uncommitted changes count as the same.
 std::vector<std::string> ProvenanceDifferences(const Provenance& original, const Provenance& again);
 
 }  // namespace orchard

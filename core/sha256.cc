@@ -1,5 +1,6 @@
 #include "core/sha256.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace orchard {
@@ -45,6 +46,7 @@ void Sha256::Compress(const uint8_t* block) {
 }
 
 void Sha256::Update(const void* data, size_t size) {
+  if (size == 0) return;  // data may be null then
   const auto* bytes = static_cast<const uint8_t*>(data);
   total_bytes_ += size;
   if (pending_size_ > 0) {

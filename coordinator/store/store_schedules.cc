@@ -153,7 +153,8 @@ Status Store::InsertScheduleRun(int64_t schedule_id, const ScheduleRunRecord& ru
   insert.Bind(6, run.fired_at).Bind(7, run.missed);
   if (run.sweep_id > 0) insert.Bind(8, run.sweep_id);
   else insert.BindNull(8);
-  insert.Bind(9, run.state).Bind(10, run.reason).Bind(11, DataJson(run.data).dump());
+  insert.Bind(9, run.state).Bind(10, run.reason)
+      .Bind(11, DataJson(run.data).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   return insert.Run();
 }
 

@@ -96,6 +96,13 @@ TEST(Reproduction, ExactOnlyWhenTheDigestsAreEqualWithTheMetricsSideBySide) {
   EXPECT_NE(same.text.find("inputs: the same recipe, data, code, libraries, device and seeds\n"), std::string::npos) << same.text;
   EXPECT_NE(same.text.find("  val_loss 0.25 vs 0.25 (same)\n"), std::string::npos) << same.text;
   EXPECT_NE(same.text.find("reproduced exactly"), std::string::npos);
+  EXPECT_EQ(same.text.find("uncommitted"), std::string::npos);
+  Provenance dirty = p;
+  dirty.dirty = true;
+  const ReproductionReport both_dirty = CompareReproduction(dirty, digest, {}, dirty, digest, {});
+  EXPECT_NE(both_dirty.text.find("inputs: the same recipe"), std::string::npos) << both_dirty.text;
+  EXPECT_NE(both_dirty.text.find("(both built from commit 0123456789abcdef with uncommitted changes, which may differ)"),
+            std::string::npos) << both_dirty.text;
 
   Provenance other = p;
   other.libtorch = "2.12.0";
@@ -128,7 +135,8 @@ TEST(ModelCard, HoldsTheVersionItsDecisionsWithBothFiguresAndItsLineage) {
   v1::PromotionDecision* unrelated = model.add_decisions();
   unrelated->set_trial_id(12);
   unrelated->set_new_champion(1);
-  const nlohmann::json card = ModelCard(model, *version, Lineage());
+  const v1::TrialLineage lineage = Lineage();
+  const nlohmann::json card = ModelCard(model, *version, &lineage);
   EXPECT_EQ(card["model"], "digits");
   EXPECT_EQ(card["champion"], true);
   EXPECT_DOUBLE_EQ(card["metrics"]["val_accuracy"].get<double>(), 0.97);
@@ -136,6 +144,7 @@ TEST(ModelCard, HoldsTheVersionItsDecisionsWithBothFiguresAndItsLineage) {
   EXPECT_DOUBLE_EQ(card["decisions"][0]["champion_value"].get<double>(), 0.91);
   EXPECT_DOUBLE_EQ(card["decisions"][0]["challenger_value"].get<double>(), 0.97);
   EXPECT_EQ(card["lineage"]["attempts"][1]["provenance"]["code"]["commit"], "0123456789abcdef0123456789abcdef01234567");
+  EXPECT_TRUE(ModelCard(model, *version, nullptr)["lineage"].is_null());
 }
 
 }  // namespace

@@ -311,10 +311,13 @@ sweep:
   // Night 1 runs and completes.
   FireAt("2026-11-21 01:00");
   const std::string worker = Register(2);
-  for (const v1::Attempt& attempt : Lease(worker, 2)) {
-    ASSERT_TRUE(ReportMetric(attempt, "val_loss", 0.5, 5).ok());
-    ASSERT_TRUE(Exit(worker, attempt, 0).ok());
-  }
+  const auto complete_the_running_sweep = [&] {
+    for (const v1::Attempt& attempt : Lease(worker, 2)) {
+      ASSERT_TRUE(ReportMetric(attempt, "val_loss", 0.5, 5).ok());
+      ASSERT_TRUE(Exit(worker, attempt, 0).ok());
+    }
+  };
+  complete_the_running_sweep();
   auto runs = Runs("nightly");
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].state(), "completed");
@@ -342,6 +345,20 @@ sweep:
   EXPECT_EQ(runs[2].state(), "running");
   EXPECT_EQ(runs[2].data(0).sha256(), Sha256Hex("a,b,label\n1,2,1\n3,4,0\n"));
   EXPECT_TRUE(coordinator_->GetSchedule("nightly", 1).value().schedule().skip_if_data_unchanged());
+  complete_the_running_sweep();
+
+  // A new version of the schedule (other overrides) runs once on the same data, then skips again.
+  request.add_overrides("train.steps=6");
+  ASSERT_EQ(coordinator_->AddSchedule(request).value().outcome(), "new version");
+  FireAt("2026-11-24 01:00");
+  complete_the_running_sweep();
+  FireAt("2026-11-25 01:00");
+  runs = Runs("nightly");
+  ASSERT_EQ(runs.size(), 5u);
+  EXPECT_EQ(runs[3].state(), "completed");
+  EXPECT_EQ(runs[3].version(), 2);
+  EXPECT_EQ(runs[4].state(), "skipped") << runs[4].reason();
+  EXPECT_NE(runs[4].reason().find("since run 4"), std::string::npos) << runs[4].reason();
 }
 
 TEST_F(SchedulesTest, APausedScheduleDoesNotFireAndResumingDoesNotCatchUpThePause) {

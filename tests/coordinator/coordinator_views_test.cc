@@ -2,6 +2,7 @@
 // sweep's metric series, and the Prometheus page.
 #include <gtest/gtest.h>
 
+#include "core/provenance.h"
 #include "tests/coordinator/coordinator_fixture.h"
 
 namespace orchard::coordinator {
@@ -92,23 +93,23 @@ TEST_F(CoordinatorViewsTest, ExitsWithImpossibleUsageAreRefused) {
 TEST_F(CoordinatorViewsTest, EachAttemptKeepsWhatItTrainedFromAndTheLineageHasThemAll) {
   const v1::Sweep sweep = Submit();
   const std::string worker = Register(1);
+  Provenance record;
+  record.attempt = 1;
+  record.recipe_file = "/recipes/tiny.yaml";
   const v1::Attempt first = Lease(worker, 1).at(0);
   v1::ReportAttemptExitRequest crashed;
   crashed.set_worker_id(worker);
   crashed.set_attempt_id(first.attempt_id());
   crashed.set_exit_code(1);
-  crashed.set_provenance_json(R"({"format": 1, "attempt": 1})");
+  crashed.set_provenance_json(ProvenanceJson(record));
   ASSERT_TRUE(coordinator_->ReportAttemptExit(crashed).ok());
   const v1::Attempt second = Lease(worker, 1).at(0);
   ASSERT_EQ(second.trial_id(), first.trial_id());
+  record.attempt = 2;
   v1::ReportAttemptExitRequest completed;
   completed.set_worker_id(worker);
   completed.set_attempt_id(second.attempt_id());
-  completed.set_provenance_json(R"({"format": 1, "attempt": 2})");
-  completed.set_parameter_digest(std::string(64, 'a'));
-  // A digest that is not one is refused, and the exit with it: the worker sends it again.
-  completed.set_parameter_digest("not hex");
-  EXPECT_EQ(coordinator_->ReportAttemptExit(completed).code(), StatusCode::kInvalidArgument);
+  completed.set_provenance_json(ProvenanceJson(record));
   completed.set_parameter_digest(std::string(64, 'a'));
   ASSERT_TRUE(coordinator_->ReportAttemptExit(completed).ok());
 
@@ -116,11 +117,41 @@ TEST_F(CoordinatorViewsTest, EachAttemptKeepsWhatItTrainedFromAndTheLineageHasTh
   EXPECT_EQ(lineage.sweep().id(), sweep.id());
   EXPECT_EQ(lineage.trial().id(), first.trial_id());
   ASSERT_EQ(lineage.attempts_size(), 2);
-  EXPECT_EQ(lineage.attempts(0).provenance_json(), R"({"format": 1, "attempt": 1})");
+  EXPECT_EQ(ParseProvenance(lineage.attempts(0).provenance_json()).value().attempt, 1);
   EXPECT_EQ(lineage.attempts(0).parameter_digest(), "");
-  EXPECT_EQ(lineage.attempts(1).provenance_json(), R"({"format": 1, "attempt": 2})");
+  EXPECT_EQ(ParseProvenance(lineage.attempts(1).provenance_json()).value().attempt, 2);
   EXPECT_EQ(lineage.attempts(1).parameter_digest(), std::string(64, 'a'));
   EXPECT_EQ(coordinator_->TrialLineage(999).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorViewsTest, AnExitWithABadProvenanceIsKeptWithoutItAndSaysWhy) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(2);
+  const std::vector<v1::Attempt> attempts = Lease(worker, 2);
+  ASSERT_EQ(attempts.size(), 2u);
+  v1::ReportAttemptExitRequest exit;
+  exit.set_worker_id(worker);
+  exit.set_attempt_id(attempts[0].attempt_id());
+  exit.set_provenance_json(R"({"format": 1, "attempt": 1})");  // not a whole record
+  exit.set_parameter_digest(std::string(64, 'a'));
+  ASSERT_TRUE(coordinator_->ReportAttemptExit(exit).ok());
+  exit.set_attempt_id(attempts[1].attempt_id());
+  exit.clear_provenance_json();
+  exit.set_parameter_digest("not hex");
+  ASSERT_TRUE(coordinator_->ReportAttemptExit(exit).ok());
+
+  for (const v1::Attempt& attempt : attempts) {
+    EXPECT_EQ(coordinator_->GetTrial(attempt.trial_id()).value().state(), v1::TRIAL_COMPLETED);
+    const v1::TrialLineage lineage = coordinator_->TrialLineage(attempt.trial_id()).value();
+    EXPECT_EQ(lineage.attempts(0).provenance_json(), "");
+    EXPECT_EQ(lineage.attempts(0).parameter_digest(), "");
+  }
+  std::string events;
+  const Coordinator::SweepEvents recorded = coordinator_->EventsAfter(sweep.id(), 0).value();
+  for (const auto& e : recorded.events) events += e.message + "\n";
+  EXPECT_NE(events.find("attempt 1: its provenance was not kept: provenance: "), std::string::npos) << events;
+  EXPECT_NE(events.find("its provenance was not kept: parameter_digest: expected 64 lowercase hex digits"),
+            std::string::npos) << events;
 }
 
 TEST_F(CoordinatorViewsTest, MetricSeriesThinnedToABudgetKeepEvenlySpacedPointsWithTheLast) {

@@ -97,6 +97,10 @@ class DashboardBrowserTest(unittest.TestCase):
             self.assertIn("step-12000", text)  # its last checkpoint
             self.assertIn("cpu time", text)  # the worker measured its trainer
             self.assertIn("peak memory", text)
+            # What its attempt trained from (docs/lineage.md): the recipe's hash and the build's commit.
+            self.assertEqual(browser.count("#provenance tr"), 5)  # recipe, data, code, environment, parameters
+            self.assertIn("Provenance of attempt 1", text)
+            self.assertIn("LibTorch ", text)
             if ARGS.screenshots:
                 browser.screenshot(os.path.join(ARGS.screenshots, "dashboard-trial.png"))
         finally:

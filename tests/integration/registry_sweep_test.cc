@@ -266,6 +266,8 @@ TEST_F(RegistrySweepTest, ATrialIsReproducedBitForBitAndWhatChangedIsNamed) {
   const ProcessResult same = Cli({"reproduce", trial, "--out", dir_ / "again-1"});
   EXPECT_EQ(same.exit_code, 0) << same.output;
   EXPECT_NE(same.output.find("reproduced exactly"), std::string::npos) << same.output;
+  EXPECT_NE(same.output.find("inputs: the same recipe, data, code, libraries, device and seeds"), std::string::npos)
+      << same.output;
 
   // One byte of the data changed, the size kept: not reproduced, and the file named with both digests.
   std::string bytes = ReadFile(data);

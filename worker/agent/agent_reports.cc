@@ -41,7 +41,8 @@ std::string ReadWhole(const fs::path& path) {
 void AttachTrainerRecords(const fs::path& dir, int64_t attempt_number, v1::ReportAttemptExitRequest* exit) {
   const std::string provenance = ReadWhole(dir / "provenance.json");
   const StatusOr<Provenance> parsed = ParseProvenance(provenance);
-  if (parsed.ok() && parsed->attempt == attempt_number) exit->set_provenance_json(provenance);
+  if (parsed.ok() && parsed->attempt == attempt_number && provenance.size() <= kMaxProvenanceBytes)
+    exit->set_provenance_json(provenance);
   if (exit->exit_code() != 0) return;
   const nlohmann::json result = nlohmann::json::parse(ReadWhole(dir / "result.json"), nullptr, false);
   if (result.is_object()) exit->set_parameter_digest(result.value("parameter_digest", ""));

@@ -132,6 +132,8 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   options.epoch = epoch;
   options.progress = quiet ? nullptr : env.out;
   options.stop_requested = env.stop_requested;
+  // Described before the ranks meet: hashing new data can take longer than a collective may wait.
+  Provenance provenance = DescribeOrigins(*recipe, *text, origin, overrides, epoch);
   std::unique_ptr<comm::Communicator> communicator;
   if (env.make_communicator) {
     auto made = env.make_communicator(*recipe, &options.cuda_device);
@@ -143,11 +145,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
     options.communicator = communicator.get();
   }
   const bool rank_zero = !communicator || communicator->rank() == 0;
-  Provenance provenance;
-  if (rank_zero) {
-    provenance = DescribeOrigins(*recipe, *text, origin, overrides, epoch);
-    options.provenance = &provenance;
-  }
+  if (rank_zero) options.provenance = &provenance;
   auto result = Train(*recipe, options);
   if (!result.ok()) {
     *env.err << "orchard-train: " << result.status().message() << "\n";

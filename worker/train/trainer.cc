@@ -172,7 +172,11 @@ class Run {
     const std::optional<int64_t> resumed_step = step_ > 0 ? std::optional<int64_t>(step_) : std::nullopt;
     RETURN_IF_ERROR(progress_->OpenMetrics(metrics_path.string(), resumed_step));
     progress_->OpenTensorBoard(o_.output_dir, TensorBoardRunOf(r_, o_.output_dir), resumed_step);
-    if (o_.provenance != nullptr && rank_ == 0) RETURN_IF_ERROR(WriteProvenance(*o_.provenance));
+    if (o_.provenance != nullptr && rank_ == 0) {
+      // Lineage is worth a line, not the run: training goes on without the record.
+      if (const Status written = WriteProvenance(*o_.provenance); !written.ok())
+        progress_->Say("note: no provenance.json (" + written.message() + "); orchard lineage will not show this attempt");
+    }
     progress_->Say(HeaderLine(Describe()));
     return OkStatus();
   }
@@ -218,8 +222,10 @@ class Run {
       p.cuda = std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
     }
     if (context.hasCuDNN()) {
-      const long v = at::detail::getCUDAHooks().versionCuDNN();  // 91000: 9.10.0 (cuDNN 9's numbering)
-      p.cudnn = std::to_string(v / 10000) + "." + std::to_string(v % 10000 / 100) + "." + std::to_string(v % 100);
+      // 91000: 9.10.0 (cuDNN 9 counts major x 10000); 8907: 8.9.7 (before 9, major x 1000).
+      const long v = at::detail::getCUDAHooks().versionCuDNN();
+      const long major_unit = v >= 90000 ? 10000 : 1000;
+      p.cudnn = std::to_string(v / major_unit) + "." + std::to_string(v % major_unit / 100) + "." + std::to_string(v % 100);
     }
     if (ranks_ > 1 && device_.is_cuda()) p.nccl = comm::NcclVersion();
     p.device = device_.str();

@@ -1861,7 +1861,7 @@
     const short = (h) => esc(String(h || '').slice(0, 16));
     const libs = [`LibTorch ${env.libtorch || '?'}`, env.cuda && `CUDA ${env.cuda}`, env.cudnn && `cuDNN ${env.cudnn}`,
       env.nccl && `NCCL ${env.nccl}`].filter(Boolean).join(', ');
-    const data = (p.data || []).map((f) => `<div><code>${short(f.sha256)}</code> ${esc(f.path)}</div>`).join('') ||
+    const data = (Array.isArray(p.data) ? p.data : []).map((f) => `<div><code>${short(f.sha256)}</code> ${esc(f.path)}</div>`).join('') ||
       '<span class="dim">no files (synthetic)</span>';
     const row = (k, v) => `<tr><th>${esc(k)}</th><td>${v}</td></tr>`;
     return `<table id="provenance" class="grid facts-table"><caption>Provenance of attempt ${num(x.number)}</caption><tbody>
