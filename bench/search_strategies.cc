@@ -1,4 +1,4 @@
-// Search strategies against their peers, in two parts.
+// Search strategies against their peers, in three parts.
 //
 //  tpe: Orchard's TPE against Optuna's TPESampler (bench/peer_optuna_tpe.py) on Branin and
 //    Hartmann-6: the same evaluations, random startup trials and candidates, one trial at a time,
@@ -9,9 +9,12 @@
 //    search space, trials and seed, each sweep run by the real CLI (`orchard run`) on this machine in
 //    its own state directory; the figures come from the sweep's SQLite file: the steps every trial
 //    trained (sum of last_step) and the best val_accuracy any trial reached.
+//  quasi: quasi-random search (a scrambled Halton sequence) against random search on Branin and
+//    Hartmann-6, the same evaluations and seeds as the tpe part; median regret over seeds.
 //
 //   PY=$(bash bench/setup_optuna_venv.sh | tail -n1)
 //   build/bin/orchard-bench-search --part all --python "$PY" [--seeds 30] [--evaluations 50]
+//   build/bin/orchard-bench-search --part quasi                       # no Python needed
 //       [--trials 16] [--seed 1] [--slots 1]
 //
 // Each comparison ends with a line `BENCH <name> ours=... peer=... unit=... ratio=...`, ratio > 1
@@ -141,6 +144,30 @@ void RunTpe(const TpeOptions& o) {
   for (const auto& [name, r] : regrets) Bench(name, r.first, r.second, "regret", r.second / r.first);
 }
 
+// ---- quasi ----
+
+void RunQuasi(const TpeOptions& o) {
+  std::printf("== quasi_random_vs_random: median over %d seeds of the best of %d evaluations\n", o.seeds, o.evaluations);
+  std::printf("%-10s %10s %16s %16s\n", "function", "minimum", "quasi_random", "random");
+  struct Function {
+    std::string name;
+    double minimum;
+    std::function<SweepSpec(const std::string&, int64_t, int64_t)> make;
+    orchard::testing::Objective objective;
+  };
+  const std::vector<Function> functions = {
+      {"branin", orchard::testing::kBraninMinimum, orchard::testing::BraninSweep, orchard::testing::Branin},
+      {"hartmann6", orchard::testing::kHartmann6Minimum, orchard::testing::Hartmann6Sweep, orchard::testing::Hartmann6}};
+  std::vector<std::pair<std::string, std::pair<double, double>>> regrets;
+  for (const Function& f : functions) {
+    const double quasi = OrchardMedianBest(f.make, f.objective, "quasi_random", o) - f.minimum;
+    const double random = OrchardMedianBest(f.make, f.objective, "random", o) - f.minimum;
+    std::printf("%-10s %10.6f %16.6f %16.6f   median regret\n", f.name.c_str(), f.minimum, quasi, random);
+    regrets.push_back({"quasi_random_vs_random_" + f.name, {quasi, random}});
+  }
+  for (const auto& [name, r] : regrets) Bench(name, r.first, r.second, "regret", r.second / r.first);
+}
+
 // ---- digits ----
 
 struct DigitsOptions {
@@ -251,7 +278,8 @@ int main(int argc, char** argv) {
   DigitsOptions digits;
   digits.orchard = (fs::read_symlink("/proc/self/exe").parent_path() / "orchard").string();
   digits.recipe = std::string(ORCHARD_SOURCE_DIR) + "/recipes/digits-asha.yaml";
-  app.add_option("--part", part, "tpe, digits or all")->check(CLI::IsMember({"tpe", "digits", "all"}))->capture_default_str();
+  app.add_option("--part", part, "tpe, digits, quasi or all")
+      ->check(CLI::IsMember({"tpe", "digits", "quasi", "all"}))->capture_default_str();
   app.add_option("--python", tpe.python, "Python with Optuna, for the tpe part: PY=$(bash bench/setup_optuna_venv.sh | tail -n1)");
   app.add_option("--seeds", tpe.seeds, "tpe: seeds per function")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--evaluations", tpe.evaluations, "tpe: evaluations per seed")->capture_default_str()->check(CLI::PositiveNumber);
@@ -268,14 +296,15 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (part != "digits") {
+    if (part == "tpe" || part == "all") {
       if (tpe.python.empty()) {
         std::fprintf(stderr, "the tpe part needs --python: PY=$(bash bench/setup_optuna_venv.sh | tail -n1)\n");
         return 2;
       }
       RunTpe(tpe);
     }
-    if (part != "tpe") RunDigits(digits);
+    if (part == "quasi" || part == "all") RunQuasi(tpe);
+    if (part == "digits" || part == "all") RunDigits(digits);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "orchard-bench-search: %s\n", e.what());
     return 1;

@@ -22,7 +22,8 @@ bool PbtMayVary(const std::string& path) {
 
 void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const Recipe& base,
                SweepSpec* s) {
-  s->strategy = f.Choice("strategy", "random", {"grid", "random", "asha", "median", "hyperband", "tpe", "pbt"});
+  s->strategy =
+      f.Choice("strategy", "random", {"grid", "random", "quasi_random", "asha", "median", "hyperband", "tpe", "pbt"});
   const bool stops_early = s->strategy == "asha" || s->strategy == "median" || s->strategy == "hyperband";
   std::vector<std::string> metrics = MetricsOfTask(base.data.task);
   s->metric = f.Choice("metric", "val_loss", metrics);
@@ -42,7 +43,7 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
   s->unplaceable_timeout_seconds =
       f.Integer("unplaceable_timeout_seconds", SweepSpec{}.unplaceable_timeout_seconds, 0, 30 * 24 * 3600);
   if (s->strategy == "asha" || s->strategy == "median") {
-    s->sampler = f.Choice("sampler", "random", {"random", "tpe"});
+    s->sampler = f.Choice("sampler", "random", {"random", "quasi_random", "tpe"});
   } else {
     if (f.Has("sampler"))
       f.Error("sampler", "applies to strategy asha or median (which trials to try next); " + s->strategy +

@@ -18,6 +18,12 @@ std::unique_ptr<SearchStrategy> RandomSearch(const SweepSpec& sweep) {
       [parameters = sweep.parameters, seed = sweep.seed](int64_t i) { return RandomPoint(parameters, seed, i); });
 }
 
+std::unique_ptr<SearchStrategy> QuasiRandomSearch(const SweepSpec& sweep) {
+  return std::make_unique<FixedSearch>(
+      "quasi_random", sweep.max_trials,
+      [parameters = sweep.parameters, seed = sweep.seed](int64_t i) { return QuasiRandomPoint(parameters, seed, i); });
+}
+
 StatusOr<std::unique_ptr<SearchStrategy>> Fresh(const SweepSpec& sweep) {
   if (sweep.strategy == "grid") {
     const int64_t grid = GridSize(sweep.parameters);
@@ -28,12 +34,14 @@ StatusOr<std::unique_ptr<SearchStrategy>> Fresh(const SweepSpec& sweep) {
         "grid", trials, [parameters = sweep.parameters](int64_t i) { return GridPoint(parameters, i); }));
   }
   if (sweep.strategy == "random") return RandomSearch(sweep);
+  if (sweep.strategy == "quasi_random") return QuasiRandomSearch(sweep);
   if (sweep.strategy == "tpe") return std::unique_ptr<SearchStrategy>(std::make_unique<TpeSearch>(sweep));
   if (sweep.strategy == "asha" || sweep.strategy == "median") {
     std::unique_ptr<SearchStrategy> sampler;
     if (sweep.sampler == "random") sampler = RandomSearch(sweep);
+    else if (sweep.sampler == "quasi_random") sampler = QuasiRandomSearch(sweep);
     else if (sweep.sampler == "tpe") sampler = std::make_unique<TpeSearch>(sweep);
-    else return InvalidArgument("unknown sampler '" + sweep.sampler + "'; expected random or tpe");
+    else return InvalidArgument("unknown sampler '" + sweep.sampler + "'; expected random, quasi_random or tpe");
     std::unique_ptr<StoppingRule> rule;
     if (sweep.strategy == "asha") rule = std::make_unique<AshaRule>(sweep.min_steps, sweep.reduction_factor);
     else rule = std::make_unique<MedianRule>(sweep.min_steps, sweep.min_trials);
@@ -43,7 +51,7 @@ StatusOr<std::unique_ptr<SearchStrategy>> Fresh(const SweepSpec& sweep) {
   if (sweep.strategy == "hyperband") return std::unique_ptr<SearchStrategy>(std::make_unique<HyperbandSearch>(sweep));
   if (sweep.strategy == "pbt") return std::unique_ptr<SearchStrategy>(std::make_unique<PopulationBasedSearch>(sweep));
   return InvalidArgument("unknown search strategy '" + sweep.strategy +
-                         "'; expected grid, random, asha, median, hyperband, tpe or pbt");
+                         "'; expected grid, random, quasi_random, asha, median, hyperband, tpe or pbt");
 }
 
 }  // namespace

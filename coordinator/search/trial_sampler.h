@@ -1,5 +1,6 @@
-// Turns a search space into concrete hyperparameters: the grid's points in order, or seeded random
-// draws. Pure; the same (space, seed, index) always gives the same values.
+// Turns a search space into concrete hyperparameters: the grid's points in order, seeded random
+// draws, or a seeded low-discrepancy sequence. Pure; the same (space, seed, index) always gives the
+// same values.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,17 @@ std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& paramet
 // generator stream, so draws need no saved generator state.
 std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
                                         int64_t index);
+
+// Point `index` of a scrambled Halton sequence over the parameters that vary (constants are left
+// as they are), for a sweep seeded with `seed`: dimension d takes the radical inverse of `index` in
+// the d-th prime base with its digits permuted, then shifted modulo 1 (both from the seed). Its first
+// n points cover the space more evenly than n random draws, which clump and leave gaps.
+std::vector<Hyperparameter> QuasiRandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
+                                             int64_t index);
+
+// The value of `p` at `u` in [0, 1): `u`'s share of a list, or of [min, max] on the distribution's
+// scale. A constant ignores `u`.
+std::string ValueAt(const ParameterSpace& p, double u);
 
 // The generator for draw `index` of a sweep seeded with `seed`. `stream` tells apart independent
 // uses of the same index (0 is RandomPoint's), so a strategy's state never needs a saved generator.
