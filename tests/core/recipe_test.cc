@@ -288,6 +288,15 @@ TEST(RecipeTest, HyperbandTpeAndPbtSettingsHaveDefaultsFromTheTrainingFields) {
   EXPECT_EQ(pbt->sweep.pbt_quantile, 0.5);
   EXPECT_EQ(pbt->sweep.pbt_resample_probability, 0.25);
   EXPECT_EQ(pbt->sweep.sampler, "random");
+  auto quasi = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: quasi_random\n  parameters:\n"
+                           "    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}\n", "q.yaml", {});
+  ASSERT_TRUE(quasi.ok()) << quasi.status().message();
+  EXPECT_EQ(quasi->sweep.max_trials, 10);
+  auto asha_quasi = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: asha\n  sampler: quasi_random\n"
+                                "  parameters:\n    optimizer.lr: {values: [0.1, 0.01]}\n",
+                                "aq.yaml", {"train.eval_interval=2"});
+  ASSERT_TRUE(asha_quasi.ok()) << asha_quasi.status().message();
+  EXPECT_EQ(asha_quasi->sweep.sampler, "quasi_random");
 }
 
 TEST(RecipeTest, AGridTooLargeToCountIsRejected) {
