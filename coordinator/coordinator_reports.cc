@@ -41,17 +41,22 @@ StatusOr<v1::Decision> Coordinator::ReportMetrics(const v1::ReportMetricsRequest
       objective = &p;
   }
   RETURN_IF_ERROR(store_->RecordLastStep(attempt.trial_id, last_step));
+  // Only the strategy, judging the objective, can change the attempt (stop or pause it) under this
+  // lock; without that, the attempt as authorised is still what it is.
+  const bool judged = objective != nullptr && attempt.trial_number != kChampionEvaluationTrial;
   if (objective) {
     RETURN_IF_ERROR(store_->RecordObjective(attempt.trial_id, objective->step(), objective->value()));
-    if (attempt.trial_number != kChampionEvaluationTrial)
+    if (judged)
       RETURN_IF_ERROR(HandleSearchEvent(attempt.sweep_id,
                                         ValidationReported{attempt.trial_number, objective->step(), objective->value()}));
   }
   RETURN_IF_ERROR(tx.Commit());
   Changed();
-  ASSIGN_OR_RETURN(AttemptRecord now, store_->LoadAttempt(attempt.id));
+  if (judged) {
+    ASSIGN_OR_RETURN(attempt, store_->LoadAttempt(attempt.id));
+  }
   RETURN_IF_ERROR(write.Commit());
-  return DecisionFor(now);
+  return DecisionFor(attempt);
 }
 
 StatusOr<v1::Decision> Coordinator::ReportCheckpoint(const v1::ReportCheckpointRequest& request) {

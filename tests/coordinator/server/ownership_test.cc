@@ -62,6 +62,13 @@ TEST_F(AuthTest, UsersSeeAndCancelOnlyTheirOwnSweepsAndAdminsAll) {
   }
   {
     grpc::ClientContext c;
+    v1::GetTrialLineageRequest r;
+    r.set_trial_id(trial);
+    v1::TrialLineage l;
+    denied(bob->GetTrialLineage(&c, r, &l), "GetTrialLineage");
+  }
+  {
+    grpc::ClientContext c;
     c.set_deadline(Soon());
     v1::WatchSweepRequest r;
     r.set_sweep_id(sweep);
