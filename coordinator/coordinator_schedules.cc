@@ -346,8 +346,8 @@ Coordinator::HashedFiles Coordinator::HashDataOfDueRuns(const std::string& run_n
     const auto lock = LockSettled();
     std::vector<ScheduleRecord> schedules;
     if (run_now.empty()) {
-      StatusOr<std::vector<ScheduleRecord>> all = store_->ListSchedules();
-      if (all.ok()) schedules = *std::move(all);
+      StatusOr<std::vector<ScheduleRecord>> due = store_->DueSchedules(static_cast<int64_t>(std::floor(Now())));
+      if (due.ok()) schedules = *std::move(due);
     } else if (StatusOr<ScheduleRecord> one = store_->LoadSchedule(run_now); one.ok()) {
       schedules.push_back(*std::move(one));
     }
@@ -467,7 +467,8 @@ Status Coordinator::FireIfDueLocked(const ScheduleRecord& schedule, const Hashed
   ASSIGN_OR_RETURN(CronSchedule cron, CronLocked(schedule.settings));
   ASSIGN_OR_RETURN(const FiringState state, FiringStateLocked(schedule));
   const FiringDecision decision = DecideFiring(cron, state, static_cast<int64_t>(std::floor(Now())));
-  if (std::holds_alternative<WaitForSlot>(decision)) return OkStatus();
+  if (const auto* wait = std::get_if<WaitForSlot>(&decision))
+    return store_->SetScheduleNextCheck(schedule.id, wait->next_slot.value_or(Store::kNeverCheckAgain));
   StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   if (const auto* skip = std::get_if<SkipRun>(&decision)) {
@@ -492,7 +493,8 @@ Status Coordinator::FireIfDueLocked(const ScheduleRecord& schedule, const Hashed
 Status Coordinator::FireDueSchedules() {
   const HashedFiles hashed = HashDataOfDueRuns("");
   const auto lock = LockSettled();
-  ASSIGN_OR_RETURN(const std::vector<ScheduleRecord> schedules, store_->ListSchedules());
+  ASSIGN_OR_RETURN(const std::vector<ScheduleRecord> schedules,
+                   store_->DueSchedules(static_cast<int64_t>(std::floor(Now()))));
   Status first_error;
   for (const ScheduleRecord& schedule : schedules) {
     Status status = FireIfDueLocked(schedule, hashed);

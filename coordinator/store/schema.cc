@@ -221,6 +221,12 @@ ALTER TABLE attempts ADD COLUMN parameter_digest TEXT NOT NULL DEFAULT '';
 ALTER TABLE schedule_versions ADD COLUMN skip_if_data_unchanged INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE schedule_runs ADD COLUMN data TEXT NOT NULL DEFAULT '[]';
 )sql",
+      // When the firing loop must look at a schedule again (Unix seconds): its next slot, so the loop
+      // reads only due schedules each second. -1: look now (anything about the schedule changed).
+      R"sql(
+ALTER TABLE schedules ADD COLUMN next_check INTEGER NOT NULL DEFAULT -1;
+CREATE INDEX schedules_by_next_check ON schedules(paused, next_check);
+)sql",
   };
   return migrations;
 }

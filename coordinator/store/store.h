@@ -307,8 +307,15 @@ class Store {
   StatusOr<std::vector<ScheduleRecord>> ListSchedules(const std::optional<std::string>& owner = std::nullopt);
   // Newest first.
   StatusOr<std::vector<ScheduleVersionRecord>> ScheduleVersions(int64_t schedule_id);
+  // These three also mark the schedule for the firing loop to look at now (next_check -1).
   Status SetSchedulePaused(int64_t schedule_id, bool paused);
   Status SetScheduleDueAfter(int64_t schedule_id, int64_t due_after);
+  // Unpaused schedules whose next_check is at or before `now`, by name: the only ones the firing
+  // loop reads each second.
+  StatusOr<std::vector<ScheduleRecord>> DueSchedules(int64_t now);
+  // Nothing to look at before `next_check` (kNeverCheckAgain: the cron never fires again).
+  Status SetScheduleNextCheck(int64_t schedule_id, int64_t next_check);
+  static constexpr int64_t kNeverCheckAgain = INT64_MAX;
   // With its versions and runs; the sweeps it fired keep its name.
   Status DeleteSchedule(int64_t schedule_id);
   Status InsertScheduleRun(int64_t schedule_id, const ScheduleRunRecord& run);

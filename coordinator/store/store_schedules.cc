@@ -99,7 +99,7 @@ Status Store::AddScheduleVersion(int64_t schedule_id, const ScheduleSettings& se
   if (!latest_found) return Internal("schedule " + std::to_string(schedule_id) + " has no latest version");
   const int64_t version = latest.Int(0) + 1;
   RETURN_IF_ERROR(InsertVersion(*db_, schedule_id, version, settings, now));
-  return db_->Prepare("UPDATE schedules SET version = ?, due_after = ? WHERE id = ?")
+  return db_->Prepare("UPDATE schedules SET version = ?, due_after = ?, next_check = -1 WHERE id = ?")
       .Bind(1, version).Bind(2, due_after).Bind(3, schedule_id).Run();
 }
 
@@ -133,11 +133,26 @@ StatusOr<std::vector<ScheduleVersionRecord>> Store::ScheduleVersions(int64_t sch
 }
 
 Status Store::SetSchedulePaused(int64_t schedule_id, bool paused) {
-  return db_->Prepare("UPDATE schedules SET paused = ? WHERE id = ?").Bind(1, paused ? 1 : 0).Bind(2, schedule_id).Run();
+  return db_->Prepare("UPDATE schedules SET paused = ?, next_check = -1 WHERE id = ?")
+      .Bind(1, paused ? 1 : 0).Bind(2, schedule_id).Run();
 }
 
 Status Store::SetScheduleDueAfter(int64_t schedule_id, int64_t due_after) {
-  return db_->Prepare("UPDATE schedules SET due_after = ? WHERE id = ?").Bind(1, due_after).Bind(2, schedule_id).Run();
+  return db_->Prepare("UPDATE schedules SET due_after = ?, next_check = -1 WHERE id = ?")
+      .Bind(1, due_after).Bind(2, schedule_id).Run();
+}
+
+StatusOr<std::vector<ScheduleRecord>> Store::DueSchedules(int64_t now) {
+  Statement rows = db_->Prepare(std::string("SELECT ") + kScheduleColumns +
+                                "WHERE s.paused = 0 AND s.next_check <= ? ORDER BY s.name");
+  rows.Bind(1, now);
+  std::vector<ScheduleRecord> schedules;
+  RETURN_IF_ERROR(rows.ForEachRow([&] { schedules.push_back(ReadSchedule(rows)); }));
+  return schedules;
+}
+
+Status Store::SetScheduleNextCheck(int64_t schedule_id, int64_t next_check) {
+  return db_->Prepare("UPDATE schedules SET next_check = ? WHERE id = ?").Bind(1, next_check).Bind(2, schedule_id).Run();
 }
 
 Status Store::DeleteSchedule(int64_t schedule_id) {

@@ -186,6 +186,34 @@ TEST(Store, UncommittedTransactionsLeaveNothing) {
   EXPECT_EQ(trials[0].exit_code(), -1);
 }
 
+TEST(Store, OnlySchedulesDueForALookAreReadAndAnyChangeMakesOneDue) {
+  TempDir dir;
+  auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
+  ScheduleSettings settings;
+  settings.cron = "0 2 * * *";
+  const int64_t early = store->InsertSchedule("early", "ada", settings, 0, 1).value();
+  const int64_t late = store->InsertSchedule("late", "ada", settings, 0, 1).value();
+  const auto due = [&](int64_t now) {
+    std::vector<std::string> names;
+    const std::vector<ScheduleRecord> schedules = store->DueSchedules(now).value();
+    for (const ScheduleRecord& s : schedules) names.push_back(s.name);
+    return names;
+  };
+  EXPECT_EQ(due(0), (std::vector<std::string>{"early", "late"})) << "new schedules are looked at first";
+  ASSERT_TRUE(store->SetScheduleNextCheck(early, 100).ok());
+  ASSERT_TRUE(store->SetScheduleNextCheck(late, Store::kNeverCheckAgain).ok());
+  EXPECT_TRUE(due(99).empty());
+  EXPECT_EQ(due(100), (std::vector<std::string>{"early"}));
+  ASSERT_TRUE(store->SetScheduleDueAfter(late, 50).ok());
+  EXPECT_EQ(due(99), (std::vector<std::string>{"late"})) << "a handled slot: look again";
+  ASSERT_TRUE(store->SetSchedulePaused(late, true).ok());
+  EXPECT_TRUE(due(99).empty()) << "a paused schedule is never due";
+  ASSERT_TRUE(store->SetSchedulePaused(late, false).ok());
+  ASSERT_TRUE(store->SetScheduleNextCheck(late, 500).ok());
+  ASSERT_TRUE(store->AddScheduleVersion(late, settings, 60, 2).ok());
+  EXPECT_EQ(due(99), (std::vector<std::string>{"late"})) << "a new version: look again";
+}
+
 TEST(Store, ObjectiveIsTheValueAtTheLatestStepAndBestFollowsTheMode) {
   TempDir dir;
   auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
