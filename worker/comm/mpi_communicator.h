@@ -29,8 +29,9 @@ Status InitMpi();
 // Ends MPI on the way out of the process, so that it always exits: MPI_Finalize runs, and if it
 // has not returned within `grace_seconds` (a collective that timed out is still stuck in MPI and
 // cannot be cancelled, or a peer rank stopped, not dead, holds up the closing handshake) the
-// process says so on stderr and exits with `exit_code` all the same. A no-op when MPI was not
-// initialised or is finalised already.
+// process says so on stderr and exits with `exit_code` all the same. After a collective of this
+// process failed it exits with `exit_code` even when MPI_Finalize returns (its thread may still
+// run). A no-op when MPI was not initialised or is finalised already.
 void FinalizeMpi(int exit_code, double grace_seconds = 10);
 
 // Runs `call` (an MPI call that blocks until its peers join, such as MPI_Comm_dup) and waits at
