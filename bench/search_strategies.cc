@@ -8,18 +8,22 @@
 //  digits: ASHA against random search on the digits task (recipes/digits-asha.yaml): the same
 //    search space, trials and seed, each sweep run by the real CLI (`orchard run`) on this machine in
 //    its own state directory; the figures come from the sweep's SQLite file: the steps every trial
-//    trained (sum of last_step) and the best val_accuracy any trial reached.
+//    trained (sum of last_step) and the best val_accuracy any trial reached. ASHA runs --runs
+//    times, and once more with --load processes spinning on the CPU beside it: trainers wait at each
+//    rung for the decision, so the steps should be the same every time.
 //  quasi: quasi-random search (a scrambled Halton sequence) against random search on Branin and
 //    Hartmann-6, the same evaluations and seeds as the tpe part; median regret over seeds.
 //
 //   PY=$(bash bench/setup_optuna_venv.sh | tail -n1)
 //   build/bin/orchard-bench-search --part all --python "$PY" [--seeds 30] [--evaluations 50]
 //   build/bin/orchard-bench-search --part quasi                       # no Python needed
-//       [--trials 16] [--seed 1] [--slots 1]
+//       [--trials 16] [--seed 1] [--slots 1] [--runs 3] [--load 2]
 //
 // Each comparison ends with a line `BENCH <name> ours=... peer=... unit=... ratio=...`, ratio > 1
 // when Orchard's side is better.
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -176,7 +180,33 @@ struct DigitsOptions {
   int trials = 16;
   int seed = 1;
   int slots = 1;
+  int runs = 1;   // ASHA sweeps run unloaded
+  int load = 0;   // >0: one more ASHA sweep with this many processes spinning beside it
   bool keep_state = false;
+};
+
+// Processes that keep the CPU busy while they live: the "loaded machine".
+class BusyLoad {
+ public:
+  explicit BusyLoad(int processes) {
+    for (int i = 0; i < processes; ++i) {
+      const pid_t pid = fork();
+      if (pid == 0) {
+        volatile uint64_t spins = 0;  // volatile: the loop is not optimised away
+        for (;;) spins = spins + 1;
+      }
+      if (pid > 0) pids_.push_back(pid);
+    }
+  }
+  ~BusyLoad() {
+    for (pid_t pid : pids_) kill(pid, SIGKILL);
+    for (pid_t pid : pids_) waitpid(pid, nullptr, 0);
+  }
+  BusyLoad(const BusyLoad&) = delete;
+  BusyLoad& operator=(const BusyLoad&) = delete;
+
+ private:
+  std::vector<pid_t> pids_;
 };
 
 struct SweepFigures {
@@ -252,15 +282,29 @@ std::string TrialStates(const SweepFigures& f) {
 }
 
 void RunDigits(const DigitsOptions& o) {
-  std::printf("== asha_vs_random_digits: %s, %d trials, sweep seed %d, %d CPU slot(s)\n", o.recipe.c_str(), o.trials,
-              o.seed, o.slots);
+  std::printf("== asha_vs_random_digits: %s, %d trials, sweep seed %d, %d CPU slot(s), ASHA %d time(s)%s\n",
+              o.recipe.c_str(), o.trials, o.seed, o.slots, o.runs,
+              o.load > 0 ? (" and once beside " + std::to_string(o.load) + " spinning processes").c_str() : "");
   const SweepFigures random = RunSweep(o, "random");
-  const SweepFigures asha = RunSweep(o, "asha");
-  std::printf("%-8s %-10s %-28s %8s %14s %14s %8s\n", "strategy", "sweep", "trials", "steps", "best val_acc",
+  std::vector<std::pair<std::string, SweepFigures>> rows = {{"random", random}};
+  for (int run = 1; run <= o.runs; ++run) rows.emplace_back("asha #" + std::to_string(run), RunSweep(o, "asha"));
+  if (o.load > 0) {
+    BusyLoad load(o.load);
+    rows.emplace_back("asha +load", RunSweep(o, "asha"));
+  }
+  std::printf("%-11s %-10s %-28s %8s %14s %14s %8s\n", "strategy", "sweep", "trials", "steps", "best val_acc",
               "best final", "wall s");
-  for (const auto& [name, f] : {std::pair{"random", random}, std::pair{"asha", asha}})
-    std::printf("%-8s %-10s %-28s %8lld %14.4f %14.4f %8.1f\n", name, f.state.c_str(), TrialStates(f).c_str(),
+  for (const auto& [name, f] : rows)
+    std::printf("%-11s %-10s %-28s %8lld %14.4f %14.4f %8.1f\n", name.c_str(), f.state.c_str(), TrialStates(f).c_str(),
                 static_cast<long long>(f.steps), f.best, f.best_final, f.seconds);
+  const SweepFigures& asha = rows[1].second;
+  bool same = true;
+  std::string steps;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    steps += (i > 1 ? ", " : "") + std::to_string(rows[i].second.steps);
+    same = same && rows[i].second.steps == asha.steps;
+  }
+  std::printf("ASHA's steps in each run: %s (%s)\n", steps.c_str(), same ? "the same every time" : "they DIFFER");
   const bool met = asha.best >= random.best - 0.005 && 3 * asha.steps <= random.steps;
   std::printf("target (ASHA's best within 0.005 of random's, with at most a third of its steps): %s\n",
               met ? "met" : "NOT met");
@@ -292,6 +336,10 @@ int main(int argc, char** argv) {
   app.add_option("--trials", digits.trials, "digits: trials per sweep")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--seed", digits.seed, "digits: the sweeps' seed")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--slots", digits.slots, "digits: CPU slots of the local worker")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--runs", digits.runs, "digits: ASHA sweeps to run (their steps should all be the same)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--load", digits.load, "digits: then one more ASHA sweep beside this many CPU-spinning processes")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_flag("--keep-state", digits.keep_state, "digits: keep the sweeps' state directories");
   CLI11_PARSE(app, argc, argv);
 

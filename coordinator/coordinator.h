@@ -141,7 +141,9 @@ class Coordinator {
 
   // Trial reports (the trial service; coordinator_reports.cc), authorised by the attempt's token:
   // Unauthenticated when it is not that attempt's, FailedPrecondition once the attempt has ended.
-  StatusOr<v1::Decision> ReportMetrics(const v1::ReportMetricsRequest& request);
+  // A report of the sweep's metric is judged by the strategy; the answer names the step judged and
+  // the next one that will be, for a trainer that waits at its rungs.
+  StatusOr<v1::ReportMetricsResponse> ReportMetrics(const v1::ReportMetricsRequest& request);
   StatusOr<v1::Decision> ReportCheckpoint(const v1::ReportCheckpointRequest& request);
 
   // The model registry (its service; coordinator_registry.cc, registry/model_registry.h). Who may

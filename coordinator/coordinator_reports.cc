@@ -24,7 +24,7 @@ StatusOr<AttemptRecord> Coordinator::AuthorizeReport(int64_t attempt_id, const s
   return attempt;
 }
 
-StatusOr<v1::Decision> Coordinator::ReportMetrics(const v1::ReportMetricsRequest& request) {
+StatusOr<v1::ReportMetricsResponse> Coordinator::ReportMetrics(const v1::ReportMetricsRequest& request) {
   RETURN_IF_ERROR(ValidateMetrics(request));
   WriteScope write(*this);
   ASSIGN_OR_RETURN(AttemptRecord attempt, AuthorizeReport(request.attempt_id(), request.token()));
@@ -52,11 +52,19 @@ StatusOr<v1::Decision> Coordinator::ReportMetrics(const v1::ReportMetricsRequest
   }
   RETURN_IF_ERROR(tx.Commit());
   Changed();
+  v1::ReportMetricsResponse response;
+  response.set_decided_step(judged ? objective->step() : -1);
+  response.set_next_decision_step(kNoDecision);
   if (judged) {
     ASSIGN_OR_RETURN(attempt, store_->LoadAttempt(attempt.id));
+    // Looked up again: the event may have ended the sweep.
+    const auto active = sweeps_.find(attempt.sweep_id);
+    if (attempt.state == "running" && active != sweeps_.end() && active->second.search_outcome.empty())
+      response.set_next_decision_step(active->second.strategy->NextDecisionStep(attempt.trial_number, objective->step()));
   }
   RETURN_IF_ERROR(write.Commit());
-  return DecisionFor(attempt);
+  response.set_decision(DecisionFor(attempt));
+  return response;
 }
 
 StatusOr<v1::Decision> Coordinator::ReportCheckpoint(const v1::ReportCheckpointRequest& request) {

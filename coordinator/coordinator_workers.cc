@@ -140,6 +140,10 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       leased->set_resume(attempt.number > 1);
       leased->set_log_path(attempt.log_path);
       leased->set_evaluate_only(trial.number() == kChampionEvaluationTrial);
+      const auto active = sweeps_.find(trial.sweep_id());
+      const bool judged = active != sweeps_.end() && active->second.search_outcome.empty() && !leased->evaluate_only();
+      leased->set_next_decision_step(judged ? active->second.strategy->NextDecisionStep(trial.number(), trial.last_step())
+                                            : kNoDecision);
     }
   }
   RETURN_IF_ERROR(tx.Commit());

@@ -42,6 +42,7 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
   s->max_restarts = f.Integer("max_restarts", SweepSpec{}.max_restarts, 0, 1000);
   s->unplaceable_timeout_seconds =
       f.Integer("unplaceable_timeout_seconds", SweepSpec{}.unplaceable_timeout_seconds, 0, 30 * 24 * 3600);
+  s->decision_timeout_seconds = f.Integer("decision_timeout_seconds", SweepSpec{}.decision_timeout_seconds, 0, 24 * 3600);
   if (s->strategy == "asha" || s->strategy == "median") {
     s->sampler = f.Choice("sampler", "random", {"random", "quasi_random", "tpe"});
   } else {

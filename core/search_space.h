@@ -40,6 +40,9 @@ struct SweepSpec {
   // A trial whose gang no live worker can hold (more ranks than the largest worker's slots) fails
   // after waiting this long; 0: it waits for a large enough worker for good.
   int64_t unplaceable_timeout_seconds = 300;
+  // At an evaluation the strategy judges (a rung, a PBT interval) the trainer waits this long for
+  // the decision before it trains on (and says so); 0: it never waits.
+  int64_t decision_timeout_seconds = 30;
   // How asha and median draw each new trial's hyperparameters: random | tpe. tpe's own sampler is
   // tpe; every other strategy's is random.
   std::string sampler = "random";

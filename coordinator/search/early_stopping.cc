@@ -25,6 +25,12 @@ Verdict AshaRule::Report(int64_t trial, int64_t step, double loss) {
   return verdict;
 }
 
+int64_t AshaRule::NextDecisionStep(int64_t reported_step) const {
+  for (size_t k = 0; k < 62; ++k)
+    if (Milestone(k) > reported_step) return Milestone(k);
+  return kNoDecision;
+}
+
 nlohmann::json AshaRule::Snapshot() const {
   nlohmann::json rungs = nlohmann::json::array();
   for (const auto& rung : rungs_) {
@@ -67,6 +73,10 @@ Verdict MedianRule::Report(int64_t trial, int64_t step, double loss) {
   return {};
 }
 
+int64_t MedianRule::NextDecisionStep(int64_t reported_step) const {
+  return reported_step == INT64_MAX ? kNoDecision : std::max(min_steps_, reported_step + 1);
+}
+
 nlohmann::json MedianRule::Snapshot() const {
   nlohmann::json best = nlohmann::json::array();
   for (const auto& [trial, history] : best_) {
@@ -105,6 +115,10 @@ std::vector<SearchAction> EarlyStoppingSearch::Handle(const SearchEvent& event) 
     actions.push_back(ContinueTrial{report->trial, verdict.rung});
   }
   return actions;
+}
+
+int64_t EarlyStoppingSearch::NextDecisionStep(int64_t trial, int64_t reported_step) const {
+  return stopped_.count(trial) ? kNoDecision : rule_->NextDecisionStep(reported_step);
 }
 
 nlohmann::json EarlyStoppingSearch::Snapshot() const {

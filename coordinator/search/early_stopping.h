@@ -30,6 +30,8 @@ class StoppingRule {
   virtual ~StoppingRule() = default;
   // Records `trial`'s value at `step` and judges it.
   virtual Verdict Report(int64_t trial, int64_t step, double loss) = 0;
+  // The lowest step above `reported_step` at or past which a report is judged.
+  virtual int64_t NextDecisionStep(int64_t reported_step) const = 0;
   virtual nlohmann::json Snapshot() const = 0;
   virtual Status Restore(const nlohmann::json& snapshot) = 0;
 };
@@ -38,6 +40,7 @@ class AshaRule final : public StoppingRule {
  public:
   AshaRule(int64_t min_steps, double reduction_factor) : min_steps_(min_steps), eta_(reduction_factor) {}
   Verdict Report(int64_t trial, int64_t step, double loss) override;
+  int64_t NextDecisionStep(int64_t reported_step) const override;
   nlohmann::json Snapshot() const override;
   Status Restore(const nlohmann::json& snapshot) override;
   // Step of rung k.
@@ -53,6 +56,8 @@ class MedianRule final : public StoppingRule {
  public:
   MedianRule(int64_t min_steps, int64_t min_trials) : min_steps_(min_steps), min_trials_(min_trials) {}
   Verdict Report(int64_t trial, int64_t step, double loss) override;
+  // Every report from min_steps on is judged.
+  int64_t NextDecisionStep(int64_t reported_step) const override;
   nlohmann::json Snapshot() const override;
   Status Restore(const nlohmann::json& snapshot) override;
 
@@ -72,6 +77,7 @@ class EarlyStoppingSearch final : public SearchStrategy {
   nlohmann::json Snapshot() const override;
   int64_t PlannedTrials() const override { return sampler_->PlannedTrials(); }
   Status Restore(const nlohmann::json& snapshot) override;
+  int64_t NextDecisionStep(int64_t trial, int64_t reported_step) const override;
 
  private:
   std::string name_;

@@ -20,6 +20,13 @@ HyperbandSearch::HyperbandSearch(const SweepSpec& sweep)
 
 int64_t HyperbandSearch::PlannedTrials() const { return static_cast<int64_t>(members_.size()); }
 
+int64_t HyperbandSearch::NextDecisionStep(int64_t trial, int64_t) const {
+  if (trial < 0 || trial >= PlannedTrials() || members_[trial].phase != Phase::kRunning) return kNoDecision;
+  const size_t rung = progress_[members_[trial].bracket].rung;
+  const std::vector<int64_t>& milestones = brackets_[members_[trial].bracket].milestones;
+  return rung + 1 < milestones.size() ? milestones[rung] : kNoDecision;  // the last rung runs to the end
+}
+
 bool HyperbandSearch::AllDone() const {
   return started_ && std::all_of(members_.begin(), members_.end(), [](const Member& m) { return m.phase == Phase::kDone; });
 }

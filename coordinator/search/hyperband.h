@@ -28,6 +28,7 @@ class HyperbandSearch final : public SearchStrategy {
   nlohmann::json Snapshot() const override;
   Status Restore(const nlohmann::json& snapshot) override;
   int64_t PlannedTrials() const override;
+  int64_t NextDecisionStep(int64_t trial, int64_t reported_step) const override;
 
   const std::vector<Bracket>& brackets() const { return brackets_; }
 

@@ -112,6 +112,12 @@ std::vector<SearchAction> PopulationBasedSearch::Handle(const SearchEvent& event
   return actions;
 }
 
+int64_t PopulationBasedSearch::NextDecisionStep(int64_t trial, int64_t) const {
+  if (trial < 0 || trial >= PlannedTrials() || members_[trial].phase != Phase::kRunning) return kNoDecision;
+  const int64_t next = members_[trial].judged_at;
+  return max_steps_ > 0 && next >= max_steps_ ? kNoDecision : next;
+}
+
 std::vector<int64_t> PopulationBasedSearch::Ranked() const {
   std::vector<std::pair<double, int64_t>> ranked;
   for (int64_t i = 0; i < PlannedTrials(); ++i)

@@ -29,6 +29,7 @@ class PopulationBasedSearch final : public SearchStrategy {
   nlohmann::json Snapshot() const override;
   Status Restore(const nlohmann::json& snapshot) override;
   int64_t PlannedTrials() const override { return static_cast<int64_t>(members_.size()); }
+  int64_t NextDecisionStep(int64_t trial, int64_t reported_step) const override;
 
  private:
   enum class Phase { kRunning, kPausing, kDone, kFailed };

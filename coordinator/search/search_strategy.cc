@@ -56,6 +56,8 @@ StatusOr<std::unique_ptr<SearchStrategy>> Fresh(const SweepSpec& sweep) {
 
 }  // namespace
 
+int64_t SearchStrategy::NextDecisionStep(int64_t, int64_t) const { return kNoDecision; }
+
 StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const SweepSpec& sweep,
                                                              const nlohmann::json* snapshot) {
   ASSIGN_OR_RETURN(std::unique_ptr<SearchStrategy> strategy, Fresh(sweep));

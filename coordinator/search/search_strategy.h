@@ -82,6 +82,10 @@ struct ResumeTrial {
 struct FinishSweep {};
 using SearchAction = std::variant<CreateTrial, ContinueTrial, StopTrial, PauseTrial, ResumeTrial, FinishSweep>;
 
+// SearchStrategy::NextDecisionStep of a trial that will not be judged again. Evaluations happen after
+// a step, so a judged step is at least 1; 0 is also what a message that does not carry one reads as.
+inline constexpr int64_t kNoDecision = 0;
+
 class SearchStrategy {
  public:
   virtual ~SearchStrategy() = default;
@@ -98,6 +102,12 @@ class SearchStrategy {
 
   // Trials the sweep will have once done (for progress and estimates); -1 when unknown in advance.
   virtual int64_t PlannedTrials() const = 0;
+
+  // The step at or past which `trial`'s next validation report will be judged (a rung, a PBT
+  // interval), given that it has reported up to `reported_step`; kNoDecision when none will be. Its
+  // trainer waits at that evaluation for the decision, so what it trains does not depend on how fast
+  // the decision travels. Strategies that never stop or pause a trial judge nothing.
+  virtual int64_t NextDecisionStep(int64_t trial, int64_t reported_step) const;
 };
 
 // The strategy `sweep.strategy` names, fresh (snapshot == nullptr) or restored from a Snapshot().

@@ -5,9 +5,9 @@ namespace orchard::coordinator {
 
 grpc::Status TrialServiceImpl::ReportMetrics(grpc::ServerContext*, const v1::ReportMetricsRequest* request,
                                              v1::ReportMetricsResponse* response) {
-  auto decision = coordinator_.ReportMetrics(*request);
-  if (!decision.ok()) return ToGrpcStatus(decision.status());
-  response->set_decision(*decision);
+  auto answer = coordinator_.ReportMetrics(*request);
+  if (!answer.ok()) return ToGrpcStatus(answer.status());
+  *response = *std::move(answer);
   return grpc::Status::OK;
 }
 

@@ -64,6 +64,12 @@ class CoordinatorFixture : public ::testing::Test {
   }
 
   StatusOr<v1::Decision> ReportMetric(const v1::Attempt& attempt, const std::string& name, double value, int64_t step) {
+    ASSIGN_OR_RETURN(v1::ReportMetricsResponse answer, ReportMetricAnswer(attempt, name, value, step));
+    return answer.decision();
+  }
+
+  StatusOr<v1::ReportMetricsResponse> ReportMetricAnswer(const v1::Attempt& attempt, const std::string& name, double value,
+                                                         int64_t step) {
     v1::ReportMetricsRequest request;
     request.set_attempt_id(attempt.attempt_id());
     request.set_token(attempt.token());

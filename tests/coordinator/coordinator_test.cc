@@ -321,3 +321,50 @@ TEST_F(CoordinatorTest, CancelingASweepEndsItsPausedTrials) {
 
 }  // namespace
 }  // namespace orchard::coordinator
+
+namespace orchard::coordinator {
+namespace {
+
+// What lets a trainer wait at its rungs: the lease names the first step the strategy will judge,
+// and each judged report's answer names the step it decided and the next one.
+TEST_F(CoordinatorTest, LeasesAndJudgedReportsNameTheStepsTheStrategyDecidesAt) {
+  Submit(R"(name: rungs
+model: {type: mlp, hidden: [8]}
+data: {type: synthetic, samples: 64, features: 4, classes: 2}
+train: {steps: 100, batch_size: 8, eval_interval: 10}
+sweep:
+  strategy: asha
+  max_trials: 2
+  early_stopping: {min_steps: 10, reduction_factor: 2}
+  parameters:
+    optimizer.lr: {values: [0.1, 0.01]}
+)");
+  const std::string worker = Register(2);
+  const auto attempts = Lease(worker, 2);
+  ASSERT_EQ(attempts.size(), 2u);
+  for (const v1::Attempt& attempt : attempts) EXPECT_EQ(attempt.next_decision_step(), 10);
+
+  const v1::ReportMetricsResponse unjudged = ReportMetricAnswer(attempts[0], "train_loss", 0.5, 10).value();
+  EXPECT_EQ(unjudged.decided_step(), -1) << "only the sweep's metric is judged";
+  const v1::ReportMetricsResponse first = ReportMetricAnswer(attempts[0], "val_loss", 0.2, 10).value();
+  EXPECT_EQ(first.decision(), v1::DECISION_CONTINUE);
+  EXPECT_EQ(first.decided_step(), 10);
+  EXPECT_EQ(first.next_decision_step(), 20);
+  const v1::ReportMetricsResponse worse = ReportMetricAnswer(attempts[1], "val_loss", 0.9, 10).value();
+  EXPECT_EQ(worse.decision(), v1::DECISION_STOP);
+  EXPECT_EQ(worse.decided_step(), 10);
+  EXPECT_EQ(worse.next_decision_step(), kNoDecision);
+}
+
+TEST_F(CoordinatorTest, ASweepThatStopsNoTrialEarlyLeasesNoDecisionStep) {
+  Submit();  // grid search
+  const auto attempts = Lease(Register(1), 1);
+  ASSERT_EQ(attempts.size(), 1u);
+  EXPECT_EQ(attempts[0].next_decision_step(), kNoDecision);
+  const v1::ReportMetricsResponse answer = ReportMetricAnswer(attempts[0], "val_loss", 0.2, 5).value();
+  EXPECT_EQ(answer.decided_step(), 5);
+  EXPECT_EQ(answer.next_decision_step(), kNoDecision);
+}
+
+}  // namespace
+}  // namespace orchard::coordinator

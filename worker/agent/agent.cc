@@ -12,6 +12,13 @@
 #include "worker/agent/grpc_coordinator_link.h"
 
 namespace orchard::worker {
+namespace {
+
+// The relay's period while a trainer waits at a rung for its answer: reading a metrics file's new
+// tail is cheap, and each wait costs at most this much more than the round trip.
+constexpr double kAnsweringPollSeconds = 0.02;
+
+}  // namespace
 
 WorkerAgent::WorkerAgent(AgentOptions options) {
   std::unique_ptr<CoordinatorLink> link = MakeGrpcCoordinatorLink(options.coordinator, options.security);
@@ -62,8 +69,11 @@ Status WorkerAgent::Impl::Run(const std::atomic<bool>& stop) {
       Lease();
       next_lease = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
     }
+    // A trainer that waits at its rungs for decisions waits on this relay: look for its reports often.
+    const bool answering = std::any_of(running_.begin(), running_.end(), [](const auto& r) { return r.second.answers_decisions; });
+    const double period = answering ? std::min(options_.poll_seconds, kAnsweringPollSeconds) : options_.poll_seconds;
     std::unique_lock<std::mutex> lock(wake_mu_);
-    wake_.wait_for(lock, std::chrono::duration<double>(options_.poll_seconds), [&] { return woken_ || stop.load(); });
+    wake_.wait_for(lock, std::chrono::duration<double>(period), [&] { return woken_ || stop.load(); });
     woken_ = false;
   }
   Drain(stop);

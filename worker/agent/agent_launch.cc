@@ -4,7 +4,9 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/recipe.h"
+#include "core/strategy_answer.h"
 #include "core/trainer_exit_codes.h"
 #include "worker/agent/agent_impl.h"
 #include "worker/comm/gpu_devices.h"
@@ -71,6 +73,14 @@ void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
   if (attempt.evaluate_only()) request.args.push_back("--evaluate-only");
   request.args.insert(request.args.end(), {"--epoch", std::to_string(attempt.number()), "--summary",
                                            (running.dir / "result.json").string()});
+  if (attempt.next_decision_step() > 0 && recipe->sweep.decision_timeout_seconds > 0) {
+    // The first answer, before the trainer starts: where it will first wait. Without it (a full
+    // disk) the trainer simply does not wait.
+    const StrategyAnswer first{.attempt = attempt.number(), .next_step = attempt.next_decision_step()};
+    const fs::path answers = running.dir / kStrategyAnswerFile;
+    running.answers_decisions = WriteFileAtomically(answers.string(), StrategyAnswerJson(first)).ok();
+    if (running.answers_decisions) request.args.insert(request.args.end(), {"--decisions", answers.string()});
+  }
   request.log_path = running.log_path;
   request.ranks = attempt.slots();
   if (slots_.kind == "gpu") {

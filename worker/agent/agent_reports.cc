@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/provenance.h"
+#include "core/strategy_answer.h"
 #include "worker/agent/agent_impl.h"
 #include "worker/agent/exit_reason.h"
 
@@ -54,6 +56,7 @@ bool WorkerAgent::Impl::RelayOne(Running& running) {
   std::vector<MetricRecord> fresh = running.tail->Poll();
   running.unsent.insert(running.unsent.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
   v1::Decision decision = v1::DECISION_CONTINUE;
+  int64_t relayed_step = -1, decided_step = -1, next_decision_step = 0;
   while (!running.unsent.empty()) {
     const size_t batch = std::min<size_t>(running.unsent.size(), 5000);
     v1::ReportMetricsRequest request;
@@ -65,6 +68,7 @@ bool WorkerAgent::Impl::RelayOne(Running& running) {
       p->set_name(running.unsent[i].name);
       p->set_value(running.unsent[i].value);
       p->set_time(running.unsent[i].time);
+      relayed_step = std::max(relayed_step, running.unsent[i].step);
     }
     const StatusOr<v1::ReportMetricsResponse> response = link_->ReportMetrics(request, Deadline(10));
     if (!IsSettled(response.status())) return false;
@@ -72,7 +76,11 @@ bool WorkerAgent::Impl::RelayOne(Running& running) {
     running.unsent.erase(running.unsent.begin(), running.unsent.begin() + static_cast<std::ptrdiff_t>(batch));
     if (response.ok() && response->decision() != v1::DECISION_CONTINUE) decision = response->decision();
     if (response.status().code() == StatusCode::kFailedPrecondition) decision = v1::DECISION_STOP;
+    if (response.ok() && response->decided_step() >= 0)
+      decided_step = response->decided_step(), next_decision_step = response->next_decision_step();
   }
+  if (running.answers_decisions && (decided_step >= 0 || decision != v1::DECISION_CONTINUE))
+    AnswerTrainer(running, decision, decided_step, relayed_step, next_decision_step);
   const int64_t step = LatestCheckpointStep(running.dir / "checkpoints");
   if (step > running.reported_checkpoint) {
     v1::ReportCheckpointRequest request;
@@ -85,6 +93,21 @@ bool WorkerAgent::Impl::RelayOne(Running& running) {
   if (decision == v1::DECISION_STOP) StopAttempt(running.attempt.attempt_id(), "the search strategy stopped it");
   if (decision == v1::DECISION_PAUSE) StopAttempt(running.attempt.attempt_id(), "the search strategy paused it");
   return true;
+}
+
+void WorkerAgent::Impl::AnswerTrainer(const Running& running, v1::Decision decision, int64_t decided_step,
+                                      int64_t relayed_step, int64_t next_decision_step) {
+  StrategyAnswer answer{.attempt = running.attempt.number(), .step = decided_step, .next_step = next_decision_step};
+  if (decision != v1::DECISION_CONTINUE) {
+    // Whatever step the trainer waits at, this ends it there.
+    answer.decision = decision == v1::DECISION_PAUSE ? StrategyAnswer::Decision::kPause : StrategyAnswer::Decision::kStop;
+    answer.step = std::max(decided_step, relayed_step);
+    answer.next_step = 0;
+  }
+  // Unwritten (a full disk), the trainer waits out its deadline and goes on; a stop still reaches it
+  // as SIGTERM.
+  const Status written = WriteFileAtomically((running.dir / kStrategyAnswerFile).string(), StrategyAnswerJson(answer));
+  if (!written.ok()) Say("cannot answer attempt " + std::to_string(running.attempt.attempt_id()) + "'s trainer: " + written.message());
 }
 
 void WorkerAgent::Impl::Relay() {

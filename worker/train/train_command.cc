@@ -83,7 +83,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   app.footer("Exit codes: 0 completed, 1 failed, 2 bad recipe or flags, 3 diverged, 4 preempted (SIGTERM/SIGINT:\n"
              "a checkpoint was written; run again with --resume to continue), 5 fenced (a newer --epoch owns --out).\n"
              "orchard-train --zygote serves as the worker agent's warm trainer (JSON lines on stdin/stdout).");
-  std::string recipe_path, out_dir, summary_path, recipe_origin;
+  std::string recipe_path, out_dir, summary_path, recipe_origin, decision_file;
   std::vector<std::string> overrides;
   bool resume = false, evaluate_only = false, validate_only = false, quiet = false;
   app.add_option("recipe", recipe_path, "Recipe YAML file")->required();
@@ -98,6 +98,9 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
                  "Fencing epoch (the worker passes the attempt number): checkpoints of a lower epoch are refused once "
                  "this one has started, and this one stops if a higher one has")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--decisions", decision_file,
+                 "The file the worker answers in (decision.json): at an evaluation the sweep's strategy judges, wait "
+                 "there for its decision, at most sweep.decision_timeout_seconds (needs --epoch: the attempt number)");
   app.add_flag("--validate", validate_only, "Only validate the recipe and exit");
   app.add_flag("-q,--quiet", quiet, "No progress lines");
   app.add_option("--summary", summary_path, "Write the run's result as JSON to this file");
@@ -132,6 +135,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   options.epoch = epoch;
   options.progress = quiet ? nullptr : env.out;
   options.stop_requested = env.stop_requested;
+  options.decision_file = decision_file;
   // Described before the ranks meet: hashing new data can take longer than a collective may wait.
   Provenance provenance = DescribeOrigins(*recipe, *text, origin, overrides, epoch);
   std::unique_ptr<comm::Communicator> communicator;

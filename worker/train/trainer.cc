@@ -16,6 +16,7 @@
 #include "worker/train/batch_prefetcher.h"
 #include "worker/train/data_parallel.h"
 #include "worker/train/datasets.h"
+#include "worker/train/decision_wait.h"
 #include "worker/train/lr_schedule.h"
 #include "worker/train/models.h"
 #include "worker/train/optimizers.h"
@@ -96,6 +97,9 @@ class Run {
     gathering_ = std::make_unique<RankGathering>(
         rank_, ranks_, [this](comm::Buffer host) { return SumOverCommunicator(*comm_, device_, host); });
     progress_ = std::make_unique<Progress>(o_.progress, rank_);
+    if (!o_.decision_file.empty() && rank_ == 0 && r_.sweep.decision_timeout_seconds > 0)
+      decisions_ = std::make_unique<DecisionWait>(o_.decision_file, o_.epoch,
+                                                  std::chrono::seconds(r_.sweep.decision_timeout_seconds));
   }
 
   StatusOr<TrainResult> Execute() {
@@ -360,7 +364,7 @@ class Run {
                                     o_.stop_requested && o_.stop_requested->load() ? 1.0 : 0.0};
       RETURN_IF_ERROR(gathering_->SumOverRanks(&shared));
       const double loss_value = shared[0] / ranks_;
-      const bool stop = shared[1] > 0;
+      bool stop = shared[1] > 0;
       std::vector<kernels::FloatSpan> grads = GradientSpans();
       // The clip coefficient is folded into the optimizer's step instead of a pass over the gradients.
       ASSIGN_OR_RETURN(kernels::GradNormResult norm,
@@ -407,13 +411,19 @@ class Run {
         window_loss_ = interval_seconds = 0, window_steps_ = interval_steps = 0;
       }
       if (!eval.empty()) result_.final_eval = eval, progress_->Flush();
+      std::string ends_here;  // why, when the strategy's decision (or a stop request) ends the run here
+      if (!eval.empty() && !last) {
+        ASSIGN_OR_RETURN(ends_here, AwaitDecision());
+        stop = stop || !ends_here.empty();
+      }
       if (last || stop || (r_.checkpoint.interval > 0 && step_ % r_.checkpoint.interval == 0)) {
         ASSIGN_OR_RETURN(result_.last_checkpoint,
                          checkpoints_->Save({step_, prefetcher_->position(), window_loss_, window_steps_}));
       }
       if (stop && !last) {
         result_.outcome = TrainResult::Outcome::kPreempted;
-        result_.message = "preempted at step " + std::to_string(step_) + "; checkpoint " + result_.last_checkpoint;
+        result_.message = (ends_here.empty() ? "preempted" : ends_here) + " at step " + std::to_string(step_) +
+                          "; checkpoint " + result_.last_checkpoint;
         progress_->Say(result_.message);
         break;
       }
@@ -423,6 +433,33 @@ class Run {
       result_.samples_per_second = samples_per_step * measured_steps / measured_seconds;
     }
     return Finish();
+  }
+
+  // At an evaluation the sweep's strategy judges, rank 0 waits for its decision and every rank
+  // learns it (they all evaluate at the same steps). Why the run ends at this step ("the sweep's
+  // strategy stopped it", "... paused it", "preempted": a stop request came during the wait), or
+  // empty to go on. Without a decision file no collective is issued, on any rank.
+  StatusOr<std::string> AwaitDecision() {
+    if (o_.decision_file.empty() || r_.sweep.decision_timeout_seconds <= 0) return std::string();
+    std::vector<double> verdict = {0, 0, 0};  // stop, pause, stop requested
+    if (decisions_) {
+      const DecisionWait::Outcome outcome = decisions_->AtEvaluation(step_, o_.stop_requested);
+      using Kind = DecisionWait::Kind;
+      if (outcome.kind == Kind::kStop) verdict[0] = 1;
+      if (outcome.kind == Kind::kPause) verdict[1] = 1;
+      if (outcome.kind == Kind::kTimedOut && !decision_timeout_told_) {
+        decision_timeout_told_ = true;
+        progress_->Say("no decision from the sweep's strategy for step " + std::to_string(step_) + " within " +
+                       std::to_string(r_.sweep.decision_timeout_seconds) +
+                       " s (sweep.decision_timeout_seconds); training on without it (said once)");
+      }
+    }
+    if (o_.stop_requested && o_.stop_requested->load()) verdict[2] = 1;
+    RETURN_IF_ERROR(gathering_->SumOverRanks(&verdict));
+    if (verdict[0] > 0) return std::string("the sweep's strategy stopped it");
+    if (verdict[1] > 0) return std::string("the sweep's strategy paused it");
+    if (verdict[2] > 0) return std::string("preempted");
+    return std::string();
   }
 
   TrainResult Finish() {
@@ -456,6 +493,8 @@ class Run {
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<TrainerCheckpoints> checkpoints_;
   std::unique_ptr<BatchPrefetcher> prefetcher_;
+  std::unique_ptr<DecisionWait> decisions_;  // rank 0's, when it waits for the strategy's decisions
+  bool decision_timeout_told_ = false;
   int64_t step_ = 0;
   // The losses since train_loss was last logged; checkpointed, so a resumed run logs the same means.
   double window_loss_ = 0;

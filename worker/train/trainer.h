@@ -37,6 +37,11 @@ struct TrainOptions {
   // Checked after every optimizer step; when set, a checkpoint is written and Train returns
   // kPreempted. Typically set by a SIGTERM handler.
   const std::atomic<bool>* stop_requested = nullptr;
+  // Where the sweep's strategy answers (core/strategy_answer.h), for attempt `epoch`: at each
+  // evaluation it judges, rank 0 waits up to recipe.sweep.decision_timeout_seconds for the decision,
+  // and a stop or pause ends the run there as a stop request would. Empty: never waits. Every rank
+  // is given the same.
+  std::string decision_file;
   // The ranks of this attempt (data parallelism); nullptr: a world of one. Every rank calls Train
   // with the same recipe and output_dir on shared storage; rank 0 writes metrics and checkpoints,
   // and a stop requested on any rank stops them all at the same step.

@@ -111,5 +111,31 @@ TEST(EarlyStoppingSearch, StopsThroughTheSweepsModeAndContinuesFromASnapshot) {
   EXPECT_TRUE(std::holds_alternative<FinishSweep>(finished[0]));
 }
 
+TEST(EarlyStoppingSearch, NamesTheNextStepItJudgesSoTrainersWaitThereAndNowhereElse) {
+  // ASHA judges the first report at or past each rung: 10, 20, 40, ...
+  const AshaRule asha(10, 2);
+  EXPECT_EQ(asha.NextDecisionStep(0), 10);
+  EXPECT_EQ(asha.NextDecisionStep(9), 10);
+  EXPECT_EQ(asha.NextDecisionStep(10), 20) << "the report at 10 was judged";
+  EXPECT_EQ(asha.NextDecisionStep(25), 40);
+  // Median stopping judges every report from min_steps on.
+  const MedianRule median(20, 2);
+  EXPECT_EQ(median.NextDecisionStep(0), 20);
+  EXPECT_EQ(median.NextDecisionStep(20), 21);
+  EXPECT_EQ(median.NextDecisionStep(INT64_MAX), kNoDecision);
+
+  auto search = MakeSearchStrategy(AshaSweep(), nullptr).value();
+  search->Handle(SweepStarted{});
+  EXPECT_EQ(search->NextDecisionStep(1, 0), 10);
+  search->Handle(ValidationReported{0, 10, 0.9});
+  ASSERT_EQ(search->Handle(ValidationReported{1, 10, 0.3}).size(), 1u);  // stopped
+  EXPECT_EQ(search->NextDecisionStep(0, 10), 20);
+  EXPECT_EQ(search->NextDecisionStep(1, 10), kNoDecision) << "a stopped trial is judged no more";
+  SweepSpec random = AshaSweep();
+  random.strategy = "random";
+  EXPECT_EQ(MakeSearchStrategy(random, nullptr).value()->NextDecisionStep(0, 0), kNoDecision)
+      << "a strategy that never stops a trial judges nothing";
+}
+
 }  // namespace
 }  // namespace orchard::coordinator

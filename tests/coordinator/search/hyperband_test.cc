@@ -115,6 +115,18 @@ TEST_F(HyperbandRun, ARungPausesEachArrivalThenKeepsTheBestThirdAndStopsTheRest)
   EXPECT_TRUE(Report(4, 9, 0.01).empty()) << "the last rung runs to the end";
 }
 
+TEST_F(HyperbandRun, TheNextStepJudgedIsTheTrialsRungWhileItRunsTowardIt) {
+  EXPECT_EQ(search_.NextDecisionStep(0, 0), 1) << "bracket 0: rungs at 1, 3, 9";
+  EXPECT_EQ(search_.NextDecisionStep(9, 0), 3) << "bracket 1: rungs at 3, 9";
+  EXPECT_EQ(search_.NextDecisionStep(14, 0), kNoDecision) << "bracket 2's one rung runs to the end";
+  ASSERT_EQ(Trials<PauseTrial>(Report(0, 1, 0.1)), (std::vector<int64_t>{0}));
+  EXPECT_EQ(search_.NextDecisionStep(0, 1), kNoDecision) << "pausing: its trainer ends at this rung";
+  for (int64_t t = 1; t < 9; ++t) Report(t, 1, 0.1 * static_cast<double>(t));  // completes rung 0: 0, 1, 2 go on
+  EXPECT_EQ(search_.NextDecisionStep(8, 1), kNoDecision) << "stopped";
+  EXPECT_TRUE(Trials<ResumeTrial>(Exit(0, TrialExited::Kind::kPaused)) == std::vector<int64_t>{0});
+  EXPECT_EQ(search_.NextDecisionStep(0, 1), 3) << "resumed toward rung 1";
+}
+
 TEST_F(HyperbandRun, ATrialThatFailsDoesNotHoldItsRungBack) {
   // Bracket 2 (trials 14-16) has a single rung: nothing to pause. Bracket 1: trials 9-13, rung at 3.
   for (int64_t t : {9, 10, 11, 12}) {

@@ -81,6 +81,21 @@ TEST(Pbt, TheBottomMemberPausesThenContinuesFromTheTopMembersCheckpointWithPertu
   EXPECT_TRUE(std::holds_alternative<ContinueTrial>(search.Handle(ValidationReported{3, 20, 0.05})[0]));
 }
 
+TEST(Pbt, TheNextStepJudgedIsAnIntervalAfterTheLastJudgementButNeverTheLastStep) {
+  SweepSpec spec = PbtSweep(0);
+  spec.max_steps = 30;
+  PopulationBasedSearch search(spec);
+  search.Handle(SweepStarted{});
+  EXPECT_EQ(search.NextDecisionStep(0, 0), 10);
+  search.Handle(ValidationReported{0, 12, 0.1});  // judged at 12 (evaluations need not fall on the interval)
+  EXPECT_EQ(search.NextDecisionStep(0, 12), 22);
+  search.Handle(ValidationReported{0, 22, 0.1});
+  EXPECT_EQ(search.NextDecisionStep(0, 22), kNoDecision) << "32 is past the last step: nothing to exploit for";
+  for (int64_t t : {1, 2}) search.Handle(ValidationReported{t, 10, 0.2});
+  ASSERT_EQ(search.Handle(ValidationReported{3, 10, 0.9}).size(), 1u);  // the worst pauses
+  EXPECT_EQ(search.NextDecisionStep(3, 10), kNoDecision) << "pausing";
+}
+
 TEST(Pbt, TheSameEventsGiveTheSameDecisionsAfterARestore) {
   PopulationBasedSearch search(PbtSweep(0.25));
   search.Handle(SweepStarted{});

@@ -44,7 +44,7 @@ class HttpTest : public AuthTest {
     return sweep;
   }
 
-  StatusOr<v1::Decision> Report(int64_t step, double value) {
+  StatusOr<v1::ReportMetricsResponse> Report(int64_t step, double value) {
     v1::ReportMetricsRequest report;
     report.set_attempt_id(attempt_.attempt_id());
     report.set_token(attempt_.token());

@@ -61,6 +61,12 @@ class FakeCoordinator final : public CoordinatorLink {
     std::lock_guard<std::mutex> lock(mu_);
     decision_ = decision;
   }
+  // Metric reports are answered as judged at `decided_step`, the next judged at `next_decision_step`.
+  void SetJudgement(int64_t decided_step, int64_t next_decision_step) {
+    std::lock_guard<std::mutex> lock(mu_);
+    decided_step_ = decided_step;
+    next_decision_step_ = next_decision_step;
+  }
 
   StatusOr<v1::RegisterWorkerResponse> RegisterWorker(const v1::RegisterWorkerRequest& request, Deadline) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -105,6 +111,8 @@ class FakeCoordinator final : public CoordinatorLink {
     RETURN_IF_ERROR(Answer("ReportMetrics"));
     v1::ReportMetricsResponse response;
     response.set_decision(decision_);
+    response.set_decided_step(decided_step_);
+    response.set_next_decision_step(next_decision_step_);
     return response;
   }
   StatusOr<v1::ReportCheckpointResponse> ReportCheckpoint(const v1::ReportCheckpointRequest& request,
@@ -147,6 +155,7 @@ class FakeCoordinator final : public CoordinatorLink {
   std::vector<v1::Attempt> offered_;
   std::vector<int64_t> stop_ids_;
   v1::Decision decision_ = v1::DECISION_CONTINUE;
+  int64_t decided_step_ = -1, next_decision_step_ = 0;
   std::vector<std::string> calls_;
   std::vector<v1::RegisterWorkerRequest> registrations_;
   std::vector<v1::HeartbeatRequest> heartbeats_;
@@ -263,9 +272,11 @@ class AgentTest : public ::testing::Test {
   }
 
   // Offers an attempt and waits until its trainer is launched; its pid.
-  int LaunchAttempt(int64_t attempt_id) {
+  int LaunchAttempt(int64_t attempt_id, int64_t next_decision_step = 0) {
     const size_t before = launcher_->launches().size();
-    coordinator_.Offer(MakeAttempt(attempt_id));
+    v1::Attempt attempt = MakeAttempt(attempt_id);
+    attempt.set_next_decision_step(next_decision_step);
+    coordinator_.Offer(attempt);
     EXPECT_TRUE(WaitFor([&] { return launcher_->launches().size() > before; }, 5));
     return 101 + static_cast<int>(before);
   }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/strategy_answer.h"
 #include "core/trainer_exit_codes.h"
 #include "tests/util/test_util.h"
 #include "tests/worker/agent/agent_fixture.h"
@@ -114,6 +115,44 @@ TEST_F(AgentTest, AMetricsReportsAnswerStopsOrPausesTheTrainer) {
     ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == static_cast<size_t>(attempt_id - 10); }, 5));
     std::filesystem::remove(AttemptDir() + "/metrics.jsonl");  // the next attempt writes the same directory
   }
+  EXPECT_TRUE(Stop().ok());
+}
+
+TEST_F(AgentTest, ATrainerThatWaitsAtRungsGetsEachAnswerInItsDecisionFile) {
+  Start();
+  const std::string answers = AttemptDir() + "/decision.json";
+  const auto answer = [&] { return ParseStrategyAnswer(orchard::testing::ReadFile(answers)); };
+  const int pid = LaunchAttempt(21, /*next_decision_step=*/10);
+  const std::vector<std::string> args = launcher_->launches().back().args;
+  const auto flag = std::find(args.begin(), args.end(), "--decisions");
+  ASSERT_NE(flag, args.end()) << "the trainer is told where the answers come";
+  EXPECT_EQ(*std::next(flag), answers);
+  // Before the trainer starts: no step judged yet, the first one to wait at.
+  EXPECT_EQ(answer().value(), (StrategyAnswer{.attempt = 2, .step = -1, .next_step = 10}));
+
+  coordinator_.SetJudgement(10, 30);
+  orchard::testing::WriteFile(AttemptDir() + "/metrics.jsonl", R"({"step": 10, "name": "val_loss", "value": 0.5})" "\n");
+  ASSERT_TRUE(WaitFor([&] { return answer().ok() && answer()->step == 10; }, 5));
+  EXPECT_EQ(answer().value(), (StrategyAnswer{.attempt = 2, .step = 10, .next_step = 30}));
+
+  coordinator_.SetJudgement(30, 0);
+  coordinator_.SetDecision(v1::DECISION_PAUSE);
+  orchard::testing::WriteFile(AttemptDir() + "/metrics.jsonl", R"({"step": 10, "name": "val_loss", "value": 0.5})" "\n"
+                                                                R"({"step": 30, "name": "val_loss", "value": 0.4})" "\n");
+  ASSERT_TRUE(WaitFor([&] { return answer().ok() && answer()->step == 30; }, 5));
+  EXPECT_EQ(answer()->decision, StrategyAnswer::Decision::kPause);
+  ASSERT_TRUE(WaitFor([&] { return Contains(launcher_->signals(), pid, SIGTERM); }, 5)) << "and SIGTERM, as before";
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == 1; }, 5));
+  std::filesystem::remove(AttemptDir() + "/metrics.jsonl");
+
+  // A trial no strategy judges: no file, no flag.
+  coordinator_.SetDecision(v1::DECISION_CONTINUE);
+  std::filesystem::remove(answers);
+  const int unjudged = LaunchAttempt(22);
+  const std::vector<std::string> plain = launcher_->launches().back().args;
+  EXPECT_EQ(std::find(plain.begin(), plain.end(), "--decisions"), plain.end());
+  EXPECT_FALSE(std::filesystem::exists(answers));
+  launcher_->End(unjudged, train::kExitCompleted, 0);
   EXPECT_TRUE(Stop().ok());
 }
 

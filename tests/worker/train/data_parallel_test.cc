@@ -8,8 +8,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
+#include "core/atomic_file.h"
 #include "core/recipe.h"
+#include "core/strategy_answer.h"
 #include "worker/comm/mpi_communicator.h"
 #include "worker/train/checkpoint_store.h"
 #include "worker/train/trainer.h"
@@ -185,6 +188,53 @@ TEST_P(EquivalenceTest, RanksTimesBatchMatchOneRankWithTheWholeBatch) {
 INSTANTIATE_TEST_SUITE_P(Optimizers, EquivalenceTest,
                          ::testing::Values("{type: sgd, lr: 0.05, momentum: 0.9}", "{type: adamw, lr: 0.003}"),
                          [](const auto& info) { return info.index == 0 ? std::string("Sgd") : std::string("AdamW"); });
+
+// Rank 0 waits for the strategy's answer at a judged evaluation and every rank learns it: a stop
+// that arrives late ends all of them at the rung step.
+TEST(DataParallelTest, AStrategysStopReachesEveryRankAtTheRungStep) {
+  auto comm = World();
+  SharedDir dir(*comm);
+  const std::string out = dir / "run";
+  const std::string answers = out + "/decision.json";
+  if (comm->rank() == 0) {
+    ASSERT_TRUE(WriteFileAtomically(answers, StrategyAnswerJson({.attempt = 1, .next_step = 20})).ok());
+  }
+  ASSERT_TRUE(comm->Barrier().ok());
+  auto recipe = ParseRecipe(
+      "model: {type: mlp, hidden: [16]}\n"
+      "data: {type: synthetic, samples: 600, features: 8, classes: 3}\n"
+      "train: {steps: 60, threads: 1, batch_size: 8, eval_interval: 10}\n"
+      "sweep: {strategy: asha, parameters: {optimizer.lr: {values: [0.01]}}}\n",
+      "rungs.yaml", {});
+  ASSERT_TRUE(recipe.ok()) << recipe.status().message();
+  // Rank 0's test thread plays the worker: it answers step 20 a second after the metrics show it.
+  std::thread worker;
+  if (comm->rank() == 0) {
+    worker = std::thread([&] {
+      for (;;) {
+        std::ifstream metrics(out + "/metrics.jsonl");
+        const std::string text((std::istreambuf_iterator<char>(metrics)), std::istreambuf_iterator<char>());
+        if (text.find("\"name\":\"val_loss\",\"step\":20") != std::string::npos) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      (void)WriteFileAtomically(answers, StrategyAnswerJson({1, 20, StrategyAnswer::Decision::kStop, 0}));
+    });
+  }
+  TrainOptions options;
+  options.output_dir = out;
+  options.communicator = comm.get();
+  options.epoch = 1;
+  options.decision_file = answers;
+  auto result = Train(*recipe, options);
+  if (worker.joinable()) worker.join();
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->outcome, TrainResult::Outcome::kPreempted) << "rank " << comm->rank();
+  EXPECT_EQ(result->steps, 20) << "rank " << comm->rank();
+  if (comm->rank() == 0) {
+    EXPECT_EQ(fs::path(result->last_checkpoint).filename(), "step-20");
+  }
+}
 
 }  // namespace
 }  // namespace orchard::train

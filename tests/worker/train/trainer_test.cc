@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <sstream>
+#include <thread>
 
+#include "core/atomic_file.h"
+#include "core/strategy_answer.h"
 #include "kernels/kernels.h"
 #include "tests/util/test_util.h"
 #include "worker/train/checkpoint_store.h"
@@ -178,6 +182,107 @@ TEST(TrainerTest, MetricsAfterTheResumedStepAreReplacedNotDuplicated) {
   for (const auto& [key, count] : seen) EXPECT_EQ(count, 1) << key.second << " at step " << key.first;
   EXPECT_EQ(seen.count({20, "train_loss"}), 1u);
   EXPECT_EQ(seen.count({5, "train_loss"}), 1u);
+}
+
+// The highest step in a metrics file, and whether `name` was recorded at `step`.
+int64_t LastMetricStep(const std::string& path, const std::string& name = "", int64_t step = -1, bool* found = nullptr) {
+  int64_t last = -1;
+  std::istringstream lines(orchard::testing::ReadFile(path));
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object()) continue;  // a line being written
+    last = std::max(last, j.value("step", int64_t{-1}));
+    if (found && j.value("step", int64_t{-1}) == step && j.value("name", "") == name) *found = true;
+  }
+  return last;
+}
+
+// Plays the worker, slowly on purpose: once the trainer has recorded val_loss at `step`, waits
+// `delay`, notes the furthest step the trainer has written meanwhile, and answers.
+class SlowWorker {
+ public:
+  SlowWorker(std::string out, std::chrono::milliseconds delay) : out_(std::move(out)), delay_(delay) {}
+  void Answer(int64_t step, StrategyAnswer::Decision decision, int64_t next_step) {
+    for (bool found = false; !found;) {
+      LastMetricStep(out_ + "/metrics.jsonl", "val_loss", step, &found);
+      if (!found) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(delay_);
+    furthest_.push_back(LastMetricStep(out_ + "/metrics.jsonl"));
+    ASSERT_TRUE(WriteFileAtomically(out_ + "/decision.json", StrategyAnswerJson({1, step, decision, next_step})).ok());
+  }
+  const std::vector<int64_t>& furthest() const { return furthest_; }
+
+ private:
+  std::string out_;
+  std::chrono::milliseconds delay_;
+  std::vector<int64_t> furthest_;
+};
+
+constexpr const char* kRungRecipe =
+    "model: {type: mlp}\ndata: {type: synthetic, samples: 300}\n"
+    "train: {steps: 60, batch_size: 16, eval_interval: 10}\n"
+    "sweep: {strategy: asha, decision_timeout_seconds: DEADLINE, parameters: {optimizer.lr: {values: [0.01]}}}\n";
+
+Recipe RungRecipe(const TempDir& dir, int deadline_seconds) {
+  std::string yaml = kRungRecipe;
+  yaml.replace(yaml.find("DEADLINE"), 8, std::to_string(deadline_seconds));
+  return MustParse(yaml, dir / "r.yaml");
+}
+
+TEST(TrainerTest, AtAJudgedEvaluationTheRunWaitsForTheDecisionAndAStopEndsItAtThatStep) {
+  TempDir dir;
+  const Recipe recipe = RungRecipe(dir, 60);
+  const std::string out = dir / "out";
+  std::filesystem::create_directories(out);
+  ASSERT_TRUE(WriteFileAtomically(out + "/decision.json", StrategyAnswerJson({.attempt = 1, .next_step = 20})).ok());
+  SlowWorker worker(out, std::chrono::milliseconds(700));
+  std::thread answers([&] {
+    worker.Answer(20, StrategyAnswer::Decision::kContinue, 40);
+    worker.Answer(40, StrategyAnswer::Decision::kStop, 0);
+  });
+  TrainOptions options;
+  options.output_dir = out;
+  options.epoch = 1;
+  options.decision_file = out + "/decision.json";
+  std::ostringstream progress;
+  options.progress = &progress;
+  const StatusOr<TrainResult> result = Train(recipe, options);
+  answers.join();
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  // It trained nothing while the answers were on their way, and nothing after the stop.
+  EXPECT_EQ(worker.furthest(), (std::vector<int64_t>{20, 40}));
+  EXPECT_EQ(result->outcome, TrainResult::Outcome::kPreempted);
+  EXPECT_EQ(result->steps, 40);
+  EXPECT_EQ(LastMetricStep(out + "/metrics.jsonl"), 40);
+  EXPECT_EQ(std::filesystem::path(result->last_checkpoint).filename(), "step-40");
+  EXPECT_NE(result->message.find("the sweep's strategy stopped it at step 40"), std::string::npos) << result->message;
+}
+
+TEST(TrainerTest, WithoutAnAnswerByTheDeadlineTheRunGoesOnAndSaysSoOnce) {
+  TempDir dir;
+  const Recipe recipe = RungRecipe(dir, 1);
+  const std::string out = dir / "out";
+  std::filesystem::create_directories(out);
+  // Judged from step 10 on (median stopping's way), and nobody answers.
+  ASSERT_TRUE(WriteFileAtomically(out + "/decision.json", StrategyAnswerJson({.attempt = 1, .next_step = 10})).ok());
+  TrainOptions options;
+  options.output_dir = out;
+  options.epoch = 1;
+  options.decision_file = out + "/decision.json";
+  std::ostringstream progress;
+  options.progress = &progress;
+  const auto start = std::chrono::steady_clock::now();
+  const StatusOr<TrainResult> result = Train(recipe, options);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->outcome, TrainResult::Outcome::kCompleted);
+  EXPECT_EQ(result->steps, 60);
+  EXPECT_GE(seconds, 5) << "it waited out the deadline at steps 10 to 50 (not at the last step)";
+  const std::string said = progress.str();
+  const auto first = said.find("no decision from the sweep's strategy for step 10 within 1 s");
+  EXPECT_NE(first, std::string::npos) << said;
+  EXPECT_EQ(said.find("no decision", first + 1), std::string::npos) << "said once: " << said;
 }
 
 TEST(TrainerTest, RefusesToOverwriteAnotherRunsCheckpoints) {

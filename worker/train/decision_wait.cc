@@ -1,0 +1,61 @@
+#include "worker/train/decision_wait.h"
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace orchard::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Polled: the answer is one small file, and a round trip to the coordinator takes milliseconds.
+constexpr auto kPollInterval = std::chrono::milliseconds(2);
+
+DecisionWait::Kind KindOf(StrategyAnswer::Decision decision) {
+  switch (decision) {
+    case StrategyAnswer::Decision::kStop: return DecisionWait::Kind::kStop;
+    case StrategyAnswer::Decision::kPause: return DecisionWait::Kind::kPause;
+    case StrategyAnswer::Decision::kContinue: break;
+  }
+  return DecisionWait::Kind::kContinue;
+}
+
+}  // namespace
+
+DecisionWait::DecisionWait(std::string path, int64_t attempt, std::chrono::milliseconds timeout)
+    : path_(std::move(path)), attempt_(attempt), timeout_(timeout) {
+  StrategyAnswer answer;
+  Read(&answer);
+}
+
+bool DecisionWait::Read(StrategyAnswer* answer) {
+  std::ifstream in(path_);
+  if (!in) return false;
+  std::stringstream text;
+  text << in.rdbuf();
+  StatusOr<StrategyAnswer> parsed = ParseStrategyAnswer(text.str());
+  // The worker replaces the file whole (a rename), so a parse failure is a foreign file, not a torn one.
+  if (!parsed.ok() || parsed->attempt != attempt_) return false;
+  *answer = *parsed;
+  next_step_ = answer->next_step;
+  return true;
+}
+
+DecisionWait::Outcome DecisionWait::AtEvaluation(int64_t step, const std::atomic<bool>* stop_requested) {
+  StrategyAnswer answer;
+  // The answer may be here already (the worker relayed the evaluation at once), or a late answer to
+  // an earlier wait may have moved the next step on.
+  if (Read(&answer) && answer.step >= step) return {KindOf(answer.decision), 0};
+  if (next_step_ <= 0 || step < next_step_) return {};
+  const auto start = Clock::now();
+  const auto waited = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  for (;;) {
+    if (Read(&answer) && answer.step >= step) return {KindOf(answer.decision), waited()};
+    if (stop_requested && stop_requested->load()) return {Kind::kStopRequested, waited()};
+    if (Clock::now() - start >= timeout_) return {Kind::kTimedOut, waited()};
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+}  // namespace orchard::train
