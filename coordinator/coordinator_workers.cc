@@ -142,8 +142,9 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       leased->set_evaluate_only(trial.number() == kChampionEvaluationTrial);
       const auto active = sweeps_.find(trial.sweep_id());
       const bool judged = active != sweeps_.end() && active->second.search_outcome.empty() && !leased->evaluate_only();
-      leased->set_next_decision_step(judged ? active->second.strategy->NextDecisionStep(trial.number(), trial.last_step())
-                                            : kNoDecision);
+      // From its last report of the sweep's metric: a later train_loss may have passed an unjudged rung.
+      leased->set_next_decision_step(
+          judged ? active->second.strategy->NextDecisionStep(trial.number(), trial.objective_step()) : kNoDecision);
     }
   }
   RETURN_IF_ERROR(tx.Commit());

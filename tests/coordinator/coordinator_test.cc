@@ -354,6 +354,15 @@ sweep:
   EXPECT_EQ(worse.decision(), v1::DECISION_STOP);
   EXPECT_EQ(worse.decided_step(), 10);
   EXPECT_EQ(worse.next_decision_step(), kNoDecision);
+
+  // Trial 0 logs train_loss past the next rung, then crashes: its next attempt resumes before that
+  // rung, which was never judged, and must wait there.
+  ASSERT_TRUE(ReportMetricAnswer(attempts[0], "train_loss", 0.4, 25).ok());
+  ASSERT_TRUE(Exit(worker, attempts[0], 1, "killed by signal 9").ok());
+  const auto again = Lease(worker, 1);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].trial_id(), attempts[0].trial_id());
+  EXPECT_EQ(again[0].next_decision_step(), 20);
 }
 
 TEST_F(CoordinatorTest, ASweepThatStopsNoTrialEarlyLeasesNoDecisionStep) {

@@ -14,7 +14,7 @@
 namespace orchard::worker {
 namespace {
 
-// The relay's period while a trainer waits at a rung for its answer: reading a metrics file's new
+// The loop's period while a trainer may wait at a rung for its answer: reading a metrics file's new
 // tail is cheap, and each wait costs at most this much more than the round trip.
 constexpr double kAnsweringPollSeconds = 0.02;
 
@@ -69,7 +69,8 @@ Status WorkerAgent::Impl::Run(const std::atomic<bool>& stop) {
       Lease();
       next_lease = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
     }
-    // A trainer that waits at its rungs for decisions waits on this relay: look for its reports often.
+    // A trainer that waits at its rungs for decisions waits on this relay: look for its judged reports
+    // often (Relay sends other reports at the usual period).
     const bool answering = std::any_of(running_.begin(), running_.end(), [](const auto& r) { return r.second.answers_decisions; });
     const double period = answering ? std::min(options_.poll_seconds, kAnsweringPollSeconds) : options_.poll_seconds;
     std::unique_lock<std::mutex> lock(wake_mu_);

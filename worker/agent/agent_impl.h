@@ -45,6 +45,8 @@ class WorkerAgent::Impl {
     int64_t reported_checkpoint = -1;
     bool stop_sent = false;
     bool answers_decisions = false;     // its trainer waits at judged evaluations for decision.json
+    int64_t next_decision_step = 0;     // the step it waits at next (the latest answer's); 0: none
+    Clock::time_point next_relay{};     // when its metrics are relayed next, waiting or not
     std::vector<int> gpus;
     std::string visible_devices;        // the CUDA_VISIBLE_DEVICES it was given; empty on CPU
     UsagePeak usage;                    // what its processes used, sampled while it runs
@@ -83,8 +85,7 @@ class WorkerAgent::Impl {
   // False when some are still unsent because the coordinator could not be reached.
   bool RelayOne(Running& running);
   // Writes the strategy's answer to a trainer that waits at judged evaluations (decision.json).
-  void AnswerTrainer(const Running& running, v1::Decision decision, int64_t decided_step, int64_t relayed_step,
-                     int64_t next_decision_step);
+  void AnswerTrainer(const Running& running, v1::Decision decision, int64_t decided_step, int64_t next_decision_step);
   void Relay();
   // Moves exited trainers' attempts to finishing_; true when any trainer exited.
   bool HandleExits();

@@ -79,6 +79,7 @@ void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
     const StrategyAnswer first{.attempt = attempt.number(), .next_step = attempt.next_decision_step()};
     const fs::path answers = running.dir / kStrategyAnswerFile;
     running.answers_decisions = WriteFileAtomically(answers.string(), StrategyAnswerJson(first)).ok();
+    running.next_decision_step = attempt.next_decision_step();
     if (running.answers_decisions) request.args.insert(request.args.end(), {"--decisions", answers.string()});
   }
   request.log_path = running.log_path;

@@ -56,7 +56,7 @@ bool WorkerAgent::Impl::RelayOne(Running& running) {
   std::vector<MetricRecord> fresh = running.tail->Poll();
   running.unsent.insert(running.unsent.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
   v1::Decision decision = v1::DECISION_CONTINUE;
-  int64_t relayed_step = -1, decided_step = -1, next_decision_step = 0;
+  int64_t decided_step = -1, next_decision_step = 0;
   while (!running.unsent.empty()) {
     const size_t batch = std::min<size_t>(running.unsent.size(), 5000);
     v1::ReportMetricsRequest request;
@@ -68,7 +68,6 @@ bool WorkerAgent::Impl::RelayOne(Running& running) {
       p->set_name(running.unsent[i].name);
       p->set_value(running.unsent[i].value);
       p->set_time(running.unsent[i].time);
-      relayed_step = std::max(relayed_step, running.unsent[i].step);
     }
     const StatusOr<v1::ReportMetricsResponse> response = link_->ReportMetrics(request, Deadline(10));
     if (!IsSettled(response.status())) return false;
@@ -79,8 +78,13 @@ bool WorkerAgent::Impl::RelayOne(Running& running) {
     if (response.ok() && response->decided_step() >= 0)
       decided_step = response->decided_step(), next_decision_step = response->next_decision_step();
   }
-  if (running.answers_decisions && (decided_step >= 0 || decision != v1::DECISION_CONTINUE))
-    AnswerTrainer(running, decision, decided_step, relayed_step, next_decision_step);
+  running.next_relay = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
+  // Only this attempt's own answers (a refused report says nothing of the step the trainer waits at,
+  // and a stale worker's would land in the directory a newer attempt uses; SIGTERM stops either way).
+  if (running.answers_decisions && decided_step >= 0) {
+    running.next_decision_step = next_decision_step;
+    AnswerTrainer(running, decision, decided_step, next_decision_step);
+  }
   const int64_t step = LatestCheckpointStep(running.dir / "checkpoints");
   if (step > running.reported_checkpoint) {
     v1::ReportCheckpointRequest request;
@@ -96,12 +100,10 @@ bool WorkerAgent::Impl::RelayOne(Running& running) {
 }
 
 void WorkerAgent::Impl::AnswerTrainer(const Running& running, v1::Decision decision, int64_t decided_step,
-                                      int64_t relayed_step, int64_t next_decision_step) {
+                                      int64_t next_decision_step) {
   StrategyAnswer answer{.attempt = running.attempt.number(), .step = decided_step, .next_step = next_decision_step};
   if (decision != v1::DECISION_CONTINUE) {
-    // Whatever step the trainer waits at, this ends it there.
     answer.decision = decision == v1::DECISION_PAUSE ? StrategyAnswer::Decision::kPause : StrategyAnswer::Decision::kStop;
-    answer.step = std::max(decided_step, relayed_step);
     answer.next_step = 0;
   }
   // Unwritten (a full disk), the trainer waits out its deadline and goes on; a stop still reaches it
@@ -111,7 +113,17 @@ void WorkerAgent::Impl::AnswerTrainer(const Running& running, v1::Decision decis
 }
 
 void WorkerAgent::Impl::Relay() {
-  for (auto& [id, running] : running_) RelayOne(running);
+  const auto now = Clock::now();
+  for (auto& [id, running] : running_) {
+    // Between relays, a trainer that may be waiting at a judged step has its report sent at once.
+    const bool awaited = running.answers_decisions && running.next_decision_step > 0 && [&] {
+      std::vector<MetricRecord> fresh = running.tail->Poll();
+      running.unsent.insert(running.unsent.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
+      return std::any_of(running.unsent.begin(), running.unsent.end(),
+                         [&](const MetricRecord& r) { return r.step >= running.next_decision_step; });
+    }();
+    if (now >= running.next_relay || awaited) RelayOne(running);
+  }
 }
 
 bool WorkerAgent::Impl::HandleExits() {

@@ -38,22 +38,28 @@ bool DecisionWait::Read(StrategyAnswer* answer) {
   // The worker replaces the file whole (a rename), so a parse failure is a foreign file, not a torn one.
   if (!parsed.ok() || parsed->attempt != attempt_) return false;
   *answer = *parsed;
-  next_step_ = answer->next_step;
+  if (answer->step != seen_step_) seen_step_ = answer->step, next_step_ = answer->next_step;
   return true;
 }
 
 DecisionWait::Outcome DecisionWait::AtEvaluation(int64_t step, const std::atomic<bool>* stop_requested) {
   StrategyAnswer answer;
+  const auto answers = [&] {
+    return answer.step == step || (answer.step > step && answer.decision != StrategyAnswer::Decision::kContinue);
+  };
   // The answer may be here already (the worker relayed the evaluation at once), or a late answer to
   // an earlier wait may have moved the next step on.
-  if (Read(&answer) && answer.step >= step) return {KindOf(answer.decision), 0};
+  if (Read(&answer) && answers()) return {KindOf(answer.decision), 0};
   if (next_step_ <= 0 || step < next_step_) return {};
   const auto start = Clock::now();
   const auto waited = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   for (;;) {
-    if (Read(&answer) && answer.step >= step) return {KindOf(answer.decision), waited()};
+    if (Read(&answer) && answers()) return {KindOf(answer.decision), waited()};
     if (stop_requested && stop_requested->load()) return {Kind::kStopRequested, waited()};
-    if (Clock::now() - start >= timeout_) return {Kind::kTimedOut, waited()};
+    if (Clock::now() - start >= timeout_) {
+      next_step_ = 0;
+      return {Kind::kTimedOut, waited()};
+    }
     std::this_thread::sleep_for(kPollInterval);
   }
 }

@@ -7,7 +7,8 @@
 //   if (outcome.kind == DecisionWait::Kind::kStop) ...checkpoint at this step and exit...
 //
 // The wait is bounded: with no answer by the deadline (a slow or restarting coordinator) it reports
-// kTimedOut and the trainer goes on, as it would without waiting.
+// kTimedOut and the trainer goes on, as it would without waiting, and waits nowhere else until a new
+// answer arrives (an answer that never comes must not cost the deadline at every evaluation).
 #pragma once
 
 #include <atomic>
@@ -32,20 +33,23 @@ class DecisionWait {
   DecisionWait(std::string path, int64_t attempt, std::chrono::milliseconds timeout);
 
   // At an evaluation of `step`: kNotJudged when the strategy will not judge it; else waits until the
-  // answer for `step` arrives, `stop_requested` is set, or the timeout passes.
+  // answer for `step` arrives, `stop_requested` is set, or the timeout passes. A continue answers
+  // only its own step (a resumed attempt's old reports are judged again, at steps past this one); a
+  // stop or pause answers any step up to its own.
   Outcome AtEvaluation(int64_t step, const std::atomic<bool>* stop_requested);
 
   // The step at or past which the next evaluation is judged; 0: none.
   int64_t next_step() const { return next_step_; }
 
  private:
-  // The file's answer when it is a valid one for this attempt (and notes its next step).
+  // The file's answer when it is a valid one for this attempt; a new one sets the next step.
   bool Read(StrategyAnswer* answer);
 
   std::string path_;
   int64_t attempt_;
   std::chrono::milliseconds timeout_;
   int64_t next_step_ = 0;
+  int64_t seen_step_ = INT64_MIN;  // the step of the newest answer read
 };
 
 }  // namespace orchard::train

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/sha256.h"
@@ -98,8 +99,7 @@ class Run {
         rank_, ranks_, [this](comm::Buffer host) { return SumOverCommunicator(*comm_, device_, host); });
     progress_ = std::make_unique<Progress>(o_.progress, rank_);
     if (!o_.decision_file.empty() && rank_ == 0 && r_.sweep.decision_timeout_seconds > 0)
-      decisions_ = std::make_unique<DecisionWait>(o_.decision_file, o_.epoch,
-                                                  std::chrono::seconds(r_.sweep.decision_timeout_seconds));
+      decisions_ = std::make_unique<DecisionWait>(o_.decision_file, o_.epoch, DecisionDeadline());
   }
 
   StatusOr<TrainResult> Execute() {
@@ -394,7 +394,8 @@ class Run {
       if (last || (t.eval_interval > 0 && step_ % t.eval_interval == 0)) {
         ASSIGN_OR_RETURN(eval, Evaluate());
       }
-      if (last || step_ % log_interval_ == 0 || !eval.empty()) {
+      const bool logged = last || step_ % log_interval_ == 0 || !eval.empty();
+      if (logged) {
         StepReport report;
         report.step = step_;
         report.total_steps = total_steps_;
@@ -412,7 +413,9 @@ class Run {
       }
       if (!eval.empty()) result_.final_eval = eval, progress_->Flush();
       std::string ends_here;  // why, when the strategy's decision (or a stop request) ends the run here
-      if (!eval.empty() && !last) {
+      // The sweep's metric is written at evaluations, or (train_loss) at every logged step.
+      const bool metric_written = r_.sweep.metric == "train_loss" ? logged : !eval.empty();
+      if (metric_written && !last) {
         ASSIGN_OR_RETURN(ends_here, AwaitDecision());
         stop = stop || !ends_here.empty();
       }
@@ -439,19 +442,31 @@ class Run {
   // learns it (they all evaluate at the same steps). Why the run ends at this step ("the sweep's
   // strategy stopped it", "... paused it", "preempted": a stop request came during the wait), or
   // empty to go on. Without a decision file no collective is issued, on any rank.
+  // How long rank 0 waits for a decision. With several ranks the others wait for it inside a
+  // collective, which fails past distributed.timeout_seconds: half of that at most.
+  std::chrono::milliseconds DecisionDeadline() const {
+    double seconds = static_cast<double>(r_.sweep.decision_timeout_seconds);
+    if (ranks_ > 1) seconds = std::min(seconds, r_.distributed.timeout_seconds / 2);
+    return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  }
+
   StatusOr<std::string> AwaitDecision() {
     if (o_.decision_file.empty() || r_.sweep.decision_timeout_seconds <= 0) return std::string();
     std::vector<double> verdict = {0, 0, 0};  // stop, pause, stop requested
     if (decisions_) {
+      progress_->Flush();  // the worker must see the report it is to answer
       const DecisionWait::Outcome outcome = decisions_->AtEvaluation(step_, o_.stop_requested);
       using Kind = DecisionWait::Kind;
       if (outcome.kind == Kind::kStop) verdict[0] = 1;
       if (outcome.kind == Kind::kPause) verdict[1] = 1;
       if (outcome.kind == Kind::kTimedOut && !decision_timeout_told_) {
         decision_timeout_told_ = true;
-        progress_->Say("no decision from the sweep's strategy for step " + std::to_string(step_) + " within " +
-                       std::to_string(r_.sweep.decision_timeout_seconds) +
-                       " s (sweep.decision_timeout_seconds); training on without it (said once)");
+        std::ostringstream said;
+        said << "no decision from the sweep's strategy for step " << step_ << " within "
+             << DecisionDeadline().count() / 1000.0
+             << " s (sweep.decision_timeout_seconds); training on without it, and waiting again only once an answer "
+                "arrives (said once)";
+        progress_->Say(said.str());
       }
     }
     if (o_.stop_requested && o_.stop_requested->load()) verdict[2] = 1;

@@ -67,6 +67,12 @@ TEST(DecisionWaitTest, WithNoAnswerTheWaitEndsAtTheDeadlineOrAStopRequest) {
   EXPECT_EQ(timed_out.kind, Kind::kTimedOut);
   EXPECT_GE(timed_out.waited_seconds, 0.3);
   EXPECT_LT(timed_out.waited_seconds, 5);
+  // An answer that never came must not cost the deadline at every evaluation: no more waits until
+  // a new answer shows the way back works, and names the next step.
+  EXPECT_EQ(wait.AtEvaluation(20, nullptr).kind, Kind::kNotJudged);
+  Answer(path, 1, 10, Decision::kContinue, 30);
+  EXPECT_EQ(wait.AtEvaluation(20, nullptr).kind, Kind::kNotJudged);
+  EXPECT_EQ(wait.AtEvaluation(30, nullptr).kind, Kind::kTimedOut) << "waits again where the late answer said";
 
   DecisionWait patient(path, 1, 60s);
   std::atomic<bool> stop_requested{false};
@@ -74,10 +80,31 @@ TEST(DecisionWaitTest, WithNoAnswerTheWaitEndsAtTheDeadlineOrAStopRequest) {
     std::this_thread::sleep_for(100ms);
     stop_requested = true;
   });
-  const DecisionWait::Outcome stopped = patient.AtEvaluation(20, &stop_requested);
+  const DecisionWait::Outcome stopped = patient.AtEvaluation(30, &stop_requested);
   signal.join();
   EXPECT_EQ(stopped.kind, Kind::kStopRequested);
   EXPECT_LT(stopped.waited_seconds, 30);
+}
+
+TEST(DecisionWaitTest, AContinueAnswersOnlyItsOwnStepButAStopAnyBeforeIt) {
+  TempDir dir;
+  const std::string path = dir / "decision.json";
+  Answer(path, 1, -1, Decision::kContinue, 10);
+  DecisionWait wait(path, 1, 300ms);
+  // A resumed attempt's worker sends the old metrics file again: the answer to its step 50 is not the
+  // answer to the evaluation at 10 the trainer waits at now.
+  Answer(path, 1, 50, Decision::kContinue, 0);
+  EXPECT_EQ(wait.AtEvaluation(10, nullptr).kind, Kind::kNotJudged) << "it named no next step";
+  Answer(path, 1, -1, Decision::kContinue, 10);
+  DecisionWait stale(path, 1, 300ms);
+  std::thread worker([&] {
+    std::this_thread::sleep_for(50ms);
+    Answer(path, 1, 50, Decision::kContinue, 10);
+  });
+  EXPECT_EQ(stale.AtEvaluation(10, nullptr).kind, Kind::kTimedOut);
+  worker.join();
+  Answer(path, 1, 50, Decision::kStop, 0);
+  EXPECT_EQ(DecisionWait(path, 1, 300ms).AtEvaluation(10, nullptr).kind, Kind::kStop) << "stopped is stopped";
 }
 
 TEST(DecisionWaitTest, AnotherAttemptsAnswersOrAForeignFileAreNotWaitedFor) {

@@ -278,7 +278,8 @@ TEST(TrainerTest, WithoutAnAnswerByTheDeadlineTheRunGoesOnAndSaysSoOnce) {
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_EQ(result->outcome, TrainResult::Outcome::kCompleted);
   EXPECT_EQ(result->steps, 60);
-  EXPECT_GE(seconds, 5) << "it waited out the deadline at steps 10 to 50 (not at the last step)";
+  EXPECT_GE(seconds, 1) << "it waited out the deadline at step 10";
+  EXPECT_LT(seconds, 4) << "and, with no answer since, nowhere else (steps 20 to 50 would be judged)";
   const std::string said = progress.str();
   const auto first = said.find("no decision from the sweep's strategy for step 10 within 1 s");
   EXPECT_NE(first, std::string::npos) << said;
