@@ -29,10 +29,8 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
   s->metric = f.Choice("metric", "val_loss", metrics);
   s->mode = f.Choice("mode", s->metric == "val_accuracy" ? "max" : "min", {"min", "max"});
   if (s->strategy == "hyperband") {
-    if (f.Has("max_trials"))
-      f.Error("max_trials", "hyperband's brackets fix the number of trials (from early_stopping.min_steps, "
-                            "max_steps and reduction_factor); remove max_trials");
-    f.Skip("max_trials");
+    // 0: one pass over the brackets; more repeats them (checked against the layout below).
+    s->max_trials = f.Integer("max_trials", 0, 1, kMaxHyperbandTrials);
   } else {
     s->max_trials = f.Integer("max_trials", s->strategy == "grid" ? 0 : 10, s->strategy == "grid" ? 0 : 1, 1000000);
   }
@@ -68,10 +66,16 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
                                         "): hyperband halves trials between the two");
       } else {
         const auto brackets = HyperbandBrackets(s->min_steps, s->max_steps, s->reduction_factor, kMaxHyperbandTrials);
-        if (brackets.empty() || brackets.back().milestones.size() != 1)
+        if (brackets.empty() || brackets.back().milestones.size() != 1) {
           stopping.Error("max_steps", "hyperband would run more than " + std::to_string(kMaxHyperbandTrials) +
                                           " trials between min_steps " + std::to_string(s->min_steps) + " and max_steps " +
                                           std::to_string(s->max_steps) + "; raise min_steps or reduction_factor");
+        } else if (s->max_trials > 0 && s->max_trials < brackets.front().trials) {
+          f.Error("max_trials", "is below hyperband's first bracket (" + std::to_string(brackets.front().trials) +
+                                    " trials); leave it out for one pass over the brackets (" +
+                                    std::to_string(brackets.back().first_trial + brackets.back().trials) +
+                                    " trials), or set it higher to repeat them");
+        }
       }
     }
     stopping.RejectUnknown();

@@ -12,10 +12,25 @@ HyperbandSearch::HyperbandSearch(const SweepSpec& sweep)
       seed_(sweep.seed),
       eta_(sweep.reduction_factor),
       maximize_(sweep.mode == "max"),
-      brackets_(HyperbandBrackets(sweep.min_steps, sweep.max_steps, eta_, kMaxHyperbandTrials)) {
+      brackets_(Layout(sweep)) {
   for (size_t b = 0; b < brackets_.size(); ++b)
     for (int64_t i = 0; i < brackets_[b].trials; ++i) members_.push_back({b});
   progress_.resize(brackets_.size());
+}
+
+std::vector<HyperbandBracket> HyperbandSearch::Layout(const SweepSpec& sweep) {
+  const std::vector<Bracket> pass =
+      HyperbandBrackets(sweep.min_steps, sweep.max_steps, sweep.reduction_factor, kMaxHyperbandTrials);
+  if (sweep.max_trials <= 0) return pass;
+  std::vector<Bracket> brackets;
+  int64_t next_trial = 0;
+  for (size_t i = 0; !pass.empty(); i = (i + 1) % pass.size()) {
+    if (pass[i].trials > sweep.max_trials - next_trial) break;
+    brackets.push_back(pass[i]);
+    brackets.back().first_trial = next_trial;
+    next_trial += pass[i].trials;
+  }
+  return brackets;
 }
 
 int64_t HyperbandSearch::PlannedTrials() const { return static_cast<int64_t>(members_.size()); }

@@ -150,9 +150,11 @@ INSTANTIATE_TEST_SUITE_P(
                    {"sweep.metric: expected one of val_loss, val_accuracy, train_loss, found \"val_perplexity\""}},
         BrokenCase{"asha_without_intermediate_reports", std::string(kValid) + "sweep:\n  strategy: asha\n  parameters:\n    optimizer.lr: {values: [0.1]}\n", {},
                    {"sweep.strategy: asha decides at the trials' validation reports, but train.eval_interval is 0"}},
-        BrokenCase{"hyperband_with_max_trials",
-                   std::string(kValid) + "sweep:\n  strategy: hyperband\n  max_trials: 8\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
-                   {"train.eval_interval=2"}, {"sweep.max_trials: hyperband's brackets fix the number of trials"}},
+        BrokenCase{"hyperband_max_trials_below_its_first_bracket",
+                   std::string(kValid) + "sweep:\n  strategy: hyperband\n  max_trials: 8\n  early_stopping: {min_steps: 1, max_steps: 9}\n"
+                   "  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {"train.eval_interval=1"}, {"sweep.max_trials: is below hyperband's first bracket (9 trials); leave it out "
+                                               "for one pass over the brackets (17 trials)"}},
         BrokenCase{"hyperband_max_steps_not_above_min_steps",
                    std::string(kValid) + "sweep:\n  strategy: hyperband\n  early_stopping: {min_steps: 10}\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
                    {"train.eval_interval=2"}, {"sweep.early_stopping.max_steps: must be above min_steps (10)"}},
@@ -272,7 +274,11 @@ TEST(RecipeTest, HyperbandTpeAndPbtSettingsHaveDefaultsFromTheTrainingFields) {
   ASSERT_TRUE(hyperband.ok()) << hyperband.status().message();
   EXPECT_EQ(hyperband->sweep.min_steps, 2);
   EXPECT_EQ(hyperband->sweep.max_steps, 10) << "train.steps";
-  EXPECT_EQ(hyperband->sweep.max_trials, 0) << "the brackets decide";
+  EXPECT_EQ(hyperband->sweep.max_trials, 0) << "one pass over the brackets";
+  auto repeated = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: hyperband\n  max_trials: 50\n  parameters:\n"
+                              "    optimizer.lr: {values: [0.1, 0.01]}\n", "hb.yaml", {"train.eval_interval=2"});
+  ASSERT_TRUE(repeated.ok()) << repeated.status().message();
+  EXPECT_EQ(repeated->sweep.max_trials, 50) << "the brackets repeat up to it";
   auto tpe = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: asha\n  sampler: tpe\n  tpe: {startup_trials: 4}\n"
                          "  parameters:\n    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}\n",
                          "tpe.yaml", {"train.eval_interval=2"});

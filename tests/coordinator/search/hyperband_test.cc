@@ -156,6 +156,30 @@ TEST_F(HyperbandRun, FinishesWhenEveryTrialHasEndedAndContinuesFromASnapshot) {
   EXPECT_FALSE(other.Restore(saved).ok()) << "a snapshot of another bracket layout";
 }
 
+TEST(Hyperband, MaxTrialsRepeatsTheBracketsWithNewTrialsWhileTheNextBracketFits) {
+  SweepSpec spec = HyperbandSweep(1, 9, 3);  // one pass: brackets of 9, 5 and 3 trials
+  EXPECT_EQ(HyperbandSearch(spec).PlannedTrials(), 17) << "without max_trials, one pass";
+  spec.max_trials = 40;
+  HyperbandSearch search(spec);
+  ASSERT_EQ(search.brackets().size(), 6u) << "9+5+3+9+5+3 = 34; the next 9 would pass 40";
+  EXPECT_EQ(search.PlannedTrials(), 34);
+  const std::vector<int64_t> sizes = {9, 5, 3, 9, 5, 3};
+  int64_t first = 0;
+  for (size_t b = 0; b < sizes.size(); ++b) {
+    EXPECT_EQ(search.brackets()[b].trials, sizes[b]);
+    EXPECT_EQ(search.brackets()[b].first_trial, first);
+    EXPECT_EQ(search.brackets()[b].milestones, search.brackets()[b % 3].milestones);
+    first += sizes[b];
+  }
+  const auto created = search.Handle(SweepStarted{});
+  ASSERT_EQ(Trials<CreateTrial>(created).size(), 34u);
+  EXPECT_NE(std::get<CreateTrial>(created[17]).hyperparameters, std::get<CreateTrial>(created[0]).hyperparameters)
+      << "the second pass draws new trials";
+  // The second pass halves on its own: its first bracket's rung at step 1 pauses, as the first's does.
+  EXPECT_EQ(Trials<PauseTrial>(search.Handle(ValidationReported{17, 1, 0.5})), (std::vector<int64_t>{17}));
+  EXPECT_EQ(search.NextDecisionStep(20, 0), 1);
+}
+
 TEST(Hyperband, MaximisesWhenTheSweepDoes) {
   SweepSpec spec = HyperbandSweep(1, 3, 3);  // one bracket of 3 halving at step 1, plus one of 2
   spec.mode = "max";
