@@ -154,6 +154,29 @@ TEST_F(GangTest, ATwoRankTrialAndAOneRankTrialRunSideBySide) {
   EXPECT_EQ(Trials(single).at(0).state(), v1::TRIAL_COMPLETED);
 }
 
+// A trial of four ranks where the largest worker has three slots: it says why it waits, in the CLI and
+// the API, and fails with that reason after sweep.unplaceable_timeout_seconds instead of waiting forever.
+TEST_F(GangTest, ATrialNoWorkerCanHoldSaysWhyItWaitsThenFailsWithThatReason) {
+  std::string recipe = Recipe(300, "[0.01]", 100, /*ranks=*/4);
+  recipe.replace(recipe.find("  ranks: 4\n"), std::string("  ranks: 4\n").size(), "  ranks: 4\n  unplaceable_timeout_seconds: 6\n");
+  const int64_t id = Submit(recipe);
+  ASSERT_GT(id, 0);
+  const std::string reason = "needs 4 slots on one worker; the largest has 3";
+  ASSERT_TRUE(WaitFor([&] { return Trials(id).at(0).waiting_reason() == reason; }, 30)) << Trials(id).at(0).DebugString();
+  EXPECT_EQ(Trials(id).at(0).state(), v1::TRIAL_PENDING);
+  EXPECT_NE(Cli({"trials", std::to_string(id)}).output.find("waiting"), std::string::npos);
+  const ProcessResult status = Cli({"status", std::to_string(id)});
+  EXPECT_NE(status.output.find(reason), std::string::npos) << status.output;
+
+  const ProcessResult watched = Cli({"watch", std::to_string(id)}, 60);
+  EXPECT_NE(watched.exit_code, 0) << "the sweep failed: " << watched.output;
+  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_FAILED);
+  const v1::Trial trial = Trials(id).at(0);
+  EXPECT_EQ(trial.state(), v1::TRIAL_FAILED);
+  EXPECT_NE(trial.message().find(reason), std::string::npos) << trial.message();
+  EXPECT_EQ(trial.attempts(), 0) << "it never started";
+}
+
 // mpirun mode: `mpirun -np 3 orchard-worker --mpi` is one worker of three slots (its ranks), which
 // train in-process; a 2-rank trial and a 1-rank trial of two sweeps run side by side on them.
 class MpiWorkerTest : public SweepTest {
