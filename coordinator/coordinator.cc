@@ -180,19 +180,26 @@ Coordinator::StrategyTransaction::~StrategyTransaction() {
 }
 
 Status Coordinator::HandleSearchEvent(int64_t sweep_id, const SearchEvent& event) {
-  auto it = sweeps_.find(sweep_id);
-  // The sweep (or its search) has ended; nothing more to decide.
-  if (it == sweeps_.end() || !it->second.search_outcome.empty()) return OkStatus();
-  Touch(sweep_id);
-  ActiveSweep& sweep = it->second;
-  for (const SearchAction& action : sweep.strategy->Handle(event)) {
-    RETURN_IF_ERROR(ApplyAction(sweep_id, sweep, action));
-    if (std::holds_alternative<FinishSweep>(action)) return OkStatus();  // `sweep` is gone
+  std::deque<SearchEvent> events = {event};
+  while (!events.empty()) {
+    auto it = sweeps_.find(sweep_id);
+    // The sweep (or its search) has ended; nothing more to decide.
+    if (it == sweeps_.end() || !it->second.search_outcome.empty()) return OkStatus();
+    Touch(sweep_id);
+    ActiveSweep& sweep = it->second;
+    const SearchEvent next = std::move(events.front());
+    events.pop_front();
+    for (const SearchAction& action : sweep.strategy->Handle(next)) {
+      RETURN_IF_ERROR(ApplyAction(sweep_id, sweep, action, &events));
+      if (std::holds_alternative<FinishSweep>(action)) return OkStatus();  // `sweep` is gone
+    }
+    RETURN_IF_ERROR(store_->SaveStrategyState(sweep_id, sweep.strategy->Snapshot()));
   }
-  return store_->SaveStrategyState(sweep_id, sweep.strategy->Snapshot());
+  return OkStatus();
 }
 
-Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action) {
+Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action,
+                                std::deque<SearchEvent>* caused) {
   const double now = Now();
   if (const auto* create = std::get_if<CreateTrial>(&action)) {
     const std::string output_dir = sweep.name + "-" + std::to_string(sweep_id) + "/trial-" + std::to_string(create->trial);
@@ -223,6 +230,7 @@ Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const Sear
                                             trial.state() == v1::TRIAL_PAUSED ? "stopped by the search while paused"
                                                                               : "stopped by the search before it started",
                                             now));
+      caused->push_back(TrialExited{number, TrialExited::Kind::kStopped});
       return store_->AddEvent(sweep_id, now, Describe(trial, sweep.spec.metric) + " stopped");
     }
     return OkStatus();

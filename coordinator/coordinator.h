@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -270,11 +271,14 @@ class Coordinator {
   double Now() const { return options_.clock->Now(); }
   void Changed();  // wakes watchers; call after a commit, with mu_ held (with a batch open: once it commits)
 
-  // Feeds one event to a sweep's strategy and carries out the operations (inside a StrategyTransaction).
+  // Feeds one event to a sweep's strategy and carries out the operations (inside a StrategyTransaction),
+  // then the events those caused, in order: the strategy hears of every trial that ends.
   Status HandleSearchEvent(int64_t sweep_id, const SearchEvent& event);
   // Notes that the open transaction changes this sweep's strategy or its being active.
   void Touch(int64_t sweep_id) { touched_.insert(sweep_id); }
-  Status ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action);
+  // Carries out one operation; a trial it ends at once (a pending or paused one stopped) is added
+  // to `caused` as TrialExited, for the strategy to hear after the operations of this event.
+  Status ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action, std::deque<SearchEvent>* caused);
   // Ends the sweep, or, when a completed search leaves the champion's evaluation running, ends the
   // rest and lets the sweep end with it. A completed sweep with a model then judges its challenger.
   Status FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message);

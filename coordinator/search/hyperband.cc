@@ -126,8 +126,9 @@ std::vector<SearchAction> HyperbandSearch::MaybeHalve(size_t b) {
       else member.phase = Phase::kRunning;
     } else {
       actions.push_back(StopTrial{trial, rung});
-      // A paused trial ends at once; a running or pausing one when its trainer has gone.
-      member.phase = member.phase == Phase::kPaused ? Phase::kDone : Phase::kStopping;
+      // Done once it has exited as stopped: a running or pausing one when its trainer has gone, a
+      // paused one at once (the coordinator ends it and says so).
+      member.phase = Phase::kStopping;
     }
   }
   ++progress.rung;

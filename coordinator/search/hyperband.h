@@ -38,7 +38,7 @@ class HyperbandSearch final : public SearchStrategy {
   const std::vector<Bracket>& brackets() const { return brackets_; }
 
  private:
-  // kStopping: stopped by the halving, its trainer not yet gone. kDone: ended for good.
+  // kStopping: stopped by the halving, its TrialExited (kStopped) not yet heard. kDone: ended for good.
   enum class Phase { kRunning, kPausing, kPaused, kStopping, kDone };
   struct Member {
     size_t bracket = 0;

@@ -42,7 +42,9 @@ struct ValidationReported {
   double value = 0;  // of the sweep's metric
 };
 // A paused trial's trainer has exited after its checkpoint (kPaused); the trial waits for a
-// ResumeTrial or a StopTrial. Every other kind is final.
+// ResumeTrial or a StopTrial. Every other kind is final. Every trial that ends is heard of once:
+// also one the strategy stopped while it was pending or paused (the coordinator ends it at once
+// and reports kStopped).
 struct TrialExited {
   enum class Kind { kCompleted, kFailed, kStopped, kCanceled, kPaused };
   int64_t trial = 0;

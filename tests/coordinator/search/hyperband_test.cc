@@ -180,6 +180,26 @@ TEST(Hyperband, MaxTrialsRepeatsTheBracketsWithNewTrialsWhileTheNextBracketFits)
   EXPECT_EQ(search.NextDecisionStep(20, 0), 1);
 }
 
+TEST(Hyperband, APausedTrialTheHalvingStopsIsDoneWhenItsStopIsHeard) {
+  HyperbandSearch search(HyperbandSweep(1, 3, 3));  // bracket 0: trials 0-2, rungs 1 and 3; bracket 1: trials 3-4
+  search.Handle(SweepStarted{});
+  for (int64_t t : {3, 4}) EXPECT_TRUE(search.Handle(TrialExited{t, TrialExited::Kind::kCompleted}).empty());
+  for (int64_t t : {0, 1}) {
+    search.Handle(ValidationReported{t, 1, 0.9});
+    search.Handle(TrialExited{t, TrialExited::Kind::kPaused});
+  }
+  const auto halved = search.Handle(ValidationReported{2, 1, 0.1});
+  EXPECT_EQ(Trials<ContinueTrial>(halved), (std::vector<int64_t>{2}));
+  EXPECT_EQ(Trials<StopTrial>(halved), (std::vector<int64_t>{0, 1}));
+  EXPECT_TRUE(search.Handle(TrialExited{2, TrialExited::Kind::kCompleted}).empty())
+      << "trials 0 and 1 are not heard of as ended yet";
+  // The coordinator ends the paused trials it was told to stop and reports each as stopped.
+  EXPECT_TRUE(search.Handle(TrialExited{0, TrialExited::Kind::kStopped}).empty());
+  const auto last = search.Handle(TrialExited{1, TrialExited::Kind::kStopped});
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<FinishSweep>(last[0]));
+}
+
 TEST(Hyperband, MaximisesWhenTheSweepDoes) {
   SweepSpec spec = HyperbandSweep(1, 3, 3);  // one bracket of 3 halving at step 1, plus one of 2
   spec.mode = "max";
