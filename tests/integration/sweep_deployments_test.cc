@@ -158,7 +158,7 @@ TEST_F(GangTest, ATwoRankTrialAndAOneRankTrialRunSideBySide) {
 // the API, and fails with that reason after sweep.unplaceable_timeout_seconds instead of waiting forever.
 TEST_F(GangTest, ATrialNoWorkerCanHoldSaysWhyItWaitsThenFailsWithThatReason) {
   std::string recipe = Recipe(300, "[0.01]", 100, /*ranks=*/4);
-  recipe.replace(recipe.find("  ranks: 4\n"), std::string("  ranks: 4\n").size(), "  ranks: 4\n  unplaceable_timeout_seconds: 6\n");
+  recipe.replace(recipe.find("  ranks: 4\n"), std::string("  ranks: 4\n").size(), "  ranks: 4\n  unplaceable_timeout_seconds: 15\n");
   const int64_t id = Submit(recipe);
   ASSERT_GT(id, 0);
   const std::string reason = "needs 4 slots on one worker; the largest has 3";

@@ -865,7 +865,7 @@
             ? `${esc(fmtNum(b.objective))} (${trialLink(b)}, step ${num(b.objective_step)})` : '<span class="dim">none yet</span>')}
           ${fact('objective', `${esc(s.metric || '—')} (${esc(s.mode || 'min')})`)}
           ${fact('strategy', esc(s.strategy || '—'))}
-          ${fact('budget', `${num(s.max_trials)} trials, ${num(s.max_concurrent)} at once, ${num(s.ranks)} slot${num(s.ranks) === 1 ? '' : 's'} each`)}
+          ${fact('budget', `${num(s.trials_total || s.max_trials)} trials, ${num(s.max_concurrent)} at once, ${num(s.ranks)} slot${num(s.ranks) === 1 ? '' : 's'} each`)}
           ${fact('owner', esc(s.owner || '—'))}
           ${s.schedule ? fact('schedule', `<a href="#/schedules/${encodeURIComponent(s.schedule)}">${esc(s.schedule)}</a>`) : ''}
           ${s.model ? fact('model', `<a href="#/models/${encodeURIComponent(s.model)}">${esc(s.model)}</a>`) : ''}

@@ -234,7 +234,8 @@ Recipe RungRecipe(const TempDir& dir, int deadline_seconds) {
 // `first_step`.
 TrainOptions AnsweredOptions(const std::string& out, int64_t first_step, std::ostringstream* progress) {
   std::filesystem::create_directories(out);
-  EXPECT_TRUE(WriteFileAtomically(out + "/decision.json", StrategyAnswerJson({.attempt = 1, .next_step = first_step})).ok());
+  const Status written = WriteFileAtomically(out + "/decision.json", StrategyAnswerJson({.attempt = 1, .next_step = first_step}));
+  if (!written.ok()) throw std::runtime_error(written.message());
   TrainOptions options;
   options.output_dir = out;
   options.epoch = 1;
