@@ -84,6 +84,9 @@ class WorkerAgent::Impl {
   // stay queued until the coordinator acknowledges them (at least once; it stores each once).
   // False when some are still unsent because the coordinator could not be reached.
   bool RelayOne(Running& running);
+  // Moves the trainer's new metric records to `unsent`; true when one is at or past the step its
+  // trainer waits at for the strategy's answer.
+  bool TakeNewRecords(Running& running);
   // Writes the strategy's answer to a trainer that waits at judged evaluations (decision.json).
   void AnswerTrainer(const Running& running, v1::Decision decision, int64_t decided_step, int64_t next_decision_step);
   void Relay();

@@ -52,9 +52,19 @@ void AttachTrainerRecords(const fs::path& dir, int64_t attempt_number, v1::Repor
 
 }  // namespace
 
-bool WorkerAgent::Impl::RelayOne(Running& running) {
+bool WorkerAgent::Impl::TakeNewRecords(Running& running) {
   std::vector<MetricRecord> fresh = running.tail->Poll();
+  const bool awaited = running.answers_decisions && running.next_decision_step > 0 &&
+                       std::any_of(fresh.begin(), fresh.end(),
+                                   [&](const MetricRecord& r) { return r.step >= running.next_decision_step; });
   running.unsent.insert(running.unsent.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
+  return awaited;
+}
+
+bool WorkerAgent::Impl::RelayOne(Running& running) {
+  TakeNewRecords(running);
+  // Set first: a coordinator out of reach is tried again at the usual period, not at every turn.
+  running.next_relay = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
   v1::Decision decision = v1::DECISION_CONTINUE;
   int64_t decided_step = -1, next_decision_step = 0;
   while (!running.unsent.empty()) {
@@ -78,7 +88,6 @@ bool WorkerAgent::Impl::RelayOne(Running& running) {
     if (response.ok() && response->decided_step() >= 0)
       decided_step = response->decided_step(), next_decision_step = response->next_decision_step();
   }
-  running.next_relay = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
   // Only this attempt's own answers (a refused report says nothing of the step the trainer waits at,
   // and a stale worker's would land in the directory a newer attempt uses; SIGTERM stops either way).
   if (running.answers_decisions && decided_step >= 0) {
@@ -114,16 +123,9 @@ void WorkerAgent::Impl::AnswerTrainer(const Running& running, v1::Decision decis
 
 void WorkerAgent::Impl::Relay() {
   const auto now = Clock::now();
-  for (auto& [id, running] : running_) {
-    // Between relays, a trainer that may be waiting at a judged step has its report sent at once.
-    const bool awaited = running.answers_decisions && running.next_decision_step > 0 && [&] {
-      std::vector<MetricRecord> fresh = running.tail->Poll();
-      running.unsent.insert(running.unsent.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
-      return std::any_of(running.unsent.begin(), running.unsent.end(),
-                         [&](const MetricRecord& r) { return r.step >= running.next_decision_step; });
-    }();
-    if (now >= running.next_relay || awaited) RelayOne(running);
-  }
+  // Between relays, the report a trainer waits at a judged step for an answer to is sent at once.
+  for (auto& [id, running] : running_)
+    if (TakeNewRecords(running) || now >= running.next_relay) RelayOne(running);
 }
 
 bool WorkerAgent::Impl::HandleExits() {
