@@ -438,10 +438,6 @@ class Run {
     return Finish();
   }
 
-  // At an evaluation the sweep's strategy judges, rank 0 waits for its decision and every rank
-  // learns it (they all evaluate at the same steps). Why the run ends at this step ("the sweep's
-  // strategy stopped it", "... paused it", "preempted": a stop request came during the wait), or
-  // empty to go on. Without a decision file no collective is issued, on any rank.
   // How long rank 0 waits for a decision. With several ranks the others wait for it inside a
   // collective, which fails past distributed.timeout_seconds: half of that at most.
   std::chrono::milliseconds DecisionDeadline() const {
@@ -450,6 +446,10 @@ class Run {
     return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
   }
 
+  // At an evaluation the sweep's strategy judges, rank 0 waits for its decision and every rank
+  // learns it (they all evaluate at the same steps). Why the run ends at this step ("the sweep's
+  // strategy stopped it", "... paused it", "preempted": a stop request came during the wait), or
+  // empty to go on. Without a decision file no collective is issued, on any rank.
   StatusOr<std::string> AwaitDecision() {
     if (o_.decision_file.empty() || r_.sweep.decision_timeout_seconds <= 0) return std::string();
     std::vector<double> verdict = {0, 0, 0};  // stop, pause, stop requested
