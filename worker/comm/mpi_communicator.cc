@@ -51,6 +51,9 @@ struct Work {
 // Set once any collective of this process failed: its MPI call may never return, and FinalizeMpi
 // names it when MPI_Finalize then does not finish.
 std::atomic<bool> collective_failed{false};
+// MPI calls under way in communication threads (Serve, CallWithDeadline). MPI_Finalize must not run
+// beside one: a timed-out all-reduce that completed once its late peers arrived crashed rank 0 at exit.
+std::atomic<int> calls_in_flight{0};
 
 // What the communication thread shares with the communicator and its pending operations. Held by
 // shared pointers so that a thread stuck in MPI can outlive a destroyed communicator safely.
@@ -107,7 +110,9 @@ void Serve(std::shared_ptr<Shared> shared) {
       work = shared->queue.front();
       shared->queue.pop_front();
     }
+    ++calls_in_flight;
     Status status = work->run();
+    --calls_in_flight;
     {
       std::lock_guard<std::mutex> lock(work->mu);
       work->status = std::move(status);
@@ -243,6 +248,8 @@ void FinalizeMpi(int exit_code, double grace_seconds) {
     leave(stuck ? "MPI_Finalize did not finish in time behind a collective that failed"
                 : "MPI_Finalize did not finish in time (a peer rank is stopped or unreachable)");
   }).detach();
+  // A timed-out call may still finish (its peers were late, not gone): let it, within the grace.
+  while (calls_in_flight.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   MPI_Finalize();
   // A thread of a collective that failed may still be running: leave now rather than destroy the
   // statics it may touch (seen as a segfault at exit after every test had passed).
@@ -261,8 +268,10 @@ Status CallWithDeadline(const std::string& what, double timeout_seconds, std::fu
     int rc = MPI_SUCCESS;
   };
   auto outcome = std::make_shared<Outcome>();
+  ++calls_in_flight;
   std::thread([outcome, call = std::move(call)] {
     const int rc = call();
+    --calls_in_flight;
     std::lock_guard<std::mutex> lock(outcome->mu);
     outcome->rc = rc;
     outcome->done = true;
