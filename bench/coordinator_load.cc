@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "coordinator/server/server.h"
+#include "core/file_tree.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "orchard/v1/trial_service.grpc.pb.h"
 #include "orchard/v1/worker_service.grpc.pb.h"
@@ -330,8 +331,7 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
   for (std::thread& t : dashboard_threads) t.join();
   const WriteBatches batches = ReadWriteBatches((*server)->dashboard_url());
   (*server)->Shutdown();
-  std::error_code ignored;
-  fs::remove_all(state_dir, ignored);
+  orchard::RemoveTree(state_dir);
 
   std::vector<double> reports, heartbeats;
   for (const auto& v : report_ms_by_trainer) reports.insert(reports.end(), v.begin(), v.end());

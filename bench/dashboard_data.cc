@@ -16,6 +16,7 @@
 #include <string>
 
 #include "coordinator/server/http_server.h"
+#include "core/file_tree.h"
 
 namespace {
 
@@ -84,8 +85,7 @@ int Serve(int trials, int points) {
   while (std::getline(std::cin, line)) {
   }
   http->Shutdown();
-  std::error_code ignored;
-  fs::remove_all(state_dir, ignored);
+  orchard::RemoveTree(state_dir);
   return 0;
 }
 

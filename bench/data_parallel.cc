@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 #endif
 
+#include "core/file_tree.h"
 #include "core/recipe.h"
 #include "worker/comm/mpi_communicator.h"
 #include "worker/comm/nccl_communicator.h"
@@ -125,7 +126,7 @@ void Overlap(int rank, int ranks, int64_t steps, int repeats) {
     std::printf("  overlapped (buckets during backward): %8.2f ms/step\n", o);
     std::printf("  all-reduce after backward:            %8.2f ms/step\n", p);
     std::printf("BENCH dp_overlap_cpu_%dranks ours=%.2f peer=%.2f unit=ms/step ratio=%.3f\n", ranks, o, p, p / o);
-    std::filesystem::remove_all(dir);
+    orchard::RemoveTree(dir);
   }
 }
 
@@ -154,7 +155,7 @@ void Gpu(int rank, int64_t steps) {
   const std::string dir = SharedTempDir(rank);
   const double ms = EngineStepMs(nccl->get(), true, "cuda", 0, dir + "/gpu", steps);
   std::printf("  engine step time on GPU with NCCL (world of one): %.2f ms/step\n", ms);
-  std::filesystem::remove_all(dir);
+  orchard::RemoveTree(dir);
 }
 
 }  // namespace

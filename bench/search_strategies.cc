@@ -42,6 +42,7 @@
 
 #include "coordinator/search/search_strategy.h"
 #include "coordinator/store/sqlite.h"
+#include "core/file_tree.h"
 #include "tests/util/search_simulation.h"
 
 namespace {
@@ -271,7 +272,7 @@ SweepFigures RunSweep(const DigitsOptions& o, const std::string& strategy) {
   SweepFigures f = ReadFigures(state / "orchard.db");
   f.seconds = seconds;
   if (o.keep_state) std::printf("state kept in %s\n", state.string().c_str());
-  else fs::remove_all(state);
+  else orchard::RemoveTree(state);
   return f;
 }
 

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <memory>
 
+#include "core/file_tree.h"
 #include "core/recipe.h"
 #include "worker/train/trainer.h"
 
@@ -34,9 +35,9 @@ double RunOurs(const Case& c, int threads, int repeat) {
   if (!recipe.ok()) throw std::runtime_error(recipe.status().message());
   orchard::train::TrainOptions options;
   options.output_dir = "/tmp/orchard-bench-train-" + c.name + "-" + std::to_string(repeat);
-  std::filesystem::remove_all(options.output_dir);
+  orchard::RemoveTree(options.output_dir);
   auto result = orchard::train::Train(*recipe, options);
-  std::filesystem::remove_all(options.output_dir);
+  orchard::RemoveTree(options.output_dir);
   if (!result.ok()) throw std::runtime_error(result.status().message());
   return result->samples_per_second;
 }

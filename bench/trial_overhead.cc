@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "cli/local_cluster.h"
+#include "core/file_tree.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "worker/agent/trainer_binary.h"
 
@@ -63,7 +64,7 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
   ~TempDir() {
     std::error_code error;
-    fs::remove_all(path_, error);
+    error = orchard::RemoveTree(path_);
   }
   const fs::path& path() const { return path_; }
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "coordinator/access/path_confinement.h"
+#include "core/file_tree.h"
 
 namespace orchard::coordinator {
 namespace {
@@ -44,7 +45,7 @@ StatusOr<ClonedCheckpoint> CloneCheckpoint(const std::string& storage_root, cons
   if (error) return Failed("cannot create " + to, error);
   const std::string name = kStepPrefix + std::to_string(step);
   const fs::path staging = fs::path(to) / (".clone-" + name);
-  fs::remove_all(staging, error);
+  error = RemoveTree(staging);
   fs::create_directory(staging, error);
   if (error) return Failed("cannot create " + staging.string(), error);
   for (fs::directory_iterator it(from, error), end; !error && it != end; it.increment(error)) {
@@ -61,17 +62,17 @@ StatusOr<ClonedCheckpoint> CloneCheckpoint(const std::string& storage_root, cons
   // whole checkpoint, and only the copy is left in the end (the trainer resumes from the newest).
   const fs::path published = fs::path(to) / name;
   const fs::path displaced = fs::path(to) / (".replaced-" + name);
-  fs::remove_all(displaced, error);
+  error = RemoveTree(displaced);
   if (fs::exists(published, error)) fs::rename(published, displaced, error);
   if (error) return Failed("cannot move " + published.string() + " aside", error);
   fs::rename(staging, published, error);
   if (error) return Failed("cannot publish " + published.string(), error);
-  fs::remove_all(displaced, error);
+  error = RemoveTree(displaced);
   for (fs::directory_iterator it(to, error), end; !error && it != end; it.increment(error)) {
     const std::string entry = it->path().filename().string();
     if (StepOf(entry) >= 0 && entry != name) {
       std::error_code remove_error;
-      fs::remove_all(it->path(), remove_error);
+      remove_error = RemoveTree(it->path());
       if (remove_error) return Failed("cannot remove " + it->path().string(), remove_error);
     }
   }

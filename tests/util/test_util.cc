@@ -1,4 +1,5 @@
 #include "tests/util/test_util.h"
+#include "core/file_tree.h"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -24,7 +25,7 @@ TempDir::TempDir() {
 
 TempDir::~TempDir() {
   std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  ec = RemoveTree(path_);
 }
 
 void WriteFile(const std::string& path, const std::string& contents) {

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/crc32c.h"
+#include "core/file_tree.h"
 
 namespace orchard::train {
 namespace fs = std::filesystem;
@@ -141,15 +142,14 @@ Status CheckpointStore::Commit(int64_t step, const std::vector<CheckpointFile>& 
   if (ec) return Internal("cannot create checkpoint directory " + root_.string() + ": " + ec.message());
   const fs::path final_dir = root_ / ("step-" + std::to_string(step));
   const fs::path temp_dir = root_ / (".step-" + std::to_string(step) + ".tmp-" + std::to_string(::getpid()));
-  fs::remove_all(temp_dir, ec);
+  ec = RemoveTree(temp_dir);
   fs::create_directory(temp_dir, ec);
   if (ec) return Internal("cannot create " + temp_dir.string() + ": " + ec.message());
   // A commit that fails (a full disk, say) leaves no half-written directory behind.
   struct RemoveUnpublished {
     const fs::path& dir;
     ~RemoveUnpublished() {
-      std::error_code ignored;
-      fs::remove_all(dir, ignored);
+      RemoveTree(dir);
     }
   } remove_unpublished{temp_dir};
 
@@ -173,10 +173,10 @@ Status CheckpointStore::Commit(int64_t step, const std::vector<CheckpointFile>& 
     Status published = lock.status();
     if (published.ok()) published = CheckEpoch();
     if (!published.ok()) {
-      fs::remove_all(temp_dir, ec);
+      ec = RemoveTree(temp_dir);
       return published;
     }
-    fs::remove_all(final_dir, ec);
+    ec = RemoveTree(final_dir);
     fs::rename(temp_dir, final_dir, ec);
     if (ec) return Internal("cannot rename " + temp_dir.string() + " into place: " + ec.message());
     RETURN_IF_ERROR(SyncDirectory(root_));
@@ -195,8 +195,7 @@ void CheckpointStore::RemoveLeftovers() const {
     if (!temporary || name.size() < own_suffix.size() ||
         name.compare(name.size() - own_suffix.size(), own_suffix.size(), own_suffix) == 0)
       continue;
-    std::error_code ignored;
-    fs::remove_all(entry.path(), ignored);
+    RemoveTree(entry.path());
   }
 }
 
@@ -287,7 +286,7 @@ Status CheckpointStore::ApplyRetention() {
   std::vector<Checkpoint> all = List();
   for (size_t i = 0; i + keep_ < all.size(); ++i) {
     std::error_code ec;
-    fs::remove_all(all[i].dir, ec);
+    ec = RemoveTree(all[i].dir);
     if (ec) return Internal("cannot remove old checkpoint " + all[i].dir.string() + ": " + ec.message());
   }
   return OkStatus();

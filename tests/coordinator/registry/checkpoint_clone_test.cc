@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "coordinator/access/path_confinement.h"
+#include "core/file_tree.h"
 #include "tests/util/test_util.h"
 
 namespace orchard::coordinator {
@@ -57,7 +58,7 @@ TEST_F(CheckpointCloneTest, ReplacesTheTrialsCheckpointsWithTheParentsAndKeepsIt
   EXPECT_FALSE(fs::exists(target / "step-60")) << "a newer own checkpoint would win the resume";
   EXPECT_EQ(Read(target / "EPOCH"), "3");
   // The parent's retention unlinking its files leaves the copy whole.
-  fs::remove_all(root_ / "s/trial-0/checkpoints/step-40");
+  RemoveTree(root_ / "s/trial-0/checkpoints/step-40");
   EXPECT_EQ(Read(target / "step-40/rank-0.pt"), "parent weights");
   EXPECT_FALSE(Clone("s/trial-0/checkpoints/step-40").ok()) << "the parent's checkpoint is gone now";
   EXPECT_EQ(Read(target / "step-40/rank-0.pt"), "parent weights") << "a failed copy leaves the last one";

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "core/file_tree.h"
 #include "tests/coordinator/coordinator_fixture.h"
 #include "tests/util/test_util.h"
 
@@ -389,7 +390,7 @@ TEST_F(RegistryTest, TheRegistryCopySurvivesTheTrialsCheckpointsBeingDeleted) {
   const int64_t sweep = Night(Recipe("max", 1), {0.80, 0.90}, std::nullopt);
   const v1::Model model = Model("nightly");
   const fs::path root(model.storage_root());
-  fs::remove_all(root / ("nightly-" + std::to_string(sweep)));  // as retention (and more) would
+  RemoveTree(root / ("nightly-" + std::to_string(sweep)));  // as retention (and more) would
   EXPECT_EQ(ReadFile(root / model.versions(0).checkpoint() / "rank-0.pt"), "weights of trial 1");
   EXPECT_TRUE(fs::exists(root / model.versions(0).checkpoint() / "MANIFEST"));
   // And a later night still evaluates it from there.

@@ -1,11 +1,14 @@
 // The NCCL communicator on a real GPU, as a world of one: collectives on device memory, and the
-// failure path (a call NCCL refuses aborts the communicator; later calls fail at once without
-// touching it; destruction is safe). Skipped, with a message, where no GPU is visible.
+// failure path (a collective that does not finish within the timeout aborts the communicator; later
+// calls fail at once without touching it; destruction is safe). Skipped, with a message, where no
+// GPU is visible.
 #include "worker/comm/nccl_communicator.h"
 
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
 #include <vector>
 
 namespace orchard::comm {
@@ -39,16 +42,28 @@ TEST_F(NcclGpuTest, AllReduceAndBroadcastOnDeviceMemory) {
   cudaFree(device);
 }
 
-TEST_F(NcclGpuTest, ARefusedCallAbortsAndLaterCallsFailAtOnce) {
-  std::vector<float> host_memory(16, 1.0f);  // not device memory: NCCL refuses it
-  const Status refused = nccl_->AllReduce({host_memory.data(), 16, DataType::kFloat32}, ReduceOp::kSum);
-  ASSERT_FALSE(refused.ok());
+// A refused argument would be the obvious failure, but NCCL accepts host memory where the GPU can
+// reach it (seen on an H200 host), so the test stalls the stream instead: the all-reduce waits behind
+// a host function that sleeps past the communicator's timeout, as it would behind a hung peer.
+TEST_F(NcclGpuTest, ACollectivePastItsTimeoutAbortsAndLaterCallsFailAtOnce) {
+  auto made = MakeNcclCommunicator(*bootstrap_, 0, /*timeout_seconds=*/0.5);
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  std::unique_ptr<Communicator> nccl = std::move(*made);
   float* device = nullptr;
   ASSERT_EQ(cudaMalloc(&device, 16 * sizeof(float)), cudaSuccess);
-  const Status later = nccl_->AllReduce({device, 16, DataType::kFloat32}, ReduceOp::kSum);
+  const cudaHostFn_t sleep_three_seconds = [](void*) { std::this_thread::sleep_for(std::chrono::seconds(3)); };
+  ASSERT_EQ(cudaLaunchHostFunc(/*legacy default stream=*/0, sleep_three_seconds, nullptr), cudaSuccess);
+  // The abort itself lasts until the stalled stream reaches NCCL's kernel (which then sees the abort
+  // and returns): with a hung peer the kernel is already running, here it starts after the stall.
+  const Status stalled = nccl->AllReduce({device, 16, DataType::kFloat32}, ReduceOp::kSum);
+  EXPECT_EQ(stalled.code(), StatusCode::kDeadlineExceeded) << stalled.message();
+  const auto later_started = std::chrono::steady_clock::now();
+  const Status later = nccl->AllReduce({device, 16, DataType::kFloat32}, ReduceOp::kSum);
+  EXPECT_LT(std::chrono::steady_clock::now() - later_started, std::chrono::milliseconds(100)) << "not at once";
   EXPECT_EQ(later.code(), StatusCode::kFailedPrecondition) << later.message();
   EXPECT_NE(later.message().find("failed earlier"), std::string::npos) << later.message();
-  nccl_.reset();  // the aborted communicator is not destroyed twice
+  nccl.reset();  // the aborted communicator is not destroyed twice
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   cudaFree(device);
 }
 

@@ -1,6 +1,7 @@
 // Data parallelism among real MPI ranks with real LibTorch training (run by ctest under mpirun with
 // 2 and 3 ranks): broadcast of the initial state, gradient buckets (order, count, overlap, values),
 // and N ranks x batch b reaching the parameters of 1 rank x batch N*b.
+#include "core/file_tree.h"
 #include "worker/train/data_parallel.h"
 
 #include <gtest/gtest.h>
@@ -50,7 +51,7 @@ class SharedDir {
   }
   ~SharedDir() {
     (void)comm_.Barrier();
-    if (comm_.rank() == 0) fs::remove_all(path_);
+    if (comm_.rank() == 0) RemoveTree(path_);
   }
   std::string operator/(const std::string& name) const { return (path_ / name).string(); }
 

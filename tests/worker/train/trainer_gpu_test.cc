@@ -1,6 +1,7 @@
 // Training on a CUDA GPU with bf16 autocast. Skipped, with a message, where no GPU is visible.
 #include <gtest/gtest.h>
 
+#include "core/file_tree.h"
 #include "kernels/kernels.h"
 #include "tests/util/test_util.h"
 #include "worker/train/trainer.h"
@@ -25,7 +26,7 @@ TEST(TrainerGpuTest, Bf16TrainingOnGpuLearnsAndResumes) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->device, "cuda:0");
   EXPECT_LT(r->final_train_loss, 0.7 * r->first_train_loss);
-  std::filesystem::remove_all(dir.path() / "out/checkpoints/step-60");
+  RemoveTree(dir.path() / "out/checkpoints/step-60");
   options.resume = true;
   auto resumed = Train(*recipe, options);
   ASSERT_TRUE(resumed.ok()) << resumed.status().message();

@@ -1,4 +1,5 @@
 // Real LibTorch training through the trainer library, on CPU.
+#include "core/file_tree.h"
 #include "worker/train/trainer.h"
 
 #include <gtest/gtest.h>
@@ -129,8 +130,8 @@ TEST_P(ResumeTest, ResumedRunIsBitIdenticalToStraightRun) {
   // A second run whose checkpoints after step 12 are removed, as if it had stopped there.
   TrainResult first_leg = MustTrain(recipe, dir / "resumed");
   EXPECT_EQ(first_leg.parameter_digest, straight.parameter_digest);  // determinism across runs
-  std::filesystem::remove_all(dir.path() / "resumed" / "checkpoints" / "step-24");
-  std::filesystem::remove_all(dir.path() / "resumed" / "checkpoints" / "step-30");
+  RemoveTree(dir.path() / "resumed" / "checkpoints" / "step-24");
+  RemoveTree(dir.path() / "resumed" / "checkpoints" / "step-30");
   TrainResult resumed = MustTrain(recipe, dir / "resumed", /*resume=*/true);
   EXPECT_EQ(resumed.start_step, 12);
   EXPECT_EQ(resumed.steps, 30);
@@ -157,7 +158,7 @@ TEST(TrainerTest, ACheckpointResumesWithEitherOptimizerImpl) {
     const std::string out = dir / (std::string(first) + "-then-" + second);
     TrainResult straight = MustTrain(MustParse(yaml, dir / "r.yaml", {std::string("optimizer.impl=") + first}), dir / (std::string("straight-") + first));
     MustTrain(MustParse(yaml, dir / "r.yaml", {std::string("optimizer.impl=") + first}), out);
-    std::filesystem::remove_all(std::filesystem::path(out) / "checkpoints" / "step-20");
+    RemoveTree(std::filesystem::path(out) / "checkpoints" / "step-20");
     TrainResult resumed = MustTrain(MustParse(yaml, dir / "r.yaml", {std::string("optimizer.impl=") + second}), out, /*resume=*/true);
     EXPECT_EQ(resumed.start_step, 10);
     EXPECT_NEAR(resumed.final_eval.at("val_loss"), straight.final_eval.at("val_loss"), 1e-5 * straight.final_eval.at("val_loss"))
@@ -171,7 +172,7 @@ TEST(TrainerTest, MetricsAfterTheResumedStepAreReplacedNotDuplicated) {
                             "train: {steps: 20, batch_size: 16}\ncheckpoint: {interval: 10}\nmetrics: {log_interval: 5}\n",
                             dir / "r.yaml");
   MustTrain(recipe, dir / "out");
-  std::filesystem::remove_all(dir.path() / "out" / "checkpoints" / "step-20");
+  RemoveTree(dir.path() / "out" / "checkpoints" / "step-20");
   MustTrain(recipe, dir / "out", /*resume=*/true);
   std::map<std::pair<int64_t, std::string>, int> seen;
   std::istringstream lines(orchard::testing::ReadFile(dir / "out/metrics.jsonl"));
