@@ -275,7 +275,7 @@ Status Coordinator::ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const Sear
   return store_->AddEvent(sweep_id, now, name + " " + message);
 }
 
-Status Coordinator::FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message) {
+Status Coordinator::FinishSweepLocked(int64_t sweep_id, std::string state, std::string message) {
   const double now = Now();
   Touch(sweep_id);
   ASSIGN_OR_RETURN(const std::vector<v1::Trial> trials, store_->ListTrials(sweep_id));

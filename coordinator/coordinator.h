@@ -281,7 +281,8 @@ class Coordinator {
   Status ApplyAction(int64_t sweep_id, ActiveSweep& sweep, const SearchAction& action, std::deque<SearchEvent>* caused);
   // Ends the sweep, or, when a completed search leaves the champion's evaluation running, ends the
   // rest and lets the sweep end with it. A completed sweep with a model then judges its challenger.
-  Status FinishSweepLocked(int64_t sweep_id, const std::string& state, const std::string& message);
+  // By value: it erases the sweep's entry in sweeps_, where a caller's strings may live.
+  Status FinishSweepLocked(int64_t sweep_id, std::string state, std::string message);
   // Ends an attempt; its trial ends (and the strategy hears of it) or is queued again (retry_policy.h).
   // `end.stop_reason` is taken from the attempt.
   Status EndAttemptLocked(const AttemptRecord& attempt, AttemptEnd end, const AttemptUsage& usage = {});
