@@ -1,10 +1,10 @@
 // Search strategies against their peers, in three parts.
 //
-//  tpe: Orchard's TPE against Optuna's TPESampler (bench/peer_optuna_tpe.py) on Branin and
-//    Hartmann-6: the same evaluations, random startup trials and candidates, one trial at a time,
-//    over many seeds; the figure is the median over seeds of the best value found, as regret (best
-//    minus the function's minimum). Both sides run the objective in their own process, so only the
-//    search differs. Random search is shown beside them.
+//  tpe: Orchard's TPE against Optuna's TPESampler (bench/peer_optuna_tpe.py) on Branin, Hartmann-6
+//    and Rosenbrock-10: the same evaluations, random startup trials and candidates, with 1 and then 4
+//    trials in flight, over many seeds; the figure is the median over seeds of the best value found,
+//    as regret (best minus the function's minimum). Both sides run the objective in their own
+//    process, so only the search differs. Random search is shown beside them.
 //  digits: ASHA against random search on the digits task (recipes/digits-asha.yaml): the same
 //    search space, trials and seed, each sweep run by the real CLI (`orchard run`) on this machine in
 //    its own state directory; the figures come from the sweep's SQLite file: the steps every trial
@@ -83,19 +83,22 @@ struct TpeOptions {
   int evaluations = 50;
   int startup = 10;
   int candidates = 24;
-  int in_flight = 1;
+  std::vector<int> in_flight = {1, 4};
 };
 
-// Orchard's median best over seeds 1..N of `strategy` (tpe or random) on one function.
-double OrchardMedianBest(const std::function<SweepSpec(const std::string&, int64_t, int64_t)>& make,
-                         const orchard::testing::Objective& objective, const std::string& strategy,
-                         const TpeOptions& o) {
+using MakeSweep = std::function<SweepSpec(const std::string&, int64_t, int64_t)>;
+
+// Orchard's median best over seeds 1..N of `strategy` on one function, `in_flight` trials at a time;
+// `adjust` changes the sweep further (TPE's options).
+double OrchardMedianBest(const MakeSweep& make, const orchard::testing::Objective& objective, const std::string& strategy,
+                         const TpeOptions& o, int in_flight, const std::function<void(SweepSpec&)>& adjust = {}) {
   std::vector<double> bests;
   for (int seed = 1; seed <= o.seeds; ++seed) {
     SweepSpec spec = make(strategy, seed, o.evaluations);
     spec.tpe_startup_trials = o.startup;
     spec.tpe_candidates = o.candidates;
-    spec.max_concurrent = o.in_flight;
+    spec.max_concurrent = in_flight;
+    if (adjust) adjust(spec);
     auto search = orchard::coordinator::MakeSearchStrategy(spec, nullptr);
     if (!search.ok()) throw std::runtime_error(search.status().message());
     bests.push_back(orchard::testing::Simulate(**search, objective).Best());
@@ -104,11 +107,13 @@ double OrchardMedianBest(const std::function<SweepSpec(const std::string&, int64
 }
 
 // Optuna's median best (the peer script's JSON line).
-double OptunaMedianBest(const std::string& function, bool multivariate, const TpeOptions& o) {
+double OptunaMedianBest(const std::string& function, int in_flight, bool multivariate, bool constant_liar,
+                        const TpeOptions& o) {
   const std::string command = Quote(o.python) + " " + Quote(std::string(ORCHARD_SOURCE_DIR) + "/bench/peer_optuna_tpe.py") +
                               " --function " + function + " --seeds " + std::to_string(o.seeds) + " --evaluations " +
                               std::to_string(o.evaluations) + " --startup " + std::to_string(o.startup) +
-                              " --candidates " + std::to_string(o.candidates) + (multivariate ? " --multivariate" : "");
+                              " --candidates " + std::to_string(o.candidates) + " --in-flight " + std::to_string(in_flight) +
+                              (multivariate ? " --multivariate" : "") + (constant_liar ? " --constant-liar" : "");
   const std::string out = Capture(command);
   const size_t line = out.rfind('{');
   if (line == std::string::npos) throw std::runtime_error("no JSON line from " + command + ":\n" + out);
@@ -116,37 +121,46 @@ double OptunaMedianBest(const std::string& function, bool multivariate, const Tp
 }
 
 void RunTpe(const TpeOptions& o) {
-  std::printf("== tpe_vs_optuna: median over %d seeds of the best of %d evaluations (%d random first, %d candidates), "
-              "%d trial(s) in flight\n", o.seeds, o.evaluations, o.startup, o.candidates, o.in_flight);
-  std::printf("%-10s %10s %14s %14s %14s %14s\n", "function", "minimum", "orchard tpe", "optuna univar", "optuna default",
-              "random");
   struct Function {
-    std::string name, bench;
+    std::string name;
     double minimum;
-    std::function<SweepSpec(const std::string&, int64_t, int64_t)> make;
+    MakeSweep make;
     orchard::testing::Objective objective;
   };
   const std::vector<Function> functions = {
-      {"branin", "tpe_vs_optuna_branin", orchard::testing::kBraninMinimum, orchard::testing::BraninSweep,
-       orchard::testing::Branin},
-      {"hartmann6", "tpe_vs_optuna_hartmann6", orchard::testing::kHartmann6Minimum, orchard::testing::Hartmann6Sweep,
-       orchard::testing::Hartmann6}};
-  std::vector<std::pair<std::string, std::pair<double, double>>> regrets;
-  for (const Function& f : functions) {
-    const double tpe = OrchardMedianBest(f.make, f.objective, "tpe", o);
-    const double random = OrchardMedianBest(f.make, f.objective, "random", o);
-    const double optuna = OptunaMedianBest(f.name, /*multivariate=*/false, o);
-    const double optuna_default = OptunaMedianBest(f.name, /*multivariate=*/true, o);
-    std::printf("%-10s %10.6f %14.6f %14.6f %14.6f %14.6f   median best\n", f.name.c_str(), f.minimum, tpe, optuna,
-                optuna_default, random);
-    std::printf("%-10s %10s %14.6f %14.6f %14.6f %14.6f   regret\n", "", "", tpe - f.minimum, optuna - f.minimum,
-                optuna_default - f.minimum, random - f.minimum);
-    std::fflush(stdout);
-    regrets.push_back({f.bench, {tpe - f.minimum, optuna - f.minimum}});
+      {"branin", orchard::testing::kBraninMinimum, orchard::testing::BraninSweep, orchard::testing::Branin},
+      {"hartmann6", orchard::testing::kHartmann6Minimum, orchard::testing::Hartmann6Sweep, orchard::testing::Hartmann6},
+      {"rosenbrock10", orchard::testing::kRosenbrock10Minimum, orchard::testing::Rosenbrock10Sweep,
+       orchard::testing::Rosenbrock10}};
+  const auto univariate = [](SweepSpec& spec) { spec.tpe_multivariate = false; };
+  for (int in_flight : o.in_flight) {
+    std::printf("== tpe_vs_optuna: median regret over %d seeds after %d evaluations (%d random first, %d candidates), "
+                "%d trial(s) in flight\n", o.seeds, o.evaluations, o.startup, o.candidates, in_flight);
+    std::printf("%-13s %12s %12s %12s %12s %12s %12s\n", "function", "orchard tpe", "orchard univ", "optuna def",
+                "optuna noliar", "optuna univ", "random");
+    std::vector<std::pair<std::string, std::pair<double, double>>> regrets;
+    for (const Function& f : functions) {
+      const double tpe = OrchardMedianBest(f.make, f.objective, "tpe", o, in_flight) - f.minimum;
+      const double tpe_univariate = OrchardMedianBest(f.make, f.objective, "tpe", o, in_flight, univariate) - f.minimum;
+      const double random = OrchardMedianBest(f.make, f.objective, "random", o, in_flight) - f.minimum;
+      const double optuna = OptunaMedianBest(f.name, in_flight, /*multivariate=*/true, /*constant_liar=*/true, o) - f.minimum;
+      // With one trial at a time nothing is running while Optuna proposes: the liar changes nothing.
+      const double optuna_no_liar =
+          in_flight > 1 ? OptunaMedianBest(f.name, in_flight, true, /*constant_liar=*/false, o) - f.minimum : optuna;
+      const double optuna_univariate = OptunaMedianBest(f.name, in_flight, /*multivariate=*/false, true, o) - f.minimum;
+      std::printf("%-13s %12.6g %12.6g %12.6g %12.6g %12.6g %12.6g\n", f.name.c_str(), tpe, tpe_univariate, optuna,
+                  optuna_no_liar, optuna_univariate, random);
+      std::fflush(stdout);
+      const std::string suffix = f.name + "_inflight" + std::to_string(in_flight);
+      regrets.push_back({"tpe_vs_optuna_default_" + suffix, {tpe, optuna}});
+      if (in_flight > 1) regrets.push_back({"tpe_vs_optuna_without_liar_" + suffix, {tpe, optuna_no_liar}});
+      regrets.push_back({"tpe_univariate_vs_optuna_univariate_" + suffix, {tpe_univariate, optuna_univariate}});
+    }
+    std::printf("orchard tpe: its default (multivariate, constant liar); optuna def: TPESampler() as Optuna 5 defaults "
+                "(multivariate, constant liar); noliar: that with constant_liar=False; univ: one model per parameter "
+                "on both sides (with the liar)\n");
+    for (const auto& [name, r] : regrets) Bench(name, r.first, r.second, "regret", r.second / r.first);
   }
-  std::printf("peer: Optuna's TPESampler(multivariate=False), the same univariate algorithm; \"optuna default\" is "
-              "multivariate=True, Optuna's default for one objective\n");
-  for (const auto& [name, r] : regrets) Bench(name, r.first, r.second, "regret", r.second / r.first);
 }
 
 // ---- quasi ----
@@ -157,7 +171,7 @@ void RunQuasi(const TpeOptions& o) {
   struct Function {
     std::string name;
     double minimum;
-    std::function<SweepSpec(const std::string&, int64_t, int64_t)> make;
+    MakeSweep make;
     orchard::testing::Objective objective;
   };
   const std::vector<Function> functions = {
@@ -165,8 +179,8 @@ void RunQuasi(const TpeOptions& o) {
       {"hartmann6", orchard::testing::kHartmann6Minimum, orchard::testing::Hartmann6Sweep, orchard::testing::Hartmann6}};
   std::vector<std::pair<std::string, std::pair<double, double>>> regrets;
   for (const Function& f : functions) {
-    const double quasi = OrchardMedianBest(f.make, f.objective, "quasi_random", o) - f.minimum;
-    const double random = OrchardMedianBest(f.make, f.objective, "random", o) - f.minimum;
+    const double quasi = OrchardMedianBest(f.make, f.objective, "quasi_random", o, /*in_flight=*/1) - f.minimum;
+    const double random = OrchardMedianBest(f.make, f.objective, "random", o, /*in_flight=*/1) - f.minimum;
     std::printf("%-10s %10.6f %16.6f %16.6f   median regret\n", f.name.c_str(), f.minimum, quasi, random);
     regrets.push_back({"quasi_random_vs_random_" + f.name, {quasi, random}});
   }
@@ -330,8 +344,8 @@ int main(int argc, char** argv) {
   app.add_option("--evaluations", tpe.evaluations, "tpe: evaluations per seed")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--startup", tpe.startup, "tpe: random trials first")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--candidates", tpe.candidates, "tpe: candidates per proposal")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--in-flight", tpe.in_flight, "tpe: Orchard's max_concurrent (Optuna's study runs one at a time)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--in-flight", tpe.in_flight, "tpe: trials in flight on both sides, each count in turn")
+      ->capture_default_str()->check(CLI::PositiveNumber)->delimiter(',');
   app.add_option("--orchard", digits.orchard, "digits: the orchard CLI")->capture_default_str();
   app.add_option("--recipe", digits.recipe, "digits: the recipe whose search space both sweeps use")->capture_default_str();
   app.add_option("--trials", digits.trials, "digits: trials per sweep")->capture_default_str()->check(CLI::PositiveNumber);

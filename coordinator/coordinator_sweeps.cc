@@ -42,8 +42,9 @@ nlohmann::json SweepSpecToJson(const SweepSpec& spec) {
           {"max_concurrent", spec.max_concurrent}, {"ranks", spec.ranks}, {"seed", spec.seed}, {"max_restarts", spec.max_restarts},
           {"unplaceable_timeout_seconds", spec.unplaceable_timeout_seconds},
           {"sampler", spec.sampler}, {"min_steps", spec.min_steps}, {"reduction_factor", spec.reduction_factor},
-          {"min_trials", spec.min_trials}, {"max_steps", spec.max_steps}, {"tpe_startup_trials", spec.tpe_startup_trials},
-          {"tpe_candidates", spec.tpe_candidates}, {"pbt_interval", spec.pbt_interval}, {"pbt_quantile", spec.pbt_quantile},
+          {"min_trials", spec.min_trials}, {"max_steps", spec.max_steps}, {"step_budget", spec.step_budget}, {"tpe_startup_trials", spec.tpe_startup_trials},
+          {"tpe_candidates", spec.tpe_candidates}, {"tpe_multivariate", spec.tpe_multivariate},
+          {"tpe_constant_liar", spec.tpe_constant_liar}, {"pbt_interval", spec.pbt_interval}, {"pbt_quantile", spec.pbt_quantile},
           {"pbt_resample_probability", spec.pbt_resample_probability}, {"parameters", parameters}};
 }
 
@@ -63,8 +64,13 @@ SweepSpec SweepSpecFromJson(const nlohmann::json& json) {
   spec.min_trials = json.value("min_trials", spec.min_trials);
   spec.sampler = json.value("sampler", spec.sampler);
   spec.max_steps = json.value("max_steps", spec.max_steps);
+  spec.step_budget = json.value("step_budget", spec.step_budget);
   spec.tpe_startup_trials = json.value("tpe_startup_trials", spec.tpe_startup_trials);
   spec.tpe_candidates = json.value("tpe_candidates", spec.tpe_candidates);
+  // A sweep saved before these existed was proposing one parameter at a time, ignoring running trials:
+  // the closest to that (its proposals after the upgrade still differ from what they would have been).
+  spec.tpe_multivariate = json.value("tpe_multivariate", false);
+  spec.tpe_constant_liar = json.value("tpe_constant_liar", false);
   spec.pbt_interval = json.value("pbt_interval", spec.pbt_interval);
   spec.pbt_quantile = json.value("pbt_quantile", spec.pbt_quantile);
   spec.pbt_resample_probability = json.value("pbt_resample_probability", spec.pbt_resample_probability);

@@ -61,6 +61,7 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
         stopping.Error("max_steps", "is required when training runs for train.epochs: set it to the steps a whole "
                                     "trial runs (epochs x batches per epoch)");
       s->max_steps = stopping.Integer("max_steps", base.train.steps > 0 ? base.train.steps : s->min_steps + 1, 1, kMaxCount);
+      s->step_budget = stopping.Integer("step_budget", 0, 0, kMaxCount);
       if (s->max_steps <= s->min_steps) {
         stopping.Error("max_steps", "must be above min_steps (" + std::to_string(s->min_steps) +
                                         "): hyperband halves trials between the two");
@@ -70,11 +71,22 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
           stopping.Error("max_steps", "hyperband would run more than " + std::to_string(kMaxHyperbandTrials) +
                                           " trials between min_steps " + std::to_string(s->min_steps) + " and max_steps " +
                                           std::to_string(s->max_steps) + "; raise min_steps or reduction_factor");
-        } else if (s->max_trials > 0 && s->max_trials < brackets.front().trials) {
-          f.Error("max_trials", "is below hyperband's first bracket (" + std::to_string(brackets.front().trials) +
-                                    " trials); leave it out for one pass over the brackets (" +
-                                    std::to_string(brackets.back().first_trial + brackets.back().trials) +
-                                    " trials), or set it higher to repeat them");
+        } else {
+          const int64_t pass_trials = brackets.back().first_trial + brackets.back().trials;
+          if (s->max_trials > 0 && s->max_trials < brackets.front().trials)
+            f.Error("max_trials", "is below hyperband's first bracket (" + std::to_string(brackets.front().trials) +
+                                      " trials); leave it out for one pass over the brackets (" +
+                                      std::to_string(pass_trials) + " trials), or set it higher to repeat them");
+          int64_t pass_steps = 0;
+          for (const HyperbandBracket& bracket : brackets) pass_steps += PlannedSteps(bracket, s->reduction_factor);
+          const int64_t first_steps = PlannedSteps(brackets.front(), s->reduction_factor);
+          if (s->step_budget > 0 && s->step_budget < first_steps)
+            stopping.Error("step_budget", "is below hyperband's first bracket (" + std::to_string(first_steps) +
+                                              " steps planned); leave it out for one pass over the brackets (" +
+                                              std::to_string(pass_steps) + " steps), or set it higher to repeat them");
+          else if (s->max_trials <= 0 && s->step_budget / pass_steps > kMaxHyperbandTrials / pass_trials)
+            stopping.Error("step_budget", "would repeat the brackets past " + std::to_string(kMaxHyperbandTrials) +
+                                              " trials; lower it or set max_trials");
         }
       }
     }
@@ -84,6 +96,8 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
     Fields tpe = f.Map("tpe");
     s->tpe_startup_trials = tpe.Integer("startup_trials", 10, 1, 1000000);
     s->tpe_candidates = tpe.Integer("candidates", 24, 1, 100000);
+    s->tpe_multivariate = tpe.Bool("multivariate", true);
+    s->tpe_constant_liar = tpe.Bool("constant_liar", true);
     tpe.RejectUnknown();
   }
   if (s->strategy == "pbt") {

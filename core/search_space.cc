@@ -48,6 +48,16 @@ std::vector<HyperbandBracket> HyperbandBrackets(int64_t min_steps, int64_t max_s
   return brackets;
 }
 
+int64_t PlannedSteps(const HyperbandBracket& bracket, double eta) {
+  int64_t steps = 0, reached = 0, survivors = bracket.trials;
+  for (int64_t milestone : bracket.milestones) {
+    steps += survivors * (milestone - reached);
+    reached = milestone;
+    survivors = std::max<int64_t>(1, static_cast<int64_t>(std::floor(static_cast<double>(survivors) / eta)));
+  }
+  return steps;
+}
+
 std::string FormatDouble(double value) {
   char buffer[32];
   auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);

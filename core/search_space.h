@@ -51,9 +51,14 @@ struct SweepSpec {
   double reduction_factor = 3;      // asha, hyperband: rungs at min_steps * eta^k; the top 1/eta go on
   int64_t min_trials = 3;           // median: others that must have reported at a step first
   int64_t max_steps = 0;            // the steps of a whole trial (hyperband: its largest budget); 0: unknown
+  int64_t step_budget = 0;          // hyperband: repeat the brackets while their planned steps fit; 0: not set
   // TPE (tpe_search.h): random draws first, then the best of `tpe_candidates` proposals each time.
   int64_t tpe_startup_trials = 10;
   int64_t tpe_candidates = 24;
+  // One joint model of all parameters (else one per parameter), and trials in flight counted among
+  // the worst while proposing (the constant liar).
+  bool tpe_multivariate = true;
+  bool tpe_constant_liar = true;
   // PBT (population_based.h): every pbt_interval steps a member in the bottom pbt_quantile copies a
   // member of the top quantile and perturbs its hyperparameters (or redraws one with probability
   // pbt_resample_probability). The population is max_trials members.
@@ -77,6 +82,11 @@ struct HyperbandBracket {
   std::vector<int64_t> milestones;  // the step of each rung; the last is max_steps
 };
 std::vector<HyperbandBracket> HyperbandBrackets(int64_t min_steps, int64_t max_steps, double eta, int64_t max_trials);
+// The steps a bracket is planned to train: every trial to the first rung, then the best
+// floor(n / eta) (at least one) of each rung on from their checkpoints to the next. Nominal: a trial
+// is judged at its first evaluation at or past a rung, so with rungs between evaluations it trains up
+// to one eval_interval further; trials that fail or are stopped train less.
+int64_t PlannedSteps(const HyperbandBracket& bracket, double eta);
 // The most trials a hyperband sweep may have, as for max_trials.
 inline constexpr int64_t kMaxHyperbandTrials = 1000000;
 

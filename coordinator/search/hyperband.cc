@@ -21,14 +21,18 @@ HyperbandSearch::HyperbandSearch(const SweepSpec& sweep)
 std::vector<HyperbandBracket> HyperbandSearch::Layout(const SweepSpec& sweep) {
   const std::vector<Bracket> pass =
       HyperbandBrackets(sweep.min_steps, sweep.max_steps, sweep.reduction_factor, kMaxHyperbandTrials);
-  if (sweep.max_trials <= 0) return pass;
+  if (sweep.max_trials <= 0 && sweep.step_budget <= 0) return pass;
+  const int64_t max_trials = sweep.max_trials > 0 ? sweep.max_trials : kMaxHyperbandTrials;
   std::vector<Bracket> brackets;
-  int64_t next_trial = 0;
+  int64_t next_trial = 0, planned_steps = 0;
   for (size_t i = 0; !pass.empty(); i = (i + 1) % pass.size()) {
-    if (pass[i].trials > sweep.max_trials - next_trial) break;
+    const int64_t steps = PlannedSteps(pass[i], sweep.reduction_factor);
+    if (pass[i].trials > max_trials - next_trial) break;
+    if (sweep.step_budget > 0 && steps > sweep.step_budget - planned_steps) break;
     brackets.push_back(pass[i]);
     brackets.back().first_trial = next_trial;
     next_trial += pass[i].trials;
+    planned_steps += steps;
   }
   return brackets;
 }

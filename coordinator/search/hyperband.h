@@ -3,12 +3,14 @@
 // alone. Pure and deterministic, like every strategy (search_strategy.h).
 //
 // The brackets are HyperbandBrackets (core/search_space.h), each trial drawn at random. One pass over
-// them by default; with sweep.max_trials the pass repeats, with new trials, while the next bracket
-// fits in max_trials (the paper's "repeat until the budget is spent"). Within a bracket the halving is synchronous: a trial that reports at or past its rung's
-// step is paused (it checkpoints and leaves its slot); once every live trial of the bracket has
-// reported there, the best floor(n / eta) (at least one) resume from their checkpoints toward the
-// next rung and the others stop. The last rung is max_steps, run to the end. Brackets proceed
-// independently and at once; the scheduler's max_concurrent bounds how many trials run.
+// them by default; with sweep.max_trials or sweep.step_budget the pass repeats, with new trials, while
+// the next bracket fits in max_trials and its planned steps (PlannedSteps) in what is left of the
+// step budget (the paper's "repeat until the budget is spent"). Within a bracket the halving is
+// synchronous: a trial that reports at or past its rung's step is paused (it checkpoints and leaves
+// its slot); once every live trial of the bracket has reported there, the best floor(n / eta) (at
+// least one) resume from their checkpoints toward the next rung and the others stop. The last rung
+// is max_steps, run to the end. Brackets proceed independently and at once; the scheduler's
+// max_concurrent bounds how many trials run.
 #pragma once
 
 #include <map>
@@ -26,7 +28,8 @@ class HyperbandSearch final : public SearchStrategy {
   // The sweep's layout must fit kMaxHyperbandTrials (the recipe validator refuses more).
   explicit HyperbandSearch(const SweepSpec& sweep);
 
-  // The brackets of `sweep`: HyperbandBrackets once, or repeated up to sweep.max_trials (above 0).
+  // The brackets of `sweep`: HyperbandBrackets once, or repeated up to sweep.max_trials and
+  // sweep.step_budget (each where above 0).
   static std::vector<Bracket> Layout(const SweepSpec& sweep);
 
   std::vector<SearchAction> Handle(const SearchEvent& event) override;

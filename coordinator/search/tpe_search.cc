@@ -31,72 +31,57 @@ double LogSumExp(const std::vector<double>& terms) {
   return top + std::log(sum);
 }
 
-// A one-dimensional Parzen estimator: equal-weight Gaussians truncated to [low, high], one at each
-// observation and one prior at the centre of the range (tpe_search.h says how wide each is).
-class ParzenEstimator {
+// A Gaussian truncated to [low, high], around a centre inside the range with sigma <= the range's
+// width (so a third of its draws or more fall inside).
+class TruncatedNormal {
  public:
-  ParzenEstimator(const std::vector<double>& observations, double low, double high) : low_(low), high_(high) {
-    const double width = high - low;
-    std::vector<double> sorted = observations;
-    std::sort(sorted.begin(), sorted.end());
-    // The prior counts as a component for the clip, not as a neighbour: it is not an observation.
-    const double components = static_cast<double>(observations.size() + 1);
-    const double min_sigma = width / std::min(100.0, components + 1);
-    // The outermost of several observations take only their inner gap (as Optuna does): a gap to
-    // the range's bound says nothing about where good values lie, and widening them there wastes
-    // candidates on the edges (measured: better medians on Branin and Hartmann-6).
-    const bool several = observations.size() >= 2;
-    for (double mu : observations) {
-      const auto at = std::lower_bound(sorted.begin(), sorted.end(), mu);
-      const double left = at == sorted.begin() ? (several ? mu : low) : *std::prev(at);
-      const auto after = std::upper_bound(sorted.begin(), sorted.end(), mu);
-      const double right = after == sorted.end() ? (several ? mu : high) : *after;
-      Add(mu, std::clamp(std::max(mu - left, right - mu), min_sigma, width));
-    }
-    Add(low + width / 2, width);
-  }
+  TruncatedNormal(double mu, double sigma, double low, double high)
+      : mu_(mu), sigma_(sigma), log_mass_(std::log(NormalMass((low - mu) / sigma, (high - mu) / sigma))) {}
 
-  // A draw from the mixture: a component picked uniformly, then its Gaussian until it falls inside
-  // [low, high] (each centre lies inside and sigma <= width, so a third of the draws do or more).
-  double Sample(std::mt19937_64& rng) const {
-    const size_t k = std::min(mu_.size() - 1, static_cast<size_t>(Unit(rng) * static_cast<double>(mu_.size())));
+  // Drawn until it falls inside: Box-Muller from two uniforms (1 - u keeps the logarithm finite).
+  double Sample(double low, double high, std::mt19937_64& rng) const {
     for (;;) {
-      // Box-Muller from two uniforms; 1 - u keeps the logarithm finite.
       const double radius = std::sqrt(-2 * std::log(1 - Unit(rng)));
-      const double x = mu_[k] + sigma_[k] * radius * std::cos(2 * std::numbers::pi * Unit(rng));
-      if (x >= low_ && x <= high_) return x;
+      const double x = mu_ + sigma_ * radius * std::cos(2 * std::numbers::pi * Unit(rng));
+      if (x >= low && x <= high) return x;
     }
   }
-
-  // log of the mixture's density at x.
   double LogDensity(double x) const {
-    std::vector<double> terms(mu_.size());
-    for (size_t k = 0; k < mu_.size(); ++k) {
-      const double z = (x - mu_[k]) / sigma_[k];
-      terms[k] = -0.5 * z * z - std::log(sigma_[k] * std::sqrt(2 * std::numbers::pi)) - log_mass_[k];
-    }
-    return LogSumExp(terms) - std::log(static_cast<double>(mu_.size()));
+    const double z = (x - mu_) / sigma_;
+    return -0.5 * z * z - std::log(sigma_ * std::sqrt(2 * std::numbers::pi)) - log_mass_;
   }
-
-  // log of the mixture's probability of [a, b]: how an integer v is scored, with [v - 0.5, v + 0.5].
+  // log P(a <= X <= b).
   double LogProbability(double a, double b) const {
-    std::vector<double> terms(mu_.size());
-    for (size_t k = 0; k < mu_.size(); ++k)
-      terms[k] = std::log(NormalMass((a - mu_[k]) / sigma_[k], (b - mu_[k]) / sigma_[k])) - log_mass_[k];
-    return LogSumExp(terms) - std::log(static_cast<double>(mu_.size()));
+    return std::log(NormalMass((a - mu_) / sigma_, (b - mu_) / sigma_)) - log_mass_;
   }
 
  private:
-  void Add(double mu, double sigma) {
-    mu_.push_back(mu);
-    sigma_.push_back(sigma);
-    log_mass_.push_back(std::log(NormalMass((low_ - mu) / sigma, (high_ - mu) / sigma)));
-  }
-
-  double low_, high_;
-  std::vector<double> mu_, sigma_;
-  std::vector<double> log_mass_;  // of each component's Gaussian inside [low, high]
+  double mu_, sigma_;
+  double log_mass_;  // of the Gaussian inside [low, high]
 };
+
+// Each observation's sigma in one dimension: the larger gap to its sorted neighbours (of several,
+// the outermost take their inner gap, as Optuna does: a gap to the range's bound says nothing about
+// where good values lie, and widening them there wastes candidates on the edges, measured as better
+// medians on Branin and Hartmann-6; a lone one, the gaps to the bounds), clipped to
+// [width / min(100, components + 1), width], the prior counting as a component.
+std::vector<double> NeighbourSigmas(const std::vector<double>& observations, double low, double high) {
+  const double width = high - low;
+  std::vector<double> sorted = observations;
+  std::sort(sorted.begin(), sorted.end());
+  const double components = static_cast<double>(observations.size() + 1);
+  const double min_sigma = width / std::min(100.0, components + 1);
+  const bool several = observations.size() >= 2;
+  std::vector<double> sigmas;
+  for (double mu : observations) {
+    const auto at = std::lower_bound(sorted.begin(), sorted.end(), mu);
+    const double left = at == sorted.begin() ? (several ? mu : low) : *std::prev(at);
+    const auto after = std::upper_bound(sorted.begin(), sorted.end(), mu);
+    const double right = after == sorted.end() ? (several ? mu : high) : *after;
+    sigmas.push_back(std::clamp(std::max(mu - left, right - mu), min_sigma, width));
+  }
+  return sigmas;
+}
 
 // Where a numeric parameter is modelled: its logarithm for log_uniform, integers widened by half a
 // step each side so that the end values get a full step of room like the others.
@@ -126,56 +111,142 @@ std::string Write(const ParameterSpace& p, const NumericSpace& space, double t) 
   return FormatDouble(std::clamp(space.log ? std::exp(t) : t, p.min, p.max));
 }
 
-// Observations of one parameter: its values in l's trials and in g's.
-struct Split {
-  std::vector<double> below, above;
+// One modelled dimension: a numeric parameter in its model space, or a list of `choices` values
+// (its positions 0 .. choices-1).
+struct Dimension {
+  size_t parameter = 0;
+  NumericSpace space;
+  size_t choices = 0;  // 0 for a numeric parameter
 };
 
-std::string NumericChoice(const ParameterSpace& p, const Split& split, int64_t candidates, std::mt19937_64& rng) {
-  const NumericSpace space = SpaceOf(p);
-  if (!(space.high > space.low)) return Write(p, space, space.low);  // a single point: nothing to choose
-  const auto model = [&](const std::vector<double>& xs) {
-    std::vector<double> t;
-    for (double x : xs) t.push_back(space.To(x));
-    return ParzenEstimator(t, space.low, space.high);
-  };
-  const ParzenEstimator l = model(split.below), g = model(split.above);
-  double best = space.low, best_score = -std::numeric_limits<double>::infinity();
-  for (int64_t c = 0; c < candidates; ++c) {
-    double t = l.Sample(rng);
-    double score;
-    if (space.integer) {
-      // Rounded before scoring: integers are compared by their mass, which is what a trial gets.
-      t = static_cast<double>(NearestInteger(p, t));
-      score = l.LogProbability(t - 0.5, t + 0.5) - g.LogProbability(t - 0.5, t + 0.5);
-    } else {
-      score = l.LogDensity(t) - g.LogDensity(t);
+// A Parzen estimator over one or more dimensions: one component per observation and a prior, each a
+// product of one kernel per dimension (tpe_search.h says which). Picking a component and then each
+// dimension from it keeps the values that went together in a good trial together in a draw.
+class ParzenEstimator {
+ public:
+  // `weights`: one per observation; the prior weighs 1.
+  ParzenEstimator(const std::vector<Dimension>& dims, const std::vector<std::vector<double>>& observations,
+                  const std::vector<double>& weights)
+      : dims_(dims), components_(observations.size() + 1) {
+    double total = 1;
+    for (double w : weights) total += w;
+    for (double w : weights) log_weights_.push_back(std::log(w / total));
+    log_weights_.push_back(std::log(1 / total));
+    for (size_t d = 0; d < dims.size(); ++d) {
+      Kernels kernels;
+      const Dimension& dim = dims[d];
+      if (dim.choices > 0) {
+        // An observation's row: 1 / components on every value, plus 1 on its own, normalised; the
+        // prior's row is uniform.
+        const double base = 1.0 / static_cast<double>(components_);
+        const double row_total = base * static_cast<double>(dim.choices) + 1;
+        for (const std::vector<double>& x : observations) {
+          std::vector<double> row(dim.choices, base / row_total);
+          row[static_cast<size_t>(x[d])] += 1 / row_total;
+          kernels.rows.push_back(std::move(row));
+        }
+        kernels.rows.push_back(std::vector<double>(dim.choices, 1.0 / static_cast<double>(dim.choices)));
+      } else {
+        const double low = dim.space.low, high = dim.space.high;
+        std::vector<double> centres;
+        for (const std::vector<double>& x : observations) centres.push_back(x[d]);
+        const std::vector<double> sigmas = NeighbourSigmas(centres, low, high);
+        for (size_t k = 0; k < centres.size(); ++k) kernels.normals.emplace_back(centres[k], sigmas[k], low, high);
+        kernels.normals.emplace_back(low + (high - low) / 2, high - low, low, high);
+      }
+      kernels_.push_back(std::move(kernels));
     }
-    if (c == 0 || score > best_score) best = t, best_score = score;
   }
-  return Write(p, space, best);
+
+  // A draw: a component picked by weight, then each dimension from that component's kernel
+  // (integers rounded to the nearest one, lists as a position).
+  std::vector<double> Sample(std::mt19937_64& rng) const {
+    double u = Unit(rng);
+    size_t k = 0;
+    while (k + 1 < components_ && u >= std::exp(log_weights_[k])) u -= std::exp(log_weights_[k++]);
+    std::vector<double> t(dims_.size());
+    for (size_t d = 0; d < dims_.size(); ++d) {
+      const Dimension& dim = dims_[d];
+      if (dim.choices > 0) {
+        const std::vector<double>& row = kernels_[d].rows[k];
+        double v = Unit(rng);
+        size_t i = 0;
+        while (i + 1 < dim.choices && v >= row[i]) v -= row[i++];
+        t[d] = static_cast<double>(i);
+      } else {
+        t[d] = kernels_[d].normals[k].Sample(dim.space.low, dim.space.high, rng);
+        // Rounded into [min, max]: a draw at the widened range's edge would round past it.
+        if (dim.space.integer) t[d] = std::clamp(std::round(t[d]), dim.space.low + 0.5, dim.space.high - 0.5);
+      }
+    }
+    return t;
+  }
+
+  // log of the mixture's density at t; integers by the mass of [v - 0.5, v + 0.5], lists by weight.
+  double LogDensity(const std::vector<double>& t) const {
+    std::vector<double> terms = log_weights_;
+    for (size_t d = 0; d < dims_.size(); ++d) {
+      const Dimension& dim = dims_[d];
+      for (size_t k = 0; k < components_; ++k) {
+        if (dim.choices > 0) terms[k] += std::log(kernels_[d].rows[k][static_cast<size_t>(t[d])]);
+        else if (dim.space.integer) terms[k] += kernels_[d].normals[k].LogProbability(t[d] - 0.5, t[d] + 0.5);
+        else terms[k] += kernels_[d].normals[k].LogDensity(t[d]);
+      }
+    }
+    return LogSumExp(terms);
+  }
+
+ private:
+  struct Kernels {
+    std::vector<TruncatedNormal> normals;   // a numeric dimension's, per component
+    std::vector<std::vector<double>> rows;  // a list's probabilities, per component
+  };
+  std::vector<Dimension> dims_;
+  size_t components_;
+  std::vector<double> log_weights_;  // per component, normalised
+  std::vector<Kernels> kernels_;     // per dimension
+};
+
+// Weights of n observations ordered oldest first: 1 for the newest 25, and a ramp from 1/n up to 1
+// over the older ones, so that a long sweep's early draws fade from the model (Optuna's default).
+std::vector<double> AgeWeights(size_t n) {
+  std::vector<double> w(n, 1.0);
+  if (n <= 25) return w;
+  const size_t ramp = n - 25;
+  const double first = 1.0 / static_cast<double>(n);
+  for (size_t i = 0; i < ramp; ++i)
+    w[i] = ramp == 1 ? first : first + (1 - first) * static_cast<double>(i) / static_cast<double>(ramp - 1);
+  return w;
 }
 
-// A list of values: l and g are each value's count plus one, normalised.
-std::string ValuesChoice(const ParameterSpace& p, const Split& split, int64_t candidates, std::mt19937_64& rng) {
-  const size_t n = p.values.size();
-  const auto weights = [n](const std::vector<double>& positions) {
-    std::vector<double> w(n, 1.0);
-    for (double i : positions) w[static_cast<size_t>(i)] += 1;
-    return w;
+// Chooses the values of `dims` together: tpe_candidates draws from l over `below`, the one with the
+// largest log l(x) - log g(x) (the first on ties), written into `point`. `below` and `above` hold
+// trials' values as TpeSearch::Trial::x does, oldest first.
+void ChooseTogether(const std::vector<ParameterSpace>& parameters, const std::vector<Dimension>& dims,
+                    const std::vector<const std::vector<double>*>& below,
+                    const std::vector<const std::vector<double>*>& above, int64_t candidates, std::mt19937_64& rng,
+                    std::vector<Hyperparameter>& point) {
+  const auto model = [&](const std::vector<const std::vector<double>*>& trials) {
+    std::vector<std::vector<double>> observations;
+    for (const std::vector<double>* x : trials) {
+      std::vector<double> t;
+      for (const Dimension& dim : dims) t.push_back(dim.choices > 0 ? (*x)[dim.parameter] : dim.space.To((*x)[dim.parameter]));
+      observations.push_back(std::move(t));
+    }
+    return ParzenEstimator(dims, observations, AgeWeights(trials.size()));
   };
-  const std::vector<double> l = weights(split.below), g = weights(split.above);
-  const double l_total = static_cast<double>(split.below.size() + n), g_total = static_cast<double>(split.above.size() + n);
-  size_t best = 0;
+  const ParzenEstimator l = model(below), g = model(above);
+  std::vector<double> best;
   double best_score = -std::numeric_limits<double>::infinity();
   for (int64_t c = 0; c < candidates; ++c) {
-    double u = Unit(rng) * l_total;
-    size_t i = 0;
-    while (i + 1 < n && u >= l[i]) u -= l[i++];
-    const double score = std::log(l[i] / l_total) - std::log(g[i] / g_total);
-    if (c == 0 || score > best_score) best = i, best_score = score;
+    std::vector<double> t = l.Sample(rng);
+    const double score = l.LogDensity(t) - g.LogDensity(t);
+    if (c == 0 || !(score <= best_score)) best = std::move(t), best_score = score;  // a NaN best never sticks
   }
-  return p.values[best];
+  for (size_t d = 0; d < dims.size(); ++d) {
+    const ParameterSpace& p = parameters[dims[d].parameter];
+    point[dims[d].parameter].value = dims[d].choices > 0 ? p.values[static_cast<size_t>(best[d])] : Write(p, dims[d].space, best[d]);
+  }
 }
 
 const char* KindName(TrialExited::Kind kind) {
@@ -205,7 +276,9 @@ TpeSearch::TpeSearch(const SweepSpec& sweep)
       max_trials_(sweep.max_trials),
       in_flight_(std::max<int64_t>(1, sweep.max_concurrent > 0 ? sweep.max_concurrent : sweep.tpe_startup_trials)),
       startup_trials_(sweep.tpe_startup_trials),
-      candidates_(std::max<int64_t>(1, sweep.tpe_candidates)) {}
+      candidates_(std::max<int64_t>(1, sweep.tpe_candidates)),
+      multivariate_(sweep.tpe_multivariate),
+      constant_liar_(sweep.tpe_constant_liar) {}
 
 std::vector<SearchAction> TpeSearch::Handle(const SearchEvent& event) {
   std::vector<SearchAction> actions;
@@ -260,20 +333,40 @@ std::vector<Hyperparameter> TpeSearch::Propose(int64_t index) const {
     return a->loss < b->loss;
   });
   const size_t n_below = std::min<size_t>((observed.size() + 9) / 10, 25);
+  std::vector<const Trial*> below_trials(observed.begin(), observed.begin() + static_cast<std::ptrdiff_t>(n_below));
+  std::vector<const Trial*> above_trials(observed.begin() + static_cast<std::ptrdiff_t>(n_below), observed.end());
+  // The constant liar: trials still in flight count among the worst, so that proposals made while
+  // they run keep away from them instead of piling onto the same promising point.
+  if (constant_liar_)
+    for (const Trial& trial : trials_)
+      if (!trial.exited) above_trials.push_back(&trial);
+  // Oldest first (trials_ is in number order), as the models' age weights expect.
+  const auto values = [](std::vector<const Trial*> group) {
+    std::sort(group.begin(), group.end());
+    std::vector<const std::vector<double>*> xs;
+    for (const Trial* trial : group) xs.push_back(&trial->x);
+    return xs;
+  };
+  const std::vector<const std::vector<double>*> below = values(below_trials), above = values(above_trials);
 
-  std::mt19937_64 rng = DrawGenerator(seed_, index, kTpeStream);
+  // Constants and single points are written as they are; the rest is chosen from the model, all
+  // together or one parameter at a time.
   std::vector<Hyperparameter> point;
+  std::vector<Dimension> varying;
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const ParameterSpace& p = parameters_[i];
-    Split split;
-    for (size_t k = 0; k < observed.size(); ++k) (k < n_below ? split.below : split.above).push_back(observed[k]->x[i]);
-    std::string value;
-    switch (p.kind) {
-      case ParameterSpace::Kind::kConstant: value = p.values.front(); break;
-      case ParameterSpace::Kind::kValues: value = ValuesChoice(p, split, candidates_, rng); break;
-      default: value = NumericChoice(p, split, candidates_, rng); break;
-    }
-    point.push_back({p.path, std::move(value)});
+    const NumericSpace space = SpaceOf(p);
+    point.push_back({p.path, ""});
+    if (p.kind == ParameterSpace::Kind::kConstant) point[i].value = p.values.front();
+    else if (p.kind == ParameterSpace::Kind::kValues) varying.push_back({i, space, p.values.size()});
+    else if (space.high > space.low) varying.push_back({i, space, 0});
+    else point[i].value = Write(p, space, space.low);
+  }
+  std::mt19937_64 rng = DrawGenerator(seed_, index, kTpeStream);
+  if (multivariate_) {
+    ChooseTogether(parameters_, varying, below, above, candidates_, rng, point);
+  } else {
+    for (const Dimension& dim : varying) ChooseTogether(parameters_, {dim}, below, above, candidates_, rng, point);
   }
   return point;
 }

@@ -1,7 +1,9 @@
 // TPE search: a tree-structured Parzen estimator (Bergstra et al., 2011) proposes each new trial's
-// hyperparameters from the results of the trials that have exited. Univariate: each parameter is
-// modelled and chosen on its own, like Optuna's TPESampler(multivariate=False) (Optuna 5 defaults to
-// a joint model of all parameters; bench/search_strategies.cc compares with both).
+// hyperparameters from the results of the trials that have exited. By default all parameters are
+// modelled jointly and trials still running count among the worst (the constant liar), as Optuna 5's
+// TPESampler() does; `tpe: {multivariate: false}` models each parameter on its own and
+// `tpe: {constant_liar: false}` ignores running trials (bench/search_strategies.cc compares the
+// joint and the per-parameter models with Optuna's).
 //
 //   SweepSpec sweep = recipe.sweep;  // strategy: tpe, tpe: {startup_trials: 10, candidates: 24}
 //   TpeSearch tpe(sweep);
@@ -25,19 +27,27 @@
 //  - An observation is an exited trial with a validation report: its latest value (by step, negated
 //    when the sweep's mode is max, so lower is better; NaN or infinite counts as the worst value)
 //    and that report's step. A trial that exited without any report carries no value and is left
-//    out, whatever its kind. Trials still running are not observations.
+//    out, whatever its kind.
 //  - Ranking, as Optuna ranks pruned trials: completed trials first, by value; then every other
 //    exit (stopped by ASHA or median, failed or canceled after reporting), by later step first, then
 //    value. The best n_below = min(ceil(n / 10), 25) of n observations form l(x), the rest g(x).
-//  - Numeric parameters are modelled in the space they are drawn in (log_uniform in log space,
-//    int_uniform over [min - 0.5, max + 0.5]) by a Parzen estimator: equal-weight Gaussians
-//    truncated to the range, one at each observation and one prior at the range's centre with the
-//    range's width as sigma. An observation's sigma is the larger gap to its sorted neighbours (of
-//    several, the outermost take their inner gap; a lone one, the gaps to the bounds), clipped to [width / min(100, components + 1), width]. Integers are
-//    scored by the mass of [v - 0.5, v + 0.5]. A list of values is modelled by each value's count
-//    plus one; a constant stays constant.
-//  - For each parameter, tpe_candidates candidates are drawn from l(x) and the one with the largest
-//    log l(x) - log g(x) is taken (the first such on ties).
+//    With the constant liar, every trial still running (created, not exited) joins g(x) too, so a
+//    proposal made while others run keeps away from where they are.
+//  - A Parzen estimator over the modelled parameters (all of them together, or one at a time) is a
+//    weighted mixture with one component per trial and a prior. A component is a product of one
+//    kernel per parameter:
+//      numbers, in the space they are drawn in (log_uniform in log space, int_uniform over
+//      [min - 0.5, max + 0.5]): a Gaussian truncated to the range, centred at the trial's value,
+//      sigma the larger gap to its sorted neighbours among the group's values (of several, the
+//      outermost take their inner gap; a lone one, the gaps to the bounds), clipped to
+//      [width / min(100, components + 1), width]; integers are scored by the mass of [v - 0.5, v + 0.5];
+//      lists of values: 1 / components on every value plus 1 on the trial's own, normalised.
+//    The prior's kernels are the range's centre with the range's width as sigma, and a uniform list.
+//    Weights: the prior 1; trials in number order 1 for the newest 25, and a ramp from 1/n up to 1
+//    over the older ones (Optuna's default weights).
+//  - tpe_candidates candidates are drawn from l(x) (a component by weight, then each parameter from
+//    it) and the one with the largest log l(x) - log g(x) is taken (the first such on ties).
+//    Constants and single-point ranges are not modelled: they keep their one value.
 // Values are written as RandomPoint writes them and clamped to [min, max].
 //
 // Randomness comes from a generator per trial number derived from the sweep's seed, so the state
@@ -56,7 +66,7 @@ namespace orchard::coordinator {
 
 class TpeSearch final : public SearchStrategy {
  public:
-  // Reads parameters, seed, mode, max_trials, max_concurrent, tpe_startup_trials and tpe_candidates.
+  // Reads parameters, seed, mode, max_trials, max_concurrent and the tpe_ fields.
   explicit TpeSearch(const SweepSpec& sweep);
 
   std::vector<SearchAction> Handle(const SearchEvent& event) override;
@@ -93,6 +103,8 @@ class TpeSearch final : public SearchStrategy {
   int64_t in_flight_;
   int64_t startup_trials_;
   int64_t candidates_;
+  bool multivariate_;
+  bool constant_liar_;
   bool started_ = false;
   std::vector<Trial> trials_;  // every created trial, by number
   int64_t exited_count_ = 0;

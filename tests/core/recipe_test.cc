@@ -168,6 +168,13 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"tpe_misspelt_setting",
                    std::string(kValid) + "sweep:\n  strategy: tpe\n  tpe: {startup: 3}\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
                    {}, {"sweep.tpe.startup: unknown field"}},
+        BrokenCase{"hyperband_step_budget_below_the_first_bracket",
+                   std::string(kValid) + "sweep:\n  strategy: hyperband\n  early_stopping: {min_steps: 1, max_steps: 9, step_budget: 20}\n"
+                   "  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {"train.eval_interval=1"}, {"sweep.early_stopping.step_budget: is below hyperband's first bracket (21 steps planned)"}},
+        BrokenCase{"tpe_multivariate_not_a_boolean",
+                   std::string(kValid) + "sweep:\n  strategy: tpe\n  tpe: {multivariate: sometimes}\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                   {}, {"sweep.tpe.multivariate: expected true or false"}},
         BrokenCase{"pbt_varies_the_model",
                    std::string(kValid) + "sweep:\n  strategy: pbt\n  max_trials: 4\n  parameters:\n    model.hidden: {values: [[8], [16]]}\n",
                    {"train.eval_interval=2", "checkpoint.interval=2"}, {"sweep.parameters.model.hidden: pbt copies checkpoints between members"}},
@@ -279,6 +286,11 @@ TEST(RecipeTest, HyperbandTpeAndPbtSettingsHaveDefaultsFromTheTrainingFields) {
                               "    optimizer.lr: {values: [0.1, 0.01]}\n", "hb.yaml", {"train.eval_interval=2"});
   ASSERT_TRUE(repeated.ok()) << repeated.status().message();
   EXPECT_EQ(repeated->sweep.max_trials, 50) << "the brackets repeat up to it";
+  auto budgeted = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: hyperband\n  early_stopping: {min_steps: 1, max_steps: 9, "
+                              "step_budget: 500}\n  parameters:\n    optimizer.lr: {values: [0.1, 0.01]}\n", "hb.yaml",
+                              {"train.eval_interval=1"});
+  ASSERT_TRUE(budgeted.ok()) << budgeted.status().message();
+  EXPECT_EQ(budgeted->sweep.step_budget, 500);
   auto tpe = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: asha\n  sampler: tpe\n  tpe: {startup_trials: 4}\n"
                          "  parameters:\n    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}\n",
                          "tpe.yaml", {"train.eval_interval=2"});
@@ -286,6 +298,14 @@ TEST(RecipeTest, HyperbandTpeAndPbtSettingsHaveDefaultsFromTheTrainingFields) {
   EXPECT_EQ(tpe->sweep.sampler, "tpe");
   EXPECT_EQ(tpe->sweep.tpe_startup_trials, 4);
   EXPECT_EQ(tpe->sweep.tpe_candidates, 24);
+  EXPECT_TRUE(tpe->sweep.tpe_multivariate);
+  EXPECT_TRUE(tpe->sweep.tpe_constant_liar);
+  auto separate = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: tpe\n  tpe: {multivariate: false, constant_liar: false}\n"
+                              "  parameters:\n    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}\n",
+                              "tpe-separate.yaml", {});
+  ASSERT_TRUE(separate.ok()) << separate.status().message();
+  EXPECT_FALSE(separate->sweep.tpe_multivariate);
+  EXPECT_FALSE(separate->sweep.tpe_constant_liar);
   auto pbt = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: pbt\n  max_trials: 4\n  pbt: {quantile: 0.5}\n"
                          "  parameters:\n    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}\n",
                          "pbt.yaml", {"train.eval_interval=2", "checkpoint.interval=2"});

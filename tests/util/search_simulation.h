@@ -57,6 +57,18 @@ inline double Hartmann6(const std::vector<Hyperparameter>& point) {
   return -sum;
 }
 
+// Rosenbrock over [-5, 10]^10 (the first ten hyperparameters): a long curved valley that couples
+// each coordinate with the next; minimum 0 at (1, ..., 1).
+constexpr double kRosenbrock10Minimum = 0;
+inline double Rosenbrock10(const std::vector<Hyperparameter>& point) {
+  double sum = 0;
+  for (size_t j = 0; j + 1 < 10; ++j) {
+    const double x = NumberAt(point, j), next = NumberAt(point, j + 1);
+    sum += 100 * std::pow(next - x * x, 2) + std::pow(1 - x, 2);
+  }
+  return sum;
+}
+
 // What a simulated sweep did.
 struct SimulatedSweep {
   std::vector<coordinator::CreateTrial> created;  // in creation order
@@ -100,25 +112,34 @@ inline SimulatedSweep Simulate(coordinator::SearchStrategy& strategy, const Obje
   return sweep;
 }
 
-// Sweeps of `strategy` over the spaces the two functions are defined on: `evaluations` trials.
-inline SweepSpec BraninSweep(const std::string& strategy, int64_t seed, int64_t evaluations) {
+// Sweeps of `strategy` over the spaces the functions are defined on: `evaluations` trials.
+inline SweepSpec UniformSweep(const std::string& strategy, int64_t seed, int64_t evaluations,
+                              const std::vector<std::tuple<std::string, double, double>>& ranges) {
   SweepSpec spec;
   spec.strategy = strategy;
   spec.seed = seed;
   spec.max_trials = evaluations;
-  for (auto [path, min, max] : {std::tuple{"x1", -5.0, 10.0}, std::tuple{"x2", 0.0, 15.0}})
-    spec.parameters.push_back({path, ParameterSpace::Kind::kUniform, min, max, {}});
+  for (const auto& [path, min, max] : ranges) spec.parameters.push_back({path, ParameterSpace::Kind::kUniform, min, max, {}});
   return spec;
 }
 
+// `count` parameters x0, x1, ... each over [min, max].
+inline std::vector<std::tuple<std::string, double, double>> Box(int count, double min, double max) {
+  std::vector<std::tuple<std::string, double, double>> ranges;
+  for (int j = 0; j < count; ++j) ranges.emplace_back("x" + std::to_string(j), min, max);
+  return ranges;
+}
+
+inline SweepSpec BraninSweep(const std::string& strategy, int64_t seed, int64_t evaluations) {
+  return UniformSweep(strategy, seed, evaluations, {{"x1", -5.0, 10.0}, {"x2", 0.0, 15.0}});
+}
+
 inline SweepSpec Hartmann6Sweep(const std::string& strategy, int64_t seed, int64_t evaluations) {
-  SweepSpec spec;
-  spec.strategy = strategy;
-  spec.seed = seed;
-  spec.max_trials = evaluations;
-  for (int j = 0; j < 6; ++j)
-    spec.parameters.push_back({"x" + std::to_string(j), ParameterSpace::Kind::kUniform, 0.0, 1.0, {}});
-  return spec;
+  return UniformSweep(strategy, seed, evaluations, Box(6, 0.0, 1.0));
+}
+
+inline SweepSpec Rosenbrock10Sweep(const std::string& strategy, int64_t seed, int64_t evaluations) {
+  return UniformSweep(strategy, seed, evaluations, Box(10, -5.0, 10.0));
 }
 
 inline double Median(std::vector<double> xs) {

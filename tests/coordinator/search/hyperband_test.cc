@@ -180,6 +180,32 @@ TEST(Hyperband, MaxTrialsRepeatsTheBracketsWithNewTrialsWhileTheNextBracketFits)
   EXPECT_EQ(search.NextDecisionStep(20, 0), 1);
 }
 
+TEST(Hyperband, AStepBudgetRepeatsTheBracketsWhileTheNextBracketsPlannedStepsFit) {
+  SweepSpec spec = HyperbandSweep(1, 9, 3);  // brackets of 9, 5 and 3 trials, rungs 1/3/9, 3/9 and 9
+  const std::vector<HyperbandSearch::Bracket> pass = HyperbandSearch(spec).brackets();
+  ASSERT_EQ(pass.size(), 3u);
+  // 9 trials to step 1, the best 3 on to 3, the best 1 on to 9: 9 + 3*2 + 1*6.
+  EXPECT_EQ(PlannedSteps(pass[0], 3), 21);
+  EXPECT_EQ(PlannedSteps(pass[1], 3), 21);  // 5*3 + 1*6
+  EXPECT_EQ(PlannedSteps(pass[2], 3), 27);  // 3*9
+  struct Case {
+    int64_t step_budget, max_trials;
+    size_t brackets;
+    int64_t trials;
+  };
+  for (const Case& c : std::vector<Case>{{69, 0, 3, 17},    // exactly one pass
+                                         {100, 0, 4, 26},   // 21+21+27+21 = 90; the next 21 would pass 100
+                                         {138, 0, 6, 34},   // two passes
+                                         {100, 20, 3, 17},  // max_trials binds first: the next 9 would pass 20
+                                         {50, 40, 2, 14}}) {  // the budget binds first: 21+21, the next 27 would pass 50
+    spec.step_budget = c.step_budget;
+    spec.max_trials = c.max_trials;
+    HyperbandSearch search(spec);
+    EXPECT_EQ(search.brackets().size(), c.brackets) << "budget " << c.step_budget << ", max_trials " << c.max_trials;
+    EXPECT_EQ(search.PlannedTrials(), c.trials) << "budget " << c.step_budget << ", max_trials " << c.max_trials;
+  }
+}
+
 TEST(Hyperband, APausedTrialTheHalvingStopsIsDoneWhenItsStopIsHeard) {
   HyperbandSearch search(HyperbandSweep(1, 3, 3));  // bracket 0: trials 0-2, rungs 1 and 3; bracket 1: trials 3-4
   search.Handle(SweepStarted{});

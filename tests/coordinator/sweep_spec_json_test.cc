@@ -1,0 +1,39 @@
+// A sweep's spec as the store keeps it (SweepSpecToJson / SweepSpecFromJson): what a coordinator
+// restart rebuilds the strategy from.
+#include <gtest/gtest.h>
+
+#include "coordinator/coordinator.h"
+
+namespace orchard::coordinator {
+namespace {
+
+TEST(SweepSpecJson, TheSearchSettingsSurviveTheRoundTrip) {
+  SweepSpec spec;
+  spec.strategy = "hyperband";
+  spec.step_budget = 500;
+  spec.tpe_multivariate = false;
+  spec.tpe_constant_liar = true;
+  spec.parameters.push_back({"optimizer.lr", ParameterSpace::Kind::kLogUniform, 1e-4, 1e-1, {}});
+  const SweepSpec back = SweepSpecFromJson(SweepSpecToJson(spec));
+  EXPECT_EQ(back.strategy, "hyperband");
+  EXPECT_EQ(back.step_budget, 500);
+  EXPECT_FALSE(back.tpe_multivariate);
+  EXPECT_TRUE(back.tpe_constant_liar);
+  ASSERT_EQ(back.parameters.size(), 1u);
+  EXPECT_EQ(back.parameters[0].kind, ParameterSpace::Kind::kLogUniform);
+}
+
+TEST(SweepSpecJson, ASpecSavedBeforeTheJointModelKeepsProposingOneParameterAtATime) {
+  nlohmann::json saved = SweepSpecToJson(SweepSpec{});
+  saved.erase("tpe_multivariate");
+  saved.erase("tpe_constant_liar");
+  saved.erase("step_budget");
+  const SweepSpec back = SweepSpecFromJson(saved);
+  EXPECT_FALSE(back.tpe_multivariate);
+  EXPECT_FALSE(back.tpe_constant_liar);
+  EXPECT_EQ(back.step_budget, 0) << "one pass, as before";
+  EXPECT_TRUE(SweepSpec{}.tpe_multivariate) << "a new sweep's default";
+}
+
+}  // namespace
+}  // namespace orchard::coordinator
