@@ -2,8 +2,6 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/coordinator_calls.h"
@@ -18,13 +16,6 @@ namespace orchard::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ReadWhole(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 bool AllDigits(const std::string& text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); });
@@ -145,8 +136,9 @@ int Reproduce(const GlobalOptions& global, int64_t trial_id, const std::string& 
         << "; its output is in " << dir.string() << "\n";
     return kExitError;
   }
-  const StatusOr<Provenance> again = ParseProvenance(ReadWhole(dir / "provenance.json"));
-  const nlohmann::json result = nlohmann::json::parse(ReadWhole(summary), nullptr, /*allow_exceptions=*/false);
+  const StatusOr<Provenance> again = ParseProvenance(ReadWholeFile((dir / "provenance.json").string()).value_or(""));
+  const std::string result_text = ReadWholeFile(summary.string()).value_or("");
+  const nlohmann::json result = nlohmann::json::parse(result_text, nullptr, /*allow_exceptions=*/false);
   if (!again.ok() || !result.is_object()) {
     err << "orchard reproduce: the re-run left no readable provenance.json or result.json in " << dir.string() << "\n";
     return kExitError;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace orchard {
 
@@ -30,6 +31,15 @@ Status WriteFileAtomically(const std::string& path, const std::string& text) {
     return Internal("cannot rename " + staging + " to " + path + ": " + why);
   }
   return OkStatus();
+}
+
+std::optional<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return text.str();
 }
 
 }  // namespace orchard

@@ -1,16 +1,13 @@
 #include "core/flag_file.h"
 
-#include <fstream>
-#include <sstream>
+#include "core/atomic_file.h"
 
 namespace orchard {
 
 StatusOr<std::string> ReadFlagFile(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in || text.str().empty()) return InvalidArgument(flag + " " + path + ": cannot read the file, or it is empty");
-  return text.str();
+  std::optional<std::string> text = ReadWholeFile(path);
+  if (!text || text->empty()) return InvalidArgument(flag + " " + path + ": cannot read the file, or it is empty");
+  return std::move(*text);
 }
 
 }  // namespace orchard

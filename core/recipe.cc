@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/recipe_internal.h"
 
 namespace orchard {
@@ -321,11 +321,9 @@ StatusOr<std::string> TrialRecipeYaml(const std::string& text, const std::string
 }
 
 StatusOr<Recipe> LoadRecipe(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) return NotFound(path + ": cannot read the recipe file (does it exist?)");
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseRecipe(text.str(), path, overrides);
+  const std::optional<std::string> text = ReadWholeFile(path);
+  if (!text) return NotFound(path + ": cannot read the recipe file (does it exist?)");
+  return ParseRecipe(*text, path, overrides);
 }
 
 }  // namespace orchard

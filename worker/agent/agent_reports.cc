@@ -1,9 +1,7 @@
 // Relaying trainers' metrics and checkpoints to the coordinator, and reporting how attempts ended.
 #include <algorithm>
-#include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/provenance.h"
@@ -31,22 +29,16 @@ int64_t LatestCheckpointStep(const fs::path& root) {
   return latest;
 }
 
-std::string ReadWhole(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // What the trainer recorded of its origins (this attempt's only: an earlier attempt's file may
 // remain) and, when it completed, its final parameters' digest.
 void AttachTrainerRecords(const fs::path& dir, int64_t attempt_number, v1::ReportAttemptExitRequest* exit) {
-  const std::string provenance = ReadWhole(dir / "provenance.json");
+  const std::string provenance = ReadWholeFile((dir / "provenance.json").string()).value_or("");
   const StatusOr<Provenance> parsed = ParseProvenance(provenance);
   if (parsed.ok() && parsed->attempt == attempt_number && provenance.size() <= kMaxProvenanceBytes)
     exit->set_provenance_json(provenance);
   if (exit->exit_code() != 0) return;
-  const nlohmann::json result = nlohmann::json::parse(ReadWhole(dir / "result.json"), nullptr, false);
+  const std::string result_text = ReadWholeFile((dir / "result.json").string()).value_or("");
+  const nlohmann::json result = nlohmann::json::parse(result_text, nullptr, false);
   if (result.is_object()) exit->set_parameter_digest(result.value("parameter_digest", ""));
 }
 

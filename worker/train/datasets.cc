@@ -7,6 +7,7 @@
 #include <numbers>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/data_fingerprint.h"
 
 namespace orchard::train {
@@ -45,12 +46,10 @@ int64_t ShapeSize(const std::vector<int64_t>& shape) {
   return n;
 }
 
-StatusOr<std::string> ReadWholeFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot open the " + what + " (check data.path in the recipe)");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+StatusOr<std::string> ReadDataFile(const std::string& path, const std::string& what) {
+  std::optional<std::string> bytes = ReadWholeFile(path);
+  if (!bytes) return NotFound(path + ": cannot open the " + what + " (check data.path in the recipe)");
+  return std::move(*bytes);
 }
 
 Loaded Synthetic(const DataSpec& s) {
@@ -179,8 +178,8 @@ uint32_t BigEndian32(const std::string& bytes, size_t offset) {
 }
 
 StatusOr<Loaded> Idx(const std::string& images_path, const std::string& labels_path) {
-  ASSIGN_OR_RETURN(std::string images, ReadWholeFile(images_path, "idx image file"));
-  ASSIGN_OR_RETURN(std::string labels, ReadWholeFile(labels_path, "idx label file"));
+  ASSIGN_OR_RETURN(std::string images, ReadDataFile(images_path, "idx image file"));
+  ASSIGN_OR_RETURN(std::string labels, ReadDataFile(labels_path, "idx label file"));
   if (images.size() < 16 || BigEndian32(images, 0) != 0x00000803) {
     return InvalidArgument(images_path + ": not an idx image file (expected magic 0x00000803: "
                                          "unsigned bytes, 3 dimensions)");
@@ -219,7 +218,7 @@ StatusOr<Loaded> Idx(const std::string& images_path, const std::string& labels_p
 }
 
 StatusOr<Loaded> Text(const std::string& path, int64_t context) {
-  ASSIGN_OR_RETURN(std::string corpus, ReadWholeFile(path, "text corpus"));
+  ASSIGN_OR_RETURN(std::string corpus, ReadDataFile(path, "text corpus"));
   const int64_t window = context + 1;
   int64_t n = (static_cast<int64_t>(corpus.size()) - 1) / context;
   if (n < 2) {

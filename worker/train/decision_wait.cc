@@ -1,8 +1,8 @@
 #include "worker/train/decision_wait.h"
 
-#include <fstream>
-#include <sstream>
 #include <thread>
+
+#include "core/atomic_file.h"
 
 namespace orchard::train {
 namespace {
@@ -30,11 +30,9 @@ DecisionWait::DecisionWait(std::string path, int64_t attempt, std::chrono::milli
 }
 
 bool DecisionWait::Read(StrategyAnswer* answer) {
-  std::ifstream in(path_);
-  if (!in) return false;
-  std::stringstream text;
-  text << in.rdbuf();
-  StatusOr<StrategyAnswer> parsed = ParseStrategyAnswer(text.str());
+  const std::optional<std::string> text = ReadWholeFile(path_);
+  if (!text) return false;
+  StatusOr<StrategyAnswer> parsed = ParseStrategyAnswer(*text);
   // The worker replaces the file whole (a rename), so a parse failure is a foreign file, not a torn one.
   if (!parsed.ok() || parsed->attempt != attempt_) return false;
   *answer = *parsed;
