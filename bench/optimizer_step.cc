@@ -83,7 +83,7 @@ double RuntimeOptimizer(const Shape& shape, const torch::Device& device, const s
   auto opt = orchard::train::MakeOptimizer(Spec(type, impl), params);
   if (!opt.ok()) throw std::runtime_error(opt.status().message());
   return MedianSeconds(steps, device, [&] {
-    orchard::Status s = (*opt)->Step(1e-3, 1.0);
+    orchard::Status s = (*opt)->Step(1e-3, nullptr);
     if (!s.ok()) throw std::runtime_error(s.message());
   });
 }

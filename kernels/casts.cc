@@ -46,18 +46,19 @@ void ForRange(int64_t size, Fn fn) {
 
 }  // namespace
 
-Status CastToHalf(const float* src, uint16_t* dst, int64_t size, HalfType type, Device device) {
+Status CastToHalf(const float* src, uint16_t* dst, int64_t size, HalfType type, Device device, Stream stream) {
   RETURN_IF_ERROR(CheckBuffers("cast to 16-bit", src, dst, size));
-  if (device == Device::kCuda) return detail::CastToHalfCuda(src, dst, size, type);
+  if (device == Device::kCuda) return detail::CastToHalfCuda(src, dst, size, type, stream);
   ForRange(size, [&](int64_t begin, int64_t n) {
     if (type == HalfType::kBFloat16) FloatToBf16Range(src + begin, dst + begin, n); else FloatToFp16Range(src + begin, dst + begin, n);
   });
   return OkStatus();
 }
 
-Status CastFromHalf(const uint16_t* src, float* dst, int64_t size, HalfType type, float scale, Device device) {
+Status CastFromHalf(const uint16_t* src, float* dst, int64_t size, HalfType type, float scale, Device device,
+                    Stream stream) {
   RETURN_IF_ERROR(CheckBuffers("cast from 16-bit", src, dst, size));
-  if (device == Device::kCuda) return detail::CastFromHalfCuda(src, dst, size, type, scale);
+  if (device == Device::kCuda) return detail::CastFromHalfCuda(src, dst, size, type, scale, stream);
   ForRange(size, [&](int64_t begin, int64_t n) {
     if (type == HalfType::kBFloat16) Bf16ToFloatRange(src + begin, dst + begin, n, scale);
     else Fp16ToFloatRange(src + begin, dst + begin, n, scale);

@@ -29,16 +29,16 @@ __global__ void FromHalfKernel(const uint16_t* src, float* dst, int64_t size, bo
 
 }  // namespace
 
-Status CastToHalfCuda(const float* src, uint16_t* dst, int64_t size, HalfType type) {
+Status CastToHalfCuda(const float* src, uint16_t* dst, int64_t size, HalfType type, Stream stream) {
   if (size == 0) return OkStatus();
-  ToHalfKernel<<<BlocksForElements(size), kBlockThreads>>>(src, dst, size, type == HalfType::kBFloat16);
+  ToHalfKernel<<<BlocksForElements(size), kBlockThreads, 0, AsCuda(stream)>>>(src, dst, size, type == HalfType::kBFloat16);
   ORCHARD_CUDA_RETURN_IF_ERROR("cast to 16-bit: launch", cudaGetLastError());
   return OkStatus();
 }
 
-Status CastFromHalfCuda(const uint16_t* src, float* dst, int64_t size, HalfType type, float scale) {
+Status CastFromHalfCuda(const uint16_t* src, float* dst, int64_t size, HalfType type, float scale, Stream stream) {
   if (size == 0) return OkStatus();
-  FromHalfKernel<<<BlocksForElements(size), kBlockThreads>>>(src, dst, size, type == HalfType::kBFloat16, scale);
+  FromHalfKernel<<<BlocksForElements(size), kBlockThreads, 0, AsCuda(stream)>>>(src, dst, size, type == HalfType::kBFloat16, scale);
   ORCHARD_CUDA_RETURN_IF_ERROR("cast from 16-bit: launch", cudaGetLastError());
   return OkStatus();
 }

@@ -52,6 +52,8 @@ inline Status CudaError(const std::string& what, cudaError_t e) {
     if (orchard_cuda_error_ != cudaSuccess) return ::orchard::kernels::detail::CudaError(what, orchard_cuda_error_); \
   } while (0)
 
+inline cudaStream_t AsCuda(Stream stream) { return static_cast<cudaStream_t>(stream); }
+
 // Blocks for `chunks` chunks: one per chunk up to a cap; blocks then stride over the chunks.
 inline unsigned BlocksFor(size_t chunks) { return static_cast<unsigned>(std::min<size_t>(chunks, 65535)); }
 

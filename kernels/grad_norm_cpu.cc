@@ -1,4 +1,5 @@
-// The global gradient norm and clip: the CPU twin, and the entry point that picks CPU or CUDA.
+// The gradient judgement (norm, clip coefficient, divergence guard): the CPU twin, and the entry point
+// that picks CPU or CUDA.
 #include <cmath>
 
 #include "kernels/internal.h"
@@ -14,11 +15,8 @@ ORCHARD_CPU_CLONES double SumSquares(const float* __restrict p, int64_t n) {
   return acc;
 }
 
-ORCHARD_CPU_CLONES void Scale(float* __restrict p, int64_t n, float scale) {
-  for (int64_t i = 0; i < n; ++i) p[i] *= scale;
-}
-
-StatusOr<GradNormResult> ClipGradNormCpu(const std::vector<FloatSpan>& grads, double max_norm, ClipAction action) {
+// Partials are summed in chunk order, so the result does not depend on the thread count.
+double SumSquaresCpu(const std::vector<FloatSpan>& grads) {
   std::vector<int64_t> sizes;
   int64_t total = 0;
   for (const FloatSpan& g : grads) sizes.push_back(g.size), total += g.size;
@@ -28,43 +26,25 @@ StatusOr<GradNormResult> ClipGradNormCpu(const std::vector<FloatSpan>& grads, do
     const detail::Chunk& chunk = chunks[c];
     partials[c] = SumSquares(grads[chunk.tensor].data + chunk.begin, chunk.end - chunk.begin);
   });
-  // Partials are summed in chunk order, so the result does not depend on the thread count.
   double sum = 0;
   for (double p : partials) sum += p;
-  GradNormResult result;
-  result.norm = std::sqrt(sum);
-  result.finite = std::isfinite(result.norm);
-  result.scale = detail::ClipCoefficient(result.norm, max_norm);
-  if (action == ClipAction::kScaleGradients && result.scale != 1.0) {
-    const float scale = static_cast<float>(result.scale);
-    detail::ParallelFor(static_cast<int64_t>(chunks.size()), total, [&](int64_t c) {
-      const detail::Chunk& chunk = chunks[c];
-      Scale(grads[chunk.tensor].data + chunk.begin, chunk.end - chunk.begin, scale);
-    });
-  }
-  return result;
+  return sum;
 }
 
 }  // namespace
 
-namespace detail {
-
-double ClipCoefficient(double norm, double max_norm) {
-  if (!std::isfinite(norm) || max_norm <= 0 || norm <= max_norm) return 1.0;
-  return max_norm / (norm + 1e-6);  // the coefficient of torch.nn.utils.clip_grad_norm_
-}
-
-}  // namespace detail
-
-StatusOr<GradNormResult> ClipGradNorm(const std::vector<FloatSpan>& grads, double max_norm, Device device, ClipAction action) {
+Status JudgeGradients(const std::vector<FloatSpan>& grads, double max_norm, const float* loss, Device device,
+                      StepVerdict* verdict, Stream stream) {
   for (size_t i = 0; i < grads.size(); ++i) {
     if (grads[i].size < 0 || (grads[i].size > 0 && !grads[i].data)) {
       return InvalidArgument("gradient norm: buffer " + std::to_string(i) + " has a null pointer or a negative size");
     }
   }
   if (!std::isfinite(max_norm)) return InvalidArgument("gradient norm: max_norm must be finite");
-  if (device == Device::kCuda) return detail::ClipGradNormCuda(grads, max_norm, action);
-  return ClipGradNormCpu(grads, max_norm, action);
+  if (verdict == nullptr) return InvalidArgument("gradient norm: no verdict to write to");
+  if (device == Device::kCuda) return detail::JudgeGradientsCuda(grads, max_norm, loss, verdict, stream);
+  detail::RecordJudgement(*verdict, SumSquaresCpu(grads), loss, max_norm);
+  return OkStatus();
 }
 
 }  // namespace orchard::kernels

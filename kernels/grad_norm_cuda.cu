@@ -1,8 +1,8 @@
-// CUDA twin of the gradient norm (grad_norm_cpu.cc): one launch reduces every chunk of every buffer
-// to a per-chunk partial sum, the host adds them in chunk order (deterministic, like the CPU twin),
-// and a second launch scales when clipping. The tables are planned once for a set of gradient
-// buffers and kept while the same buffers come back (every step of a run), so a step allocates
-// nothing and copies no table; the partial sums come back through pinned memory.
+// CUDA twin of the gradient judgement (grad_norm_cpu.cc): one launch reduces every chunk of every
+// buffer to a per-chunk partial sum, a second (one thread) adds them in chunk order, as the CPU twin
+// does, and writes the verdict. Nothing comes back to the host. The tables are planned once for a set
+// of gradient buffers and kept while the same buffers come back (every step of a run), so a step
+// allocates nothing and copies no table.
 #include <cmath>
 #include <memory>
 
@@ -33,12 +33,12 @@ __global__ void SumSquaresKernel(const FloatSpan* spans, const Chunk* chunks, in
   }
 }
 
-__global__ void ScaleKernel(const FloatSpan* spans, const Chunk* chunks, int64_t chunk_count, float scale) {
-  for (int64_t c = blockIdx.x; c < chunk_count; c += gridDim.x) {
-    const Chunk chunk = chunks[c];
-    float* data = spans[chunk.tensor].data;
-    for (int64_t i = chunk.begin + threadIdx.x; i < chunk.end; i += blockDim.x) data[i] *= scale;
-  }
+// One thread: the partial sums in chunk order (so the norm does not depend on the launch shape).
+__global__ void VerdictKernel(const double* partials, int64_t chunk_count, const float* loss, double max_norm,
+                              StepVerdict* verdict) {
+  double sum = 0;
+  for (int64_t c = 0; c < chunk_count; ++c) sum += partials[c];
+  RecordJudgement(*verdict, sum, loss, max_norm);
 }
 
 // The device tables for one set of gradient buffers.
@@ -48,11 +48,7 @@ struct GradNormPlan {
   DeviceBuffer<FloatSpan> spans;
   DeviceBuffer<Chunk> chunks;
   DeviceBuffer<double> partials;
-  double* pinned = nullptr;  // chunk_count partial sums, read back here
 
-  ~GradNormPlan() {
-    if (pinned) cudaFreeHost(pinned);
-  }
   bool Fits(const std::vector<FloatSpan>& other) const {
     if (other.size() != grads.size()) return false;
     for (size_t i = 0; i < other.size(); ++i)
@@ -78,8 +74,6 @@ StatusOr<GradNormPlan*> PlanFor(const std::vector<FloatSpan>& grads) {
   fresh->partials = DeviceBuffer<double>(chunks.size());
   if (!fresh->spans.ok() || !fresh->chunks.ok() || !fresh->partials.ok())
     return Internal("gradient norm: out of device memory for its tables");
-  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: pinned memory for its partial sums",
-                               cudaMallocHost(reinterpret_cast<void**>(&fresh->pinned), chunks.size() * sizeof(double)));
   ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", fresh->spans.CopyFrom(grads));
   ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", fresh->chunks.CopyFrom(chunks));
   return (plan = std::move(fresh)).get();
@@ -87,29 +81,19 @@ StatusOr<GradNormPlan*> PlanFor(const std::vector<FloatSpan>& grads) {
 
 }  // namespace
 
-StatusOr<GradNormResult> ClipGradNormCuda(const std::vector<FloatSpan>& grads, double max_norm, ClipAction action) {
+Status JudgeGradientsCuda(const std::vector<FloatSpan>& grads, double max_norm, const float* loss, StepVerdict* verdict,
+                          Stream stream) {
   ASSIGN_OR_RETURN(GradNormPlan* plan, PlanFor(grads));
-  GradNormResult result;
-  if (plan->chunk_count == 0) return result;
   const auto count = plan->chunk_count;
-  const unsigned blocks = BlocksFor(static_cast<size_t>(count));
   cudaGetLastError();  // a launch error must be this launch's, not one left by other CUDA work
-  SumSquaresKernel<<<blocks, kBlockThreads>>>(plan->spans.get(), plan->chunks.get(), count, plan->partials.get());
-  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: launch", cudaGetLastError());
-  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: reading partial sums",
-                               cudaMemcpyAsync(plan->pinned, plan->partials.get(), count * sizeof(double),
-                                               cudaMemcpyDeviceToHost, 0));
-  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: reading partial sums", cudaStreamSynchronize(0));
-  double sum = 0;
-  for (int64_t c = 0; c < count; ++c) sum += plan->pinned[c];
-  result.norm = std::sqrt(sum);
-  result.finite = std::isfinite(result.norm);
-  result.scale = ClipCoefficient(result.norm, max_norm);
-  if (action == ClipAction::kScaleGradients && result.scale != 1.0) {
-    ScaleKernel<<<blocks, kBlockThreads>>>(plan->spans.get(), plan->chunks.get(), count, static_cast<float>(result.scale));
-    ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: scaling", cudaGetLastError());
+  if (count > 0) {
+    SumSquaresKernel<<<BlocksFor(static_cast<size_t>(count)), kBlockThreads, 0, AsCuda(stream)>>>(
+        plan->spans.get(), plan->chunks.get(), count, plan->partials.get());
+    ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: launch", cudaGetLastError());
   }
-  return result;
+  VerdictKernel<<<1, 1, 0, AsCuda(stream)>>>(plan->partials.get(), count, loss, max_norm, verdict);
+  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: verdict launch", cudaGetLastError());
+  return OkStatus();
 }
 
 }  // namespace detail

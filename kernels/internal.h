@@ -65,8 +65,6 @@ std::vector<Chunk> PlanChunks(const std::vector<int64_t>& sizes, int64_t chunk_e
 #define ORCHARD_CPU_CLONES
 #endif
 
-// 1, or max_norm / (norm + 1e-6) when a finite norm is above max_norm > 0.
-double ClipCoefficient(double norm, double max_norm);
 
 // Runs fn(i) for every i in [0, count) on the CPU threads (the caller's included), each i exactly
 // once, in no particular order; returns when all are done. Work items together cover
@@ -75,11 +73,39 @@ double ClipCoefficient(double norm, double max_norm);
 void ParallelFor(int64_t count, int64_t total_elements, const std::function<void(int64_t)>& fn);
 
 // The CUDA halves of the public functions (kernels_cuda.cu, or kernels_nocuda.cc without nvcc).
-StatusOr<GradNormResult> ClipGradNormCuda(const std::vector<FloatSpan>& grads, double max_norm, ClipAction action);
+Status JudgeGradientsCuda(const std::vector<FloatSpan>& grads, double max_norm, const float* loss, StepVerdict* verdict,
+                          Stream stream);
 StatusOr<std::unique_ptr<MultiTensorOptimizer>> CreateCudaOptimizer(OptimizerKind kind, std::vector<OptimizerTensor> tensors,
                                                                     size_t group_count);
-Status CastToHalfCuda(const float* src, uint16_t* dst, int64_t size, HalfType type);
-Status CastFromHalfCuda(const uint16_t* src, float* dst, int64_t size, HalfType type, float scale);
+Status CastToHalfCuda(const float* src, uint16_t* dst, int64_t size, HalfType type, Stream stream);
+Status CastFromHalfCuda(const uint16_t* src, float* dst, int64_t size, HalfType type, float scale, Stream stream);
+
+ORCHARD_HD bool IsFinite(double x) {
+#ifdef __CUDA_ARCH__
+  return isfinite(x);
+#else
+  return std::isfinite(x);
+#endif
+}
+
+// 1, or max_norm / (norm + 1e-6) when a finite norm is above max_norm > 0 (torch's clip_grad_norm_).
+ORCHARD_HD double ClipCoefficient(double norm, double max_norm) {
+  if (!IsFinite(norm) || max_norm <= 0 || norm <= max_norm) return 1.0;
+  return max_norm / (norm + 1e-6);
+}
+
+// One judged step's entry in the verdict, the same on host and device. `sum_of_squares` is the
+// gradients'; `loss` may be null.
+ORCHARD_HD void RecordJudgement(StepVerdict& v, double sum_of_squares, const float* loss, double max_norm) {
+  const double norm = sqrt(sum_of_squares);
+  const bool finite = IsFinite(norm) && (loss == nullptr || IsFinite(*loss));
+  v.steps += 1;
+  if (!finite && v.skip == 0) v.first_nonfinite = v.steps;
+  if (!finite) v.skip = 1;
+  v.scale = static_cast<float>(ClipCoefficient(norm, max_norm));
+  if (loss != nullptr) v.loss_sum += *loss;
+  v.last_norm = norm;
+}
 
 // bf16 <-> float, round to nearest even (NaN stays a quiet NaN), identical on host and device.
 ORCHARD_HD uint32_t FloatBits(float f) {

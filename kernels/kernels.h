@@ -5,12 +5,14 @@
 //
 //   std::vector<OptimizerTensor> tensors = {{param, grad, exp_avg, exp_avg_sq}, ...};
 //   auto adamw = MultiTensorOptimizer::Create(OptimizerKind::kAdamW, tensors, /*group_count=*/1, Device::kCpu);
-//   GradNormResult norm = *ClipGradNorm(grads, 1.0, Device::kCpu, ClipAction::kComputeScaleOnly);
-//   OptimizerGroup group{.lr = 1e-3, .step = ++step, .grad_scale = norm.scale};
-//   Status s = (*adamw)->Step({group});
+//   StepVerdict verdict;  // in device memory for Device::kCuda
+//   Status judged = JudgeGradients(grads, /*max_norm=*/1.0, &loss, Device::kCpu, &verdict);
+//   OptimizerGroup group{.lr = 1e-3, .step = ++step};
+//   Status s = (*adamw)->Step({group}, &verdict);
 //
 // Functions and objects are thread-compatible: callers must not touch the buffers concurrently.
-// CUDA work is issued on the legacy default stream.
+// CUDA work is queued on the stream the caller names and never waited for, except where a function
+// says it reads results back.
 #pragma once
 
 #include <cstdint>
@@ -29,28 +31,37 @@ bool CudaKernelsAvailable();
 // Threads the CPU twins use (the caller's thread included); 0: one per core. Call before stepping.
 void SetCpuThreads(int threads);
 
+// A cudaStream_t as an opaque pointer, so callers need no CUDA headers; nullptr is the legacy default
+// stream. A caller that computes with LibTorch passes its current stream. The CPU twins ignore it.
+using Stream = void*;
+
 struct FloatSpan {
   float* data;
   int64_t size;  // elements; 64-bit so tensors over 2^31 elements are addressed correctly
 };
 
-// ---- Global gradient norm and clip ----
+// ---- Global gradient norm, clip coefficient and divergence guard ----
 
-struct GradNormResult {
-  double norm = 0;      // L2 norm over all buffers before clipping (inf/nan when not finite)
-  bool finite = true;   // false if any element is inf or nan
-  double scale = 1.0;   // clip coefficient: 1, or max_norm / (norm + 1e-6) when norm > max_norm
+// What JudgeGradients finds, kept where the optimizer reads it (device memory for Device::kCuda,
+// host memory for kCpu), so a training step never waits for the GPU: the host reads the tallies when
+// it chooses (once per log interval) and zeroes them (all fields 0) to start the next tally.
+struct StepVerdict {
+  // Written at every judged step; MultiTensorOptimizer::Step reads them.
+  float scale;               // clip coefficient: 1, or max_norm / (norm + 1e-6) when norm > max_norm
+  int32_t skip;              // 1 once a loss or gradient was not finite: steps leave everything as is
+  // Tallied since the verdict was zeroed.
+  int64_t steps;             // steps judged
+  int64_t first_nonfinite;   // the judged step (counting from 1) that first set skip; 0: none
+  double loss_sum;           // the judged steps' losses, summed in double
+  double last_norm;          // the latest step's L2 gradient norm (inf/nan when not finite)
 };
 
-enum class ClipAction {
-  kScaleGradients,    // multiply the buffers by `scale` (a second pass, only when clipping)
-  kComputeScaleOnly,  // leave the buffers; the caller folds `scale` into the optimizer step
-};
-
-// One pass over every buffer: the norm (accumulated in double), the non-finite flag and the clip
-// coefficient. max_norm <= 0 measures only. Nothing is scaled when the norm is not finite.
-StatusOr<GradNormResult> ClipGradNorm(const std::vector<FloatSpan>& grads, double max_norm, Device device,
-                                      ClipAction action);
+// Queues one step's judgement on `stream`: the L2 norm over every buffer (accumulated in double, the
+// partial sums added in a fixed order, so CPU and CUDA agree), whether it and `*loss` (one float in
+// the buffers' memory; nullptr: no loss) are finite, and the clip coefficient for max_norm (<= 0:
+// measure only); the result goes to `*verdict`. Gradients are not modified.
+Status JudgeGradients(const std::vector<FloatSpan>& grads, double max_norm, const float* loss, Device device,
+                      StepVerdict* verdict, Stream stream = nullptr);
 
 // ---- Fused multi-tensor optimizers ----
 
@@ -97,7 +108,10 @@ class MultiTensorOptimizer {
 
   // groups.size() must equal group_count; hyperparameters must be finite and in range (lr >= 0,
   // betas in [0, 1), eps > 0, step >= 1, nesterov only with momentum > 0 and no dampening).
-  virtual Status Step(const std::vector<OptimizerGroup>& groups) = 0;
+  // With a verdict (the optimizer's memory), every gradient is also multiplied by its scale, and
+  // nothing changes when its skip is set. The update is queued on `stream`, without waiting for it.
+  virtual Status Step(const std::vector<OptimizerGroup>& groups, const StepVerdict* verdict = nullptr,
+                      Stream stream = nullptr) = 0;
 
  protected:
   MultiTensorOptimizer(OptimizerKind kind, std::vector<OptimizerTensor> tensors, size_t group_count)
@@ -112,8 +126,9 @@ class MultiTensorOptimizer {
 enum class HalfType { kBFloat16, kFloat16 };
 
 // dst[i] = round-to-nearest-even(src[i]); overflow becomes inf, NaN stays NaN.
-Status CastToHalf(const float* src, uint16_t* dst, int64_t size, HalfType type, Device device);
+Status CastToHalf(const float* src, uint16_t* dst, int64_t size, HalfType type, Device device, Stream stream = nullptr);
 // dst[i] = float(src[i]) * scale (scale = 1/ranks turns a summed bucket into a mean).
-Status CastFromHalf(const uint16_t* src, float* dst, int64_t size, HalfType type, float scale, Device device);
+Status CastFromHalf(const uint16_t* src, float* dst, int64_t size, HalfType type, float scale, Device device,
+                    Stream stream = nullptr);
 
 }  // namespace orchard::kernels

@@ -16,12 +16,14 @@ bool CudaKernelsAvailable() { return false; }
 
 namespace detail {
 
-StatusOr<GradNormResult> ClipGradNormCuda(const std::vector<FloatSpan>&, double, ClipAction) { return NoCuda("gradient norm"); }
+Status JudgeGradientsCuda(const std::vector<FloatSpan>&, double, const float*, StepVerdict*, Stream) {
+  return NoCuda("gradient norm");
+}
 StatusOr<std::unique_ptr<MultiTensorOptimizer>> CreateCudaOptimizer(OptimizerKind, std::vector<OptimizerTensor>, size_t) {
   return NoCuda("fused optimizer");
 }
-Status CastToHalfCuda(const float*, uint16_t*, int64_t, HalfType) { return NoCuda("cast to 16-bit"); }
-Status CastFromHalfCuda(const uint16_t*, float*, int64_t, HalfType, float) { return NoCuda("cast from 16-bit"); }
+Status CastToHalfCuda(const float*, uint16_t*, int64_t, HalfType, Stream) { return NoCuda("cast to 16-bit"); }
+Status CastFromHalfCuda(const uint16_t*, float*, int64_t, HalfType, float, Stream) { return NoCuda("cast from 16-bit"); }
 
 }  // namespace detail
 }  // namespace orchard::kernels

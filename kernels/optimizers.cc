@@ -151,7 +151,7 @@ class CpuOptimizer final : public MultiTensorOptimizer {
     chunks_ = detail::PlanChunks(sizes, detail::kChunkElements);
   }
 
-  Status Step(const std::vector<OptimizerGroup>& groups) override {
+  Status Step(const std::vector<OptimizerGroup>& groups, const StepVerdict* verdict, Stream) override {
     if (groups.size() != group_count_) {
       return InvalidArgument("optimizer step: " + std::to_string(groups.size()) + " groups given, the optimizer has " +
                              std::to_string(group_count_));
@@ -160,8 +160,10 @@ class CpuOptimizer final : public MultiTensorOptimizer {
     for (size_t i = 0; i < groups.size(); ++i) {
       RETURN_IF_ERROR(detail::ValidateGroup(kind_, groups[i], i));
       coefficients.push_back(detail::Coefficients(kind_, groups[i]));
+      if (verdict != nullptr) coefficients.back().grad_scale *= verdict->scale;
     }
     RETURN_IF_ERROR(detail::CheckMomentumBuffers(kind_, tensors_, groups));
+    if (verdict != nullptr && verdict->skip != 0) return OkStatus();
     detail::ParallelFor(static_cast<int64_t>(chunks_.size()), total_, [&](int64_t i) {
       const Chunk& chunk = chunks_[i];
       const OptimizerTensor& t = tensors_[chunk.tensor];

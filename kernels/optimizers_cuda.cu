@@ -13,12 +13,15 @@ constexpr int kIlp = 4;  // elements in flight per thread: loads of all four are
 
 template <OptimizerKind kKind>
 __global__ void StepKernel(const OptimizerTensor* tensors, const Chunk* chunks, int64_t chunk_count,
-                           const GroupCoefficients* groups) {
+                           const GroupCoefficients* groups, const StepVerdict* verdict) {
   constexpr bool kAdam = kKind != OptimizerKind::kSgd;
+  if (verdict != nullptr && verdict->skip != 0) return;
+  const float verdict_scale = verdict != nullptr ? verdict->scale : 1.0f;
   for (int64_t c = blockIdx.x; c < chunk_count; c += gridDim.x) {
     const Chunk chunk = chunks[c];
     const OptimizerTensor t = tensors[chunk.tensor];
-    const GroupCoefficients k = groups[t.group];
+    GroupCoefficients k = groups[t.group];
+    k.grad_scale *= verdict_scale;
     const bool bf16 = t.param_type == ParamType::kBFloat16;
     float* p = bf16 ? t.master : static_cast<float*>(t.param);
     const bool momentum = !kAdam && k.momentum != 0.0f;
@@ -93,7 +96,7 @@ class CudaOptimizer final : public MultiTensorOptimizer {
     return OkStatus();
   }
 
-  Status Step(const std::vector<OptimizerGroup>& groups) override {
+  Status Step(const std::vector<OptimizerGroup>& groups, const StepVerdict* verdict, Stream stream) override {
     if (groups.size() != group_count_) {
       return InvalidArgument("optimizer step: " + std::to_string(groups.size()) + " groups given, the optimizer has " +
                              std::to_string(group_count_));
@@ -108,24 +111,27 @@ class CudaOptimizer final : public MultiTensorOptimizer {
     for (size_t i = 0; i < groups.size(); ++i) pinned_[slot][i] = Coefficients(kind_, groups[i]);
     ORCHARD_CUDA_RETURN_IF_ERROR("fused optimizer: copying coefficients",
                                  cudaMemcpyAsync(groups_[slot].get(), pinned_[slot], groups.size() * sizeof(GroupCoefficients),
-                                                 cudaMemcpyHostToDevice, 0));
+                                                 cudaMemcpyHostToDevice, AsCuda(stream)));
     // A launch error must be this launch's, not one left behind by other CUDA work.
     cudaGetLastError();
     const unsigned blocks = BlocksFor(static_cast<size_t>(chunk_count_));
     switch (kind_) {
       case OptimizerKind::kAdamW:
-        StepKernel<OptimizerKind::kAdamW><<<blocks, kBlockThreads>>>(tensor_table_.get(), chunk_table_.get(), chunk_count_, groups_[slot].get());
+        StepKernel<OptimizerKind::kAdamW><<<blocks, kBlockThreads, 0, AsCuda(stream)>>>(tensor_table_.get(), chunk_table_.get(), chunk_count_,
+                                                                                    groups_[slot].get(), verdict);
         break;
       case OptimizerKind::kAdam:
-        StepKernel<OptimizerKind::kAdam><<<blocks, kBlockThreads>>>(tensor_table_.get(), chunk_table_.get(), chunk_count_, groups_[slot].get());
+        StepKernel<OptimizerKind::kAdam><<<blocks, kBlockThreads, 0, AsCuda(stream)>>>(tensor_table_.get(), chunk_table_.get(), chunk_count_,
+                                                                                    groups_[slot].get(), verdict);
         break;
       case OptimizerKind::kSgd:
-        StepKernel<OptimizerKind::kSgd><<<blocks, kBlockThreads>>>(tensor_table_.get(), chunk_table_.get(), chunk_count_, groups_[slot].get());
+        StepKernel<OptimizerKind::kSgd><<<blocks, kBlockThreads, 0, AsCuda(stream)>>>(tensor_table_.get(), chunk_table_.get(), chunk_count_,
+                                                                                    groups_[slot].get(), verdict);
         break;
     }
     const cudaError_t launched = cudaGetLastError();
     // Recorded even after a failed launch, so the slot's event still marks its latest use.
-    ORCHARD_CUDA_RETURN_IF_ERROR("fused optimizer: events", cudaEventRecord(events_[slot], 0));
+    ORCHARD_CUDA_RETURN_IF_ERROR("fused optimizer: events", cudaEventRecord(events_[slot], AsCuda(stream)));
     ORCHARD_CUDA_RETURN_IF_ERROR("fused optimizer: launch", launched);
     return OkStatus();
   }

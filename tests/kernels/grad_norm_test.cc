@@ -23,11 +23,11 @@ std::vector<FloatSpan> Spans(std::vector<std::vector<float>>& buffers) {
   return spans;
 }
 
-GradNormResult ClipCpu(const std::vector<FloatSpan>& spans, double max_norm,
-                       ClipAction action = ClipAction::kScaleGradients) {
-  StatusOr<GradNormResult> r = ClipGradNorm(spans, max_norm, Device::kCpu, action);
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  return r.ok() ? *r : GradNormResult{};
+StepVerdict JudgeCpu(const std::vector<FloatSpan>& spans, double max_norm, const float* loss = nullptr) {
+  StepVerdict verdict{};
+  Status judged = JudgeGradients(spans, max_norm, loss, Device::kCpu, &verdict);
+  EXPECT_TRUE(judged.ok()) << judged.message();
+  return verdict;
 }
 
 std::vector<std::vector<float>> RandomBuffers(std::vector<size_t> sizes, unsigned seed) {
@@ -46,78 +46,91 @@ TEST(GradNormCpuTest, MatchesReferenceAcrossShapes) {
   for (auto sizes : std::vector<std::vector<size_t>>{{1}, {3, 0, 7}, {65535, 65537}, {1 << 20, 5, 300000}}) {
     auto buffers = RandomBuffers(sizes, 7);
     double expected = ReferenceNorm(buffers);
-    auto spans = Spans(buffers);
-    GradNormResult r = ClipCpu(spans, 0);
-    EXPECT_TRUE(r.finite);
-    EXPECT_NEAR(r.norm, expected, 1e-9 * expected);
-    EXPECT_EQ(r.scale, 1.0);
+    StepVerdict v = JudgeCpu(Spans(buffers), 0);
+    EXPECT_EQ(v.skip, 0);
+    EXPECT_NEAR(v.last_norm, expected, 1e-9 * expected);
+    EXPECT_EQ(v.scale, 1.0f);
   }
 }
 
-TEST(GradNormCpuTest, ClipsToMaxNorm) {
+TEST(GradNormCpuTest, ScaleClipsToMaxNormAndLeavesTheBuffers) {
   auto buffers = RandomBuffers({1000, 2000}, 3);
-  auto original = buffers;
-  auto spans = Spans(buffers);
-  GradNormResult r = ClipCpu(spans, 1.0);
-  ASSERT_GT(r.norm, 1.0);
-  EXPECT_NEAR(r.scale, 1.0 / (r.norm + 1e-6), 1e-12);
-  EXPECT_NEAR(ReferenceNorm(buffers), 1.0, 1e-5);
-  EXPECT_FLOAT_EQ(buffers[1][17], original[1][17] * static_cast<float>(r.scale));
+  auto before = buffers;
+  StepVerdict v = JudgeCpu(Spans(buffers), 1.0);
+  ASSERT_GT(v.last_norm, 1.0);
+  EXPECT_EQ(v.scale, static_cast<float>(1.0 / (v.last_norm + 1e-6)));
+  EXPECT_EQ(buffers, before);
 }
 
 TEST(GradNormCpuTest, NoClipBelowMaxNorm) {
   std::vector<std::vector<float>> buffers = {{0.3f, 0.4f}};
-  auto spans = Spans(buffers);
-  GradNormResult r = ClipCpu(spans, 1.0);
-  EXPECT_NEAR(r.norm, 0.5, 1e-7);
-  EXPECT_EQ(buffers[0][0], 0.3f);
+  StepVerdict v = JudgeCpu(Spans(buffers), 1.0);
+  EXPECT_NEAR(v.last_norm, 0.5, 1e-7);
+  EXPECT_EQ(v.scale, 1.0f);
 }
 
-TEST(GradNormCpuTest, FlagsNonFiniteAndScalesNothing) {
+TEST(GradNormCpuTest, NonFiniteGradientsSetSkip) {
   for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
                     -std::numeric_limits<float>::infinity()}) {
     auto buffers = RandomBuffers({100, 200000}, 5);
     buffers[1][123456] = bad;
-    auto before = buffers;
-    auto spans = Spans(buffers);
-    GradNormResult r = ClipCpu(spans, 1.0);
-    EXPECT_FALSE(r.finite) << bad;
-    EXPECT_EQ(buffers[0], before[0]);
+    StepVerdict v = JudgeCpu(Spans(buffers), 1.0);
+    EXPECT_EQ(v.skip, 1) << bad;
+    EXPECT_EQ(v.first_nonfinite, 1) << bad;
+    EXPECT_FALSE(std::isfinite(v.last_norm)) << bad;
+    EXPECT_EQ(v.scale, 1.0f) << bad;
   }
 }
 
 TEST(GradNormCpuTest, LargeFiniteValuesAreNotMistakenForOverflow) {
   std::vector<std::vector<float>> buffers = {{1e30f, 1e30f}};  // squares overflow float, not double
-  auto spans = Spans(buffers);
-  GradNormResult r = ClipCpu(spans, 0);
-  EXPECT_TRUE(r.finite);
-  const double v = 1e30f;
-  EXPECT_NEAR(r.norm, std::sqrt(2.0) * v, 1e-12 * v);
+  StepVerdict v = JudgeCpu(Spans(buffers), 0);
+  EXPECT_EQ(v.skip, 0);
+  const double x = 1e30f;
+  EXPECT_NEAR(v.last_norm, std::sqrt(2.0) * x, 1e-12 * x);
 }
 
-TEST(GradNormCpuTest, ComputeScaleOnlyLeavesTheBuffers) {
-  auto buffers = RandomBuffers({5000}, 9);
-  auto before = buffers;
-  auto spans = Spans(buffers);
-  GradNormResult r = ClipCpu(spans, 1.0, ClipAction::kComputeScaleOnly);
-  ASSERT_GT(r.norm, 1.0);
-  EXPECT_NEAR(r.scale, 1.0 / (r.norm + 1e-6), 1e-12);
-  EXPECT_EQ(buffers, before);
+// Steps are tallied until the host zeroes the verdict: the losses' sum, and the first step that was
+// not finite, after which skip stays set even when later steps are finite.
+TEST(GradNormCpuTest, TalliesStepsUntilZeroedAndSkipStaysSet) {
+  std::vector<std::vector<float>> good = {{0.3f, 0.4f}};
+  std::vector<std::vector<float>> bad = {{std::numeric_limits<float>::quiet_NaN()}};
+  StepVerdict v{};
+  const float losses[] = {2.0f, 1.5f, std::numeric_limits<float>::infinity(), 1.0f};
+  for (int step = 0; step < 4; ++step) {
+    // The third step's loss is infinite with finite gradients; that alone sets skip.
+    ASSERT_TRUE(JudgeGradients(Spans(good), 0, &losses[step], Device::kCpu, &v).ok());
+    EXPECT_EQ(v.skip, step >= 2 ? 1 : 0) << step;
+  }
+  EXPECT_EQ(v.steps, 4);
+  EXPECT_EQ(v.first_nonfinite, 3);
+  EXPECT_FALSE(std::isfinite(v.loss_sum));
+  v = StepVerdict{};
+  const float loss = 0.5f;
+  ASSERT_TRUE(JudgeGradients(Spans(good), 0, &loss, Device::kCpu, &v).ok());
+  ASSERT_TRUE(JudgeGradients(Spans(bad), 0, &loss, Device::kCpu, &v).ok());
+  EXPECT_EQ(v.steps, 2);
+  EXPECT_EQ(v.first_nonfinite, 2);
+  EXPECT_EQ(v.loss_sum, 1.0);
 }
 
 TEST(GradNormCpuTest, RejectsBadBuffers) {
-  StatusOr<GradNormResult> null_data = ClipGradNorm({{nullptr, 3}}, 1.0, Device::kCpu, ClipAction::kScaleGradients);
+  StepVerdict v{};
+  Status null_data = JudgeGradients({{nullptr, 3}}, 1.0, nullptr, Device::kCpu, &v);
   ASSERT_FALSE(null_data.ok());
-  EXPECT_NE(null_data.status().message().find("buffer 0"), std::string::npos) << null_data.status().message();
+  EXPECT_NE(null_data.message().find("buffer 0"), std::string::npos) << null_data.message();
   float x = 1;
-  EXPECT_FALSE(ClipGradNorm({{&x, -1}}, 1.0, Device::kCpu, ClipAction::kScaleGradients).ok());
-  EXPECT_FALSE(ClipGradNorm({{&x, 1}}, std::nan(""), Device::kCpu, ClipAction::kScaleGradients).ok());
+  EXPECT_FALSE(JudgeGradients({{&x, -1}}, 1.0, nullptr, Device::kCpu, &v).ok());
+  EXPECT_FALSE(JudgeGradients({{&x, 1}}, std::nan(""), nullptr, Device::kCpu, &v).ok());
+  EXPECT_FALSE(JudgeGradients({{&x, 1}}, 1.0, nullptr, Device::kCpu, nullptr).ok());
+  EXPECT_EQ(v.steps, 0);
 }
 
 TEST(GradNormCpuTest, EmptyListHasZeroNorm) {
-  GradNormResult r = ClipCpu({}, 1.0);
-  EXPECT_TRUE(r.finite);
-  EXPECT_EQ(r.norm, 0.0);
+  StepVerdict v = JudgeCpu({}, 1.0);
+  EXPECT_EQ(v.skip, 0);
+  EXPECT_EQ(v.last_norm, 0.0);
+  EXPECT_EQ(v.steps, 1);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The CUDA kernels against their CPU twins. Skipped, with a message, where no GPU is visible.
 #include <cuda_runtime.h>
+#include <cstring>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -25,27 +26,54 @@ std::vector<torch::Tensor> ToCuda(const std::vector<torch::Tensor>& host) {
   return out;
 }
 
-TEST(KernelsGpuTest, GradNormMatchesCpuTwin) {
+// The judgement on the GPU, on a stream of its own, against the CPU twin; the verdict stays in device
+// memory until read.
+TEST(KernelsGpuTest, JudgementMatchesCpuTwin) {
   SKIP_WITHOUT_GPU();
   torch::manual_seed(11);
   std::vector<torch::Tensor> host = {torch::randn({3}), torch::randn({1 << 20}), torch::randn({777777}), torch::randn({0})};
   std::vector<torch::Tensor> device = ToCuda(host);
-  auto cpu = ClipGradNorm(Spans(host), 10.0, Device::kCpu, ClipAction::kScaleGradients);
-  auto gpu = ClipGradNorm(Spans(device), 10.0, Device::kCuda, ClipAction::kScaleGradients);
-  ASSERT_TRUE(cpu.ok() && gpu.ok()) << gpu.status().message();
-  EXPECT_TRUE(gpu->finite);
-  EXPECT_NEAR(gpu->norm, cpu->norm, 1e-9 * cpu->norm);
-  for (size_t i = 0; i < host.size(); ++i) EXPECT_TRUE(torch::allclose(device[i].cpu(), host[i], 1e-6, 1e-7));
+  cudaStream_t stream;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  const auto verdict_bytes = static_cast<int64_t>(sizeof(StepVerdict));
+  torch::Tensor on_device = torch::zeros({verdict_bytes}, torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
+  auto* gpu_verdict = reinterpret_cast<StepVerdict*>(on_device.data_ptr());
+  const auto read = [&] {
+    EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    StepVerdict v;
+    torch::Tensor copy = on_device.cpu();
+    std::memcpy(&v, copy.data_ptr(), sizeof v);
+    return v;
+  };
+  torch::Tensor loss = torch::full({1}, 2.5f, torch::TensorOptions().device(torch::kCUDA));
+  StepVerdict cpu{};
+  const float host_loss = 2.5f;
+  ASSERT_TRUE(JudgeGradients(Spans(host), 10.0, &host_loss, Device::kCpu, &cpu).ok());
+  ASSERT_TRUE(JudgeGradients(Spans(device), 10.0, loss.data_ptr<float>(), Device::kCuda, gpu_verdict, stream).ok());
+  StepVerdict gpu = read();
+  EXPECT_EQ(gpu.skip, 0);
+  EXPECT_EQ(gpu.steps, 1);
+  EXPECT_EQ(gpu.loss_sum, 2.5);
+  EXPECT_NEAR(gpu.last_norm, cpu.last_norm, 1e-9 * cpu.last_norm);
+  EXPECT_NEAR(gpu.scale, cpu.scale, 1e-6f * cpu.scale);
+  for (size_t i = 0; i < host.size(); ++i) EXPECT_TRUE(torch::equal(device[i].cpu(), host[i]));
 
   device[1][12345] = std::numeric_limits<float>::quiet_NaN();
-  auto bad = ClipGradNorm(Spans(device), 10.0, Device::kCuda, ClipAction::kScaleGradients);
-  ASSERT_TRUE(bad.ok());
-  EXPECT_FALSE(bad->finite);
+  ASSERT_TRUE(JudgeGradients(Spans(device), 10.0, loss.data_ptr<float>(), Device::kCuda, gpu_verdict, stream).ok());
+  StepVerdict bad = read();
+  EXPECT_EQ(bad.skip, 1);
+  EXPECT_EQ(bad.first_nonfinite, 2);
+  cudaStreamDestroy(stream);
 }
 
-// 20 steps of each optimizer on the GPU and on the CPU, fp32 and bf16 parameters, two groups.
+// 20 steps of each optimizer on the GPU (on a stream of its own) and on the CPU, fp32 and bf16
+// parameters, two groups, with a verdict that scales some steps and skips one.
 TEST(KernelsGpuTest, OptimizersMatchCpuTwin) {
   SKIP_WITHOUT_GPU();
+  cudaStream_t stream;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  const auto verdict_bytes = static_cast<int64_t>(sizeof(StepVerdict));
+  torch::Tensor gpu_verdict = torch::zeros({verdict_bytes}, torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
   const std::vector<int64_t> sizes = {5, 0, 65536, 65537, 1000003};
   for (OptimizerKind kind : {OptimizerKind::kSgd, OptimizerKind::kAdam, OptimizerKind::kAdamW}) {
     for (ParamType type : {ParamType::kFloat32, ParamType::kBFloat16}) {
@@ -82,14 +110,19 @@ TEST(KernelsGpuTest, OptimizersMatchCpuTwin) {
         groups[0].lr = 0.01, groups[0].momentum = 0.9, groups[0].weight_decay = 0.01, groups[0].step = step;
         groups[1].lr = 0.003, groups[1].beta1 = 0.8, groups[1].momentum = 0.5, groups[1].nesterov = true, groups[1].step = step;
         groups[1].grad_scale = 0.5;
+        ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);  // the last step read the buffers refilled here
         for (size_t i = 0; i < sizes.size(); ++i) {
           cpu.grads[i].copy_(torch::randn({sizes[i]}));
           gpu.grads[i].copy_(cpu.grads[i]);
         }
-        ASSERT_TRUE(cpu.opt->Step(groups).ok());
-        ASSERT_TRUE(gpu.opt->Step(groups).ok());
+        StepVerdict verdict{};
+        verdict.scale = step % 2 == 0 ? 0.75f : 1.0f;
+        verdict.skip = step == 7 ? 1 : 0;
+        gpu_verdict.copy_(torch::from_blob(&verdict, {verdict_bytes}, torch::kUInt8));
+        ASSERT_TRUE(cpu.opt->Step(groups, &verdict).ok());
+        ASSERT_TRUE(gpu.opt->Step(groups, reinterpret_cast<StepVerdict*>(gpu_verdict.data_ptr()), stream).ok());
       }
-      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
       for (size_t i = 0; i < sizes.size(); ++i) {
         // nvcc contracts multiply-adds into FMAs, so the two differ by rounding: fp32 values (master
         // weights for bf16) closely, their bf16 roundings by at most one bf16 step.
@@ -102,6 +135,7 @@ TEST(KernelsGpuTest, OptimizersMatchCpuTwin) {
       }
     }
   }
+  cudaStreamDestroy(stream);
 }
 
 TEST(KernelsGpuTest, CastsMatchCpuTwinBitForBit) {
@@ -141,8 +175,8 @@ TEST(KernelsGpuTest, RuntimeOptimizerOnCudaParameters) {
       cpu[i].mutable_grad() = torch::randn(cpu[i].sizes());
       gpu[i].mutable_grad() = cpu[i].grad().to(torch::kCUDA);
     }
-    ASSERT_TRUE((*on_cpu)->Step(1e-2, 1.0).ok());
-    ASSERT_TRUE((*on_gpu)->Step(1e-2, 1.0).ok());
+    ASSERT_TRUE((*on_cpu)->Step(1e-2, nullptr).ok());
+    ASSERT_TRUE((*on_gpu)->Step(1e-2, nullptr).ok());
   }
   for (size_t i = 0; i < cpu.size(); ++i) EXPECT_TRUE(torch::allclose(gpu[i].detach().cpu(), cpu[i].detach(), 1e-5, 1e-6));
 }

@@ -134,6 +134,26 @@ TEST(FusedOptimizerCpuTest, PlainSgdNeedsNoBuffers) {
   EXPECT_FLOAT_EQ(p[1], 2.5f);
 }
 
+// A verdict's scale multiplies every gradient (as grad_scale does); its skip leaves everything as is.
+TEST(FusedOptimizerCpuTest, FollowsTheVerdict) {
+  std::vector<float> p = {1, 2}, g = {0.5f, -1}, buf = {0, 0};
+  auto sgd = MultiTensorOptimizer::Create(OptimizerKind::kSgd, {{p.data(), g.data(), buf.data(), nullptr, nullptr, 2}}, 1,
+                                          Device::kCpu);
+  ASSERT_TRUE(sgd.ok()) << sgd.status().message();
+  OptimizerGroup group;
+  group.lr = 0.5, group.momentum = 0.9;
+  StepVerdict verdict{};
+  verdict.scale = 0.5f;
+  ASSERT_TRUE((*sgd)->Step({group}, &verdict).ok());
+  EXPECT_FLOAT_EQ(p[0], 0.875f);
+  EXPECT_FLOAT_EQ(p[1], 2.25f);
+  verdict.skip = 1;
+  group.step = 2;
+  ASSERT_TRUE((*sgd)->Step({group}, &verdict).ok());
+  EXPECT_FLOAT_EQ(p[0], 0.875f);
+  EXPECT_FLOAT_EQ(buf[1], -0.5f);
+}
+
 // bf16 parameters step their fp32 master weights exactly as fp32 parameters step, and hold the
 // master rounded to bf16.
 TEST(FusedOptimizerCpuTest, Bf16ParamsFollowTheirMasterWeights) {

@@ -1,11 +1,18 @@
 #include "worker/train/optimizers.h"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
+#include <cstring>
 #include <sstream>
 #include <string>
 
-#include "kernels/kernels.h"
-
 namespace orchard::train {
+
+kernels::Stream KernelStream(const torch::Device& device) {
+  if (!device.is_cuda()) return nullptr;
+  return c10::impl::getDeviceGuardImpl(device.type())->getStream(device).native_handle();
+}
+
 namespace {
 
 std::string Shape(const torch::Tensor& t) {
@@ -92,7 +99,7 @@ class FusedOptimizer final : public Optimizer {
     }
   }
 
-  Status Step(double lr, double grad_scale) override {
+  Status Step(double lr, const kernels::StepVerdict* verdict) override {
     torch::NoGradGuard no_grad;
     // The kernels run on the current device; make it the parameters' (cuda:N).
     c10::OptionalDeviceGuard device_guard;
@@ -148,8 +155,7 @@ class FusedOptimizer final : public Optimizer {
     group.momentum = spec_.momentum;
     group.nesterov = spec_.nesterov;
     group.step = steps_ + 1;
-    group.grad_scale = grad_scale;
-    RETURN_IF_ERROR(plan_->Step({group}));
+    RETURN_IF_ERROR(plan_->Step({group}, verdict, params_.empty() ? nullptr : KernelStream(params_[0].device())));
     ++steps_;
     return OkStatus();
   }
@@ -205,12 +211,26 @@ class TorchOptimizer final : public Optimizer {
     }
   }
 
-  Status Step(double lr, double grad_scale) override {
+  Status Step(double lr, const kernels::StepVerdict* verdict) override {
+    kernels::StepVerdict judged{};
+    judged.scale = 1;
+    if (verdict != nullptr && !params_.empty()) {
+      // The reference implementation: it waits for the verdict to reach the host.
+      const auto bytes = static_cast<int64_t>(sizeof judged);
+      torch::Tensor on_host = torch::from_blob(const_cast<kernels::StepVerdict*>(verdict), {bytes},
+                                               torch::TensorOptions().dtype(torch::kUInt8).device(params_[0].device()))
+                                  .to(torch::kCPU);
+      std::memcpy(&judged, on_host.data_ptr(), sizeof judged);
+    }
+    if (judged.skip != 0) {
+      ++steps_;
+      return OkStatus();
+    }
     for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
-    if (grad_scale != 1.0) {
+    if (judged.scale != 1.0f) {
       torch::NoGradGuard no_grad;
       for (auto& p : params_) {
-        if (p.grad().defined()) p.mutable_grad().mul_(grad_scale);
+        if (p.grad().defined()) p.mutable_grad().mul_(static_cast<double>(judged.scale));
       }
     }
     optimizer_->step();

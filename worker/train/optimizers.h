@@ -3,7 +3,8 @@
 //
 //   ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> opt, MakeOptimizer(recipe.optimizer, model->Parameters()));
 //   loss.backward();
-//   RETURN_IF_ERROR(opt->Step(lr, clip_scale));
+//   RETURN_IF_ERROR(kernels::JudgeGradients(grads, clip, loss_ptr, device, verdict, KernelStream(device)));
+//   RETURN_IF_ERROR(opt->Step(lr, verdict));
 //
 // Both implementations save the same state layout (step, and per parameter exp_avg / exp_avg_sq or
 // momentum_buffer, and master weights for bf16 parameters), so a checkpoint written with one resumes
@@ -17,16 +18,23 @@
 
 #include "core/recipe.h"
 #include "core/status.h"
+#include "kernels/kernels.h"
 
 namespace orchard::train {
+
+// Where Orchard's kernels queue work on `device`: LibTorch's current stream there, so they keep order
+// with the model's own work; nullptr (ignored) on the CPU.
+kernels::Stream KernelStream(const torch::Device& device);
 
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
 
-  // One step of every parameter that has a gradient, at learning rate `lr`, with every gradient first
-  // multiplied by `grad_scale` (the clip coefficient; 1 for none).
-  virtual Status Step(double lr, double grad_scale) = 0;
+  // One step of every parameter that has a gradient, at learning rate `lr`, following `verdict` (in
+  // the parameters' memory; kernels::JudgeGradients wrote it): every gradient is first multiplied by
+  // its clip scale, and nothing changes when it says skip. nullptr: scale 1, no skip. The fused
+  // implementation queues the step without waiting for the device; torch's reads the verdict first.
+  virtual Status Step(double lr, const kernels::StepVerdict* verdict) = 0;
 
   // Steps taken so far.
   virtual int64_t steps() const = 0;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -286,7 +287,10 @@ class Run {
     model_->SetTraining(false);
     const int64_t n = validation_.inputs.size(0);
     const int64_t chunk = std::max<int64_t>(256, r_.train.batch_size);
-    double loss_sum = 0, correct = 0, items = 0;
+    // Summed on the device and read once at the end.
+    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+    torch::Tensor correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
+    double items = 0;
     const bool lm = data_.task == "language_model";
     for (int64_t begin = rank_ * chunk; begin < n; begin += chunk * ranks_) {
       int64_t len = std::min(chunk, n - begin);
@@ -299,12 +303,12 @@ class Run {
         AutocastScope autocast(bf16_);
         out = model_->Forward(inputs);
       }
-      loss_sum += Loss(data_.task, out.to(torch::kFloat32), targets, /*sum=*/true).item<double>();
+      loss_sum += Loss(data_.task, out.to(torch::kFloat32), targets, /*sum=*/true).to(torch::kFloat64);
       items += static_cast<double>(targets.numel());
-      if (data_.task == "classification") correct += out.argmax(-1).eq(targets).sum().item<double>();
+      if (data_.task == "classification") correct += out.argmax(-1).eq(targets).sum();
     }
     model_->SetTraining(true);
-    std::vector<double> sums = {loss_sum, correct, items};
+    std::vector<double> sums = {loss_sum.item<double>(), static_cast<double>(correct.item<int64_t>()), items};
     RETURN_IF_ERROR(gathering_->SumOverRanks(&sums));
     std::map<std::string, double> metrics;
     if (n == 0) return metrics;
@@ -327,15 +331,56 @@ class Run {
     return spans;
   }
 
+  kernels::StepVerdict* Verdict() { return reinterpret_cast<kernels::StepVerdict*>(verdict_.data_ptr()); }
+
+  // The steps since the host last looked, as every rank agrees on them.
+  struct Tally {
+    int64_t steps = 0;
+    double loss_sum = 0;          // the steps' losses, each the mean over the ranks
+    double last_norm = 0;
+    bool stop = false;            // some rank was asked to stop
+    bool diverged = false;        // some rank saw a loss or gradient that was not finite
+    int64_t diverged_at = 0;      // this rank's first such step (0 when only another rank saw one)
+  };
+
+  // Waits for the queued steps, reads the verdict's tallies, zeroes them, and agrees with the other
+  // ranks on the losses, on stopping and on divergence (one small collective).
+  StatusOr<Tally> ReadTally() {
+    kernels::StepVerdict v;
+    const torch::Tensor on_host = verdict_.to(torch::kCPU);
+    std::memcpy(&v, on_host.data_ptr(), sizeof v);
+    verdict_.zero_();
+    std::vector<double> shared = {v.loss_sum, StopRequested() ? 1.0 : 0.0, v.skip != 0 ? 1.0 : 0.0};
+    RETURN_IF_ERROR(gathering_->SumOverRanks(&shared));
+    Tally tally;
+    tally.steps = v.steps;
+    tally.loss_sum = shared[0] / ranks_;
+    tally.last_norm = v.last_norm;
+    tally.stop = shared[1] > 0;
+    tally.diverged = shared[2] > 0 || !std::isfinite(tally.loss_sum);
+    if (v.first_nonfinite > 0) tally.diverged_at = step_ - v.steps + v.first_nonfinite;
+    return tally;
+  }
+
+  bool StopRequested() const { return o_.stop_requested && o_.stop_requested->load(); }
+
+  // A step queues its work on the device and goes on: the loss, the gradient norm and the
+  // non-finite flag stay in the verdict, which the host reads only at the run's first step, at logged
+  // steps, evaluations, checkpoints and stops. A divergence is caught there, up to one log interval
+  // late; the optimizer has skipped every step from the one that diverged, so the model is the one
+  // before it.
   StatusOr<TrainResult> Loop() {
     const TrainSpec& t = r_.train;
     // Orchard's kernels run on the current device: make it this run's (cuda:N).
     c10::DeviceGuard device_guard(device_);
     model_->SetTraining(true);
+    const kernels::Device kernel_device = device_.is_cuda() ? kernels::Device::kCuda : kernels::Device::kCpu;
+    verdict_ = torch::zeros({static_cast<int64_t>(sizeof(kernels::StepVerdict))},
+                            torch::TensorOptions().dtype(torch::kUInt8).device(device_));
     double interval_seconds = 0, last_grad_norm = 0;
     int64_t interval_steps = 0, measured_steps = 0;
     double measured_seconds = 0;
-    bool first = true;
+    const int64_t first_step = step_ + 1;
     const int64_t samples_per_step = prefetcher_->batch_size() * t.grad_accumulation * ranks_;
     const auto run_start = Clock::now();
     if (step_ >= total_steps_) progress_->Say("the run is already complete at step " + std::to_string(step_) + "; nothing to do");
@@ -344,7 +389,7 @@ class Run {
       const auto step_start = Clock::now();
       const double lr = LearningRate(r_.schedule, r_.optimizer.lr, step_, total_steps_);
       reducer_->ZeroGrad();
-      torch::Tensor loss_total = torch::zeros({}, torch::TensorOptions().device(device_));
+      torch::Tensor loss_total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
       for (int64_t micro = 0; micro < t.grad_accumulation; ++micro) {
         reducer_->BeginBackward(micro + 1 == t.grad_accumulation);
         Batch b = prefetcher_->Next();
@@ -359,42 +404,36 @@ class Run {
         loss_total += loss.detach();
       }
       RETURN_IF_ERROR(reducer_->FinishBackward());
-      // The ranks agree on the mean loss and on stopping, so they all take the same decisions.
-      std::vector<double> shared = {loss_total.item<double>(),
-                                    o_.stop_requested && o_.stop_requested->load() ? 1.0 : 0.0};
-      RETURN_IF_ERROR(gathering_->SumOverRanks(&shared));
-      const double loss_value = shared[0] / ranks_;
-      bool stop = shared[1] > 0;
-      std::vector<kernels::FloatSpan> grads = GradientSpans();
       // The clip coefficient is folded into the optimizer's step instead of a pass over the gradients.
-      ASSIGN_OR_RETURN(kernels::GradNormResult norm,
-                       kernels::ClipGradNorm(grads, t.grad_clip, device_.is_cuda() ? kernels::Device::kCuda : kernels::Device::kCpu,
-                                             kernels::ClipAction::kComputeScaleOnly));
-      if (!std::isfinite(loss_value) || !norm.finite) {
-        progress_->Record(step_ + 1, "train_loss", loss_value);
-        progress_->Flush();
-        result_.outcome = TrainResult::Outcome::kDiverged;
-        result_.message = DivergenceMessage(step_ + 1, loss_value, norm.norm);
-        progress_->Say(result_.message);
-        return Finish();
-      }
-      RETURN_IF_ERROR(optimizer_->Step(lr, norm.scale));
+      RETURN_IF_ERROR(kernels::JudgeGradients(GradientSpans(), t.grad_clip, loss_total.data_ptr<float>(), kernel_device,
+                                              Verdict(), KernelStream(device_)));
+      RETURN_IF_ERROR(optimizer_->Step(lr, Verdict()));
       ++step_;
-      const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
-      if (first) result_.first_train_loss = loss_value;
-      // The first step pays for allocations and thread start-up; throughput excludes it.
-      if (!first) measured_seconds += seconds, ++measured_steps;
-      first = false;
-      window_loss_ += loss_value, ++window_steps_;
-      interval_seconds += seconds, ++interval_steps;
-      last_grad_norm = norm.norm;
 
       const bool last = step_ == total_steps_;
+      const bool evaluating = last || (t.eval_interval > 0 && step_ % t.eval_interval == 0);
+      const bool logged = last || step_ % log_interval_ == 0 || evaluating;
+      const bool checkpointing = r_.checkpoint.interval > 0 && step_ % r_.checkpoint.interval == 0;
+      // Alone, a stop request is a flag to look at; with several ranks they agree on it in ReadTally.
+      bool stop = ranks_ == 1 && StopRequested();
+      const bool first = step_ == first_step;
+      if (first || logged || checkpointing || stop) {
+        ASSIGN_OR_RETURN(Tally tally, ReadTally());
+        if (tally.diverged) return Diverged(tally);
+        if (first) result_.first_train_loss = tally.loss_sum / static_cast<double>(tally.steps);
+        window_loss_ += tally.loss_sum, window_steps_ += tally.steps;
+        last_grad_norm = tally.last_norm;
+        stop = stop || tally.stop;
+      }
+      const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
+      // The first step pays for allocations and thread start-up; throughput excludes it.
+      if (!first) measured_seconds += seconds, ++measured_steps;
+      interval_seconds += seconds, ++interval_steps;
+
       std::map<std::string, double> eval;
-      if (last || (t.eval_interval > 0 && step_ % t.eval_interval == 0)) {
+      if (evaluating) {
         ASSIGN_OR_RETURN(eval, Evaluate());
       }
-      const bool logged = last || step_ % log_interval_ == 0 || !eval.empty();
       if (logged) {
         StepReport report;
         report.step = step_;
@@ -419,7 +458,7 @@ class Run {
         ASSIGN_OR_RETURN(ends_here, AwaitDecision());
         stop = stop || !ends_here.empty();
       }
-      if (last || stop || (r_.checkpoint.interval > 0 && step_ % r_.checkpoint.interval == 0)) {
+      if (last || stop || checkpointing) {
         ASSIGN_OR_RETURN(result_.last_checkpoint,
                          checkpoints_->Save({step_, prefetcher_->position(), window_loss_, window_steps_}));
       }
@@ -435,6 +474,20 @@ class Run {
       result_.step_time_ms = 1000.0 * measured_seconds / measured_steps;
       result_.samples_per_second = samples_per_step * measured_steps / measured_seconds;
     }
+    return Finish();
+  }
+
+  // Ends the run at the first step that was not finite. The optimizer skipped it and every step
+  // after it, so the model (and the step count) is the one before it.
+  TrainResult Diverged(const Tally& tally) {
+    const int64_t at = tally.diverged_at > 0 ? tally.diverged_at : step_;
+    if (tally.diverged_at > 0) step_ = at - 1;
+    const double loss = tally.loss_sum / static_cast<double>(tally.steps);
+    progress_->Record(at, "train_loss", loss);
+    progress_->Flush();
+    result_.outcome = TrainResult::Outcome::kDiverged;
+    result_.message = DivergenceMessage(at, loss, tally.last_norm);
+    progress_->Say(result_.message);
     return Finish();
   }
 
@@ -509,6 +562,7 @@ class Run {
   std::unique_ptr<TrainerCheckpoints> checkpoints_;
   std::unique_ptr<BatchPrefetcher> prefetcher_;
   std::unique_ptr<DecisionWait> decisions_;  // rank 0's, when it waits for the strategy's decisions
+  torch::Tensor verdict_;  // the kernels::StepVerdict the steps share, in the device's memory
   bool decision_timeout_told_ = false;
   int64_t step_ = 0;
   // The losses since train_loss was last logged; checkpointed, so a resumed run logs the same means.

@@ -29,7 +29,9 @@ void SetGrads(std::vector<torch::Tensor>& params, int64_t step) {
 void RunSteps(Optimizer& opt, std::vector<torch::Tensor>& params, int64_t first_step, int64_t steps) {
   for (int64_t s = first_step; s < first_step + steps; ++s) {
     SetGrads(params, s);
-    Status status = opt.Step(0.01 * (1.0 + 0.1 * static_cast<double>(s % 3)), s % 4 == 0 ? 0.5 : 1.0);
+    kernels::StepVerdict verdict{};
+    verdict.scale = s % 4 == 0 ? 0.5f : 1.0f;
+    Status status = opt.Step(0.01 * (1.0 + 0.1 * static_cast<double>(s % 3)), &verdict);
     ASSERT_TRUE(status.ok()) << status.message();
   }
 }
@@ -113,12 +115,37 @@ TEST(FusedOptimizerAdapterTest, RejectsParametersTheKernelsCannotStep) {
   EXPECT_TRUE(MakeOptimizer(Spec("adamw", "torch"), {torch::zeros({4}, torch::kDouble)}).ok());
 }
 
+// A verdict that says skip leaves the parameters as they are, in both implementations (RunSteps
+// covers its scale), and both count the step.
+TEST(OptimizerVerdictTest, BothImplementationsSkipAStepTheVerdictRefuses) {
+  for (const std::string type : {"sgd", "adam", "adamw"}) {
+    std::vector<torch::Tensor> fused_params = Clone(StartingParams()), torch_params = Clone(StartingParams());
+    auto fused = MakeOptimizer(Spec(type, "fused"), fused_params);
+    auto reference = MakeOptimizer(Spec(type, "torch"), torch_params);
+    ASSERT_TRUE(fused.ok() && reference.ok());
+    RunSteps(**fused, fused_params, 1, 3);
+    RunSteps(**reference, torch_params, 1, 3);
+    const std::vector<torch::Tensor> fused_before = Clone(fused_params), torch_before = Clone(torch_params);
+    kernels::StepVerdict skip{};
+    skip.scale = 1, skip.skip = 1;
+    SetGrads(fused_params, 4), SetGrads(torch_params, 4);
+    ASSERT_TRUE((*fused)->Step(0.01, &skip).ok());
+    ASSERT_TRUE((*reference)->Step(0.01, &skip).ok());
+    for (size_t i = 0; i < fused_before.size(); ++i) {
+      EXPECT_TRUE(torch::equal(fused_params[i].detach(), fused_before[i].detach())) << type;
+      EXPECT_TRUE(torch::equal(torch_params[i].detach(), torch_before[i].detach())) << type;
+    }
+    EXPECT_EQ((*fused)->steps(), 4);
+    EXPECT_EQ((*reference)->steps(), 4);
+  }
+}
+
 TEST(FusedOptimizerAdapterTest, RejectsGradientsOfTheWrongShape) {
   std::vector<torch::Tensor> params = {torch::zeros({4}).requires_grad_(true)};
   auto opt = MakeOptimizer(Spec("adam", "fused"), params);
   ASSERT_TRUE(opt.ok());
   params[0].mutable_grad() = torch::ones({5});
-  ExpectError((*opt)->Step(0.1, 1.0), "parameter 0: gradient shape [5] does not match the parameter's [4]");
+  ExpectError((*opt)->Step(0.1, nullptr), "parameter 0: gradient shape [5] does not match the parameter's [4]");
   EXPECT_TRUE(torch::equal(params[0].detach(), torch::zeros({4})));
 }
 
@@ -153,8 +180,8 @@ TEST(FusedOptimizerAdapterTest, Bf16ParametersKeepMasterWeightsAcrossACheckpoint
     torch::Tensor g = torch::randn({1000}).to(torch::kBFloat16);
     bf16[0].mutable_grad() = g;
     fp32[0].mutable_grad() = g.to(torch::kFloat32);
-    ASSERT_TRUE((*low)->Step(0.01, 1.0).ok());
-    ASSERT_TRUE((*high)->Step(0.01, 1.0).ok());
+    ASSERT_TRUE((*low)->Step(0.01, nullptr).ok());
+    ASSERT_TRUE((*high)->Step(0.01, nullptr).ok());
   }
   EXPECT_TRUE(torch::equal(bf16[0].detach(), fp32[0].detach().to(torch::kBFloat16)));
 
@@ -165,8 +192,8 @@ TEST(FusedOptimizerAdapterTest, Bf16ParametersKeepMasterWeightsAcrossACheckpoint
   ASSERT_TRUE(LoadFromBytes(**again, bytes).ok());
   torch::Tensor g = torch::randn({1000}).to(torch::kBFloat16);
   bf16[0].mutable_grad() = g, resumed[0].mutable_grad() = g;
-  ASSERT_TRUE((*low)->Step(0.01, 1.0).ok());
-  ASSERT_TRUE((*again)->Step(0.01, 1.0).ok());
+  ASSERT_TRUE((*low)->Step(0.01, nullptr).ok());
+  ASSERT_TRUE((*again)->Step(0.01, nullptr).ok());
   EXPECT_TRUE(torch::equal(resumed[0].detach(), bf16[0].detach()));
 }
 
