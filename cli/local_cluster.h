@@ -3,7 +3,7 @@
 // `orchard run`, `orchard-worker --mpi --sweep` and the benchmarks run sweeps on it.
 //
 //   worker::AgentOptions agent;
-//   agent.slots = worker::DetectSlots(2, /*force_cpu=*/true);
+//   agent.slots = worker::DetectSlots(2, /*force_cpu=*/true).value();
 //   ASSIGN_OR_RETURN(auto cluster, LocalCluster::Start({.state_dir = "runs/orchard"}, agent));
 //   ... submit to cluster->address() ...
 //   Status worker = cluster->Stop();   // the worker's own status

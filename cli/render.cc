@@ -172,9 +172,20 @@ std::string TrialsTable(const v1::Sweep& sweep, const std::vector<v1::Trial>& tr
 
 std::string WorkersTable(const std::vector<v1::Worker>& workers, double now) {
   std::vector<std::vector<std::string>> rows = {{"ID", "HOST", "SLOTS", "KIND", "STATE", "RUNNING", "LAST HEARTBEAT"}};
-  for (const v1::Worker& w : workers)
-    rows.push_back({w.id(), w.hostname(), std::to_string(w.slots()), w.slot_kind(), w.alive() ? "alive" : "lost",
+  for (const v1::Worker& w : workers) {
+    std::string kind = w.slot_kind();
+    if (w.gpu_memory_bytes_size() > 0) {
+      // Each GPU's memory, which trials that share GPUs are packed by.
+      std::ostringstream memory;
+      memory << " (";
+      for (int g = 0; g < w.gpu_memory_bytes_size(); ++g)
+        memory << (g > 0 ? "+" : "") << std::lround(static_cast<double>(w.gpu_memory_bytes(g)) / (1024.0 * 1024 * 1024));
+      memory << " GiB)";
+      kind += memory.str();
+    }
+    rows.push_back({w.id(), w.hostname(), std::to_string(w.slots()), kind, w.alive() ? "alive" : "lost",
                     std::to_string(w.running_attempts()), FormatDuration(now - w.last_heartbeat()) + " ago"});
+  }
   return Table(rows);
 }
 

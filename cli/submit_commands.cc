@@ -1,5 +1,6 @@
 // `orchard submit` (to a running coordinator) and `orchard run` (to one embedded in this process):
 // both read a recipe, submit its sweep and may follow it to its end.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -81,7 +82,24 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
   agent_options.quiet = true;
   if (options.configure_agent) options.configure_agent(agent_options);
   // The local worker is all there is: a trial that needs more slots than it has would wait forever.
-  if (!agent_options.slots) agent_options.slots = worker::DetectSlots(agent_options.cpu_slots, agent_options.force_cpu);
+  if (!agent_options.slots) {
+    auto detected = worker::DetectSlots(agent_options.cpu_slots, agent_options.force_cpu);
+    if (!detected.ok()) {
+      err << "orchard: " << detected.status().message() << "; nothing was run\n";
+      return kExitBadInput;
+    }
+    agent_options.slots = *std::move(detected);
+  }
+  const std::vector<int64_t>& gpu_memory = agent_options.slots->gpu_memory_bytes;
+  const double share_gib = submission->recipe.sweep.gpu_memory_gib;
+  if (share_gib > 0 && !gpu_memory.empty() &&
+      share_gib * 1024 * 1024 * 1024 > static_cast<double>(*std::max_element(gpu_memory.begin(), gpu_memory.end()))) {
+    err << "orchard: " << options.submit.recipe << ": sweep.gpu_memory_gib: each trial needs " << share_gib
+        << " GiB of one GPU, and this machine's largest GPU has "
+        << static_cast<double>(*std::max_element(gpu_memory.begin(), gpu_memory.end())) / (1024.0 * 1024 * 1024)
+        << " GiB; nothing was run. Lower sweep.gpu_memory_gib, or use sweep.gpu_fraction\n";
+    return kExitBadInput;
+  }
   if (const int64_t ranks = submission->recipe.sweep.ranks; ranks > agent_options.slots->count) {
     err << "orchard: " << options.submit.recipe << ": sweep.ranks: each trial needs " << ranks << " slots, and this "
         << (options.configure_agent ? "mpirun world has " : "machine offers ") << agent_options.slots->count << " "

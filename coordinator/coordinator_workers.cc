@@ -3,6 +3,7 @@
 #include "coordinator/coordinator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -31,6 +32,20 @@ Status UnknownWorker(const std::string& worker_id) {
                   "timeout); stop its attempts and register again");
 }
 
+// Where on the worker a trial went, for its "started" event: "" on CPU slots.
+std::string PlacementText(const Placement& placement) {
+  if (placement.gpus.empty()) return "";
+  std::string gpus;
+  for (int32_t gpu : placement.gpus) gpus += (gpus.empty() ? "" : ",") + std::to_string(gpu);
+  std::string text = (placement.gpus.size() == 1 ? ", GPU " : ", GPUs ") + gpus;
+  if (placement.gpu_share_bytes > 0) {
+    std::ostringstream share;
+    share << " (a " << std::lround(placement.gpu_share_fraction * 100) << "% share of its memory)";
+    text += share.str();
+  }
+  return text;
+}
+
 }  // namespace
 
 StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request) {
@@ -38,7 +53,9 @@ StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(const v1::Regis
   WriteScope write(*this);
   Transaction tx = store_->Begin();
   RETURN_IF_ERROR(tx.status());
-  ASSIGN_OR_RETURN(std::string id, store_->InsertWorker(request.hostname(), request.slots(), request.slot_kind(), Now()));
+  const std::vector<int64_t> gpu_memory(request.gpu_memory_bytes().begin(), request.gpu_memory_bytes().end());
+  ASSIGN_OR_RETURN(std::string id,
+                   store_->InsertWorker(request.hostname(), request.slots(), request.slot_kind(), gpu_memory, Now()));
   RETURN_IF_ERROR(tx.Commit());
   Changed();
   RETURN_IF_ERROR(write.Commit());
@@ -96,8 +113,13 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
   RETURN_IF_ERROR(store_->TouchWorker(request.worker_id(), now));
   v1::LeaseAttemptsResponse response;
   ASSIGN_OR_RETURN(const int64_t busy, store_->BusySlots(request.worker_id()));
-  const int64_t free = std::min(request.free_slots(), worker->slots - busy);
-  if (free > 0) {
+  FreeSlots offer{request.worker_id(), std::min(request.free_slots(), worker->slots - busy)};
+  for (const v1::GpuRoom& gpu : request.gpus())
+    offer.gpus.push_back({gpu.index(), gpu.total_bytes(), gpu.free_bytes(), gpu.idle()});
+  // A GPU that trials share may have room when no slot is free.
+  const bool room_on_a_shared_gpu =
+      std::any_of(offer.gpus.begin(), offer.gpus.end(), [](const GpuRoom& g) { return !g.idle && g.free_bytes > 0; });
+  if (offer.free > 0 || room_on_a_shared_gpu) {
     SweepRoom room;
     ASSIGN_OR_RETURN(const auto running, store_->RunningTrialsBySweep());
     ASSIGN_OR_RETURN(const std::vector<int64_t> running_sweeps, store_->RunningSweepIds());
@@ -113,18 +135,21 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       if (max_concurrent > 0) room[sweep_id] = max_concurrent - (running.count(sweep_id) ? running.at(sweep_id) : 0);
     }
     ASSIGN_OR_RETURN(const std::vector<PendingTrial> pending, store_->PendingTrials(kPendingTrialsPerLease));
-    const auto placements = PlaceTrials({{request.worker_id(), free}}, pending, room);
+    const auto placements = PlaceTrials({offer}, pending, room);
     for (const Placement& placement : placements) {
       ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(placement.trial_id));
       if (!records.count(trial.sweep_id())) {
         ASSIGN_OR_RETURN(records[trial.sweep_id()], store_->LoadSweep(trial.sweep_id()));
       }
       const std::string token = NewToken(TokenKind::kAttempt);
-      ASSIGN_OR_RETURN(AttemptRecord attempt, store_->InsertAttempt(trial.id(), request.worker_id(), HashToken(token),
-                                                                    trial.output_dir() + "/", now));
-      RETURN_IF_ERROR(store_->SetTrialState(trial.id(), "running", "", now));
       const SweepRecord& sweep = records.at(trial.sweep_id());
-      RETURN_IF_ERROR(store_->AddEvent(sweep.id, now, TrialName(trial.number()) + " started on " + request.worker_id()));
+      const double slots = placement.gpu_share_bytes > 0 ? placement.gpu_share_fraction
+                                                         : static_cast<double>(sweep.spec.value("ranks", int64_t{1}));
+      ASSIGN_OR_RETURN(AttemptRecord attempt, store_->InsertAttempt(trial.id(), request.worker_id(), HashToken(token),
+                                                                    trial.output_dir() + "/", slots, now));
+      RETURN_IF_ERROR(store_->SetTrialState(trial.id(), "running", "", now));
+      RETURN_IF_ERROR(store_->AddEvent(sweep.id, now, TrialName(trial.number()) + " started on " + request.worker_id() +
+                                                          PlacementText(placement)));
       v1::Attempt* leased = response.add_attempts();
       leased->set_attempt_id(attempt.id);
       leased->set_trial_id(trial.id());
@@ -140,6 +165,8 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       leased->set_resume(attempt.number > 1);
       leased->set_log_path(attempt.log_path);
       leased->set_evaluate_only(trial.number() == kChampionEvaluationTrial);
+      for (int32_t gpu : placement.gpus) leased->add_gpus(gpu);
+      leased->set_gpu_share_bytes(placement.gpu_share_bytes);
       const auto active = sweeps_.find(trial.sweep_id());
       const bool judged = active != sweeps_.end() && active->second.search_outcome.empty() && !leased->evaluate_only();
       // From its last report of the sweep's metric: a later train_loss may have passed an unjudged rung.
@@ -256,14 +283,14 @@ Status Coordinator::CheckUnplaceableTrials() {
   const auto lock = LockSettled();
   const double now = Now();
   ASSIGN_OR_RETURN(const std::vector<v1::Worker> workers, store_->ListWorkers());
-  std::vector<int64_t> live_slots;
+  std::vector<WorkerCapacity> live;
   for (const v1::Worker& worker : workers)
-    if (worker.alive()) live_slots.push_back(worker.slots());
+    if (worker.alive()) live.push_back({worker.slots(), {worker.gpu_memory_bytes().begin(), worker.gpu_memory_bytes().end()}});
   ASSIGN_OR_RETURN(const std::vector<PendingTrial> pending, store_->PendingTrials(kPendingTrialsPerLease));
   ASSIGN_OR_RETURN(const auto waiting, store_->WaitingReasons());
   // The common case, every trial placeable and none marked: no write transaction.
   const bool all_placeable = std::all_of(pending.begin(), pending.end(), [&](const PendingTrial& trial) {
-    return UnplaceableReason(trial.slots, live_slots).empty();
+    return UnplaceableReason(trial, live).empty();
   });
   if (all_placeable && waiting.empty()) return OkStatus();
   StrategyTransaction tx(*this);
@@ -271,7 +298,7 @@ Status Coordinator::CheckUnplaceableTrials() {
   bool changed = false;
   std::map<int64_t, int64_t> timeouts;  // by sweep
   for (const PendingTrial& trial : pending) {
-    const std::string reason = UnplaceableReason(trial.slots, live_slots);
+    const std::string reason = UnplaceableReason(trial, live);
     const auto before = waiting.find(trial.trial_id);
     if (reason.empty()) {
       if (before == waiting.end()) continue;
@@ -292,8 +319,9 @@ Status Coordinator::CheckUnplaceableTrials() {
     const int64_t timeout = timeouts[trial.sweep_id];
     if (timeout <= 0 || now - since < static_cast<double>(timeout)) continue;
     ASSIGN_OR_RETURN(const v1::Trial ended, store_->GetTrial(trial.trial_id));
-    const std::string message = reason + "; waited " + std::to_string(timeout) +
-                                " s (sweep.unplaceable_timeout_seconds): start a larger worker or lower sweep.ranks";
+    const std::string message = reason + "; waited " + std::to_string(timeout) + " s (sweep.unplaceable_timeout_seconds): " +
+                                (trial.share.any() ? "start a worker with a larger GPU or lower sweep.gpu_memory_gib"
+                                                   : "start a larger worker or lower sweep.ranks");
     RETURN_IF_ERROR(store_->SetTrialState(trial.trial_id, "failed", message, now));
     RETURN_IF_ERROR(store_->AddEvent(trial.sweep_id, now, TrialName(ended.number()) + " failed: " + message));
     RETURN_IF_ERROR(HandleSearchEvent(trial.sweep_id, TrialExited{ended.number(), TrialExited::Kind::kFailed}));

@@ -118,6 +118,12 @@ Status ValidateRegister(const v1::RegisterWorkerRequest& request) {
     return InvalidArgument("slot_kind: must be \"gpu\" or \"cpu\", found \"" + request.slot_kind() + "\"");
   if (request.hostname().empty() || request.hostname().size() > 255)
     return InvalidArgument("hostname: must be 1 to 255 characters");
+  if (request.gpu_memory_bytes_size() > 0 &&
+      (request.slot_kind() != "gpu" || request.gpu_memory_bytes_size() != request.slots()))
+    return InvalidArgument("gpu_memory_bytes: one entry per GPU slot (" + std::to_string(request.slots()) + " " +
+                           request.slot_kind() + " slots), found " + std::to_string(request.gpu_memory_bytes_size()));
+  for (int64_t bytes : request.gpu_memory_bytes())
+    if (bytes <= 0) return InvalidArgument("gpu_memory_bytes: every GPU's memory must be positive, found " + std::to_string(bytes));
   return OkStatus();
 }
 
@@ -125,6 +131,13 @@ Status ValidateLease(const v1::LeaseAttemptsRequest& request) {
   RETURN_IF_ERROR(CheckWorkerId(request.worker_id()));
   if (request.free_slots() < 0 || request.free_slots() > kMaxSlotsPerWorker)
     return InvalidArgument("free_slots: must be between 0 and " + std::to_string(kMaxSlotsPerWorker));
+  if (request.gpus_size() > kMaxSlotsPerWorker)
+    return InvalidArgument("gpus: more than a worker can hold (" + std::to_string(kMaxSlotsPerWorker) + ")");
+  for (const v1::GpuRoom& gpu : request.gpus()) {
+    if (gpu.index() < 0 || gpu.total_bytes() <= 0 || gpu.free_bytes() < 0 || gpu.free_bytes() > gpu.total_bytes())
+      return InvalidArgument("gpus: GPU " + std::to_string(gpu.index()) + " needs an index >= 0, total_bytes > 0 and "
+                             "free_bytes between 0 and total_bytes");
+  }
   return OkStatus();
 }
 

@@ -36,6 +36,14 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
   }
   s->max_concurrent = f.Integer("max_concurrent", 0, 0, 1000000);
   s->ranks = f.Integer("ranks", 1, 1, 4096);
+  s->gpu_memory_gib = f.Number("gpu_memory_gib", 0.0, 0.0, 1024.0 * 1024.0);
+  s->gpu_fraction = f.Number("gpu_fraction", 0.0, 0.0, 1.0);
+  if (s->gpu_memory_gib > 0 && s->gpu_fraction > 0)
+    f.Error("gpu_fraction", "and sweep.gpu_memory_gib both ask for a share of a GPU; keep one of the two");
+  if ((s->gpu_memory_gib > 0 || s->gpu_fraction > 0) && s->ranks > 1)
+    f.Error(s->gpu_fraction > 0 ? "gpu_fraction" : "gpu_memory_gib",
+            "shares one GPU between single-rank trials, but sweep.ranks is " + std::to_string(s->ranks) +
+                " (every rank takes a whole GPU); remove the share or set ranks: 1");
   s->seed = f.Integer("seed", 0, 0, INT64_MAX);
   s->max_restarts = f.Integer("max_restarts", SweepSpec{}.max_restarts, 0, 1000);
   s->unplaceable_timeout_seconds =

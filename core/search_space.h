@@ -35,6 +35,11 @@ struct SweepSpec {
   int64_t max_trials = 0;           // 0 with grid: the whole grid
   int64_t max_concurrent = 0;       // 0: as many as there are free slots
   int64_t ranks = 1;                // slots per trial
+  // A single-rank trial may take a share of one GPU instead of a whole one: GiB of its memory, or a
+  // fraction of it (at most one of the two; 0: a whole GPU). Trials share a GPU while their shares
+  // fit in its memory (coordinator/placement/scheduler.h). On CPU slots a share is one slot.
+  double gpu_memory_gib = 0;
+  double gpu_fraction = 0;
   int64_t seed = 0;
   int64_t max_restarts = 3;         // times a trial is queued again after a crash or a lost worker
   // A trial whose gang no live worker can hold (more ranks than the largest worker's slots) fails

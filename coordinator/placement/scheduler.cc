@@ -1,8 +1,41 @@
 #include "coordinator/placement/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
+#include <sstream>
 
 namespace orchard::coordinator {
+namespace {
+
+// The GPU where a share fits best: the least memory left over, then one already shared (idle GPUs
+// stay whole for trials that need them), then the worker with the fewest free slots.
+struct ShareFit {
+  FreeSlots* worker = nullptr;
+  GpuRoom* gpu = nullptr;
+  int64_t need = 0;
+};
+
+bool Better(const ShareFit& a, const ShareFit& b) {
+  if (b.gpu == nullptr) return true;
+  const int64_t left_a = a.gpu->free_bytes - a.need, left_b = b.gpu->free_bytes - b.need;
+  if (left_a != left_b) return left_a < left_b;
+  if (a.gpu->idle != b.gpu->idle) return !a.gpu->idle;
+  return a.worker->free < b.worker->free;
+}
+
+std::string GiB(int64_t bytes) {
+  std::ostringstream out;
+  out.precision(3);
+  out << static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0) << " GiB";
+  return out.str();
+}
+
+}  // namespace
+
+int64_t GpuShare::BytesOn(int64_t total_bytes) const {
+  if (bytes > 0) return bytes;
+  return static_cast<int64_t>(std::ceil(fraction * static_cast<double>(total_bytes)));
+}
 
 std::vector<Placement> PlaceTrials(std::vector<FreeSlots> workers, const std::vector<PendingTrial>& pending,
                                    SweepRoom room) {
@@ -10,23 +43,70 @@ std::vector<Placement> PlaceTrials(std::vector<FreeSlots> workers, const std::ve
   for (const PendingTrial& trial : pending) {
     auto limit = room.find(trial.sweep_id);
     if (limit != room.end() && limit->second <= 0) continue;
-    FreeSlots* best = nullptr;
-    for (FreeSlots& worker : workers) {
-      if (worker.free >= trial.slots && (best == nullptr || worker.free < best->free)) best = &worker;
+    Placement placement{trial.trial_id, ""};
+    if (trial.share.any()) {
+      ShareFit best;
+      for (FreeSlots& worker : workers) {
+        for (GpuRoom& gpu : worker.gpus) {
+          const ShareFit fit{&worker, &gpu, trial.share.BytesOn(gpu.total_bytes)};
+          if (fit.need <= gpu.free_bytes && (gpu.idle ? worker.free > 0 : true) && Better(fit, best)) best = fit;
+        }
+      }
+      if (best.gpu != nullptr) {
+        if (best.gpu->idle) --best.worker->free;  // a shared GPU is no longer a free slot
+        best.gpu->idle = false;
+        best.gpu->free_bytes -= best.need;
+        placement.worker_id = best.worker->worker_id;
+        placement.gpus = {best.gpu->index};
+        placement.gpu_share_bytes = best.need;
+        placement.gpu_share_fraction = static_cast<double>(best.need) / static_cast<double>(best.gpu->total_bytes);
+      }
     }
-    if (best == nullptr) continue;
-    best->free -= trial.slots;
+    const bool whole = placement.worker_id.empty();
+    if (whole) {
+      const int64_t slots = trial.share.any() ? 1 : trial.slots;  // a share on CPU slots is one slot
+      FreeSlots* best = nullptr;
+      for (FreeSlots& worker : workers) {
+        // A share goes on CPU slots only; it was offered every GPU above.
+        if (trial.share.any() && !worker.gpus.empty()) continue;
+        const int64_t idle = std::count_if(worker.gpus.begin(), worker.gpus.end(), [](const GpuRoom& g) { return g.idle; });
+        const bool fits = worker.free >= slots && (worker.gpus.empty() || idle >= slots);
+        if (fits && (best == nullptr || worker.free < best->free)) best = &worker;
+      }
+      if (best == nullptr) continue;
+      best->free -= slots;
+      for (GpuRoom& gpu : best->gpus) {
+        if (static_cast<int64_t>(placement.gpus.size()) == slots) break;
+        if (!gpu.idle) continue;
+        gpu.idle = false, gpu.free_bytes = 0;
+        placement.gpus.push_back(gpu.index);
+      }
+      placement.worker_id = best->worker_id;
+    }
     if (limit != room.end()) --limit->second;
-    placements.push_back({trial.trial_id, best->worker_id});
+    placements.push_back(std::move(placement));
   }
   return placements;
 }
 
-std::string UnplaceableReason(int64_t slots, const std::vector<int64_t>& live_worker_slots) {
-  if (live_worker_slots.empty()) return "";
-  const int64_t largest = *std::max_element(live_worker_slots.begin(), live_worker_slots.end());
-  if (slots <= largest) return "";
-  return "needs " + std::to_string(slots) + " slots on one worker; the largest has " + std::to_string(largest);
+std::string UnplaceableReason(const PendingTrial& trial, const std::vector<WorkerCapacity>& live_workers) {
+  if (live_workers.empty()) return "";
+  int64_t largest_slots = 0, largest_gpu = 0;
+  bool cpu_worker = false;
+  for (const WorkerCapacity& w : live_workers) {
+    largest_slots = std::max(largest_slots, w.slots);
+    cpu_worker = cpu_worker || w.gpu_memory_bytes.empty();
+    for (int64_t bytes : w.gpu_memory_bytes) {
+      largest_gpu = std::max(largest_gpu, bytes);
+    }
+  }
+  if (trial.share.any()) {
+    // A fraction fits every GPU; memory in bytes fits GPUs at least that large (or any CPU slot).
+    if (cpu_worker || trial.share.bytes <= largest_gpu) return "";
+    return "needs " + GiB(trial.share.bytes) + " of one GPU (sweep.gpu_memory_gib); the largest has " + GiB(largest_gpu);
+  }
+  if (trial.slots <= largest_slots) return "";
+  return "needs " + std::to_string(trial.slots) + " slots on one worker; the largest has " + std::to_string(largest_slots);
 }
 
 }  // namespace orchard::coordinator

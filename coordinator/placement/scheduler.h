@@ -7,6 +7,11 @@
 // which keeps large holes for large gangs. A trial that fits nowhere now does not block smaller
 // ones behind it (backfill). A sweep never has more trials running than its room allows. No clock,
 // no I/O.
+//
+// On workers that report their GPUs, a trial that asks for a share of one GPU (GpuShare) is packed
+// by memory: best fit (the GPU it leaves the least memory free on, a GPU already shared before an
+// idle one), never past a GPU's memory; a trial of whole GPUs takes idle ones. On CPU slots a share
+// is one slot.
 #pragma once
 
 #include <cstdint>
@@ -17,20 +22,42 @@
 
 namespace orchard::coordinator {
 
+// One of a worker's GPUs as the worker sees it now.
+struct GpuRoom {
+  int32_t index = 0;        // the worker's ordinal
+  int64_t total_bytes = 0;
+  int64_t free_bytes = 0;   // total minus the shares on it; 0 when a trial holds it whole
+  bool idle = true;         // no trial on it: it can be given whole
+};
+
 struct FreeSlots {
   std::string worker_id;
   int64_t free = 0;
+  std::vector<GpuRoom> gpus;  // a GPU worker's GPUs; empty for CPU slots
+};
+
+// What share of one GPU a trial asks for (sweep.gpu_memory_gib or gpu_fraction); neither: whole GPUs.
+struct GpuShare {
+  int64_t bytes = 0;
+  double fraction = 0;
+  bool any() const { return bytes > 0 || fraction > 0; }
+  // The memory it takes on a GPU of `total_bytes`.
+  int64_t BytesOn(int64_t total_bytes) const;
 };
 
 struct PendingTrial {
   int64_t trial_id = 0;
   int64_t sweep_id = 0;
   int64_t slots = 1;
+  GpuShare share;
 };
 
 struct Placement {
   int64_t trial_id = 0;
   std::string worker_id;
+  std::vector<int32_t> gpus;     // on a GPU worker: the GPUs it trains on
+  int64_t gpu_share_bytes = 0;   // a shared GPU's memory it may use; 0: whole GPUs (or CPU slots)
+  double gpu_share_fraction = 0; // that share of the GPU's memory
   bool operator==(const Placement&) const = default;
 };
 
@@ -41,9 +68,15 @@ using SweepRoom = std::map<int64_t, int64_t>;
 std::vector<Placement> PlaceTrials(std::vector<FreeSlots> workers, const std::vector<PendingTrial>& pending,
                                    SweepRoom room);
 
-// Why a trial of `slots` slots cannot start even when every live worker is idle ("needs 4 slots on
-// one worker; the largest has 2"), given each live worker's slots; empty when one could hold it, and
-// when no worker is live (a trial waits for workers to come).
-std::string UnplaceableReason(int64_t slots, const std::vector<int64_t>& live_worker_slots);
+// A live worker as the waiting check sees it: its slots, and each GPU's memory (empty for CPU slots).
+struct WorkerCapacity {
+  int64_t slots = 0;
+  std::vector<int64_t> gpu_memory_bytes;
+};
+
+// Why `trial` cannot start even when every live worker is idle ("needs 4 slots on one worker; the
+// largest has 2", "needs 24 GiB of one GPU; the largest has 16 GiB"); empty when one could hold it,
+// and when no worker is live (a trial waits for workers to come).
+std::string UnplaceableReason(const PendingTrial& trial, const std::vector<WorkerCapacity>& live_workers);
 
 }  // namespace orchard::coordinator

@@ -227,6 +227,11 @@ ALTER TABLE schedule_runs ADD COLUMN data TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE schedules ADD COLUMN next_check INTEGER NOT NULL DEFAULT -1;
 CREATE INDEX schedules_by_next_check ON schedules(paused, next_check);
 )sql",
+      // Each GPU's memory of a gpu worker (bytes, comma-separated by ordinal). An attempt's slots may
+      // now be a fraction: the share of one GPU's memory a trial that shares it holds.
+      R"sql(
+ALTER TABLE workers ADD COLUMN gpu_memory TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return migrations;
 }

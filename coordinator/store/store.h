@@ -246,8 +246,9 @@ class Store {
   Status RecordCheckpoint(int64_t trial_id, const std::string& path);
 
   // Attempts.
+  // `slots`: the slots it holds, or the fraction of one GPU's memory it shares.
   StatusOr<AttemptRecord> InsertAttempt(int64_t trial_id, const std::string& worker_id, const std::string& token_hash,
-                                        const std::string& log_path_prefix, double now);
+                                        const std::string& log_path_prefix, double slots, double now);
   StatusOr<AttemptRecord> LoadAttempt(int64_t attempt_id);
   // Attempts of a worker that have not exited.
   StatusOr<std::vector<AttemptRecord>> ActiveAttempts(const std::string& worker_id);
@@ -284,7 +285,7 @@ class Store {
 
   // Workers.
   StatusOr<std::string> InsertWorker(const std::string& hostname, int64_t slots, const std::string& slot_kind,
-                                     double now);
+                                     const std::vector<int64_t>& gpu_memory_bytes, double now);
   StatusOr<std::optional<WorkerRecord>> LoadWorker(const std::string& worker_id);
   Status TouchWorker(const std::string& worker_id, double now);
   // Restarts every live worker's lease clock (after a coordinator restart, so they can reconnect).
@@ -292,7 +293,7 @@ class Store {
   Status MarkWorkerLost(const std::string& worker_id);
   StatusOr<std::vector<std::string>> WorkersSilentSince(double cutoff);
   StatusOr<std::vector<v1::Worker>> ListWorkers();
-  // Slots held by the worker's attempts that have not exited.
+  // Whole slots held by the worker's attempts that have not exited (a share of a GPU holds none).
   StatusOr<int64_t> BusySlots(const std::string& worker_id);
 
   // Schedules (store_schedules.cc). Names are unique.

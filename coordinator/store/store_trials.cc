@@ -139,11 +139,19 @@ StatusOr<std::vector<PendingTrial>> Store::PendingTrials(int64_t limit) {
       "WHERE t.state = 'pending' AND s.state = 'running' ORDER BY t.sweep_id, t.number LIMIT ?");
   rows.Bind(1, limit);
   std::vector<PendingTrial> pending;
-  std::map<int64_t, int64_t> ranks;
+  std::map<int64_t, PendingTrial> of_sweep;  // what every trial of a sweep asks for
   RETURN_IF_ERROR(rows.ForEachRow([&] {
     const int64_t sweep_id = rows.Int(1);
-    if (!ranks.count(sweep_id)) ranks[sweep_id] = ParseJson(rows.Text(2)).value("ranks", int64_t{1});
-    pending.push_back({rows.Int(0), sweep_id, ranks[sweep_id]});
+    if (!of_sweep.count(sweep_id)) {
+      const nlohmann::json spec = ParseJson(rows.Text(2));
+      PendingTrial& asks = of_sweep[sweep_id];
+      asks.slots = spec.value("ranks", int64_t{1});
+      asks.share.bytes = static_cast<int64_t>(spec.value("gpu_memory_gib", 0.0) * 1024.0 * 1024.0 * 1024.0);
+      asks.share.fraction = spec.value("gpu_fraction", 0.0);
+    }
+    PendingTrial trial = of_sweep[sweep_id];
+    trial.trial_id = rows.Int(0), trial.sweep_id = sweep_id;
+    pending.push_back(trial);
   }));
   return pending;
 }
@@ -233,15 +241,12 @@ AttemptRecord ReadAttempt(const Statement& row) {
 }  // namespace
 
 StatusOr<AttemptRecord> Store::InsertAttempt(int64_t trial_id, const std::string& worker_id, const std::string& token_hash,
-                                             const std::string& log_path_prefix, double now) {
-  Statement next = db_->Prepare(
-      "SELECT COALESCE(MAX(a.number), 0) + 1, (SELECT spec FROM sweeps s JOIN trials t ON t.sweep_id = s.id "
-      "WHERE t.id = ?) FROM attempts a WHERE a.trial_id = ?");
-  next.Bind(1, trial_id).Bind(2, trial_id);
+                                             const std::string& log_path_prefix, double slots, double now) {
+  Statement next = db_->Prepare("SELECT COALESCE(MAX(a.number), 0) + 1 FROM attempts a WHERE a.trial_id = ?");
+  next.Bind(1, trial_id);
   ASSIGN_OR_RETURN(const bool next_found, next.Next());
   if (!next_found) return Internal("cannot number the next attempt of trial " + std::to_string(trial_id));
   const int64_t number = next.Int(0);
-  const int64_t slots = ParseJson(next.Text(1)).value("ranks", int64_t{1});
   RETURN_IF_ERROR(db_->Prepare(
                          "INSERT INTO attempts (trial_id, number, worker_id, token_hash, state, slots, log_path, started_at) "
                          "VALUES (?, ?, ?, ?, 'running', ?, ?, ?)")

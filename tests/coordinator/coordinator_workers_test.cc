@@ -233,6 +233,53 @@ TEST_F(CoordinatorTest, AWaitingGangLosesItsReasonWhenALargeEnoughWorkerJoins) {
   EXPECT_EQ(Lease(large, 4).size(), 1u);
 }
 
+// Trials that ask for a share of a GPU are packed onto a worker's GPUs by memory: two 20 GiB
+// trials share the 40 GiB GPU, the third waits for room, and the lease names the GPU and the share.
+TEST_F(CoordinatorTest, TrialsThatShareAGpuArePackedByItsMemory) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  std::string recipe = kRecipe;
+  recipe.replace(recipe.find("  max_concurrent: 2\n"), std::string("  max_concurrent: 2\n").size(), "  gpu_memory_gib: 20\n");
+  const v1::Sweep sweep = Submit(recipe);
+  v1::RegisterWorkerRequest registration;
+  registration.set_hostname("gpu-host");
+  registration.set_slots(1);
+  registration.set_slot_kind("gpu");
+  registration.add_gpu_memory_bytes(40 * kGiB);
+  const std::string worker = coordinator_->RegisterWorker(registration).value().worker_id();
+  EXPECT_EQ(coordinator_->ListWorkers().value()[0].gpu_memory_bytes(0), 40 * kGiB);
+
+  v1::LeaseAttemptsRequest lease;
+  lease.set_worker_id(worker);
+  lease.set_free_slots(1);
+  v1::GpuRoom* gpu = lease.add_gpus();
+  gpu->set_index(0), gpu->set_total_bytes(40 * kGiB), gpu->set_free_bytes(40 * kGiB), gpu->set_idle(true);
+  const auto leased = coordinator_->LeaseAttempts(lease);
+  ASSERT_TRUE(leased.ok()) << leased.status().message();
+  ASSERT_EQ(leased->attempts_size(), 2);
+  for (const v1::Attempt& attempt : leased->attempts()) {
+    ASSERT_EQ(attempt.gpus_size(), 1);
+    EXPECT_EQ(attempt.gpus(0), 0);
+    EXPECT_EQ(attempt.gpu_share_bytes(), 20 * kGiB);
+  }
+  // The GPU is full now: the worker reports no free slot and no free memory on it.
+  lease.set_free_slots(0);
+  gpu->set_free_bytes(0), gpu->set_idle(false);
+  EXPECT_EQ(coordinator_->LeaseAttempts(lease).value().attempts_size(), 0);
+  EXPECT_NE(coordinator_->EventsAfter(sweep.id(), 0).value().events.back().message.find("GPU 0 (a 50% share of its memory)"),
+            std::string::npos);
+  // Half a GPU counts as half a slot in the sweep's cost.
+  clock_.Advance(10);
+  EXPECT_DOUBLE_EQ(coordinator_->Cost(sweep.id()).value().slot_seconds, 2 * 0.5 * 10);
+
+  // A trial that asks for more memory than any GPU has says why it waits.
+  std::string large = kRecipe;
+  large.replace(large.find("  max_concurrent: 2\n"), std::string("  max_concurrent: 2\n").size(), "  gpu_memory_gib: 48\n");
+  const v1::Sweep waiting = Submit(large);
+  ASSERT_TRUE(coordinator_->CheckUnplaceableTrials().ok());
+  EXPECT_EQ(coordinator_->ListTrials(waiting.id()).value()[0].waiting_reason(),
+            "needs 48 GiB of one GPU (sweep.gpu_memory_gib); the largest has 40 GiB");
+}
+
 // Many trainers reporting at once go through the group commit: every report is stored once, and
 // every write is counted in exactly one commit.
 TEST_F(CoordinatorTest, ConcurrentReportsAreAllStoredAndEachWriteIsInOneCommit) {

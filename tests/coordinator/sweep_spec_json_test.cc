@@ -13,12 +13,15 @@ TEST(SweepSpecJson, TheSearchSettingsSurviveTheRoundTrip) {
   spec.step_budget = 500;
   spec.tpe_multivariate = false;
   spec.tpe_constant_liar = true;
+  spec.gpu_fraction = 0.25;
   spec.parameters.push_back({"optimizer.lr", ParameterSpace::Kind::kLogUniform, 1e-4, 1e-1, {}});
   const SweepSpec back = SweepSpecFromJson(SweepSpecToJson(spec));
   EXPECT_EQ(back.strategy, "hyperband");
   EXPECT_EQ(back.step_budget, 500);
   EXPECT_FALSE(back.tpe_multivariate);
   EXPECT_TRUE(back.tpe_constant_liar);
+  EXPECT_EQ(back.gpu_fraction, 0.25);
+  EXPECT_EQ(back.gpu_memory_gib, 0);
   ASSERT_EQ(back.parameters.size(), 1u);
   EXPECT_EQ(back.parameters[0].kind, ParameterSpace::Kind::kLogUniform);
 }

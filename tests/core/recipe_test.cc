@@ -216,7 +216,16 @@ INSTANTIATE_TEST_SUITE_P(
                    std::string(kValid) + "sweep:\n  parameters:\n    name: {distribution: int_uniform, min: 0, max: 4611686018427387903}\n", {},
                    {"broken.yaml:16:52: sweep.parameters.name.max: expected an integer in [-9007199254740992, 9007199254740992]"}},
         BrokenCase{"sweep_scalar_parameter", std::string(kValid) + "sweep:\n  parameters:\n    optimizer.lr: 0.1\n", {},
-                   {"broken.yaml:16:19: sweep.parameters.optimizer.lr: expected a mapping such as {values: [...]}"}}),
+                   {"broken.yaml:16:19: sweep.parameters.optimizer.lr: expected a mapping such as {values: [...]}"}},
+        BrokenCase{"gpu_share_twice",
+                   std::string(kValid) + "sweep:\n  gpu_memory_gib: 8\n  gpu_fraction: 0.5\n  parameters:\n    train.seed: {values: [1]}\n",
+                   {}, {"broken.yaml:16:17: sweep.gpu_fraction: and sweep.gpu_memory_gib both ask for a share of a GPU"}},
+        BrokenCase{"gpu_share_of_a_gang",
+                   std::string(kValid) + "sweep:\n  ranks: 2\n  gpu_fraction: 0.5\n  parameters:\n    train.seed: {values: [1]}\n",
+                   {}, {"broken.yaml:16:17: sweep.gpu_fraction: shares one GPU between single-rank trials, but sweep.ranks is 2"}},
+        BrokenCase{"gpu_fraction_above_one",
+                   std::string(kValid) + "sweep:\n  gpu_fraction: 2\n  parameters:\n    train.seed: {values: [1]}\n",
+                   {}, {"broken.yaml:15:17: sweep.gpu_fraction: expected a number in [0, 1], found \"2\""}}),
     [](const ::testing::TestParamInfo<BrokenCase>& info) { return std::string(info.param.name); });
 
 // A wrong or missing section, or a value of the wrong kind, is one problem, reported once.
@@ -261,6 +270,14 @@ TEST(RecipeTest, SweepSpaceIsParsed) {
 }
 
 // Sixteen parameters of sixteen values make 2^64 points, which wrapped around to 0 (not a grid).
+TEST(RecipeTest, AGpuShareIsReadIntoTheSweep) {
+  auto r = ParseRecipe(std::string(kValid) + "sweep:\n  gpu_memory_gib: 12.5\n  parameters:\n    train.seed: {values: [1]}\n",
+                       "ok.yaml", {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_DOUBLE_EQ(r->sweep.gpu_memory_gib, 12.5);
+  EXPECT_EQ(r->sweep.gpu_fraction, 0);
+}
+
 TEST(RecipeTest, EarlyStoppingStartsAtTheFirstValidationReportByDefault) {
   auto recipe = ParseRecipe(std::string(kValid) + "sweep:\n  strategy: asha\n  parameters:\n    optimizer.lr: {values: [0.1, 0.01]}\n",
                             "asha.yaml", {"train.eval_interval=4"});

@@ -177,6 +177,45 @@ TEST_F(GangTest, ATrialNoWorkerCanHoldSaysWhyItWaitsThenFailsWithThatReason) {
   EXPECT_EQ(trial.attempts(), 0) << "it never started";
 }
 
+// One worker that reports one GPU of 2 GiB (ORCHARD_GPU_INVENTORY stands in for CUDA's answer; the
+// trainers then train on this machine's CPU): trials that ask for half a GPU run two at a time on it,
+// the third waits for room, and a sweep asking for more memory than the GPU has says why it waits.
+class SharedGpuTest : public SweepTest {
+ protected:
+  SharedGpuTest() {
+    worker_slots_ = {1};
+    setenv("ORCHARD_GPU_INVENTORY", "2", 1);  // read by the worker processes started in SetUp
+  }
+  ~SharedGpuTest() override { unsetenv("ORCHARD_GPU_INVENTORY"); }
+};
+
+TEST_F(SharedGpuTest, TrialsThatAskForHalfAGpuRunTwoAtATimeOnOne) {
+  EXPECT_NE(Cli({"workers"}).output.find("gpu (2 GiB)"), std::string::npos) << Cli({"workers"}).output;
+  std::string recipe = Recipe(300, "[0.03, 0.01, 0.003]", 100);
+  recipe.replace(recipe.find("  ranks: 1\n"), std::string("  ranks: 1\n").size(), "  gpu_fraction: 0.5\n");
+  const int64_t id = Submit(recipe);
+  ASSERT_GT(id, 0);
+  int most_at_once = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    int running = 0, completed = 0;
+    for (const v1::Trial& trial : Trials(id)) {
+      running += trial.state() == v1::TRIAL_RUNNING;
+      completed += trial.state() == v1::TRIAL_COMPLETED;
+    }
+    most_at_once = std::max(most_at_once, running);
+    return completed == 3;
+  }, 240)) << Cli({"trials", std::to_string(id)}).output;
+  EXPECT_EQ(most_at_once, 2) << "two halves share the one GPU; the third waits for room";
+
+  std::string large = Recipe(20, "[0.01]", 10);
+  large.replace(large.find("  ranks: 1\n"), std::string("  ranks: 1\n").size(),
+                "  gpu_memory_gib: 3\n  unplaceable_timeout_seconds: 5\n");
+  const int64_t waiting = Submit(large);
+  const std::string reason = "needs 3 GiB of one GPU (sweep.gpu_memory_gib); the largest has 2 GiB";
+  ASSERT_TRUE(WaitFor([&] { return Trials(waiting).at(0).state() == v1::TRIAL_FAILED; }, 60));
+  EXPECT_NE(Trials(waiting).at(0).message().find(reason), std::string::npos) << Trials(waiting).at(0).message();
+}
+
 // mpirun mode: `mpirun -np 3 orchard-worker --mpi` is one worker of three slots (its ranks), which
 // train in-process; a 2-rank trial and a 1-rank trial of two sweeps run side by side on them.
 class MpiWorkerTest : public SweepTest {

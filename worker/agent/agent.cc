@@ -41,7 +41,14 @@ WorkerAgent::Impl::Impl(AgentOptions options, std::unique_ptr<CoordinatorLink> l
     gethostname(host, sizeof(host) - 1);
     options_.hostname = host;
   }
-  slots_ = options_.slots ? *options_.slots : DetectSlots(options_.cpu_slots, options_.force_cpu);
+  if (options_.slots) {
+    slots_ = *options_.slots;
+  } else if (StatusOr<Slots> detected = DetectSlots(options_.cpu_slots, options_.force_cpu); detected.ok()) {
+    slots_ = *std::move(detected);
+  } else {
+    slots_error_ = detected.status();
+    slots_ = {1, "cpu", {}};
+  }
   if (options_.threads_per_slot <= 0)
     options_.threads_per_slot = std::max<int64_t>(1, std::thread::hardware_concurrency() / slots_.count);
   if (slots_.kind == "gpu") {
@@ -54,6 +61,7 @@ WorkerAgent::Impl::Impl(AgentOptions options, std::unique_ptr<CoordinatorLink> l
 }
 
 Status WorkerAgent::Impl::Run(const std::atomic<bool>& stop) {
+  RETURN_IF_ERROR(slots_error_);
   RETURN_IF_ERROR(Register(stop));
   heartbeats_.Start();
   auto next_lease = Clock::now();
@@ -65,7 +73,7 @@ Status WorkerAgent::Impl::Run(const std::atomic<bool>& stop) {
     const bool any_exit = HandleExits();
     Relay();
     FlushEnded();
-    if (FreeSlots() > 0 && (any_exit || now >= next_lease)) {
+    if ((FreeSlots() > 0 || RoomOnASharedGpu()) && (any_exit || now >= next_lease)) {
       Lease();
       next_lease = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
     }
@@ -98,6 +106,7 @@ Status WorkerAgent::Impl::Register(const std::atomic<bool>& stop) {
   request.set_hostname(options_.hostname);
   request.set_slots(slots_.count);
   request.set_slot_kind(slots_.kind);
+  for (int64_t bytes : slots_.gpu_memory_bytes) request.add_gpu_memory_bytes(bytes);
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(options_.connect_timeout_seconds));
   while (!stop.load()) {

@@ -48,6 +48,7 @@ class WorkerAgent::Impl {
     int64_t next_decision_step = 0;     // the step it waits at next (the latest answer's); 0: none
     Clock::time_point next_relay{};     // when its metrics are relayed next, waiting or not
     std::vector<int> gpus;
+    int64_t gpu_share_bytes = 0;        // a shared GPU's memory it may use; 0: whole GPUs
     std::string visible_devices;        // the CUDA_VISIBLE_DEVICES it was given; empty on CPU
     UsagePeak usage;                    // what its processes used, sampled while it runs
     v1::ReportAttemptExitRequest exit;  // set when the trainer has exited
@@ -74,6 +75,9 @@ class WorkerAgent::Impl {
 
   // agent_launch.cc
   int64_t FreeSlots() const;
+  // Each GPU's room, when its memory is known (trials that share a GPU are placed by it).
+  std::vector<v1::GpuRoom> GpuRooms() const;
+  bool RoomOnASharedGpu() const;
   void Lease();
   void Start(const v1::Attempt& attempt);
   bool GpuBusy(int gpu) const;
@@ -118,6 +122,7 @@ class WorkerAgent::Impl {
   std::map<int64_t, Running> finishing_;  // exited; last metrics not yet delivered
   std::map<int64_t, v1::ReportAttemptExitRequest> unreported_exits_;  // not yet acknowledged
   Status refused_;                       // set when the coordinator refuses our token: Run ends
+  Status slots_error_;                   // GPU discovery failed (a bad ORCHARD_GPU_INVENTORY): Run ends at once
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool woken_ = false;                   // guarded by wake_mu_

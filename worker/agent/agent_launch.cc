@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
+#include <thread>
 
 #include "core/atomic_file.h"
 #include "core/recipe.h"
@@ -16,6 +18,12 @@ namespace orchard::worker {
 namespace fs = std::filesystem;
 
 int64_t WorkerAgent::Impl::FreeSlots() const {
+  if (slots_.kind == "gpu") {
+    // A GPU is a free slot while nothing runs on it (trials that share one hold it too).
+    int64_t idle = 0;
+    for (int g = 0; g < slots_.count; ++g) idle += GpuBusy(g) ? 0 : 1;
+    return idle - launcher_->HeldSlots();
+  }
   int64_t used = 0;
   // Orphans still hold their slots until they exit (they may be writing a last checkpoint).
   for (const auto* trainers : {&running_, &orphaned_})
@@ -23,10 +31,38 @@ int64_t WorkerAgent::Impl::FreeSlots() const {
   return slots_.count - used - launcher_->HeldSlots();
 }
 
+std::vector<v1::GpuRoom> WorkerAgent::Impl::GpuRooms() const {
+  std::vector<v1::GpuRoom> rooms;
+  if (slots_.kind != "gpu" || static_cast<int64_t>(slots_.gpu_memory_bytes.size()) != slots_.count) return rooms;
+  for (int g = 0; g < slots_.count; ++g) {
+    v1::GpuRoom room;
+    room.set_index(g);
+    room.set_total_bytes(slots_.gpu_memory_bytes[g]);
+    int64_t free = slots_.gpu_memory_bytes[g];
+    bool idle = true;
+    for (const auto* trainers : {&running_, &orphaned_})
+      for (const auto& [id, running] : *trainers) {
+        if (std::find(running.gpus.begin(), running.gpus.end(), g) == running.gpus.end()) continue;
+        idle = false;
+        free = running.gpu_share_bytes > 0 ? free - running.gpu_share_bytes : 0;
+      }
+    room.set_free_bytes(std::max<int64_t>(0, free));
+    room.set_idle(idle);
+    rooms.push_back(room);
+  }
+  return rooms;
+}
+
+bool WorkerAgent::Impl::RoomOnASharedGpu() const {
+  const std::vector<v1::GpuRoom> rooms = GpuRooms();
+  return std::any_of(rooms.begin(), rooms.end(), [](const v1::GpuRoom& r) { return !r.idle() && r.free_bytes() > 0; });
+}
+
 void WorkerAgent::Impl::Lease() {
   v1::LeaseAttemptsRequest request;
   request.set_worker_id(worker_id_);
-  request.set_free_slots(FreeSlots());
+  request.set_free_slots(std::max<int64_t>(0, FreeSlots()));
+  for (const v1::GpuRoom& room : GpuRooms()) *request.add_gpus() = room;
   const auto sent = Clock::now();
   const StatusOr<v1::LeaseAttemptsResponse> response = link_->LeaseAttempts(request, Deadline(10));
   if (!response.ok()) return;
@@ -67,8 +103,24 @@ void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
     ReportExit(attempt.attempt_id(), train::kExitBadInput, 0, "invalid recipe: " + recipe.status().message());
     return;
   }
-  if (slots_.kind == "cpu" && recipe->train.threads == 0)
-    request.args.insert(request.args.end(), {"--set", "train.threads=" + std::to_string(options_.threads_per_slot)});  // per rank
+  // A GPU trial's share of the GPU's memory, from the coordinator's placement.
+  const int first_gpu = attempt.gpus_size() > 0 ? attempt.gpus(0) : -1;
+  const double gpu_fraction =
+      attempt.gpu_share_bytes() > 0 && first_gpu >= 0 && first_gpu < static_cast<int>(slots_.gpu_memory_bytes.size())
+          ? static_cast<double>(attempt.gpu_share_bytes()) / static_cast<double>(slots_.gpu_memory_bytes[first_gpu])
+          : 0.0;
+  if (recipe->train.threads == 0) {
+    // Each rank's share of the cores: per CPU slot, or per GPU (and per share of one).
+    const int64_t threads = slots_.kind == "cpu" ? options_.threads_per_slot
+                                                 : GpuTrialThreads(std::thread::hardware_concurrency(), slots_.count, gpu_fraction);
+    request.args.insert(request.args.end(), {"--set", "train.threads=" + std::to_string(threads)});
+  }
+  if (gpu_fraction > 0) {
+    std::ostringstream fraction;
+    fraction.precision(6);
+    fraction << gpu_fraction;
+    request.args.insert(request.args.end(), {"--gpu-memory-fraction", fraction.str()});
+  }
   if (attempt.resume()) request.args.push_back("--resume");
   if (attempt.evaluate_only()) request.args.push_back("--evaluate-only");
   request.args.insert(request.args.end(), {"--epoch", std::to_string(attempt.number()), "--summary",
@@ -85,6 +137,10 @@ void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
   request.log_path = running.log_path;
   request.ranks = attempt.slots();
   if (slots_.kind == "gpu") {
+    // The coordinator names the GPUs when it knows them (it packs trials that share GPUs); else the
+    // first idle ones.
+    running.gpus.assign(attempt.gpus().begin(), attempt.gpus().end());
+    running.gpu_share_bytes = attempt.gpu_share_bytes();
     for (int g = 0; g < slots_.count && static_cast<int64_t>(running.gpus.size()) < attempt.slots(); ++g)
       if (!GpuBusy(g)) running.gpus.push_back(g);
     // The worker's ordinals name GPUs among those it was given (by Slurm, Kubernetes or a person).

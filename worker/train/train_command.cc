@@ -101,6 +101,11 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   app.add_option("--decisions", decision_file,
                  "The file the worker answers in (decision.json): at an evaluation the sweep's strategy judges, wait "
                  "there for its decision, at most sweep.decision_timeout_seconds (needs --epoch: the attempt number)");
+  double gpu_memory_fraction = 0;
+  app.add_option("--gpu-memory-fraction", gpu_memory_fraction,
+                 "Use at most this share of the GPU's memory (the worker sets it for trials that share a GPU); "
+                 "past it the run fails with an error that says so")
+      ->check(CLI::Range(0.0, 1.0));
   app.add_flag("--validate", validate_only, "Only validate the recipe and exit");
   app.add_flag("-q,--quiet", quiet, "No progress lines");
   app.add_option("--summary", summary_path, "Write the run's result as JSON to this file");
@@ -136,6 +141,8 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   options.progress = quiet ? nullptr : env.out;
   options.stop_requested = env.stop_requested;
   options.decision_file = decision_file;
+  options.gpu_memory_fraction = gpu_memory_fraction;
+  ApplyGpuMemoryShare(gpu_memory_fraction);
   // Described before the ranks meet: hashing new data can take longer than a collective may wait.
   Provenance provenance = DescribeOrigins(*recipe, *text, origin, overrides, epoch);
   std::unique_ptr<comm::Communicator> communicator;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -575,9 +576,26 @@ class Run {
 
 }  // namespace
 
+void ApplyGpuMemoryShare(double fraction) {
+  if (fraction <= 0) return;
+  const char* existing = std::getenv("PYTORCH_CUDA_ALLOC_CONF");
+  std::ostringstream conf;
+  if (existing != nullptr && *existing != '\0') conf << existing << ",";
+  conf << "per_process_memory_fraction:" << fraction;
+  setenv("PYTORCH_CUDA_ALLOC_CONF", conf.str().c_str(), 1);
+}
+
 StatusOr<TrainResult> Train(const Recipe& recipe, const TrainOptions& options) {
   try {
     return Run(recipe, options).Execute();
+  } catch (const c10::OutOfMemoryError& e) {
+    if (options.gpu_memory_fraction <= 0) return Internal("LibTorch error: " + std::string(e.what_without_backtrace()));
+    std::ostringstream message;
+    message << "exceeded its GPU memory share (" << options.gpu_memory_fraction * 100
+            << "% of the GPU's memory, from sweep.gpu_memory_gib or sweep.gpu_fraction): raise the share or lower "
+               "train.batch_size. LibTorch said: "
+            << e.what_without_backtrace();
+    return FailedPrecondition(message.str());
   } catch (const c10::Error& e) {
     return Internal("LibTorch error: " + std::string(e.what_without_backtrace()));
   } catch (const std::exception& e) {

@@ -34,8 +34,9 @@ struct TrainOptions {
   int64_t epoch = 0;                // the coordinator's attempt number: fences checkpoints against stale
                                     // attempts (checkpoint_store.h); 0: unfenced
   std::ostream* progress = nullptr; // human progress lines; nullptr: none
-  // Checked after every optimizer step; when set, a checkpoint is written and Train returns
-  // kPreempted. Typically set by a SIGTERM handler.
+  // When set, a checkpoint is written and Train returns kPreempted: a world of one sees it after the
+  // step it is in, several ranks at their next logged step (they agree on it there). Typically set
+  // by a SIGTERM handler.
   const std::atomic<bool>* stop_requested = nullptr;
   // Where the sweep's strategy answers (core/strategy_answer.h), for attempt `epoch`: at each
   // evaluation it judges, rank 0 waits up to recipe.sweep.decision_timeout_seconds for the decision,
@@ -47,6 +48,9 @@ struct TrainOptions {
   // and a stop requested on any rank stops them all at the same step.
   comm::Communicator* communicator = nullptr;
   int cuda_device = 0;  // this rank's GPU when train.device is auto or cuda
+  // The share of its GPU's memory this run may use (0: all): the caller has capped LibTorch's CUDA
+  // allocator there (ApplyGpuMemoryShare); running out of it ends the run with an error that says so.
+  double gpu_memory_fraction = 0;
   // What this run trains from, as the caller knows it (recipe, data, build); Train adds the
   // libraries, device, world size and start step, and rank 0 writes it to
   // <output_dir>/provenance.json before the first step. nullptr: none is written.
@@ -73,6 +77,11 @@ struct TrainResult {
   int ranks = 1;                          // data-parallel world size
   int64_t buckets = 0;                    // gradient buckets all-reduced per step
 };
+
+// Caps this process's CUDA allocator at `fraction` of each GPU's memory (LibTorch's
+// per_process_memory_fraction, added to PYTORCH_CUDA_ALLOC_CONF): call it before anything touches
+// CUDA. Several trials can then share one GPU without one taking its neighbours' memory.
+void ApplyGpuMemoryShare(double fraction);
 
 StatusOr<TrainResult> Train(const Recipe& recipe, const TrainOptions& options);
 

@@ -41,8 +41,9 @@ void Reply(const nlohmann::json& message) {
   dup2(null_fd, STDIN_FILENO);
   dup2(log_fd, STDOUT_FILENO);
   dup2(log_fd, STDERR_FILENO);
-  for (const auto& [key, value] : request.value("env", nlohmann::json::object()).items())
-    setenv(key.c_str(), value.get<std::string>().c_str(), 1);
+  // Held in a local: a range-for over items() of a temporary would read it after its end.
+  const nlohmann::json env = request.value("env", nlohmann::json::object());
+  for (const auto& [key, value] : env.items()) setenv(key.c_str(), value.get<std::string>().c_str(), 1);
   std::vector<std::string> args = request.value("args", std::vector<std::string>{});
   const int code = run(args);
   std::cout.flush();

@@ -33,11 +33,74 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"NoRoomLeft", {{"w1", 4}}, {{1, 1, 1}}, {{1, 0}}, {}}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
+constexpr int64_t kGiB = int64_t{1} << 30;
+
+PendingTrial Share(int64_t trial_id, double gib, double fraction = 0) {
+  return {trial_id, 1, 1, GpuShare{static_cast<int64_t>(gib * kGiB), fraction}};
+}
+
+// A GPU worker: each GPU's (total, free) memory in GiB; a GPU is idle when all of it is free.
+FreeSlots GpuWorker(const std::string& id, std::vector<std::pair<double, double>> gpus) {
+  FreeSlots worker{id, 0, {}};
+  for (size_t g = 0; g < gpus.size(); ++g) {
+    const bool idle = gpus[g].first == gpus[g].second;
+    worker.gpus.push_back({static_cast<int32_t>(g), static_cast<int64_t>(gpus[g].first * kGiB),
+                           static_cast<int64_t>(gpus[g].second * kGiB), idle});
+    worker.free += idle ? 1 : 0;
+  }
+  return worker;
+}
+
+Placement OnGpu(int64_t trial_id, const std::string& worker, int32_t gpu, double gib, double of_gib) {
+  return {trial_id, worker, {gpu}, static_cast<int64_t>(gib * kGiB), gib / of_gib};
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    GpuShares, PlaceTrialsTest,
+    ::testing::Values(
+        // Four 20 GiB trials fill one 80 GiB GPU; the fifth goes to the next GPU.
+        Case{"SharesPackOneGpuBeforeTheNext", {GpuWorker("w1", {{80, 80}, {80, 80}})},
+             {Share(1, 20), Share(2, 20), Share(3, 20), Share(4, 20), Share(5, 20)}, {},
+             {OnGpu(1, "w1", 0, 20, 80), OnGpu(2, "w1", 0, 20, 80), OnGpu(3, "w1", 0, 20, 80), OnGpu(4, "w1", 0, 20, 80),
+              OnGpu(5, "w1", 1, 20, 80)}},
+        // Best fit: the GPU the share leaves the least memory free on, across workers.
+        Case{"BestFitAcrossWorkers", {GpuWorker("w1", {{80, 50}}), GpuWorker("w2", {{40, 25}})}, {Share(1, 20)}, {},
+             {OnGpu(1, "w2", 0, 20, 40)}},
+        // Never past a GPU's memory: 30 GiB does not fit in 25 free on either GPU.
+        Case{"NoOvercommit", {GpuWorker("w1", {{80, 25}, {40, 25}})}, {Share(1, 30), Share(2, 25)}, {},
+             {OnGpu(2, "w1", 0, 25, 80)}},
+        // A share goes to an already shared GPU before an idle one of the same fit, keeping it whole.
+        Case{"SharedGpuBeforeAnIdleOne", {GpuWorker("w1", {{40, 40}, {40, 40}, {60, 40}})}, {Share(1, 10)}, {},
+             {OnGpu(1, "w1", 2, 10, 60)}},
+        // A fraction is of the GPU it lands on.
+        Case{"FractionOfTheGpu", {GpuWorker("w1", {{16, 16}})}, {Share(1, 0, 0.25), Share(2, 0, 0.5), Share(3, 0, 0.5)}, {},
+             {OnGpu(1, "w1", 0, 4, 16), OnGpu(2, "w1", 0, 8, 16)}},
+        // A whole-GPU trial takes idle GPUs only; the shared one is not a free slot.
+        Case{"WholeTrialsTakeIdleGpus", {GpuWorker("w1", {{80, 60}, {80, 80}, {80, 80}})},
+             {{1, 1, 2}, {2, 1, 1}}, {},
+             {Placement{1, "w1", {1, 2}}}},
+        Case{"AShareTakesAnIdleGpuOutOfTheFreeSlots", {GpuWorker("w1", {{80, 80}})}, {Share(1, 10), {2, 1, 1}}, {},
+             {OnGpu(1, "w1", 0, 10, 80)}},
+        // On CPU slots a share is one slot; a GPU worker's slot is never given to it whole.
+        Case{"AShareOnCpuSlotsIsOneSlot", {{"cpu", 1}}, {Share(1, 20), Share(2, 20)}, {}, {{1, "cpu"}}},
+        Case{"ShareRespectsMaxConcurrent", {GpuWorker("w1", {{80, 80}})}, {Share(1, 10), Share(2, 10)}, {{1, 1}},
+             {OnGpu(1, "w1", 0, 10, 80)}}),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
 TEST(UnplaceableReasonTest, AGangLargerThanEveryLiveWorkerSaysWhy) {
-  EXPECT_EQ(UnplaceableReason(4, {2, 1}), "needs 4 slots on one worker; the largest has 2");
-  EXPECT_EQ(UnplaceableReason(3, {2, 4}), "");  // the 4-slot worker can hold it once free
-  EXPECT_EQ(UnplaceableReason(2, {2}), "");
-  EXPECT_EQ(UnplaceableReason(8, {}), "");  // no live worker: it waits for workers to come
+  const PendingTrial gang{1, 1, 4};
+  EXPECT_EQ(UnplaceableReason(gang, {{2, {}}, {1, {}}}), "needs 4 slots on one worker; the largest has 2");
+  EXPECT_EQ(UnplaceableReason({1, 1, 3}, {{2, {}}, {4, {}}}), "");  // the 4-slot worker can hold it once free
+  EXPECT_EQ(UnplaceableReason({1, 1, 2}, {{2, {}}}), "");
+  EXPECT_EQ(UnplaceableReason({1, 1, 8}, {}), "");  // no live worker: it waits for workers to come
+}
+
+TEST(UnplaceableReasonTest, AShareLargerThanEveryGpuSaysWhy) {
+  const std::vector<WorkerCapacity> gpus = {{2, {16 * kGiB, 16 * kGiB}}, {1, {24 * kGiB}}};
+  EXPECT_EQ(UnplaceableReason(Share(1, 40), gpus), "needs 40 GiB of one GPU (sweep.gpu_memory_gib); the largest has 24 GiB");
+  EXPECT_EQ(UnplaceableReason(Share(1, 24), gpus), "");
+  EXPECT_EQ(UnplaceableReason(Share(1, 0, 1.0), gpus), "");  // a fraction fits any GPU
+  EXPECT_EQ(UnplaceableReason(Share(1, 40), {{2, {16 * kGiB}}, {4, {}}}), "");  // CPU slots take it as one slot
 }
 
 }  // namespace

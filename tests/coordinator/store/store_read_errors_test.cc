@@ -52,8 +52,8 @@ class StoreReadErrorsTest : public ::testing::TestWithParam<ReadCase> {
     trial_ = store_->TrialId(sweep_, 0).value();
     ASSERT_TRUE(store_->RecordObjective(trial_, 5, 0.5).ok());
     ASSERT_TRUE(store_->SetTrialState(trial_, "completed", "", 2).ok());
-    worker_ = store_->InsertWorker("host", 2, "cpu", 1).value();
-    attempt_ = store_->InsertAttempt(trial_, worker_, "hash", "s-1/trial-0/", 1).value().id;
+    worker_ = store_->InsertWorker("host", 2, "cpu", {}, 1).value();
+    attempt_ = store_->InsertAttempt(trial_, worker_, "hash", "s-1/trial-0/", 1, 1).value().id;
     v1::MetricPoint point;
     point.set_name("loss");
     point.set_step(5);

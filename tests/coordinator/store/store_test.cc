@@ -236,20 +236,21 @@ TEST(Store, AttemptsAreNumberedPerTrialAndHoldTheirSlots) {
   TempDir dir;
   auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
   SweepRecord record = Sweep();
-  record.spec["ranks"] = 2;
   const int64_t sweep = store->InsertSweep(record).value();
   ASSERT_TRUE(store->InsertTrial(sweep, 0, {}, "s-1/trial-0", 1).ok());
   const int64_t trial = store->TrialId(sweep, 0).value();
-  ASSERT_TRUE(store->InsertWorker("host", 4, "cpu", 1).ok());
-  auto first = store->InsertAttempt(trial, "w1", "tok", "s-1/trial-0/", 2);
+  ASSERT_TRUE(store->InsertWorker("host", 4, "cpu", {}, 1).ok());
+  auto first = store->InsertAttempt(trial, "w1", "tok", "s-1/trial-0/", 2, 2);
   ASSERT_TRUE(first.ok()) << first.status().message();
   EXPECT_EQ(first->number, 1);
   EXPECT_EQ(first->log_path, "s-1/trial-0/attempt-1.log");
   EXPECT_EQ(store->BusySlots("w1").value(), 2);
   ASSERT_TRUE(store->EndAttempt(first->id, "exited", 1, 0, "boom", 3).ok());
   EXPECT_EQ(store->BusySlots("w1").value(), 0);
-  auto second = store->InsertAttempt(trial, "w1", "tok2", "s-1/trial-0/", 4);
+  // A trial that shares a GPU holds half of one: no whole slot.
+  auto second = store->InsertAttempt(trial, "w1", "tok2", "s-1/trial-0/", 0.5, 4);
   EXPECT_EQ(second->number, 2);
+  EXPECT_EQ(store->BusySlots("w1").value(), 0);
   EXPECT_EQ(store->AttemptLogPath(trial, 0).value(), "s-1/trial-0/attempt-2.log");
   EXPECT_EQ(store->AttemptLogPath(trial, 1).value(), "s-1/trial-0/attempt-1.log");
   EXPECT_EQ(store->AttemptLogPath(trial, 3).status().code(), StatusCode::kNotFound);

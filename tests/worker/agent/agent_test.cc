@@ -61,6 +61,45 @@ TEST_F(AgentTest, LaunchesALeasedAttemptWithItsArgumentsAndReportsItRunning) {
   EXPECT_TRUE(Stop().ok());
 }
 
+// On a worker whose GPUs' memory is known the coordinator names the GPU and the share: the trainer
+// runs on that GPU with its allocator capped at the share, and the next lease reports what is left.
+TEST_F(AgentTest, ATrialThatSharesAGpuRunsCappedThereAndTheRoomLeftIsReported) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  AgentOptions options = Options();
+  options.slots = Slots{2, "gpu", {16 * kGiB, 16 * kGiB}};
+  Start(std::move(options));
+  ASSERT_TRUE(WaitFor([&] { return !coordinator_.leases().empty(); }, 5));
+  const v1::LeaseAttemptsRequest first = coordinator_.leases().at(0);
+  ASSERT_EQ(first.gpus_size(), 2);
+  EXPECT_TRUE(first.gpus(1).idle());
+  EXPECT_EQ(first.gpus(1).free_bytes(), 16 * kGiB);
+  EXPECT_EQ(coordinator_.registrations().at(0).gpu_memory_bytes(1), 16 * kGiB);
+
+  v1::Attempt attempt = MakeAttempt(7);
+  attempt.add_gpus(1);
+  attempt.set_gpu_share_bytes(4 * kGiB);
+  coordinator_.Offer(attempt);
+  ASSERT_TRUE(WaitFor([&] { return !launcher_->launches().empty(); }, 5));
+  const LaunchRequest launch = launcher_->launches().at(0);
+  const auto flag = std::find(launch.args.begin(), launch.args.end(), "--gpu-memory-fraction");
+  ASSERT_NE(flag, launch.args.end());
+  EXPECT_EQ(*(flag + 1), "0.25");
+  EXPECT_EQ(launch.env.at("CUDA_VISIBLE_DEVICES"), "1");
+  EXPECT_NE(std::find_if(launch.args.begin(), launch.args.end(), [](const std::string& a) { return a.rfind("train.threads=", 0) == 0; }),
+            launch.args.end());
+
+  // GPU 1 is shared now: not a free slot, with 12 GiB of room; GPU 0 is still idle.
+  ASSERT_TRUE(WaitFor([&] {
+    const v1::LeaseAttemptsRequest last = coordinator_.leases().back();
+    return last.gpus_size() == 2 && !last.gpus(1).idle();
+  }, 5));
+  const v1::LeaseAttemptsRequest later = coordinator_.leases().back();
+  EXPECT_EQ(later.free_slots(), 1);
+  EXPECT_EQ(later.gpus(1).free_bytes(), 12 * kGiB);
+  EXPECT_TRUE(later.gpus(0).idle());
+  EXPECT_TRUE(Stop().ok());
+}
+
 TEST_F(AgentTest, AnInvalidRecipeIsReportedWithoutLaunching) {
   Start();
   v1::Attempt attempt = MakeAttempt(7);

@@ -37,5 +37,21 @@ TEST(TrainerGpuTest, Bf16TrainingOnGpuLearnsAndResumes) {
   EXPECT_NEAR(resumed->final_train_loss, r->final_train_loss, 0.1 * r->final_train_loss);
 }
 
+// A trainer capped at a share of the GPU that its model does not fit in fails alone, saying so: the
+// process orchard-train, as the worker starts it for a trial that shares a GPU.
+TEST(TrainerGpuTest, ATrialPastItsGpuMemoryShareFailsSayingSo) {
+  if (!kernels::CudaKernelsAvailable()) GTEST_SKIP() << "no CUDA GPU visible: the GPU memory cap is tested on a GPU machine";
+  orchard::testing::TempDir dir;
+  // About 1.6 GB of fp32 parameters and their AdamW state, against a share of 0.1% of the GPU (at
+  // most a few hundred MB on any current GPU).
+  orchard::testing::WriteFile(dir / "big.yaml",
+                              "name: big\nmodel: {type: mlp, hidden: [20000, 20000]}\n"
+                              "data: {type: synthetic, samples: 256, features: 16}\ntrain: {steps: 2, device: cuda}\n");
+  const orchard::testing::ProcessResult r = orchard::testing::RunProcess(
+      {ORCHARD_TRAIN_BIN, dir / "big.yaml", "--out", dir / "out", "--gpu-memory-fraction", "0.001"});
+  EXPECT_EQ(r.exit_code, kExitBadInput) << r.output;
+  EXPECT_NE(r.output.find("exceeded its GPU memory share (0.1% of the GPU's memory"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace orchard::train
