@@ -36,8 +36,12 @@ ParameterSpace::Kind KindFromName(const std::string& name) {
 
 nlohmann::json SweepSpecToJson(const SweepSpec& spec) {
   nlohmann::json parameters = nlohmann::json::array();
-  for (const ParameterSpace& p : spec.parameters)
-    parameters.push_back({{"path", p.path}, {"kind", KindName(p.kind)}, {"min", p.min}, {"max", p.max}, {"values", p.values}});
+  for (const ParameterSpace& p : spec.parameters) {
+    nlohmann::json when = nlohmann::json::array();
+    for (const ParameterCondition& c : p.when) when.push_back({{"path", c.path}, {"values", c.values}});
+    parameters.push_back(
+        {{"path", p.path}, {"kind", KindName(p.kind)}, {"min", p.min}, {"max", p.max}, {"values", p.values}, {"when", when}});
+  }
   return {{"strategy", spec.strategy}, {"metric", spec.metric}, {"mode", spec.mode}, {"max_trials", spec.max_trials},
           {"max_concurrent", spec.max_concurrent}, {"ranks", spec.ranks}, {"gpu_memory_gib", spec.gpu_memory_gib},
           {"gpu_fraction", spec.gpu_fraction}, {"seed", spec.seed}, {"max_restarts", spec.max_restarts},
@@ -84,6 +88,8 @@ SweepSpec SweepSpecFromJson(const nlohmann::json& json) {
     space.min = p.value("min", 0.0);
     space.max = p.value("max", 0.0);
     space.values = p.value("values", std::vector<std::string>{});
+    for (const auto& c : p.value("when", nlohmann::json::array()))
+      space.when.push_back({c.value("path", ""), c.value("values", std::vector<std::string>{})});
     spec.parameters.push_back(std::move(space));
   }
   return spec;

@@ -210,13 +210,19 @@ Status SetPath(YAML::Node root, const std::string& path, const YAML::Node& value
   YAML::Node cur = root;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     YAML::Node next = cur[parts[i]];
+    // A null value removes the field ("--set path="), and a field that is not there is removed already.
+    if (value.IsNull() && (!next.IsDefined() || !next.IsMap())) return OkStatus();
     if (next.IsDefined() && !next.IsNull() && !next.IsMap()) {
       return InvalidArgument("cannot set '" + path + "': '" + parts[i] + "' is not a mapping");
     }
     if (!next.IsDefined() || next.IsNull()) cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
     cur.reset(cur[parts[i]]);
   }
-  cur[parts.back()] = value;
+  if (value.IsNull()) {
+    cur.remove(parts.back());
+  } else {
+    cur[parts.back()] = value;
+  }
   return OkStatus();
 }
 

@@ -20,7 +20,7 @@ inline constexpr int64_t kMaxCount = int64_t{1} << 40;
 // ("a: b", "#x", "").
 std::string ToFlowYaml(const YAML::Node& node);
 
-// Sets the dotted `path` of `root` to `value`, creating mappings on the way.
+// Sets the dotted `path` of `root` to `value`, creating mappings on the way; a null value removes it.
 Status SetPath(YAML::Node root, const std::string& path, const YAML::Node& value);
 
 // The metrics a model of `task` reports.

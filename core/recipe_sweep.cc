@@ -18,6 +18,54 @@ bool PbtMayVary(const std::string& path) {
   return true;
 }
 
+// The conditions of `when:` ({parent: value} or {parent: [values]}), each on an earlier parameter of
+// the sweep that is a list of values or a constant, naming only values it has.
+std::vector<ParameterCondition> ReadConditions(Fields& p, const YAML::Node& when,
+                                               const std::vector<ParameterSpace>& earlier, Diagnostics* diag) {
+  std::vector<ParameterCondition> conditions;
+  if (!when.IsMap() || when.size() == 0) {
+    p.Error("when", "expected a mapping from earlier parameters to the values under which this one applies, "
+                    "e.g. {optimizer.type: sgd} or {model.type: [cnn]}, found " + Describe(when));
+    return conditions;
+  }
+  for (const auto& condition : when) {
+    const std::string parent = KeyText(condition.first);
+    const std::string field = p.FieldPath("when") + "." + parent;
+    const auto found = std::find_if(earlier.begin(), earlier.end(), [&](const ParameterSpace& e) { return e.path == parent; });
+    if (found == earlier.end()) {
+      diag->Error(condition.first.Mark(), field,
+                  "names no parameter listed above this one; a condition is on an earlier parameter of the sweep");
+      continue;
+    }
+    if (found->kind != ParameterSpace::Kind::kValues && found->kind != ParameterSpace::Kind::kConstant) {
+      diag->Error(condition.first.Mark(), field,
+                  "is a distribution; a condition needs a parameter with {values: [...]} (or {value: ...})");
+      continue;
+    }
+    ParameterCondition parsed{parent, {}};
+    const YAML::Node values = condition.second;
+    std::vector<YAML::Node> listed;
+    if (values.IsSequence()) {
+      for (const YAML::Node& v : values) listed.push_back(v);
+    } else {
+      listed.push_back(values);
+    }
+    for (const YAML::Node& v : listed) {
+      const std::string text = ToFlowYaml(v);
+      if (std::find(found->values.begin(), found->values.end(), text) == found->values.end()) {
+        std::string choices;
+        for (const std::string& c : found->values) choices += (choices.empty() ? "" : ", ") + c;
+        diag->Error(v.Mark(), field, text + " is not one of " + parent + "'s values (" + choices + ")");
+        continue;
+      }
+      parsed.values.push_back(text);
+    }
+    if (listed.empty()) diag->Error(values.Mark(), field, "lists no values; name at least one of " + parent + "'s values");
+    if (!parsed.values.empty()) conditions.push_back(std::move(parsed));
+  }
+  return conditions;
+}
+
 }  // namespace
 
 void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const Recipe& base,
@@ -134,6 +182,11 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
   Diagnostics* diag = f.diagnostics();
   if (!params.node().IsMap()) return;
   params.RejectRepeated();
+  // Fields a condition governs: a trial where it fails has them removed (the coordinator unsets
+  // them), so a candidate is checked without them, whatever the recipe or a trial's overrides hold.
+  std::vector<std::string> conditional;
+  for (const auto& entry : params.node())
+    if (entry.second.IsMap() && entry.second["when"].IsDefined()) conditional.push_back(KeyText(entry.first));
   for (const auto& entry : params.node()) {
     std::string path = KeyText(entry.first);
     if (path == "sweep" || path.rfind("sweep.", 0) == 0) {
@@ -206,9 +259,18 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
     } else {
       p.Error("", "expected {values: [...]}, {value: ...} or {distribution: uniform, min: ..., "
                   "max: ...}, found " + Describe(entry.second));
-      for (const char* key : {"values", "value", "distribution", "min", "max"}) p.Skip(key);
+      for (const char* key : {"values", "value", "distribution", "min", "max", "when"}) p.Skip(key);
       p.RejectUnknown();  // names a misspelt key, with a suggestion
       continue;
+    }
+    if (p.Has("when")) {
+      p.Skip("when");
+      if (s->strategy == "pbt") {
+        p.Error("when", "pbt changes a member's hyperparameters mid-run and cannot add or drop one; remove the "
+                        "condition or use another strategy");
+      } else {
+        space.when = ReadConditions(p, entry.second["when"], s->parameters, diag);
+      }
     }
     p.RejectUnknown();
     if (s->strategy == "grid" && space.kind != ParameterSpace::Kind::kValues &&
@@ -216,8 +278,11 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
       p.Error("", "grid search needs {values: [...]} for every parameter");
     }
 
-    // A candidate must make a valid recipe: this catches unknown fields and wrong types early.
-    for (const std::string& candidate : candidates) {
+    // A candidate must make a valid recipe: this catches unknown fields and wrong types early. A
+    // conditional parameter is checked as trials have it: with each value that makes it apply.
+    const auto enabling = EnablingAssignments(space, s->parameters);
+    for (size_t c = 0; c < candidates.size() * enabling.size(); ++c) {
+      const std::string& candidate = candidates[c / enabling.size()];
       YAML::Node value;
       try {
         value = YAML::Load(candidate);
@@ -228,12 +293,17 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
       YAML::Node trial = YAML::Clone(root);
       trial.remove("sweep");
       Diagnostics inner(file);
+      for (const std::string& governed : conditional) (void)SetPath(trial, governed, YAML::Node());
+      for (const auto& [parent, parent_value] : enabling[c % enabling.size()])
+        (void)SetPath(trial, parent, YAML::Load(parent_value));
       Status set = SetPath(trial, path, value);
       if (!set.ok()) {
         p.Error("", set.message());
         break;
       }
       inner.AddOverrideOrigin(path, "value " + Describe(value));
+      for (const auto& [parent, parent_value] : enabling[c % enabling.size()])
+        inner.AddOverrideOrigin(parent, "value " + parent_value + ", under which " + path + " applies");
       Recipe scratch;
       ReadTrainingFields(trial, file, &scratch, &inner);
       if (!inner.ok()) {
@@ -253,7 +323,7 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
   const int64_t grid = GridSize(s->parameters);
   if (s->strategy == "grid" && diag->ok() && grid > 100000) {
     f.Error("parameters", "the grid has " +
-                              (grid == INT64_MAX ? "at least 2^63" : std::to_string(grid)) +
+                              (grid == INT64_MAX ? "more than " + std::to_string(kMaxCountedGrid) : std::to_string(grid)) +
                               " points; more than 100000 is surely a mistake");
   }
 }

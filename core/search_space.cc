@@ -7,10 +7,86 @@
 
 namespace orchard {
 
+bool Applies(const ParameterSpace& p, const std::function<const std::string*(const std::string&)>& value_of) {
+  for (const ParameterCondition& condition : p.when) {
+    const std::string* value = value_of(condition.path);
+    if (value == nullptr || std::find(condition.values.begin(), condition.values.end(), *value) == condition.values.end())
+      return false;
+  }
+  return true;
+}
+
+namespace {
+
+// First-value overrides that make `path`'s own conditions hold, ancestors first.
+void AddAncestors(const std::string& path, const std::vector<ParameterSpace>& parameters,
+                  std::vector<std::pair<std::string, std::string>>& out) {
+  for (const ParameterSpace& parent : parameters) {
+    if (parent.path != path) continue;
+    for (const ParameterCondition& condition : parent.when) {
+      AddAncestors(condition.path, parameters, out);
+      out.push_back({condition.path, condition.values.front()});
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::vector<std::pair<std::string, std::string>>> EnablingAssignments(
+    const ParameterSpace& p, const std::vector<ParameterSpace>& parameters) {
+  std::vector<std::vector<std::pair<std::string, std::string>>> ways = {{}};
+  for (const ParameterCondition& condition : p.when) {
+    std::vector<std::vector<std::pair<std::string, std::string>>> next;
+    for (const auto& way : ways) {
+      for (const std::string& value : condition.values) {
+        auto extended = way;
+        AddAncestors(condition.path, parameters, extended);
+        extended.push_back({condition.path, value});
+        next.push_back(std::move(extended));
+      }
+    }
+    ways = std::move(next);
+  }
+  return ways;
+}
+
+namespace {
+
+// Depth first over the parameters from `next` on; false once `visit` asked to stop.
+bool VisitGrid(const std::vector<ParameterSpace>& parameters, size_t next, std::vector<const std::string*>& chosen,
+               const std::function<bool(const std::vector<const std::string*>&)>& visit) {
+  if (next == parameters.size()) return visit(chosen);
+  const ParameterSpace& p = parameters[next];
+  const auto value_of = [&](const std::string& path) -> const std::string* {
+    for (size_t i = 0; i < next; ++i)
+      if (parameters[i].path == path) return chosen[i];
+    return nullptr;
+  };
+  if (!Applies(p, value_of)) {
+    chosen[next] = nullptr;
+    return VisitGrid(parameters, next + 1, chosen, visit);
+  }
+  for (const std::string& value : p.values) {
+    chosen[next] = &value;
+    if (!VisitGrid(parameters, next + 1, chosen, visit)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void ForEachGridPoint(const std::vector<ParameterSpace>& parameters,
+                      const std::function<bool(const std::vector<const std::string*>&)>& visit) {
+  std::vector<const std::string*> chosen(parameters.size(), nullptr);
+  VisitGrid(parameters, 0, chosen, visit);
+}
+
 int64_t GridSize(const std::vector<ParameterSpace>& parameters) {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   int64_t size = 1;
+  bool conditional = false;
   for (const ParameterSpace& p : parameters) {
+    conditional = conditional || !p.when.empty();
     switch (p.kind) {
       case ParameterSpace::Kind::kConstant: break;
       case ParameterSpace::Kind::kValues: {
@@ -23,7 +99,11 @@ int64_t GridSize(const std::vector<ParameterSpace>& parameters) {
       default: return 0;
     }
   }
-  return size;
+  if (!conditional) return size;
+  // Conditions leave combinations out: count the rest by visiting them, up to a limit.
+  int64_t count = 0;
+  ForEachGridPoint(parameters, [&](const std::vector<const std::string*>&) { return ++count <= kMaxCountedGrid; });
+  return count > kMaxCountedGrid ? kMax : count;
 }
 
 std::vector<HyperbandBracket> HyperbandBrackets(int64_t min_steps, int64_t max_steps, double eta, int64_t max_trials) {

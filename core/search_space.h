@@ -13,10 +13,18 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace orchard {
+
+// A condition of a parameter that exists only for some values of another (`when:` in the recipe).
+struct ParameterCondition {
+  std::string path;                 // an earlier parameter of the sweep, a list of values or a constant
+  std::vector<std::string> values;  // those of its values (YAML flow text) under which the parameter applies
+};
 
 struct ParameterSpace {
   enum class Kind { kConstant, kValues, kUniform, kLogUniform, kIntUniform };
@@ -26,7 +34,28 @@ struct ParameterSpace {
   double max = 0;
   // kConstant: one; kValues: each candidate. YAML flow text, applied as "path=value" overrides.
   std::vector<std::string> values;
+  // Every one must hold for the parameter to apply; a trial where it does not leaves the field as
+  // the recipe has it. Empty: it always applies.
+  std::vector<ParameterCondition> when;
 };
+
+// Whether `p` applies given the values the earlier parameters took: `value_of(path)` is the value a
+// trial has for that parameter, or null when it has none (the parameter did not apply).
+bool Applies(const ParameterSpace& p, const std::function<const std::string*(const std::string&)>& value_of);
+
+// Ways to make `p` apply, for checking its values: each a list of "path", "value" overrides that sets
+// the parameters it depends on, directly (to every value their conditions allow, in every
+// combination) and through those (to the first value theirs allow), ancestors first. One empty list
+// when `p` always applies.
+std::vector<std::vector<std::pair<std::string, std::string>>> EnablingAssignments(
+    const ParameterSpace& p, const std::vector<ParameterSpace>& parameters);
+
+// Calls `visit` with each point of the grid over `parameters` in order (the first parameter varying
+// slowest): for each parameter its value, or null where it does not apply; stops when `visit`
+// returns false. A parameter that does not apply adds no points, so only valid combinations are
+// visited. Every parameter must be a list of values or a constant.
+void ForEachGridPoint(const std::vector<ParameterSpace>& parameters,
+                      const std::function<bool(const std::vector<const std::string*>&)>& visit);
 
 struct SweepSpec {
   std::string strategy = "random";  // grid | random | asha | median | hyperband | tpe | pbt
@@ -73,8 +102,10 @@ struct SweepSpec {
   std::vector<ParameterSpace> parameters;
 };
 
-// Number of points of a grid over `parameters`; 0 when some parameter is not a list of values.
-// Saturates at INT64_MAX instead of overflowing.
+// Number of points of a grid over `parameters` (only valid combinations: see ForEachGridPoint); 0
+// when some parameter is not a list of values. Saturates at INT64_MAX instead of overflowing; with
+// conditions it counts by visiting the points and gives INT64_MAX past kMaxCountedGrid.
+inline constexpr int64_t kMaxCountedGrid = 1000000;
 int64_t GridSize(const std::vector<ParameterSpace>& parameters);
 
 // Hyperband's layout (Li et al., 2018): with R = max_steps / min_steps and s_max = floor(log_eta R),

@@ -31,9 +31,13 @@ class DeviceBuffer {
   T* get() const { return ptr_; }
   bool ok() const { return !failed_; }
 
-  // Synchronous copy of host values in (the tables are small and copied once per plan or step).
+  // Copies host values in and waits until they are in device memory (a pageable copy may return
+  // before then, and kernels on a non-blocking stream are not ordered after it). Tables are small
+  // and copied once per plan.
   cudaError_t CopyFrom(const std::vector<T>& host) {
-    return host.empty() ? cudaSuccess : cudaMemcpy(ptr_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
+    if (host.empty()) return cudaSuccess;
+    const cudaError_t copied = cudaMemcpy(ptr_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
+    return copied != cudaSuccess ? copied : cudaStreamSynchronize(cudaStreamLegacy);
   }
 
  private:

@@ -100,7 +100,11 @@ ORCHARD_HD void RecordJudgement(StepVerdict& v, double sum_of_squares, const flo
   const double norm = sqrt(sum_of_squares);
   const bool finite = IsFinite(norm) && (loss == nullptr || IsFinite(*loss));
   v.steps += 1;
-  if (!finite && v.skip == 0) v.first_nonfinite = v.steps;
+  if (!finite && v.skip == 0) {
+    v.first_nonfinite = v.steps;
+    v.nonfinite_loss = loss != nullptr ? *loss : 0.0;
+    v.nonfinite_norm = norm;
+  }
   if (!finite) v.skip = 1;
   v.scale = static_cast<float>(ClipCoefficient(norm, max_norm));
   if (loss != nullptr) v.loss_sum += *loss;

@@ -5,7 +5,7 @@
 //
 //   std::vector<OptimizerTensor> tensors = {{param, grad, exp_avg, exp_avg_sq}, ...};
 //   auto adamw = MultiTensorOptimizer::Create(OptimizerKind::kAdamW, tensors, /*group_count=*/1, Device::kCpu);
-//   StepVerdict verdict;  // in device memory for Device::kCuda
+//   StepVerdict verdict{};  // zeroed; in device memory for Device::kCuda
 //   Status judged = JudgeGradients(grads, /*max_norm=*/1.0, &loss, Device::kCpu, &verdict);
 //   OptimizerGroup group{.lr = 1e-3, .step = ++step};
 //   Status s = (*adamw)->Step({group}, &verdict);
@@ -54,6 +54,8 @@ struct StepVerdict {
   int64_t first_nonfinite;   // the judged step (counting from 1) that first set skip; 0: none
   double loss_sum;           // the judged steps' losses, summed in double
   double last_norm;          // the latest step's L2 gradient norm (inf/nan when not finite)
+  double nonfinite_loss;     // the loss and the norm of step first_nonfinite
+  double nonfinite_norm;
 };
 
 // Queues one step's judgement on `stream`: the L2 norm over every buffer (accumulated in double, the

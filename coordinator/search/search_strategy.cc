@@ -1,6 +1,7 @@
 #include "coordinator/search/search_strategy.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "coordinator/search/early_stopping.h"
 #include "coordinator/search/fixed_search.h"
@@ -30,8 +31,9 @@ StatusOr<std::unique_ptr<SearchStrategy>> Fresh(const SweepSpec& sweep) {
     if (grid == 0)
       return InvalidArgument("grid search needs {values: [...]} or a constant for every parameter");
     const int64_t trials = sweep.max_trials > 0 ? std::min(sweep.max_trials, grid) : grid;
-    return std::unique_ptr<SearchStrategy>(std::make_unique<FixedSearch>(
-        "grid", trials, [parameters = sweep.parameters](int64_t i) { return GridPoint(parameters, i); }));
+    auto points = std::make_shared<const std::vector<std::vector<Hyperparameter>>>(GridPoints(sweep.parameters, trials));
+    return std::unique_ptr<SearchStrategy>(
+        std::make_unique<FixedSearch>("grid", trials, [points](int64_t i) { return points->at(static_cast<size_t>(i)); }));
   }
   if (sweep.strategy == "random") return RandomSearch(sweep);
   if (sweep.strategy == "quasi_random") return QuasiRandomSearch(sweep);

@@ -249,6 +249,13 @@ void ChooseTogether(const std::vector<ParameterSpace>& parameters, const std::ve
   }
 }
 
+bool SameConditions(const ParameterSpace& a, const ParameterSpace& b) {
+  if (a.when.size() != b.when.size()) return false;
+  for (size_t c = 0; c < a.when.size(); ++c)
+    if (a.when[c].path != b.when[c].path || a.when[c].values != b.when[c].values) return false;
+  return true;
+}
+
 const char* KindName(TrialExited::Kind kind) {
   switch (kind) {
     case TrialExited::Kind::kCompleted: return "completed";
@@ -349,33 +356,71 @@ std::vector<Hyperparameter> TpeSearch::Propose(int64_t index) const {
   };
   const std::vector<const std::vector<double>*> below = values(below_trials), above = values(above_trials);
 
-  // Constants and single points are written as they are; the rest is chosen from the model, all
-  // together or one parameter at a time.
-  std::vector<Hyperparameter> point;
-  std::vector<Dimension> varying;
+  // Parameters with the same conditions form a subspace, modelled on the trials where it applied;
+  // the unconditional one comes first, then each in the order of its first parameter (conditions
+  // are on earlier parameters, so theirs are chosen by then).
+  std::vector<std::vector<size_t>> subspaces;
   for (size_t i = 0; i < parameters_.size(); ++i) {
-    const ParameterSpace& p = parameters_[i];
-    const NumericSpace space = SpaceOf(p);
-    point.push_back({p.path, ""});
-    if (p.kind == ParameterSpace::Kind::kConstant) point[i].value = p.values.front();
-    else if (p.kind == ParameterSpace::Kind::kValues) varying.push_back({i, space, p.values.size()});
-    else if (space.high > space.low) varying.push_back({i, space, 0});
-    else point[i].value = Write(p, space, space.low);
+    const auto same = std::find_if(subspaces.begin(), subspaces.end(), [&](const std::vector<size_t>& members) {
+      return SameConditions(parameters_[members.front()], parameters_[i]);
+    });
+    if (same != subspaces.end()) same->push_back(i);
+    else subspaces.push_back({i});
   }
+  std::vector<Hyperparameter> point(parameters_.size());  // by parameter; those that do not apply are dropped
+  std::vector<bool> applies(parameters_.size(), false);
+  const auto value_of = [&](const std::string& path) -> const std::string* {
+    for (size_t i = 0; i < parameters_.size(); ++i)
+      if (applies[i] && parameters_[i].path == path) return &point[i].value;
+    return nullptr;
+  };
   std::mt19937_64 rng = DrawGenerator(seed_, index, kTpeStream);
-  if (multivariate_) {
-    ChooseTogether(parameters_, varying, below, above, candidates_, rng, point);
-  } else {
-    for (const Dimension& dim : varying) ChooseTogether(parameters_, {dim}, below, above, candidates_, rng, point);
+  for (const std::vector<size_t>& members : subspaces) {
+    if (!Applies(parameters_[members.front()], value_of)) continue;
+    // Constants and single points are written as they are; the rest is chosen from the model, all
+    // together or one parameter at a time.
+    std::vector<Dimension> varying;
+    for (size_t i : members) {
+      const ParameterSpace& p = parameters_[i];
+      const NumericSpace space = SpaceOf(p);
+      applies[i] = true;
+      point[i] = {p.path, ""};
+      if (p.kind == ParameterSpace::Kind::kConstant) point[i].value = p.values.front();
+      else if (p.kind == ParameterSpace::Kind::kValues) varying.push_back({i, space, p.values.size()});
+      else if (space.high > space.low) varying.push_back({i, space, 0});
+      else point[i].value = Write(p, space, space.low);
+    }
+    const auto where_it_applied = [&](const std::vector<const std::vector<double>*>& group) {
+      std::vector<const std::vector<double>*> kept;
+      for (const std::vector<double>* x : group)
+        if (!std::isnan((*x)[members.front()])) kept.push_back(x);
+      return kept;
+    };
+    const auto sub_below = where_it_applied(below), sub_above = where_it_applied(above);
+    if (sub_below.empty()) {
+      for (const Dimension& dim : varying) point[dim.parameter].value = DrawValue(parameters_[dim.parameter], rng);
+    } else if (multivariate_) {
+      ChooseTogether(parameters_, varying, sub_below, sub_above, candidates_, rng, point);
+    } else {
+      for (const Dimension& dim : varying) ChooseTogether(parameters_, {dim}, sub_below, sub_above, candidates_, rng, point);
+    }
   }
-  return point;
+  std::vector<Hyperparameter> applied;
+  for (size_t i = 0; i < parameters_.size(); ++i)
+    if (applies[i]) applied.push_back(std::move(point[i]));
+  return applied;
 }
 
 std::vector<double> TpeSearch::Numbers(const std::vector<Hyperparameter>& point) const {
   std::vector<double> x(parameters_.size(), 0.0);
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const ParameterSpace& p = parameters_[i];
-    const std::string& text = point[i].value;
+    const auto it = std::find_if(point.begin(), point.end(), [&](const Hyperparameter& h) { return h.path == p.path; });
+    if (it == point.end()) {
+      x[i] = std::numeric_limits<double>::quiet_NaN();  // it did not apply to this trial
+      continue;
+    }
+    const std::string& text = it->value;
     if (p.kind == ParameterSpace::Kind::kValues) {
       x[i] = static_cast<double>(std::find(p.values.begin(), p.values.end(), text) - p.values.begin());
     } else if (p.kind == ParameterSpace::Kind::kIntUniform) {
@@ -409,13 +454,16 @@ Status TpeSearch::Restore(const nlohmann::json& snapshot) {
   try {
     for (const auto& saved : snapshot.at("trials")) {
       Trial trial;
-      trial.x = saved.at("x").get<std::vector<double>>();
+      // A parameter that did not apply to the trial is saved as null (JSON has no NaN).
+      for (const auto& value : saved.at("x"))
+        trial.x.push_back(value.is_null() ? std::numeric_limits<double>::quiet_NaN() : value.get<double>());
       if (trial.x.size() != parameters_.size())
         return InvalidArgument("tpe search: a saved trial has " + std::to_string(trial.x.size()) + " values for " +
                                std::to_string(parameters_.size()) + " parameters");
       for (size_t i = 0; i < parameters_.size(); ++i) {
         // What Propose() relies on: list positions index the list, numbers lie in [min, max].
         const ParameterSpace& p = parameters_[i];
+        if (std::isnan(trial.x[i]) && !p.when.empty()) continue;
         const bool fits = p.kind == ParameterSpace::Kind::kValues
                               ? trial.x[i] >= 0 && trial.x[i] < static_cast<double>(p.values.size())
                               : p.kind == ParameterSpace::Kind::kConstant || (trial.x[i] >= p.min && trial.x[i] <= p.max);

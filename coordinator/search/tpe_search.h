@@ -48,6 +48,10 @@
 //  - tpe_candidates candidates are drawn from l(x) (a component by weight, then each parameter from
 //    it) and the one with the largest log l(x) - log g(x) is taken (the first such on ties).
 //    Constants and single-point ranges are not modelled: they keep their one value.
+//  - Conditional spaces (`when:`): parameters with the same conditions form a subspace, modelled
+//    (jointly, or one at a time) on the observations in which it applied; the unconditional subspace
+//    is chosen first, then each other whose conditions the values chosen so far meet, in the order
+//    of its first parameter. A subspace with no such observation yet is drawn at random.
 // Values are written as RandomPoint writes them and clamped to [min, max].
 //
 // Randomness comes from a generator per trial number derived from the sweep's seed, so the state
@@ -80,7 +84,8 @@ class TpeSearch final : public SearchStrategy {
  private:
   struct Trial {
     // Per parameter, the value written as a number: the value itself for a distribution (not its
-    // logarithm), the position in the list for values, 0 for a constant.
+    // logarithm), the position in the list for values, 0 for a constant; NaN where the parameter's
+    // conditions did not hold.
     std::vector<double> x;
     bool exited = false;
     TrialExited::Kind kind = TrialExited::Kind::kCompleted;

@@ -27,6 +27,14 @@ uint64_t MixSeed(uint64_t x) {
 
 }  // namespace
 
+bool AppliesTo(const ParameterSpace& p, const std::vector<Hyperparameter>& point) {
+  return Applies(p, [&](const std::string& path) -> const std::string* {
+    for (const Hyperparameter& h : point)
+      if (h.path == path) return &h.value;
+    return nullptr;
+  });
+}
+
 std::mt19937_64 DrawGenerator(int64_t seed, int64_t index, uint64_t stream) {
   uint64_t state = MixSeed(MixSeed(static_cast<uint64_t>(seed)) ^ static_cast<uint64_t>(index));
   if (stream != 0) state = MixSeed(state ^ MixSeed(stream));
@@ -63,15 +71,17 @@ std::string DrawValue(const ParameterSpace& p, std::mt19937_64& rng) {
   return p.kind == ParameterSpace::Kind::kConstant ? p.values.front() : ValueAt(p, Unit(rng));
 }
 
-std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& parameters, int64_t index) {
-  std::vector<Hyperparameter> point(parameters.size());
-  for (size_t i = parameters.size(); i-- > 0;) {
-    const ParameterSpace& p = parameters[i];
-    const int64_t n = static_cast<int64_t>(p.values.size());
-    point[i] = {p.path, p.values[index % n]};
-    index /= n;
-  }
-  return point;
+std::vector<std::vector<Hyperparameter>> GridPoints(const std::vector<ParameterSpace>& parameters, int64_t count) {
+  std::vector<std::vector<Hyperparameter>> points;
+  if (count <= 0) return points;
+  ForEachGridPoint(parameters, [&](const std::vector<const std::string*>& values) {
+    std::vector<Hyperparameter> point;
+    for (size_t i = 0; i < parameters.size(); ++i)
+      if (values[i] != nullptr) point.push_back({parameters[i].path, *values[i]});
+    points.push_back(std::move(point));
+    return static_cast<int64_t>(points.size()) < count;
+  });
+  return points;
 }
 
 std::vector<Hyperparameter> QuasiRandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
@@ -82,6 +92,10 @@ std::vector<Hyperparameter> QuasiRandomPoint(const std::vector<ParameterSpace>& 
   std::vector<Hyperparameter> point;
   size_t dimension = 0;
   for (const ParameterSpace& p : parameters) {
+    if (!AppliesTo(p, point)) {
+      dimension += varies(p) ? 1 : 0;  // the others keep their dimensions
+      continue;
+    }
     if (!varies(p)) {
       point.push_back({p.path, p.values.front()});
       continue;
@@ -110,7 +124,10 @@ std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& param
                                         int64_t index) {
   std::mt19937_64 rng = DrawGenerator(seed, index);
   std::vector<Hyperparameter> point;
-  for (const ParameterSpace& p : parameters) point.push_back({p.path, DrawValue(p, rng)});
+  for (const ParameterSpace& p : parameters) {
+    const std::string value = DrawValue(p, rng);  // drawn either way, so one branch's draws do not shift another's
+    if (AppliesTo(p, point)) point.push_back({p.path, value});
+  }
   return point;
 }
 

@@ -13,12 +13,17 @@
 
 namespace orchard::coordinator {
 
-// Point `index` of the grid over `parameters` (every parameter a list of values or a constant),
-// in row-major order with the first parameter varying slowest. index < GridSize(parameters).
-std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& parameters, int64_t index);
+// The first `count` points of the grid over `parameters` (every parameter a list of values or a
+// constant), in row-major order with the first parameter varying slowest; a parameter whose `when`
+// does not hold is left out of a point and adds no points (core/search_space.h).
+std::vector<std::vector<Hyperparameter>> GridPoints(const std::vector<ParameterSpace>& parameters, int64_t count);
+
+// Whether `p`'s conditions hold for the values already in `point`.
+bool AppliesTo(const ParameterSpace& p, const std::vector<Hyperparameter>& point);
 
 // Random draw number `index` for a sweep seeded with `seed`: values uniformly from lists, uniform,
-// log-uniform or integer-uniform within [min, max] for distributions. Each index has its own
+// log-uniform or integer-uniform within [min, max] for distributions; parameters whose conditions
+// do not hold are left out. Each index has its own
 // generator stream, so draws need no saved generator state.
 std::vector<Hyperparameter> RandomPoint(const std::vector<ParameterSpace>& parameters, int64_t seed,
                                         int64_t index);

@@ -15,6 +15,7 @@ TEST(SweepSpecJson, TheSearchSettingsSurviveTheRoundTrip) {
   spec.tpe_constant_liar = true;
   spec.gpu_fraction = 0.25;
   spec.parameters.push_back({"optimizer.lr", ParameterSpace::Kind::kLogUniform, 1e-4, 1e-1, {}});
+  spec.parameters.push_back({"optimizer.momentum", ParameterSpace::Kind::kValues, 0, 0, {"0.5", "0.9"}, {{"optimizer.type", {"sgd"}}}});
   const SweepSpec back = SweepSpecFromJson(SweepSpecToJson(spec));
   EXPECT_EQ(back.strategy, "hyperband");
   EXPECT_EQ(back.step_budget, 500);
@@ -22,8 +23,12 @@ TEST(SweepSpecJson, TheSearchSettingsSurviveTheRoundTrip) {
   EXPECT_TRUE(back.tpe_constant_liar);
   EXPECT_EQ(back.gpu_fraction, 0.25);
   EXPECT_EQ(back.gpu_memory_gib, 0);
-  ASSERT_EQ(back.parameters.size(), 1u);
+  ASSERT_EQ(back.parameters.size(), 2u);
   EXPECT_EQ(back.parameters[0].kind, ParameterSpace::Kind::kLogUniform);
+  // A conditional parameter keeps its conditions, or a restarted coordinator would apply it to every trial.
+  ASSERT_EQ(back.parameters[1].when.size(), 1u);
+  EXPECT_EQ(back.parameters[1].when[0].path, "optimizer.type");
+  EXPECT_EQ(back.parameters[1].when[0].values, std::vector<std::string>{"sgd"});
 }
 
 TEST(SweepSpecJson, ASpecSavedBeforeTheJointModelKeepsProposingOneParameterAtATime) {

@@ -67,6 +67,37 @@ void RequireValidTrialValue(const std::string& text, const std::vector<std::stri
                            recipe.status().message());
 }
 
+void CheckDraw(const ParameterSpace& space, const coordinator::Hyperparameter& drawn, const std::string& text,
+               const std::vector<std::string>& overrides);
+
+// A point has each parameter whose conditions its earlier values meet, in order, each a valid
+// draw (checked with the values it depends on), and none of the others.
+void CheckPoint(const std::vector<ParameterSpace>& parameters, const std::vector<coordinator::Hyperparameter>& point,
+                const std::string& text, const std::vector<std::string>& overrides) {
+  std::vector<coordinator::Hyperparameter> so_far;
+  size_t next = 0;
+  for (const ParameterSpace& p : parameters) {
+    if (!coordinator::AppliesTo(p, so_far)) continue;
+    Require(next < point.size(), "a point misses " + p.path + ", whose conditions hold");
+    // The values of the parameters it depends on, and of those they depend on.
+    std::vector<std::string> with_parents = overrides;
+    std::vector<const ParameterSpace*> pending = {&p};
+    while (!pending.empty()) {
+      const ParameterSpace* child = pending.back();
+      pending.pop_back();
+      for (const ParameterCondition& condition : child->when) {
+        for (const coordinator::Hyperparameter& h : so_far)
+          if (h.path == condition.path) with_parents.push_back(h.path + "=" + h.value);
+        for (const ParameterSpace& parent : parameters)
+          if (parent.path == condition.path) pending.push_back(&parent);
+      }
+    }
+    CheckDraw(p, point[next], text, with_parents);
+    so_far.push_back(point[next++]);
+  }
+  Require(next == point.size(), "a point has " + std::to_string(point.size() - next) + " parameters whose conditions fail");
+}
+
 bool IsListed(const ParameterSpace& space, const std::string& value) {
   for (const std::string& v : space.values) {
     if (v == value) return true;
@@ -115,8 +146,12 @@ void CheckSweep(const Recipe& recipe, const std::string& text,
     const ParameterSpace& space = sweep.parameters[i];
     if (space.kind == ParameterSpace::Kind::kConstant || space.kind == ParameterSpace::Kind::kValues) {
       Require(!space.values.empty(), space.path + " has no values");
+      // A conditional parameter's values are valid with the values that make it apply.
+      std::vector<std::string> enabled = overrides;
+      const auto ways = EnablingAssignments(space, sweep.parameters);
+      for (const auto& [parent, value] : ways.front()) enabled.push_back(parent + "=" + value);
       for (size_t v = 0; v < space.values.size() && v < kMaxCheckedValues; ++v) {
-        RequireValidTrialValue(text, overrides, space.path, space.values[v]);
+        RequireValidTrialValue(text, enabled, space.path, space.values[v]);
       }
     }
   }
@@ -137,10 +172,9 @@ void CheckSweep(const Recipe& recipe, const std::string& text,
   for (int64_t index : {int64_t{0}, planned / 2, planned - 1}) {
     if (index < 0 || index >= planned) continue;
     std::vector<coordinator::Hyperparameter> point =
-        sweep.strategy == "grid" ? coordinator::GridPoint(sweep.parameters, index)
+        sweep.strategy == "grid" ? coordinator::GridPoints(sweep.parameters, index + 1).back()
                                  : coordinator::RandomPoint(sweep.parameters, sweep.seed, index);
-    Require(point.size() == sweep.parameters.size(), "a point misses parameters");
-    for (size_t i = 0; i < point.size(); ++i) CheckDraw(sweep.parameters[i], point[i], text, overrides);
+    CheckPoint(sweep.parameters, point, text, overrides);
   }
   // TPE's proposals too: the created trials report made-up values and exit until the sweep ends, and
   // every trial after the random startup ones is a proposal from those results.
@@ -152,8 +186,7 @@ void CheckSweep(const Recipe& recipe, const std::string& text,
     for (size_t next = 0; next < queue.size(); ++next) {
       const coordinator::CreateTrial trial = queue[next];
       if (trial.trial >= sweep.tpe_startup_trials && trial.trial < sweep.tpe_startup_trials + kCheckedDraws)
-        for (size_t i = 0; i < trial.hyperparameters.size(); ++i)
-          CheckDraw(sweep.parameters[i], trial.hyperparameters[i], text, overrides);
+        CheckPoint(sweep.parameters, trial.hyperparameters, text, overrides);
       (*tpe)->Handle(coordinator::ValidationReported{trial.trial, 1, static_cast<double>((trial.trial * 7919) % 13)});
       for (const auto& action : (*tpe)->Handle(coordinator::TrialExited{trial.trial, coordinator::TrialExited::Kind::kCompleted}))
         if (const auto* create = std::get_if<coordinator::CreateTrial>(&action)) queue.push_back(*create);
@@ -163,9 +196,7 @@ void CheckSweep(const Recipe& recipe, const std::string& text,
   }
   // Draws beyond the planned trials too: the bounds hold for every index.
   for (int64_t index = 0; index < kCheckedDraws && sweep.strategy == "random"; ++index) {
-    std::vector<coordinator::Hyperparameter> point =
-        coordinator::RandomPoint(sweep.parameters, sweep.seed ^ 1, index);
-    for (size_t i = 0; i < point.size(); ++i) CheckDraw(sweep.parameters[i], point[i], text, overrides);
+    CheckPoint(sweep.parameters, coordinator::RandomPoint(sweep.parameters, sweep.seed ^ 1, index), text, overrides);
   }
 }
 

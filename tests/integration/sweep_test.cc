@@ -217,6 +217,34 @@ TEST_F(AdaptiveSweepTest, APbtSweepCopiesCheckpointsBetweenMembersAndRecordsThei
   EXPECT_NE(table.find("LINEAGE"), std::string::npos) << table;
 }
 
+// A conditional space end to end: momentum exists only for sgd, so the grid has three trials, and
+// the adamw trial has the recipe's momentum removed (adamw refuses one) and completes like the others.
+TEST_F(SweepTest, AConditionalSpaceRunsOnlyTheValidCombinations) {
+  const int64_t id = Submit(
+      "name: conditional\n"
+      "model: {type: mlp, hidden: [16]}\n"
+      "data: {type: synthetic, samples: 256, features: 8, classes: 3}\n"
+      "optimizer: {type: sgd, lr: 0.01, momentum: 0.8}\n"
+      "train: {steps: 30, batch_size: 16, eval_interval: 10, threads: 1}\n"
+      "sweep:\n"
+      "  strategy: grid\n"
+      "  parameters:\n"
+      "    optimizer.type: {values: [sgd, adamw]}\n"
+      "    optimizer.momentum: {values: [0.5, 0.9], when: {optimizer.type: sgd}}\n");
+  ASSERT_GT(id, 0);
+  const ProcessResult watched = Cli({"watch", std::to_string(id)});
+  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+  std::vector<std::string> points;
+  for (const v1::Trial& trial : Trials(id)) {
+    EXPECT_EQ(trial.state(), v1::TRIAL_COMPLETED) << trial.message();
+    std::string point;
+    for (const auto& h : trial.hyperparameters()) point += (point.empty() ? "" : " ") + h.path() + "=" + h.value();
+    points.push_back(point);
+  }
+  EXPECT_EQ(points, (std::vector<std::string>{"optimizer.type=sgd optimizer.momentum=0.5",
+                                              "optimizer.type=sgd optimizer.momentum=0.9", "optimizer.type=adamw"}));
+}
+
 TEST_F(SweepTest, CliErrorsAreClearWithExitCodesScriptsCanUse) {
   WriteFile(dir_ / "bad.yaml", "name: bad\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {stpes: 10}\n");
   const ProcessResult bad = Cli({"submit", dir_ / "bad.yaml"});

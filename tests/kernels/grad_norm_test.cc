@@ -105,6 +105,8 @@ TEST(GradNormCpuTest, TalliesStepsUntilZeroedAndSkipStaysSet) {
   EXPECT_EQ(v.steps, 4);
   EXPECT_EQ(v.first_nonfinite, 3);
   EXPECT_FALSE(std::isfinite(v.loss_sum));
+  EXPECT_EQ(v.nonfinite_loss, std::numeric_limits<double>::infinity()) << "the figures of the step that diverged";
+  EXPECT_NEAR(v.nonfinite_norm, 0.5, 1e-7);
   v = StepVerdict{};
   const float loss = 0.5f;
   ASSERT_TRUE(JudgeGradients(Spans(good), 0, &loss, Device::kCpu, &v).ok());

@@ -46,6 +46,8 @@ TEST(KernelsGpuTest, JudgementMatchesCpuTwin) {
     return v;
   };
   torch::Tensor loss = torch::full({1}, 2.5f, torch::TensorOptions().device(torch::kCUDA));
+  // The judgements run on their own stream: LibTorch's fills and copies (on its stream) are done first.
+  torch::cuda::synchronize();
   StepVerdict cpu{};
   const float host_loss = 2.5f;
   ASSERT_TRUE(JudgeGradients(Spans(host), 10.0, &host_loss, Device::kCpu, &cpu).ok());
@@ -59,6 +61,7 @@ TEST(KernelsGpuTest, JudgementMatchesCpuTwin) {
   for (size_t i = 0; i < host.size(); ++i) EXPECT_TRUE(torch::equal(device[i].cpu(), host[i]));
 
   device[1][12345] = std::numeric_limits<float>::quiet_NaN();
+  torch::cuda::synchronize();
   ASSERT_TRUE(JudgeGradients(Spans(device), 10.0, loss.data_ptr<float>(), Device::kCuda, gpu_verdict, stream).ok());
   StepVerdict bad = read();
   EXPECT_EQ(bad.skip, 1);
@@ -119,6 +122,7 @@ TEST(KernelsGpuTest, OptimizersMatchCpuTwin) {
         verdict.scale = step % 2 == 0 ? 0.75f : 1.0f;
         verdict.skip = step == 7 ? 1 : 0;
         gpu_verdict.copy_(torch::from_blob(&verdict, {verdict_bytes}, torch::kUInt8));
+        torch::cuda::synchronize();  // the copies above ran on LibTorch's stream, the step runs on its own
         ASSERT_TRUE(cpu.opt->Step(groups, &verdict).ok());
         ASSERT_TRUE(gpu.opt->Step(groups, reinterpret_cast<StepVerdict*>(gpu_verdict.data_ptr()), stream).ok());
       }

@@ -105,20 +105,30 @@ void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
   }
   // A GPU trial's share of the GPU's memory, from the coordinator's placement.
   const int first_gpu = attempt.gpus_size() > 0 ? attempt.gpus(0) : -1;
-  const double gpu_fraction =
-      attempt.gpu_share_bytes() > 0 && first_gpu >= 0 && first_gpu < static_cast<int>(slots_.gpu_memory_bytes.size())
-          ? static_cast<double>(attempt.gpu_share_bytes()) / static_cast<double>(slots_.gpu_memory_bytes[first_gpu])
-          : 0.0;
+  const bool shares_a_gpu = attempt.gpu_share_bytes() > 0 && first_gpu >= 0 &&
+                            first_gpu < static_cast<int>(slots_.gpu_memory_bytes.size());
+  const double gpu_fraction = shares_a_gpu ? static_cast<double>(attempt.gpu_share_bytes()) /
+                                                 static_cast<double>(slots_.gpu_memory_bytes[first_gpu])
+                                           : 0.0;
+  double allocator_fraction = 0;
+  if (shares_a_gpu) {
+    const StatusOr<double> cap = AllocatorFraction(attempt.gpu_share_bytes(), slots_.gpu_memory_bytes[first_gpu]);
+    if (!cap.ok()) {
+      ReportExit(attempt.attempt_id(), train::kExitBadInput, 0, cap.status().message());
+      return;
+    }
+    allocator_fraction = *cap;
+  }
   if (recipe->train.threads == 0) {
     // Each rank's share of the cores: per CPU slot, or per GPU (and per share of one).
     const int64_t threads = slots_.kind == "cpu" ? options_.threads_per_slot
                                                  : GpuTrialThreads(std::thread::hardware_concurrency(), slots_.count, gpu_fraction);
     request.args.insert(request.args.end(), {"--set", "train.threads=" + std::to_string(threads)});
   }
-  if (gpu_fraction > 0) {
+  if (allocator_fraction > 0) {
     std::ostringstream fraction;
     fraction.precision(6);
-    fraction << gpu_fraction;
+    fraction << allocator_fraction;
     request.args.insert(request.args.end(), {"--gpu-memory-fraction", fraction.str()});
   }
   if (attempt.resume()) request.args.push_back("--resume");

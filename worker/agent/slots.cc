@@ -71,6 +71,18 @@ StatusOr<Slots> DetectSlots(int64_t cpu_slots, bool force_cpu) {
   return Slots{cpu_slots, "cpu", {}};
 }
 
+StatusOr<double> AllocatorFraction(int64_t share_bytes, int64_t gpu_bytes) {
+  const int64_t tensors = share_bytes - kCudaContextBytes;
+  if (tensors <= 0 || gpu_bytes <= 0) {
+    std::ostringstream message;
+    message << "a share of " << static_cast<double>(share_bytes) / (1 << 20) << " MiB of the GPU leaves nothing for "
+            << "tensors after the " << (kCudaContextBytes >> 20)
+            << " MiB its CUDA context takes; raise sweep.gpu_memory_gib or sweep.gpu_fraction";
+    return InvalidArgument(message.str());
+  }
+  return static_cast<double>(tensors) / static_cast<double>(gpu_bytes);
+}
+
 int64_t GpuTrialThreads(int64_t cores, int64_t gpus, double gpu_fraction) {
   const double per_gpu = static_cast<double>(cores) / static_cast<double>(std::max<int64_t>(1, gpus));
   const double threads = gpu_fraction > 0 ? per_gpu * gpu_fraction : per_gpu;

@@ -27,6 +27,14 @@ StatusOr<Slots> ParseGpuInventory(const std::string& text);
 // Number of GPUs the CUDA runtime reports; 0 on any error or in a build without CUDA.
 int GpuCount();
 
+// What each trainer process's CUDA context holds on its GPU outside LibTorch's allocator (code,
+// cuBLAS workspaces): a share of a GPU pays for it first, so trials packed to a GPU's memory fit.
+inline constexpr int64_t kCudaContextBytes = int64_t{512} << 20;
+
+// The allocator cap (a fraction of the GPU's memory) for a trial that shares a GPU of `gpu_bytes`
+// with `share_bytes` of its memory: the share less kCudaContextBytes. Errors when nothing is left.
+StatusOr<double> AllocatorFraction(int64_t share_bytes, int64_t gpu_bytes);
+
 // Intra-op CPU threads for one rank of a trial on a worker with `gpus` GPUs and `cores` cores: the
 // cores divided evenly between the GPUs, and for a trial that shares a GPU (gpu_fraction > 0) that
 // fraction of its GPU's cores; at least 1.

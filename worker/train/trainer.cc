@@ -341,11 +341,14 @@ class Run {
     double last_norm = 0;
     bool stop = false;            // some rank was asked to stop
     bool diverged = false;        // some rank saw a loss or gradient that was not finite
-    int64_t diverged_at = 0;      // this rank's first such step (0 when only another rank saw one)
+    int64_t diverged_at = 0;      // the first such step of any rank (0 when only the mean loss was)
+    double diverged_loss = 0;     // that step's loss and gradient norm, on the rank that saw it
+    double diverged_norm = 0;
   };
 
   // Waits for the queued steps, reads the verdict's tallies, zeroes them, and agrees with the other
-  // ranks on the losses, on stopping and on divergence (one small collective).
+  // ranks on the losses, on stopping and on divergence (one small collective, and after a divergence
+  // one more to agree on its step).
   StatusOr<Tally> ReadTally() {
     kernels::StepVerdict v;
     const torch::Tensor on_host = verdict_.to(torch::kCPU);
@@ -359,7 +362,20 @@ class Run {
     tally.last_norm = v.last_norm;
     tally.stop = shared[1] > 0;
     tally.diverged = shared[2] > 0 || !std::isfinite(tally.loss_sum);
-    if (v.first_nonfinite > 0) tally.diverged_at = step_ - v.steps + v.first_nonfinite;
+    if (shared[2] > 0) {
+      // Each rank's first non-finite step (its own loss may be the only one that was), gathered as
+      // a sum of one entry per rank: every rank ends at the earliest, with that rank's figures.
+      const int64_t mine = v.first_nonfinite > 0 ? step_ - v.steps + v.first_nonfinite : 0;
+      std::vector<double> firsts(3 * static_cast<size_t>(ranks_), 0.0);
+      firsts[3 * rank_] = static_cast<double>(mine), firsts[3 * rank_ + 1] = v.nonfinite_loss;
+      firsts[3 * rank_ + 2] = v.nonfinite_norm;
+      RETURN_IF_ERROR(gathering_->SumOverRanks(&firsts));
+      for (int r = 0; r < ranks_; ++r) {
+        const auto at = static_cast<int64_t>(firsts[3 * r]);
+        if (at > 0 && (tally.diverged_at == 0 || at < tally.diverged_at))
+          tally.diverged_at = at, tally.diverged_loss = firsts[3 * r + 1], tally.diverged_norm = firsts[3 * r + 2];
+      }
+    }
     return tally;
   }
 
@@ -479,15 +495,17 @@ class Run {
   }
 
   // Ends the run at the first step that was not finite. The optimizer skipped it and every step
-  // after it, so the model (and the step count) is the one before it.
+  // after it, so the model (and the step count) is the one before it. A mean loss that overflowed
+  // with every step finite ends it at the latest step.
   TrainResult Diverged(const Tally& tally) {
     const int64_t at = tally.diverged_at > 0 ? tally.diverged_at : step_;
+    const double loss = tally.diverged_at > 0 ? tally.diverged_loss : tally.loss_sum / static_cast<double>(tally.steps);
+    const double norm = tally.diverged_at > 0 ? tally.diverged_norm : tally.last_norm;
     if (tally.diverged_at > 0) step_ = at - 1;
-    const double loss = tally.loss_sum / static_cast<double>(tally.steps);
     progress_->Record(at, "train_loss", loss);
     progress_->Flush();
     result_.outcome = TrainResult::Outcome::kDiverged;
-    result_.message = DivergenceMessage(at, loss, tally.last_norm);
+    result_.message = DivergenceMessage(at, loss, norm);
     progress_->Say(result_.message);
     return Finish();
   }

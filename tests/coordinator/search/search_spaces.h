@@ -26,6 +26,12 @@ inline ParameterSpace Range(std::string path, ParameterSpace::Kind kind, double 
   return p;
 }
 
+// `p`, applying only when `parent` took one of `values`.
+inline ParameterSpace When(ParameterSpace p, std::string parent, std::vector<std::string> values) {
+  p.when.push_back({std::move(parent), std::move(values)});
+  return p;
+}
+
 // The learning rate most sweeps search, log-uniform over [1e-4, 1e-1].
 inline ParameterSpace LearningRate() { return Range("optimizer.lr", ParameterSpace::Kind::kLogUniform, 1e-4, 1e-1); }
 

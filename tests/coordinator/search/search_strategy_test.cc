@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "coordinator/search/trial_sampler.h"
@@ -53,6 +54,51 @@ TEST(GridSearch, MaxTrialsTakesTheFirstPoints) {
   const auto trials = Created((*strategy)->Handle(SweepStarted{}));
   ASSERT_EQ(trials.size(), 2u);
   EXPECT_EQ(trials[1].hyperparameters[0].value, "2");
+}
+
+// A parameter that applies only for some values of another adds points only there: 2 + 1 + 2 x 1.
+TEST(GridSearch, ConditionalParametersExpandOnlyWhereTheyApply) {
+  const std::vector<ParameterSpace> space = {
+      Values("optimizer.type", {"sgd", "adamw", "adam"}),
+      When(Values("optimizer.momentum", {"0.5", "0.9"}), "optimizer.type", {"sgd"}),
+      When(Values("optimizer.beta1", {"0.9"}), "optimizer.type", {"adamw", "adam"})};
+  EXPECT_EQ(GridSize(space), 4);
+  const std::vector<std::vector<Hyperparameter>> expected = {
+      {{"optimizer.type", "sgd"}, {"optimizer.momentum", "0.5"}},
+      {{"optimizer.type", "sgd"}, {"optimizer.momentum", "0.9"}},
+      {{"optimizer.type", "adamw"}, {"optimizer.beta1", "0.9"}},
+      {{"optimizer.type", "adam"}, {"optimizer.beta1", "0.9"}}};
+  EXPECT_EQ(GridPoints(space, 10), expected);
+  EXPECT_EQ(GridPoints(space, 2).size(), 2u);
+  // Nested: a condition on a conditional parameter holds only where that one applies.
+  const std::vector<ParameterSpace> nested = {
+      Values("a", {"1", "2"}), When(Values("b", {"x", "y"}), "a", {"1"}), When(Values("c", {"7", "8", "9"}), "b", {"y"})};
+  EXPECT_EQ(GridSize(nested), 1 * 1 + 1 * 3 + 1);  // a=1 b=x; a=1 b=y c=7..9; a=2
+}
+
+TEST(GridSearch, AConditionalGridTooLargeToCountSaysSo) {
+  std::vector<ParameterSpace> space = {Values("a", {"1", "2"})};
+  for (int i = 0; i < 7; ++i)
+    space.push_back(When(Values("p" + std::to_string(i), {"0", "1", "2", "3", "4", "5", "6", "7"}), "a", {"1"}));
+  EXPECT_EQ(GridSize(space), std::numeric_limits<int64_t>::max()) << "8^7 + 1 points is past the counting limit";
+}
+
+// Random and quasi-random draws leave out what does not apply, whatever they drew for it.
+TEST(RandomSearch, ConditionalParametersAppearOnlyWhereTheyApply) {
+  const std::vector<ParameterSpace> space = {
+      Values("optimizer.type", {"sgd", "adamw"}), LearningRate(),
+      When(Range("optimizer.momentum", ParameterSpace::Kind::kUniform, 0.5, 0.99), "optimizer.type", {"sgd"})};
+  std::set<size_t> sizes;
+  for (int64_t i = 0; i < 50; ++i) {
+    for (const std::vector<Hyperparameter>& point : {RandomPoint(space, 3, i), QuasiRandomPoint(space, 3, i)}) {
+      const bool sgd = point[0].value == "sgd";
+      ASSERT_EQ(point.size(), sgd ? 3u : 2u);
+      EXPECT_EQ(point[1].path, "optimizer.lr");
+      if (sgd) EXPECT_EQ(point[2].path, "optimizer.momentum");
+      sizes.insert(point.size());
+    }
+  }
+  EXPECT_EQ(sizes.size(), 2u) << "both branches were drawn";
 }
 
 TEST(GridSearch, RejectsADistribution) {

@@ -327,6 +327,54 @@ INSTANTIATE_TEST_SUITE_P(EveryModel, TpeSnapshotTest,
                          ::testing::Values(std::pair{true, true}, std::pair{true, false}, std::pair{false, true},
                                            std::pair{false, false}));
 
+// A conditional subspace is modelled on the trials where it applied: when sgd with a momentum near
+// 0.9 is what scored well, later sgd proposals cluster there, adamw proposals never carry a
+// momentum, and the strategy restores from a snapshot (held as JSON text, where absent values are
+// null) to make the same proposals.
+TEST(TpeSearch, ModelsAConditionalSubspaceOnTheTrialsWhereItApplied) {
+  SweepSpec sweep;
+  sweep.strategy = "tpe";
+  sweep.max_trials = 60;
+  sweep.max_concurrent = 1;
+  sweep.seed = 5;
+  sweep.parameters = {Values("optimizer.type", {"sgd", "adamw"}),
+                      When(Range("optimizer.momentum", ParameterSpace::Kind::kUniform, 0.0, 1.0), "optimizer.type", {"sgd"})};
+  const auto loss = [](const std::vector<Hyperparameter>& point) {
+    if (point[0].value != "sgd") return 1.0;
+    return std::abs(std::stod(point[1].value) - 0.9);
+  };
+  TpeSearch tpe(sweep);
+  std::vector<CreateTrial> queue;
+  for (const SearchAction& action : tpe.Handle(SweepStarted{}))
+    if (const auto* create = std::get_if<CreateTrial>(&action)) queue.push_back(*create);
+  std::vector<double> late_momenta;
+  std::string saved;
+  for (size_t next = 0; next < queue.size(); ++next) {
+    const CreateTrial trial = queue[next];
+    ASSERT_EQ(trial.hyperparameters.size(), trial.hyperparameters[0].value == "sgd" ? 2u : 1u);
+    if (trial.trial >= 40 && trial.hyperparameters[0].value == "sgd")
+      late_momenta.push_back(std::stod(trial.hyperparameters[1].value));
+    if (trial.trial == 30) saved = tpe.Snapshot().dump();
+    tpe.Handle(ValidationReported{trial.trial, 1, loss(trial.hyperparameters)});
+    for (const SearchAction& action : tpe.Handle(TrialExited{trial.trial, TrialExited::Kind::kCompleted}))
+      if (const auto* create = std::get_if<CreateTrial>(&action)) queue.push_back(*create);
+  }
+  ASSERT_GE(late_momenta.size(), 10u) << "sgd scored better, so most late proposals are sgd";
+  std::sort(late_momenta.begin(), late_momenta.end());
+  EXPECT_NEAR(late_momenta[late_momenta.size() / 2], 0.9, 0.1);
+
+  // Restored from the text saved while trial 30 ran, it proposes trial 31 as the original did.
+  EXPECT_NE(saved.find("null"), std::string::npos) << "an adamw trial's momentum is saved as null: " << saved;
+  TpeSearch restored(sweep);
+  ASSERT_TRUE(restored.Restore(nlohmann::json::parse(saved)).ok());
+  restored.Handle(ValidationReported{30, 1, loss(queue[30].hyperparameters)});
+  std::vector<CreateTrial> next;
+  for (const SearchAction& action : restored.Handle(TrialExited{30, TrialExited::Kind::kCompleted}))
+    if (const auto* create = std::get_if<CreateTrial>(&action)) next.push_back(*create);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].hyperparameters, queue[31].hyperparameters);
+}
+
 TEST(TpeSearch, RejectsASnapshotOfAnotherSweepOrADamagedOne) {
   SweepSpec spec = BraninSweep("tpe", 9, 50);
   TpeSearch tpe(spec);

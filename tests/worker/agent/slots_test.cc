@@ -43,6 +43,14 @@ TEST(GpuInventoryTest, DiscoveryUsesItUnlessTheWorkerIsToldToUseCpus) {
   EXPECT_FALSE(broken.ok());
 }
 
+TEST(AllocatorFractionTest, AShareLessTheCudaContextIsTheCap) {
+  EXPECT_EQ(AllocatorFraction(4 * kGiB, 16 * kGiB).value(), 3.5 / 16);
+  EXPECT_EQ(AllocatorFraction(kGiB, 2 * kGiB).value(), 0.25);
+  const StatusOr<double> tiny = AllocatorFraction(256 << 20, 16 * kGiB);
+  ASSERT_FALSE(tiny.ok());
+  EXPECT_NE(tiny.status().message().find("raise sweep.gpu_memory_gib or sweep.gpu_fraction"), std::string::npos);
+}
+
 TEST(GpuTrialThreadsTest, CoresAreDividedBetweenGpusAndTheirShares) {
   EXPECT_EQ(GpuTrialThreads(16, 1, 0), 16);
   EXPECT_EQ(GpuTrialThreads(16, 4, 0), 4);
