@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -25,6 +24,7 @@
 #include "worker/train/optimizers.h"
 #include "worker/train/progress.h"
 #include "worker/train/rank_gathering.h"
+#include "worker/train/step_tally.h"
 #include "worker/train/trainer_checkpoints.h"
 
 namespace orchard::train {
@@ -332,53 +332,6 @@ class Run {
     return spans;
   }
 
-  kernels::StepVerdict* Verdict() { return reinterpret_cast<kernels::StepVerdict*>(verdict_.data_ptr()); }
-
-  // The steps since the host last looked, as every rank agrees on them.
-  struct Tally {
-    int64_t steps = 0;
-    double loss_sum = 0;          // the steps' losses, each the mean over the ranks
-    double last_norm = 0;
-    bool stop = false;            // some rank was asked to stop
-    bool diverged = false;        // some rank saw a loss or gradient that was not finite
-    int64_t diverged_at = 0;      // the first such step of any rank (0 when only the mean loss was)
-    double diverged_loss = 0;     // that step's loss and gradient norm, on the rank that saw it
-    double diverged_norm = 0;
-  };
-
-  // Waits for the queued steps, reads the verdict's tallies, zeroes them, and agrees with the other
-  // ranks on the losses, on stopping and on divergence (one small collective, and after a divergence
-  // one more to agree on its step).
-  StatusOr<Tally> ReadTally() {
-    kernels::StepVerdict v;
-    const torch::Tensor on_host = verdict_.to(torch::kCPU);
-    std::memcpy(&v, on_host.data_ptr(), sizeof v);
-    verdict_.zero_();
-    std::vector<double> shared = {v.loss_sum, StopRequested() ? 1.0 : 0.0, v.skip != 0 ? 1.0 : 0.0};
-    RETURN_IF_ERROR(gathering_->SumOverRanks(&shared));
-    Tally tally;
-    tally.steps = v.steps;
-    tally.loss_sum = shared[0] / ranks_;
-    tally.last_norm = v.last_norm;
-    tally.stop = shared[1] > 0;
-    tally.diverged = shared[2] > 0 || !std::isfinite(tally.loss_sum);
-    if (shared[2] > 0) {
-      // Each rank's first non-finite step (its own loss may be the only one that was), gathered as
-      // a sum of one entry per rank: every rank ends at the earliest, with that rank's figures.
-      const int64_t mine = v.first_nonfinite > 0 ? step_ - v.steps + v.first_nonfinite : 0;
-      std::vector<double> firsts(3 * static_cast<size_t>(ranks_), 0.0);
-      firsts[3 * rank_] = static_cast<double>(mine), firsts[3 * rank_ + 1] = v.nonfinite_loss;
-      firsts[3 * rank_ + 2] = v.nonfinite_norm;
-      RETURN_IF_ERROR(gathering_->SumOverRanks(&firsts));
-      for (int r = 0; r < ranks_; ++r) {
-        const auto at = static_cast<int64_t>(firsts[3 * r]);
-        if (at > 0 && (tally.diverged_at == 0 || at < tally.diverged_at))
-          tally.diverged_at = at, tally.diverged_loss = firsts[3 * r + 1], tally.diverged_norm = firsts[3 * r + 2];
-      }
-    }
-    return tally;
-  }
-
   bool StopRequested() const { return o_.stop_requested && o_.stop_requested->load(); }
 
   // A step queues its work on the device and goes on: the loss, the gradient norm and the
@@ -392,8 +345,7 @@ class Run {
     c10::DeviceGuard device_guard(device_);
     model_->SetTraining(true);
     const kernels::Device kernel_device = device_.is_cuda() ? kernels::Device::kCuda : kernels::Device::kCpu;
-    verdict_ = torch::zeros({static_cast<int64_t>(sizeof(kernels::StepVerdict))},
-                            torch::TensorOptions().dtype(torch::kUInt8).device(device_));
+    StepTally tally(device_, *gathering_);
     double interval_seconds = 0, last_grad_norm = 0;
     int64_t interval_steps = 0, measured_steps = 0;
     double measured_seconds = 0;
@@ -423,24 +375,24 @@ class Run {
       RETURN_IF_ERROR(reducer_->FinishBackward());
       // The clip coefficient is folded into the optimizer's step instead of a pass over the gradients.
       RETURN_IF_ERROR(kernels::JudgeGradients(GradientSpans(), t.grad_clip, loss_total.data_ptr<float>(), kernel_device,
-                                              Verdict(), KernelStream(device_)));
-      RETURN_IF_ERROR(optimizer_->Step(lr, Verdict()));
+                                              tally.verdict(), KernelStream(device_)));
+      RETURN_IF_ERROR(optimizer_->Step(lr, tally.verdict()));
       ++step_;
 
       const bool last = step_ == total_steps_;
       const bool evaluating = last || (t.eval_interval > 0 && step_ % t.eval_interval == 0);
       const bool logged = last || step_ % log_interval_ == 0 || evaluating;
       const bool checkpointing = r_.checkpoint.interval > 0 && step_ % r_.checkpoint.interval == 0;
-      // Alone, a stop request is a flag to look at; with several ranks they agree on it in ReadTally.
+      // Alone, a stop request is a flag to look at; with several ranks they agree on it in Read.
       bool stop = ranks_ == 1 && StopRequested();
       const bool first = step_ == first_step;
       if (first || logged || checkpointing || stop) {
-        ASSIGN_OR_RETURN(Tally tally, ReadTally());
-        if (tally.diverged) return Diverged(tally);
-        if (first) result_.first_train_loss = tally.loss_sum / static_cast<double>(tally.steps);
-        window_loss_ += tally.loss_sum, window_steps_ += tally.steps;
-        last_grad_norm = tally.last_norm;
-        stop = stop || tally.stop;
+        ASSIGN_OR_RETURN(const StepTally::Reading reading, tally.Read(step_, StopRequested()));
+        if (reading.diverged) return Diverged(reading);
+        if (first) result_.first_train_loss = reading.loss_sum / static_cast<double>(reading.steps);
+        window_loss_ += reading.loss_sum, window_steps_ += reading.steps;
+        last_grad_norm = reading.last_norm;
+        stop = stop || reading.stop;
       }
       const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
       // The first step pays for allocations and thread start-up; throughput excludes it.
@@ -497,11 +449,12 @@ class Run {
   // Ends the run at the first step that was not finite. The optimizer skipped it and every step
   // after it, so the model (and the step count) is the one before it. A mean loss that overflowed
   // with every step finite ends it at the latest step.
-  TrainResult Diverged(const Tally& tally) {
-    const int64_t at = tally.diverged_at > 0 ? tally.diverged_at : step_;
-    const double loss = tally.diverged_at > 0 ? tally.diverged_loss : tally.loss_sum / static_cast<double>(tally.steps);
-    const double norm = tally.diverged_at > 0 ? tally.diverged_norm : tally.last_norm;
-    if (tally.diverged_at > 0) step_ = at - 1;
+  TrainResult Diverged(const StepTally::Reading& reading) {
+    const int64_t at = reading.diverged_at > 0 ? reading.diverged_at : step_;
+    const double loss =
+        reading.diverged_at > 0 ? reading.diverged_loss : reading.loss_sum / static_cast<double>(reading.steps);
+    const double norm = reading.diverged_at > 0 ? reading.diverged_norm : reading.last_norm;
+    if (reading.diverged_at > 0) step_ = at - 1;
     progress_->Record(at, "train_loss", loss);
     progress_->Flush();
     result_.outcome = TrainResult::Outcome::kDiverged;
@@ -581,7 +534,6 @@ class Run {
   std::unique_ptr<TrainerCheckpoints> checkpoints_;
   std::unique_ptr<BatchPrefetcher> prefetcher_;
   std::unique_ptr<DecisionWait> decisions_;  // rank 0's, when it waits for the strategy's decisions
-  torch::Tensor verdict_;  // the kernels::StepVerdict the steps share, in the device's memory
   bool decision_timeout_told_ = false;
   int64_t step_ = 0;
   // The losses since train_loss was last logged; checkpointed, so a resumed run logs the same means.
