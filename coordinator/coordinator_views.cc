@@ -176,9 +176,9 @@ Status Coordinator::WritePrometheusMetrics(std::string& out) {
         continue;
       }
       alive += 1;
-      ASSIGN_OR_RETURN(const int64_t held, store.BusySlots(worker.id()));
-      busy += static_cast<double>(held);
-      free += static_cast<double>(std::max<int64_t>(0, worker.slots() - held));
+      ASSIGN_OR_RETURN(const double held, store.BusySlots(worker.id()));
+      busy += held;
+      free += std::max(0.0, static_cast<double>(worker.slots()) - held);
     }
     WriteGauges(out, "orchard_workers", "Workers by state.", {{{{"state", "alive"}}, alive}, {{{"state", "lost"}}, lost}});
     WriteGauges(out, "orchard_slots", "Slots of live workers by state.",

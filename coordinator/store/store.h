@@ -97,7 +97,7 @@ struct AttemptSummary {
   int64_t number = 0;
   std::string worker_id;
   std::string state;        // running | stopping | exited | lost
-  int64_t slots = 0;
+  double slots = 0;         // slots held, or the fraction of one GPU a trial that shares it holds
   int64_t exit_code = -1;
   int64_t signal = 0;
   std::string reason;
@@ -293,8 +293,9 @@ class Store {
   Status MarkWorkerLost(const std::string& worker_id);
   StatusOr<std::vector<std::string>> WorkersSilentSince(double cutoff);
   StatusOr<std::vector<v1::Worker>> ListWorkers();
-  // Whole slots held by the worker's attempts that have not exited (a share of a GPU holds none).
-  StatusOr<int64_t> BusySlots(const std::string& worker_id);
+  // Slots held by the worker's attempts that have not exited; a trial that shares a GPU holds its
+  // fraction of one.
+  StatusOr<double> BusySlots(const std::string& worker_id);
 
   // Schedules (store_schedules.cc). Names are unique.
   // A new schedule at version 1; `due_after` as in ScheduleRecord.

@@ -325,7 +325,7 @@ StatusOr<std::vector<AttemptSummary>> Store::TrialAttempts(int64_t trial_id) {
   rows.Bind(1, trial_id);
   std::vector<AttemptSummary> attempts;
   RETURN_IF_ERROR(rows.ForEachRow([&] {
-    attempts.push_back({rows.Int(0), rows.Text(1), rows.Text(2), rows.Int(3), rows.Int(4), rows.Int(5), rows.Text(6),
+    attempts.push_back({rows.Int(0), rows.Text(1), rows.Text(2), rows.Double(3), rows.Int(4), rows.Int(5), rows.Text(6),
                         rows.Double(7), rows.Double(8), rows.Text(9), rows.Text(10)});
   }));
   return attempts;

@@ -74,12 +74,12 @@ StatusOr<std::vector<v1::Worker>> Store::ListWorkers() {
   return workers;
 }
 
-StatusOr<int64_t> Store::BusySlots(const std::string& worker_id) {
+StatusOr<double> Store::BusySlots(const std::string& worker_id) {
   Statement row = db_->Prepare(
-      "SELECT COALESCE(SUM(CAST(slots AS INTEGER)), 0) FROM attempts WHERE worker_id = ? AND state IN ('running', 'stopping')");
+      "SELECT COALESCE(SUM(slots), 0) FROM attempts WHERE worker_id = ? AND state IN ('running', 'stopping')");
   row.Bind(1, worker_id);
   ASSIGN_OR_RETURN(const bool row_found, row.Next());
-  return row_found ? row.Int(0) : 0;
+  return row_found ? row.Double(0) : 0.0;
 }
 
 }  // namespace orchard::coordinator

@@ -247,10 +247,11 @@ TEST(Store, AttemptsAreNumberedPerTrialAndHoldTheirSlots) {
   EXPECT_EQ(store->BusySlots("w1").value(), 2);
   ASSERT_TRUE(store->EndAttempt(first->id, "exited", 1, 0, "boom", 3).ok());
   EXPECT_EQ(store->BusySlots("w1").value(), 0);
-  // A trial that shares a GPU holds half of one: no whole slot.
+  // A trial that shares a GPU holds its fraction of one.
   auto second = store->InsertAttempt(trial, "w1", "tok2", "s-1/trial-0/", 0.5, 4);
   EXPECT_EQ(second->number, 2);
-  EXPECT_EQ(store->BusySlots("w1").value(), 0);
+  EXPECT_EQ(store->BusySlots("w1").value(), 0.5);
+  EXPECT_EQ(store->TrialAttempts(trial).value()[1].slots, 0.5);
   EXPECT_EQ(store->AttemptLogPath(trial, 0).value(), "s-1/trial-0/attempt-2.log");
   EXPECT_EQ(store->AttemptLogPath(trial, 1).value(), "s-1/trial-0/attempt-1.log");
   EXPECT_EQ(store->AttemptLogPath(trial, 3).status().code(), StatusCode::kNotFound);
