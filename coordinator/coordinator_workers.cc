@@ -160,15 +160,11 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       leased->set_number(attempt.number);
       leased->set_recipe_yaml(sweep.recipe_yaml);
       leased->set_recipe_file(sweep.recipe_file);
-      for (const std::string& o : sweep.overrides) leased->add_overrides(o);
-      for (const auto& h : trial.hyperparameters()) leased->add_overrides(h.path() + "=" + h.value());
-      // A conditional parameter whose conditions fail for this trial: its field is removed.
-      for (const auto& p : sweep.spec.value("parameters", nlohmann::json::array())) {
-        const std::string path = p.value("path", "");
-        const bool has = std::any_of(trial.hyperparameters().begin(), trial.hyperparameters().end(),
-                                     [&](const v1::Hyperparameter& h) { return h.path() == path; });
-        if (!p.value("when", nlohmann::json::array()).empty() && !has) leased->add_overrides(path + "=");
-      }
+      // The champion's evaluation judges the champion's hyperparameters, not a point of this sweep.
+      const bool champion = trial.number() == kChampionEvaluationTrial;
+      for (const std::string& o :
+           TrialOverrides(sweep, champion ? std::vector<ParameterSpace>{} : SweepSpecFromJson(sweep.spec).parameters, trial))
+        leased->add_overrides(o);
       leased->set_output_dir(trial.output_dir());
       leased->set_token(token);  // the only time it leaves the coordinator
       leased->set_slots(sweep.spec.value("ranks", int64_t{1}));

@@ -182,11 +182,12 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
   Diagnostics* diag = f.diagnostics();
   if (!params.node().IsMap()) return;
   params.RejectRepeated();
-  // Fields a condition governs: a trial where it fails has them removed (the coordinator unsets
-  // them), so a candidate is checked without them, whatever the recipe or a trial's overrides hold.
-  std::vector<std::string> conditional;
-  for (const auto& entry : params.node())
-    if (entry.second.IsMap() && entry.second["when"].IsDefined()) conditional.push_back(KeyText(entry.first));
+  struct CandidateCheck {
+    size_t index;                         // into s->parameters
+    Fields fields;                        // the parameter's, for its errors
+    std::vector<std::string> candidates;  // the values a trial can receive, as override text
+  };
+  std::vector<CandidateCheck> checks;
   for (const auto& entry : params.node()) {
     std::string path = KeyText(entry.first);
     if (path == "sweep" || path.rfind("sweep.", 0) == 0) {
@@ -278,50 +279,55 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
       p.Error("", "grid search needs {values: [...]} for every parameter");
     }
 
-    // A candidate must make a valid recipe: this catches unknown fields and wrong types early. A
-    // conditional parameter is checked as trials have it: with each value that makes it apply.
+    checks.push_back({s->parameters.size(), p, std::move(candidates)});
+    s->parameters.push_back(std::move(space));
+  }
+  // A candidate must make a valid recipe: this catches unknown fields and wrong types early. Each is
+  // checked in the trial a sweep would make of it: under each value that makes it apply, with the
+  // other conditional parameters set where theirs hold and removed where they fail.
+  for (CandidateCheck& check : checks) {
+    const ParameterSpace& space = s->parameters[check.index];
     const auto enabling = EnablingAssignments(space, s->parameters);
-    for (size_t c = 0; c < candidates.size() * enabling.size(); ++c) {
-      const std::string& candidate = candidates[c / enabling.size()];
-      YAML::Node value;
+    for (size_t c = 0; c < check.candidates.size() * enabling.size(); ++c) {
+      const std::string& candidate = check.candidates[c / enabling.size()];
       try {
-        value = YAML::Load(candidate);
+        (void)YAML::Load(candidate);
       } catch (const YAML::Exception& e) {
-        p.Error("", "the value " + candidate + " does not read back as YAML: " + e.msg);
+        check.fields.Error("", "the value " + candidate + " does not read back as YAML: " + e.msg);
         break;
       }
       YAML::Node trial = YAML::Clone(root);
       trial.remove("sweep");
       Diagnostics inner(file);
-      for (const std::string& governed : conditional) (void)SetPath(trial, governed, YAML::Node());
-      for (const auto& [parent, parent_value] : enabling[c % enabling.size()])
-        (void)SetPath(trial, parent, YAML::Load(parent_value));
-      Status set = SetPath(trial, path, value);
+      Status set = OkStatus();
+      for (const auto& [field, text] : CandidateTrialFields(s->parameters, check.index, candidate, enabling[c % enabling.size()])) {
+        set = SetPath(trial, field, text.empty() ? YAML::Node() : YAML::Load(text));
+        if (!set.ok()) break;
+        inner.AddOverrideOrigin(field, field == space.path ? "value " + Describe(YAML::Load(text))
+                                                           : "value " + (text.empty() ? "(removed)" : text) +
+                                                                 " in the trial where " + space.path + " is " + candidate);
+      }
       if (!set.ok()) {
-        p.Error("", set.message());
+        check.fields.Error("", set.message());
         break;
       }
-      inner.AddOverrideOrigin(path, "value " + Describe(value));
-      for (const auto& [parent, parent_value] : enabling[c % enabling.size()])
-        inner.AddOverrideOrigin(parent, "value " + parent_value + ", under which " + path + " applies");
       Recipe scratch;
       ReadTrainingFields(trial, file, &scratch, &inner);
       if (!inner.ok()) {
         const bool floats_for_integers =
-            (space.kind == ParameterSpace::Kind::kUniform ||
-             space.kind == ParameterSpace::Kind::kLogUniform) &&
+            (space.kind == ParameterSpace::Kind::kUniform || space.kind == ParameterSpace::Kind::kLogUniform) &&
             std::floor(space.min) == space.min && std::floor(space.max) == space.max;
-        p.Error("", "not a valid value for the recipe: " + inner.errors().front() +
-                        (floats_for_integers ? " (uniform and log_uniform draw floats; an integer "
-                                               "field needs int_uniform)"
-                                             : ""));
+        check.fields.Error("", "not a valid value for the recipe: " + inner.errors().front() +
+                                   (floats_for_integers ? " (uniform and log_uniform draw floats; an integer "
+                                                          "field needs int_uniform)"
+                                                        : ""));
         break;
       }
     }
-    s->parameters.push_back(std::move(space));
   }
+  if (s->strategy != "grid" || !diag->ok()) return;
   const int64_t grid = GridSize(s->parameters);
-  if (s->strategy == "grid" && diag->ok() && grid > 100000) {
+  if (grid > 100000) {
     f.Error("parameters", "the grid has " +
                               (grid == INT64_MAX ? "more than " + std::to_string(kMaxCountedGrid) : std::to_string(grid)) +
                               " points; more than 100000 is surely a mistake");

@@ -32,22 +32,59 @@ void AddAncestors(const std::string& path, const std::vector<ParameterSpace>& pa
 
 }  // namespace
 
+std::vector<std::string> RemovedConditionalFields(const std::vector<ParameterSpace>& parameters,
+                                                  const std::function<const std::string*(const std::string&)>& value_of) {
+  std::vector<std::string> removed;
+  for (const ParameterSpace& p : parameters)
+    if (!p.when.empty() && value_of(p.path) == nullptr && !Applies(p, value_of)) removed.push_back(p.path + "=");
+  return removed;
+}
+
 std::vector<std::vector<std::pair<std::string, std::string>>> EnablingAssignments(
     const ParameterSpace& p, const std::vector<ParameterSpace>& parameters) {
-  std::vector<std::vector<std::pair<std::string, std::string>>> ways = {{}};
-  for (const ParameterCondition& condition : p.when) {
-    std::vector<std::vector<std::pair<std::string, std::string>>> next;
-    for (const auto& way : ways) {
-      for (const std::string& value : condition.values) {
-        auto extended = way;
-        AddAncestors(condition.path, parameters, extended);
-        extended.push_back({condition.path, value});
-        next.push_back(std::move(extended));
+  if (p.when.empty()) return {{}};
+  std::vector<std::vector<std::pair<std::string, std::string>>> ways;
+  for (size_t varied = 0; varied < p.when.size(); ++varied) {
+    for (size_t v = 0; v < p.when[varied].values.size(); ++v) {
+      if (varied > 0 && v == 0) continue;  // every condition at its first value is already a way
+      std::vector<std::pair<std::string, std::string>> way;
+      for (size_t c = 0; c < p.when.size(); ++c) {
+        AddAncestors(p.when[c].path, parameters, way);
+        way.push_back({p.when[c].path, p.when[c].values[c == varied ? v : 0]});
       }
+      ways.push_back(std::move(way));
     }
-    ways = std::move(next);
   }
   return ways;
+}
+
+std::vector<std::pair<std::string, std::string>> CandidateTrialFields(
+    const std::vector<ParameterSpace>& parameters, size_t index, const std::string& value,
+    const std::vector<std::pair<std::string, std::string>>& enabling) {
+  std::vector<std::pair<std::string, std::string>> fields = enabling;
+  fields.push_back({parameters[index].path, value});
+  const auto value_of = [&](const std::string& path) -> const std::string* {
+    for (auto it = fields.rbegin(); it != fields.rend(); ++it)
+      if (it->first == path) return it->second.empty() ? nullptr : &it->second;
+    return nullptr;
+  };
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const ParameterSpace& q = parameters[i];
+    const bool set = std::any_of(fields.begin(), fields.end(), [&](const auto& f) { return f.first == q.path; });
+    if (i == index || q.when.empty() || set) continue;
+    if (!Applies(q, value_of)) {
+      fields.push_back({q.path, ""});
+    } else if (q.kind == ParameterSpace::Kind::kValues || q.kind == ParameterSpace::Kind::kConstant) {
+      fields.push_back({q.path, q.values.front()});
+    } else if (q.kind == ParameterSpace::Kind::kIntUniform) {
+      fields.push_back({q.path, std::to_string(static_cast<int64_t>(std::ceil(q.min)))});
+    } else {
+      fields.push_back({q.path, FormatDouble(q.min)});
+    }
+  }
+  // The parameter itself last, so a field the loop set on its way cannot hide it.
+  fields.push_back({parameters[index].path, value});
+  return fields;
 }
 
 namespace {

@@ -34,8 +34,8 @@ struct ParameterSpace {
   double max = 0;
   // kConstant: one; kValues: each candidate. YAML flow text, applied as "path=value" overrides.
   std::vector<std::string> values;
-  // Every one must hold for the parameter to apply; a trial where it does not leaves the field as
-  // the recipe has it. Empty: it always applies.
+  // Every one must hold for the parameter to apply; a trial where one fails has the field removed
+  // from its recipe. Empty: it always applies.
   std::vector<ParameterCondition> when;
 };
 
@@ -43,12 +43,26 @@ struct ParameterSpace {
 // trial has for that parameter, or null when it has none (the parameter did not apply).
 bool Applies(const ParameterSpace& p, const std::function<const std::string*(const std::string&)>& value_of);
 
+// The "path=" overrides (remove the field) for the conditional parameters a trial has no value for
+// because their conditions fail; `value_of` gives the trial's values. Appended to the sweep's
+// overrides and the trial's values, they make the trial's recipe.
+std::vector<std::string> RemovedConditionalFields(const std::vector<ParameterSpace>& parameters,
+                                                  const std::function<const std::string*(const std::string&)>& value_of);
+
 // Ways to make `p` apply, for checking its values: each a list of "path", "value" overrides that sets
-// the parameters it depends on, directly (to every value their conditions allow, in every
-// combination) and through those (to the first value theirs allow), ancestors first. One empty list
-// when `p` always applies.
+// the parameters it depends on, ancestors first. Each value a condition allows appears in one of
+// them (the other conditions at their first value); ancestors further up take their first value.
+// One empty list when `p` always applies.
 std::vector<std::vector<std::pair<std::string, std::string>>> EnablingAssignments(
     const ParameterSpace& p, const std::vector<ParameterSpace>& parameters);
+
+// The fields of a trial in which parameters[index] takes `value`, with `enabling` (one of its
+// EnablingAssignments) set: those, the value, and for every other conditional parameter in order its
+// first value where its conditions hold or removal (an empty value) where they fail. Paths with YAML
+// flow text, applied in order: what checking a candidate value needs to see the trial a sweep makes.
+std::vector<std::pair<std::string, std::string>> CandidateTrialFields(
+    const std::vector<ParameterSpace>& parameters, size_t index, const std::string& value,
+    const std::vector<std::pair<std::string, std::string>>& enabling);
 
 // Calls `visit` with each point of the grid over `parameters` in order (the first parameter varying
 // slowest): for each parameter its value, or null where it does not apply; stops when `visit`

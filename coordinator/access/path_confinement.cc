@@ -79,14 +79,25 @@ Status ConfineRecipePaths(const Recipe& recipe, const std::string& recipe_yaml, 
                           const std::vector<std::string>& overrides, const std::vector<std::string>& roots) {
   std::vector<std::string> errors;
   CheckRecipe(recipe, "", roots, errors);
-  // A sweep parameter may set a path; each value is resolved as the trial that gets it will resolve it.
-  for (const ParameterSpace& parameter : recipe.sweep.parameters) {
-    if (!IsPathField(parameter.path)) continue;
-    for (const std::string& value : parameter.values) {
-      std::vector<std::string> with_value = overrides;
-      with_value.push_back(parameter.path + "=" + value);
-      auto trial = ParseRecipe(recipe_yaml, recipe_file, with_value);
-      if (trial.ok()) CheckRecipe(*trial, " (sweep value " + value + ")", roots, errors);
+  // A sweep parameter may set a path; each value is resolved as the trial that gets it will resolve it,
+  // in each trial the sweep can make of it (under the values that make a conditional one apply).
+  const std::vector<ParameterSpace>& parameters = recipe.sweep.parameters;
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    if (!IsPathField(parameters[i].path)) continue;
+    for (const auto& enabling : EnablingAssignments(parameters[i], parameters)) {
+      for (const std::string& value : parameters[i].values) {
+        std::vector<std::string> trial_overrides = overrides;
+        for (const auto& [field, text] : CandidateTrialFields(parameters, i, value, enabling))
+          trial_overrides.push_back(field + "=" + text);
+        auto trial = ParseRecipe(recipe_yaml, recipe_file, trial_overrides);
+        // The sweep was validated with these trials; one that does not parse cannot be confined.
+        if (!trial.ok()) {
+          errors.push_back(parameters[i].path + ": cannot check the path of sweep value " + value + ": " +
+                           trial.status().message());
+          continue;
+        }
+        CheckRecipe(*trial, " (sweep value " + value + ")", roots, errors);
+      }
     }
   }
   if (errors.empty()) return OkStatus();

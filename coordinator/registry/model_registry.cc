@@ -28,11 +28,6 @@ std::string DescribeData(const DataSpec& data) {
   return text + " (seed " + std::to_string(data.seed) + ", " + FormatNumber(100 * data.validation_fraction) + "% validation)";
 }
 
-std::vector<std::string> TrialOverrides(const SweepRecord& sweep, const v1::Trial& trial) {
-  std::vector<std::string> overrides = sweep.overrides;
-  for (const auto& h : trial.hyperparameters()) overrides.push_back(h.path() + "=" + h.value());
-  return overrides;
-}
 
 std::string ChallengeEvent(const std::string& model, const v1::PromotionDecision& d) {
   std::string text = "model " + model + ": ";
@@ -48,6 +43,19 @@ std::string ChallengeEvent(const std::string& model, const v1::PromotionDecision
 }
 
 }  // namespace
+
+std::vector<std::string> TrialOverrides(const SweepRecord& sweep, const std::vector<ParameterSpace>& parameters,
+                                        const v1::Trial& trial) {
+  std::vector<std::string> overrides = sweep.overrides;
+  for (const auto& h : trial.hyperparameters()) overrides.push_back(h.path() + "=" + h.value());
+  const auto value_of = [&](const std::string& path) -> const std::string* {
+    for (const auto& h : trial.hyperparameters())
+      if (h.path() == path) return &h.value();
+    return nullptr;
+  };
+  for (std::string& removed : RemovedConditionalFields(parameters, value_of)) overrides.push_back(std::move(removed));
+  return overrides;
+}
 
 StatusOr<ModelRecord> ModelRegistry::LoadModel(const std::string& model) {
   ASSIGN_OR_RETURN(const std::optional<ModelRecord> record, store_.LoadModel(model));
@@ -86,7 +94,8 @@ Status ModelRegistry::AddChampionEvaluation(int64_t sweep_id, const std::string&
 
 StatusOr<v1::ModelVersion> ModelRegistry::RegisterVersion(const std::string& model, const v1::Trial& trial,
                                                           const SweepRecord& sweep, double now) {
-  const std::vector<std::string> overrides = TrialOverrides(sweep, trial);
+  ASSIGN_OR_RETURN(const Recipe swept, ParseRecipe(sweep.recipe_yaml, sweep.recipe_file, sweep.overrides));
+  const std::vector<std::string> overrides = TrialOverrides(sweep, swept.sweep.parameters, trial);
   ASSIGN_OR_RETURN(Recipe recipe, ParseRecipe(sweep.recipe_yaml, sweep.recipe_file, overrides));
   ASSIGN_OR_RETURN(std::string recipe_yaml, TrialRecipeYaml(sweep.recipe_yaml, sweep.recipe_file, overrides));
   v1::ModelVersion version;

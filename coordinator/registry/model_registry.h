@@ -28,6 +28,11 @@
 
 namespace orchard::coordinator {
 
+// The overrides that make a trial's recipe from its sweep's: the sweep's own, the trial's values, and
+// removal ("path=") of each field whose conditions fail for it (`parameters`: the sweep's space).
+std::vector<std::string> TrialOverrides(const SweepRecord& sweep, const std::vector<ParameterSpace>& parameters,
+                                        const v1::Trial& trial);
+
 class ModelRegistry {
  public:
   // `roots`: canonical roots checkpoint paths must stay in (CanonicalRoots).

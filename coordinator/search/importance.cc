@@ -235,6 +235,9 @@ ImportanceReport HyperparameterImportance(const std::vector<ParameterSpace>& spa
                                           const std::vector<ImportanceSample>& samples, uint64_t seed) {
   std::vector<Axis> axes;
   for (const ParameterSpace& p : space) {
+    // A conditional parameter has no value in the trials where it does not apply, and the forest
+    // needs every axis in every sample: only the parameters every trial has are ranked.
+    if (!p.when.empty()) continue;
     if (std::optional<Axis> axis = MakeAxis(p)) axes.push_back(std::move(*axis));
   }
   ImportanceReport report;

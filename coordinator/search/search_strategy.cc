@@ -31,6 +31,13 @@ StatusOr<std::unique_ptr<SearchStrategy>> Fresh(const SweepSpec& sweep) {
     if (grid == 0)
       return InvalidArgument("grid search needs {values: [...]} or a constant for every parameter");
     const int64_t trials = sweep.max_trials > 0 ? std::min(sweep.max_trials, grid) : grid;
+    const bool conditional = std::any_of(sweep.parameters.begin(), sweep.parameters.end(),
+                                         [](const ParameterSpace& p) { return !p.when.empty(); });
+    if (!conditional) {
+      return std::unique_ptr<SearchStrategy>(std::make_unique<FixedSearch>(
+          "grid", trials, [parameters = sweep.parameters](int64_t i) { return GridPoint(parameters, i); }));
+    }
+    // Conditions make a point's index unreachable by arithmetic: the points are listed once.
     auto points = std::make_shared<const std::vector<std::vector<Hyperparameter>>>(GridPoints(sweep.parameters, trials));
     return std::unique_ptr<SearchStrategy>(
         std::make_unique<FixedSearch>("grid", trials, [points](int64_t i) { return points->at(static_cast<size_t>(i)); }));

@@ -71,6 +71,17 @@ std::string DrawValue(const ParameterSpace& p, std::mt19937_64& rng) {
   return p.kind == ParameterSpace::Kind::kConstant ? p.values.front() : ValueAt(p, Unit(rng));
 }
 
+std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& parameters, int64_t index) {
+  std::vector<Hyperparameter> point(parameters.size());
+  for (size_t i = parameters.size(); i-- > 0;) {
+    const ParameterSpace& p = parameters[i];
+    const auto n = static_cast<int64_t>(p.values.size());
+    point[i] = {p.path, p.values[static_cast<size_t>(index % n)]};
+    index /= n;
+  }
+  return point;
+}
+
 std::vector<std::vector<Hyperparameter>> GridPoints(const std::vector<ParameterSpace>& parameters, int64_t count) {
   std::vector<std::vector<Hyperparameter>> points;
   if (count <= 0) return points;

@@ -13,6 +13,10 @@
 
 namespace orchard::coordinator {
 
+// Point `index` of the grid over `parameters` when none has conditions, by index arithmetic (first
+// parameter slowest): the same point GridPoints gives, without the points before it.
+std::vector<Hyperparameter> GridPoint(const std::vector<ParameterSpace>& parameters, int64_t index);
+
 // The first `count` points of the grid over `parameters` (every parameter a list of values or a
 // constant), in row-major order with the first parameter varying slowest; a parameter whose `when`
 // does not hold is left out of a point and adds no points (core/search_space.h).

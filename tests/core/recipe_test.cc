@@ -292,7 +292,6 @@ TEST(RecipeTest, SweepSpaceIsParsed) {
   EXPECT_EQ(GridSize(r->sweep.parameters), 0);  // not a grid: continuous parameters
 }
 
-// Sixteen parameters of sixteen values make 2^64 points, which wrapped around to 0 (not a grid).
 TEST(RecipeTest, AConditionalParameterIsCheckedWithTheValuesThatMakeItApply) {
   // momentum is no field of adamw (the recipe's optimizer): only with optimizer.type sgd is it valid.
   auto r = ParseRecipe(std::string(kValid) + "sweep:\n  parameters:\n    optimizer.type: {values: [sgd, adamw]}\n"
@@ -303,6 +302,17 @@ TEST(RecipeTest, AConditionalParameterIsCheckedWithTheValuesThatMakeItApply) {
   ASSERT_EQ(r->sweep.parameters[1].when.size(), 1u);
   EXPECT_EQ(r->sweep.parameters[1].when[0].path, "optimizer.type");
   EXPECT_EQ(r->sweep.parameters[1].when[0].values, std::vector<std::string>{"sgd"});
+  EXPECT_EQ(GridSize(r->sweep.parameters), 3);
+}
+
+// A branch that needs a field the conditions govern gets it in its check: csv data needs a path,
+// which exists only when data.type is csv (it used to be checked with the path removed).
+TEST(RecipeTest, ABranchIsCheckedWithTheConditionalFieldsItNeeds) {
+  auto r = ParseRecipe("name: r\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {steps: 1}\n"
+                       "sweep:\n  strategy: grid\n  parameters:\n    data.type: {values: [synthetic, csv]}\n"
+                       "    data.path: {values: [a.csv, b.csv], when: {data.type: csv}}\n",
+                       "r.yaml", {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(GridSize(r->sweep.parameters), 3);
 }
 
@@ -394,6 +404,7 @@ TEST(RecipeTest, HyperbandTpeAndPbtSettingsHaveDefaultsFromTheTrainingFields) {
   EXPECT_EQ(asha_quasi->sweep.sampler, "quasi_random");
 }
 
+// Sixteen parameters of sixteen values make 2^64 points, which wrapped around to 0 (not a grid).
 TEST(RecipeTest, AGridTooLargeToCountIsRejected) {
   const char* fields[] = {"train.seed", "train.steps", "train.batch_size", "train.eval_interval",
                           "train.threads", "train.grad_clip", "checkpoint.interval", "checkpoint.keep",

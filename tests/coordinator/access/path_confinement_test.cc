@@ -118,6 +118,18 @@ TEST_F(RecipePathsTest, EveryPathFieldOverrideAndSweepValueIsChecked) {
   EXPECT_NE(swept.message().find("(sweep value ../outside/secret.csv)"), std::string::npos) << swept.message();
 }
 
+// A path that only a conditional branch sets is checked in that branch's trials: the base recipe
+// (synthetic data) has no path at all, and the csv trials would read outside the roots.
+TEST_F(RecipePathsTest, APathSetOnlyInAConditionalBranchIsChecked) {
+  const Status swept = Check(
+      "name: r\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {steps: 1}\n"
+      "sweep:\n  strategy: grid\n  parameters:\n    data.type: {values: [synthetic, csv]}\n"
+      "    data.path: {values: [train.csv, ../outside/secret.csv], when: {data.type: csv}}\n");
+  ASSERT_FALSE(swept.ok());
+  EXPECT_NE(swept.message().find("(sweep value ../outside/secret.csv)"), std::string::npos) << swept.message();
+  EXPECT_EQ(swept.message().find("cannot check"), std::string::npos) << swept.message();
+}
+
 TEST_F(RecipePathsTest, TheMetricsFileStaysInTheTrialsOutputDirectory) {
   const std::string base = "name: r\nmodel: {type: mlp}\ndata: {type: synthetic}\ntrain: {steps: 1}\n";
   EXPECT_TRUE(Check(base + "metrics: {file: logs/metrics.jsonl}\n").ok());

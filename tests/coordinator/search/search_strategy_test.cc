@@ -70,6 +70,10 @@ TEST(GridSearch, ConditionalParametersExpandOnlyWhereTheyApply) {
       {{"optimizer.type", "adam"}, {"optimizer.beta1", "0.9"}}};
   EXPECT_EQ(GridPoints(space, 10), expected);
   EXPECT_EQ(GridPoints(space, 2).size(), 2u);
+  // Without conditions the arithmetic and the listing agree.
+  const std::vector<ParameterSpace> plain = {Values("a", {"1", "2"}), Values("b", {"x", "y", "z"})};
+  const auto listed = GridPoints(plain, 6);
+  for (int64_t i = 0; i < 6; ++i) EXPECT_EQ(GridPoint(plain, i), listed[static_cast<size_t>(i)]);
   // Nested: a condition on a conditional parameter holds only where that one applies.
   const std::vector<ParameterSpace> nested = {
       Values("a", {"1", "2"}), When(Values("b", {"x", "y"}), "a", {"1"}), When(Values("c", {"7", "8", "9"}), "b", {"y"})};
