@@ -161,10 +161,12 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       leased->set_recipe_yaml(sweep.recipe_yaml);
       leased->set_recipe_file(sweep.recipe_file);
       // The champion's evaluation judges the champion's hyperparameters, not a point of this sweep.
-      const bool champion = trial.number() == kChampionEvaluationTrial;
-      for (const std::string& o :
-           TrialOverrides(sweep, champion ? std::vector<ParameterSpace>{} : SweepSpecFromJson(sweep.spec).parameters, trial))
-        leased->add_overrides(o);
+      // A running sweep's space is in memory; one whose strategy could not be loaded is read here.
+      const auto in_memory = sweeps_.find(trial.sweep_id());
+      std::vector<ParameterSpace> parameters;
+      if (trial.number() != kChampionEvaluationTrial)
+        parameters = in_memory != sweeps_.end() ? in_memory->second.spec.parameters : SweepSpecFromJson(sweep.spec).parameters;
+      for (const std::string& o : TrialOverrides(sweep, parameters, trial)) leased->add_overrides(o);
       leased->set_output_dir(trial.output_dir());
       leased->set_token(token);  // the only time it leaves the coordinator
       leased->set_slots(sweep.spec.value("ranks", int64_t{1}));
