@@ -1,13 +1,20 @@
 // The coordinator under load: W simulated workers heartbeating and R simulated trainers reporting
-// metrics (in a closed loop, or open-loop at fixed offered rates) against an in-process coordinator, each client with its own connection
-// and thread as separate processes would have. Prints the sustained report rate, report latency
-// percentiles, heartbeat p99 and failed calls; any failed call makes the exit status 1.
+// metrics (in a closed loop, or open-loop at fixed offered rates) against an orchard-coordinator
+// process (the one next to this program), each client with its own connection and thread as separate
+// processes would have. Prints the sustained report rate, report latency percentiles, heartbeat p99,
+// the coordinator's resident memory and failed calls; any failed call makes the exit status 1.
 //
 //   build/bin/orchard-bench-coordinator [--workers 100] [--reporters 200] [--heartbeat-ms 1000] [--seconds 10]
 //   build/bin/orchard-bench-coordinator --dashboards 4   # the same load without, then with 4 dashboards
 //   build/bin/orchard-bench-coordinator --workers 1000 --heartbeat-ms 2000 --rates 1000,2000,4000
 //       # open loop: the reporters together offer each rate in turn; latency from each report's
 //       # scheduled send time, so queueing shows; the highest rate with p99 under 20 ms
+//   build/bin/orchard-bench-coordinator --scale [--rates 1000]
+//       # how cost grows: the open-loop load against a store already holding 1k, 10k and 100k
+//       # finished trials (1,000 workers), and with 100, 1,000 and 5,000 workers (10k trials)
+//   build/bin/orchard-bench-coordinator --reporters 32 --rates 250,500,1000 --optuna-python "$PY"
+//       # side by side with Optuna's storages (bench/peer_optuna_storage.py, PY from
+//       # bench/setup_optuna_venv.sh): as many client processes calling trial.report at each rate
 //
 // A simulated dashboard does what an open sweep page does on each live update, twice a second: it
 // reads the sweep, its trials and every trial's series of the sweep's metric over HTTP; with
@@ -18,7 +25,13 @@
 // through authorisation, the metric insert and the search strategy, as a trainer's would.
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -28,7 +41,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <latch>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -37,7 +52,7 @@
 #include <thread>
 #include <vector>
 
-#include "coordinator/server/server.h"
+#include "coordinator/store/store.h"
 #include "core/file_tree.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
 #include "orchard/v1/trial_service.grpc.pb.h"
@@ -47,6 +62,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+extern "C" char** environ;
 
 constexpr int kPointsPerReport = 4;  // a trainer's log line: train_loss, lr, grad_norm, val_loss
 
@@ -193,6 +209,114 @@ void Dashboard(const std::string& url, int64_t sweep_id, Clock::time_point end, 
   }
 }
 
+// orchard-coordinator as a child process on free loopback ports, so that its memory is its own.
+class CoordinatorProcess {
+ public:
+  CoordinatorProcess(const std::string& state_dir, int heartbeat_ms) {
+    const fs::path binary = fs::read_symlink("/proc/self/exe").parent_path() / "orchard-coordinator";
+    // Several missed heartbeats before a worker is lost, however slow they are set to be.
+    const double heartbeat = heartbeat_ms / 1000.0, lease_timeout = std::max(15.0, 5 * heartbeat);
+    std::vector<std::string> args = {binary.string(), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+                                     "--state-dir", state_dir, "--heartbeat-interval", std::to_string(heartbeat),
+                                     "--lease-timeout", std::to_string(lease_timeout)};
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    int out[2];
+    if (pipe(out) != 0) throw std::runtime_error("cannot make a pipe");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    const int spawned = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    if (spawned != 0) throw std::runtime_error("cannot start " + binary.string());
+    // Its first lines name the gRPC address and the dashboard's URL.
+    output_ = fdopen(out[0], "r");
+    char line[4096];
+    while ((address_.empty() || url_.empty()) && std::fgets(line, sizeof line, output_)) {
+      const std::string text = line;
+      if (const size_t at = text.find("listening on "); at != std::string::npos)
+        address_ = text.substr(at + 13, text.find_first_of(", \n", at + 13) - at - 13);
+      if (const size_t at = text.find("dashboard at "); at != std::string::npos)
+        url_ = text.substr(at + 13, text.find_first_of(" \n", at + 13) - at - 13);
+    }
+    if (address_.empty() || url_.empty()) throw std::runtime_error(binary.string() + " did not start");
+  }
+  ~CoordinatorProcess() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    std::fclose(output_);
+  }
+
+  const std::string& address() const { return address_; }
+  const std::string& dashboard_url() const { return url_; }
+  // A line of /proc/PID/status in MiB: VmRSS now, VmHWM the peak.
+  double MemoryMiB(const std::string& field) const {
+    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
+    return 0;
+  }
+
+ private:
+  pid_t pid_ = 0;
+  FILE* output_ = nullptr;
+  std::string address_, url_;
+};
+
+template <typename T>
+T Must(orchard::StatusOr<T> result, const std::string& what) {
+  if (!result.ok()) throw std::runtime_error(what + ": " + result.status().message());
+  return std::move(result).value();
+}
+void Must(const orchard::Status& status, const std::string& what) {
+  if (!status.ok()) throw std::runtime_error(what + ": " + status.message());
+}
+
+// A store with history: `trials` finished trials in sweeps of 1,000, each with an objective and 10
+// points of val_loss, written straight into the SQLite file before the coordinator opens it.
+void SeedHistory(const std::string& state_dir, int64_t trials) {
+  if (trials == 0) return;
+  auto store = Must(orchard::coordinator::Store::Open(state_dir + "/orchard.db", state_dir + "/storage"), "open");
+  orchard::coordinator::Transaction tx = store->Begin();
+  constexpr int64_t kTrialsPerSweep = 1000;
+  for (int64_t first = 0; first < trials; first += kTrialsPerSweep) {
+    const int64_t count = std::min(kTrialsPerSweep, trials - first);
+    orchard::coordinator::SweepRecord record;
+    record.name = "history";
+    record.recipe_yaml = Recipe(static_cast<int>(count));
+    record.recipe_file = "bench/coordinator_load.yaml";
+    record.spec = {{"strategy", "random"}, {"metric", "val_loss"}, {"mode", "min"}, {"ranks", 1},
+                   {"max_trials", count}};
+    record.planned_trials = count;
+    record.strategy_state = nlohmann::json::object();
+    record.created_at = 1.8e9;
+    record.owner = "local";
+    const int64_t sweep_id = Must(store->InsertSweep(record), "seed a sweep");
+    for (int64_t number = 0; number < count; ++number) {
+      Must(store->InsertTrial(sweep_id, number, {{"optimizer.lr", std::to_string(1e-4 * (1 + number))}},
+                              "sweep-" + std::to_string(sweep_id) + "/trial-" + std::to_string(number), 1.8e9),
+           "seed a trial");
+      const int64_t trial_id = Must(store->TrialId(sweep_id, number), "seed a trial");
+      std::vector<orchard::v1::MetricPoint> points(10);
+      for (int step = 0; step < 10; ++step) {
+        points[step].set_name("val_loss");
+        points[step].set_step(100 * (step + 1));
+        points[step].set_value(1.0 / (step + 1) + 1e-6 * number);
+        points[step].set_time(1.8e9 + step);
+      }
+      Must(store->InsertMetrics(trial_id, points), "seed metrics");
+      Must(store->RecordObjective(trial_id, 1000, points.back().value()), "seed an objective");
+      Must(store->SetTrialState(trial_id, "completed", "", 1.8e9 + 10), "seed a trial's end");
+    }
+    Must(store->FinishSweep(sweep_id, "completed", 1.8e9 + 10), "seed a sweep's end");
+  }
+  Must(tx.Commit(), "commit the seeded history");
+}
+
 struct WriteBatches {
   double writes = 0;   // every write since the start, set-up included
   double commits = 0;
@@ -222,24 +346,31 @@ struct LoadResult {
   double report_p50_ms = 0;
   double report_p99_ms = 0;
   double report_p999_ms = 0;
+  double resident_mib = 0;  // the coordinator's, at the end
+  double peak_mib = 0;
   int64_t errors = 0;
 };
 
-// `offered_rate` 0: the reporters report in a closed loop; otherwise together at that many reports a
-// second, open-loop.
-LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double seconds, int dashboard_count,
-               double offered_rate) {
+struct Load {
+  int workers = 100;
+  int reporters = 200;
+  int heartbeat_ms = 1000;
+  double seconds = 10;
+  int dashboards = 0;
+  double offered_rate = 0;  // 0: the reporters report in a closed loop; else together this many a second
+  int64_t seeded_trials = 0;
+};
+
+LoadResult Run(const Load& load) {
+  const int worker_count = load.workers, reporter_count = load.reporters, heartbeat_ms = load.heartbeat_ms,
+            dashboard_count = load.dashboards;
+  const double seconds = load.seconds, offered_rate = load.offered_rate;
   std::string state_dir = (fs::temp_directory_path() / "orchard-bench-coordinator-XXXXXX").string();
   if (!mkdtemp(state_dir.data())) throw std::runtime_error("cannot create a directory like " + state_dir);
-  orchard::coordinator::CoordinatorOptions options;
-  options.state_dir = state_dir;
-  options.heartbeat_interval_seconds = heartbeat_ms / 1000.0;
-  // Several missed heartbeats before a worker is lost, however slow they are set to be.
-  options.lease_timeout_seconds = std::max(15.0, 5 * options.heartbeat_interval_seconds);
-  // The HTTP listener serves the dashboards and, at the end, /metrics (how many writes each commit held).
-  auto server = orchard::coordinator::CoordinatorServer::Start("127.0.0.1:0", options, {}, "127.0.0.1:0");
-  if (!server.ok()) throw std::runtime_error("cannot start the coordinator: " + server.status().message());
-  const std::string address = (*server)->address();
+  SeedHistory(state_dir, load.seeded_trials);
+  // Its HTTP listener serves the dashboards and, at the end, /metrics (how many writes each commit held).
+  auto server = std::make_unique<CoordinatorProcess>(state_dir, heartbeat_ms);
+  const std::string address = server->address();
 
   // Enough slots among the workers for one attempt per reporter.
   const int slots = (reporter_count + worker_count - 1) / worker_count;
@@ -289,10 +420,11 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
                              std::to_string(reporter_count));
 
   std::printf("coordinator at %s: %d workers (heartbeat every %d ms), %d reporters (%s), %d points per report, "
-              "%d dashboards, %.0f s\n", address.c_str(), worker_count, heartbeat_ms, reporter_count,
+              "%d dashboards, %lld trials already stored, %.0f s\n", address.c_str(), worker_count, heartbeat_ms,
+              reporter_count,
               offered_rate > 0 ? ("open loop, " + std::to_string(static_cast<int64_t>(offered_rate)) + " reports/s offered").c_str()
                                : "closed loop",
-              kPointsPerReport, dashboard_count, seconds);
+              kPointsPerReport, dashboard_count, static_cast<long long>(load.seeded_trials), seconds);
   std::fflush(stdout);
   Errors errors;
   std::vector<std::vector<double>> heartbeat_ms_by_worker(worker_count), report_ms_by_trainer(reporter_count);
@@ -303,7 +435,7 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
   for (int d = 0; d < dashboard_count; ++d)
     dashboard_threads.emplace_back([&] {
       go.wait();
-      Dashboard((*server)->dashboard_url(), sweep_id, end, dashboard_reads, errors);
+      Dashboard(server->dashboard_url(), sweep_id, end, dashboard_reads, errors);
     });
   const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(heartbeat_ms));
   for (int w = 0; w < worker_count; ++w)
@@ -329,8 +461,9 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   for (std::thread& t : heartbeat_threads) t.join();
   for (std::thread& t : dashboard_threads) t.join();
-  const WriteBatches batches = ReadWriteBatches((*server)->dashboard_url());
-  (*server)->Shutdown();
+  const WriteBatches batches = ReadWriteBatches(server->dashboard_url());
+  const double resident_mib = server->MemoryMiB("VmRSS"), peak_mib = server->MemoryMiB("VmHWM");
+  server.reset();
   orchard::RemoveTree(state_dir);
 
   std::vector<double> reports, heartbeats;
@@ -348,6 +481,7 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
               Percentile(heartbeats, 0.5), Percentile(heartbeats, 0.99), heartbeats.empty() ? 0.0 : heartbeats.back());
   std::printf("group commit: %.0f writes in %.0f commits, %.1f writes per commit\n", batches.writes, batches.commits,
               batches.commits > 0 ? batches.writes / batches.commits : 0.0);
+  std::printf("coordinator memory: %.0f MiB resident at the end, %.0f MiB at most\n", resident_mib, peak_mib);
   if (dashboard_count > 0)
     std::printf("dashboard reads: %lld (%.0f/s)\n", static_cast<long long>(dashboard_reads.load()),
                 dashboard_reads.load() / elapsed);
@@ -355,55 +489,162 @@ LoadResult Run(int worker_count, int reporter_count, int heartbeat_ms, double se
               errors.first().c_str());
   std::printf("LOAD reports_per_second=%.0f p99_ms=%.2f clients=%d\n", rate, Percentile(reports, 0.99),
               worker_count + reporter_count);
-  return {rate, Percentile(reports, 0.5), Percentile(reports, 0.99), Percentile(reports, 0.999), errors.count()};
+  return {rate,         Percentile(reports, 0.5), Percentile(reports, 0.99), Percentile(reports, 0.999),
+          resident_mib, peak_mib,                  errors.count()};
+}
+
+struct PeerResult {
+  double reports_per_second = 0, p50_ms = 0, p99_ms = 0, p999_ms = 0;
+  int64_t errors = 0;
+  std::string first_error;
+};
+
+// bench/peer_optuna_storage.py with `clients` processes offering `rate` reports a second.
+PeerResult RunOptuna(const std::string& python, const std::string& storage, int clients, double rate, double seconds) {
+  std::string dir = (fs::temp_directory_path() / "orchard-bench-optuna-XXXXXX").string();
+  if (!mkdtemp(dir.data())) throw std::runtime_error("cannot create a directory like " + dir);
+  const std::string command = "'" + python + "' '" + ORCHARD_SOURCE_DIR + "/bench/peer_optuna_storage.py' --storage " +
+                              storage + " --clients " + std::to_string(clients) + " --rate " + std::to_string(rate) +
+                              " --seconds " + std::to_string(seconds) + " --dir '" + dir + "'";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) throw std::runtime_error("cannot run " + command);
+  std::string last;
+  char line[8192];
+  while (std::fgets(line, sizeof line, pipe)) last = line;
+  const int status = pclose(pipe);
+  orchard::RemoveTree(dir);
+  if (status != 0 || last.empty()) throw std::runtime_error("the Optuna peer failed: " + command);
+  const nlohmann::json answer = nlohmann::json::parse(last);
+  PeerResult result;
+  result.reports_per_second = answer.at("reports").get<double>() / answer.at("elapsed").get<double>();
+  result.p50_ms = answer.at("p50_ms"), result.p99_ms = answer.at("p99_ms"), result.p999_ms = answer.at("p999_ms");
+  result.errors = answer.at("errors"), result.first_error = answer.at("first_error");
+  std::printf("optuna %s: %d clients offering %.0f reports/s: %.0f reports/s, p50 %.2f ms, p99 %.2f ms, "
+              "p99.9 %.2f ms, errors %lld%s%s\n", storage.c_str(), clients, rate, result.reports_per_second,
+              result.p50_ms, result.p99_ms, result.p999_ms, static_cast<long long>(result.errors),
+              result.errors ? ": " : "", result.first_error.c_str());
+  std::fflush(stdout);
+  return result;
+}
+
+// The highest offered rate whose p99 stayed under 20 ms with no failed call (0: none did).
+template <typename Result>
+double HighestUnder20Ms(const std::vector<std::pair<double, Result>>& runs, double Result::*p99,
+                        int64_t Result::*errors) {
+  double best = 0;
+  for (const auto& [rate, result] : runs)
+    if (result.*p99 < 20 && result.*errors == 0) best = std::max(best, rate);
+  return best;
+}
+
+int OpenLoop(const Load& base, const std::vector<double>& rates, const std::string& optuna_python) {
+  std::vector<std::pair<double, LoadResult>> ours;
+  std::map<std::string, std::vector<std::pair<double, PeerResult>>> peers;
+  int64_t errors = 0;
+  for (double rate : rates) {
+    Load load = base;
+    load.offered_rate = rate;
+    ours.emplace_back(rate, Run(load));
+    errors += ours.back().second.errors;
+    if (!optuna_python.empty())
+      for (const char* storage : {"rdb", "journal"})
+        peers[storage].emplace_back(rate, RunOptuna(optuna_python, storage, base.reporters, rate, base.seconds));
+  }
+  std::printf("\n| offered reports/s | who | achieved | p50 ms | p99 ms | p99.9 ms | failed calls |\n"
+              "| --- | --- | --- | --- | --- | --- | --- |\n");
+  for (size_t i = 0; i < ours.size(); ++i) {
+    const auto& [rate, result] = ours[i];
+    std::printf("| %.0f | orchard | %.0f | %.2f | %.2f | %.2f | %lld |\n", rate, result.reports_per_second,
+                result.report_p50_ms, result.report_p99_ms, result.report_p999_ms, static_cast<long long>(result.errors));
+    for (const auto& [storage, runs] : peers) {
+      const PeerResult& peer = runs[i].second;
+      std::printf("| %.0f | optuna %s | %.0f | %.2f | %.2f | %.2f | %lld |\n", rate, storage.c_str(),
+                  peer.reports_per_second, peer.p50_ms, peer.p99_ms, peer.p999_ms, static_cast<long long>(peer.errors));
+    }
+  }
+  const double best = HighestUnder20Ms(ours, &LoadResult::report_p99_ms, &LoadResult::errors);
+  std::printf("OPEN_LOOP highest_rate_with_p99_under_20ms=%.0f\n", best);
+  for (const auto& [storage, runs] : peers) {
+    const double peer_best = HighestUnder20Ms(runs, &PeerResult::p99_ms, &PeerResult::errors);
+    std::printf("BENCH coordinator_vs_optuna_%s_rate_with_p99_under_20ms ours=%.0f peer=%.0f unit=reports/s "
+                "ratio=%.2f\n", storage.c_str(), best, peer_best, peer_best > 0 ? best / peer_best : 0.0);
+    const auto& [rate, top] = ours.back();
+    const PeerResult& peer_top = runs.back().second;
+    std::printf("BENCH coordinator_vs_optuna_%s_p99_at_%.0f ours=%.2f peer=%.2f unit=ms ratio=%.2f\n", storage.c_str(),
+                rate, top.report_p99_ms, peer_top.p99_ms, peer_top.p99_ms / std::max(top.report_p99_ms, 1e-3));
+  }
+  return errors == 0 ? 0 : 1;
+}
+
+// The same open-loop load against a store holding more history, and with more workers.
+int Scale(const Load& base, double rate) {
+  struct Row {
+    int workers;
+    int64_t trials;
+  };
+  const std::vector<Row> rows = {{1000, 1000}, {1000, 10000}, {1000, 100000}, {100, 10000}, {5000, 10000}};
+  std::vector<std::pair<Row, LoadResult>> results;
+  for (const Row& row : rows) {
+    Load load = base;
+    load.workers = row.workers, load.seeded_trials = row.trials, load.offered_rate = rate;
+    results.emplace_back(row, Run(load));
+  }
+  std::printf("\n| trials stored | workers | heartbeats/s | reports/s offered | achieved | p99 ms | coordinator RSS "
+              "end / peak MiB | failed calls |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  int64_t errors = 0;
+  for (const auto& [row, result] : results) {
+    std::printf("| %lld | %d | %.0f | %.0f | %.0f | %.2f | %.0f / %.0f | %lld |\n", static_cast<long long>(row.trials),
+                row.workers, row.workers * 1000.0 / base.heartbeat_ms, rate, result.reports_per_second,
+                result.report_p99_ms, result.resident_mib, result.peak_mib, static_cast<long long>(result.errors));
+    errors += result.errors;
+  }
+  return errors == 0 ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"The coordinator under load: simulated workers heartbeating and trainers reporting metrics."};
-  int workers = 100, reporters = 200, heartbeat_ms = 1000;
-  double seconds = 10;
-  int dashboards = 0;
+  Load load;
   std::vector<double> rates;
-  app.add_option("--workers", workers, "Simulated workers (heartbeats; they lease the reporters' attempts)")
+  bool scale = false;
+  std::string optuna_python;
+  app.add_option("--workers", load.workers, "Simulated workers (heartbeats; they lease the reporters' attempts)")
       ->check(CLI::Range(1, 10000));
-  app.add_option("--reporters", reporters, "Simulated trainers reporting metrics in a closed loop")
-      ->check(CLI::Range(1, 10000));
-  app.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat period of each worker")->check(CLI::Range(10, 60000));
-  app.add_option("--seconds", seconds, "Length of the measured load")->check(CLI::Range(1.0, 3600.0));
-  app.add_option("--dashboards", dashboards,
+  app.add_option("--reporters", load.reporters, "Simulated trainers reporting metrics")->check(CLI::Range(1, 10000));
+  app.add_option("--heartbeat-ms", load.heartbeat_ms, "Heartbeat period of each worker")->check(CLI::Range(10, 60000));
+  app.add_option("--seconds", load.seconds, "Length of the measured load")->check(CLI::Range(1.0, 3600.0));
+  app.add_option("--dashboards", load.dashboards,
                  "Also run the load with this many dashboards reading over HTTP, and compare the report rates")
       ->check(CLI::Range(0, 1000));
+  app.add_option("--seed-trials", load.seeded_trials, "Finished trials already in the store when the load starts")
+      ->check(CLI::Range(0, 10000000));
   app.add_option("--rates", rates,
                  "Open loop instead: run the load once per offered rate (reports/s, all reporters together) and "
                  "print the highest at which report p99 stays under 20 ms")
       ->delimiter(',')
       ->check(CLI::Range(1.0, 1e6));
+  app.add_flag("--scale", scale,
+               "How cost grows: the open-loop load at the first of --rates (default 1000) with 1k, 10k and 100k "
+               "trials stored, and with 100, 1,000 and 5,000 workers; heartbeats every 2 s unless --heartbeat-ms");
+  app.add_option("--optuna-python", optuna_python,
+                 "With --rates: also run Optuna's RDB (SQLite) and journal storages at each rate with --reporters "
+                 "client processes (this python, from bench/setup_optuna_venv.sh)");
   CLI11_PARSE(app, argc, argv);
   try {
-    if (!rates.empty()) {
-      std::vector<std::pair<double, LoadResult>> results;
-      int64_t errors = 0;
-      for (double rate : rates) {
-        results.emplace_back(rate, Run(workers, reporters, heartbeat_ms, seconds, dashboards, rate));
-        errors += results.back().second.errors;
-      }
-      std::printf("\n| offered reports/s | achieved | p50 ms | p99 ms | p99.9 ms |\n| --- | --- | --- | --- | --- |\n");
-      double best = 0;
-      for (const auto& [rate, result] : results) {
-        std::printf("| %.0f | %.0f | %.2f | %.2f | %.2f |\n", rate, result.reports_per_second, result.report_p50_ms,
-                    result.report_p99_ms, result.report_p999_ms);
-        if (result.report_p99_ms < 20 && result.errors == 0) best = std::max(best, rate);
-      }
-      std::printf("OPEN_LOOP highest_rate_with_p99_under_20ms=%.0f\n", best);
-      return errors == 0 ? 0 : 1;
+    if (scale) {
+      if (app.count("--heartbeat-ms") == 0) load.heartbeat_ms = 2000;
+      return Scale(load, rates.empty() ? 1000 : rates.front());
     }
-    const LoadResult alone = Run(workers, reporters, heartbeat_ms, seconds, 0, 0);
-    if (dashboards == 0) return alone.errors == 0 ? 0 : 1;
-    const LoadResult watched = Run(workers, reporters, heartbeat_ms, seconds, dashboards, 0);
+    if (!rates.empty()) return OpenLoop(load, rates, optuna_python);
+    if (!optuna_python.empty()) throw std::runtime_error("--optuna-python compares open-loop runs: give --rates too");
+    Load unwatched = load;
+    unwatched.dashboards = 0;
+    const LoadResult alone = Run(unwatched);
+    if (load.dashboards == 0) return alone.errors == 0 ? 0 : 1;
+    const LoadResult watched = Run(load);
     std::printf("BENCH coordinator_reports_with_%d_dashboards ours=%.0f peer=%.0f unit=reports/s ratio=%.2f\n",
-                dashboards, watched.reports_per_second, alone.reports_per_second,
+                load.dashboards, watched.reports_per_second, alone.reports_per_second,
                 watched.reports_per_second / alone.reports_per_second);
     return alone.errors + watched.errors == 0 ? 0 : 1;
   } catch (const std::exception& error) {

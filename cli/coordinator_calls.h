@@ -11,6 +11,7 @@
 // Thread-compatible; the channel underneath is thread-safe.
 #pragma once
 
+#include <google/protobuf/repeated_ptr_field.h>
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -61,6 +62,20 @@ class CoordinatorCalls {
     if (int code = Call(method, request, &response); code != kExitOk) return code;
     print(std::as_const(response), global_.json, *global_.out);
     if (kept) *kept = std::move(response);
+    return kExitOk;
+  }
+
+  // Every page of a paged list call, e.g. ListTrials with &v1::ListTrialsResponse::mutable_trials:
+  // `all` receives the rows of each page in turn.
+  template <typename Stub, typename Request, typename Response, typename Row>
+  int CallAllPages(Method<Stub, Request, Response> method, Request request,
+                   google::protobuf::RepeatedPtrField<Row>* (Response::*rows)(), Response* all) const {
+    do {
+      Response page;
+      if (int code = Call(method, request, &page); code != kExitOk) return code;
+      for (auto& row : *(page.*rows)()) *(all->*rows)()->Add() = std::move(row);
+      request.set_page_token(page.next_page_token());
+    } while (!request.page_token().empty());
     return kExitOk;
   }
 

@@ -43,8 +43,11 @@ int LastMetrics(const CoordinatorCalls& calls, int64_t trial_id, std::map<std::s
   v1::GetTrialMetricsRequest request;
   request.set_trial_id(trial_id);
   v1::GetTrialMetricsResponse response;
-  if (int code = calls.Call(&v1::SweepService::Stub::GetTrialMetrics, request, &response); code != kExitOk) return code;
-  for (const v1::MetricPoint& point : response.points()) (*last)[point.name()] = point.value();  // in step order
+  if (int code = calls.CallAllPages(&v1::SweepService::Stub::GetTrialMetrics, request,
+                                    &v1::GetTrialMetricsResponse::mutable_points, &response);
+      code != kExitOk)
+    return code;
+  for (const v1::MetricPoint& point : response.points()) (*last)[point.name()] = point.value();  // each name by step
   return kExitOk;
 }
 

@@ -29,7 +29,7 @@ int ShowStatus(const GlobalOptions& global, int64_t sweep_id) {
 
 int Sweeps(const GlobalOptions& global, int64_t limit) {
   v1::ListSweepsRequest request;
-  request.set_limit(limit);
+  request.set_page_size(limit);
   return CoordinatorCalls(global).CallAndPrint(
       &v1::SweepService::Stub::ListSweeps, request,
       [](const v1::ListSweepsResponse& sweeps, bool json, std::ostream& out) { PrintSweeps(sweeps, Now(), json, out); });
@@ -41,10 +41,13 @@ int Trials(const GlobalOptions& global, int64_t sweep_id) {
   if (int code = GetSweep(calls, sweep_id, &sweep); code != kExitOk) return code;
   v1::ListTrialsRequest request;
   request.set_sweep_id(sweep_id);
-  return calls.CallAndPrint(&v1::SweepService::Stub::ListTrials, request,
-                            [&](const v1::ListTrialsResponse& trials, bool json, std::ostream& out) {
-                              PrintTrials(trials, sweep, Now(), json, out);
-                            });
+  v1::ListTrialsResponse trials;
+  if (int code = calls.CallAllPages(&v1::SweepService::Stub::ListTrials, request, &v1::ListTrialsResponse::mutable_trials,
+                                    &trials);
+      code != kExitOk)
+    return code;
+  PrintTrials(trials, sweep, Now(), global.json, *global.out);
+  return kExitOk;
 }
 
 int Watch(const GlobalOptions& global, int64_t sweep_id) {
@@ -84,14 +87,18 @@ int Export(const GlobalOptions& global, int64_t sweep_id, const std::string& for
   v1::ListTrialsRequest list;
   list.set_sweep_id(sweep_id);
   v1::ListTrialsResponse response;
-  if (int code = calls.Call(&v1::SweepService::Stub::ListTrials, list, &response); code != kExitOk) return code;
+  if (int code = calls.CallAllPages(&v1::SweepService::Stub::ListTrials, list, &v1::ListTrialsResponse::mutable_trials,
+                                    &response);
+      code != kExitOk)
+    return code;
   const std::vector<v1::Trial> trials(response.trials().begin(), response.trials().end());
   std::vector<v1::GetTrialMetricsResponse> metrics;
   if (with_metrics) {
     for (const v1::Trial& trial : trials) {
       v1::GetTrialMetricsRequest request;
       request.set_trial_id(trial.id());
-      if (int code = calls.Call(&v1::SweepService::Stub::GetTrialMetrics, request, &metrics.emplace_back());
+      if (int code = calls.CallAllPages(&v1::SweepService::Stub::GetTrialMetrics, request,
+                                        &v1::GetTrialMetricsResponse::mutable_points, &metrics.emplace_back());
           code != kExitOk)
         return code;
     }
@@ -121,7 +128,13 @@ int Metrics(const GlobalOptions& global, int64_t trial_id, const std::string& na
   v1::GetTrialMetricsRequest request;
   request.set_trial_id(trial_id);
   request.set_name(name);
-  return CoordinatorCalls(global).CallAndPrint(&v1::SweepService::Stub::GetTrialMetrics, request, PrintMetrics);
+  v1::GetTrialMetricsResponse points;
+  if (int code = CoordinatorCalls(global).CallAllPages(&v1::SweepService::Stub::GetTrialMetrics, request,
+                                                       &v1::GetTrialMetricsResponse::mutable_points, &points);
+      code != kExitOk)
+    return code;
+  PrintMetrics(points, global.json, *global.out);
+  return kExitOk;
 }
 
 }  // namespace orchard::cli

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "coordinator/access/auth.h"
+#include "coordinator/paging.h"
 #include "core/clock.h"
 #include "core/prometheus.h"
 #include "coordinator/registry/model_registry.h"
@@ -71,15 +72,20 @@ class Coordinator {
   // The newest running sweep submitted with this very request (recipe text, file, overrides,
   // name, model and margin), if any: what a rerun of an interrupted `orchard run` resumes.
   StatusOr<std::optional<v1::Sweep>> FindUnfinishedSweep(const v1::SubmitSweepRequest& request);
-  // Newest first; only `owner`'s sweeps when given.
-  StatusOr<std::vector<v1::Sweep>> ListSweeps(int64_t limit, const std::optional<std::string>& owner = std::nullopt);
+  // Newest first; only `owner`'s sweeps when given. Paged as coordinator/paging.h says.
+  StatusOr<Page<v1::Sweep>> ListSweeps(int64_t page_size, const std::string& page_token,
+                                       const std::optional<std::string>& owner = std::nullopt);
   // Who submitted a sweep, or the sweep of a trial (NotFound when there is none).
   StatusOr<std::string> SweepOwner(int64_t sweep_id);
   StatusOr<std::string> TrialOwner(int64_t trial_id);
   StatusOr<v1::Sweep> Cancel(int64_t sweep_id);
+  // Every trial of a sweep, for the coordinator's own views; the API lists them a page at a time.
   StatusOr<std::vector<v1::Trial>> ListTrials(int64_t sweep_id);
+  StatusOr<Page<v1::Trial>> ListTrialsPage(int64_t sweep_id, int64_t page_size, const std::string& page_token);
   StatusOr<v1::Trial> GetTrial(int64_t trial_id);
-  StatusOr<std::vector<v1::MetricPoint>> TrialMetrics(int64_t trial_id, const std::string& name);
+  // A trial's points by name, then step; `name` empty for every metric.
+  StatusOr<Page<v1::MetricPoint>> TrialMetrics(int64_t trial_id, const std::string& name, int64_t page_size,
+                                               const std::string& page_token);
   StatusOr<v1::Trial> BestTrial(int64_t sweep_id);
   StatusOr<v1::GetTrialLogResponse> TrialLog(const v1::GetTrialLogRequest& request);
   StatusOr<std::vector<v1::Worker>> ListWorkers();

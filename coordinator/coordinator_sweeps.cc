@@ -32,6 +32,18 @@ ParameterSpace::Kind KindFromName(const std::string& name) {
   return ParameterSpace::Kind::kConstant;
 }
 
+// One more row than the page holds tells whether another page follows.
+template <typename T, typename TokenOf>
+Page<T> CutPage(std::vector<T> rows, int64_t page_size, TokenOf token_of) {
+  Page<T> page;
+  if (static_cast<int64_t>(rows.size()) > page_size) {
+    rows.resize(page_size);
+    page.next_page_token = token_of(rows.back());
+  }
+  page.items = std::move(rows);
+  return page;
+}
+
 }  // namespace
 
 nlohmann::json SweepSpecToJson(const SweepSpec& spec) {
@@ -188,9 +200,13 @@ StatusOr<std::optional<v1::Sweep>> Coordinator::FindUnfinishedSweep(const v1::Su
   return std::optional<v1::Sweep>();
 }
 
-StatusOr<std::vector<v1::Sweep>> Coordinator::ListSweeps(int64_t limit, const std::optional<std::string>& owner) {
-  return reads_->With(
-      [&](Store& store) { return store.ListSweeps(limit > 0 ? std::min<int64_t>(limit, 10000) : 100, owner); });
+StatusOr<Page<v1::Sweep>> Coordinator::ListSweeps(int64_t page_size, const std::string& page_token,
+                                                  const std::optional<std::string>& owner) {
+  ASSIGN_OR_RETURN(const int64_t size, PageSize("page_size", page_size, kSweepPages));
+  ASSIGN_OR_RETURN(const std::optional<int64_t> before, ParseNumberPageToken(page_token));
+  ASSIGN_OR_RETURN(std::vector<v1::Sweep> rows,
+                   reads_->With([&](Store& store) { return store.ListSweeps(size + 1, owner, before); }));
+  return CutPage(std::move(rows), size, [](const v1::Sweep& last) { return NumberPageToken(last.id()); });
 }
 
 StatusOr<std::string> Coordinator::SweepOwner(int64_t sweep_id) {
@@ -225,12 +241,30 @@ StatusOr<std::vector<v1::Trial>> Coordinator::ListTrials(int64_t sweep_id) {
   });
 }
 
-StatusOr<std::vector<v1::MetricPoint>> Coordinator::TrialMetrics(int64_t trial_id, const std::string& name) {
+StatusOr<Page<v1::Trial>> Coordinator::ListTrialsPage(int64_t sweep_id, int64_t page_size,
+                                                      const std::string& page_token) {
+  RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
+  ASSIGN_OR_RETURN(const int64_t size, PageSize("page_size", page_size, kTrialPages));
+  ASSIGN_OR_RETURN(const std::optional<int64_t> after, ParseNumberPageToken(page_token));
+  ASSIGN_OR_RETURN(std::vector<v1::Trial> rows, reads_->With([&](Store& store) -> StatusOr<std::vector<v1::Trial>> {
+    RETURN_IF_ERROR(store.LoadSweep(sweep_id).status());
+    return store.ListTrials(sweep_id, after, size + 1);
+  }));
+  return CutPage(std::move(rows), size, [](const v1::Trial& last) { return NumberPageToken(last.number()); });
+}
+
+StatusOr<Page<v1::MetricPoint>> Coordinator::TrialMetrics(int64_t trial_id, const std::string& name,
+                                                          int64_t page_size, const std::string& page_token) {
   RETURN_IF_ERROR(ValidateMetricsQuery(trial_id, name));
-  return reads_->With([&](Store& store) -> StatusOr<std::vector<v1::MetricPoint>> {
-    RETURN_IF_ERROR(store.GetTrial(trial_id).status());
-    return store.Metrics(trial_id, name);
-  });
+  ASSIGN_OR_RETURN(const int64_t size, PageSize("page_size", page_size, kMetricPages));
+  ASSIGN_OR_RETURN(const auto after, ParseMetricPageToken(page_token));
+  ASSIGN_OR_RETURN(std::vector<v1::MetricPoint> rows,
+                   reads_->With([&](Store& store) -> StatusOr<std::vector<v1::MetricPoint>> {
+                     RETURN_IF_ERROR(store.GetTrial(trial_id).status());
+                     return store.Metrics(trial_id, name, after, size + 1);
+                   }));
+  return CutPage(std::move(rows), size,
+                 [](const v1::MetricPoint& last) { return MetricPageToken(last.name(), last.step()); });
 }
 
 StatusOr<v1::Trial> Coordinator::BestTrial(int64_t sweep_id) {

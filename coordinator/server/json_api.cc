@@ -68,6 +68,11 @@ StatusOr<int64_t> QueryInt(const std::map<std::string, std::string>& query, cons
   return value;
 }
 
+std::string QueryText(const std::map<std::string, std::string>& query, const std::string& name) {
+  const auto found = query.find(name);
+  return found == query.end() ? "" : found->second;
+}
+
 std::vector<std::string> Segments(const std::string& path) {
   std::vector<std::string> segments;
   size_t start = 0;
@@ -153,13 +158,11 @@ HttpAnswer JsonApi::Get(const Principal& caller, const std::string& path,
     return Json({{"user", caller.name}, {"admin", caller.is_admin()}, {"auth", auth_}});
   if (collection == "sweeps") {
     if (segments.size() == 2) {
-      const auto limit = QueryInt(query, "limit", 100);
-      if (!limit.ok()) return ErrorAnswer(limit.status());
-      auto sweeps = coordinator_.ListSweeps(*limit, own);
+      const auto page_size = QueryInt(query, "page_size", 0);
+      if (!page_size.ok()) return ErrorAnswer(page_size.status());
+      auto sweeps = coordinator_.ListSweeps(*page_size, QueryText(query, "page_token"), own);
       if (!sweeps.ok()) return ErrorAnswer(sweeps.status());
-      v1::ListSweepsResponse response;
-      for (auto& sweep : *sweeps) *response.add_sweeps() = std::move(sweep);
-      return Proto(response);
+      return Proto(PageAnswer(std::move(*sweeps), &v1::ListSweepsResponse::mutable_sweeps));
     }
     const auto id = ParseId(segments[2], "the sweep id");
     if (!id.ok()) return ErrorAnswer(id.status());
@@ -217,17 +220,16 @@ HttpAnswer JsonApi::SweepGet(const Principal& caller, int64_t sweep_id, const st
   if (Status visible = CheckSweepAccess(caller, sweep_id); !visible.ok()) return ErrorAnswer(visible);
   if (what.empty()) return ProtoOr(coordinator_.GetSweep(sweep_id));
   if (what == "trials") {
-    auto trials = coordinator_.ListTrials(sweep_id);
+    const auto page_size = QueryInt(query, "page_size", 0);
+    if (!page_size.ok()) return ErrorAnswer(page_size.status());
+    auto trials = coordinator_.ListTrialsPage(sweep_id, *page_size, QueryText(query, "page_token"));
     if (!trials.ok()) return ErrorAnswer(trials.status());
-    v1::ListTrialsResponse response;
-    for (auto& trial : *trials) *response.add_trials() = std::move(trial);
-    return Proto(response);
+    return Proto(PageAnswer(std::move(*trials), &v1::ListTrialsResponse::mutable_trials));
   }
   if (what == "metrics") {
-    const auto name = query.find("name");
     const auto max_points = QueryInt(query, "max_points", 0);
     if (!max_points.ok()) return ErrorAnswer(max_points.status());
-    auto metrics = coordinator_.SweepMetrics(sweep_id, name == query.end() ? "" : name->second, *max_points);
+    auto metrics = coordinator_.SweepMetrics(sweep_id, QueryText(query, "name"), *max_points);
     if (!metrics.ok()) return ErrorAnswer(metrics.status());
     // Written directly: a sweep of 1,000 trials has 200,000 points here, too many for a JSON tree.
     std::string body = "{\"metric\":" + nlohmann::json(metrics->metric).dump() +
@@ -297,12 +299,12 @@ HttpAnswer JsonApi::TrialGet(const Principal& caller, int64_t trial_id, const st
   if (Status visible = CheckTrialAccess(caller, trial_id); !visible.ok()) return ErrorAnswer(visible);
   if (what.empty()) return ProtoOr(coordinator_.GetTrial(trial_id));
   if (what == "metrics") {
-    const auto name = query.find("name");
-    auto points = coordinator_.TrialMetrics(trial_id, name == query.end() ? "" : name->second);
+    const auto page_size = QueryInt(query, "page_size", 0);
+    if (!page_size.ok()) return ErrorAnswer(page_size.status());
+    auto points =
+        coordinator_.TrialMetrics(trial_id, QueryText(query, "name"), *page_size, QueryText(query, "page_token"));
     if (!points.ok()) return ErrorAnswer(points.status());
-    v1::GetTrialMetricsResponse response;
-    for (auto& point : *points) *response.add_points() = std::move(point);
-    return Proto(response);
+    return Proto(PageAnswer(std::move(*points), &v1::GetTrialMetricsResponse::mutable_points));
   }
   if (what == "log") {
     v1::GetTrialLogRequest request;
@@ -348,24 +350,33 @@ HttpAnswer JsonApi::SweepReport(const Principal& caller, int64_t sweep_id, doubl
   const auto plotly = dashboard::FindAsset("plotly.min.js");
   const std::string base = "/api/sweeps/" + std::to_string(sweep_id);
   nlohmann::json responses = nlohmann::json::object();
-  auto add = [&](const std::string& path, const std::map<std::string, std::string>& query) -> Status {
+  // Each answer under the path and query the page asks for it by; returns the answer's next page token.
+  auto add = [&](const std::string& path, const std::map<std::string, std::string>& query) -> StatusOr<std::string> {
     HttpAnswer answer = Get(caller, path, query);
     if (answer.status != 200) return InvalidArgument(nlohmann::json::parse(answer.body).value("error", answer.body));
     std::string key = path;
     for (const auto& [name, value] : query) key += (key == path ? "?" : "&") + name + "=" + value;
-    responses[key] = nlohmann::json::parse(answer.body);
-    return OkStatus();
+    nlohmann::json& stored = responses[key] = nlohmann::json::parse(answer.body);
+    return stored.is_object() ? stored.value("next_page_token", "") : "";
   };
   if (Status visible = CheckSweepAccess(caller, sweep_id); !visible.ok()) return ErrorAnswer(visible);
-  for (const char* part : {"", "/trials", "/parameters", "/importance", "/cost"})
-    if (Status added = add(base + part, {}); !added.ok()) return ErrorAnswer(added);
-  if (Status added = add(base + "/events", {}); !added.ok()) return ErrorAnswer(added);
-  if (Status added = add("/api/whoami", {}); !added.ok()) return ErrorAnswer(added);
+  for (const char* part : {"", "/parameters", "/importance", "/cost"})
+    if (auto added = add(base + part, {}); !added.ok()) return ErrorAnswer(added.status());
+  // Every page of trials: the report has no coordinator to ask for more.
+  std::string page_token;
+  do {
+    auto next = page_token.empty() ? add(base + "/trials", {}) : add(base + "/trials", {{"page_token", page_token}});
+    if (!next.ok()) return ErrorAnswer(next.status());
+    page_token = *next;
+  } while (!page_token.empty());
+  if (auto added = add(base + "/events", {}); !added.ok()) return ErrorAnswer(added.status());
+  if (auto added = add("/api/whoami", {}); !added.ok()) return ErrorAnswer(added.status());
   HttpAnswer metrics = Get(caller, base + "/metrics", {});
   if (metrics.status != 200) return metrics;
   const nlohmann::json first = nlohmann::json::parse(metrics.body);
   for (const auto& name : first.at("names"))
-    if (Status added = add(base + "/metrics", {{"name", name.get<std::string>()}}); !added.ok()) return ErrorAnswer(added);
+    if (auto added = add(base + "/metrics", {{"name", name.get<std::string>()}}); !added.ok())
+      return ErrorAnswer(added.status());
   // The page opens on the sweep's metric, as the live one does.
   responses[base + "/metrics"] = first;
 

@@ -10,6 +10,8 @@
 // Thread-safe (the Coordinator is).
 #pragma once
 
+#include <google/protobuf/repeated_ptr_field.h>
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -27,6 +29,16 @@ struct HttpAnswer {
 
 // `{"error": message}` with the HTTP status of `status`'s code.
 HttpAnswer ErrorAnswer(const Status& status);
+
+// A page of a list call as its response message, e.g.
+//   PageAnswer(std::move(page), &v1::ListTrialsResponse::mutable_trials)
+template <typename Response, typename Row>
+Response PageAnswer(Page<Row> page, google::protobuf::RepeatedPtrField<Row>* (Response::*rows)()) {
+  Response response;
+  for (Row& row : page.items) *(response.*rows)()->Add() = std::move(row);
+  response.set_next_page_token(std::move(page.next_page_token));
+  return response;
+}
 
 class JsonApi {
  public:

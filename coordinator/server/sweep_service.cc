@@ -37,11 +37,10 @@ grpc::Status SweepServiceImpl::ListSweeps(grpc::ServerContext* context, const v1
                                           v1::ListSweepsResponse* response) {
   auto caller = CallingUser(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  if (request->limit() < 0) return {grpc::StatusCode::INVALID_ARGUMENT, "limit: must not be negative"};
   const auto owner = caller->is_admin() ? std::nullopt : std::optional<std::string>(caller->name);
-  auto sweeps = coordinator_.ListSweeps(request->limit(), owner);
+  auto sweeps = coordinator_.ListSweeps(request->page_size(), request->page_token(), owner);
   if (!sweeps.ok()) return ToGrpcStatus(sweeps.status());
-  for (auto& sweep : *sweeps) *response->add_sweeps() = std::move(sweep);
+  *response = PageAnswer(std::move(*sweeps), &v1::ListSweepsResponse::mutable_sweeps);
   return grpc::Status::OK;
 }
 
@@ -54,18 +53,19 @@ grpc::Status SweepServiceImpl::CancelSweep(grpc::ServerContext* context, const v
 grpc::Status SweepServiceImpl::ListTrials(grpc::ServerContext* context, const v1::ListTrialsRequest* request,
                                           v1::ListTrialsResponse* response) {
   if (Status allowed = MayAccessSweep(*context, request->sweep_id()); !allowed.ok()) return ToGrpcStatus(allowed);
-  auto trials = coordinator_.ListTrials(request->sweep_id());
+  auto trials = coordinator_.ListTrialsPage(request->sweep_id(), request->page_size(), request->page_token());
   if (!trials.ok()) return ToGrpcStatus(trials.status());
-  for (auto& trial : *trials) *response->add_trials() = std::move(trial);
+  *response = PageAnswer(std::move(*trials), &v1::ListTrialsResponse::mutable_trials);
   return grpc::Status::OK;
 }
 
 grpc::Status SweepServiceImpl::GetTrialMetrics(grpc::ServerContext* context, const v1::GetTrialMetricsRequest* request,
                                                v1::GetTrialMetricsResponse* response) {
   if (Status allowed = MayAccessTrial(*context, request->trial_id()); !allowed.ok()) return ToGrpcStatus(allowed);
-  auto points = coordinator_.TrialMetrics(request->trial_id(), request->name());
+  auto points = coordinator_.TrialMetrics(request->trial_id(), request->name(), request->page_size(),
+                                          request->page_token());
   if (!points.ok()) return ToGrpcStatus(points.status());
-  for (auto& point : *points) *response->add_points() = std::move(point);
+  *response = PageAnswer(std::move(*points), &v1::GetTrialMetricsResponse::mutable_points);
   return grpc::Status::OK;
 }
 

@@ -1,5 +1,7 @@
 #include "coordinator/store/store.h"
 
+#include <limits>
+
 #include "coordinator/store/schema.h"
 #include "coordinator/store/store_json.h"
 #include "orchard/v1/state_names.h"
@@ -124,11 +126,13 @@ StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
   return sweep;
 }
 
-StatusOr<std::vector<v1::Sweep>> Store::ListSweeps(int64_t limit, const std::optional<std::string>& owner) {
-  Statement rows = db_->Prepare(owner ? "SELECT id FROM sweeps WHERE owner = ? ORDER BY id DESC LIMIT ?"
-                                      : "SELECT id FROM sweeps ORDER BY id DESC LIMIT ?");
-  if (owner) rows.Bind(1, *owner).Bind(2, limit);
-  else rows.Bind(1, limit);
+StatusOr<std::vector<v1::Sweep>> Store::ListSweeps(int64_t limit, const std::optional<std::string>& owner,
+                                                   std::optional<int64_t> before_id) {
+  Statement rows = db_->Prepare(owner ? "SELECT id FROM sweeps WHERE owner = ? AND id < ? ORDER BY id DESC LIMIT ?"
+                                      : "SELECT id FROM sweeps WHERE id < ? ORDER BY id DESC LIMIT ?");
+  const int64_t below = before_id.value_or(std::numeric_limits<int64_t>::max());
+  if (owner) rows.Bind(1, *owner).Bind(2, below).Bind(3, limit);
+  else rows.Bind(1, below).Bind(2, limit);
   std::vector<int64_t> ids;
   RETURN_IF_ERROR(rows.ForEachRow([&] { ids.push_back(rows.Int(0)); }));
   std::vector<v1::Sweep> sweeps;

@@ -205,7 +205,9 @@ class Store {
   Status FinishSweep(int64_t sweep_id, const std::string& state, double now);
   StatusOr<v1::Sweep> GetSweep(int64_t sweep_id);
   // Newest first; only `owner`'s sweeps when given.
-  StatusOr<std::vector<v1::Sweep>> ListSweeps(int64_t limit, const std::optional<std::string>& owner = std::nullopt);
+  // Newest first: at most `limit` sweeps with ids below `before_id` (all when nullopt).
+  StatusOr<std::vector<v1::Sweep>> ListSweeps(int64_t limit, const std::optional<std::string>& owner = std::nullopt,
+                                              std::optional<int64_t> before_id = std::nullopt);
   // The best trial that completed or was stopped with the metric reported; nullopt if none.
   StatusOr<std::optional<v1::Trial>> BestTrial(int64_t sweep_id, const std::string& mode);
   // The search is over but the champion's evaluation is not: the sweep ends in `state` when it is.
@@ -218,7 +220,9 @@ class Store {
   // The owner of the trial's sweep.
   StatusOr<std::string> TrialOwner(int64_t trial_id);
   StatusOr<int64_t> TrialId(int64_t sweep_id, int64_t number);
-  StatusOr<std::vector<v1::Trial>> ListTrials(int64_t sweep_id);
+  // By number: at most `limit` trials (-1: all) numbered above `after_number` (all when nullopt).
+  StatusOr<std::vector<v1::Trial>> ListTrials(int64_t sweep_id, std::optional<int64_t> after_number = std::nullopt,
+                                              int64_t limit = -1);
   Status SetTrialState(int64_t trial_id, const std::string& state, const std::string& message, double now);
   // Pending trials of running sweeps, oldest sweep first, then by trial number.
   StatusOr<std::vector<PendingTrial>> PendingTrials(int64_t limit);
@@ -277,7 +281,11 @@ class Store {
 
   // Metrics.
   Status InsertMetrics(int64_t trial_id, const std::vector<v1::MetricPoint>& points);
-  StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial_id, const std::string& name);
+  // By name, then step: at most `limit` points (-1: all) of `name` (every name when empty) after
+  // the point (name, step) `after` (from the first when nullopt).
+  StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial_id, const std::string& name,
+                                                 const std::optional<std::pair<std::string, int64_t>>& after = std::nullopt,
+                                                 int64_t limit = -1);
   // Every trial's points of metric `name`, by trial number (trials without a point left out).
   StatusOr<std::vector<TrialSeries>> SweepMetricSeries(int64_t sweep_id, const std::string& name);
   // The metric names any trial of the sweep reported, sorted.

@@ -2,6 +2,7 @@
 #include "coordinator/store/store.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "coordinator/store/store_json.h"
@@ -115,9 +116,10 @@ StatusOr<int64_t> Store::TrialId(int64_t sweep_id, int64_t number) {
   return row.Int(0);
 }
 
-StatusOr<std::vector<v1::Trial>> Store::ListTrials(int64_t sweep_id) {
-  Statement rows = db_->Prepare(std::string("SELECT ") + kTrialColumns + "FROM trials t WHERE t.sweep_id = ? ORDER BY t.number");
-  rows.Bind(1, sweep_id);
+StatusOr<std::vector<v1::Trial>> Store::ListTrials(int64_t sweep_id, std::optional<int64_t> after_number, int64_t limit) {
+  Statement rows = db_->Prepare(std::string("SELECT ") + kTrialColumns +
+                                "FROM trials t WHERE t.sweep_id = ? AND t.number > ? ORDER BY t.number LIMIT ?");
+  rows.Bind(1, sweep_id).Bind(2, after_number.value_or(std::numeric_limits<int64_t>::min())).Bind(3, limit);
   std::vector<v1::Trial> trials;
   RETURN_IF_ERROR(rows.ForEachRow([&] { trials.push_back(ReadTrial(rows)); }));
   return trials;
@@ -382,12 +384,19 @@ Status Store::InsertMetrics(int64_t trial_id, const std::vector<v1::MetricPoint>
   return OkStatus();
 }
 
-StatusOr<std::vector<v1::MetricPoint>> Store::Metrics(int64_t trial_id, const std::string& name) {
-  Statement rows = db_->Prepare(name.empty()
-                                    ? "SELECT step, name, value, time FROM metrics WHERE trial_id = ? ORDER BY step, name"
-                                    : "SELECT step, name, value, time FROM metrics WHERE trial_id = ? AND name = ? ORDER BY step");
-  rows.Bind(1, trial_id);
-  if (!name.empty()) rows.Bind(2, name);
+StatusOr<std::vector<v1::MetricPoint>> Store::Metrics(int64_t trial_id, const std::string& name,
+                                                      const std::optional<std::pair<std::string, int64_t>>& after,
+                                                      int64_t limit) {
+  // Both walk the (trial_id, name, step) key from `after` on; names are never empty.
+  Statement rows = db_->Prepare(
+      name.empty() ? "SELECT step, name, value, time FROM metrics WHERE trial_id = ? AND (name, step) > (?, ?) "
+                     "ORDER BY name, step LIMIT ?"
+                   : "SELECT step, name, value, time FROM metrics WHERE trial_id = ? AND (name, step) > (?, ?) "
+                     "AND name = ? ORDER BY name, step LIMIT ?");
+  const std::pair<std::string, int64_t> from = after.value_or(std::pair<std::string, int64_t>("", std::numeric_limits<int64_t>::min()));
+  rows.Bind(1, trial_id).Bind(2, from.first).Bind(3, from.second);
+  if (name.empty()) rows.Bind(4, limit);
+  else rows.Bind(4, name).Bind(5, limit);
   std::vector<v1::MetricPoint> points;
   RETURN_IF_ERROR(rows.ForEachRow([&] {
     v1::MetricPoint p;

@@ -281,7 +281,7 @@ TEST_F(SchedulesTest, MissingDataFailsThatRunWithItsReasonAndTheScheduleFiresAga
                                   "2026-11-21 02:00 Europe/Berlin)"),
             std::string::npos)
       << runs[0].reason();
-  EXPECT_TRUE(coordinator_->ListSweeps(10).value().empty());
+  EXPECT_TRUE(coordinator_->ListSweeps(10, "").value().items.empty());
 
   DeliverData("2026-11-22");
   FireAt("2026-11-22 01:00");

@@ -16,7 +16,7 @@ TEST_F(CoordinatorTest, AnInvalidRecipeIsRejectedWithItsLineAndNothingIsStored) 
   ASSERT_FALSE(sweep.ok());
   EXPECT_EQ(sweep.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(sweep.status().message().find("/r/x.yaml:4:"), std::string::npos) << sweep.status().message();
-  EXPECT_TRUE(coordinator_->ListSweeps(10).value().empty());
+  EXPECT_TRUE(coordinator_->ListSweeps(10, "").value().items.empty());
 }
 
 TEST_F(CoordinatorTest, ARecipeWithoutASweepIsOneTrial) {
@@ -53,7 +53,7 @@ TEST_F(CoordinatorTest, ASweepRunsToCompletionAndBestFollowsTheReportedMetric) {
   const v1::Trial best = coordinator_->BestTrial(sweep.id()).value();
   EXPECT_EQ(best.number(), 1);
   EXPECT_DOUBLE_EQ(best.objective(), 0.30);
-  EXPECT_EQ(coordinator_->TrialMetrics(best.id(), "val_loss").value().size(), 1u);
+  EXPECT_EQ(coordinator_->TrialMetrics(best.id(), "val_loss", 0, "").value().items.size(), 1u);
 }
 
 TEST_F(CoordinatorTest, AFailedTrialKeepsItsReasonAndAllFailedMeansTheSweepFailed) {
@@ -109,11 +109,74 @@ TEST_F(CoordinatorTest, SweepsRecordTheirOwnerAndListByOwner) {
   const int64_t bobs_trial = coordinator_->ListTrials(bob.id()).value().at(0).id();
   EXPECT_EQ(coordinator_->TrialOwner(bobs_trial).value(), "bob");
   EXPECT_EQ(coordinator_->SweepOwner(999).status().code(), StatusCode::kNotFound);
-  const auto alices = coordinator_->ListSweeps(10, "alice").value();
+  const auto alices = coordinator_->ListSweeps(10, "", "alice").value().items;
   ASSERT_EQ(alices.size(), 1u);
   EXPECT_EQ(alices[0].id(), alice.id());
-  EXPECT_EQ(coordinator_->ListSweeps(10).value().size(), 2u);
+  EXPECT_EQ(coordinator_->ListSweeps(10, "").value().items.size(), 2u);
   EXPECT_EQ(Submit().owner(), kLocalUser) << "without authentication sweeps belong to the local user";
+}
+
+TEST_F(CoordinatorTest, ListsComeInPagesThatFollowOnWithoutRepeatsOrGaps) {
+  const v1::Sweep sweep = Submit(std::string(kRecipe).replace(std::string(kRecipe).find("[0.1, 0.01, 0.001]"), 18,
+                                                              "[1, 2, 3, 4, 5, 6, 7]"));
+  std::vector<int64_t> numbers;
+  std::string token;
+  int pages = 0;
+  do {
+    const Page<v1::Trial> page = coordinator_->ListTrialsPage(sweep.id(), 3, token).value();
+    for (const v1::Trial& trial : page.items) numbers.push_back(trial.number());
+    token = page.next_page_token;
+    ++pages;
+  } while (!token.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(numbers, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(coordinator_->ListTrialsPage(sweep.id(), 0, "").value().items.size(), 7u) << "0 asks for the default";
+  EXPECT_EQ(coordinator_->ListTrialsPage(sweep.id(), 7, "").value().next_page_token, "")
+      << "a page that ends the list says so, without an empty page after it";
+
+  const v1::Sweep second = Submit(), third = Submit();
+  const Page<v1::Sweep> newest = coordinator_->ListSweeps(2, "").value();
+  ASSERT_EQ(newest.items.size(), 2u);
+  EXPECT_EQ(newest.items[0].id(), third.id());
+  EXPECT_EQ(newest.items[1].id(), second.id());
+  const Page<v1::Sweep> oldest = coordinator_->ListSweeps(2, newest.next_page_token).value();
+  ASSERT_EQ(oldest.items.size(), 1u);
+  EXPECT_EQ(oldest.items[0].id(), sweep.id());
+  EXPECT_EQ(oldest.next_page_token, "");
+
+  const v1::Attempt attempt = Lease(Register(1), 1).at(0);
+  for (int64_t step = 1; step <= 3; ++step) {
+    ASSERT_TRUE(ReportMetric(attempt, "val_loss", 1.0 / step, step).ok());
+    ASSERT_TRUE(ReportMetric(attempt, "accuracy", 0.1 * step, step).ok());
+  }
+  std::vector<std::string> points;
+  token.clear();
+  do {
+    const Page<v1::MetricPoint> page = coordinator_->TrialMetrics(attempt.trial_id(), "", 4, token).value();
+    for (const v1::MetricPoint& p : page.items) points.push_back(p.name() + "@" + std::to_string(p.step()));
+    token = page.next_page_token;
+  } while (!token.empty() && points.size() < 20);
+  EXPECT_EQ(points, (std::vector<std::string>{"accuracy@1", "accuracy@2", "accuracy@3", "val_loss@1", "val_loss@2",
+                                              "val_loss@3"}));
+  const Page<v1::MetricPoint> losses = coordinator_->TrialMetrics(attempt.trial_id(), "val_loss", 2, "").value();
+  ASSERT_EQ(losses.items.size(), 2u);
+  const Page<v1::MetricPoint> rest =
+      coordinator_->TrialMetrics(attempt.trial_id(), "val_loss", 2, losses.next_page_token).value();
+  ASSERT_EQ(rest.items.size(), 1u);
+  EXPECT_EQ(rest.items[0].step(), 3);
+}
+
+TEST_F(CoordinatorTest, ABadPageSizeOrTokenIsRefusedNamingTheField) {
+  const v1::Sweep sweep = Submit();
+  const auto negative = coordinator_->ListTrialsPage(sweep.id(), -1, "");
+  EXPECT_EQ(negative.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(negative.status().message().find("page_size"), std::string::npos) << negative.status().message();
+  const auto forged = coordinator_->ListSweeps(10, "n12x");
+  EXPECT_EQ(forged.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(forged.status().message().find("next_page_token"), std::string::npos) << forged.status().message();
+  const int64_t trial = coordinator_->ListTrials(sweep.id()).value().at(0).id();
+  EXPECT_EQ(coordinator_->TrialMetrics(trial, "", 0, "n3").status().code(), StatusCode::kInvalidArgument)
+      << "a trials token is not a metrics token";
 }
 
 TEST_F(CoordinatorTest, WithConfinedPathsARecipeReadingOutsideTheRootsIsRefusedAndNothingStored) {
@@ -132,7 +195,7 @@ TEST_F(CoordinatorTest, WithConfinedPathsARecipeReadingOutsideTheRootsIsRefusedA
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kPermissionDenied);
   EXPECT_NE(refused.status().message().find("data.path: '/etc/passwd'"), std::string::npos) << refused.status().message();
-  EXPECT_TRUE(coordinator_->ListSweeps(10).value().empty());
+  EXPECT_TRUE(coordinator_->ListSweeps(10, "").value().items.empty());
   request.set_recipe_yaml("name: r\nmodel: {type: mlp}\ndata: {type: csv, path: train.csv}\ntrain: {steps: 1}\n");
   EXPECT_TRUE(coordinator_->Submit(request).ok()) << "a path inside --allow-path";
 

@@ -145,7 +145,7 @@ TEST_F(CoordinatorTest, MetricsAreStoredOncePerTrialStepAndNameHoweverOftenTheyA
     ASSERT_TRUE(Report(attempts[0], 5, 0.5).ok());
     ASSERT_TRUE(Report(attempts[0], 10, 0.4).ok());
   }
-  const auto points = coordinator_->TrialMetrics(attempts[0].trial_id(), "val_loss").value();
+  const auto points = coordinator_->TrialMetrics(attempts[0].trial_id(), "val_loss", 0, "").value().items;
   ASSERT_EQ(points.size(), 2u);
   EXPECT_EQ(points[0].step(), 5);
   EXPECT_EQ(points[1].step(), 10);

@@ -208,6 +208,22 @@
     }
   }
 
+  // A paged list (docs/dashboard.md): `{[field]: rows of its pages in order, truncated}`, stopping once
+  // `most` rows are in (truncated: the list holds more). Answers null where apiOptional would.
+  const MOST_TRIALS = 20000;
+  const MOST_POINTS = 1000000;
+  async function apiPages(path, field, most) {
+    let answer = await apiOptional(path);
+    if (answer === null) return null;
+    const rows = [];
+    for (;;) {
+      rows.push(...(answer[field] || []));
+      const token = answer.next_page_token;
+      if (!token || rows.length >= most) return { [field]: rows, truncated: Boolean(token) };
+      answer = await api(`${path}${path.includes('?') ? '&' : '?'}page_token=${encodeURIComponent(token)}`);
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Page lifecycle, banner, live indicator
 
@@ -568,7 +584,7 @@
       more.innerHTML = sweeps.length >= limit && !REPORT ? '<button type="button" class="link-button">Show more</button>' : '';
     };
     const load = async () => {
-      const answer = await api(`/api/sweeps?limit=${limit}`);
+      const answer = await api(`/api/sweeps?page_size=${limit}`);
       if (!alive(gen)) return;
       sweeps = (answer && answer.sweeps) || [];
       render();
@@ -706,13 +722,16 @@
     if (sweepSeries) sweepSeries.catch(() => {});  // handled where it is awaited
     const [sweep, trialsAnswer, paramsAnswer] = await Promise.all([
       api(`/api/sweeps/${id}`),
-      api(`/api/sweeps/${id}/trials`),
+      apiPages(`/api/sweeps/${id}/trials`, 'trials', MOST_TRIALS),
       apiOptional(`/api/sweeps/${id}/parameters`),
     ]);
     if (!alive(gen)) return;
     S.sweep = sweep;
     S.metric = sweep.metric || '';
     setTrials(S, (trialsAnswer && trialsAnswer.trials) || []);
+    if (trialsAnswer && trialsAnswer.truncated)
+      showBanner(`This sweep has more trials than the page shows: the first ${MOST_TRIALS.toLocaleString()} by number. ` +
+                 'orchard trials or orchard export lists them all.', 'warn');
     S.parameters = (paramsAnswer && paramsAnswer.parameters) || [];
     S.hp = analyseHyperparameters(S.trials, S.parameters, S.hpCache);
 
@@ -1588,7 +1607,7 @@
     let source = null;
     const update = makeRefresher(gen, async () => {
       const events = pendingEvents; pendingEvents = [];
-      const [trialsAnswer] = await Promise.all([api(`/api/sweeps/${S.id}/trials`)]);
+      const trialsAnswer = await apiPages(`/api/sweeps/${S.id}/trials`, 'trials', MOST_TRIALS);
       if (!alive(gen)) return;
       const trials = (trialsAnswer && trialsAnswer.trials) || [];
       const changed = [];
@@ -1615,7 +1634,7 @@
           if (a) S.sweepSeries = new Map((a.series || []).map((s) => [num(s.trial_id), (s.points || []).map((p) => [Number(p[0]), Number(p[1])])]));
         }
       } else if (changed.length) {
-        const answers = await Promise.all(changed.map((t) => apiOptional(`/api/trials/${num(t.id)}/metrics`).catch(() => null)));
+        const answers = await Promise.all(changed.map((t) => apiPages(`/api/trials/${num(t.id)}/metrics`, 'points', MOST_POINTS).catch(() => null)));
         if (!alive(gen)) return;
         // No per-trial metrics from this coordinator: the sweep's series for the shown metric instead.
         if (answers.every((a) => a === null)) await loadSeries(S, gen);
@@ -1740,7 +1759,7 @@
     const load = async () => {
       const [trial, metrics, log, attempts, checkpoints] = await Promise.all([
         api(`/api/trials/${id}`),
-        apiOptional(`/api/trials/${id}/metrics`).catch((e) => ({ error: e.message })),
+        apiPages(`/api/trials/${id}/metrics`, 'points', MOST_POINTS).catch((e) => ({ error: e.message })),
         apiOptional(`/api/trials/${id}/log?tail_bytes=65536`).catch((e) => ({ error: e.message })),
         apiOptional(`/api/trials/${id}/attempts`).catch((e) => ({ error: e.message })),
         apiOptional(`/api/trials/${id}/checkpoints`).catch((e) => ({ error: e.message })),

@@ -406,7 +406,7 @@ TEST_F(RegistryTest, ASweepMayOnlyChallengeItsOwnersModelsAndBadRequestsAreRefus
   ASSERT_FALSE(bobs.ok());
   EXPECT_EQ(bobs.status().code(), StatusCode::kPermissionDenied);
   EXPECT_NE(bobs.status().message().find("belongs to alice"), std::string::npos) << bobs.status().message();
-  EXPECT_EQ(coordinator_->ListSweeps(10).value().size(), 1u) << "nothing stored";
+  EXPECT_EQ(coordinator_->ListSweeps(10, "").value().items.size(), 1u) << "nothing stored";
 
   for (const auto& [model, margin] : std::vector<std::pair<std::string, double>>{{"a/b", 0}, {"ok", -0.1}, {"", 0.5}}) {
     auto refused = Submit(Recipe("max", 1), model, margin);

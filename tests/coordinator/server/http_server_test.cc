@@ -91,6 +91,14 @@ TEST_F(HttpTest, AnswersEveryEndpointWithTheSweepsData) {
   EXPECT_EQ(sweeps["sweeps"][0]["id"], std::to_string(sweep));  // int64 as a string, proto3's JSON
   EXPECT_EQ(GetJson(base, alice_)["state"], "SWEEP_RUNNING");
   EXPECT_EQ(GetJson(base + "/trials", alice_)["trials"].size(), 2u);
+  const json first_page = GetJson(base + "/trials?page_size=1", alice_);
+  ASSERT_EQ(first_page["trials"].size(), 1u);
+  const std::string token = first_page.value("next_page_token", "");
+  ASSERT_FALSE(token.empty()) << first_page;
+  const json last_page = GetJson(base + "/trials?page_size=1&page_token=" + token, alice_);
+  ASSERT_EQ(last_page["trials"].size(), 1u);
+  EXPECT_EQ(last_page["trials"][0]["number"], "1");
+  EXPECT_EQ(last_page["next_page_token"], "") << "the last page says so";
 
   const json metrics = GetJson(base + "/metrics", alice_);
   EXPECT_EQ(metrics["metric"], "val_loss");
@@ -159,7 +167,11 @@ TEST_F(HttpTest, BadInputGetsAClearFourHundred) {
       {"/api/sweeps/abc", 400},
       {"/api/sweeps/0", 400},
       {"/api/sweeps/99999", 404},
-      {"/api/sweeps?limit=-3", 400},
+      {"/api/sweeps?page_size=-3", 400},
+      {"/api/sweeps?page_token=x7", 400},
+      {base + "/trials?page_size=-1", 400},
+      {base + "/trials?page_token=m1.61", 400},
+      {"/api/trials/" + std::to_string(attempt_.trial_id()) + "/metrics?page_token=n5", 400},
       {base + "/nonsense", 404},
       {base + "/events?after=x", 400},
       {base + "/metrics?name=bad%20name%0A", 400},

@@ -186,6 +186,47 @@ TEST(Store, UncommittedTransactionsLeaveNothing) {
   EXPECT_EQ(trials[0].exit_code(), -1);
 }
 
+TEST(Store, ListsStartAfterTheGivenRowAndStopAtTheLimit) {
+  TempDir dir;
+  auto store = Store::Open(dir / "s.db", "/storage");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  const int64_t first = (*store)->InsertSweep(Sweep()).value();
+  const int64_t second = (*store)->InsertSweep(Sweep()).value();
+  for (int64_t number : {-1, 0, 1, 2, 3})
+    ASSERT_TRUE((*store)->InsertTrial(first, number, {}, "s/t" + std::to_string(number), 1).ok());
+  auto numbers = [&](std::optional<int64_t> after, int64_t limit) {
+    std::vector<int64_t> out;
+    const std::vector<v1::Trial> trials = (*store)->ListTrials(first, after, limit).value();
+    for (const v1::Trial& trial : trials) out.push_back(trial.number());
+    return out;
+  };
+  EXPECT_EQ(numbers(std::nullopt, -1), (std::vector<int64_t>{-1, 0, 1, 2, 3}));
+  EXPECT_EQ(numbers(std::nullopt, 2), (std::vector<int64_t>{-1, 0}));
+  EXPECT_EQ(numbers(0, 2), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(numbers(3, 2), (std::vector<int64_t>{}));
+  EXPECT_EQ((*store)->ListSweeps(1).value().at(0).id(), second);
+  EXPECT_EQ((*store)->ListSweeps(5, std::nullopt, second).value().at(0).id(), first);
+
+  const int64_t trial = (*store)->ListTrials(first).value().at(1).id();
+  std::vector<v1::MetricPoint> points;
+  for (const char* name : {"b", "a"})
+    for (int64_t step : {1, 2}) {
+      v1::MetricPoint& p = points.emplace_back();
+      p.set_name(name), p.set_step(step), p.set_value(1.0), p.set_time(1.0);
+    }
+  ASSERT_TRUE((*store)->InsertMetrics(trial, points).ok());
+  auto keys = [&](const std::string& name, std::optional<std::pair<std::string, int64_t>> after, int64_t limit) {
+    std::vector<std::string> out;
+    const std::vector<v1::MetricPoint> found = (*store)->Metrics(trial, name, after, limit).value();
+    for (const v1::MetricPoint& p : found) out.push_back(p.name() + std::to_string(p.step()));
+    return out;
+  };
+  EXPECT_EQ(keys("", std::nullopt, -1), (std::vector<std::string>{"a1", "a2", "b1", "b2"}));
+  EXPECT_EQ(keys("", std::pair<std::string, int64_t>("a", 2), 1), (std::vector<std::string>{"b1"}));
+  EXPECT_EQ(keys("b", std::pair<std::string, int64_t>("b", 1), -1), (std::vector<std::string>{"b2"}));
+  EXPECT_EQ(keys("a", std::pair<std::string, int64_t>("a", 2), -1), (std::vector<std::string>{}));
+}
+
 TEST(Store, OnlySchedulesDueForALookAreReadAndAnyChangeMakesOneDue) {
   TempDir dir;
   auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
