@@ -28,12 +28,14 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <CLI/CLI.hpp>
+#include <absl/synchronization/mutex.h>
 
 #include <algorithm>
 #include <atomic>
@@ -242,14 +244,12 @@ class CoordinatorProcess {
       if (const size_t at = text.find("dashboard at "); at != std::string::npos)
         url_ = text.substr(at + 13, text.find_first_of(" \n", at + 13) - at - 13);
     }
-    if (address_.empty() || url_.empty()) throw std::runtime_error(binary.string() + " did not start");
+    if (address_.empty() || url_.empty()) {
+      Stop();
+      throw std::runtime_error(binary.string() + " did not start");
+    }
   }
-  ~CoordinatorProcess() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    std::fclose(output_);
-  }
+  ~CoordinatorProcess() { Stop(); }
 
   const std::string& address() const { return address_; }
   const std::string& dashboard_url() const { return url_; }
@@ -262,6 +262,13 @@ class CoordinatorProcess {
   }
 
  private:
+  void Stop() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    std::fclose(output_);
+  }
+
   pid_t pid_ = 0;
   FILE* output_ = nullptr;
   std::string address_, url_;
@@ -631,6 +638,15 @@ int main(int argc, char** argv) {
                  "With --rates: also run Optuna's RDB (SQLite) and journal storages at each rate with --reporters "
                  "client processes (this python, from bench/setup_optuna_venv.sh)");
   CLI11_PARSE(app, argc, argv);
+  // As orchard-coordinator does: the simulated clients share the cores with it, and real ones would not
+  // pay for absl's lock-order checks on every gRPC call either.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Two descriptors per simulated client (its connection, and the coordinator's end in the child).
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   try {
     if (scale) {
       if (app.count("--heartbeat-ms") == 0) load.heartbeat_ms = 2000;

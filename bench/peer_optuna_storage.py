@@ -1,4 +1,4 @@
-"""The Optuna peer of orchard-bench-coordinator --peer: Optuna's storage taking intermediate values.
+"""The Optuna peer of orchard-bench-coordinator --optuna-python: Optuna's storage taking intermediate values.
 
     PY=$(bash bench/setup_optuna_venv.sh | tail -n1)
     $PY bench/peer_optuna_storage.py --storage rdb --clients 32 --rate 500 --seconds 10 --dir /tmp/x
@@ -6,13 +6,14 @@
 One study in a SQLite file through RDBStorage (what most Optuna users run), or in a journal file
 through JournalStorage with JournalFileBackend. --clients processes each ask one trial, then call
 trial.report(value, step) in an open loop: together --rate calls a second, each on its own schedule,
-latency measured from the call's scheduled time so that queueing shows. A call that raises (say
+latency measured from the call's scheduled time so that queueing shows, nothing sent after the end. A call that raises (say
 "database is locked") counts as an error. Prints one JSON line: reports, elapsed seconds, latency
 percentiles in ms, errors and the first error.
 """
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import time
@@ -28,10 +29,15 @@ def open_storage(kind, folder):
 
 
 def client(kind, folder, index, clients, rate, seconds, ready, go, start_time, out):
-    study = optuna.load_study(study_name="bench", storage=open_storage(kind, folder))
-    trial = study.ask()
-    ready.wait()
-    go.wait()
+    try:
+        study = optuna.load_study(study_name="bench", storage=open_storage(kind, folder))
+        trial = study.ask()
+    except Exception as error:  # no trial: this client's failure is the measurement
+        ready.wait(timeout=60)
+        out.put(([], 1, "setting up: " + repr(error)[:200], time.time()))
+        return
+    ready.wait(timeout=60)
+    go.wait(timeout=60)
     start = start_time.value
     period = clients / rate
     first = start + period * index / clients
@@ -40,25 +46,27 @@ def client(kind, folder, index, clients, rate, seconds, ready, go, start_time, o
     step = 0
     while True:
         scheduled = first + step * period
-        if scheduled >= end:
+        # As orchard's reporters: nothing is sent after the end, however far behind schedule.
+        if scheduled >= end or time.time() >= end:
             break
         delay = scheduled - time.time()
         if delay > 0:
             time.sleep(delay)
         try:
             trial.report(1.0 / (step + 1), step)
-            latencies.append((time.time() - scheduled) * 1000.0)
         except Exception as error:  # the peer's failure is a measurement, not a crash of the bench
             errors += 1
             first_error = first_error or repr(error)[:200]
+        latencies.append((time.time() - scheduled) * 1000.0)  # failed calls too, as orchard's side counts them
         step += 1
     out.put((latencies, errors, first_error, time.time()))
 
 
 def percentile(values, q):
+    # Nearest rank, as orchard-bench-coordinator computes it.
     if not values:
         return 0.0
-    return values[min(len(values) - 1, int(q * len(values)))]
+    return values[min(len(values), max(1, math.ceil(q * len(values)))) - 1]
 
 
 def main():
@@ -83,7 +91,7 @@ def main():
     ]
     for process in processes:
         process.start()
-    ready.wait()
+    ready.wait(timeout=120)
     start = time.time() + 0.2
     start_time.value = start
     go.set()

@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   add_sweep(status_cmd);
   int64_t limit = 20;
   auto* sweeps_cmd = app.add_subcommand("sweeps", "List sweeps, newest first");
-  sweeps_cmd->add_option("--limit", limit, "How many")->capture_default_str()->check(CLI::PositiveNumber);
+  sweeps_cmd->add_option("--limit", limit, "How many, newest first (at most 10,000)")->capture_default_str()->check(CLI::PositiveNumber);
   auto* trials_cmd = app.add_subcommand("trials", "A sweep's trials: state, metric, hyperparameters");
   add_sweep(trials_cmd);
   auto* watch_cmd = app.add_subcommand("watch", "Follow a sweep live until it ends (Ctrl-C stops watching only)");

@@ -80,6 +80,7 @@ endif()
 if(NOT ORCHARD_TRAINER_ONLY)
   find_package(Protobuf REQUIRED)
   find_package(gRPC CONFIG REQUIRED)
+  find_package(absl CONFIG REQUIRED)  # comes with gRPC; the coordinator sets its mutexes' mode
   find_package(MPI REQUIRED COMPONENTS CXX)
   find_package(SQLite3 REQUIRED)
   find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # token hashing and randomness (gRPC brings its own TLS)

@@ -203,10 +203,10 @@ StatusOr<std::optional<v1::Sweep>> Coordinator::FindUnfinishedSweep(const v1::Su
 StatusOr<Page<v1::Sweep>> Coordinator::ListSweeps(int64_t page_size, const std::string& page_token,
                                                   const std::optional<std::string>& owner) {
   ASSIGN_OR_RETURN(const int64_t size, PageSize("page_size", page_size, kSweepPages));
-  ASSIGN_OR_RETURN(const std::optional<int64_t> before, ParseNumberPageToken(page_token));
+  ASSIGN_OR_RETURN(const std::optional<int64_t> before, ParseNumberPageToken(NumberedList::kSweeps, page_token));
   ASSIGN_OR_RETURN(std::vector<v1::Sweep> rows,
                    reads_->With([&](Store& store) { return store.ListSweeps(size + 1, owner, before); }));
-  return CutPage(std::move(rows), size, [](const v1::Sweep& last) { return NumberPageToken(last.id()); });
+  return CutPage(std::move(rows), size, [](const v1::Sweep& last) { return NumberPageToken(NumberedList::kSweeps, last.id()); });
 }
 
 StatusOr<std::string> Coordinator::SweepOwner(int64_t sweep_id) {
@@ -245,12 +245,12 @@ StatusOr<Page<v1::Trial>> Coordinator::ListTrialsPage(int64_t sweep_id, int64_t 
                                                       const std::string& page_token) {
   RETURN_IF_ERROR(ValidateId("sweep_id", sweep_id));
   ASSIGN_OR_RETURN(const int64_t size, PageSize("page_size", page_size, kTrialPages));
-  ASSIGN_OR_RETURN(const std::optional<int64_t> after, ParseNumberPageToken(page_token));
+  ASSIGN_OR_RETURN(const std::optional<int64_t> after, ParseNumberPageToken(NumberedList::kTrials, page_token));
   ASSIGN_OR_RETURN(std::vector<v1::Trial> rows, reads_->With([&](Store& store) -> StatusOr<std::vector<v1::Trial>> {
     RETURN_IF_ERROR(store.LoadSweep(sweep_id).status());
     return store.ListTrials(sweep_id, after, size + 1);
   }));
-  return CutPage(std::move(rows), size, [](const v1::Trial& last) { return NumberPageToken(last.number()); });
+  return CutPage(std::move(rows), size, [](const v1::Trial& last) { return NumberPageToken(NumberedList::kTrials, last.number()); });
 }
 
 StatusOr<Page<v1::MetricPoint>> Coordinator::TrialMetrics(int64_t trial_id, const std::string& name,

@@ -6,9 +6,8 @@
 namespace orchard::coordinator {
 namespace {
 
-// Tokens are opaque to callers; their first letter keeps a token of one list from being taken for
-// another's.
-constexpr char kNumberToken = 'n';
+// Tokens are opaque to callers; their first letter (NumberedList's, or this) keeps a token of one list
+// from being taken for another's.
 constexpr char kMetricToken = 'm';
 
 Status BadToken(const std::string& token) {
@@ -35,11 +34,11 @@ StatusOr<int64_t> PageSize(const char* field, int64_t requested, const PageLimit
   return std::min(requested, limits.most);
 }
 
-std::string NumberPageToken(int64_t last) { return kNumberToken + std::to_string(last); }
+std::string NumberPageToken(NumberedList list, int64_t last) { return static_cast<char>(list) + std::to_string(last); }
 
-StatusOr<std::optional<int64_t>> ParseNumberPageToken(const std::string& token) {
+StatusOr<std::optional<int64_t>> ParseNumberPageToken(NumberedList list, const std::string& token) {
   if (token.empty()) return std::optional<int64_t>();
-  if (token[0] != kNumberToken) return BadToken(token);
+  if (token[0] != static_cast<char>(list)) return BadToken(token);
   const std::optional<int64_t> last = ParseInteger(token.data() + 1, token.data() + token.size());
   if (!last) return BadToken(token);
   return last;

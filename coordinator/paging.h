@@ -25,10 +25,11 @@ inline constexpr PageLimits kMetricPages{10000, 100000};
 // The rows one page holds; InvalidArgument naming `field` for a negative size.
 StatusOr<int64_t> PageSize(const char* field, int64_t requested, const PageLimits& limits);
 
-// A row's number (a sweep's id, a trial's number) as the token of the page after it, and back. Parsing
-// an empty token gives nullopt: the first page.
-std::string NumberPageToken(int64_t last);
-StatusOr<std::optional<int64_t>> ParseNumberPageToken(const std::string& token);
+// A row's number (a sweep's id, a trial's number) as the token of the page after it, and back: a
+// token of one list is refused by the other. Parsing an empty token gives nullopt: the first page.
+enum class NumberedList : char { kSweeps = 's', kTrials = 't' };
+std::string NumberPageToken(NumberedList list, int64_t last);
+StatusOr<std::optional<int64_t>> ParseNumberPageToken(NumberedList list, const std::string& token);
 
 // A metric point's (name, step) as the token of the page after it, and back.
 std::string MetricPageToken(const std::string& name, int64_t step);

@@ -58,6 +58,7 @@ StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std:
   builder.RegisterService(server->trial_service_.get());
   builder.RegisterService(server->schedule_service_.get());
   builder.SetMaxReceiveMessageSize(8 << 20);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 16);
   builder.experimental().SetInterceptorCreators(server->rpc_metrics_.InterceptorFactories());
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || port == 0)

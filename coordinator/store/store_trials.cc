@@ -388,15 +388,20 @@ StatusOr<std::vector<v1::MetricPoint>> Store::Metrics(int64_t trial_id, const st
                                                       const std::optional<std::pair<std::string, int64_t>>& after,
                                                       int64_t limit) {
   // Both walk the (trial_id, name, step) key from `after` on; names are never empty.
+  constexpr int64_t kFirst = std::numeric_limits<int64_t>::min(), kLast = std::numeric_limits<int64_t>::max();
   Statement rows = db_->Prepare(
       name.empty() ? "SELECT step, name, value, time FROM metrics WHERE trial_id = ? AND (name, step) > (?, ?) "
                      "ORDER BY name, step LIMIT ?"
-                   : "SELECT step, name, value, time FROM metrics WHERE trial_id = ? AND (name, step) > (?, ?) "
-                     "AND name = ? ORDER BY name, step LIMIT ?");
-  const std::pair<std::string, int64_t> from = after.value_or(std::pair<std::string, int64_t>("", std::numeric_limits<int64_t>::min()));
-  rows.Bind(1, trial_id).Bind(2, from.first).Bind(3, from.second);
-  if (name.empty()) rows.Bind(4, limit);
-  else rows.Bind(4, name).Bind(5, limit);
+                   : "SELECT step, name, value, time FROM metrics WHERE trial_id = ? AND name = ? AND step > ? "
+                     "ORDER BY step LIMIT ?");
+  if (name.empty()) {
+    const auto from = after.value_or(std::pair<std::string, int64_t>("", kFirst));
+    rows.Bind(1, trial_id).Bind(2, from.first).Bind(3, from.second).Bind(4, limit);
+  } else {
+    // A position in another metric's points is before or after all of this one's.
+    const int64_t after_step = !after || after->first < name ? kFirst : after->first > name ? kLast : after->second;
+    rows.Bind(1, trial_id).Bind(2, name).Bind(3, after_step).Bind(4, limit);
+  }
   std::vector<v1::MetricPoint> points;
   RETURN_IF_ERROR(rows.ForEachRow([&] {
     v1::MetricPoint p;

@@ -164,6 +164,12 @@ TEST_F(CoordinatorTest, ListsComeInPagesThatFollowOnWithoutRepeatsOrGaps) {
       coordinator_->TrialMetrics(attempt.trial_id(), "val_loss", 2, losses.next_page_token).value();
   ASSERT_EQ(rest.items.size(), 1u);
   EXPECT_EQ(rest.items[0].step(), 3);
+  EXPECT_EQ(coordinator_->TrialMetrics(attempt.trial_id(), "val_loss", 0, MetricPageToken("accuracy", 9)).value().items.size(),
+            3u)
+      << "a position in an earlier metric: every point of this one follows it";
+  EXPECT_TRUE(coordinator_->ListSweeps(10, NumberPageToken(NumberedList::kTrials, 5)).status().code() ==
+              StatusCode::kInvalidArgument)
+      << "a trials token is not a sweeps token";
 }
 
 TEST_F(CoordinatorTest, ABadPageSizeOrTokenIsRefusedNamingTheField) {
@@ -171,11 +177,11 @@ TEST_F(CoordinatorTest, ABadPageSizeOrTokenIsRefusedNamingTheField) {
   const auto negative = coordinator_->ListTrialsPage(sweep.id(), -1, "");
   EXPECT_EQ(negative.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(negative.status().message().find("page_size"), std::string::npos) << negative.status().message();
-  const auto forged = coordinator_->ListSweeps(10, "n12x");
+  const auto forged = coordinator_->ListSweeps(10, "s12x");
   EXPECT_EQ(forged.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(forged.status().message().find("next_page_token"), std::string::npos) << forged.status().message();
   const int64_t trial = coordinator_->ListTrials(sweep.id()).value().at(0).id();
-  EXPECT_EQ(coordinator_->TrialMetrics(trial, "", 0, "n3").status().code(), StatusCode::kInvalidArgument)
+  EXPECT_EQ(coordinator_->TrialMetrics(trial, "", 0, "t3").status().code(), StatusCode::kInvalidArgument)
       << "a trials token is not a metrics token";
 }
 

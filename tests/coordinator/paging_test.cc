@@ -22,8 +22,11 @@ TEST(PageSize, ZeroMeansTheDefaultLargeOnesAreCutAndNegativeOnesRefused) {
 
 TEST(PageTokens, NumbersGoThereAndBack) {
   for (int64_t last : {int64_t{0}, int64_t{-1}, int64_t{41}, std::numeric_limits<int64_t>::max()})
-    EXPECT_EQ(ParseNumberPageToken(NumberPageToken(last)).value(), last);
-  EXPECT_EQ(ParseNumberPageToken("").value(), std::nullopt) << "no token: the first page";
+    EXPECT_EQ(ParseNumberPageToken(NumberedList::kTrials, NumberPageToken(NumberedList::kTrials, last)).value(), last);
+  EXPECT_EQ(ParseNumberPageToken(NumberedList::kSweeps, "").value(), std::nullopt) << "no token: the first page";
+  EXPECT_EQ(ParseNumberPageToken(NumberedList::kSweeps, NumberPageToken(NumberedList::kTrials, 3)).status().code(),
+            StatusCode::kInvalidArgument)
+      << "a trials token is not a sweeps token";
 }
 
 TEST(PageTokens, MetricPositionsGoThereAndBackWhateverTheName) {
@@ -39,9 +42,9 @@ TEST(PageTokens, MetricPositionsGoThereAndBackWhateverTheName) {
 }
 
 TEST(PageTokens, ATokenThisListDidNotGiveIsRefused) {
-  for (const char* token : {"n", "nx", "n1.5", "12", "m3.61"})
-    EXPECT_EQ(ParseNumberPageToken(token).status().code(), StatusCode::kInvalidArgument) << token;
-  for (const char* token : {"n3", "m.61", "m3.6", "m3.6g", "mx.61", "m3"})
+  for (const char* token : {"t", "tx", "t1.5", "12", "m3.61"})
+    EXPECT_EQ(ParseNumberPageToken(NumberedList::kTrials, token).status().code(), StatusCode::kInvalidArgument) << token;
+  for (const char* token : {"t3", "m.61", "m3.6", "m3.6g", "mx.61", "m3"})
     EXPECT_EQ(ParseMetricPageToken(token).status().code(), StatusCode::kInvalidArgument) << token;
 }
 
