@@ -25,12 +25,8 @@
 // through authorisation, the metric insert and the search strategy, as a trainer's would.
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -43,7 +39,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <latch>
 #include <map>
 #include <memory>
@@ -54,6 +49,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/load_processes.h"
 #include "coordinator/store/store.h"
 #include "core/file_tree.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
@@ -64,7 +60,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-extern "C" char** environ;
+using orchard::bench::CoordinatorProcess;
+using orchard::bench::PeerResult;
+using orchard::bench::RunOptuna;
 
 constexpr int kPointsPerReport = 4;  // a trainer's log line: train_loss, lr, grad_norm, val_loss
 
@@ -210,69 +208,6 @@ void Dashboard(const std::string& url, int64_t sweep_id, Clock::time_point end, 
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
 }
-
-// orchard-coordinator as a child process on free loopback ports, so that its memory is its own.
-class CoordinatorProcess {
- public:
-  CoordinatorProcess(const std::string& state_dir, int heartbeat_ms) {
-    const fs::path binary = fs::read_symlink("/proc/self/exe").parent_path() / "orchard-coordinator";
-    // Several missed heartbeats before a worker is lost, however slow they are set to be.
-    const double heartbeat = heartbeat_ms / 1000.0, lease_timeout = std::max(15.0, 5 * heartbeat);
-    std::vector<std::string> args = {binary.string(), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
-                                     "--state-dir", state_dir, "--heartbeat-interval", std::to_string(heartbeat),
-                                     "--lease-timeout", std::to_string(lease_timeout)};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    int out[2];
-    if (pipe(out) != 0) throw std::runtime_error("cannot make a pipe");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    const int spawned = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    if (spawned != 0) throw std::runtime_error("cannot start " + binary.string());
-    // Its first lines name the gRPC address and the dashboard's URL.
-    output_ = fdopen(out[0], "r");
-    char line[4096];
-    while ((address_.empty() || url_.empty()) && std::fgets(line, sizeof line, output_)) {
-      const std::string text = line;
-      if (const size_t at = text.find("listening on "); at != std::string::npos)
-        address_ = text.substr(at + 13, text.find_first_of(", \n", at + 13) - at - 13);
-      if (const size_t at = text.find("dashboard at "); at != std::string::npos)
-        url_ = text.substr(at + 13, text.find_first_of(" \n", at + 13) - at - 13);
-    }
-    if (address_.empty() || url_.empty()) {
-      Stop();
-      throw std::runtime_error(binary.string() + " did not start");
-    }
-  }
-  ~CoordinatorProcess() { Stop(); }
-
-  const std::string& address() const { return address_; }
-  const std::string& dashboard_url() const { return url_; }
-  // A line of /proc/PID/status in MiB: VmRSS now, VmHWM the peak.
-  double MemoryMiB(const std::string& field) const {
-    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
-    for (std::string line; std::getline(status, line);)
-      if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
-    return 0;
-  }
-
- private:
-  void Stop() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    std::fclose(output_);
-  }
-
-  pid_t pid_ = 0;
-  FILE* output_ = nullptr;
-  std::string address_, url_;
-};
 
 template <typename T>
 T Must(orchard::StatusOr<T> result, const std::string& what) {
@@ -498,40 +433,6 @@ LoadResult Run(const Load& load) {
               worker_count + reporter_count);
   return {rate,         Percentile(reports, 0.5), Percentile(reports, 0.99), Percentile(reports, 0.999),
           resident_mib, peak_mib,                  errors.count()};
-}
-
-struct PeerResult {
-  double reports_per_second = 0, p50_ms = 0, p99_ms = 0, p999_ms = 0;
-  int64_t errors = 0;
-  std::string first_error;
-};
-
-// bench/peer_optuna_storage.py with `clients` processes offering `rate` reports a second.
-PeerResult RunOptuna(const std::string& python, const std::string& storage, int clients, double rate, double seconds) {
-  std::string dir = (fs::temp_directory_path() / "orchard-bench-optuna-XXXXXX").string();
-  if (!mkdtemp(dir.data())) throw std::runtime_error("cannot create a directory like " + dir);
-  const std::string command = "'" + python + "' '" + ORCHARD_SOURCE_DIR + "/bench/peer_optuna_storage.py' --storage " +
-                              storage + " --clients " + std::to_string(clients) + " --rate " + std::to_string(rate) +
-                              " --seconds " + std::to_string(seconds) + " --dir '" + dir + "'";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) throw std::runtime_error("cannot run " + command);
-  std::string last;
-  char line[8192];
-  while (std::fgets(line, sizeof line, pipe)) last = line;
-  const int status = pclose(pipe);
-  orchard::RemoveTree(dir);
-  if (status != 0 || last.empty()) throw std::runtime_error("the Optuna peer failed: " + command);
-  const nlohmann::json answer = nlohmann::json::parse(last);
-  PeerResult result;
-  result.reports_per_second = answer.at("reports").get<double>() / answer.at("elapsed").get<double>();
-  result.p50_ms = answer.at("p50_ms"), result.p99_ms = answer.at("p99_ms"), result.p999_ms = answer.at("p999_ms");
-  result.errors = answer.at("errors"), result.first_error = answer.at("first_error");
-  std::printf("optuna %s: %d clients offering %.0f reports/s: %.0f reports/s, p50 %.2f ms, p99 %.2f ms, "
-              "p99.9 %.2f ms, errors %lld%s%s\n", storage.c_str(), clients, rate, result.reports_per_second,
-              result.p50_ms, result.p99_ms, result.p999_ms, static_cast<long long>(result.errors),
-              result.errors ? ": " : "", result.first_error.c_str());
-  std::fflush(stdout);
-  return result;
 }
 
 // The highest offered rate whose p99 stayed under 20 ms with no failed call (0: none did).
