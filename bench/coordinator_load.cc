@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "bench/load_processes.h"
+#include "bench/must.h"
 #include "coordinator/store/store.h"
 #include "core/file_tree.h"
 #include "orchard/v1/sweep_service.grpc.pb.h"
@@ -61,6 +62,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using orchard::bench::CoordinatorProcess;
+using orchard::bench::Must;
 using orchard::bench::PeerResult;
 using orchard::bench::RunOptuna;
 
@@ -199,23 +201,26 @@ void Dashboard(const std::string& url, int64_t sweep_id, Clock::time_point end, 
   const std::string host_port = url.substr(url.find("//") + 2, url.size() - url.find("//") - 3);
   httplib::Client client(host_port.substr(0, host_port.rfind(':')), std::stoi(host_port.substr(host_port.rfind(':') + 1)));
   const std::string base = "/api/sweeps/" + std::to_string(sweep_id);
-  while (Clock::now() < end) {
-    for (const std::string& path : std::vector<std::string>{base, base + "/trials", base + "/metrics"}) {
-      auto answer = client.Get(path.c_str());
-      if (!answer || answer->status != 200) errors.Add("dashboard read " + path + " failed");
-      else reads.fetch_add(1);
+  // Whether the read answered; `page_token` gets the answer's next page token, if it has one.
+  auto read = [&](const std::string& path, std::string* page_token) {
+    auto answer = client.Get(path.c_str());
+    if (!answer || answer->status != 200) {
+      errors.Add("dashboard read " + path + " failed");
+      return false;
     }
+    reads.fetch_add(1);
+    if (page_token) *page_token = nlohmann::json::parse(answer->body).value("next_page_token", "");
+    return true;
+  };
+  while (Clock::now() < end) {
+    read(base, nullptr);
+    // Every page of trials, as the sweep page follows them.
+    std::string token;
+    for (bool more = read(base + "/trials", &token); more && !token.empty();)
+      more = read(base + "/trials?page_token=" + token, &token);
+    read(base + "/metrics", nullptr);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-}
-
-template <typename T>
-T Must(orchard::StatusOr<T> result, const std::string& what) {
-  if (!result.ok()) throw std::runtime_error(what + ": " + result.status().message());
-  return std::move(result).value();
-}
-void Must(const orchard::Status& status, const std::string& what) {
-  if (!status.ok()) throw std::runtime_error(what + ": " + status.message());
 }
 
 // A store with history: `trials` finished trials in sweeps of 1,000, each with an objective and 10
@@ -304,20 +309,17 @@ struct Load {
 };
 
 LoadResult Run(const Load& load) {
-  const int worker_count = load.workers, reporter_count = load.reporters, heartbeat_ms = load.heartbeat_ms,
-            dashboard_count = load.dashboards;
-  const double seconds = load.seconds, offered_rate = load.offered_rate;
   std::string state_dir = (fs::temp_directory_path() / "orchard-bench-coordinator-XXXXXX").string();
   if (!mkdtemp(state_dir.data())) throw std::runtime_error("cannot create a directory like " + state_dir);
   SeedHistory(state_dir, load.seeded_trials);
   // Its HTTP listener serves the dashboards and, at the end, /metrics (how many writes each commit held).
-  auto server = std::make_unique<CoordinatorProcess>(state_dir, heartbeat_ms);
+  auto server = std::make_unique<CoordinatorProcess>(state_dir, load.heartbeat_ms);
   const std::string address = server->address();
 
   // Enough slots among the workers for one attempt per reporter.
-  const int slots = (reporter_count + worker_count - 1) / worker_count;
-  std::vector<SimulatedWorker> workers(worker_count);
-  for (int w = 0; w < worker_count; ++w) {
+  const int slots = (load.reporters + load.workers - 1) / load.workers;
+  std::vector<SimulatedWorker> workers(load.workers);
+  for (int w = 0; w < load.workers; ++w) {
     workers[w].stub = orchard::v1::WorkerService::NewStub(Connect(address));
     orchard::v1::RegisterWorkerRequest request;
     request.set_hostname("sim-" + std::to_string(w));
@@ -334,7 +336,7 @@ LoadResult Run(const Load& load) {
   {
     auto sweeps = orchard::v1::SweepService::NewStub(Connect(address));
     orchard::v1::SubmitSweepRequest request;
-    request.set_recipe_yaml(Recipe(reporter_count));
+    request.set_recipe_yaml(Recipe(load.reporters));
     request.set_recipe_file("bench/coordinator_load.yaml");
     grpc::ClientContext context;
     SetDeadline(context);
@@ -357,47 +359,47 @@ LoadResult Run(const Load& load) {
       trainers.push_back({orchard::v1::TrialService::NewStub(Connect(address)), attempt});
     }
   }
-  if (static_cast<int>(trainers.size()) != reporter_count)
+  if (static_cast<int>(trainers.size()) != load.reporters)
     throw std::runtime_error("leased " + std::to_string(trainers.size()) + " attempts, expected " +
-                             std::to_string(reporter_count));
+                             std::to_string(load.reporters));
 
   std::printf("coordinator at %s: %d workers (heartbeat every %d ms), %d reporters (%s), %d points per report, "
-              "%d dashboards, %lld trials already stored, %.0f s\n", address.c_str(), worker_count, heartbeat_ms,
-              reporter_count,
-              offered_rate > 0 ? ("open loop, " + std::to_string(static_cast<int64_t>(offered_rate)) + " reports/s offered").c_str()
+              "%d dashboards, %lld trials already stored, %.0f s\n", address.c_str(), load.workers, load.heartbeat_ms,
+              load.reporters,
+              load.offered_rate > 0 ? ("open loop, " + std::to_string(static_cast<int64_t>(load.offered_rate)) + " reports/s offered").c_str()
                                : "closed loop",
-              kPointsPerReport, dashboard_count, static_cast<long long>(load.seeded_trials), seconds);
+              kPointsPerReport, load.dashboards, static_cast<long long>(load.seeded_trials), load.seconds);
   std::fflush(stdout);
   Errors errors;
-  std::vector<std::vector<double>> heartbeat_ms_by_worker(worker_count), report_ms_by_trainer(reporter_count);
+  std::vector<std::vector<double>> heartbeat_ms_by_worker(load.workers), report_ms_by_trainer(load.reporters);
   std::latch go(1);
   Clock::time_point start, end;  // written before `go` opens, read after
   std::vector<std::thread> heartbeat_threads, report_threads, dashboard_threads;
   std::atomic<int64_t> dashboard_reads{0};
-  for (int d = 0; d < dashboard_count; ++d)
+  for (int d = 0; d < load.dashboards; ++d)
     dashboard_threads.emplace_back([&] {
       go.wait();
       Dashboard(server->dashboard_url(), sweep_id, end, dashboard_reads, errors);
     });
-  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(heartbeat_ms));
-  for (int w = 0; w < worker_count; ++w)
+  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(load.heartbeat_ms));
+  for (int w = 0; w < load.workers; ++w)
     heartbeat_threads.emplace_back([&, w] {
       go.wait();
       // Spread evenly over the period, as independent workers' heartbeats are.
-      Heartbeats(workers[w], start, period * w / worker_count, period, end, heartbeat_ms_by_worker[w], errors);
+      Heartbeats(workers[w], start, period * w / load.workers, period, end, heartbeat_ms_by_worker[w], errors);
     });
   // Open loop: each reporter every reporters / rate seconds, their first reports spread over one period.
-  const auto report_period = offered_rate > 0 ? std::chrono::duration_cast<Clock::duration>(
-                                                    std::chrono::duration<double>(reporter_count / offered_rate))
+  const auto report_period = load.offered_rate > 0 ? std::chrono::duration_cast<Clock::duration>(
+                                                    std::chrono::duration<double>(load.reporters / load.offered_rate))
                                               : Clock::duration::zero();
-  for (int r = 0; r < reporter_count; ++r)
+  for (int r = 0; r < load.reporters; ++r)
     report_threads.emplace_back([&, r] {
       go.wait();
-      Reports(trainers[r], start + report_period * r / reporter_count, report_period, end, report_ms_by_trainer[r],
+      Reports(trainers[r], start + report_period * r / load.reporters, report_period, end, report_ms_by_trainer[r],
               errors);
     });
   start = Clock::now();
-  end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(load.seconds));
   go.count_down();
   for (std::thread& t : report_threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
@@ -424,13 +426,13 @@ LoadResult Run(const Load& load) {
   std::printf("group commit: %.0f writes in %.0f commits, %.1f writes per commit\n", batches.writes, batches.commits,
               batches.commits > 0 ? batches.writes / batches.commits : 0.0);
   std::printf("coordinator memory: %.0f MiB resident at the end, %.0f MiB at most\n", resident_mib, peak_mib);
-  if (dashboard_count > 0)
+  if (load.dashboards > 0)
     std::printf("dashboard reads: %lld (%.0f/s)\n", static_cast<long long>(dashboard_reads.load()),
                 dashboard_reads.load() / elapsed);
   std::printf("errors: %lld%s%s\n", static_cast<long long>(errors.count()), errors.count() ? "; first: " : "",
               errors.first().c_str());
   std::printf("LOAD reports_per_second=%.0f p99_ms=%.2f clients=%d\n", rate, Percentile(reports, 0.99),
-              worker_count + reporter_count);
+              load.workers + load.reporters);
   return {rate,         Percentile(reports, 0.5), Percentile(reports, 0.99), Percentile(reports, 0.999),
           resident_mib, peak_mib,                  errors.count()};
 }
@@ -539,8 +541,8 @@ int main(int argc, char** argv) {
                  "With --rates: also run Optuna's RDB (SQLite) and journal storages at each rate with --reporters "
                  "client processes (this python, from bench/setup_optuna_venv.sh)");
   CLI11_PARSE(app, argc, argv);
-  // As orchard-coordinator does: the simulated clients share the cores with it, and real ones would not
-  // pay for absl's lock-order checks on every gRPC call either.
+  // As the coordinator does (CoordinatorServer::Start): the simulated clients share the cores with it,
+  // and real ones, on other machines, would not take their cores from it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Two descriptors per simulated client (its connection, and the coordinator's end in the child).
   rlimit files{};

@@ -15,19 +15,15 @@
 #include <random>
 #include <string>
 
+#include "bench/must.h"
 #include "coordinator/server/http_server.h"
 #include "core/file_tree.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using orchard::bench::Must;
 using orchard::coordinator::Coordinator;
-
-template <typename T>
-T Must(orchard::StatusOr<T> result, const std::string& what) {
-  if (!result.ok()) throw std::runtime_error(what + ": " + result.status().message());
-  return std::move(result).value();
-}
 
 int Serve(int trials, int points) {
   std::string state_dir = (fs::temp_directory_path() / "orchard-bench-dashboard-XXXXXX").string();

@@ -4,7 +4,6 @@
 //   orchard-coordinator --listen 0.0.0.0:7070 --auth --tls-cert c.pem --tls-key k.pem --state-dir /var/lib/orchard
 //   orchard-coordinator --state-dir /var/lib/orchard user add alice     # admin commands: admin_commands.h
 #include <CLI/CLI.hpp>
-#include <absl/synchronization/mutex.h>
 
 #include <csignal>
 #include <iostream>
@@ -57,9 +56,6 @@ int main(int argc, char** argv) {
   }
   if (auto code = admin.Run(options.state_dir)) return *code;
   options.confine_paths = security.auth || !options.allowed_path_roots.empty();
-  // gRPC takes absl mutexes on every call; Debian's absl checks each for lock-order cycles, a cost
-  // the coordinator's load measured (README, "The coordinator under load").
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   auto server = orchard::coordinator::CoordinatorServer::Start(listen, options, security, http == "off" ? "" : http);
   if (!server.ok()) {
