@@ -63,7 +63,10 @@ StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std:
   builder.RegisterService(server->trial_service_.get());
   builder.RegisterService(server->schedule_service_.get());
   builder.SetMaxReceiveMessageSize(8 << 20);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 16);
+  // A write's handler waits for its group commit, so a burst of writes holds as many threads; with
+  // few idle threads allowed, each burst's threads exit and the next burst starts new ones (README,
+  // "The coordinator under load").
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 128);
   builder.experimental().SetInterceptorCreators(server->rpc_metrics_.InterceptorFactories());
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || port == 0)
