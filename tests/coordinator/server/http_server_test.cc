@@ -256,6 +256,25 @@ TEST_F(HttpTest, ReportIsOneFileThatNeedsNoServer) {
   EXPECT_EQ(Get("/api/sweeps/" + std::to_string(sweep) + "/report", &bob_).first, 404);
 }
 
+TEST_F(HttpTest, ReportHoldsEveryPageOfTrials) {
+  std::string values = "1";
+  for (int i = 2; i <= 1001; ++i) values += ", " + std::to_string(i);  // 1,001 trials: two pages
+  v1::SubmitSweepRequest request;
+  request.set_recipe_yaml(std::string(kRecipe).replace(std::string(kRecipe).find("[0.1, 0.01]"), 11, "[" + values + "]"));
+  request.set_recipe_file("/recipes/tiny.yaml");
+  const auto submitted = server_->coordinator().Submit(request, "alice");
+  ASSERT_TRUE(submitted.ok()) << submitted.status().message();
+  const int64_t sweep = submitted->id();
+  const std::string base = "/api/sweeps/" + std::to_string(sweep);
+  const std::string token = GetJson(base + "/trials", alice_).value("next_page_token", "");
+  ASSERT_FALSE(token.empty()) << "1,000 trials a page";
+  auto [status, html] = Get(base + "/report", &alice_);
+  ASSERT_EQ(status, 200) << html.substr(0, 300);
+  EXPECT_NE(html.find("\"" + base + "/trials\""), std::string::npos);
+  EXPECT_NE(html.find("\"" + base + "/trials?page_token=" + token + "\""), std::string::npos)
+      << "the second page, under the path the page asks for it by";
+}
+
 TEST_F(HttpTest, ServesTheDashboardAndCompressedPlotly) {
   auto page = Client().Get("/sweeps/1");  // any page path answers the single-page app
   ASSERT_TRUE(page);
