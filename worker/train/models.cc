@@ -180,7 +180,88 @@ class ScriptedModel final : public Model {
   torch::jit::Module module_;
 };
 
+// The mlp of K members: each linear layer one batched matrix product over the members.
+class FusedMlp final : public FusedModel {
+ public:
+  // `layers`: [K, out, in] weights and [K, out] biases, inputs first; `dropouts`: each member's.
+  FusedMlp(std::vector<std::pair<torch::Tensor, torch::Tensor>> layers, std::string activation,
+           const std::vector<double>& dropouts)
+      : layers_(std::move(layers)), activation_(std::move(activation)) {
+    std::vector<float> keep;
+    for (double p : dropouts) keep.push_back(static_cast<float>(1 - p)), dropping_ = dropping_ || p > 0;
+    keep_ = torch::tensor(keep).to(layers_.front().first.device()).view({-1, 1, 1});
+  }
+  torch::Tensor Forward(const torch::Tensor& inputs) override {
+    torch::Tensor x = inputs.flatten(1);
+    x = x.unsqueeze(0).expand({keep_.size(0), x.size(0), x.size(1)});
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const auto& [weight, bias] = layers_[i];
+      x = torch::baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2));
+      if (i + 1 == layers_.size()) break;
+      x = Activate(activation_, x);
+      // Each member keeps a unit with its own probability, scaled as torch::dropout does.
+      if (dropping_ && training_) x = x * torch::bernoulli(keep_.expand_as(x)) / keep_;
+    }
+    return x;
+  }
+  void SetTraining(bool training) override { training_ = training; }
+  std::vector<torch::Tensor> Parameters() override {
+    std::vector<torch::Tensor> out;
+    for (const auto& [weight, bias] : layers_) out.push_back(weight), out.push_back(bias);
+    return out;
+  }
+
+ private:
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> layers_;
+  std::string activation_;
+  torch::Tensor keep_;  // [K, 1, 1]: 1 - each member's dropout
+  bool dropping_ = false, training_ = true;
+};
+
+// Stacks the members' parameter `name` into one [K, ...] leaf and makes each member's a view of it.
+StatusOr<torch::Tensor> StackParameter(const std::vector<Model*>& members, const std::string& name) {
+  std::vector<torch::Tensor> parts;
+  for (size_t k = 0; k < members.size(); ++k) {
+    for (auto& [state_name, tensor] : members[k]->State()) {
+      if (state_name == name) parts.push_back(tensor);
+    }
+    if (parts.size() != k + 1) return InvalidArgument("fused member " + std::to_string(k) + " has no parameter " + name);
+    if (parts[k].sizes() != parts[0].sizes()) {
+      return InvalidArgument("fused member " + std::to_string(k) + "'s " + name + " is " + c10::str(parts[k].sizes()) +
+                             " but member 0's is " + c10::str(parts[0].sizes()) + "; fused members must share shapes");
+    }
+  }
+  torch::NoGradGuard no_grad;
+  torch::Tensor stacked = torch::stack(parts).contiguous();
+  for (size_t k = 0; k < parts.size(); ++k) parts[k].set_data(stacked.select(0, static_cast<int64_t>(k)));
+  return stacked.requires_grad_(true);
+}
+
 }  // namespace
+
+StatusOr<std::unique_ptr<FusedModel>> FuseModels(const std::vector<ModelSpec>& specs, const std::vector<Model*>& members) {
+  const ModelSpec& spec = specs.front();
+  if (spec.type != "mlp") {
+    return InvalidArgument("model.type " + spec.type + " cannot be fused yet (mlp can); train these trials apart");
+  }
+  const size_t names = members.front()->State().size();
+  for (size_t k = 1; k < members.size(); ++k) {
+    if (members[k]->State().size() != names)
+      return InvalidArgument("fused member " + std::to_string(k) + " has another number of parameters than member 0");
+  }
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> layers;
+  std::vector<std::string> layer_names;
+  for (size_t i = 0; i < spec.mlp.hidden.size(); ++i) layer_names.push_back("fc" + std::to_string(i));
+  layer_names.push_back("head");
+  for (const std::string& layer : layer_names) {
+    ASSIGN_OR_RETURN(torch::Tensor weight, StackParameter(members, "param/" + layer + ".weight"));
+    ASSIGN_OR_RETURN(torch::Tensor bias, StackParameter(members, "param/" + layer + ".bias"));
+    layers.emplace_back(weight, bias);
+  }
+  std::vector<double> dropouts;
+  for (const ModelSpec& member : specs) dropouts.push_back(member.mlp.dropout);
+  return std::unique_ptr<FusedModel>(new FusedMlp(std::move(layers), spec.mlp.activation, dropouts));
+}
 
 StatusOr<std::unique_ptr<Model>> BuildModel(const ModelSpec& spec, const std::vector<int64_t>& shape,
                                             int64_t outputs) {

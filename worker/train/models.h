@@ -35,6 +35,25 @@ class Model {
 StatusOr<std::unique_ptr<Model>> BuildModel(const ModelSpec& spec, const std::vector<int64_t>& sample_shape,
                                             int64_t outputs);
 
+// K models of one architecture trained as one: each parameter stacked over the members along a new
+// first dimension, so a layer of all K is one batched operation. The members' own models stay: their
+// parameters become views of the stacked ones, so each member still names, checkpoints and restores
+// its part as an ordinary model of its recipe does.
+class FusedModel {
+ public:
+  virtual ~FusedModel() = default;
+  // [K, B, outputs]: every member's output for the same inputs.
+  virtual torch::Tensor Forward(const torch::Tensor& inputs) = 0;
+  virtual void SetTraining(bool training) = 0;
+  // The stacked parameters, [K, ...] each, for autograd; member k's parameter is entry k.
+  virtual std::vector<torch::Tensor> Parameters() = 0;
+};
+
+// Fuses `members`, built by BuildModel from `specs` (one per member; they may differ in dropout
+// alone) and already on their device. InvalidArgument when the members' parameters differ in names
+// or shapes, or the model type is not fused yet (mlp is).
+StatusOr<std::unique_ptr<FusedModel>> FuseModels(const std::vector<ModelSpec>& specs, const std::vector<Model*>& members);
+
 // Copies a checkpoint archive's model tensors ("model/<State() name>") into `model`.
 // FailedPrecondition naming `checkpoint` when one is missing or has another shape (a checkpoint of
 // another recipe's model). LibTorch errors are thrown (c10::Error), as the archive's are.

@@ -26,57 +26,12 @@
 #include "worker/train/rank_gathering.h"
 #include "worker/train/step_tally.h"
 #include "worker/train/trainer_checkpoints.h"
+#include "worker/train/trainer_internal.h"
 
 namespace orchard::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// bf16 autocast for the forward pass on CUDA; a no-op otherwise.
-class AutocastScope {
- public:
-  explicit AutocastScope(bool enabled) : enabled_(enabled) {
-    if (!enabled_) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  }
-  ~AutocastScope() {
-    if (!enabled_) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool enabled_;
-};
-
-struct TensorDataset {
-  torch::Tensor inputs, targets;
-};
-
-TensorDataset ToTensors(const Samples& s, const SplitDataset& data) {
-  std::vector<int64_t> shape = {s.count};
-  shape.insert(shape.end(), data.sample_shape.begin(), data.sample_shape.end());
-  TensorDataset out;
-  out.inputs = torch::from_blob(const_cast<float*>(s.inputs.data()), shape, torch::kFloat32).clone();
-  out.targets = torch::from_blob(const_cast<float*>(s.targets.data()), {s.count}, torch::kFloat32).clone();
-  if (data.task == "language_model") out.inputs = out.inputs.to(torch::kInt64);
-  if (data.task == "classification") out.targets = out.targets.to(torch::kInt64);
-  return out;
-}
-
-// Mean loss over the batch, or the sum over it (for evaluation over several chunks).
-torch::Tensor Loss(const std::string& task, const torch::Tensor& out, const torch::Tensor& targets, bool sum = false) {
-  namespace F = torch::nn::functional;
-  if (task == "regression") {
-    auto options = sum ? F::MSELossFuncOptions(torch::kSum) : F::MSELossFuncOptions(torch::kMean);
-    return F::mse_loss(out.squeeze(-1).to(torch::kFloat32), targets, options);
-  }
-  auto options = F::CrossEntropyFuncOptions();
-  if (sum) options.reduction(torch::kSum);
-  if (task == "language_model") return F::cross_entropy(out.reshape({-1, out.size(-1)}), targets.reshape(-1), options);
-  return F::cross_entropy(out, targets, options);
-}
 
 // Sums a host buffer over the ranks of `comm`. NCCL reduces device memory only, so there the buffer
 // goes through `device`; MPI and the world of one reduce host memory.
@@ -122,7 +77,7 @@ class Run {
       kernels::SetCpuThreads(static_cast<int>(t.threads));
     }
     torch::manual_seed(static_cast<uint64_t>(t.seed));
-    RETURN_IF_ERROR(ResolveDevice());
+    RETURN_IF_ERROR(ResolveDeviceOfRun());
 
     int64_t context = r_.model.type == "transformer" ? r_.model.transformer.context : 0;
     if (r_.data.type == "text" && r_.data.context == 0 && context == 0) {
@@ -180,65 +135,18 @@ class Run {
     progress_->OpenTensorBoard(o_.output_dir, TensorBoardRunOf(r_, o_.output_dir), resumed_step);
     if (o_.provenance != nullptr && rank_ == 0) {
       // Lineage is worth a line, not the run: training goes on without the record.
-      if (const Status written = WriteProvenance(*o_.provenance); !written.ok())
+      if (const Status written = WriteProvenance(*o_.provenance, device_, ranks_, step_, o_.output_dir); !written.ok())
         progress_->Say("note: no provenance.json (" + written.message() + "); orchard lineage will not show this attempt");
     }
     progress_->Say(HeaderLine(Describe()));
     return OkStatus();
   }
 
-  Status ResolveDevice() {
-    const std::string& d = r_.train.device;
-    const bool have_cuda = torch::cuda::is_available();
-    const auto rank_gpu = static_cast<c10::DeviceIndex>(o_.cuda_device);
-    if (d == "auto") {
-      device_ = have_cuda ? torch::Device(torch::kCUDA, rank_gpu) : torch::Device(torch::kCPU);
-    } else if (d == "cpu") {
-      device_ = torch::Device(torch::kCPU);
-    } else {
-      if (!have_cuda) {
-        // This machine's lack, not the recipe's fault: Unavailable, so the trial is retried elsewhere.
-        return Unavailable("train.device is " + d + " but no CUDA GPU is visible on this machine; use device: auto or "
-                           "cpu, or run it where a GPU is");
-      }
-      int index = d == "cuda" ? o_.cuda_device : std::stoi(d.substr(5));
-      if (index >= static_cast<int>(torch::cuda::device_count())) {
-        return Unavailable("train.device is " + d + " but only " + std::to_string(torch::cuda::device_count()) +
-                           " GPU(s) are visible on this machine");
-      }
-      device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
-    }
-    if (device_.is_cuda() && !kernels::CudaKernelsAvailable()) {
-      return Unavailable("this orchard-train was built without CUDA kernels; rebuild it with nvcc available");
-    }
+  Status ResolveDeviceOfRun() {
+    ASSIGN_OR_RETURN(device_, ResolveDevice(r_.train, o_.cuda_device, o_.progress));
     bf16_ = r_.train.precision == "bf16" && device_.is_cuda();
-    if (r_.train.precision == "bf16" && !device_.is_cuda() && o_.progress) {
-      *o_.progress << "note: precision bf16 applies to GPUs only; training in fp32 on the CPU\n";
-    }
     result_.device = device_.str();
     return OkStatus();
-  }
-
-  Status WriteProvenance(Provenance& p) {
-    p.libtorch = TORCH_VERSION;
-    // Queried only where LibTorch has its CUDA library: the CPU-only build's hooks throw.
-    const auto& context = at::globalContext();
-    if (context.hasCUDART()) {
-      const long v = at::detail::getCUDAHooks().versionCUDART();  // 13000: 13.0
-      p.cuda = std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
-    }
-    if (context.hasCuDNN()) {
-      // 91000: 9.10.0 (cuDNN 9 counts major x 10000); 8907: 8.9.7 (before 9, major x 1000).
-      const long v = at::detail::getCUDAHooks().versionCuDNN();
-      const long major_unit = v >= 90000 ? 10000 : 1000;
-      p.cudnn = std::to_string(v / major_unit) + "." + std::to_string(v % major_unit / 100) + "." + std::to_string(v % 100);
-    }
-    if (ranks_ > 1 && device_.is_cuda()) p.nccl = comm::NcclVersion();
-    p.device = device_.str();
-    p.world_size = ranks_;
-    p.start_step = step_;
-    p.recorded_at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    return WriteFileAtomically((std::filesystem::path(o_.output_dir) / "provenance.json").string(), ProvenanceJson(p));
   }
 
   // Every rank starts from rank 0's parameters and buffers, then draws its own random numbers
@@ -545,6 +453,92 @@ class Run {
 };
 
 }  // namespace
+
+AutocastScope::AutocastScope(bool enabled) : enabled_(enabled) {
+  if (!enabled_) return;
+  at::autocast::set_autocast_enabled(at::kCUDA, true);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+}
+
+AutocastScope::~AutocastScope() {
+  if (!enabled_) return;
+  at::autocast::set_autocast_enabled(at::kCUDA, false);
+  at::autocast::clear_cache();
+}
+
+TensorDataset ToTensors(const Samples& s, const SplitDataset& data) {
+  std::vector<int64_t> shape = {s.count};
+  shape.insert(shape.end(), data.sample_shape.begin(), data.sample_shape.end());
+  TensorDataset out;
+  out.inputs = torch::from_blob(const_cast<float*>(s.inputs.data()), shape, torch::kFloat32).clone();
+  out.targets = torch::from_blob(const_cast<float*>(s.targets.data()), {s.count}, torch::kFloat32).clone();
+  if (data.task == "language_model") out.inputs = out.inputs.to(torch::kInt64);
+  if (data.task == "classification") out.targets = out.targets.to(torch::kInt64);
+  return out;
+}
+
+torch::Tensor Loss(const std::string& task, const torch::Tensor& out, const torch::Tensor& targets, bool sum) {
+  namespace F = torch::nn::functional;
+  if (task == "regression") {
+    auto options = sum ? F::MSELossFuncOptions(torch::kSum) : F::MSELossFuncOptions(torch::kMean);
+    return F::mse_loss(out.squeeze(-1).to(torch::kFloat32), targets, options);
+  }
+  auto options = F::CrossEntropyFuncOptions();
+  if (sum) options.reduction(torch::kSum);
+  if (task == "language_model") return F::cross_entropy(out.reshape({-1, out.size(-1)}), targets.reshape(-1), options);
+  return F::cross_entropy(out, targets, options);
+}
+
+StatusOr<torch::Device> ResolveDevice(const TrainSpec& train, int cuda_device, std::ostream* progress) {
+  const std::string& d = train.device;
+  const bool have_cuda = torch::cuda::is_available();
+  torch::Device device(torch::kCPU);
+  if (d == "auto") {
+    if (have_cuda) device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_device));
+  } else if (d != "cpu") {
+    if (!have_cuda) {
+      // This machine's lack, not the recipe's fault: Unavailable, so the trial is retried elsewhere.
+      return Unavailable("train.device is " + d + " but no CUDA GPU is visible on this machine; use device: auto or "
+                         "cpu, or run it where a GPU is");
+    }
+    int index = d == "cuda" ? cuda_device : std::stoi(d.substr(5));
+    if (index >= static_cast<int>(torch::cuda::device_count())) {
+      return Unavailable("train.device is " + d + " but only " + std::to_string(torch::cuda::device_count()) +
+                         " GPU(s) are visible on this machine");
+    }
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  if (device.is_cuda() && !kernels::CudaKernelsAvailable()) {
+    return Unavailable("this orchard-train was built without CUDA kernels; rebuild it with nvcc available");
+  }
+  if (train.precision == "bf16" && !device.is_cuda() && progress) {
+    *progress << "note: precision bf16 applies to GPUs only; training in fp32 on the CPU\n";
+  }
+  return device;
+}
+
+Status WriteProvenance(Provenance& p, const torch::Device& device, int ranks, int64_t start_step,
+                       const std::string& output_dir) {
+  p.libtorch = TORCH_VERSION;
+  // Queried only where LibTorch has its CUDA library: the CPU-only build's hooks throw.
+  const auto& context = at::globalContext();
+  if (context.hasCUDART()) {
+    const long v = at::detail::getCUDAHooks().versionCUDART();  // 13000: 13.0
+    p.cuda = std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+  }
+  if (context.hasCuDNN()) {
+    // 91000: 9.10.0 (cuDNN 9 counts major x 10000); 8907: 8.9.7 (before 9, major x 1000).
+    const long v = at::detail::getCUDAHooks().versionCuDNN();
+    const long major_unit = v >= 90000 ? 10000 : 1000;
+    p.cudnn = std::to_string(v / major_unit) + "." + std::to_string(v % major_unit / 100) + "." + std::to_string(v % 100);
+  }
+  if (ranks > 1 && device.is_cuda()) p.nccl = comm::NcclVersion();
+  p.device = device.str();
+  p.world_size = ranks;
+  p.start_step = start_step;
+  p.recorded_at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return WriteFileAtomically((std::filesystem::path(output_dir) / "provenance.json").string(), ProvenanceJson(p));
+}
 
 void ApplyGpuMemoryShare(double fraction) {
   if (fraction <= 0) return;

@@ -162,7 +162,11 @@ StatusOr<std::string> TrainerCheckpoints::Save(const RunPosition& position) {
   archive.write("rng/cpu", GeneratorState(torch::Device(torch::kCPU)));
   if (device_.is_cuda()) archive.write("rng/cuda", GeneratorState(device_));
   if (rank == 0) {
-    for (auto& [name, tensor] : model_.State()) archive.write("model/" + name, tensor.detach());
+    for (auto& [name, tensor] : model_.State()) {
+      // A fused member's tensors are views into the whole group's: the archive would hold all of it.
+      const bool part_of_larger = tensor.storage().nbytes() != static_cast<size_t>(tensor.nbytes());
+      archive.write("model/" + name, part_of_larger ? tensor.detach().clone() : tensor.detach());
+    }
     WriteStandardisation(archive);
     torch::serialize::OutputArchive optimizer_archive;
     optimizer_.Save(optimizer_archive);

@@ -1,0 +1,29 @@
+// Which trials may train together as one fused model (docs/fusion.md): trials of one recipe whose
+// overrides differ only in fields that change neither a tensor's shape nor the batches, so one
+// forward pass over the same batch serves every member. Pure; thread-compatible.
+//
+//   RETURN_IF_ERROR(CheckFusableField("optimizer.lr"));           // fine
+//   RETURN_IF_ERROR(CheckFusableGroup({trial_a, trial_b}));        // same recipe, only those fields differ
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/recipe.h"
+#include "core/status.h"
+
+namespace orchard {
+
+// The fields fused members may differ in, as --set and sweep.parameters name them. train.seed is
+// not one: it orders the batches as well as drawing the initial weights.
+const std::vector<std::string>& FusableFields();
+
+// InvalidArgument naming `field` and the fields that may differ, when trials that differ in it
+// cannot share one fused model.
+Status CheckFusableField(const std::string& field);
+
+// OK when `members` (two or more) are one recipe file with the same overrides but for fusable
+// fields; else InvalidArgument naming the first member and field that differ.
+Status CheckFusableGroup(const std::vector<Recipe>& members);
+
+}  // namespace orchard

@@ -1,0 +1,173 @@
+// Fused trials (worker/train/fused_trainer.h): real LibTorch training on CPU, each member compared
+// with the same trial trained alone.
+#include "worker/train/fused_trainer.h"
+
+#include <gtest/gtest.h>
+
+#include "core/atomic_file.h"
+#include "core/strategy_answer.h"
+#include "tests/util/test_util.h"
+
+namespace orchard::train {
+namespace {
+
+using orchard::testing::TempDir;
+
+// A recipe of quickstart's kind, small; the members differ in learning rate, weight decay, clip and
+// schedule, and all of them change neither shapes nor batches.
+constexpr const char* kRecipe =
+    "model: {type: mlp, hidden: [32, 32]}\n"
+    "data: {type: synthetic, samples: 1200, features: 16, classes: 4, noise: 1.0}\n"
+    "optimizer: {type: adamw, lr: 0.003, weight_decay: 0.01}\n"
+    "train: {steps: 60, batch_size: 32, eval_interval: 20, seed: 3}\n"
+    "checkpoint: {interval: 30}\n"
+    "sweep: {strategy: asha, metric: val_loss, mode: min, decision_timeout_seconds: 5,\n"
+    "        parameters: {optimizer.lr: {values: [0.01]}}}\n";
+
+const std::vector<std::vector<std::string>> kMemberOverrides = {
+    {"optimizer.lr=0.003"},
+    {"optimizer.lr=0.01", "optimizer.weight_decay=0", "train.grad_clip=0.5"},
+    {"optimizer.lr=0.001", "schedule.type=cosine", "schedule.warmup_steps=10"}};
+
+Recipe MustParse(const TempDir& dir, const std::vector<std::string>& overrides) {
+  auto r = ParseRecipe(kRecipe, dir / "r.yaml", overrides);
+  if (!r.ok()) throw std::runtime_error(r.status().message());
+  return *r;
+}
+
+std::vector<FusedMember> Members(const TempDir& dir, const std::string& out) {
+  std::vector<FusedMember> members;
+  for (size_t k = 0; k < kMemberOverrides.size(); ++k) {
+    FusedMember member{MustParse(dir, kMemberOverrides[k]), {}};
+    member.options.output_dir = (dir.path() / out / std::to_string(k)).string();
+    members.push_back(member);
+  }
+  return members;
+}
+
+TrainResult TrainAlone(const Recipe& recipe, const std::string& out, bool resume = false) {
+  TrainOptions options;
+  options.output_dir = out;
+  options.resume = resume;
+  auto result = Train(recipe, options);
+  if (!result.ok()) throw std::runtime_error(result.status().message());
+  return *result;
+}
+
+std::vector<TrainResult> MustTrainFused(const std::vector<FusedMember>& members) {
+  auto results = TrainFused(members);
+  if (!results.ok()) throw std::runtime_error(results.status().message());
+  return *results;
+}
+
+// On the CPU, LibTorch's batched product runs each member's slice through the same matrix kernel a
+// trial alone uses, and each member's gradient reaches only its own parameters, so training is the
+// same arithmetic: parameters bit for bit. The per-member losses are reduced in another order than
+// one trial's mean, so the logged losses and validation metrics may differ in the last digits.
+constexpr double kLossTolerance = 1e-6;
+
+TEST(FusedTrainerTest, EachMemberEndsWhereTheSameTrialTrainedAloneEnds) {
+  TempDir dir;
+  const std::vector<TrainResult> fused = MustTrainFused(Members(dir, "fused"));
+  ASSERT_EQ(fused.size(), kMemberOverrides.size());
+  for (size_t k = 0; k < kMemberOverrides.size(); ++k) {
+    SCOPED_TRACE("member " + std::to_string(k));
+    const TrainResult alone = TrainAlone(MustParse(dir, kMemberOverrides[k]), (dir.path() / "alone" / std::to_string(k)).string());
+    EXPECT_EQ(fused[k].outcome, TrainResult::Outcome::kCompleted);
+    EXPECT_EQ(fused[k].steps, 60);
+    EXPECT_EQ(fused[k].parameter_count, alone.parameter_count);
+    EXPECT_EQ(fused[k].parameter_digest, alone.parameter_digest);
+    EXPECT_NEAR(fused[k].first_train_loss, alone.first_train_loss, kLossTolerance);
+    EXPECT_NEAR(fused[k].final_train_loss, alone.final_train_loss, kLossTolerance);
+    ASSERT_EQ(fused[k].final_eval.size(), alone.final_eval.size());
+    for (const auto& [name, value] : alone.final_eval) EXPECT_NEAR(fused[k].final_eval.at(name), value, kLossTolerance) << name;
+  }
+  // The members really trained differently: their hyperparameters were applied, not member 0's.
+  EXPECT_NE(fused[0].parameter_digest, fused[1].parameter_digest);
+  EXPECT_NE(fused[1].final_eval.at("val_loss"), fused[2].final_eval.at("val_loss"));
+}
+
+TEST(FusedTrainerTest, AMemberItsStrategyStopsEndsAloneWithAnOrdinaryCheckpointThatResumesAlone) {
+  TempDir dir;
+  std::vector<FusedMember> members = Members(dir, "fused");
+  // Member 1's worker has already answered: stop it at its evaluation of step 20.
+  FusedMember& stopped = members[1];
+  stopped.options.epoch = 1;
+  stopped.options.decision_file = stopped.options.output_dir + "/decision.json";
+  std::filesystem::create_directories(stopped.options.output_dir);
+  ASSERT_TRUE(WriteFileAtomically(stopped.options.decision_file,
+                                  StrategyAnswerJson({1, 20, StrategyAnswer::Decision::kStop, 0}))
+                  .ok());
+  const std::vector<TrainResult> fused = MustTrainFused(members);
+  EXPECT_EQ(fused[1].outcome, TrainResult::Outcome::kPreempted);
+  EXPECT_EQ(fused[1].steps, 20);
+  EXPECT_NE(fused[1].message.find("the sweep's strategy stopped it at step 20"), std::string::npos) << fused[1].message;
+  EXPECT_EQ(std::filesystem::path(fused[1].last_checkpoint).filename(), "step-20");
+  for (size_t k : {0, 2}) {
+    EXPECT_EQ(fused[k].outcome, TrainResult::Outcome::kCompleted) << k;
+    EXPECT_EQ(fused[k].steps, 60) << k;
+  }
+
+  // Its checkpoint is an ordinary one: the trial resumes alone and ends as it would have alone.
+  TrainOptions resume;
+  resume.output_dir = stopped.options.output_dir;
+  resume.resume = true;
+  resume.epoch = 2;
+  auto resumed = Train(stopped.recipe, resume);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().message();
+  EXPECT_EQ(resumed->start_step, 20);
+  EXPECT_EQ(resumed->steps, 60);
+  const TrainResult alone = TrainAlone(stopped.recipe, dir / "alone");
+  EXPECT_EQ(resumed->parameter_digest, alone.parameter_digest);
+}
+
+TEST(FusedTrainerTest, AKilledGroupResumesFusedFromItsMembersCheckpoints) {
+  TempDir dir;
+  const std::vector<TrainResult> straight = MustTrainFused(Members(dir, "straight"));
+  std::vector<FusedMember> members = Members(dir, "resumed");
+  MustTrainFused(members);
+  // As if the group had been killed after step 30: only that checkpoint is left.
+  for (const FusedMember& member : members)
+    std::filesystem::remove_all(std::filesystem::path(member.options.output_dir) / "checkpoints" / "step-60");
+  for (FusedMember& member : members) member.options.resume = true;
+  const std::vector<TrainResult> resumed = MustTrainFused(members);
+  for (size_t k = 0; k < members.size(); ++k) {
+    EXPECT_EQ(resumed[k].start_step, 30) << k;
+    EXPECT_EQ(resumed[k].steps, 60) << k;
+    // The same arithmetic in the same order as the straight run: bit for bit.
+    EXPECT_EQ(resumed[k].parameter_digest, straight[k].parameter_digest) << k;
+    EXPECT_EQ(resumed[k].final_eval, straight[k].final_eval) << k;
+  }
+}
+
+TEST(FusedTrainerTest, AMemberThatDivergesEndsAloneAndTheOthersTrainOn) {
+  TempDir dir;
+  std::vector<FusedMember> members = Members(dir, "fused");
+  // Plain SGD at a huge step grows the weights geometrically until the loss overflows.
+  for (size_t k = 0; k < members.size(); ++k) {
+    members[k].recipe = MustParse(dir, {"optimizer.type=sgd", k == 2 ? "optimizer.lr=1e6" : "optimizer.lr=0.05"});
+  }
+  const std::vector<TrainResult> fused = MustTrainFused(members);
+  EXPECT_EQ(fused[2].outcome, TrainResult::Outcome::kDiverged);
+  EXPECT_LT(fused[2].steps, 60);
+  EXPECT_NE(fused[2].message.find("diverged at step"), std::string::npos) << fused[2].message;
+  EXPECT_EQ(fused[0].outcome, TrainResult::Outcome::kCompleted);
+  EXPECT_EQ(fused[1].outcome, TrainResult::Outcome::kCompleted);
+  const TrainResult alone = TrainAlone(members[0].recipe, dir / "alone");
+  EXPECT_EQ(fused[0].parameter_digest, alone.parameter_digest);
+}
+
+TEST(FusedTrainerTest, MembersThatDifferInShapeAreRefusedBeforeAnythingTrains) {
+  TempDir dir;
+  std::vector<FusedMember> members = Members(dir, "fused");
+  members[1].recipe = MustParse(dir, {"model.hidden=[64]"});
+  const auto results = TrainFused(members);
+  ASSERT_FALSE(results.ok());
+  EXPECT_EQ(results.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(results.status().message().find("fused member 1 sets model.hidden=[64]"), std::string::npos)
+      << results.status().message();
+  EXPECT_FALSE(std::filesystem::exists(members[0].options.output_dir + "/metrics.jsonl"));
+}
+
+}  // namespace
+}  // namespace orchard::train

@@ -1,0 +1,448 @@
+#include "worker/train/fused_trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "core/fusion.h"
+#include "core/sha256.h"
+#include "kernels/kernels.h"
+#include "worker/train/batch_prefetcher.h"
+#include "worker/train/datasets.h"
+#include "worker/train/decision_wait.h"
+#include "worker/train/lr_schedule.h"
+#include "worker/train/models.h"
+#include "worker/train/optimizers.h"
+#include "worker/train/progress.h"
+#include "worker/train/rank_gathering.h"
+#include "worker/train/step_tally.h"
+#include "worker/train/trainer_checkpoints.h"
+#include "worker/train/trainer_internal.h"
+
+namespace orchard::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Each member's loss over the batch, [K]: its mean, or (for evaluation in chunks) its sum.
+torch::Tensor MemberLosses(const std::string& task, const torch::Tensor& out, const torch::Tensor& targets, bool sum) {
+  namespace F = torch::nn::functional;
+  const int64_t members = out.size(0);
+  torch::Tensor each;
+  if (task == "regression") {
+    const torch::Tensor error = out.squeeze(-1).to(torch::kFloat32) - targets.unsqueeze(0);
+    each = (error * error).reshape({members, -1});
+  } else {
+    each = F::cross_entropy(out.reshape({-1, out.size(-1)}).to(torch::kFloat32), targets.reshape(-1).repeat({members}),
+                            F::CrossEntropyFuncOptions().reduction(torch::kNone))
+               .view({members, -1});
+  }
+  return sum ? each.sum(1) : each.mean(1);
+}
+
+// One trial of the group: an ordinary model of its recipe whose parameters are views of the fused
+// model's, with everything a run keeps for itself.
+struct Member {
+  Member(const FusedMember& given) : recipe(given.recipe), options(given.options) {}
+
+  const Recipe& recipe;
+  const TrainOptions& options;
+  std::unique_ptr<Model> model;
+  std::vector<torch::Tensor> params;
+  std::unique_ptr<Optimizer> optimizer;
+  std::unique_ptr<Progress> progress;
+  std::unique_ptr<StepTally> tally;
+  std::unique_ptr<TrainerCheckpoints> checkpoints;
+  std::unique_ptr<DecisionWait> decisions;
+  bool decision_timeout_told = false;
+  TrainResult result;
+  double window_loss = 0;  // since train_loss was last logged, as a run checkpoints it
+  int64_t window_steps = 0;
+  double last_norm = 0;
+  bool training = true;  // false once it diverged or its strategy ended it
+};
+
+class FusedRun {
+ public:
+  explicit FusedRun(const std::vector<FusedMember>& members)
+      : given_(members), r_(members.front().recipe), o_(members.front().options),
+        gathering_(0, 1, [](comm::Buffer) { return OkStatus(); }) {}
+
+  StatusOr<std::vector<TrainResult>> Execute() {
+    RETURN_IF_ERROR(Setup());
+    RETURN_IF_ERROR(Loop());
+    std::vector<TrainResult> results;
+    for (auto& m : members_) {
+      if (m->result.outcome == TrainResult::Outcome::kCompleted) m->progress->EndTensorBoard(SessionStatus::kSuccess);
+      if (m->result.outcome == TrainResult::Outcome::kDiverged) m->progress->EndTensorBoard(SessionStatus::kFailure);
+      results.push_back(m->result);
+    }
+    return results;
+  }
+
+ private:
+  Status Setup() {
+    std::vector<Recipe> recipes;
+    for (const FusedMember& given : given_) {
+      if (given.options.communicator != nullptr || given.options.evaluate_only) {
+        return InvalidArgument("fused members train as a world of one and cannot --evaluate-only; run those alone");
+      }
+      recipes.push_back(given.recipe);
+    }
+    if (recipes.size() > 1) RETURN_IF_ERROR(CheckFusableGroup(recipes));
+    const TrainSpec& t = r_.train;
+    if (t.threads > 0) {
+      at::set_num_threads(static_cast<int>(t.threads));
+      kernels::SetCpuThreads(static_cast<int>(t.threads));
+    }
+    ASSIGN_OR_RETURN(device_, ResolveDevice(t, o_.cuda_device, o_.progress));
+    bf16_ = t.precision == "bf16" && device_.is_cuda();
+    ASSIGN_OR_RETURN(data_, LoadDataset(r_.data, 0));
+    train_ = ToTensors(data_.train, data_);
+    validation_ = ToTensors(data_.validation, data_);
+
+    const int64_t outputs = data_.task == "regression" ? 1 : data_.classes;
+    std::vector<ModelSpec> specs;
+    std::vector<Model*> models;
+    for (const FusedMember& given : given_) {
+      auto member = std::make_unique<Member>(given);
+      // Seeded as a run alone is, so each member starts from the weights it would have alone.
+      torch::manual_seed(static_cast<uint64_t>(t.seed));
+      ASSIGN_OR_RETURN(member->model, BuildModel(member->recipe.model, data_.sample_shape, outputs));
+      member->model->To(device_);
+      specs.push_back(member->recipe.model);
+      models.push_back(member->model.get());
+      members_.push_back(std::move(member));
+    }
+    ASSIGN_OR_RETURN(fused_, FuseModels(specs, models));
+    fused_params_ = fused_->Parameters();
+    for (auto& p : fused_params_) p.mutable_grad() = torch::zeros_like(p);
+    for (size_t k = 0; k < members_.size(); ++k) RETURN_IF_ERROR(SetupMember(*members_[k], static_cast<int64_t>(k)));
+    RETURN_IF_ERROR(Resume());
+
+    const int64_t batch = std::min<int64_t>(t.batch_size, train_.inputs.size(0));
+    const int64_t per_epoch = std::max<int64_t>(1, train_.inputs.size(0) / batch);
+    total_steps_ = t.steps > 0 ? t.steps : std::max<int64_t>(1, t.epochs * per_epoch / t.grad_accumulation);
+    log_interval_ = r_.metrics.log_interval > 0 ? r_.metrics.log_interval : std::max<int64_t>(1, total_steps_ / 20);
+    prefetcher_ = std::make_unique<BatchPrefetcher>(train_.inputs, train_.targets, data_.task == "language_model",
+                                                    t.batch_size, r_.data.shuffle, static_cast<uint64_t>(t.seed),
+                                                    start_, device_.is_cuda(), 0, 1);
+    for (auto& m : members_) RETURN_IF_ERROR(OpenOutputs(*m));
+    return OkStatus();
+  }
+
+  // Member `k`'s gradients become views of the fused gradients; its optimizer, tally, progress and
+  // checkpoints are its own.
+  Status SetupMember(Member& m, int64_t k) {
+    m.params = m.model->Parameters();
+    for (auto& p : m.params) {
+      for (const auto& fused : fused_params_) {
+        if (p.is_alias_of(fused)) p.mutable_grad() = fused.grad().select(0, k);
+      }
+      if (!p.grad().defined()) return Internal("a fused member's parameter is not part of the fused model");
+      m.result.parameter_count += p.numel();
+    }
+    ASSIGN_OR_RETURN(m.optimizer, MakeOptimizer(m.recipe.optimizer, m.params));
+    m.progress = std::make_unique<Progress>(m.options.progress, 0);
+    m.tally = std::make_unique<StepTally>(device_, gathering_);
+    m.checkpoints = std::make_unique<TrainerCheckpoints>(m.recipe, m.options, data_, *m.model, *m.optimizer, device_,
+                                                         gathering_, *m.progress);
+    RETURN_IF_ERROR(m.checkpoints->Claim());
+    if (!m.options.decision_file.empty() && m.recipe.sweep.decision_timeout_seconds > 0) {
+      const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(m.recipe.sweep.decision_timeout_seconds * 1000));
+      m.decisions = std::make_unique<DecisionWait>(m.options.decision_file, m.options.epoch, timeout);
+    }
+    m.result.device = device_.str();
+    return OkStatus();
+  }
+
+  // Every member resumes from its own latest checkpoint, all of one step, or none does.
+  Status Resume() {
+    std::optional<int64_t> common_step;
+    for (size_t k = 0; k < members_.size(); ++k) {
+      Member& m = *members_[k];
+      ASSIGN_OR_RETURN(std::optional<RestoredCheckpoint> restored, m.checkpoints->Resume());
+      const int64_t at = restored ? restored->position.step : 0;
+      if (common_step && *common_step != at) {
+        return FailedPrecondition("fused member " + std::to_string(k) + " would resume at step " + std::to_string(at) +
+                                  " but member 0 at step " + std::to_string(*common_step) +
+                                  "; a fused group starts at one step: resume these trials apart");
+      }
+      common_step = at;
+      if (!restored) continue;
+      step_ = at;
+      start_ = restored->position.data;
+      m.window_loss = restored->position.window_loss;
+      m.window_steps = restored->position.window_steps;
+      m.result.start_step = at;
+      m.result.last_checkpoint = restored->dir;
+    }
+    return OkStatus();
+  }
+
+  Status OpenOutputs(Member& m) {
+    const std::string metrics_path = m.options.output_dir + "/" + m.recipe.metrics.file;
+    const std::optional<int64_t> resumed_step = step_ > 0 ? std::optional<int64_t>(step_) : std::nullopt;
+    RETURN_IF_ERROR(m.progress->OpenMetrics(metrics_path, resumed_step));
+    m.progress->OpenTensorBoard(m.options.output_dir, TensorBoardRunOf(m.recipe, m.options.output_dir), resumed_step);
+    if (m.options.provenance != nullptr) {
+      if (const Status written = WriteProvenance(*m.options.provenance, device_, 1, step_, m.options.output_dir);
+          !written.ok())
+        m.progress->Say("note: no provenance.json (" + written.message() + "); orchard lineage will not show this attempt");
+    }
+    RunDescription run;
+    run.recipe = m.recipe.name + " (fused, " + std::to_string(members_.size()) + " members)";
+    run.model_type = m.recipe.model.type;
+    run.parameters = m.result.parameter_count;
+    run.data_type = m.recipe.data.type;
+    run.train_samples = data_.train.count;
+    run.validation_samples = data_.validation.count;
+    run.total_steps = total_steps_;
+    run.global_batch = prefetcher_->batch_size() * r_.train.grad_accumulation;
+    run.device = device_.str();
+    run.cpu_threads = device_.is_cpu() ? at::get_num_threads() : 0;
+    m.progress->Say(HeaderLine(run));
+    return OkStatus();
+  }
+
+  bool StopRequested() const { return o_.stop_requested && o_.stop_requested->load(); }
+
+  bool AnyTraining() const {
+    for (const auto& m : members_) {
+      if (m->training) return true;
+    }
+    return false;
+  }
+
+  // As Run::Loop (trainer.cc), for every member still training: one fused forward and backward,
+  // then each member's own judged, clipped optimizer step.
+  Status Loop() {
+    const TrainSpec& t = r_.train;
+    c10::DeviceGuard device_guard(device_);
+    fused_->SetTraining(true);
+    const kernels::Device kernel_device = device_.is_cuda() ? kernels::Device::kCuda : kernels::Device::kCpu;
+    const int64_t members = static_cast<int64_t>(members_.size());
+    const int64_t samples_per_step = prefetcher_->batch_size() * t.grad_accumulation;
+    const int64_t first_step = step_ + 1;
+    double interval_seconds = 0, measured_seconds = 0;
+    int64_t interval_steps = 0, measured_steps = 0;
+    const auto run_start = Clock::now();
+
+    while (step_ < total_steps_ && AnyTraining()) {
+      const auto step_start = Clock::now();
+      for (auto& p : fused_params_) p.mutable_grad().zero_();
+      torch::Tensor losses = torch::zeros({members}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+      for (int64_t micro = 0; micro < t.grad_accumulation; ++micro) {
+        Batch b = prefetcher_->Next();
+        torch::Tensor inputs = b.inputs.to(device_, /*non_blocking=*/true);
+        torch::Tensor targets = b.targets.to(device_, /*non_blocking=*/true);
+        torch::Tensor loss;
+        {
+          AutocastScope autocast(bf16_);
+          loss = MemberLosses(data_.task, fused_->Forward(inputs), targets, /*sum=*/false) /
+                 static_cast<double>(t.grad_accumulation);
+        }
+        // Member k's parameters reach only its own loss, so the sum's gradient is each member's own.
+        loss.sum().backward();
+        losses += loss.detach();
+      }
+      std::vector<double> lrs(members_.size());
+      for (int64_t k = 0; k < members; ++k) {
+        Member& m = *members_[k];
+        if (!m.training) continue;
+        lrs[k] = LearningRate(m.recipe.schedule, m.recipe.optimizer.lr, step_, total_steps_);
+        std::vector<kernels::FloatSpan> grads;
+        for (auto& p : m.params) grads.push_back({p.mutable_grad().data_ptr<float>(), p.numel()});
+        RETURN_IF_ERROR(kernels::JudgeGradients(grads, m.recipe.train.grad_clip, losses.data_ptr<float>() + k,
+                                                kernel_device, m.tally->verdict(), KernelStream(device_)));
+        RETURN_IF_ERROR(m.optimizer->Step(lrs[k], m.tally->verdict()));
+      }
+      ++step_;
+
+      const bool last = step_ == total_steps_;
+      const bool evaluating = last || (t.eval_interval > 0 && step_ % t.eval_interval == 0);
+      const bool logged = last || step_ % log_interval_ == 0 || evaluating;
+      const bool checkpointing = r_.checkpoint.interval > 0 && step_ % r_.checkpoint.interval == 0;
+      bool stop = StopRequested();
+      const bool first = step_ == first_step;
+      if (first || logged || checkpointing || stop) {
+        for (auto& m : members_) {
+          if (!m->training) continue;
+          ASSIGN_OR_RETURN(const StepTally::Reading reading, m->tally->Read(step_, false));
+          if (reading.diverged) {
+            EndDiverged(*m, reading);
+            continue;
+          }
+          if (first) m->result.first_train_loss = reading.loss_sum / static_cast<double>(reading.steps);
+          m->window_loss += reading.loss_sum, m->window_steps += reading.steps;
+          m->last_norm = reading.last_norm;
+        }
+      }
+      const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
+      if (!first) measured_seconds += seconds, ++measured_steps;
+      interval_seconds += seconds, ++interval_steps;
+
+      std::vector<std::map<std::string, double>> evals(members_.size());
+      if (evaluating) evals = Evaluate();
+      for (int64_t k = 0; k < members; ++k) {
+        Member& m = *members_[k];
+        if (!m.training) continue;
+        if (logged) {
+          StepReport report;
+          report.step = step_;
+          report.total_steps = total_steps_;
+          report.train_loss = m.window_loss / static_cast<double>(m.window_steps);
+          report.eval = evals[k];
+          report.lr = lrs[k];
+          report.grad_norm = m.last_norm;
+          report.step_ms = 1000.0 * interval_seconds / interval_steps;
+          report.samples_per_second = samples_per_step / (interval_seconds / interval_steps);
+          const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
+          report.eta_seconds = elapsed / (step_ - m.result.start_step) * (total_steps_ - step_);
+          m.progress->Report(report);
+          m.result.final_train_loss = report.train_loss;
+          m.window_loss = 0, m.window_steps = 0;
+        }
+        if (!evals[k].empty()) m.result.final_eval = evals[k], m.progress->Flush();
+        std::string ends_here;
+        const bool metric_written = m.recipe.sweep.metric == "train_loss" ? logged : !evals[k].empty();
+        if (metric_written && !last) ends_here = AwaitDecision(m);
+        if (last || stop || checkpointing || !ends_here.empty()) {
+          ASSIGN_OR_RETURN(m.result.last_checkpoint,
+                           m.checkpoints->Save({step_, prefetcher_->position(), m.window_loss, m.window_steps}));
+        }
+        if (!last && (stop || !ends_here.empty())) {
+          m.result.outcome = TrainResult::Outcome::kPreempted;
+          m.result.message = (ends_here.empty() ? "preempted" : ends_here) + " at step " + std::to_string(step_) +
+                             "; checkpoint " + m.result.last_checkpoint;
+          m.progress->Say(m.result.message);
+          Finish(m);
+        }
+      }
+      if (logged) interval_seconds = 0, interval_steps = 0;
+      if (stop) break;
+    }
+    for (auto& m : members_) {
+      if (measured_steps > 0) {
+        m->result.step_time_ms = 1000.0 * measured_seconds / measured_steps;
+        m->result.samples_per_second = samples_per_step * measured_steps / measured_seconds;
+      }
+      if (m->training) Finish(*m);
+    }
+    return OkStatus();
+  }
+
+  // Every member's validation metrics at this step (empty for those no longer training).
+  std::vector<std::map<std::string, double>> Evaluate() {
+    torch::NoGradGuard no_grad;
+    fused_->SetTraining(false);
+    const int64_t members = static_cast<int64_t>(members_.size());
+    const int64_t n = validation_.inputs.size(0);
+    const int64_t chunk = std::max<int64_t>(256, r_.train.batch_size);
+    torch::Tensor loss_sum = torch::zeros({members}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+    torch::Tensor correct = torch::zeros({members}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
+    for (int64_t begin = 0; begin < n; begin += chunk) {
+      const int64_t len = std::min(chunk, n - begin);
+      torch::Tensor inputs = validation_.inputs.narrow(0, begin, len).to(device_);
+      torch::Tensor targets = validation_.targets.narrow(0, begin, len).to(device_);
+      torch::Tensor out;
+      {
+        AutocastScope autocast(bf16_);
+        out = fused_->Forward(inputs);
+      }
+      loss_sum += MemberLosses(data_.task, out, targets, /*sum=*/true).to(torch::kFloat64);
+      if (data_.task == "classification") correct += out.argmax(-1).eq(targets.unsqueeze(0)).sum(1);
+    }
+    fused_->SetTraining(true);
+    const torch::Tensor sums = loss_sum.to(torch::kCPU), hits = correct.to(torch::kCPU);
+    std::vector<std::map<std::string, double>> metrics(members_.size());
+    if (n == 0) return metrics;
+    for (int64_t k = 0; k < members; ++k) {
+      Member& m = *members_[k];
+      if (!m.training) continue;
+      metrics[k]["val_loss"] = sums[k].item<double>() / static_cast<double>(n);
+      if (data_.task == "classification") metrics[k]["val_accuracy"] = static_cast<double>(hits[k].item<int64_t>()) / n;
+      for (const auto& [name, value] : metrics[k]) m.progress->Record(step_, name, value);
+    }
+    return metrics;
+  }
+
+  // As a run alone (trainer.cc): why the strategy's decision ends member `m` at this step, or empty.
+  std::string AwaitDecision(Member& m) {
+    if (!m.decisions) return std::string();
+    m.progress->Flush();  // the worker must see the report it is to answer
+    const DecisionWait::Outcome outcome = m.decisions->AtEvaluation(step_, o_.stop_requested);
+    using Kind = DecisionWait::Kind;
+    if (outcome.kind == Kind::kStop) return "the sweep's strategy stopped it";
+    if (outcome.kind == Kind::kPause) return "the sweep's strategy paused it";
+    if (outcome.kind == Kind::kTimedOut && !m.decision_timeout_told) {
+      m.decision_timeout_told = true;
+      m.progress->Say("no decision from the sweep's strategy for step " + std::to_string(step_) +
+                      " within sweep.decision_timeout_seconds; training on without it (said once)");
+    }
+    return std::string();
+  }
+
+  // As a run alone: the member ends at the first step that was not finite, its model the one before.
+  void EndDiverged(Member& m, const StepTally::Reading& reading) {
+    const int64_t at = reading.diverged_at > 0 ? reading.diverged_at : step_;
+    const double loss =
+        reading.diverged_at > 0 ? reading.diverged_loss : reading.loss_sum / static_cast<double>(reading.steps);
+    const double norm = reading.diverged_at > 0 ? reading.diverged_norm : reading.last_norm;
+    m.progress->Record(at, "train_loss", loss);
+    m.result.outcome = TrainResult::Outcome::kDiverged;
+    m.result.message = DivergenceMessage(at, loss, norm);
+    m.progress->Say(m.result.message);
+    Finish(m, reading.diverged_at > 0 ? at - 1 : step_);
+  }
+
+  void Finish(Member& m) { Finish(m, step_); }
+
+  void Finish(Member& m, int64_t steps) {
+    m.training = false;
+    m.progress->Flush();
+    m.result.steps = steps;
+    m.result.total_steps = total_steps_;
+    Sha256 digest;
+    for (auto& [name, tensor] : m.model->State()) {
+      torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
+      digest.Update(name.data(), name.size());
+      digest.Update(cpu.data_ptr(), cpu.numel() * cpu.element_size());
+    }
+    m.result.parameter_digest = digest.HexDigest();
+  }
+
+  const std::vector<FusedMember>& given_;
+  const Recipe& r_;        // member 0's: what the members share
+  const TrainOptions& o_;  // member 0's: the group's resume, stop request and GPU
+  RankGathering gathering_;
+  torch::Device device_{torch::kCPU};
+  bool bf16_ = false;
+  SplitDataset data_;
+  TensorDataset train_, validation_;
+  std::vector<std::unique_ptr<Member>> members_;
+  std::unique_ptr<FusedModel> fused_;
+  std::vector<torch::Tensor> fused_params_;
+  std::unique_ptr<BatchPrefetcher> prefetcher_;
+  Position start_;
+  int64_t step_ = 0;
+  int64_t total_steps_ = 0;
+  int64_t log_interval_ = 1;
+};
+
+}  // namespace
+
+StatusOr<std::vector<TrainResult>> TrainFused(const std::vector<FusedMember>& members) {
+  if (members.empty()) return InvalidArgument("a fused group needs at least one member");
+  try {
+    return FusedRun(members).Execute();
+  } catch (const c10::Error& e) {
+    return Internal("LibTorch error: " + std::string(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return Internal(std::string("fused training failed: ") + e.what());
+  }
+}
+
+}  // namespace orchard::train
