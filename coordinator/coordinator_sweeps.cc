@@ -56,7 +56,7 @@ nlohmann::json SweepSpecToJson(const SweepSpec& spec) {
   }
   return {{"strategy", spec.strategy}, {"metric", spec.metric}, {"mode", spec.mode}, {"max_trials", spec.max_trials},
           {"max_concurrent", spec.max_concurrent}, {"ranks", spec.ranks}, {"gpu_memory_gib", spec.gpu_memory_gib},
-          {"gpu_fraction", spec.gpu_fraction}, {"seed", spec.seed}, {"max_restarts", spec.max_restarts},
+          {"gpu_fraction", spec.gpu_fraction}, {"fuse", spec.fuse}, {"seed", spec.seed}, {"max_restarts", spec.max_restarts},
           {"unplaceable_timeout_seconds", spec.unplaceable_timeout_seconds},
           {"sampler", spec.sampler}, {"min_steps", spec.min_steps}, {"reduction_factor", spec.reduction_factor},
           {"min_trials", spec.min_trials}, {"max_steps", spec.max_steps}, {"step_budget", spec.step_budget}, {"tpe_startup_trials", spec.tpe_startup_trials},
@@ -75,6 +75,7 @@ SweepSpec SweepSpecFromJson(const nlohmann::json& json) {
   spec.ranks = json.value("ranks", spec.ranks);
   spec.gpu_memory_gib = json.value("gpu_memory_gib", spec.gpu_memory_gib);
   spec.gpu_fraction = json.value("gpu_fraction", spec.gpu_fraction);
+  spec.fuse = json.value("fuse", spec.fuse);
   spec.seed = json.value("seed", spec.seed);
   spec.max_restarts = json.value("max_restarts", spec.max_restarts);
   spec.unplaceable_timeout_seconds = json.value("unplaceable_timeout_seconds", spec.unplaceable_timeout_seconds);

@@ -33,8 +33,9 @@ Status UnknownWorker(const std::string& worker_id) {
 }
 
 // Where on the worker a trial went, for its "started" event: "" on CPU slots.
-std::string PlacementText(const Placement& placement) {
-  if (placement.gpus.empty()) return "";
+std::string PlacementText(const Placement& placement, int64_t fused_into_number) {
+  const std::string fused = placement.fused_into != 0 ? ", fused with " + TrialName(fused_into_number) : "";
+  if (placement.gpus.empty()) return fused;
   std::string gpus;
   for (int32_t gpu : placement.gpus) gpus += (gpus.empty() ? "" : ",") + std::to_string(gpu);
   std::string text = (placement.gpus.size() == 1 ? ", GPU " : ", GPUs ") + gpus;
@@ -43,7 +44,7 @@ std::string PlacementText(const Placement& placement) {
     share << " (a " << std::lround(placement.gpu_share_fraction * 100) << "% share of its memory)";
     text += share.str();
   }
-  return text;
+  return text + fused;
 }
 
 }  // namespace
@@ -139,6 +140,8 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
     }
     ASSIGN_OR_RETURN(const std::vector<PendingTrial> pending, store_->PendingTrials(kPendingTrialsPerLease));
     const auto placements = PlaceTrials({offer}, pending, room);
+    // A placed trial's index in the response and its number, by id: fused groups join it.
+    std::map<int64_t, std::pair<int, int64_t>> leased_by_trial;
     for (const Placement& placement : placements) {
       ASSIGN_OR_RETURN(v1::Trial trial, store_->GetTrial(placement.trial_id));
       if (!records.count(trial.sweep_id())) {
@@ -146,13 +149,17 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       }
       const std::string token = NewToken(TokenKind::kAttempt);
       const SweepRecord& sweep = records.at(trial.sweep_id());
-      const double slots = placement.gpu_share_bytes > 0 ? placement.gpu_share_fraction
-                                                         : static_cast<double>(sweep.spec.value("ranks", int64_t{1}));
+      const int64_t ranks = sweep.spec.value("ranks", int64_t{1});
+      // A fused group's members train on its first member's slot and hold none of their own.
+      const bool joins = placement.fused_into != 0;
+      const double slots = joins ? 0.0 : placement.gpu_share_bytes > 0 ? placement.gpu_share_fraction : static_cast<double>(ranks);
+      const std::pair<int, int64_t> first = joins ? leased_by_trial.at(placement.fused_into) : std::pair<int, int64_t>{-1, 0};
       ASSIGN_OR_RETURN(AttemptRecord attempt, store_->InsertAttempt(trial.id(), request.worker_id(), HashToken(token),
                                                                     trial.output_dir() + "/", slots, now));
       RETURN_IF_ERROR(store_->SetTrialState(trial.id(), "running", "", now));
       RETURN_IF_ERROR(store_->AddEvent(sweep.id, now, TrialName(trial.number()) + " started on " + request.worker_id() +
-                                                          PlacementText(placement)));
+                                                          PlacementText(placement, first.second)));
+      leased_by_trial[trial.id()] = {response.attempts_size(), trial.number()};
       v1::Attempt* leased = response.add_attempts();
       leased->set_attempt_id(attempt.id);
       leased->set_trial_id(trial.id());
@@ -169,7 +176,12 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       for (const std::string& o : TrialOverrides(sweep, parameters, trial)) leased->add_overrides(o);
       leased->set_output_dir(trial.output_dir());
       leased->set_token(token);  // the only time it leaves the coordinator
-      leased->set_slots(sweep.spec.value("ranks", int64_t{1}));
+      leased->set_slots(joins ? 0 : ranks);
+      if (joins) {
+        v1::Attempt* group = response.mutable_attempts(first.first);
+        group->set_fused_group(group->attempt_id());
+        leased->set_fused_group(group->attempt_id());
+      }
       leased->set_resume(attempt.number > 1);
       leased->set_log_path(attempt.log_path);
       leased->set_evaluate_only(trial.number() == kChampionEvaluationTrial);

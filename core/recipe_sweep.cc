@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/fusion.h"
 #include "core/recipe_internal.h"
 
 namespace orchard::recipe_internal {
@@ -16,6 +17,39 @@ bool PbtMayVary(const std::string& path) {
                             "train.device", "train.precision"})
     if (path == fixed) return false;
   return true;
+}
+
+// sweep.fuse: off (1), auto (kAutoFuseMembers) or the most trials one group trains together.
+int64_t ReadFuse(Fields& f, const Recipe& base, const SweepSpec& s) {
+  if (!f.Has("fuse")) return 1;
+  const YAML::Node node = f.node()["fuse"];
+  f.Skip("fuse");
+  const std::string text = node.IsScalar() ? node.Scalar() : "";
+  int64_t fuse = 0;
+  if (text == "off") {
+    fuse = 1;
+  } else if (text == "auto") {
+    fuse = kAutoFuseMembers;
+  } else {
+    try {
+      size_t used = 0;
+      fuse = std::stoll(text, &used);
+      if (used != text.size()) fuse = 0;
+    } catch (const std::exception&) {
+      fuse = 0;
+    }
+  }
+  if (fuse < 1 || fuse > kMaxFuseMembers) {
+    f.Error("fuse", "expected off, auto or the most trials one group trains together (1 to " +
+                        std::to_string(kMaxFuseMembers) + "), found " + Describe(node));
+    return 1;
+  }
+  if (fuse > 1 && base.model.type != "mlp")
+    f.Error("fuse", "trains a group of trials as one batched model, which Orchard builds for model.type mlp (not yet " +
+                        base.model.type + "); set fuse: off");
+  if (fuse > 1 && s.ranks > 1)
+    f.Error("fuse", "fuses single-rank trials, but sweep.ranks is " + std::to_string(s.ranks) + "; set fuse: off or ranks: 1");
+  return fuse;
 }
 
 // The conditions of `when:` ({parent: value} or {parent: [values]}), each on an earlier parameter of
@@ -92,6 +126,7 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
     f.Error(s->gpu_fraction > 0 ? "gpu_fraction" : "gpu_memory_gib",
             "shares one GPU between single-rank trials, but sweep.ranks is " + std::to_string(s->ranks) +
                 " (every rank takes a whole GPU); remove the share or set ranks: 1");
+  s->fuse = ReadFuse(f, base, *s);
   s->seed = f.Integer("seed", 0, 0, INT64_MAX);
   s->max_restarts = f.Integer("max_restarts", SweepSpec{}.max_restarts, 0, 1000);
   s->unplaceable_timeout_seconds =
@@ -202,6 +237,14 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
                   "run's length, seed and checkpoints); search fields such as optimizer.lr, "
                   "optimizer.weight_decay, train.grad_clip or schedule.warmup_steps");
       continue;
+    }
+    if (s->fuse > 1) {
+      if (const Status fusable = CheckFusableField(path); !fusable.ok()) {
+        diag->Error(entry.first.Mark(), params.FieldPath(path),
+                    "sweep.fuse trains trials that share shapes and batches as one model: " + fusable.message() +
+                        "; or set sweep.fuse: off");
+        continue;
+      }
     }
     if (!entry.second.IsMap()) {
       diag->Error(entry.second.Mark(), params.FieldPath(path),

@@ -40,9 +40,25 @@ int64_t GpuShare::BytesOn(int64_t total_bytes) const {
 std::vector<Placement> PlaceTrials(std::vector<FreeSlots> workers, const std::vector<PendingTrial>& pending,
                                    SweepRoom room) {
   std::vector<Placement> placements;
+  struct OpenGroup {
+    size_t first;  // the index of its first member's placement
+    int64_t members;
+  };
+  std::map<int64_t, OpenGroup> open_groups;  // by sweep: the group its next fusable trial joins
   for (const PendingTrial& trial : pending) {
     auto limit = room.find(trial.sweep_id);
     if (limit != room.end() && limit->second <= 0) continue;
+    const bool fusable = trial.fuse > 1 && trial.fresh && trial.slots == 1 && !trial.share.any();
+    const auto group = open_groups.find(trial.sweep_id);
+    if (fusable && group != open_groups.end() && group->second.members < trial.fuse) {
+      Placement joined = placements[group->second.first];
+      joined.trial_id = trial.trial_id;
+      joined.fused_into = placements[group->second.first].trial_id;
+      ++group->second.members;
+      if (limit != room.end()) --limit->second;
+      placements.push_back(std::move(joined));
+      continue;
+    }
     Placement placement{trial.trial_id, ""};
     if (trial.share.any()) {
       ShareFit best;
@@ -84,6 +100,7 @@ std::vector<Placement> PlaceTrials(std::vector<FreeSlots> workers, const std::ve
       placement.worker_id = best->worker_id;
     }
     if (limit != room.end()) --limit->second;
+    if (fusable) open_groups[trial.sweep_id] = {placements.size(), 1};
     placements.push_back(std::move(placement));
   }
   return placements;

@@ -12,6 +12,9 @@
 // by memory: best fit (the GPU it leaves the least memory free on, a GPU already shared before an
 // idle one), never past a GPU's memory; a trial of whole GPUs takes idle ones. On CPU slots a share
 // is one slot.
+//
+// A sweep that fuses trials (sweep.fuse, docs/fusion.md) trains up to `fuse` of its fresh one-slot
+// trials as one group on the slot of the first: the others join it without a slot of their own.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +53,8 @@ struct PendingTrial {
   int64_t sweep_id = 0;
   int64_t slots = 1;
   GpuShare share;
+  int64_t fuse = 1;    // the most trials of its sweep one group trains together; 1: none
+  bool fresh = true;   // no attempt yet: a requeued trial resumes its own checkpoint, alone
 };
 
 struct Placement {
@@ -58,6 +63,7 @@ struct Placement {
   std::vector<int32_t> gpus;     // on a GPU worker: the GPUs it trains on
   int64_t gpu_share_bytes = 0;   // a shared GPU's memory it may use; 0: whole GPUs (or CPU slots)
   double gpu_share_fraction = 0; // that share of the GPU's memory
+  int64_t fused_into = 0;        // the trial whose group (and slot) it joins; 0: it trains alone
   bool operator==(const Placement&) const = default;
 };
 

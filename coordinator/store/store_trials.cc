@@ -137,7 +137,8 @@ Status Store::SetTrialState(int64_t trial_id, const std::string& state, const st
 
 StatusOr<std::vector<PendingTrial>> Store::PendingTrials(int64_t limit) {
   Statement rows = db_->Prepare(
-      "SELECT t.id, t.sweep_id, s.spec FROM trials t JOIN sweeps s ON s.id = t.sweep_id "
+      "SELECT t.id, t.sweep_id, s.spec, NOT EXISTS (SELECT 1 FROM attempts a WHERE a.trial_id = t.id) "
+      "FROM trials t JOIN sweeps s ON s.id = t.sweep_id "
       "WHERE t.state = 'pending' AND s.state = 'running' ORDER BY t.sweep_id, t.number LIMIT ?");
   rows.Bind(1, limit);
   std::vector<PendingTrial> pending;
@@ -150,9 +151,11 @@ StatusOr<std::vector<PendingTrial>> Store::PendingTrials(int64_t limit) {
       asks.slots = spec.value("ranks", int64_t{1});
       asks.share.bytes = static_cast<int64_t>(spec.value("gpu_memory_gib", 0.0) * 1024.0 * 1024.0 * 1024.0);
       asks.share.fraction = spec.value("gpu_fraction", 0.0);
+      asks.fuse = spec.value("fuse", int64_t{1});
     }
     PendingTrial trial = of_sweep[sweep_id];
     trial.trial_id = rows.Int(0), trial.sweep_id = sweep_id;
+    trial.fresh = rows.Int(3) != 0;
     pending.push_back(trial);
   }));
   return pending;

@@ -202,8 +202,15 @@ void WorkerAgent::Impl::StopAttempt(int64_t id, const std::string& why) {
   auto it = running_.find(id);
   if (it == running_.end() || it->second.stop_sent) return;
   it->second.stop_sent = true;
-  launcher_->Signal(it->second.pid, SIGTERM);
   Say("stopping attempt " + std::to_string(id) + " (trial " + std::to_string(it->second.attempt.trial_id()) + "): " + why);
+  // A fused group's trainer ends one member at the strategy's answer (decision.json) and goes on with
+  // the rest; SIGTERM would end them all, so it is sent once every member is to stop.
+  const int pid = it->second.pid;
+  const bool others_go_on = std::any_of(running_.begin(), running_.end(), [&](const auto& r) {
+    return r.second.pid == pid && !r.second.stop_sent;
+  });
+  if (others_go_on) return;
+  launcher_->Signal(pid, SIGTERM);
 }
 
 void WorkerAgent::Impl::Drain(const std::atomic<bool>& stop) {

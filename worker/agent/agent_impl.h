@@ -13,9 +13,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/recipe.h"
 #include "core/status.h"
 #include "worker/agent/agent.h"
 #include "worker/agent/coordinator_link.h"
@@ -45,6 +47,7 @@ class WorkerAgent::Impl {
     int64_t reported_checkpoint = -1;
     bool stop_sent = false;
     bool answers_decisions = false;     // its trainer waits at judged evaluations for decision.json
+    bool fused = false;                 // a member of a fused group: other attempts share its trainer
     int64_t next_decision_step = 0;     // the step it waits at next (the latest answer's); 0: none
     Clock::time_point next_relay{};     // when its metrics are relayed next, waiting or not
     std::vector<int> gpus;
@@ -79,7 +82,16 @@ class WorkerAgent::Impl {
   std::vector<v1::GpuRoom> GpuRooms() const;
   bool RoomOnASharedGpu() const;
   void Lease();
+  // An attempt's directory, recipe file and first strategy answer, and its parsed recipe; nullopt
+  // when it cannot run here (its exit is reported).
+  std::optional<Recipe> Prepare(const v1::Attempt& attempt, Running& running);
+  // The trainer's cores, GPUs and GPU memory share; false when it cannot be placed (its exit is reported).
+  bool PlaceOnDevices(const Recipe& recipe, Running& running, LaunchRequest& request);
   void Start(const v1::Attempt& attempt);
+  // One trainer for a fused group's attempts (docs/fusion.md).
+  void StartFused(const std::vector<v1::Attempt>& group);
+  // Starts the trainer of `trainers` (with each one's metrics file) and records them as running.
+  void Launch(const LaunchRequest& request, std::vector<std::pair<Running, std::string>> trainers);
   bool GpuBusy(int gpu) const;
 
   // agent_reports.cc

@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -69,11 +71,18 @@ void WorkerAgent::Impl::Lease() {
   // The coordinator counts a lease as a heartbeat (it renews this worker's lease), so we do too:
   // else the first lease after an outage would start trainers only to fence them at once.
   Acknowledged(sent);
-  for (const v1::Attempt& attempt : response->attempts()) Start(attempt);
+  std::map<int64_t, std::vector<v1::Attempt>> groups;  // fused groups, by their first member's attempt id
+  for (const v1::Attempt& attempt : response->attempts()) {
+    if (attempt.fused_group() != 0) {
+      groups[attempt.fused_group()].push_back(attempt);
+    } else {
+      Start(attempt);
+    }
+  }
+  for (const auto& [first, members] : groups) StartFused(members);
 }
 
-void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
-  Running running;
+std::optional<Recipe> WorkerAgent::Impl::Prepare(const v1::Attempt& attempt, Running& running) {
   running.attempt = attempt;
   running.dir = fs::path(storage_root_) / attempt.output_dir();
   running.log_path = (fs::path(storage_root_) / attempt.log_path()).string();
@@ -89,20 +98,30 @@ void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
   }
   if (error) {
     ReportExit(attempt.attempt_id(), 1, 0, "cannot write to the storage root " + storage_root_ + ": " + error.message());
-    return;
+    return std::nullopt;
   }
-  std::vector<std::string> overrides(attempt.overrides().begin(), attempt.overrides().end());
-  LaunchRequest request;
-  request.args = {recipe_path.string(), "--recipe-origin", attempt.recipe_file(), "--out", running.dir.string()};
-  for (const std::string& o : overrides) request.args.insert(request.args.end(), {"--set", o});
   // Parse here too: a recipe we cannot run is reported at once, and CPU trials get their share of
   // the cores instead of all of them each.
+  const std::vector<std::string> overrides(attempt.overrides().begin(), attempt.overrides().end());
   auto recipe = ParseRecipe(attempt.recipe_yaml(), attempt.recipe_file(), overrides);
   if (!recipe.ok()) {
     std::ofstream(running.log_path, std::ios::app) << recipe.status().message() << "\n";
     ReportExit(attempt.attempt_id(), train::kExitBadInput, 0, "invalid recipe: " + recipe.status().message());
-    return;
+    return std::nullopt;
   }
+  if (attempt.next_decision_step() > 0 && recipe->sweep.decision_timeout_seconds > 0) {
+    // The first answer, before the trainer starts: where it will first wait. Without it (a full
+    // disk) the trainer simply does not wait.
+    const StrategyAnswer first{.attempt = attempt.number(), .next_step = attempt.next_decision_step()};
+    const fs::path answers = running.dir / kStrategyAnswerFile;
+    running.answers_decisions = WriteFileAtomically(answers.string(), StrategyAnswerJson(first)).ok();
+    running.next_decision_step = attempt.next_decision_step();
+  }
+  return *recipe;
+}
+
+bool WorkerAgent::Impl::PlaceOnDevices(const Recipe& recipe, Running& running, LaunchRequest& request) {
+  const v1::Attempt& attempt = running.attempt;
   // A GPU trial's share of the GPU's memory, from the coordinator's placement.
   const int first_gpu = attempt.gpus_size() > 0 ? attempt.gpus(0) : -1;
   const bool shares_a_gpu = attempt.gpu_share_bytes() > 0 && first_gpu >= 0 &&
@@ -115,11 +134,11 @@ void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
     const StatusOr<double> cap = AllocatorFraction(attempt.gpu_share_bytes(), slots_.gpu_memory_bytes[first_gpu]);
     if (!cap.ok()) {
       ReportExit(attempt.attempt_id(), train::kExitBadInput, 0, cap.status().message());
-      return;
+      return false;
     }
     allocator_fraction = *cap;
   }
-  if (recipe->train.threads == 0) {
+  if (recipe.train.threads == 0) {
     // Each rank's share of the cores: per CPU slot, or per GPU (and per share of one).
     const int64_t threads = slots_.kind == "cpu" ? options_.threads_per_slot
                                                  : GpuTrialThreads(std::thread::hardware_concurrency(), slots_.count, gpu_fraction);
@@ -131,21 +150,8 @@ void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
     fraction << allocator_fraction;
     request.args.insert(request.args.end(), {"--gpu-memory-fraction", fraction.str()});
   }
-  if (attempt.resume()) request.args.push_back("--resume");
-  if (attempt.evaluate_only()) request.args.push_back("--evaluate-only");
-  request.args.insert(request.args.end(), {"--epoch", std::to_string(attempt.number()), "--summary",
-                                           (running.dir / "result.json").string()});
-  if (attempt.next_decision_step() > 0 && recipe->sweep.decision_timeout_seconds > 0) {
-    // The first answer, before the trainer starts: where it will first wait. Without it (a full
-    // disk) the trainer simply does not wait.
-    const StrategyAnswer first{.attempt = attempt.number(), .next_step = attempt.next_decision_step()};
-    const fs::path answers = running.dir / kStrategyAnswerFile;
-    running.answers_decisions = WriteFileAtomically(answers.string(), StrategyAnswerJson(first)).ok();
-    running.next_decision_step = attempt.next_decision_step();
-    if (running.answers_decisions) request.args.insert(request.args.end(), {"--decisions", answers.string()});
-  }
   request.log_path = running.log_path;
-  request.ranks = attempt.slots();
+  request.ranks = std::max<int64_t>(1, attempt.slots());
   if (slots_.kind == "gpu") {
     // The coordinator names the GPUs when it knows them (it packs trials that share GPUs); else the
     // first idle ones.
@@ -157,21 +163,94 @@ void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
     auto visible = comm::ChildVisibleDevices(std::getenv("CUDA_VISIBLE_DEVICES"), running.gpus);
     if (!visible.ok()) {
       ReportExit(attempt.attempt_id(), 1, 0, "cannot choose the trainer's GPUs: " + visible.status().message());
-      return;
+      return false;
     }
     request.env["CUDA_VISIBLE_DEVICES"] = *visible;
     running.visible_devices = *visible;
   }
-  auto pid = launcher_->Launch(request);
-  if (!pid.ok()) {
-    ReportExit(attempt.attempt_id(), 1, 0, "cannot start the trainer: " + pid.status().message());
+  return true;
+}
+
+void WorkerAgent::Impl::Start(const v1::Attempt& attempt) {
+  Running running;
+  const std::optional<Recipe> recipe = Prepare(attempt, running);
+  if (!recipe) return;
+  LaunchRequest request;
+  request.args = {(running.dir / "recipe.yaml").string(), "--recipe-origin", attempt.recipe_file(), "--out",
+                  running.dir.string()};
+  for (const std::string& o : attempt.overrides()) request.args.insert(request.args.end(), {"--set", o});
+  if (!PlaceOnDevices(*recipe, running, request)) return;
+  if (attempt.resume()) request.args.push_back("--resume");
+  if (attempt.evaluate_only()) request.args.push_back("--evaluate-only");
+  request.args.insert(request.args.end(), {"--epoch", std::to_string(attempt.number()), "--summary",
+                                           (running.dir / "result.json").string()});
+  if (running.answers_decisions)
+    request.args.insert(request.args.end(), {"--decisions", (running.dir / kStrategyAnswerFile).string()});
+  std::vector<std::pair<Running, std::string>> trainers;
+  trainers.emplace_back(std::move(running), recipe->metrics.file);
+  Launch(request, std::move(trainers));
+}
+
+void WorkerAgent::Impl::StartFused(const std::vector<v1::Attempt>& group) {
+  std::vector<std::pair<Running, std::string>> members;
+  nlohmann::json flags = nlohmann::json::array();
+  std::optional<Recipe> first_recipe;
+  for (const v1::Attempt& attempt : group) {
+    Running running;
+    const std::optional<Recipe> recipe = Prepare(attempt, running);
+    if (!recipe) continue;
+    running.fused = true;
+    nlohmann::json member = {{"set", std::vector<std::string>(attempt.overrides().begin(), attempt.overrides().end())},
+                             {"out", running.dir.string()},
+                             {"epoch", attempt.number()},
+                             {"summary", (running.dir / "result.json").string()}};
+    if (running.answers_decisions) member["decisions"] = (running.dir / kStrategyAnswerFile).string();
+    flags.push_back(member);
+    if (!first_recipe) first_recipe = recipe;
+    members.emplace_back(std::move(running), recipe->metrics.file);
+  }
+  if (members.empty()) return;
+  Running& first = members.front().first;
+  // The members file lives with the first member; its log holds the group's output.
+  const fs::path members_file = first.dir / "fused-members.json";
+  if (const Status written = WriteFileAtomically(members_file.string(), flags.dump(2)); !written.ok()) {
+    for (const auto& [member, unused] : members)
+      ReportExit(member.attempt.attempt_id(), 1, 0, "cannot write the fused group's members file: " + written.message());
     return;
   }
-  running.pid = *pid;
-  running.tail = std::make_unique<MetricsTail>((running.dir / recipe->metrics.file).string());
-  Say("attempt " + std::to_string(attempt.attempt_id()) + " (sweep " + std::to_string(attempt.sweep_id()) + ", trial " +
-      std::to_string(attempt.trial_id()) + ") started " + launcher_->Describe(*pid) + ", log " + running.log_path);
-  running_.emplace(attempt.attempt_id(), std::move(running));
+  LaunchRequest request;
+  request.args = {(first.dir / "recipe.yaml").string(), "--recipe-origin", first.attempt.recipe_file(), "--members",
+                  members_file.string()};
+  if (!PlaceOnDevices(*first_recipe, first, request)) {
+    for (size_t i = 1; i < members.size(); ++i)
+      ReportExit(members[i].first.attempt.attempt_id(), 1, 0, "its fused group could not be placed on this worker's devices");
+    return;
+  }
+  for (size_t i = 1; i < members.size(); ++i) {
+    Running& member = members[i].first;
+    member.gpus = first.gpus, member.visible_devices = first.visible_devices;
+    std::ofstream(member.log_path, std::ios::app) << "trains fused with attempt " << first.attempt.attempt_id()
+                                                  << "; the group's output is in " << first.log_path << "\n";
+    member.log_path = first.log_path;
+  }
+  Launch(request, std::move(members));
+}
+
+void WorkerAgent::Impl::Launch(const LaunchRequest& request, std::vector<std::pair<Running, std::string>> trainers) {
+  auto pid = launcher_->Launch(request);
+  for (auto& [running, metrics_file] : trainers) {
+    const v1::Attempt& attempt = running.attempt;
+    if (!pid.ok()) {
+      ReportExit(attempt.attempt_id(), 1, 0, "cannot start the trainer: " + pid.status().message());
+      continue;
+    }
+    running.pid = *pid;
+    running.tail = std::make_unique<MetricsTail>((running.dir / metrics_file).string());
+    Say("attempt " + std::to_string(attempt.attempt_id()) + " (sweep " + std::to_string(attempt.sweep_id()) +
+        ", trial " + std::to_string(attempt.trial_id()) + ") started " + launcher_->Describe(*pid) +
+        (running.fused ? " (fused group of " + std::to_string(trainers.size()) + ")" : "") + ", log " + running.log_path);
+    running_.emplace(attempt.attempt_id(), std::move(running));
+  }
 }
 
 bool WorkerAgent::Impl::GpuBusy(int gpu) const {

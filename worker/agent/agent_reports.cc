@@ -123,21 +123,36 @@ void WorkerAgent::Impl::Relay() {
 bool WorkerAgent::Impl::HandleExits() {
   const std::vector<TrainerExit> exits = launcher_->TakeExits();
   for (const TrainerExit& exit : exits) {
-    auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& r) { return r.second.pid == exit.pid; });
-    if (it == running_.end()) {
-      orphaned_.erase(std::find_if(orphaned_.begin(), orphaned_.end(), [&](const auto& r) { return r.second.pid == exit.pid; }),
-                      orphaned_.end());
-      continue;
+    // Every attempt the trainer trained: one, or a fused group's members.
+    std::erase_if(orphaned_, [&](const auto& r) { return r.second.pid == exit.pid; });
+    for (auto it = running_.begin(); it != running_.end();) {
+      if (it->second.pid != exit.pid) {
+        ++it;
+        continue;
+      }
+      Running& running = it->second;
+      int exit_code = exit.exit_code;
+      std::string reason;
+      // A fused member ends as its own summary says; a trainer that died wrote none.
+      const std::optional<MemberEnd> member =
+          running.fused && exit.signal == 0 && exit.note.empty()
+              ? FusedMemberEnd(ReadWholeFile((running.dir / "result.json").string()).value_or(""))
+              : std::nullopt;
+      if (member) {
+        exit_code = member->exit_code, reason = member->reason;
+      } else {
+        reason = ExitReason(exit, running.log_path);
+      }
+      Say("attempt " + std::to_string(it->first) + " ended: " + reason);
+      running.exit = MakeExit(it->first, exit_code, exit.signal, reason);
+      running.exit.set_cpu_seconds(running.usage.cpu_seconds);
+      running.exit.set_peak_memory_bytes(running.usage.peak_memory_bytes);
+      running.exit.set_gpu_peak_memory_bytes(running.usage.gpu_peak_memory_bytes);
+      running.exit.set_gpu_utilization_percent(running.usage.GpuUtilizationPercent());
+      AttachTrainerRecords(running.dir, running.attempt.number(), &running.exit);
+      auto ended = it++;
+      finishing_.insert(running_.extract(ended));
     }
-    const std::string reason = ExitReason(exit, it->second.log_path);
-    Say("attempt " + std::to_string(it->first) + " ended: " + reason);
-    it->second.exit = MakeExit(it->first, exit.exit_code, exit.signal, reason);
-    it->second.exit.set_cpu_seconds(it->second.usage.cpu_seconds);
-    it->second.exit.set_peak_memory_bytes(it->second.usage.peak_memory_bytes);
-    it->second.exit.set_gpu_peak_memory_bytes(it->second.usage.gpu_peak_memory_bytes);
-    it->second.exit.set_gpu_utilization_percent(it->second.usage.GpuUtilizationPercent());
-    AttachTrainerRecords(it->second.dir, it->second.attempt.number(), &it->second.exit);
-    finishing_.insert(running_.extract(it));
   }
   return !exits.empty();
 }

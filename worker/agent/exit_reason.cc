@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "core/trainer_exit_codes.h"
@@ -100,6 +101,19 @@ std::string TrainerMessage(std::string_view tail) {
     return JoinLines(lines, i, end);
   }
   return JoinLines(lines, lines.size() - std::min<size_t>(lines.size(), kMessageLines), lines.size());
+}
+
+std::optional<MemberEnd> FusedMemberEnd(const std::string& summary_json) {
+  const nlohmann::json summary = nlohmann::json::parse(summary_json, nullptr, false);
+  if (!summary.is_object() || !summary.contains("outcome") || !summary["outcome"].is_string()) return std::nullopt;
+  const std::string outcome = summary["outcome"].get<std::string>();
+  const std::string message =
+      summary.contains("message") && summary["message"].is_string() ? summary["message"].get<std::string>() : "";
+  if (outcome == "completed") return MemberEnd{train::kExitCompleted, "completed"};
+  if (outcome == "diverged") return MemberEnd{train::kExitDiverged, PrintableUtf8(message.substr(0, kTailBytes))};
+  if (outcome == "preempted")
+    return MemberEnd{train::kExitPreempted, PrintableUtf8(message.substr(0, kTailBytes))};
+  return std::nullopt;
 }
 
 std::string ExitReason(const TrainerExit& exit, const std::string& log_path) {

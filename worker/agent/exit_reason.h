@@ -10,6 +10,7 @@
 // fails to parse).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,15 @@ std::string TrainerMessage(std::string_view tail);
 
 // A summary of how orchard-train ended (its exit codes are in core/trainer_exit_codes.h).
 std::string ExitReason(const TrainerExit& exit, const std::string& log_path);
+
+// How one member of a fused group ended (docs/fusion.md), from its summary (orchard-train's
+// --summary JSON): its own exit code and reason, as if it had trained alone. nullopt when the
+// summary is missing or not one (the trainer died before writing it: its own exit says why).
+struct MemberEnd {
+  int exit_code = 0;
+  std::string reason;
+};
+std::optional<MemberEnd> FusedMemberEnd(const std::string& summary_json);
 
 // `text` with every byte sequence that is not UTF-8 replaced by '?' and every control character
 // other than newline and tab by a space.

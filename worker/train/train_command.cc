@@ -13,6 +13,7 @@
 #include "core/provenance.h"
 #include "core/recipe.h"
 #include "core/sha256.h"
+#include "worker/train/fused_trainer.h"
 #include "worker/train/torchscript_export.h"
 #include "worker/train/trainer.h"
 
@@ -73,6 +74,139 @@ Provenance DescribeOrigins(const Recipe& recipe, const std::string& text, const 
   return p;
 }
 
+// Passes lines to `out`, each after `prefix`: fused members share one progress stream.
+class PrefixedLines : public std::streambuf {
+ public:
+  PrefixedLines(std::ostream& out, std::string prefix) : out_(out), prefix_(std::move(prefix)) {}
+
+ protected:
+  int overflow(int c) override {
+    if (c == traits_type::eof()) return traits_type::not_eof(c);
+    if (at_line_start_) out_ << prefix_;
+    out_.put(static_cast<char>(c));
+    at_line_start_ = c == '\n';
+    return c;
+  }
+  int sync() override {
+    out_.flush();
+    return 0;
+  }
+
+ private:
+  std::ostream& out_;
+  std::string prefix_;
+  bool at_line_start_ = true;
+};
+
+int ExitCodeOf(const StatusCode code) {
+  if (code == StatusCode::kAborted) return kExitFenced;
+  return code == StatusCode::kInvalidArgument || code == StatusCode::kNotFound || code == StatusCode::kFailedPrecondition
+             ? kExitBadInput
+             : kExitFailed;
+}
+
+int ExitCodeOf(TrainResult::Outcome outcome) {
+  switch (outcome) {
+    case TrainResult::Outcome::kDiverged: return kExitDiverged;
+    case TrainResult::Outcome::kPreempted: return kExitPreempted;
+    case TrainResult::Outcome::kCompleted: break;
+  }
+  return kExitCompleted;
+}
+
+// What --members names: each member's own overrides and files.
+struct MemberFlags {
+  std::vector<std::string> overrides;
+  std::string out, decisions, summary;
+  int64_t epoch = 0;
+};
+
+StatusOr<std::vector<MemberFlags>> ReadMembers(const std::string& path) {
+  const StatusOr<std::string> text = ReadRecipeText(path);
+  if (!text.ok()) return NotFound(path + ": cannot read the members file (does it exist?)");
+  const nlohmann::json list = nlohmann::json::parse(*text, nullptr, false);
+  const std::string expected = ": expected a JSON list of members such as [{\"set\": [\"optimizer.lr=0.01\"], \"out\": "
+                               "\"runs/a\"}, ...] (each may add \"epoch\", \"decisions\" and \"summary\")";
+  if (!list.is_array() || list.empty()) return InvalidArgument(path + expected);
+  std::vector<MemberFlags> members;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const nlohmann::json& m = list[i];
+    const std::string where = path + ": member " + std::to_string(i);
+    if (!m.is_object() || !m.contains("out") || !m["out"].is_string()) return InvalidArgument(where + " has no \"out\" directory" + expected);
+    MemberFlags flags;
+    flags.out = m["out"].get<std::string>();
+    try {
+      flags.overrides = m.value("set", std::vector<std::string>{});
+      flags.epoch = m.value("epoch", int64_t{0});
+      flags.decisions = m.value("decisions", std::string());
+      flags.summary = m.value("summary", std::string());
+    } catch (const nlohmann::json::exception& e) {
+      return InvalidArgument(where + ": " + e.what() + expected);
+    }
+    members.push_back(std::move(flags));
+  }
+  return members;
+}
+
+// orchard-train RECIPE --members FILE: the members train as one fused model; each writes its own
+// summary. The exit code is the worst member's: failed, diverged, preempted, completed.
+int RunFused(const std::string& text, const std::string& origin, const std::vector<std::string>& overrides,
+             const std::string& members_path, bool resume, bool quiet, const TrainCommandEnv& env) {
+  auto flags = ReadMembers(members_path);
+  if (!flags.ok()) {
+    *env.err << "orchard-train: " << flags.status().message() << "\n";
+    return kExitBadInput;
+  }
+  std::vector<FusedMember> members;
+  std::vector<Provenance> provenance(flags->size());
+  std::vector<std::unique_ptr<PrefixedLines>> prefixes;
+  std::vector<std::unique_ptr<std::ostream>> streams;
+  for (size_t i = 0; i < flags->size(); ++i) {
+    const MemberFlags& f = (*flags)[i];
+    std::vector<std::string> all = overrides;
+    all.insert(all.end(), f.overrides.begin(), f.overrides.end());
+    auto recipe = ParseRecipe(text, origin, all);
+    if (!recipe.ok()) {
+      *env.err << "orchard-train: member " << i << " of " << members_path << " is not a valid trial; nothing was run:\n"
+               << recipe.status().message() << "\n";
+      return kExitBadInput;
+    }
+    FusedMember member{*recipe, {}};
+    member.options.output_dir = f.out;
+    member.options.resume = resume;
+    member.options.epoch = f.epoch;
+    member.options.decision_file = f.decisions;
+    member.options.stop_requested = env.stop_requested;
+    if (!quiet) {
+      prefixes.push_back(std::make_unique<PrefixedLines>(*env.out, "[member " + std::to_string(i) + "] "));
+      streams.push_back(std::make_unique<std::ostream>(prefixes.back().get()));
+      member.options.progress = streams.back().get();
+    }
+    provenance[i] = DescribeOrigins(*recipe, text, origin, all, f.epoch);
+    member.options.provenance = &provenance[i];
+    members.push_back(std::move(member));
+  }
+  auto results = TrainFused(members);
+  if (!results.ok()) {
+    *env.err << "orchard-train: " << results.status().message() << "\n";
+    return ExitCodeOf(results.status().code());
+  }
+  int worst = kExitCompleted;
+  for (size_t i = 0; i < results->size(); ++i) {
+    const TrainResult& r = (*results)[i];
+    if (!(*flags)[i].summary.empty()) std::ofstream((*flags)[i].summary) << Summary(r).dump(2) << "\n";
+    if (r.outcome == TrainResult::Outcome::kDiverged) *env.err << "orchard-train: member " << i << ": " << r.message << "\n";
+    const int code = ExitCodeOf(r.outcome);
+    if (code == kExitDiverged || (code == kExitPreempted && worst == kExitCompleted)) worst = code;
+    if (!quiet && r.outcome == TrainResult::Outcome::kCompleted) {
+      *env.out << "member " << i << " done: " << r.steps << " steps";
+      for (const auto& [name, value] : r.final_eval) *env.out << ", " << name << " " << value;
+      *env.out << "; checkpoint " << r.last_checkpoint << "\n";
+    }
+  }
+  return worst;
+}
+
 }  // namespace
 
 int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv& env) {
@@ -109,6 +243,12 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   app.add_flag("--validate", validate_only, "Only validate the recipe and exit");
   app.add_flag("-q,--quiet", quiet, "No progress lines");
   app.add_option("--summary", summary_path, "Write the run's result as JSON to this file");
+  std::string members_path;
+  app.add_option("--members", members_path,
+                 "Train several trials of this recipe as one fused model (docs/fusion.md): a JSON list of members, "
+                 "each {\"set\": [overrides], \"out\": DIR} plus, optionally, \"epoch\", \"decisions\" and \"summary\"; "
+                 "they may differ only in fields that keep shapes and batches (optimizer.lr, weight_decay, ...)")
+      ->excludes("--out")->excludes("--summary")->excludes("--decisions")->excludes("--epoch")->excludes("--evaluate-only");
   app.add_option("--recipe-origin", recipe_origin,
                  "Name the recipe as this path in messages and resolve its relative paths against it (the worker "
                  "uses it for a recipe submitted from another directory)");
@@ -133,6 +273,10 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
     return kExitCompleted;
   }
 
+  if (!members_path.empty()) {
+    ApplyGpuMemoryShare(gpu_memory_fraction);
+    return RunFused(*text, origin, overrides, members_path, resume, quiet, env);
+  }
   TrainOptions options;
   options.output_dir = out_dir.empty() ? "runs/" + recipe->name : out_dir;
   options.resume = resume;
@@ -160,23 +304,11 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   auto result = Train(*recipe, options);
   if (!result.ok()) {
     *env.err << "orchard-train: " << result.status().message() << "\n";
-    const auto code = result.status().code();
-    if (code == StatusCode::kAborted) return kExitFenced;
-    return code == StatusCode::kInvalidArgument || code == StatusCode::kNotFound ||
-                   code == StatusCode::kFailedPrecondition
-               ? kExitBadInput
-               : kExitFailed;
+    return ExitCodeOf(result.status().code());
   }
   if (!summary_path.empty() && rank_zero) std::ofstream(summary_path) << Summary(*result).dump(2) << "\n";
-  switch (result->outcome) {
-    case TrainResult::Outcome::kDiverged:
-      *env.err << "orchard-train: " << result->message << "\n";
-      return kExitDiverged;
-    case TrainResult::Outcome::kPreempted:
-      return kExitPreempted;
-    case TrainResult::Outcome::kCompleted:
-      break;
-  }
+  if (result->outcome == TrainResult::Outcome::kDiverged) *env.err << "orchard-train: " << result->message << "\n";
+  if (result->outcome != TrainResult::Outcome::kCompleted) return ExitCodeOf(result->outcome);
   if (!quiet && rank_zero && !evaluate_only) {
     *env.out << "done: " << result->steps << " steps";
     for (const auto& [name, value] : result->final_eval) *env.out << ", " << name << " " << value;

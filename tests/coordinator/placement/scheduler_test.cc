@@ -87,6 +87,39 @@ INSTANTIATE_TEST_SUITE_P(
              {OnGpu(1, "w1", 0, 10, 80)}}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
+PendingTrial Fusing(int64_t trial_id, int64_t sweep_id, int64_t fuse, bool fresh = true) {
+  PendingTrial trial{trial_id, sweep_id, 1};
+  trial.fuse = fuse, trial.fresh = fresh;
+  return trial;
+}
+
+Placement Joins(int64_t trial_id, const std::string& worker, int64_t first, std::vector<int32_t> gpus = {}) {
+  Placement placement{trial_id, worker, std::move(gpus)};
+  placement.fused_into = first;
+  return placement;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    FusedGroups, PlaceTrialsTest,
+    ::testing::Values(
+        // Up to `fuse` fresh trials of a sweep share the first one's slot; the next group takes a slot.
+        Case{"GroupsOfFuseOnOneSlotEach", {{"w1", 2}},
+             {Fusing(1, 1, 3), Fusing(2, 1, 3), Fusing(3, 1, 3), Fusing(4, 1, 3), Fusing(5, 1, 3)}, {},
+             {{1, "w1"}, Joins(2, "w1", 1), Joins(3, "w1", 1), {4, "w1"}, Joins(5, "w1", 4)}},
+        // Groups never mix sweeps, and a requeued trial (it resumes its own checkpoint) trains alone.
+        Case{"OneSweepPerGroupAndRequeuedTrialsAlone", {{"w1", 3}},
+             {Fusing(1, 1, 4), Fusing(2, 2, 4), Fusing(3, 1, 4, /*fresh=*/false), Fusing(4, 1, 4)}, {},
+             {{1, "w1"}, {2, "w1"}, {3, "w1"}, Joins(4, "w1", 1)}},
+        // Members count against max_concurrent like any running trial.
+        Case{"MembersCountAgainstMaxConcurrent", {{"w1", 4}}, {Fusing(1, 1, 8), Fusing(2, 1, 8), Fusing(3, 1, 8)},
+             {{1, 2}}, {{1, "w1"}, Joins(2, "w1", 1)}},
+        // With no free slot nothing starts, fused or not.
+        Case{"NoSlotNoGroup", {{"w1", 0}}, {Fusing(1, 1, 4), Fusing(2, 1, 4)}, {}, {}},
+        // On a GPU worker the group shares its first member's GPU.
+        Case{"AGroupSharesItsFirstMembersGpu", {GpuWorker("w1", {{80, 80}})}, {Fusing(1, 1, 2), Fusing(2, 1, 2)}, {},
+             {Placement{1, "w1", {0}}, Joins(2, "w1", 1, {0})}}),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
 TEST(UnplaceableReasonTest, AGangLargerThanEveryLiveWorkerSaysWhy) {
   const PendingTrial gang{1, 1, 4};
   EXPECT_EQ(UnplaceableReason(gang, {{2, {}}, {1, {}}}), "needs 4 slots on one worker; the largest has 2");
