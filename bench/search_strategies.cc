@@ -41,7 +41,7 @@
 #include <vector>
 
 #include "coordinator/search/search_strategy.h"
-#include "coordinator/store/sqlite.h"
+#include "bench/sweep_runs.h"
 #include "core/file_tree.h"
 #include "tests/util/search_simulation.h"
 
@@ -49,31 +49,15 @@ namespace {
 
 namespace fs = std::filesystem;
 using orchard::SweepSpec;
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-// Single quotes for a shell word.
-std::string Quote(const std::string& word) {
-  std::string quoted = "'";
-  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-// Runs `command` through the shell and returns its stdout; throws when it fails.
-std::string Capture(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) throw std::runtime_error("cannot run " + command);
-  std::string out;
-  char buffer[4096];
-  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) out.append(buffer, n);
-  if (pclose(pipe) != 0) throw std::runtime_error("failed: " + command);
-  return out;
-}
-
-void Bench(const std::string& name, double ours, double peer, const std::string& unit, double ratio) {
-  std::printf("BENCH %s ours=%.6g peer=%.6g unit=%s ratio=%.3f\n", name.c_str(), ours, peer, unit.c_str(), ratio);
-}
+using orchard::bench::Bench;
+using orchard::bench::Capture;
+using orchard::bench::Clock;
+using orchard::bench::MakeTempDir;
+using orchard::bench::Quote;
+using orchard::bench::RunLocalSweep;
+using orchard::bench::Seconds;
+using orchard::bench::SweepFigures;
+using orchard::bench::TrialStates;
 
 // ---- tpe ----
 
@@ -224,76 +208,24 @@ class BusyLoad {
   std::vector<pid_t> pids_;
 };
 
-struct SweepFigures {
-  std::string state;
-  std::map<std::string, int64_t> trials_by_state;
-  int64_t steps = 0;
-  double best = 0;        // the best val_accuracy any trial reached at any evaluation
-  double best_final = 0;  // the best trial's objective: its value at its last evaluation
-  double seconds = 0;
-};
-
-// A fresh directory under the system's temp directory.
-fs::path MakeTempDir(const std::string& prefix) {
-  std::string pattern = (fs::temp_directory_path() / (prefix + "XXXXXX")).string();
-  if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot create a directory like " + pattern);
-  return pattern;
-}
-
-SweepFigures ReadFigures(const fs::path& db_path) {
-  auto db = orchard::coordinator::Database::Open(db_path.string());
-  if (!db.ok()) throw std::runtime_error("cannot open " + db_path.string() + ": " + db.status().message());
-  SweepFigures f;
-  // Each query's rows, or the reason it failed.
-  const auto read = [&](const std::string& sql, auto&& row) {
-    auto statement = (*db)->Prepare(sql);
-    const orchard::Status status = statement.ForEachRow([&] { row(statement); });
-    if (!status.ok()) throw std::runtime_error(db_path.string() + ": " + status.message());
-  };
-  read("SELECT state FROM sweeps ORDER BY id DESC LIMIT 1", [&](auto& r) { f.state = r.Text(0); });
-  read("SELECT state, COUNT(*) FROM trials GROUP BY state", [&](auto& r) { f.trials_by_state[r.Text(0)] = r.Int(1); });
-  read("SELECT COALESCE(SUM(last_step), 0), COALESCE(MAX(objective), 0) FROM trials",
-       [&](auto& r) { f.steps = r.Int(0), f.best_final = r.Double(1); });
-  read("SELECT COALESCE(MAX(value), 0) FROM metrics WHERE name = 'val_accuracy'", [&](auto& r) { f.best = r.Double(0); });
-  return f;
-}
-
 SweepFigures RunSweep(const DigitsOptions& o, const std::string& strategy) {
-  const fs::path state = MakeTempDir("orchard-bench-search-" + strategy + "-");
   // Only the strategy differs. Random search rejects an early_stopping block (it would be ignored
   // silently otherwise) and --set cannot remove a field, so it runs a copy of the recipe without one.
   std::string recipe = o.recipe;
+  fs::path copy_dir;
   if (strategy != "asha") {
     YAML::Node root = YAML::LoadFile(o.recipe);
     root["sweep"].remove("early_stopping");
-    recipe = (state / "recipe.yaml").string();
+    copy_dir = MakeTempDir("orchard-bench-search-recipe-");
+    recipe = (copy_dir / "recipe.yaml").string();
     std::ofstream(recipe) << YAML::Dump(root) << "\n";
   }
-  std::string command = Quote(o.orchard) + " run " + Quote(recipe) + " --set sweep.strategy=" + strategy +
-                        " --set sweep.seed=" + std::to_string(o.seed) + " --set sweep.max_trials=" +
-                        std::to_string(o.trials) + " --state-dir " + Quote(state.string()) + " --cpu-slots " +
-                        std::to_string(o.slots);
-  std::printf("$ %s\n", command.c_str());
-  std::fflush(stdout);
-  const auto start = Clock::now();
-  const int code = std::system((command + " > " + Quote((state / "run.log").string()) + " 2>&1").c_str());
-  const double seconds = Seconds(start);
-  if (code != 0) {
-    std::printf("orchard run exited with status %d; its output:\n%s\n", code,
-                Capture("cat " + Quote((state / "run.log").string())).c_str());
-    throw std::runtime_error("the " + strategy + " sweep failed (state kept in " + state.string() + ")");
-  }
-  SweepFigures f = ReadFigures(state / "orchard.db");
-  f.seconds = seconds;
-  if (o.keep_state) std::printf("state kept in %s\n", state.string().c_str());
-  else orchard::RemoveTree(state);
+  SweepFigures f = RunLocalSweep(o.orchard, recipe,
+                                 {"sweep.strategy=" + strategy, "sweep.seed=" + std::to_string(o.seed),
+                                  "sweep.max_trials=" + std::to_string(o.trials)},
+                                 o.slots, "orchard-bench-search-" + strategy + "-", o.keep_state);
+  if (!copy_dir.empty()) orchard::RemoveTree(copy_dir);
   return f;
-}
-
-std::string TrialStates(const SweepFigures& f) {
-  std::string text;
-  for (const auto& [state, count] : f.trials_by_state) text += (text.empty() ? "" : " ") + state + "=" + std::to_string(count);
-  return text;
 }
 
 void RunDigits(const DigitsOptions& o) {
