@@ -19,37 +19,39 @@ bool PbtMayVary(const std::string& path) {
   return true;
 }
 
-// sweep.fuse: off (1), auto (kAutoFuseMembers) or the most trials one group trains together.
+// `fuse` (auto or a group size) when the recipe's model and ranks can be fused; errors on
+// sweep.fuse where not.
+int64_t CheckFusableModel(Fields& f, const Recipe& base, const SweepSpec& s, int64_t fuse) {
+  if (base.model.type != "mlp" && base.model.type != "cnn")
+    f.Error("fuse", "trains a group of trials as one batched model, which Orchard builds for model.type mlp and cnn (not "
+                    "yet " + base.model.type + "); set fuse: off");
+  if (s.ranks > 1)
+    f.Error("fuse", "fuses single-rank trials, but sweep.ranks is " + std::to_string(s.ranks) + "; set fuse: off or ranks: 1");
+  return fuse;
+}
+
+// sweep.fuse: off (1), auto (kFuseAuto) or the most trials one group trains together.
 int64_t ReadFuse(Fields& f, const Recipe& base, const SweepSpec& s) {
   if (!f.Has("fuse")) return 1;
   const YAML::Node node = f.node()["fuse"];
   f.Skip("fuse");
   const std::string text = node.IsScalar() ? node.Scalar() : "";
+  if (text == "off") return 1;
+  if (text == "auto") return CheckFusableModel(f, base, s, kFuseAuto);
   int64_t fuse = 0;
-  if (text == "off") {
-    fuse = 1;
-  } else if (text == "auto") {
-    fuse = kAutoFuseMembers;
-  } else {
-    try {
-      size_t used = 0;
-      fuse = std::stoll(text, &used);
-      if (used != text.size()) fuse = 0;
-    } catch (const std::exception&) {
-      fuse = 0;
-    }
+  try {
+    size_t used = 0;
+    fuse = std::stoll(text, &used);
+    if (used != text.size()) fuse = 0;
+  } catch (const std::exception&) {
+    fuse = 0;
   }
   if (fuse < 1 || fuse > kMaxFuseMembers) {
     f.Error("fuse", "expected off, auto or the most trials one group trains together (1 to " +
                         std::to_string(kMaxFuseMembers) + "), found " + Describe(node));
     return 1;
   }
-  if (fuse > 1 && base.model.type != "mlp")
-    f.Error("fuse", "trains a group of trials as one batched model, which Orchard builds for model.type mlp (not yet " +
-                        base.model.type + "); set fuse: off");
-  if (fuse > 1 && s.ranks > 1)
-    f.Error("fuse", "fuses single-rank trials, but sweep.ranks is " + std::to_string(s.ranks) + "; set fuse: off or ranks: 1");
-  return fuse;
+  return fuse == 1 ? 1 : CheckFusableModel(f, base, s, fuse);
 }
 
 // The conditions of `when:` ({parent: value} or {parent: [values]}), each on an earlier parameter of
@@ -238,7 +240,7 @@ void ReadSweep(Fields f, const YAML::Node& root, const std::string& file, const 
                   "optimizer.weight_decay, train.grad_clip or schedule.warmup_steps");
       continue;
     }
-    if (s->fuse > 1) {
+    if (s->fuse != 1) {
       if (const Status fusable = CheckFusableField(path); !fusable.ok()) {
         diag->Error(entry.first.Mark(), params.FieldPath(path),
                     "sweep.fuse trains trials that share shapes and batches as one model: " + fusable.message() +

@@ -83,8 +83,9 @@ struct SweepSpec {
   // fit in its memory (coordinator/placement/scheduler.h). On CPU slots a share is one slot.
   double gpu_memory_gib = 0;
   double gpu_fraction = 0;
-  // The most fresh trials one slot trains together as one fused model (docs/fusion.md); 1: none.
-  // The recipe's fuse: off is 1, auto is kAutoFuseMembers.
+  // The most fresh trials one slot trains together as one fused model (docs/fusion.md); 1 (the
+  // recipe's fuse: off): none; kFuseAuto: as many as spread the sweep's waiting trials evenly over
+  // the free slots, at most kMaxAutoFuseMembers.
   int64_t fuse = 1;
   int64_t seed = 0;
   int64_t max_restarts = 3;         // times a trial is queued again after a crash or a lost worker
@@ -142,8 +143,9 @@ std::vector<HyperbandBracket> HyperbandBrackets(int64_t min_steps, int64_t max_s
 int64_t PlannedSteps(const HyperbandBracket& bracket, double eta);
 // The most trials a hyperband sweep may have, as for max_trials.
 inline constexpr int64_t kMaxHyperbandTrials = 1000000;
-// sweep.fuse: auto. Members a fused group trains at most, and the most a recipe may ask for.
-inline constexpr int64_t kAutoFuseMembers = 8;
+// sweep.fuse: auto, the members of one group it makes at most, and the most a recipe may ask for.
+inline constexpr int64_t kFuseAuto = 0;
+inline constexpr int64_t kMaxAutoFuseMembers = 16;
 inline constexpr int64_t kMaxFuseMembers = 256;
 
 // Shortest text that reads back as exactly `value`, and as a YAML float ("1.0", not "1"): how a

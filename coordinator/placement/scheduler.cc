@@ -4,6 +4,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/search_space.h"
+
 namespace orchard::coordinator {
 namespace {
 
@@ -37,9 +39,31 @@ int64_t GpuShare::BytesOn(int64_t total_bytes) const {
   return static_cast<int64_t>(std::ceil(fraction * static_cast<double>(total_bytes)));
 }
 
+namespace {
+
+// Whether `trial` may join a group: fresh, one slot, no share of a GPU, and its sweep fuses.
+bool MayFuse(const PendingTrial& trial) { return trial.fuse != 1 && trial.fresh && trial.slots == 1 && !trial.share.any(); }
+
+// For sweeps with fuse auto, the group size that spreads their fusable trials over the free slots.
+std::map<int64_t, int64_t> AutoGroupSizes(const std::vector<FreeSlots>& workers, const std::vector<PendingTrial>& pending) {
+  int64_t free = 0;
+  for (const FreeSlots& worker : workers) free += std::max<int64_t>(0, worker.free);
+  std::map<int64_t, int64_t> fusable;
+  for (const PendingTrial& trial : pending)
+    if (trial.fuse == kFuseAuto && MayFuse(trial)) ++fusable[trial.sweep_id];
+  std::map<int64_t, int64_t> sizes;
+  for (const auto& [sweep, count] : fusable)
+    sizes[sweep] = std::clamp<int64_t>((count + std::max<int64_t>(1, free) - 1) / std::max<int64_t>(1, free), 1,
+                                       kMaxAutoFuseMembers);
+  return sizes;
+}
+
+}  // namespace
+
 std::vector<Placement> PlaceTrials(std::vector<FreeSlots> workers, const std::vector<PendingTrial>& pending,
                                    SweepRoom room) {
   std::vector<Placement> placements;
+  const std::map<int64_t, int64_t> auto_sizes = AutoGroupSizes(workers, pending);
   struct OpenGroup {
     size_t first;  // the index of its first member's placement
     int64_t members;
@@ -48,9 +72,11 @@ std::vector<Placement> PlaceTrials(std::vector<FreeSlots> workers, const std::ve
   for (const PendingTrial& trial : pending) {
     auto limit = room.find(trial.sweep_id);
     if (limit != room.end() && limit->second <= 0) continue;
-    const bool fusable = trial.fuse > 1 && trial.fresh && trial.slots == 1 && !trial.share.any();
+    const int64_t group_size = trial.fuse == kFuseAuto && auto_sizes.count(trial.sweep_id) ? auto_sizes.at(trial.sweep_id)
+                                                                                           : trial.fuse;
+    const bool fusable = MayFuse(trial) && group_size > 1;
     const auto group = open_groups.find(trial.sweep_id);
-    if (fusable && group != open_groups.end() && group->second.members < trial.fuse) {
+    if (fusable && group != open_groups.end() && group->second.members < group_size) {
       Placement joined = placements[group->second.first];
       joined.trial_id = trial.trial_id;
       joined.fused_into = placements[group->second.first].trial_id;

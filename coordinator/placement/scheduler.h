@@ -15,6 +15,8 @@
 //
 // A sweep that fuses trials (sweep.fuse, docs/fusion.md) trains up to `fuse` of its fresh one-slot
 // trials as one group on the slot of the first: the others join it without a slot of their own.
+// With fuse auto a group is as large as spreads the sweep's waiting trials evenly over the free
+// slots offered, at most kMaxAutoFuseMembers.
 #pragma once
 
 #include <cstdint>
@@ -53,7 +55,7 @@ struct PendingTrial {
   int64_t sweep_id = 0;
   int64_t slots = 1;
   GpuShare share;
-  int64_t fuse = 1;    // the most trials of its sweep one group trains together; 1: none
+  int64_t fuse = 1;    // the most trials of its sweep one group trains together; 1: none; kFuseAuto: auto
   bool fresh = true;   // no attempt yet: a requeued trial resumes its own checkpoint, alone
 };
 

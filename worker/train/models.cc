@@ -2,6 +2,8 @@
 
 #include <torch/script.h>
 
+#include <optional>
+
 namespace orchard::train {
 namespace {
 
@@ -180,29 +182,44 @@ class ScriptedModel final : public Model {
   torch::jit::Module module_;
 };
 
+// Each member's own dropout on [K, B, ...] activations: a unit is kept with the member's probability
+// and scaled as torch::dropout does.
+class MemberDropout {
+ public:
+  MemberDropout(const std::vector<double>& dropouts, const torch::Device& device) {
+    std::vector<float> keep;
+    for (double p : dropouts) keep.push_back(static_cast<float>(1 - p)), any_ = any_ || p > 0;
+    keep_ = torch::tensor(keep).to(device).view({-1, 1, 1});
+  }
+  int64_t members() const { return keep_.size(0); }
+  torch::Tensor operator()(const torch::Tensor& x, bool training) const {
+    if (!any_ || !training) return x;
+    return x * torch::bernoulli(keep_.expand_as(x)) / keep_;
+  }
+
+ private:
+  torch::Tensor keep_;  // [K, 1, 1]
+  bool any_ = false;
+};
+
+// [K, B, in] through each member's own linear layer ([K, out, in] weights, [K, out] biases).
+torch::Tensor MemberLinear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  return torch::baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2));
+}
+
 // The mlp of K members: each linear layer one batched matrix product over the members.
 class FusedMlp final : public FusedModel {
  public:
-  // `layers`: [K, out, in] weights and [K, out] biases, inputs first; `dropouts`: each member's.
-  FusedMlp(std::vector<std::pair<torch::Tensor, torch::Tensor>> layers, std::string activation,
-           const std::vector<double>& dropouts)
-      : layers_(std::move(layers)), activation_(std::move(activation)) {
-    std::vector<float> keep;
-    for (double p : dropouts) keep.push_back(static_cast<float>(1 - p)), dropping_ = dropping_ || p > 0;
-    keep_ = torch::tensor(keep).to(layers_.front().first.device()).view({-1, 1, 1});
-  }
+  // `layers`: [K, out, in] weights and [K, out] biases, inputs first.
+  FusedMlp(std::vector<std::pair<torch::Tensor, torch::Tensor>> layers, std::string activation, MemberDropout dropout)
+      : layers_(std::move(layers)), activation_(std::move(activation)), dropout_(std::move(dropout)) {}
   torch::Tensor Forward(const torch::Tensor& inputs) override {
     torch::Tensor x = inputs.flatten(1);
-    x = x.unsqueeze(0).expand({keep_.size(0), x.size(0), x.size(1)});
-    for (size_t i = 0; i < layers_.size(); ++i) {
-      const auto& [weight, bias] = layers_[i];
-      x = torch::baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2));
-      if (i + 1 == layers_.size()) break;
-      x = Activate(activation_, x);
-      // Each member keeps a unit with its own probability, scaled as torch::dropout does.
-      if (dropping_ && training_) x = x * torch::bernoulli(keep_.expand_as(x)) / keep_;
+    x = x.unsqueeze(0).expand({dropout_.members(), x.size(0), x.size(1)});
+    for (size_t i = 0; i + 1 < layers_.size(); ++i) {
+      x = dropout_(Activate(activation_, MemberLinear(x, layers_[i].first, layers_[i].second)), training_);
     }
-    return x;
+    return MemberLinear(x, layers_.back().first, layers_.back().second);
   }
   void SetTraining(bool training) override { training_ = training; }
   std::vector<torch::Tensor> Parameters() override {
@@ -214,53 +231,203 @@ class FusedMlp final : public FusedModel {
  private:
   std::vector<std::pair<torch::Tensor, torch::Tensor>> layers_;
   std::string activation_;
-  torch::Tensor keep_;  // [K, 1, 1]: 1 - each member's dropout
-  bool dropping_ = false, training_ = true;
+  MemberDropout dropout_;
+  bool training_ = true;
 };
 
-// Stacks the members' parameter `name` into one [K, ...] leaf and makes each member's a view of it.
-StatusOr<torch::Tensor> StackParameter(const std::vector<Model*>& members, const std::string& name) {
-  std::vector<torch::Tensor> parts;
-  for (size_t k = 0; k < members.size(); ++k) {
-    for (auto& [state_name, tensor] : members[k]->State()) {
-      if (state_name == name) parts.push_back(tensor);
+// The members' tensors of one name stacked along a new first dimension.
+class Stacker {
+ public:
+  explicit Stacker(const std::vector<Model*>& members) {
+    for (Model* member : members) states_.push_back(member->State());
+  }
+
+  // Stacks the members' `name` into one [K, ...] tensor (a leaf that requires grad when `parameter`)
+  // and makes each member's a view of it.
+  StatusOr<torch::Tensor> Stack(const std::string& name, bool parameter = true) {
+    std::vector<torch::Tensor> parts;
+    for (size_t k = 0; k < states_.size(); ++k) {
+      for (auto& [state_name, tensor] : states_[k]) {
+        if (state_name == name) parts.push_back(tensor);
+      }
+      if (parts.size() != k + 1) return InvalidArgument("fused member " + std::to_string(k) + " has no " + name);
+      if (parts[k].sizes() != parts[0].sizes()) {
+        return InvalidArgument("fused member " + std::to_string(k) + "'s " + name + " is " + c10::str(parts[k].sizes()) +
+                               " but member 0's is " + c10::str(parts[0].sizes()) + "; fused members must share shapes");
+      }
     }
-    if (parts.size() != k + 1) return InvalidArgument("fused member " + std::to_string(k) + " has no parameter " + name);
-    if (parts[k].sizes() != parts[0].sizes()) {
-      return InvalidArgument("fused member " + std::to_string(k) + "'s " + name + " is " + c10::str(parts[k].sizes()) +
-                             " but member 0's is " + c10::str(parts[0].sizes()) + "; fused members must share shapes");
+    torch::NoGradGuard no_grad;
+    torch::Tensor stacked = torch::stack(parts).contiguous();
+    for (size_t k = 0; k < parts.size(); ++k) parts[k].set_data(stacked.select(0, static_cast<int64_t>(k)));
+    ++stacked_;
+    return parameter ? stacked.requires_grad_(true) : stacked;
+  }
+
+  bool Has(const std::string& name) const {
+    for (const auto& [state_name, tensor] : states_.front())
+      if (state_name == name) return true;
+    return false;
+  }
+
+  // InvalidArgument when some tensor of the members was not stacked: a layout this fusion does not know.
+  Status AllStacked() const {
+    for (size_t k = 1; k < states_.size(); ++k) {
+      if (states_[k].size() != states_[0].size())
+        return InvalidArgument("fused member " + std::to_string(k) + " has another number of tensors than member 0");
+    }
+    if (stacked_ != states_.front().size())
+      return Internal("the fused model holds " + std::to_string(stacked_) + " of the members' " +
+                      std::to_string(states_.front().size()) + " tensors");
+    return OkStatus();
+  }
+
+ private:
+  std::vector<std::vector<std::pair<std::string, torch::Tensor>>> states_;
+  size_t stacked_ = 0;
+};
+
+// A member convolution of the cnn, all members' as one grouped convolution: the stacked weight
+// [K, out, in, kh, kw] read as [K * out, in, kh, kw], member k's channels the k-th block of out.
+struct FusedConv {
+  torch::Tensor weight;
+  int64_t stride = 1, padding = 0;
+  // `shared_input`: every member reads the same input channels (the stem); else each its own block.
+  torch::Tensor operator()(const torch::Tensor& x, bool shared_input = false) const {
+    const int64_t members = weight.size(0);
+    const torch::Tensor flat = weight.flatten(0, 1);
+    return torch::conv2d(x, flat, {}, stride, padding, 1, shared_input ? 1 : members);
+  }
+};
+
+// The members' batch norms over their channel blocks: per channel, as each member's own.
+struct FusedBatchNorm {
+  torch::Tensor weight, bias, running_mean, running_var, batches;  // [K, C] each, batches [K]
+  torch::Tensor operator()(const torch::Tensor& x, bool training) const {
+    if (training) {
+      torch::NoGradGuard no_grad;
+      batches.add_(1);  // as torch::nn::BatchNorm2d counts the batches it saw
+    }
+    return torch::batch_norm(x, weight.flatten(), bias.flatten(), running_mean.view({-1}), running_var.view({-1}),
+                             training, /*momentum=*/0.1, /*eps=*/1e-5, /*cudnn_enabled=*/true);
+  }
+};
+
+struct FusedResidualBlock {
+  FusedConv conv1, conv2;
+  FusedBatchNorm bn1, bn2;
+  std::optional<FusedConv> shortcut;
+};
+
+// The cnn of K members: convolutions grouped by member, batch norms over each member's channels, the
+// head one batched matrix product.
+class FusedCnn final : public FusedModel {
+ public:
+  FusedCnn(FusedConv stem, FusedBatchNorm stem_bn, std::vector<FusedResidualBlock> blocks, torch::Tensor head_weight,
+           torch::Tensor head_bias, MemberDropout dropout, std::vector<torch::Tensor> parameters)
+      : stem_(std::move(stem)), stem_bn_(std::move(stem_bn)), blocks_(std::move(blocks)),
+        head_weight_(std::move(head_weight)), head_bias_(std::move(head_bias)), dropout_(std::move(dropout)),
+        parameters_(std::move(parameters)) {}
+  torch::Tensor Forward(const torch::Tensor& inputs) override {
+    torch::Tensor x = torch::relu(stem_bn_(stem_(inputs, /*shared_input=*/true), training_));
+    for (const FusedResidualBlock& block : blocks_) {
+      torch::Tensor y = torch::relu(block.bn1(block.conv1(x), training_));
+      y = block.bn2(block.conv2(y), training_);
+      x = torch::relu(y + (block.shortcut ? (*block.shortcut)(x) : x));
+    }
+    const int64_t members = dropout_.members();
+    // [B, K * width] pooled features, member k's the k-th block: [K, B, width] for the heads.
+    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+    x = x.view({x.size(0), members, -1}).transpose(0, 1);
+    return MemberLinear(dropout_(x, training_), head_weight_, head_bias_);
+  }
+  void SetTraining(bool training) override { training_ = training; }
+  std::vector<torch::Tensor> Parameters() override { return parameters_; }
+
+ private:
+  FusedConv stem_;
+  FusedBatchNorm stem_bn_;
+  std::vector<FusedResidualBlock> blocks_;
+  torch::Tensor head_weight_, head_bias_;
+  MemberDropout dropout_;
+  std::vector<torch::Tensor> parameters_;
+  bool training_ = true;
+};
+
+StatusOr<std::unique_ptr<FusedModel>> FuseMlp(const MlpSpec& spec, Stacker& stacker, MemberDropout dropout) {
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> layers;
+  std::vector<std::string> layer_names;
+  for (size_t i = 0; i < spec.hidden.size(); ++i) layer_names.push_back("fc" + std::to_string(i));
+  layer_names.push_back("head");
+  for (const std::string& layer : layer_names) {
+    ASSIGN_OR_RETURN(torch::Tensor weight, stacker.Stack("param/" + layer + ".weight"));
+    ASSIGN_OR_RETURN(torch::Tensor bias, stacker.Stack("param/" + layer + ".bias"));
+    layers.emplace_back(weight, bias);
+  }
+  RETURN_IF_ERROR(stacker.AllStacked());
+  return std::unique_ptr<FusedModel>(new FusedMlp(std::move(layers), spec.activation, std::move(dropout)));
+}
+
+StatusOr<std::unique_ptr<FusedModel>> FuseCnn(const CnnSpec& spec, Stacker& stacker, MemberDropout dropout) {
+  std::vector<torch::Tensor> parameters;
+  auto parameter = [&](const std::string& name) -> StatusOr<torch::Tensor> {
+    ASSIGN_OR_RETURN(torch::Tensor stacked, stacker.Stack("param/" + name));
+    parameters.push_back(stacked);
+    return stacked;
+  };
+  auto conv = [&](const std::string& name, int64_t stride, int64_t padding) -> StatusOr<FusedConv> {
+    ASSIGN_OR_RETURN(torch::Tensor weight, parameter(name + ".weight"));
+    return FusedConv{weight, stride, padding};
+  };
+  auto batch_norm = [&](const std::string& name) -> StatusOr<FusedBatchNorm> {
+    FusedBatchNorm bn;
+    ASSIGN_OR_RETURN(bn.weight, parameter(name + ".weight"));
+    ASSIGN_OR_RETURN(bn.bias, parameter(name + ".bias"));
+    ASSIGN_OR_RETURN(bn.running_mean, stacker.Stack("buffer/" + name + ".running_mean", false));
+    ASSIGN_OR_RETURN(bn.running_var, stacker.Stack("buffer/" + name + ".running_var", false));
+    ASSIGN_OR_RETURN(bn.batches, stacker.Stack("buffer/" + name + ".num_batches_tracked", false));
+    return bn;
+  };
+  ASSIGN_OR_RETURN(FusedConv stem, conv("stem", 1, 1));
+  ASSIGN_OR_RETURN(FusedBatchNorm stem_bn, batch_norm("stem_bn"));
+  std::vector<FusedResidualBlock> blocks;
+  // The blocks as Cnn lays them out (models.cc): a stage's first block after the first stage halves
+  // the resolution, and a block whose shape changes has a 1x1 shortcut.
+  for (int64_t stage = 0, index = 0; stage <= spec.stages; ++stage) {
+    for (int64_t b = 0; b < spec.blocks; ++b, ++index) {
+      const std::string name = "blocks." + std::to_string(index);
+      const int64_t stride = stage > 0 && b == 0 ? 2 : 1;
+      FusedResidualBlock block;
+      ASSIGN_OR_RETURN(block.conv1, conv(name + ".conv1", stride, 1));
+      ASSIGN_OR_RETURN(block.bn1, batch_norm(name + ".bn1"));
+      ASSIGN_OR_RETURN(block.conv2, conv(name + ".conv2", 1, 1));
+      ASSIGN_OR_RETURN(block.bn2, batch_norm(name + ".bn2"));
+      if (stacker.Has("param/" + name + ".shortcut.weight")) {
+        ASSIGN_OR_RETURN(FusedConv shortcut, conv(name + ".shortcut", stride, 0));
+        block.shortcut = shortcut;
+      }
+      blocks.push_back(std::move(block));
     }
   }
-  torch::NoGradGuard no_grad;
-  torch::Tensor stacked = torch::stack(parts).contiguous();
-  for (size_t k = 0; k < parts.size(); ++k) parts[k].set_data(stacked.select(0, static_cast<int64_t>(k)));
-  return stacked.requires_grad_(true);
+  ASSIGN_OR_RETURN(torch::Tensor head_weight, parameter("head.weight"));
+  ASSIGN_OR_RETURN(torch::Tensor head_bias, parameter("head.bias"));
+  RETURN_IF_ERROR(stacker.AllStacked());
+  return std::unique_ptr<FusedModel>(new FusedCnn(std::move(stem), std::move(stem_bn), std::move(blocks), head_weight,
+                                                  head_bias, std::move(dropout), std::move(parameters)));
 }
 
 }  // namespace
 
 StatusOr<std::unique_ptr<FusedModel>> FuseModels(const std::vector<ModelSpec>& specs, const std::vector<Model*>& members) {
   const ModelSpec& spec = specs.front();
-  if (spec.type != "mlp") {
-    return InvalidArgument("model.type " + spec.type + " cannot be fused yet (mlp can); train these trials apart");
-  }
-  const size_t names = members.front()->State().size();
-  for (size_t k = 1; k < members.size(); ++k) {
-    if (members[k]->State().size() != names)
-      return InvalidArgument("fused member " + std::to_string(k) + " has another number of parameters than member 0");
-  }
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> layers;
-  std::vector<std::string> layer_names;
-  for (size_t i = 0; i < spec.mlp.hidden.size(); ++i) layer_names.push_back("fc" + std::to_string(i));
-  layer_names.push_back("head");
-  for (const std::string& layer : layer_names) {
-    ASSIGN_OR_RETURN(torch::Tensor weight, StackParameter(members, "param/" + layer + ".weight"));
-    ASSIGN_OR_RETURN(torch::Tensor bias, StackParameter(members, "param/" + layer + ".bias"));
-    layers.emplace_back(weight, bias);
+  if (spec.type != "mlp" && spec.type != "cnn") {
+    return InvalidArgument("model.type " + spec.type + " cannot be fused yet (mlp and cnn can); train these trials apart");
   }
   std::vector<double> dropouts;
-  for (const ModelSpec& member : specs) dropouts.push_back(member.mlp.dropout);
-  return std::unique_ptr<FusedModel>(new FusedMlp(std::move(layers), spec.mlp.activation, dropouts));
+  for (const ModelSpec& member : specs) dropouts.push_back(spec.type == "mlp" ? member.mlp.dropout : member.cnn.dropout);
+  MemberDropout dropout(dropouts, members.front()->Parameters().front().device());
+  Stacker stacker(members);
+  if (spec.type == "mlp") return FuseMlp(spec.mlp, stacker, std::move(dropout));
+  return FuseCnn(spec.cnn, stacker, std::move(dropout));
 }
 
 StatusOr<std::unique_ptr<Model>> BuildModel(const ModelSpec& spec, const std::vector<int64_t>& shape,

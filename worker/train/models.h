@@ -51,7 +51,7 @@ class FusedModel {
 
 // Fuses `members`, built by BuildModel from `specs` (one per member; they may differ in dropout
 // alone) and already on their device. InvalidArgument when the members' parameters differ in names
-// or shapes, or the model type is not fused yet (mlp is).
+// or shapes, or the model type is not fused yet (mlp and cnn are).
 StatusOr<std::unique_ptr<FusedModel>> FuseModels(const std::vector<ModelSpec>& specs, const std::vector<Model*>& members);
 
 // Copies a checkpoint archive's model tensors ("model/<State() name>") into `model`.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/search_space.h"
+
 namespace orchard::coordinator {
 namespace {
 
@@ -115,6 +117,16 @@ INSTANTIATE_TEST_SUITE_P(
              {{1, 2}}, {{1, "w1"}, Joins(2, "w1", 1)}},
         // With no free slot nothing starts, fused or not.
         Case{"NoSlotNoGroup", {{"w1", 0}}, {Fusing(1, 1, 4), Fusing(2, 1, 4)}, {}, {}},
+        // Auto spreads a sweep's waiting trials over the free slots: 6 over 2 slots, groups of 3.
+        Case{"AutoSpreadsTheTrialsOverTheFreeSlots", {{"w1", 2}},
+             {Fusing(1, 1, kFuseAuto), Fusing(2, 1, kFuseAuto), Fusing(3, 1, kFuseAuto), Fusing(4, 1, kFuseAuto),
+              Fusing(5, 1, kFuseAuto), Fusing(6, 1, kFuseAuto)},
+             {},
+             {{1, "w1"}, Joins(2, "w1", 1), Joins(3, "w1", 1), {4, "w1"}, Joins(5, "w1", 4), Joins(6, "w1", 4)}},
+        // With a slot for each, auto trains them alone.
+        Case{"AutoWithASlotForEachTrialFusesNothing", {{"w1", 4}},
+             {Fusing(1, 1, kFuseAuto), Fusing(2, 1, kFuseAuto), Fusing(3, 1, kFuseAuto)}, {},
+             {{1, "w1"}, {2, "w1"}, {3, "w1"}}},
         // On a GPU worker the group shares its first member's GPU.
         Case{"AGroupSharesItsFirstMembersGpu", {GpuWorker("w1", {{80, 80}})}, {Fusing(1, 1, 2), Fusing(2, 1, 2)}, {},
              {Placement{1, "w1", {0}}, Joins(2, "w1", 1, {0})}}),
