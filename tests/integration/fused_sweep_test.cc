@@ -57,9 +57,53 @@ TEST_F(FusedSweepTest, AGridOfFourTrainsAsOneGroupAndEveryTrialKeepsItsOwnMetric
     EXPECT_TRUE(fs::exists(fs::path(sweep.storage_root()) / trial.checkpoint() / "MANIFEST")) << trial.checkpoint();
   }
   EXPECT_EQ(objectives.size(), 4u) << "each trial trained with its own learning rate";
+  // An mlp member is the trial trained alone, bit for bit: reproduce trains it alone and compares.
+  const int64_t some_trial = Trials(id).back().id();
+  const ProcessResult reproduced = Cli({"reproduce", std::to_string(some_trial), "--out", dir_ / "reproduced"});
+  EXPECT_EQ(reproduced.exit_code, 0) << reproduced.output;
   // The sweep's events say which trials trained together.
   EXPECT_NE(watched.output.find("trial 3 started on"), std::string::npos) << watched.output;
   EXPECT_NE(watched.output.find("fused with trial 0"), std::string::npos) << watched.output;
+}
+
+TEST_F(FusedSweepTest, AKilledGroupsMembersEachResumeFromTheirOwnCheckpointsAlone) {
+  const int64_t id = Submit(
+      "name: fused-killed\n"
+      "model: {type: mlp, hidden: [64, 64]}\n"
+      "data: {type: synthetic, samples: 2048, features: 32, classes: 3}\n"
+      "train: {steps: 10000, batch_size: 32, eval_interval: 500, threads: 1}\n"
+      "checkpoint: {interval: 500, keep: 2}\n"
+      "sweep:\n"
+      "  strategy: grid\n"
+      "  metric: val_loss\n"
+      "  fuse: 3\n"
+      "  parameters:\n"
+      "    optimizer.lr: {values: [0.01, 0.003, 0.001]}\n");
+  ASSERT_GT(id, 0);
+  // Every member has checkpointed; then the group's trainer dies.
+  ASSERT_TRUE(WaitFor([&] {
+    int ready = 0;
+    for (const v1::Trial& t : Trials(id)) ready += t.state() == v1::TRIAL_RUNNING && !t.checkpoint().empty();
+    return ready == 3;
+  }, 120));
+  const StartedTrainer group = Trainer(0);
+  ASSERT_GT(group.pid, 0);
+  ASSERT_EQ(kill(group.pid, SIGKILL), 0);
+  const ProcessResult watched = Cli({"watch", std::to_string(id)});
+  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_COMPLETED);
+  for (const v1::Trial& trial : Trials(id)) {
+    EXPECT_EQ(trial.state(), v1::TRIAL_COMPLETED) << trial.message();
+    EXPECT_EQ(trial.attempts(), 2);
+    EXPECT_EQ(trial.last_step(), 10000);
+    // Its second attempt resumed its own checkpoint, not a fresh start.
+    const std::string log = Cli({"logs", std::to_string(trial.id()), "--attempt", "2"}).output;
+    EXPECT_NE(log.find("resumed from"), std::string::npos) << log;
+  }
+  // The first trainer trained all three; each resumed attempt trained alone.
+  const auto by_pid = AttemptsByTrainer();
+  ASSERT_EQ(by_pid.size(), 4u) << ReadFile(dir_ / "worker-0.log");
+  EXPECT_EQ(by_pid.at(group.pid).size(), 3u);
 }
 
 TEST_F(FusedSweepTest, AnAshaSweepStopsMembersAtTheirRungsWhileTheirGroupTrainsOn) {
