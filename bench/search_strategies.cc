@@ -220,12 +220,23 @@ SweepFigures RunSweep(const DigitsOptions& o, const std::string& strategy) {
     recipe = (copy_dir / "recipe.yaml").string();
     std::ofstream(recipe) << YAML::Dump(root) << "\n";
   }
-  SweepFigures f = RunLocalSweep(o.orchard, recipe,
-                                 {"sweep.strategy=" + strategy, "sweep.seed=" + std::to_string(o.seed),
-                                  "sweep.max_trials=" + std::to_string(o.trials)},
-                                 o.slots, "orchard-bench-search-" + strategy + "-", o.keep_state);
-  if (!copy_dir.empty()) orchard::RemoveTree(copy_dir);
-  return f;
+  const auto figures = [&] {
+    return RunLocalSweep(o.orchard, recipe,
+                         {"sweep.strategy=" + strategy, "sweep.seed=" + std::to_string(o.seed),
+                          "sweep.max_trials=" + std::to_string(o.trials)},
+                         o.slots, "orchard-bench-search-" + strategy + "-", o.keep_state);
+  };
+  if (copy_dir.empty()) return figures();
+  // The copy goes with the run's state: kept with it, else removed, even when the run fails.
+  try {
+    SweepFigures f = figures();
+    if (o.keep_state) std::printf("its recipe kept in %s\n", recipe.c_str());
+    else orchard::RemoveTree(copy_dir);
+    return f;
+  } catch (...) {
+    if (!o.keep_state) orchard::RemoveTree(copy_dir);
+    throw;
+  }
 }
 
 void RunDigits(const DigitsOptions& o) {

@@ -153,7 +153,14 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
       // A fused group's members train on its first member's slot and hold none of their own.
       const bool joins = placement.fused_into != 0;
       const double slots = joins ? 0.0 : placement.gpu_share_bytes > 0 ? placement.gpu_share_fraction : static_cast<double>(ranks);
-      const std::pair<int, int64_t> first = joins ? leased_by_trial.at(placement.fused_into) : std::pair<int, int64_t>{-1, 0};
+      std::pair<int, int64_t> first{-1, 0};
+      if (joins) {
+        const auto group = leased_by_trial.find(placement.fused_into);
+        if (group == leased_by_trial.end())
+          return Internal("trial " + std::to_string(trial.id()) + " was placed in the group of trial " +
+                          std::to_string(placement.fused_into) + ", which this lease does not start");
+        first = group->second;
+      }
       ASSIGN_OR_RETURN(AttemptRecord attempt, store_->InsertAttempt(trial.id(), request.worker_id(), HashToken(token),
                                                                     trial.output_dir() + "/", slots, now));
       RETURN_IF_ERROR(store_->SetTrialState(trial.id(), "running", "", now));

@@ -44,17 +44,21 @@ namespace {
 // Whether `trial` may join a group: fresh, one slot, no share of a GPU, and its sweep fuses.
 bool MayFuse(const PendingTrial& trial) { return trial.fuse != 1 && trial.fresh && trial.slots == 1 && !trial.share.any(); }
 
-// For sweeps with fuse auto, the group size that spreads their fusable trials over the free slots.
-std::map<int64_t, int64_t> AutoGroupSizes(const std::vector<FreeSlots>& workers, const std::vector<PendingTrial>& pending) {
+// For sweeps with fuse auto, the group size that spreads the fusable trials they may start now (their
+// pending ones, at most their room) over the free slots.
+std::map<int64_t, int64_t> AutoGroupSizes(const std::vector<FreeSlots>& workers, const std::vector<PendingTrial>& pending,
+                                          const SweepRoom& room) {
   int64_t free = 0;
   for (const FreeSlots& worker : workers) free += std::max<int64_t>(0, worker.free);
+  free = std::max<int64_t>(1, free);
   std::map<int64_t, int64_t> fusable;
   for (const PendingTrial& trial : pending)
     if (trial.fuse == kFuseAuto && MayFuse(trial)) ++fusable[trial.sweep_id];
   std::map<int64_t, int64_t> sizes;
-  for (const auto& [sweep, count] : fusable)
-    sizes[sweep] = std::clamp<int64_t>((count + std::max<int64_t>(1, free) - 1) / std::max<int64_t>(1, free), 1,
-                                       kMaxAutoFuseMembers);
+  for (auto [sweep, count] : fusable) {
+    if (const auto limit = room.find(sweep); limit != room.end()) count = std::min(count, limit->second);
+    sizes[sweep] = std::clamp<int64_t>((count + free - 1) / free, 1, kMaxAutoFuseMembers);
+  }
   return sizes;
 }
 
@@ -63,7 +67,7 @@ std::map<int64_t, int64_t> AutoGroupSizes(const std::vector<FreeSlots>& workers,
 std::vector<Placement> PlaceTrials(std::vector<FreeSlots> workers, const std::vector<PendingTrial>& pending,
                                    SweepRoom room) {
   std::vector<Placement> placements;
-  const std::map<int64_t, int64_t> auto_sizes = AutoGroupSizes(workers, pending);
+  const std::map<int64_t, int64_t> auto_sizes = AutoGroupSizes(workers, pending, room);
   struct OpenGroup {
     size_t first;  // the index of its first member's placement
     int64_t members;

@@ -137,7 +137,8 @@ Status Store::SetTrialState(int64_t trial_id, const std::string& state, const st
 
 StatusOr<std::vector<PendingTrial>> Store::PendingTrials(int64_t limit) {
   Statement rows = db_->Prepare(
-      "SELECT t.id, t.sweep_id, s.spec, NOT EXISTS (SELECT 1 FROM attempts a WHERE a.trial_id = t.id) "
+      // Fresh: a sweep's own trial (not the champion's evaluation) that has never run.
+      "SELECT t.id, t.sweep_id, s.spec, t.number >= 0 AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.trial_id = t.id) "
       "FROM trials t JOIN sweeps s ON s.id = t.sweep_id "
       "WHERE t.state = 'pending' AND s.state = 'running' ORDER BY t.sweep_id, t.number LIMIT ?");
   rows.Bind(1, limit);

@@ -452,6 +452,12 @@ TEST(RecipeTest, FuseIsOffAutoOrACountAndSearchesOnlyFieldsThatKeepShapesAndBatc
   ASSERT_FALSE(ranks.ok());
   EXPECT_NE(ranks.status().message().find("sweep.fuse: fuses single-rank trials, but sweep.ranks is 2"), std::string::npos)
       << ranks.status().message();
+  auto share = ParseRecipe(std::string(kValid) + "sweep:\n  fuse: auto\n  gpu_memory_gib: 8\n  parameters:\n"
+                           "    optimizer.lr: {values: [0.1]}\n",
+                           "share.yaml", {});
+  ASSERT_FALSE(share.ok());
+  EXPECT_NE(share.status().message().find("sweep.fuse: trains a group on one slot, which a share of a GPU"), std::string::npos)
+      << share.status().message();
 }
 
 // Sixteen parameters of sixteen values make 2^64 points, which wrapped around to 0 (not a grid).

@@ -36,10 +36,8 @@ TEST_F(FusedSweepTest, AGridOfFourTrainsAsOneGroupAndEveryTrialKeepsItsOwnMetric
       "  parameters:\n"
       "    optimizer.lr: {values: [0.3, 0.03, 0.003, 0.0003]}\n");
   ASSERT_GT(id, 0);
-  const ProcessResult watched = Cli({"watch", std::to_string(id)});
-  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+  const ProcessResult watched = WatchUntilCompleted(id);
   const v1::Sweep sweep = GetSweep(id);
-  EXPECT_EQ(sweep.state(), v1::SWEEP_COMPLETED);
 
   // One trainer process trained all four trials.
   const auto by_pid = AttemptsByTrainer();
@@ -89,9 +87,7 @@ TEST_F(FusedSweepTest, AKilledGroupsMembersEachResumeFromTheirOwnCheckpointsAlon
   const StartedTrainer group = Trainer(0);
   ASSERT_GT(group.pid, 0);
   ASSERT_EQ(kill(group.pid, SIGKILL), 0);
-  const ProcessResult watched = Cli({"watch", std::to_string(id)});
-  EXPECT_EQ(watched.exit_code, 0) << watched.output;
-  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_COMPLETED);
+  WatchUntilCompleted(id);
   for (const v1::Trial& trial : Trials(id)) {
     EXPECT_EQ(trial.state(), v1::TRIAL_COMPLETED) << trial.message();
     EXPECT_EQ(trial.attempts(), 2);
@@ -123,23 +119,9 @@ TEST_F(FusedSweepTest, AnAshaSweepStopsMembersAtTheirRungsWhileTheirGroupTrainsO
       "    optimizer.lr: {distribution: log_uniform, min: 1.0e-5, max: 0.1}\n"
       "    optimizer.weight_decay: {distribution: log_uniform, min: 1.0e-4, max: 0.1}\n");
   ASSERT_GT(id, 0);
-  const ProcessResult watched = Cli({"watch", std::to_string(id)});
-  EXPECT_EQ(watched.exit_code, 0) << watched.output;
-  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_COMPLETED);
-  int stopped = 0, completed = 0;
-  for (const v1::Trial& trial : Trials(id)) {
-    if (trial.state() == v1::TRIAL_STOPPED) {
-      ++stopped;
-      // Its group's trainer waited at the rung for the decision and ended this member there.
-      ASSERT_GE(trial.rung(), 0);
-      EXPECT_EQ(trial.last_step(), int64_t{100} << trial.rung()) << "trial " << trial.number();
-      EXPECT_EQ(std::filesystem::path(trial.checkpoint()).filename(), "step-" + std::to_string(trial.last_step()));
-    }
-    completed += trial.state() == v1::TRIAL_COMPLETED;
-  }
-  EXPECT_GE(stopped, 1);
-  EXPECT_GE(completed, 1);
-  EXPECT_EQ(stopped + completed, 6);
+  WatchUntilCompleted(id);
+  // Its group's trainer waited at the rung for each member's decision and ended a stopped one there.
+  ExpectStoppedAtTheirRungs(id, 100, 6);
   // Groups of at most three, and at least one of more than one.
   size_t largest = 0;
   for (const auto& [pid, attempts] : AttemptsByTrainer()) largest = std::max(largest, attempts.size());
@@ -164,9 +146,7 @@ TEST_F(FusedSweepTest, APbtSweepFusesItsFreshMembersAndResumesPausedOnesFromThei
       "  parameters:\n"
       "    optimizer.lr: {distribution: log_uniform, min: 1.0e-6, max: 0.1}\n");
   ASSERT_GT(id, 0);
-  const ProcessResult watched = Cli({"watch", std::to_string(id)});
-  EXPECT_EQ(watched.exit_code, 0) << watched.output;
-  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_COMPLETED);
+  WatchUntilCompleted(id);
   int exploited = 0;
   for (const v1::Trial& trial : Trials(id)) {
     EXPECT_EQ(trial.state(), v1::TRIAL_COMPLETED) << "trial " << trial.number() << ": " << trial.message();

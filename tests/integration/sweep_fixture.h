@@ -145,6 +145,34 @@ class SweepTest : public ::testing::Test {
     return RunProcess(args, timeout);
   }
 
+  // Follows the sweep with `orchard watch` until it ends, expects it completed, and returns what
+  // watch printed.
+  ProcessResult WatchUntilCompleted(int64_t id) {
+    const ProcessResult watched = Cli({"watch", std::to_string(id)});
+    EXPECT_EQ(watched.exit_code, 0) << watched.output;
+    EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_COMPLETED);
+    return watched;
+  }
+
+  // An ASHA sweep of `trials` trials with rungs at min_steps * 2^rung: some were stopped, each at the
+  // step of its rung with its checkpoint there (its trainer waited at the rung for the decision), and
+  // the rest completed.
+  void ExpectStoppedAtTheirRungs(int64_t id, int64_t min_steps, int trials) {
+    int stopped = 0, completed = 0;
+    for (const v1::Trial& trial : Trials(id)) {
+      if (trial.state() == v1::TRIAL_STOPPED) {
+        ++stopped;
+        ASSERT_GE(trial.rung(), 0);
+        EXPECT_EQ(trial.last_step(), min_steps << trial.rung()) << "trial " << trial.number() << " at rung " << trial.rung();
+        EXPECT_EQ(fs::path(trial.checkpoint()).filename(), "step-" + std::to_string(trial.last_step()));
+      }
+      completed += trial.state() == v1::TRIAL_COMPLETED;
+    }
+    EXPECT_GE(stopped, 1);
+    EXPECT_GE(completed, 1);
+    EXPECT_EQ(stopped + completed, trials);
+  }
+
   int64_t Submit(const std::string& recipe) {
     WriteFile(dir_ / "recipe.yaml", recipe);
     const ProcessResult submitted = Cli({"--json", "submit", dir_ / "recipe.yaml"});

@@ -97,24 +97,10 @@ TEST_F(SweepTest, AnAshaSweepCompletesAndStopsTheTrialsThatFallBehindEarly) {
       "  parameters:\n"
       "    optimizer.lr: {distribution: log_uniform, min: 1.0e-5, max: 0.1}\n");
   ASSERT_GT(id, 0);
-  const ProcessResult watched = Cli({"watch", std::to_string(id)});
-  EXPECT_EQ(watched.exit_code, 0) << watched.output;
-  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_COMPLETED);
-  int stopped = 0, completed = 0;
-  for (const v1::Trial& trial : Trials(id)) {
-    if (trial.state() == v1::TRIAL_STOPPED) {
-      ++stopped;
-      // Its trainer waited at each rung for the decision, so it ended at the step of the rung it was
-      // stopped at (100 * 2^rung), not an evaluation or more later as without the wait.
-      ASSERT_GE(trial.rung(), 0);
-      EXPECT_EQ(trial.last_step(), int64_t{100} << trial.rung()) << "trial " << trial.number() << " at rung " << trial.rung();
-      EXPECT_EQ(std::filesystem::path(trial.checkpoint()).filename(), "step-" + std::to_string(trial.last_step()));
-    }
-    completed += trial.state() == v1::TRIAL_COMPLETED;
-  }
-  EXPECT_GE(stopped, 1);
-  EXPECT_GE(completed, 1);
-  EXPECT_EQ(stopped + completed, 6);
+  WatchUntilCompleted(id);
+  // Trainers wait at each rung for the decision, so a stopped trial ends at the step of its rung
+  // (100 * 2^rung), not an evaluation or more later as without the wait.
+  ExpectStoppedAtTheirRungs(id, 100, 6);
   EXPECT_EQ(Cli({"best", std::to_string(id)}).exit_code, 0);
 }
 

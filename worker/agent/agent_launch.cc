@@ -73,7 +73,8 @@ void WorkerAgent::Impl::Lease() {
   Acknowledged(sent);
   std::map<int64_t, std::vector<v1::Attempt>> groups;  // fused groups, by their first member's attempt id
   for (const v1::Attempt& attempt : response->attempts()) {
-    if (attempt.fused_group() != 0) {
+    // Only fresh trials are fused; one that resumes or evaluates a checkpoint trains alone.
+    if (attempt.fused_group() != 0 && !attempt.resume() && !attempt.evaluate_only()) {
       groups[attempt.fused_group()].push_back(attempt);
     } else {
       Start(attempt);
@@ -200,6 +201,13 @@ void WorkerAgent::Impl::StartFused(const std::vector<v1::Attempt>& group) {
     const std::optional<Recipe> recipe = Prepare(attempt, running);
     if (!recipe) continue;
     running.fused = true;
+    if (!running.answers_decisions) {
+      // A fused member hears every decision through its answer file, even where its trainer does not
+      // wait for them (SIGTERM would end the whole group): a stop or pause ends it at its next logged step.
+      const StrategyAnswer first{.attempt = attempt.number()};
+      running.answers_decisions =
+          WriteFileAtomically((running.dir / kStrategyAnswerFile).string(), StrategyAnswerJson(first)).ok();
+    }
     nlohmann::json member = {{"set", std::vector<std::string>(attempt.overrides().begin(), attempt.overrides().end())},
                              {"out", running.dir.string()},
                              {"epoch", attempt.number()},
@@ -211,6 +219,8 @@ void WorkerAgent::Impl::StartFused(const std::vector<v1::Attempt>& group) {
   }
   if (members.empty()) return;
   Running& first = members.front().first;
+  // The group's slot is its first member's; one that could not start leaves it to the next.
+  if (first.attempt.slots() == 0) first.attempt.set_slots(1);
   // The members file lives with the first member; its log holds the group's output.
   const fs::path members_file = first.dir / "fused-members.json";
   if (const Status written = WriteFileAtomically(members_file.string(), flags.dump(2)); !written.ok()) {

@@ -145,10 +145,13 @@ bool WorkerAgent::Impl::HandleExits() {
       }
       Say("attempt " + std::to_string(it->first) + " ended: " + reason);
       running.exit = MakeExit(it->first, exit_code, exit.signal, reason);
-      running.exit.set_cpu_seconds(running.usage.cpu_seconds);
-      running.exit.set_peak_memory_bytes(running.usage.peak_memory_bytes);
-      running.exit.set_gpu_peak_memory_bytes(running.usage.gpu_peak_memory_bytes);
-      running.exit.set_gpu_utilization_percent(running.usage.GpuUtilizationPercent());
+      // A fused group's processes are counted once, with the member that holds its slot.
+      if (!running.fused || running.attempt.slots() > 0) {
+        running.exit.set_cpu_seconds(running.usage.cpu_seconds);
+        running.exit.set_peak_memory_bytes(running.usage.peak_memory_bytes);
+        running.exit.set_gpu_peak_memory_bytes(running.usage.gpu_peak_memory_bytes);
+        running.exit.set_gpu_utilization_percent(running.usage.GpuUtilizationPercent());
+      }
       AttachTrainerRecords(running.dir, running.attempt.number(), &running.exit);
       auto ended = it++;
       finishing_.insert(running_.extract(ended));

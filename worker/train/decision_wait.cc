@@ -62,4 +62,10 @@ DecisionWait::Outcome DecisionWait::AtEvaluation(int64_t step, const std::atomic
   }
 }
 
+DecisionWait::Kind DecisionWait::Ended() {
+  StrategyAnswer answer;
+  if (Read(&answer) && answer.decision != StrategyAnswer::Decision::kContinue) return KindOf(answer.decision);
+  return Kind::kContinue;
+}
+
 }  // namespace orchard::train

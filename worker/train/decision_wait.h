@@ -38,6 +38,11 @@ class DecisionWait {
   // stop or pause answers any step up to its own.
   Outcome AtEvaluation(int64_t step, const std::atomic<bool>* stop_requested);
 
+  // kStop or kPause when the newest answer for this attempt stops or pauses it, whatever step it
+  // answered; else kContinue. Reads the file, never waits: how a decision that arrived after its wait
+  // reaches a trainer that cannot be signalled alone (a member of a fused group, fused_trainer.h).
+  Kind Ended();
+
   // The step at or past which the next evaluation is judged; 0: none.
   int64_t next_step() const { return next_step_; }
 

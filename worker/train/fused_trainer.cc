@@ -150,7 +150,9 @@ class FusedRun {
     m.checkpoints = std::make_unique<TrainerCheckpoints>(m.recipe, m.options, data_, *m.model, *m.optimizer, device_,
                                                          gathering_, *m.progress);
     RETURN_IF_ERROR(m.checkpoints->Claim());
-    if (!m.options.decision_file.empty() && m.recipe.sweep.decision_timeout_seconds > 0) {
+    // Every member with an answer file reads it: its trainer cannot be signalled alone (SIGTERM ends
+    // the group), so the file is how any decision reaches it, waited for or not.
+    if (!m.options.decision_file.empty()) {
       const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(m.recipe.sweep.decision_timeout_seconds * 1000));
       m.decisions = std::make_unique<DecisionWait>(m.options.decision_file, m.options.epoch, timeout);
     }
@@ -286,6 +288,7 @@ class FusedRun {
 
       std::vector<std::map<std::string, double>> evals(members_.size());
       if (evaluating) evals = Evaluate();
+      // Every member's report first, so that the worker relays them all at once.
       for (int64_t k = 0; k < members; ++k) {
         Member& m = *members_[k];
         if (!m.training) continue;
@@ -306,16 +309,28 @@ class FusedRun {
           m.window_loss = 0, m.window_steps = 0;
         }
         if (!evals[k].empty()) m.result.final_eval = evals[k], m.progress->Flush();
-        std::string ends_here;
+      }
+      // Then the strategy's decisions: at a judged evaluation each member waits for its own, and a
+      // stop or pause that arrived after its wait ends a member at its next logged step.
+      std::vector<std::string> ends_here(members_.size());  // why a member ends here; empty: it goes on
+      for (int64_t k = 0; k < members && !last; ++k) {
+        Member& m = *members_[k];
+        if (!m.training) continue;
         const bool metric_written = m.recipe.sweep.metric == "train_loss" ? logged : !evals[k].empty();
-        if (metric_written && !last) ends_here = AwaitDecision(m);
-        if (last || stop || checkpointing || !ends_here.empty()) {
+        if (metric_written) ends_here[k] = AwaitDecision(m);
+        if (ends_here[k].empty() && logged) ends_here[k] = DecidedSinceItsWait(m);
+      }
+      stop = stop || StopRequested();  // a stop request may have come during a wait
+      for (int64_t k = 0; k < members; ++k) {
+        Member& m = *members_[k];
+        if (!m.training) continue;
+        if (last || stop || checkpointing || !ends_here[k].empty()) {
           ASSIGN_OR_RETURN(m.result.last_checkpoint,
                            m.checkpoints->Save({step_, prefetcher_->position(), m.window_loss, m.window_steps}));
         }
-        if (!last && (stop || !ends_here.empty())) {
+        if (!last && (stop || !ends_here[k].empty())) {
           m.result.outcome = TrainResult::Outcome::kPreempted;
-          m.result.message = (ends_here.empty() ? "preempted" : ends_here) + " at step " + std::to_string(step_) +
+          m.result.message = (ends_here[k].empty() ? "preempted" : ends_here[k]) + " at step " + std::to_string(step_) +
                              "; checkpoint " + m.result.last_checkpoint;
           m.progress->Say(m.result.message);
           Finish(m);
@@ -369,19 +384,30 @@ class FusedRun {
     return metrics;
   }
 
-  // As a run alone (trainer.cc): why the strategy's decision ends member `m` at this step, or empty.
+  // As a run alone (trainer.cc): why the strategy's decision at this judged evaluation ends member
+  // `m` here, or empty (a stop request during the wait is the caller's to see).
   std::string AwaitDecision(Member& m) {
-    if (!m.decisions) return std::string();
+    if (!m.decisions || m.recipe.sweep.decision_timeout_seconds <= 0) return std::string();
     m.progress->Flush();  // the worker must see the report it is to answer
     const DecisionWait::Outcome outcome = m.decisions->AtEvaluation(step_, o_.stop_requested);
     using Kind = DecisionWait::Kind;
-    if (outcome.kind == Kind::kStop) return "the sweep's strategy stopped it";
-    if (outcome.kind == Kind::kPause) return "the sweep's strategy paused it";
     if (outcome.kind == Kind::kTimedOut && !m.decision_timeout_told) {
       m.decision_timeout_told = true;
-      m.progress->Say("no decision from the sweep's strategy for step " + std::to_string(step_) +
-                      " within sweep.decision_timeout_seconds; training on without it (said once)");
+      m.progress->Say("no decision from the sweep's strategy for step " + std::to_string(step_) + " within " +
+                      std::to_string(m.recipe.sweep.decision_timeout_seconds) +
+                      " s (sweep.decision_timeout_seconds); training on without it, and waiting again only once an "
+                      "answer arrives (said once)");
     }
+    return EndingOf(outcome.kind);
+  }
+
+  // Why a stop or pause that arrived after member `m`'s wait (or with no wait: decision_timeout_seconds
+  // 0) ends it here, or empty.
+  std::string DecidedSinceItsWait(Member& m) { return m.decisions ? EndingOf(m.decisions->Ended()) : std::string(); }
+
+  static std::string EndingOf(DecisionWait::Kind kind) {
+    if (kind == DecisionWait::Kind::kStop) return "the sweep's strategy stopped it";
+    if (kind == DecisionWait::Kind::kPause) return "the sweep's strategy paused it";
     return std::string();
   }
 

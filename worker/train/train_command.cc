@@ -150,12 +150,29 @@ StatusOr<std::vector<MemberFlags>> ReadMembers(const std::string& path) {
 
 // orchard-train RECIPE --members FILE: the members train as one fused model; each writes its own
 // summary. The exit code is the worst member's: failed, diverged, preempted, completed.
-int RunFused(const std::string& text, const std::string& origin, const std::vector<std::string>& overrides,
-             const std::string& members_path, bool resume, bool quiet, const TrainCommandEnv& env) {
+int RunFused(const Recipe& base, const std::string& text, const std::string& origin,
+             const std::vector<std::string>& overrides, const std::string& members_path, bool resume, bool quiet,
+             const TrainCommandEnv& env) {
   auto flags = ReadMembers(members_path);
   if (!flags.ok()) {
     *env.err << "orchard-train: " << flags.status().message() << "\n";
     return kExitBadInput;
+  }
+  // Under mpirun a group trains on one rank: the communicator says which GPU is that rank's.
+  int cuda_device = 0;
+  std::unique_ptr<comm::Communicator> rank;
+  if (env.make_communicator) {
+    auto made = env.make_communicator(base, &cuda_device);
+    if (!made.ok()) {
+      *env.err << "orchard-train: cannot set up the rank's communicator: " << made.status().message() << "\n";
+      return kExitFailed;
+    }
+    if ((*made)->size() > 1) {
+      *env.err << "orchard-train: a fused group trains on one rank, but this run has " << (*made)->size()
+               << "; run --members without mpirun (or on one rank)\n";
+      return kExitBadInput;
+    }
+    rank = std::move(*made);
   }
   std::vector<FusedMember> members;
   std::vector<Provenance> provenance(flags->size());
@@ -177,6 +194,7 @@ int RunFused(const std::string& text, const std::string& origin, const std::vect
     member.options.epoch = f.epoch;
     member.options.decision_file = f.decisions;
     member.options.stop_requested = env.stop_requested;
+    member.options.cuda_device = cuda_device;
     if (!quiet) {
       prefixes.push_back(std::make_unique<PrefixedLines>(*env.out, "[member " + std::to_string(i) + "] "));
       streams.push_back(std::make_unique<std::ostream>(prefixes.back().get()));
@@ -275,7 +293,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
 
   if (!members_path.empty()) {
     ApplyGpuMemoryShare(gpu_memory_fraction);
-    return RunFused(*text, origin, overrides, members_path, resume, quiet, env);
+    return RunFused(*recipe, *text, origin, overrides, members_path, resume, quiet, env);
   }
   TrainOptions options;
   options.output_dir = out_dir.empty() ? "runs/" + recipe->name : out_dir;

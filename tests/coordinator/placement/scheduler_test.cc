@@ -127,6 +127,12 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"AutoWithASlotForEachTrialFusesNothing", {{"w1", 4}},
              {Fusing(1, 1, kFuseAuto), Fusing(2, 1, kFuseAuto), Fusing(3, 1, kFuseAuto)}, {},
              {{1, "w1"}, {2, "w1"}, {3, "w1"}}},
+        // Auto spreads only what max_concurrent lets start: 4 of 8 over 4 slots, each alone.
+        Case{"AutoSpreadsOnlyWhatMaxConcurrentLetsStart", {{"w1", 4}},
+             {Fusing(1, 1, kFuseAuto), Fusing(2, 1, kFuseAuto), Fusing(3, 1, kFuseAuto), Fusing(4, 1, kFuseAuto),
+              Fusing(5, 1, kFuseAuto), Fusing(6, 1, kFuseAuto), Fusing(7, 1, kFuseAuto), Fusing(8, 1, kFuseAuto)},
+             {{1, 4}},
+             {{1, "w1"}, {2, "w1"}, {3, "w1"}, {4, "w1"}}},
         // On a GPU worker the group shares its first member's GPU.
         Case{"AGroupSharesItsFirstMembersGpu", {GpuWorker("w1", {{80, 80}})}, {Fusing(1, 1, 2), Fusing(2, 1, 2)}, {},
              {Placement{1, "w1", {0}}, Joins(2, "w1", 1, {0})}}),

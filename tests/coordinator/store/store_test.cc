@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "tests/util/test_util.h"
 
 namespace orchard::coordinator {
@@ -271,6 +273,30 @@ TEST(Store, ObjectiveIsTheValueAtTheLatestStepAndBestFollowsTheMode) {
   EXPECT_EQ(store->BestTrial(sweep, "min").value()->id(), t0);
   EXPECT_DOUBLE_EQ(store->BestTrial(sweep, "min").value()->objective(), 0.5);
   EXPECT_EQ(store->BestTrial(sweep, "max").value()->id(), t1);
+}
+
+TEST(Store, PendingTrialsCarryTheSweepsFuseAndAreFreshOnlyBeforeTheirFirstAttempt) {
+  TempDir dir;
+  auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
+  SweepRecord record = Sweep();
+  record.spec["fuse"] = 4;
+  const int64_t sweep = store->InsertSweep(record).value();
+  // The registry champion's evaluation (trial -1) resumes a copied checkpoint: never fused.
+  for (int64_t number : {-1, 0, 1}) ASSERT_TRUE(store->InsertTrial(sweep, number, {}, "s-1/t", 1).ok());
+  ASSERT_TRUE(store->InsertWorker("host", 4, "cpu", {}, 1).ok());
+  ASSERT_TRUE(store->InsertAttempt(store->TrialId(sweep, 1).value(), "w1", "tok", "s-1/t/", 1, 2).ok());
+  ASSERT_TRUE(store->RequeueTrial(store->TrialId(sweep, 1).value(), "lost", true).ok());
+  const auto pending = store->PendingTrials(10);
+  ASSERT_TRUE(pending.ok()) << pending.status().message();
+  std::map<int64_t, bool> fresh;
+  for (const PendingTrial& trial : *pending) {
+    EXPECT_EQ(trial.fuse, 4);
+    fresh[trial.trial_id] = trial.fresh;
+  }
+  ASSERT_EQ(fresh.size(), 3u);
+  EXPECT_FALSE(fresh.at(store->TrialId(sweep, -1).value()));
+  EXPECT_TRUE(fresh.at(store->TrialId(sweep, 0).value()));
+  EXPECT_FALSE(fresh.at(store->TrialId(sweep, 1).value())) << "a requeued trial resumes its own checkpoint";
 }
 
 TEST(Store, AttemptsAreNumberedPerTrialAndHoldTheirSlots) {

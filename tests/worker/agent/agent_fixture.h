@@ -47,11 +47,12 @@ class FakeCoordinator final : public CoordinatorLink {
     std::lock_guard<std::mutex> lock(mu_);
     failures_[rpc] = {std::move(status), times};
   }
-  // Handed out by the next lease that succeeds.
-  void Offer(v1::Attempt attempt) {
+  // Handed out by the next lease that succeeds, together.
+  void Offer(std::vector<v1::Attempt> attempts) {
     std::lock_guard<std::mutex> lock(mu_);
-    offered_.push_back(std::move(attempt));
+    for (v1::Attempt& attempt : attempts) offered_.push_back(std::move(attempt));
   }
+  void Offer(v1::Attempt attempt) { Offer(std::vector<v1::Attempt>{std::move(attempt)}); }
   // The next heartbeat that succeeds asks for this attempt to stop.
   void AskToStop(int64_t attempt_id) {
     std::lock_guard<std::mutex> lock(mu_);

@@ -7,9 +7,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -97,6 +100,60 @@ TEST_F(AgentTest, ATrialThatSharesAGpuRunsCappedThereAndTheRoomLeftIsReported) {
   EXPECT_EQ(later.free_slots(), 1);
   EXPECT_EQ(later.gpus(1).free_bytes(), 12 * kGiB);
   EXPECT_TRUE(later.gpus(0).idle());
+  EXPECT_TRUE(Stop().ok());
+}
+
+// A fused group (docs/fusion.md): one trainer for its members on its first member's slot; a member
+// the coordinator stops does not signal the trainer while another goes on; each member ends as its
+// own summary says.
+TEST_F(AgentTest, AFusedGroupSharesOneTrainerAndEachMemberEndsAsItsSummarySays) {
+  Start();
+  std::vector<v1::Attempt> group;
+  for (int64_t id : {7, 8}) {
+    v1::Attempt member = MakeAttempt(id);
+    member.set_trial_id(id);
+    member.set_output_dir("sweep-1/trial-" + std::to_string(id));
+    member.set_log_path("sweep-1/trial-" + std::to_string(id) + "/attempt-1.log");
+    member.set_number(1);
+    member.set_resume(false);
+    member.set_slots(id == 7 ? 1 : 0);
+    member.set_fused_group(7);
+    group.push_back(member);
+  }
+  coordinator_.Offer(group);
+  ASSERT_TRUE(WaitFor([&] { return launcher_->launches().size() == 1; }, 5));
+  const std::string dir7 = (storage_.path() / "sweep-1/trial-7").string();
+  const std::string dir8 = (storage_.path() / "sweep-1/trial-8").string();
+  const LaunchRequest launch = launcher_->launches().at(0);
+  EXPECT_EQ(launch.args, (std::vector<std::string>{dir7 + "/recipe.yaml", "--recipe-origin", "sweeps/tiny.yaml", "--members",
+                                                   dir7 + "/fused-members.json", "--set", "train.threads=3"}));
+  EXPECT_EQ(launch.log_path, dir7 + "/attempt-1.log");
+  const auto members = nlohmann::json::parse(orchard::testing::ReadFile(dir7 + "/fused-members.json"));
+  ASSERT_EQ(members.size(), 2u);
+  EXPECT_EQ(members[1]["out"], dir8);
+  EXPECT_EQ(members[1]["set"], nlohmann::json::array({"optimizer.lr=0.1"}));
+  EXPECT_EQ(members[1]["epoch"], 1);
+  EXPECT_EQ(members[1]["summary"], dir8 + "/result.json");
+  EXPECT_EQ(members[1]["decisions"], dir8 + "/decision.json") << "every member hears decisions through its file";
+  // The group holds one slot of the two.
+  EXPECT_TRUE(WaitFor([&] { return coordinator_.leases().back().free_slots() == 1; }, 5));
+
+  coordinator_.AskToStop(8);
+  const size_t beats = coordinator_.heartbeats().size();
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.heartbeats().size() > beats + 2; }, 5));
+  EXPECT_TRUE(launcher_->signals().empty()) << "member 7 still trains in that trainer";
+
+  orchard::testing::WriteFile(dir7 + "/result.json", R"({"outcome": "completed", "message": ""})");
+  orchard::testing::WriteFile(dir8 + "/result.json",
+                              R"({"outcome": "preempted", "message": "the sweep's strategy stopped it at step 20"})");
+  launcher_->End(101, 0, 0);
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == 2; }, 5));
+  std::map<int64_t, v1::ReportAttemptExitRequest> exits;
+  for (const auto& exit : coordinator_.exits()) exits[exit.attempt_id()] = exit;
+  EXPECT_EQ(exits.at(7).exit_code(), 0);
+  EXPECT_EQ(exits.at(7).reason(), "completed");
+  EXPECT_EQ(exits.at(8).exit_code(), train::kExitPreempted);
+  EXPECT_EQ(exits.at(8).reason(), "the sweep's strategy stopped it at step 20");
   EXPECT_TRUE(Stop().ok());
 }
 

@@ -97,5 +97,26 @@ TEST(ExitReason, ExitStatusesWithoutALog) {
   EXPECT_EQ(ExitReason({42, -1, 0, "the warm trainer \xff exited"}, "/nonexistent"), "the warm trainer ? exited");
 }
 
+
+// A fused group's members end each as its own summary says (docs/fusion.md).
+TEST(ExitReason, AFusedMemberEndsAsItsSummarySays) {
+  const auto completed = FusedMemberEnd(R"({"outcome": "completed", "message": ""})");
+  ASSERT_TRUE(completed.has_value());
+  EXPECT_EQ(completed->exit_code, 0);
+  EXPECT_EQ(completed->reason, "completed");
+  const auto stopped =
+      FusedMemberEnd(R"({"outcome": "preempted", "message": "the sweep's strategy stopped it at step 20; checkpoint c"})");
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_EQ(stopped->exit_code, 4);
+  EXPECT_EQ(stopped->reason, "the sweep's strategy stopped it at step 20; checkpoint c");
+  const auto diverged = FusedMemberEnd(R"({"outcome": "diverged", "message": "diverged at step 7: loss is nan \u0001"})");
+  ASSERT_TRUE(diverged.has_value());
+  EXPECT_EQ(diverged->exit_code, 3);
+  EXPECT_EQ(diverged->reason, "diverged at step 7: loss is nan  ");
+  // No summary, or not one: the trainer's own exit says why.
+  for (const char* text : {"", "{", "[]", R"({"outcome": 3})", R"({"outcome": "exploded"})"})
+    EXPECT_FALSE(FusedMemberEnd(text).has_value()) << text;
+}
+
 }  // namespace
 }  // namespace orchard::worker

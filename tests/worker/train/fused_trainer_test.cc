@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "core/atomic_file.h"
 #include "core/strategy_answer.h"
@@ -92,18 +95,44 @@ TEST(FusedTrainerTest, EachMemberEndsWhereTheSameTrialTrainedAloneEnds) {
   EXPECT_NE(fused[1].final_eval.at("val_loss"), fused[2].final_eval.at("val_loss"));
 }
 
+// Plays member `member`'s worker: gives it the answer file attempt 1 starts with (wait at `first_step`,
+// 0: nowhere), and once the member has recorded val_loss at `step`, answers `decision` for that step.
+class MemberWorker {
+ public:
+  MemberWorker(FusedMember& member, int64_t first_step, int64_t step, StrategyAnswer::Decision decision) {
+    member.options.epoch = 1;
+    member.options.decision_file = member.options.output_dir + "/decision.json";
+    std::filesystem::create_directories(member.options.output_dir);
+    const Status first = WriteFileAtomically(member.options.decision_file,
+                                             StrategyAnswerJson({.attempt = 1, .next_step = first_step}));
+    if (!first.ok()) throw std::runtime_error(first.message());
+    thread_ = std::thread([this, file = member.options.decision_file, metrics = member.options.output_dir + "/metrics.jsonl",
+                           step, decision] {
+      const std::string record = "\"name\":\"val_loss\",\"step\":" + std::to_string(step);
+      while (!done_ && orchard::testing::ReadFile(metrics).find(record) == std::string::npos)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (!done_) (void)WriteFileAtomically(file, StrategyAnswerJson({1, step, decision, 0}));
+    });
+  }
+  ~MemberWorker() { Done(); }
+  void Done() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
 TEST(FusedTrainerTest, AMemberItsStrategyStopsEndsAloneWithAnOrdinaryCheckpointThatResumesAlone) {
   TempDir dir;
   std::vector<FusedMember> members = Members(dir, "fused");
-  // Member 1's worker has already answered: stop it at its evaluation of step 20.
+  // Member 1 waits at its evaluation of step 20, where its worker stops it.
   FusedMember& stopped = members[1];
-  stopped.options.epoch = 1;
-  stopped.options.decision_file = stopped.options.output_dir + "/decision.json";
-  std::filesystem::create_directories(stopped.options.output_dir);
-  ASSERT_TRUE(WriteFileAtomically(stopped.options.decision_file,
-                                  StrategyAnswerJson({1, 20, StrategyAnswer::Decision::kStop, 0}))
-                  .ok());
+  MemberWorker worker(stopped, 20, 20, StrategyAnswer::Decision::kStop);
   const std::vector<TrainResult> fused = MustTrainFused(members);
+  worker.Done();
   EXPECT_EQ(fused[1].outcome, TrainResult::Outcome::kPreempted);
   EXPECT_EQ(fused[1].steps, 20);
   EXPECT_NE(fused[1].message.find("the sweep's strategy stopped it at step 20"), std::string::npos) << fused[1].message;
@@ -124,6 +153,28 @@ TEST(FusedTrainerTest, AMemberItsStrategyStopsEndsAloneWithAnOrdinaryCheckpointT
   EXPECT_EQ(resumed->steps, 60);
   const TrainResult alone = TrainAlone(stopped.recipe, dir / "alone");
   EXPECT_EQ(resumed->parameter_digest, alone.parameter_digest);
+}
+
+// A member's trainer cannot be signalled alone, so a stop that arrives when the member does not wait
+// for it (here: decision_timeout_seconds 0) still ends it, at its next logged step.
+TEST(FusedTrainerTest, AStopTheMemberDidNotWaitForEndsItAtItsNextLoggedStep) {
+  TempDir dir;
+  std::vector<FusedMember> members = Members(dir, "fused");
+  for (FusedMember& member : members) member.recipe.train.steps = 4000;  // logged at each evaluation, every 20
+  FusedMember& paused = members[2];
+  paused.recipe.sweep.decision_timeout_seconds = 0;
+  MemberWorker worker(paused, 0, 20, StrategyAnswer::Decision::kPause);
+  const std::vector<TrainResult> fused = MustTrainFused(members);
+  worker.Done();
+  EXPECT_EQ(fused[2].outcome, TrainResult::Outcome::kPreempted);
+  EXPECT_GT(fused[2].steps, 20);
+  EXPECT_LT(fused[2].steps, 4000) << "the pause took effect";
+  EXPECT_EQ(fused[2].steps % 20, 0) << "at a logged step";
+  EXPECT_NE(fused[2].message.find("the sweep's strategy paused it at step " + std::to_string(fused[2].steps)),
+            std::string::npos)
+      << fused[2].message;
+  EXPECT_EQ(fused[0].steps, 4000);
+  EXPECT_EQ(fused[1].steps, 4000);
 }
 
 TEST(FusedTrainerTest, AKilledGroupResumesFusedFromItsMembersCheckpoints) {
