@@ -79,11 +79,7 @@ TEST_F(FusedSweepTest, AKilledGroupsMembersEachResumeFromTheirOwnCheckpointsAlon
       "    optimizer.lr: {values: [0.01, 0.003, 0.001]}\n");
   ASSERT_GT(id, 0);
   // Every member has checkpointed; then the group's trainer dies.
-  ASSERT_TRUE(WaitFor([&] {
-    int ready = 0;
-    for (const v1::Trial& t : Trials(id)) ready += t.state() == v1::TRIAL_RUNNING && !t.checkpoint().empty();
-    return ready == 3;
-  }, 120));
+  ASSERT_TRUE(WaitUntilCheckpointedAndRunning(id, 3));
   const StartedTrainer group = Trainer(0);
   ASSERT_GT(group.pid, 0);
   ASSERT_EQ(kill(group.pid, SIGKILL), 0);

@@ -145,6 +145,15 @@ class SweepTest : public ::testing::Test {
     return RunProcess(args, timeout);
   }
 
+  // Whether, within two minutes, `count` trials of the sweep run with a checkpoint reported.
+  bool WaitUntilCheckpointedAndRunning(int64_t id, int count) {
+    return WaitFor([&] {
+      int ready = 0;
+      for (const v1::Trial& t : Trials(id)) ready += t.state() == v1::TRIAL_RUNNING && !t.checkpoint().empty();
+      return ready == count;
+    }, 120);
+  }
+
   // Follows the sweep with `orchard watch` until it ends, expects it completed, and returns what
   // watch printed.
   ProcessResult WatchUntilCompleted(int64_t id) {

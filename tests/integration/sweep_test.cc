@@ -57,11 +57,7 @@ TEST_F(SweepTest, CancelStopsRunningTrialsWhichCheckpointAndTheStoreStaysConsist
   const int64_t id = Submit(Recipe(1000000, "[0.01, 0.001, 0.0001]", 50));
   ASSERT_GT(id, 0);
   // Both workers busy, and each trial has checkpointed at least once.
-  ASSERT_TRUE(WaitFor([&] {
-    int ready = 0;
-    for (const v1::Trial& t : Trials(id)) ready += t.state() == v1::TRIAL_RUNNING && !t.checkpoint().empty();
-    return ready == 2;
-  }, 120));
+  ASSERT_TRUE(WaitUntilCheckpointedAndRunning(id, 2));
   const ProcessResult canceled = Cli({"cancel", std::to_string(id)});
   EXPECT_EQ(canceled.exit_code, 0) << canceled.output;
   ASSERT_TRUE(WaitFor([&] { return GetSweep(id).trials_by_state().count("running") == 0; }, 60));
