@@ -404,62 +404,6 @@ TEST(RecipeTest, HyperbandTpeAndPbtSettingsHaveDefaultsFromTheTrainingFields) {
   EXPECT_EQ(asha_quasi->sweep.sampler, "quasi_random");
 }
 
-TEST(RecipeTest, FuseIsOffAutoOrACountAndSearchesOnlyFieldsThatKeepShapesAndBatches) {
-  const std::string sweep = std::string(kValid) + "sweep:\n  fuse: FUSE\n  parameters:\n"
-                            "    optimizer.lr: {distribution: log_uniform, min: 0.001, max: 0.1}\n"
-                            "    train.grad_clip: {values: [0, 1]}\n";
-  auto with = [&](const std::string& fuse) {
-    std::string yaml = sweep;
-    yaml.replace(yaml.find("FUSE"), 4, fuse);
-    return ParseRecipe(yaml, "fused.yaml", {});
-  };
-  ASSERT_TRUE(ParseRecipe(std::string(kValid) + "sweep:\n  parameters:\n    optimizer.lr: {values: [0.1]}\n", "f.yaml", {}).ok());
-  EXPECT_EQ(ParseRecipe(std::string(kValid) + "sweep:\n  parameters:\n    optimizer.lr: {values: [0.1]}\n", "f.yaml", {})
-                ->sweep.fuse, 1) << "off unless asked for";
-  EXPECT_EQ(with("off")->sweep.fuse, 1);
-  EXPECT_EQ(with("auto")->sweep.fuse, kFuseAuto);
-  EXPECT_EQ(with("16")->sweep.fuse, 16);
-  for (const char* bad : {"0", "many", "1.5", "[4]", "257"}) {
-    auto r = with(bad);
-    ASSERT_FALSE(r.ok()) << bad;
-    EXPECT_NE(r.status().message().find("fused.yaml:15:9: sweep.fuse: expected off, auto or the most trials"),
-              std::string::npos)
-        << r.status().message();
-  }
-
-  // A searched field that changes shapes or batches is refused at its line, naming the fusable ones.
-  auto shapes = ParseRecipe(std::string(kValid) + "sweep:\n  fuse: auto\n  parameters:\n    optimizer.lr: {values: [0.1]}\n"
-                            "    model.hidden: {values: [[16], [32]]}\n",
-                            "shapes.yaml", {});
-  ASSERT_FALSE(shapes.ok());
-  EXPECT_NE(shapes.status().message().find("shapes.yaml:18:5: sweep.parameters.model.hidden: sweep.fuse trains trials that "
-                                           "share shapes and batches as one model: model.hidden changes"),
-            std::string::npos)
-      << shapes.status().message();
-  EXPECT_NE(shapes.status().message().find("optimizer.weight_decay"), std::string::npos) << shapes.status().message();
-
-  const std::string fused_sweep = "train: {steps: 10}\nsweep:\n  fuse: 4\n  parameters:\n    optimizer.lr: {values: [0.1]}\n";
-  auto cnn = ParseRecipe("model: {type: cnn}\ndata: {type: digits}\n" + fused_sweep, "cnn.yaml", {});
-  EXPECT_TRUE(cnn.ok()) << cnn.status().message();
-  auto lm = ParseRecipe("model: {type: transformer}\ndata: {type: text, path: corpus.txt}\n" + fused_sweep, "lm.yaml", {});
-  ASSERT_FALSE(lm.ok());
-  EXPECT_NE(lm.status().message().find("sweep.fuse: trains a group of trials as one batched model, which Orchard builds "
-                                       "for model.type mlp and cnn (not yet transformer)"),
-            std::string::npos)
-      << lm.status().message();
-  auto ranks = ParseRecipe(std::string(kValid) + "sweep:\n  fuse: 4\n  ranks: 2\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
-                           "ranks.yaml", {});
-  ASSERT_FALSE(ranks.ok());
-  EXPECT_NE(ranks.status().message().find("sweep.fuse: fuses single-rank trials, but sweep.ranks is 2"), std::string::npos)
-      << ranks.status().message();
-  auto share = ParseRecipe(std::string(kValid) + "sweep:\n  fuse: auto\n  gpu_memory_gib: 8\n  parameters:\n"
-                           "    optimizer.lr: {values: [0.1]}\n",
-                           "share.yaml", {});
-  ASSERT_FALSE(share.ok());
-  EXPECT_NE(share.status().message().find("sweep.fuse: trains a group on one slot, which a share of a GPU"), std::string::npos)
-      << share.status().message();
-}
-
 // Sixteen parameters of sixteen values make 2^64 points, which wrapped around to 0 (not a grid).
 TEST(RecipeTest, AGridTooLargeToCountIsRejected) {
   const char* fields[] = {"train.seed", "train.steps", "train.batch_size", "train.eval_interval",
