@@ -21,6 +21,7 @@
 #include "core/status.h"
 #include "worker/agent/agent.h"
 #include "worker/agent/coordinator_link.h"
+#include "worker/agent/exit_reason.h"
 #include "worker/agent/heartbeat_sender.h"
 #include "worker/agent/metrics_tail.h"
 #include "worker/agent/slots.h"
@@ -106,8 +107,13 @@ class WorkerAgent::Impl {
   // Writes the strategy's answer to a trainer that waits at judged evaluations (decision.json).
   void AnswerTrainer(const Running& running, v1::Decision decision, int64_t decided_step, int64_t next_decision_step);
   void Relay();
-  // Moves exited trainers' attempts to finishing_; true when any trainer exited.
+  // Moves exited trainers' attempts to finishing_, and fused members that ended while their group
+  // trains on; true when any attempt ended.
   bool HandleExits();
+  // Reports `it`'s attempt ended (after its last metrics: FlushEnded) and moves it to finishing_.
+  void EndRunning(std::map<int64_t, Running>::iterator it, int exit_code, int signal, const std::string& reason);
+  // A fused member's end, once its trainer wrote its summary (result.json); nullopt before.
+  std::optional<MemberEnd> MemberEndOf(const Running& running) const;
   // Samples what each running trainer's processes use (once a second at most).
   void SampleUsage();
   v1::ReportAttemptExitRequest MakeExit(int64_t attempt_id, int exit_code, int signal, const std::string& reason) const;

@@ -201,6 +201,9 @@ void WorkerAgent::Impl::StartFused(const std::vector<v1::Attempt>& group) {
     const std::optional<Recipe> recipe = Prepare(attempt, running);
     if (!recipe) continue;
     running.fused = true;
+    // Its summary says it ended (HandleExits): none may be left from before.
+    std::error_code ignored;
+    fs::remove(running.dir / "result.json", ignored);
     if (!running.answers_decisions) {
       // A fused member hears every decision through its answer file, even where its trainer does not
       // wait for them (SIGTERM would end the whole group): a stop or pause ends it at its next logged step.

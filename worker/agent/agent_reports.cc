@@ -120,44 +120,66 @@ void WorkerAgent::Impl::Relay() {
     if (TakeNewRecords(running) || now >= running.next_relay) RelayOne(running);
 }
 
+void WorkerAgent::Impl::EndRunning(std::map<int64_t, Running>::iterator it, int exit_code, int signal,
+                                    const std::string& reason) {
+  Running& running = it->second;
+  Say("attempt " + std::to_string(it->first) + " ended: " + reason);
+  running.exit = MakeExit(it->first, exit_code, signal, reason);
+  // A fused group's processes are counted once, with the member that holds its slot.
+  if (!running.fused || running.attempt.slots() > 0) {
+    running.exit.set_cpu_seconds(running.usage.cpu_seconds);
+    running.exit.set_peak_memory_bytes(running.usage.peak_memory_bytes);
+    running.exit.set_gpu_peak_memory_bytes(running.usage.gpu_peak_memory_bytes);
+    running.exit.set_gpu_utilization_percent(running.usage.GpuUtilizationPercent());
+  }
+  AttachTrainerRecords(running.dir, running.attempt.number(), &running.exit);
+  finishing_.insert(running_.extract(it));
+}
+
 bool WorkerAgent::Impl::HandleExits() {
   const std::vector<TrainerExit> exits = launcher_->TakeExits();
   for (const TrainerExit& exit : exits) {
     // Every attempt the trainer trained: one, or a fused group's members.
     std::erase_if(orphaned_, [&](const auto& r) { return r.second.pid == exit.pid; });
     for (auto it = running_.begin(); it != running_.end();) {
-      if (it->second.pid != exit.pid) {
-        ++it;
-        continue;
+      auto next = std::next(it);
+      if (it->second.pid == exit.pid) {
+        // A fused member ends as its own summary says; a trainer that died wrote none.
+        const std::optional<MemberEnd> member =
+            it->second.fused && exit.signal == 0 && exit.note.empty() ? MemberEndOf(it->second) : std::nullopt;
+        if (member) {
+          EndRunning(it, member->exit_code, 0, member->reason);
+        } else {
+          EndRunning(it, exit.exit_code, exit.signal, ExitReason(exit, it->second.log_path));
+        }
       }
-      Running& running = it->second;
-      int exit_code = exit.exit_code;
-      std::string reason;
-      // A fused member ends as its own summary says; a trainer that died wrote none.
-      const std::optional<MemberEnd> member =
-          running.fused && exit.signal == 0 && exit.note.empty()
-              ? FusedMemberEnd(ReadWholeFile((running.dir / "result.json").string()).value_or(""))
-              : std::nullopt;
-      if (member) {
-        exit_code = member->exit_code, reason = member->reason;
-      } else {
-        reason = ExitReason(exit, running.log_path);
-      }
-      Say("attempt " + std::to_string(it->first) + " ended: " + reason);
-      running.exit = MakeExit(it->first, exit_code, exit.signal, reason);
-      // A fused group's processes are counted once, with the member that holds its slot.
-      if (!running.fused || running.attempt.slots() > 0) {
-        running.exit.set_cpu_seconds(running.usage.cpu_seconds);
-        running.exit.set_peak_memory_bytes(running.usage.peak_memory_bytes);
-        running.exit.set_gpu_peak_memory_bytes(running.usage.gpu_peak_memory_bytes);
-        running.exit.set_gpu_utilization_percent(running.usage.GpuUtilizationPercent());
-      }
-      AttachTrainerRecords(running.dir, running.attempt.number(), &running.exit);
-      auto ended = it++;
-      finishing_.insert(running_.extract(ended));
+      it = next;
     }
   }
-  return !exits.empty();
+  // A fused member that ended while its group trains on (stopped, paused or diverged) is reported
+  // now; the slot it held, if any, passes to a member still training.
+  bool member_ended = false;
+  for (auto it = running_.begin(); it != running_.end();) {
+    auto next = std::next(it);
+    const std::optional<MemberEnd> member = it->second.fused ? MemberEndOf(it->second) : std::nullopt;
+    if (member) {
+      const int pid = it->second.pid;
+      const int64_t slots = it->second.attempt.slots();
+      EndRunning(it, member->exit_code, 0, member->reason);
+      const auto heir = std::find_if(running_.begin(), running_.end(), [&](const auto& r) { return r.second.pid == pid; });
+      if (slots > 0 && heir != running_.end()) heir->second.attempt.set_slots(slots);
+      member_ended = true;
+    }
+    it = next;
+  }
+  return !exits.empty() || member_ended;
+}
+
+std::optional<MemberEnd> WorkerAgent::Impl::MemberEndOf(const Running& running) const {
+  const fs::path summary = running.dir / "result.json";
+  std::error_code error;
+  if (!fs::exists(summary, error)) return std::nullopt;
+  return FusedMemberEnd(ReadWholeFile(summary.string()).value_or(""));
 }
 
 void WorkerAgent::Impl::SampleUsage() {

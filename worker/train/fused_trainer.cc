@@ -45,10 +45,11 @@ torch::Tensor MemberLosses(const std::string& task, const torch::Tensor& out, co
 // One trial of the group: an ordinary model of its recipe whose parameters are views of the fused
 // model's, with everything a run keeps for itself.
 struct Member {
-  Member(const FusedMember& given) : recipe(given.recipe), options(given.options) {}
+  Member(const FusedMember& given, size_t index) : recipe(given.recipe), options(given.options), index(index) {}
 
   const Recipe& recipe;
   const TrainOptions& options;
+  size_t index;  // in the group
   std::unique_ptr<Model> model;
   std::vector<torch::Tensor> params;
   std::unique_ptr<Optimizer> optimizer;
@@ -66,8 +67,8 @@ struct Member {
 
 class FusedRun {
  public:
-  explicit FusedRun(const std::vector<FusedMember>& members)
-      : given_(members), r_(members.front().recipe), o_(members.front().options),
+  FusedRun(const std::vector<FusedMember>& members, const MemberEnded& ended)
+      : given_(members), ended_(ended), r_(members.front().recipe), o_(members.front().options),
         gathering_(0, 1, [](comm::Buffer) { return OkStatus(); }) {}
 
   StatusOr<std::vector<TrainResult>> Execute() {
@@ -107,7 +108,7 @@ class FusedRun {
     std::vector<ModelSpec> specs;
     std::vector<Model*> models;
     for (const FusedMember& given : given_) {
-      auto member = std::make_unique<Member>(given);
+      auto member = std::make_unique<Member>(given, members_.size());
       // Seeded as a run alone is, so each member starts from the weights it would have alone.
       torch::manual_seed(static_cast<uint64_t>(t.seed));
       ASSIGN_OR_RETURN(member->model, BuildModel(member->recipe.model, data_.sample_shape, outputs));
@@ -228,8 +229,9 @@ class FusedRun {
     const int64_t members = static_cast<int64_t>(members_.size());
     const int64_t samples_per_step = prefetcher_->batch_size() * t.grad_accumulation;
     const int64_t first_step = step_ + 1;
-    double interval_seconds = 0, measured_seconds = 0;
-    int64_t interval_steps = 0, measured_steps = 0;
+    double interval_seconds = 0;
+    int64_t interval_steps = 0;
+    samples_per_step_ = samples_per_step;
     const auto run_start = Clock::now();
 
     while (step_ < total_steps_ && AnyTraining()) {
@@ -283,7 +285,7 @@ class FusedRun {
         }
       }
       const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
-      if (!first) measured_seconds += seconds, ++measured_steps;
+      if (!first) measured_seconds_ += seconds, ++measured_steps_;
       interval_seconds += seconds, ++interval_steps;
 
       std::vector<std::map<std::string, double>> evals(members_.size());
@@ -340,10 +342,6 @@ class FusedRun {
       if (stop) break;
     }
     for (auto& m : members_) {
-      if (measured_steps > 0) {
-        m->result.step_time_ms = 1000.0 * measured_seconds / measured_steps;
-        m->result.samples_per_second = samples_per_step * measured_steps / measured_seconds;
-      }
       if (m->training) Finish(*m);
     }
     return OkStatus();
@@ -431,6 +429,11 @@ class FusedRun {
     m.progress->Flush();
     m.result.steps = steps;
     m.result.total_steps = total_steps_;
+    // The group's throughput so far, the first step excluded: every member trained on each batch.
+    if (measured_steps_ > 0) {
+      m.result.step_time_ms = 1000.0 * measured_seconds_ / static_cast<double>(measured_steps_);
+      m.result.samples_per_second = static_cast<double>(samples_per_step_ * measured_steps_) / measured_seconds_;
+    }
     Sha256 digest;
     for (auto& [name, tensor] : m.model->State()) {
       torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
@@ -438,9 +441,11 @@ class FusedRun {
       digest.Update(cpu.data_ptr(), cpu.numel() * cpu.element_size());
     }
     m.result.parameter_digest = digest.HexDigest();
+    if (ended_) ended_(m.index, m.result);
   }
 
   const std::vector<FusedMember>& given_;
+  const MemberEnded& ended_;
   const Recipe& r_;        // member 0's: what the members share
   const TrainOptions& o_;  // member 0's: the group's resume, stop request and GPU
   RankGathering gathering_;
@@ -456,14 +461,17 @@ class FusedRun {
   int64_t step_ = 0;
   int64_t total_steps_ = 0;
   int64_t log_interval_ = 1;
+  int64_t samples_per_step_ = 0;
+  double measured_seconds_ = 0;  // of the steps after the first
+  int64_t measured_steps_ = 0;
 };
 
 }  // namespace
 
-StatusOr<std::vector<TrainResult>> TrainFused(const std::vector<FusedMember>& members) {
+StatusOr<std::vector<TrainResult>> TrainFused(const std::vector<FusedMember>& members, const MemberEnded& ended) {
   if (members.empty()) return InvalidArgument("a fused group needs at least one member");
   try {
-    return FusedRun(members).Execute();
+    return FusedRun(members, ended).Execute();
   } catch (const c10::Error& e) {
     return Internal("LibTorch error: " + std::string(e.what_without_backtrace()));
   } catch (const std::exception& e) {

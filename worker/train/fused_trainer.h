@@ -9,6 +9,8 @@
 // A member's checkpoint is an ordinary checkpoint of its recipe: it resumes alone, or fused again.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <vector>
 
 #include "core/recipe.h"
@@ -29,6 +31,11 @@ struct FusedMember {
 // others train on; a stop request checkpoints and ends them all. An error (members that cannot be
 // fused, core/fusion.h; a data, I/O or LibTorch failure) ends the whole group. Every member starts
 // at the same step: fresh, or resumed from checkpoints of one step.
-StatusOr<std::vector<TrainResult>> TrainFused(const std::vector<FusedMember>& members);
+//
+// `ended`, when set, is called as each member ends, with its index and result (on the training
+// thread, before the others go on): the command writes the member's summary then, so the worker
+// reports a member that ends early while its group trains on.
+using MemberEnded = std::function<void(size_t member, const TrainResult& result)>;
+StatusOr<std::vector<TrainResult>> TrainFused(const std::vector<FusedMember>& members, const MemberEnded& ended = {});
 
 }  // namespace orchard::train

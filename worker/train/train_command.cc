@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/build_info.h"
 #include "core/data_fingerprint.h"
 #include "core/provenance.h"
@@ -204,7 +205,14 @@ int RunFused(const Recipe& base, const std::string& text, const std::string& ori
     member.options.provenance = &provenance[i];
     members.push_back(std::move(member));
   }
-  auto results = TrainFused(members);
+  // Each summary is written as its member ends: the worker reports a member that ends early then.
+  const auto write_summary = [&](size_t i, const TrainResult& r) {
+    const std::string& path = (*flags)[i].summary;
+    if (path.empty()) return;
+    if (const Status written = WriteFileAtomically(path, Summary(r).dump(2) + "\n"); !written.ok())
+      *env.err << "orchard-train: member " << i << ": cannot write its summary: " << written.message() << "\n";
+  };
+  auto results = TrainFused(members, write_summary);
   if (!results.ok()) {
     *env.err << "orchard-train: " << results.status().message() << "\n";
     return ExitCodeOf(results.status().code());
@@ -212,7 +220,6 @@ int RunFused(const Recipe& base, const std::string& text, const std::string& ori
   int worst = kExitCompleted;
   for (size_t i = 0; i < results->size(); ++i) {
     const TrainResult& r = (*results)[i];
-    if (!(*flags)[i].summary.empty()) std::ofstream((*flags)[i].summary) << Summary(r).dump(2) << "\n";
     if (r.outcome == TrainResult::Outcome::kDiverged) *env.err << "orchard-train: member " << i << ": " << r.message << "\n";
     const int code = ExitCodeOf(r.outcome);
     if (code == kExitDiverged || (code == kExitPreempted && worst == kExitCompleted)) worst = code;

@@ -105,7 +105,7 @@ TEST_F(AgentTest, ATrialThatSharesAGpuRunsCappedThereAndTheRoomLeftIsReported) {
 
 // A fused group (docs/fusion.md): one trainer for its members on its first member's slot; a member
 // the coordinator stops does not signal the trainer while another goes on; each member ends as its
-// own summary says.
+// own summary says, as soon as it says so.
 TEST_F(AgentTest, AFusedGroupSharesOneTrainerAndEachMemberEndsAsItsSummarySays) {
   Start();
   std::vector<v1::Attempt> group;
@@ -143,9 +143,16 @@ TEST_F(AgentTest, AFusedGroupSharesOneTrainerAndEachMemberEndsAsItsSummarySays) 
   ASSERT_TRUE(WaitFor([&] { return coordinator_.heartbeats().size() > beats + 2; }, 5));
   EXPECT_TRUE(launcher_->signals().empty()) << "member 7 still trains in that trainer";
 
-  orchard::testing::WriteFile(dir7 + "/result.json", R"({"outcome": "completed", "message": ""})");
+  // Member 8's trainer ends it (its summary appears) while member 7 trains on: reported at once, and
+  // the group still holds its slot.
   orchard::testing::WriteFile(dir8 + "/result.json",
                               R"({"outcome": "preempted", "message": "the sweep's strategy stopped it at step 20"})");
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == 1; }, 5));
+  EXPECT_EQ(coordinator_.exits()[0].attempt_id(), 8);
+  const size_t leases = coordinator_.leases().size();
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.leases().size() > leases; }, 5));
+  EXPECT_EQ(coordinator_.leases().back().free_slots(), 1);
+  orchard::testing::WriteFile(dir7 + "/result.json", R"({"outcome": "completed", "message": ""})");
   launcher_->End(101, 0, 0);
   ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == 2; }, 5));
   std::map<int64_t, v1::ReportAttemptExitRequest> exits;

@@ -62,8 +62,8 @@ TrainResult TrainAlone(const Recipe& recipe, const std::string& out, bool resume
   return *result;
 }
 
-std::vector<TrainResult> MustTrainFused(const std::vector<FusedMember>& members) {
-  auto results = TrainFused(members);
+std::vector<TrainResult> MustTrainFused(const std::vector<FusedMember>& members, const MemberEnded& ended = {}) {
+  auto results = TrainFused(members, ended);
   if (!results.ok()) throw std::runtime_error(results.status().message());
   return *results;
 }
@@ -131,8 +131,13 @@ TEST(FusedTrainerTest, AMemberItsStrategyStopsEndsAloneWithAnOrdinaryCheckpointT
   // Member 1 waits at its evaluation of step 20, where its worker stops it.
   FusedMember& stopped = members[1];
   MemberWorker worker(stopped, 20, 20, StrategyAnswer::Decision::kStop);
-  const std::vector<TrainResult> fused = MustTrainFused(members);
+  std::vector<std::pair<size_t, int64_t>> ends;  // (member, steps), as each was told
+  const std::vector<TrainResult> fused =
+      MustTrainFused(members, [&](size_t member, const TrainResult& r) { ends.emplace_back(member, r.steps); });
   worker.Done();
+  // Its end was told when it ended, before the others trained on.
+  ASSERT_EQ(ends.size(), 3u);
+  EXPECT_EQ(ends[0], (std::pair<size_t, int64_t>{1, 20}));
   EXPECT_EQ(fused[1].outcome, TrainResult::Outcome::kPreempted);
   EXPECT_EQ(fused[1].steps, 20);
   EXPECT_NE(fused[1].message.find("the sweep's strategy stopped it at step 20"), std::string::npos) << fused[1].message;
