@@ -74,10 +74,14 @@ void WorkerAgent::Impl::Lease() {
   std::map<int64_t, std::vector<v1::Attempt>> groups;  // fused groups, by their first member's attempt id
   for (const v1::Attempt& attempt : response->attempts()) {
     // Only fresh trials are fused; one that resumes or evaluates a checkpoint trains alone.
-    if (attempt.fused_group() != 0 && !attempt.resume() && !attempt.evaluate_only()) {
+    if (attempt.fused_group() == 0) {
+      Start(attempt);
+    } else if (!attempt.resume() && !attempt.evaluate_only()) {
       groups[attempt.fused_group()].push_back(attempt);
     } else {
-      Start(attempt);
+      v1::Attempt alone = attempt;  // it trains on a slot of its own
+      alone.set_slots(std::max<int64_t>(1, alone.slots()));
+      Start(alone);
     }
   }
   for (const auto& [first, members] : groups) StartFused(members);
@@ -202,8 +206,13 @@ void WorkerAgent::Impl::StartFused(const std::vector<v1::Attempt>& group) {
     if (!recipe) continue;
     running.fused = true;
     // Its summary says it ended (HandleExits): none may be left from before.
-    std::error_code ignored;
-    fs::remove(running.dir / "result.json", ignored);
+    std::error_code error;
+    fs::remove(running.dir / "result.json", error);
+    if (error) {
+      ReportExit(attempt.attempt_id(), 1, 0, "cannot remove an old result.json from " + running.dir.string() + ": " +
+                                                 error.message());
+      continue;
+    }
     if (!running.answers_decisions) {
       // A fused member hears every decision through its answer file, even where its trainer does not
       // wait for them (SIGTERM would end the whole group): a stop or pause ends it at its next logged step.

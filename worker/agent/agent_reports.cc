@@ -125,8 +125,11 @@ void WorkerAgent::Impl::EndRunning(std::map<int64_t, Running>::iterator it, int 
   Running& running = it->second;
   Say("attempt " + std::to_string(it->first) + " ended: " + reason);
   running.exit = MakeExit(it->first, exit_code, signal, reason);
-  // A fused group's processes are counted once, with the member that holds its slot.
-  if (!running.fused || running.attempt.slots() > 0) {
+  // A fused group's processes are counted once, with the last of its members to end.
+  const bool last_of_its_trainer = std::none_of(running_.begin(), running_.end(), [&](const auto& r) {
+    return r.first != it->first && r.second.pid == running.pid;
+  });
+  if (last_of_its_trainer) {
     running.exit.set_cpu_seconds(running.usage.cpu_seconds);
     running.exit.set_peak_memory_bytes(running.usage.peak_memory_bytes);
     running.exit.set_gpu_peak_memory_bytes(running.usage.gpu_peak_memory_bytes);
@@ -157,17 +160,19 @@ bool WorkerAgent::Impl::HandleExits() {
     }
   }
   // A fused member that ended while its group trains on (stopped, paused or diverged) is reported
-  // now; the slot it held, if any, passes to a member still training.
+  // now, and the slot it held, if any, passes to a member still training. The last member of a trainer
+  // waits for its exit: until then the trainer holds its slot and GPUs.
   bool member_ended = false;
   for (auto it = running_.begin(); it != running_.end();) {
     auto next = std::next(it);
-    const std::optional<MemberEnd> member = it->second.fused ? MemberEndOf(it->second) : std::nullopt;
+    const int pid = it->second.pid;
+    const auto heir = std::find_if(running_.begin(), running_.end(),
+                                   [&](const auto& r) { return r.first != it->first && r.second.pid == pid; });
+    const std::optional<MemberEnd> member =
+        it->second.fused && heir != running_.end() ? MemberEndOf(it->second) : std::nullopt;
     if (member) {
-      const int pid = it->second.pid;
-      const int64_t slots = it->second.attempt.slots();
+      if (it->second.attempt.slots() > 0) heir->second.attempt.set_slots(it->second.attempt.slots());
       EndRunning(it, member->exit_code, 0, member->reason);
-      const auto heir = std::find_if(running_.begin(), running_.end(), [&](const auto& r) { return r.second.pid == pid; });
-      if (slots > 0 && heir != running_.end()) heir->second.attempt.set_slots(slots);
       member_ended = true;
     }
     it = next;

@@ -322,7 +322,8 @@ class FusedRun {
         if (metric_written) ends_here[k] = AwaitDecision(m);
         if (ends_here[k].empty() && logged) ends_here[k] = DecidedSinceItsWait(m);
       }
-      stop = stop || StopRequested();  // a stop request may have come during a wait
+      // A stop request may have come during a wait (waits are at logged steps, whose tallies were read).
+      if (logged) stop = stop || StopRequested();
       for (int64_t k = 0; k < members; ++k) {
         Member& m = *members_[k];
         if (!m.training) continue;

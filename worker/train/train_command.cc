@@ -166,7 +166,7 @@ int RunFused(const Recipe& base, const std::string& text, const std::string& ori
     auto made = env.make_communicator(base, &cuda_device);
     if (!made.ok()) {
       *env.err << "orchard-train: cannot set up the rank's communicator: " << made.status().message() << "\n";
-      return kExitFailed;
+      return made.status().code() == StatusCode::kInvalidArgument ? kExitBadInput : kExitFailed;
     }
     if ((*made)->size() > 1) {
       *env.err << "orchard-train: a fused group trains on one rank, but this run has " << (*made)->size()

@@ -103,11 +103,8 @@ TEST_F(AgentTest, ATrialThatSharesAGpuRunsCappedThereAndTheRoomLeftIsReported) {
   EXPECT_TRUE(Stop().ok());
 }
 
-// A fused group (docs/fusion.md): one trainer for its members on its first member's slot; a member
-// the coordinator stops does not signal the trainer while another goes on; each member ends as its
-// own summary says, as soon as it says so.
-TEST_F(AgentTest, AFusedGroupSharesOneTrainerAndEachMemberEndsAsItsSummarySays) {
-  Start();
+// A fused group of attempts 7 (its first member, holding its slot) and 8, offered in one lease.
+std::vector<v1::Attempt> FusedGroup() {
   std::vector<v1::Attempt> group;
   for (int64_t id : {7, 8}) {
     v1::Attempt member = MakeAttempt(id);
@@ -120,7 +117,15 @@ TEST_F(AgentTest, AFusedGroupSharesOneTrainerAndEachMemberEndsAsItsSummarySays) 
     member.set_fused_group(7);
     group.push_back(member);
   }
-  coordinator_.Offer(group);
+  return group;
+}
+
+// A fused group (docs/fusion.md): one trainer for its members on its first member's slot; a member
+// the coordinator stops does not signal the trainer while another goes on; a member that ends while
+// another goes on is reported as its own summary says, at once; the last waits for the trainer's exit.
+TEST_F(AgentTest, AFusedGroupSharesOneTrainerAndEachMemberEndsAsItsSummarySays) {
+  Start();
+  coordinator_.Offer(FusedGroup());
   ASSERT_TRUE(WaitFor([&] { return launcher_->launches().size() == 1; }, 5));
   const std::string dir7 = (storage_.path() / "sweep-1/trial-7").string();
   const std::string dir8 = (storage_.path() / "sweep-1/trial-8").string();
@@ -143,16 +148,16 @@ TEST_F(AgentTest, AFusedGroupSharesOneTrainerAndEachMemberEndsAsItsSummarySays) 
   ASSERT_TRUE(WaitFor([&] { return coordinator_.heartbeats().size() > beats + 2; }, 5));
   EXPECT_TRUE(launcher_->signals().empty()) << "member 7 still trains in that trainer";
 
-  // Member 8's trainer ends it (its summary appears) while member 7 trains on: reported at once, and
-  // the group still holds its slot.
   orchard::testing::WriteFile(dir8 + "/result.json",
                               R"({"outcome": "preempted", "message": "the sweep's strategy stopped it at step 20"})");
   ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == 1; }, 5));
   EXPECT_EQ(coordinator_.exits()[0].attempt_id(), 8);
-  const size_t leases = coordinator_.leases().size();
-  ASSERT_TRUE(WaitFor([&] { return coordinator_.leases().size() > leases; }, 5));
-  EXPECT_EQ(coordinator_.leases().back().free_slots(), 1);
+  // Member 7's summary: it is the trainer's last member, so it waits for the exit, holding the slot.
   orchard::testing::WriteFile(dir7 + "/result.json", R"({"outcome": "completed", "message": ""})");
+  const size_t leases = coordinator_.leases().size();
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.leases().size() > leases + 2; }, 5));
+  EXPECT_EQ(coordinator_.leases().back().free_slots(), 1);
+  EXPECT_EQ(coordinator_.exits().size(), 1u);
   launcher_->End(101, 0, 0);
   ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == 2; }, 5));
   std::map<int64_t, v1::ReportAttemptExitRequest> exits;
@@ -161,6 +166,22 @@ TEST_F(AgentTest, AFusedGroupSharesOneTrainerAndEachMemberEndsAsItsSummarySays) 
   EXPECT_EQ(exits.at(7).reason(), "completed");
   EXPECT_EQ(exits.at(8).exit_code(), train::kExitPreempted);
   EXPECT_EQ(exits.at(8).reason(), "the sweep's strategy stopped it at step 20");
+  EXPECT_TRUE(Stop().ok());
+}
+
+// The member that holds the group's slot ends first: the slot passes to the member still training.
+TEST_F(AgentTest, WhenAFusedGroupsFirstMemberEndsFirstItsSlotStaysWithTheGroup) {
+  Start();
+  coordinator_.Offer(FusedGroup());
+  ASSERT_TRUE(WaitFor([&] { return launcher_->launches().size() == 1; }, 5));
+  orchard::testing::WriteFile((storage_.path() / "sweep-1/trial-7/result.json").string(),
+                              R"({"outcome": "diverged", "message": "diverged at step 12: loss is nan"})");
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == 1; }, 5));
+  EXPECT_EQ(coordinator_.exits()[0].attempt_id(), 7);
+  EXPECT_EQ(coordinator_.exits()[0].exit_code(), train::kExitDiverged);
+  const size_t leases = coordinator_.leases().size();
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.leases().size() > leases + 2; }, 5));
+  EXPECT_EQ(coordinator_.leases().back().free_slots(), 1) << "member 8 holds the group's slot now";
   EXPECT_TRUE(Stop().ok());
 }
 
