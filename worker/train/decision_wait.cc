@@ -40,7 +40,8 @@ bool DecisionWait::Read(StrategyAnswer* answer) {
   return true;
 }
 
-DecisionWait::Outcome DecisionWait::AtEvaluation(int64_t step, const std::atomic<bool>* stop_requested) {
+DecisionWait::Outcome DecisionWait::AtEvaluation(int64_t step, const std::atomic<bool>* stop_requested,
+                                                 std::optional<Clock::time_point> not_after) {
   StrategyAnswer answer;
   const auto answers = [&] {
     return answer.step == step || (answer.step > step && answer.decision != StrategyAnswer::Decision::kContinue);
@@ -50,11 +51,12 @@ DecisionWait::Outcome DecisionWait::AtEvaluation(int64_t step, const std::atomic
   if (Read(&answer) && answers()) return {KindOf(answer.decision), 0};
   if (next_step_ <= 0 || step < next_step_) return {};
   const auto start = Clock::now();
+  const auto give_up = not_after ? std::min(start + timeout_, *not_after) : start + timeout_;
   const auto waited = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   for (;;) {
     if (Read(&answer) && answers()) return {KindOf(answer.decision), waited()};
     if (stop_requested && stop_requested->load()) return {Kind::kStopRequested, waited()};
-    if (Clock::now() - start >= timeout_) {
+    if (Clock::now() >= give_up) {
       next_step_ = 0;
       return {Kind::kTimedOut, waited()};
     }

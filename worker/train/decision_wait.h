@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/strategy_answer.h"
@@ -36,7 +37,10 @@ class DecisionWait {
   // answer for `step` arrives, `stop_requested` is set, or the timeout passes. A continue answers
   // only its own step (a resumed attempt's old reports are judged again, at steps past this one); a
   // stop or pause answers any step up to its own.
-  Outcome AtEvaluation(int64_t step, const std::atomic<bool>* stop_requested);
+  // `not_after`, when given, ends the wait there if that comes before the timeout: the members of a
+  // fused group wait for their answers together, within one timeout.
+  Outcome AtEvaluation(int64_t step, const std::atomic<bool>* stop_requested,
+                       std::optional<std::chrono::steady_clock::time_point> not_after = std::nullopt);
 
   // kStop or kPause when the newest answer for this attempt stops or pauses it, whatever step it
   // answered; else kContinue. Reads the file, never waits: how a decision that arrived after its wait

@@ -315,11 +315,13 @@ class FusedRun {
       // Then the strategy's decisions: at a judged evaluation each member waits for its own, and a
       // stop or pause that arrived after its wait ends a member at its next logged step.
       std::vector<std::string> ends_here(members_.size());  // why a member ends here; empty: it goes on
+      // One timeout for all: a silent coordinator costs the group one timeout, not one a member.
+      const auto decisions_due = Clock::now() + std::chrono::seconds(r_.sweep.decision_timeout_seconds);
       for (int64_t k = 0; k < members && !last; ++k) {
         Member& m = *members_[k];
         if (!m.training) continue;
         const bool metric_written = m.recipe.sweep.metric == "train_loss" ? logged : !evals[k].empty();
-        if (metric_written) ends_here[k] = AwaitDecision(m);
+        if (metric_written) ends_here[k] = AwaitDecision(m, decisions_due);
         if (ends_here[k].empty() && logged) ends_here[k] = DecidedSinceItsWait(m);
       }
       // A stop request may have come during a wait (waits are at logged steps, whose tallies were read).
@@ -385,10 +387,10 @@ class FusedRun {
 
   // As a run alone (trainer.cc): why the strategy's decision at this judged evaluation ends member
   // `m` here, or empty (a stop request during the wait is the caller's to see).
-  std::string AwaitDecision(Member& m) {
+  std::string AwaitDecision(Member& m, Clock::time_point due) {
     if (!m.decisions || m.recipe.sweep.decision_timeout_seconds <= 0) return std::string();
     m.progress->Flush();  // the worker must see the report it is to answer
-    const DecisionWait::Outcome outcome = m.decisions->AtEvaluation(step_, o_.stop_requested);
+    const DecisionWait::Outcome outcome = m.decisions->AtEvaluation(step_, o_.stop_requested, due);
     using Kind = DecisionWait::Kind;
     if (outcome.kind == Kind::kTimedOut && !m.decision_timeout_told) {
       m.decision_timeout_told = true;

@@ -184,6 +184,26 @@ TEST(FusedTrainerTest, ADecisionTheMemberDoesNotWaitForEndsItAtItsNextLoggedStep
   EXPECT_EQ(fused[1].steps, 60);
 }
 
+// With the coordinator silent, the members wait out one timeout together, not one each.
+TEST(FusedTrainerTest, MembersWaitingForTheirDecisionsShareOneTimeout) {
+  TempDir dir;
+  std::vector<FusedMember> members = Members(dir, "fused");
+  for (FusedMember& member : members) {
+    member.recipe.sweep.decision_timeout_seconds = 1;
+    member.options.epoch = 1;
+    member.options.decision_file = member.options.output_dir + "/decision.json";
+    std::filesystem::create_directories(member.options.output_dir);
+    // Judged at step 20, and nobody answers.
+    ASSERT_TRUE(WriteFileAtomically(member.options.decision_file, StrategyAnswerJson({.attempt = 1, .next_step = 20})).ok());
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<TrainResult> fused = MustTrainFused(members);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (const TrainResult& r : fused) EXPECT_EQ(r.steps, 60);
+  EXPECT_GE(seconds, 1) << "they waited for the decisions at step 20";
+  EXPECT_LT(seconds, 2.5) << "one timeout for the group (three in turn would take 3 s)";
+}
+
 TEST(FusedTrainerTest, AKilledGroupResumesFusedFromItsMembersCheckpoints) {
   TempDir dir;
   const std::vector<TrainResult> straight = MustTrainFused(Members(dir, "straight"));
