@@ -189,7 +189,7 @@ TEST(FusedTrainerTest, MembersWaitingForTheirDecisionsShareOneTimeout) {
   TempDir dir;
   std::vector<FusedMember> members = Members(dir, "fused");
   for (FusedMember& member : members) {
-    member.recipe.sweep.decision_timeout_seconds = 3;
+    member.recipe.sweep.decision_timeout_seconds = 4;
     member.options.epoch = 1;
     member.options.decision_file = member.options.output_dir + "/decision.json";
     std::filesystem::create_directories(member.options.output_dir);
@@ -200,9 +200,10 @@ TEST(FusedTrainerTest, MembersWaitingForTheirDecisionsShareOneTimeout) {
   const std::vector<TrainResult> fused = MustTrainFused(members);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const TrainResult& r : fused) EXPECT_EQ(r.steps, 60);
-  EXPECT_GE(seconds, 3) << "they waited for the decisions at step 20";
-  // Three waits in turn would take 9 s; the margin is for a loaded machine.
-  EXPECT_LT(seconds, 7) << "one timeout for the group";
+  EXPECT_GE(seconds, 4) << "they waited for the decisions at step 20";
+  // Three waits in turn would take 12 s; the margin is for a loaded machine (up to 4.8 s measured
+  // while the whole suite ran beside it).
+  EXPECT_LT(seconds, 9) << "one timeout for the group";
 }
 
 TEST(FusedTrainerTest, AKilledGroupResumesFusedFromItsMembersCheckpoints) {
