@@ -7,7 +7,6 @@
 #include <optional>
 
 #include "core/fusion.h"
-#include "core/sha256.h"
 #include "kernels/kernels.h"
 #include "worker/train/batch_prefetcher.h"
 #include "worker/train/datasets.h"
@@ -394,10 +393,7 @@ class FusedRun {
     using Kind = DecisionWait::Kind;
     if (outcome.kind == Kind::kTimedOut && !m.decision_timeout_told) {
       m.decision_timeout_told = true;
-      m.progress->Say("no decision from the sweep's strategy for step " + std::to_string(step_) + " within " +
-                      std::to_string(m.recipe.sweep.decision_timeout_seconds) +
-                      " s (sweep.decision_timeout_seconds); training on without it, and waiting again only once an "
-                      "answer arrives (said once)");
+      m.progress->Say(NoDecisionLine(step_, static_cast<double>(m.recipe.sweep.decision_timeout_seconds)));
     }
     return EndingOf(outcome.kind);
   }
@@ -414,15 +410,12 @@ class FusedRun {
 
   // As a run alone: the member ends at the first step that was not finite, its model the one before.
   void EndDiverged(Member& m, const StepTally::Reading& reading) {
-    const int64_t at = reading.diverged_at > 0 ? reading.diverged_at : step_;
-    const double loss =
-        reading.diverged_at > 0 ? reading.diverged_loss : reading.loss_sum / static_cast<double>(reading.steps);
-    const double norm = reading.diverged_at > 0 ? reading.diverged_norm : reading.last_norm;
-    m.progress->Record(at, "train_loss", loss);
+    const Divergence d = StepTally::DivergenceOf(reading, step_);
+    m.progress->Record(d.step, "train_loss", d.loss);
     m.result.outcome = TrainResult::Outcome::kDiverged;
-    m.result.message = DivergenceMessage(at, loss, norm);
+    m.result.message = DivergenceMessage(d.step, d.loss, d.norm);
     m.progress->Say(m.result.message);
-    Finish(m, reading.diverged_at > 0 ? at - 1 : step_);
+    Finish(m, d.steps_kept);
   }
 
   void Finish(Member& m) { Finish(m, step_); }
@@ -437,13 +430,7 @@ class FusedRun {
       m.result.step_time_ms = 1000.0 * measured_seconds_ / static_cast<double>(measured_steps_);
       m.result.samples_per_second = static_cast<double>(samples_per_step_ * measured_steps_) / measured_seconds_;
     }
-    Sha256 digest;
-    for (auto& [name, tensor] : m.model->State()) {
-      torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
-      digest.Update(name.data(), name.size());
-      digest.Update(cpu.data_ptr(), cpu.numel() * cpu.element_size());
-    }
-    m.result.parameter_digest = digest.HexDigest();
+    m.result.parameter_digest = ParameterDigest(*m.model);
     if (ended_) ended_(m.index, m.result);
   }
 

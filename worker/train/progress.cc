@@ -52,6 +52,14 @@ std::string EvaluationLine(int64_t step, const std::map<std::string, double>& me
   return line;
 }
 
+std::string NoDecisionLine(int64_t step, double seconds) {
+  std::ostringstream said;
+  said << "no decision from the sweep's strategy for step " << step << " within " << seconds
+       << " s (sweep.decision_timeout_seconds); training on without it, and waiting again only once an answer "
+          "arrives (said once)";
+  return said.str();
+}
+
 std::string DivergenceMessage(int64_t step, double loss, double grad_norm) {
   std::ostringstream why;
   why << "diverged at step " << step << ": "

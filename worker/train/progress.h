@@ -64,6 +64,8 @@ std::string HeaderLine(const RunDescription& run);
 std::string StepLine(const StepReport& report);
 // "evaluated at step 30: val_accuracy 0.875 val_loss 0.757785".
 std::string EvaluationLine(int64_t step, const std::map<std::string, double>& metrics);
+// Said once when the strategy's decision for `step` did not come within `seconds`.
+std::string NoDecisionLine(int64_t step, double seconds);
 // The message of a run that diverged at `step`: the loss when it is not finite, else the gradient norm.
 std::string DivergenceMessage(int64_t step, double loss, double grad_norm);
 

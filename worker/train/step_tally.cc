@@ -13,6 +13,11 @@ StepTally::StepTally(const torch::Device& device, RankGathering& gathering)
 
 kernels::StepVerdict* StepTally::verdict() { return reinterpret_cast<kernels::StepVerdict*>(verdict_.data_ptr()); }
 
+Divergence StepTally::DivergenceOf(const Reading& reading, int64_t step) {
+  if (reading.diverged_at > 0) return {reading.diverged_at, reading.diverged_loss, reading.diverged_norm, reading.diverged_at - 1};
+  return {step, reading.loss_sum / static_cast<double>(reading.steps), reading.last_norm, step};
+}
+
 StatusOr<StepTally::Reading> StepTally::Read(int64_t step, bool stop_requested) {
   kernels::StepVerdict v;
   const torch::Tensor on_host = verdict_.to(torch::kCPU);

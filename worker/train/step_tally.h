@@ -21,6 +21,15 @@
 
 namespace orchard::train {
 
+// Where a run whose reading says it diverged ends: at the first step that was not finite (the
+// optimizer skipped it and every later one, so the model is the one of the step before), or, when only
+// the mean loss overflowed with every step finite, at `step`, the latest.
+struct Divergence {
+  int64_t step = 0;        // the step named in the message
+  double loss = 0, norm = 0;
+  int64_t steps_kept = 0;  // the optimizer steps the model holds
+};
+
 class StepTally {
  public:
   // The steps since the host last looked, as every rank agrees on them.
@@ -45,6 +54,8 @@ class StepTally {
   // ranks on the losses, on stopping and on divergence: one small collective, and after a divergence
   // one more to agree on its step. `step` counts the steps taken, the latest judged one included.
   StatusOr<Reading> Read(int64_t step, bool stop_requested);
+
+  static Divergence DivergenceOf(const Reading& reading, int64_t step);
 
  private:
   torch::Tensor verdict_;

@@ -48,16 +48,12 @@ StatusOr<std::string> ReadRecipeText(const std::string& path) {
   return text.str();
 }
 
-// What the command knows of the run's origins; Train adds the libraries and the device. A data file
-// that cannot be read is left out here: loading it fails next, with the better message.
-Provenance DescribeOrigins(const Recipe& recipe, const std::string& text, const std::string& origin,
-                           const std::vector<std::string>& overrides, int64_t epoch) {
+// What the command knows of the run's origins; Train adds the libraries and the device. Shared by
+// every trial of `recipe` (the members of a fused group read the same data): the data files'
+// fingerprints, the build and the host. A data file that cannot be read is left out here: loading
+// it fails next, with the better message.
+Provenance DescribeSharedOrigins(const Recipe& recipe) {
   Provenance p;
-  p.attempt = epoch;
-  p.recipe_file = origin;
-  // The recipe parsed, so this cannot fail.
-  p.resolved_recipe = TrialRecipeYaml(text, origin, overrides).value();
-  p.recipe_sha256 = Sha256Hex(p.resolved_recipe);
   FingerprintCache cache(DefaultFingerprintCacheFile());
   for (const std::string& file : InputFiles(recipe)) {
     StatusOr<FileFingerprint> fingerprint = cache.Fingerprint(file);
@@ -70,6 +66,18 @@ Provenance DescribeOrigins(const Recipe& recipe, const std::string& text, const 
   p.dirty = build.dirty;
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) == 0) p.host = host;
+  return p;
+}
+
+// `shared` (DescribeSharedOrigins) completed for one trial: its resolved recipe and seeds.
+Provenance DescribeOrigins(Provenance shared, const Recipe& recipe, const std::string& text, const std::string& origin,
+                           const std::vector<std::string>& overrides, int64_t epoch) {
+  Provenance& p = shared;
+  p.attempt = epoch;
+  p.recipe_file = origin;
+  // The recipe parsed, so this cannot fail.
+  p.resolved_recipe = TrialRecipeYaml(text, origin, overrides).value();
+  p.recipe_sha256 = Sha256Hex(p.resolved_recipe);
   p.train_seed = recipe.train.seed;
   p.data_seed = recipe.data.seed;
   return p;
@@ -177,6 +185,7 @@ int RunFused(const Recipe& base, const std::string& text, const std::string& ori
   }
   std::vector<FusedMember> members;
   std::vector<Provenance> provenance(flags->size());
+  const Provenance shared = DescribeSharedOrigins(base);
   std::vector<std::unique_ptr<PrefixedLines>> prefixes;
   std::vector<std::unique_ptr<std::ostream>> streams;
   for (size_t i = 0; i < flags->size(); ++i) {
@@ -201,7 +210,7 @@ int RunFused(const Recipe& base, const std::string& text, const std::string& ori
       streams.push_back(std::make_unique<std::ostream>(prefixes.back().get()));
       member.options.progress = streams.back().get();
     }
-    provenance[i] = DescribeOrigins(*recipe, text, origin, all, f.epoch);
+    provenance[i] = DescribeOrigins(shared, *recipe, text, origin, all, f.epoch);
     member.options.provenance = &provenance[i];
     members.push_back(std::move(member));
   }
@@ -313,7 +322,7 @@ int RunTrainCommand(const std::vector<std::string>& args, const TrainCommandEnv&
   options.gpu_memory_fraction = gpu_memory_fraction;
   ApplyGpuMemoryShare(gpu_memory_fraction);
   // Described before the ranks meet: hashing new data can take longer than a collective may wait.
-  Provenance provenance = DescribeOrigins(*recipe, *text, origin, overrides, epoch);
+  Provenance provenance = DescribeOrigins(DescribeSharedOrigins(*recipe), *recipe, *text, origin, overrides, epoch);
   std::unique_ptr<comm::Communicator> communicator;
   if (env.make_communicator) {
     auto made = env.make_communicator(*recipe, &options.cuda_device);

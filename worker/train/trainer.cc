@@ -358,15 +358,12 @@ class Run {
   // after it, so the model (and the step count) is the one before it. A mean loss that overflowed
   // with every step finite ends it at the latest step.
   TrainResult Diverged(const StepTally::Reading& reading) {
-    const int64_t at = reading.diverged_at > 0 ? reading.diverged_at : step_;
-    const double loss =
-        reading.diverged_at > 0 ? reading.diverged_loss : reading.loss_sum / static_cast<double>(reading.steps);
-    const double norm = reading.diverged_at > 0 ? reading.diverged_norm : reading.last_norm;
-    if (reading.diverged_at > 0) step_ = at - 1;
-    progress_->Record(at, "train_loss", loss);
+    const Divergence d = StepTally::DivergenceOf(reading, step_);
+    step_ = d.steps_kept;
+    progress_->Record(d.step, "train_loss", d.loss);
     progress_->Flush();
     result_.outcome = TrainResult::Outcome::kDiverged;
-    result_.message = DivergenceMessage(at, loss, norm);
+    result_.message = DivergenceMessage(d.step, d.loss, d.norm);
     progress_->Say(result_.message);
     return Finish();
   }
@@ -394,12 +391,7 @@ class Run {
       if (outcome.kind == Kind::kPause) verdict[1] = 1;
       if (outcome.kind == Kind::kTimedOut && !decision_timeout_told_) {
         decision_timeout_told_ = true;
-        std::ostringstream said;
-        said << "no decision from the sweep's strategy for step " << step_ << " within "
-             << DecisionDeadline().count() / 1000.0
-             << " s (sweep.decision_timeout_seconds); training on without it, and waiting again only once an answer "
-                "arrives (said once)";
-        progress_->Say(said.str());
+        progress_->Say(NoDecisionLine(step_, DecisionDeadline().count() / 1000.0));
       }
     }
     if (o_.stop_requested && o_.stop_requested->load()) verdict[2] = 1;
@@ -414,13 +406,7 @@ class Run {
     progress_->Flush();
     result_.steps = step_;
     result_.total_steps = total_steps_;
-    Sha256 digest;
-    for (auto& [name, tensor] : model_->State()) {
-      torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
-      digest.Update(name.data(), name.size());
-      digest.Update(cpu.data_ptr(), cpu.numel() * cpu.element_size());
-    }
-    result_.parameter_digest = digest.HexDigest();
+    result_.parameter_digest = ParameterDigest(*model_);
     return result_;
   }
 
@@ -538,6 +524,16 @@ Status WriteProvenance(Provenance& p, const torch::Device& device, int ranks, in
   p.start_step = start_step;
   p.recorded_at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   return WriteFileAtomically((std::filesystem::path(output_dir) / "provenance.json").string(), ProvenanceJson(p));
+}
+
+std::string ParameterDigest(Model& model) {
+  Sha256 digest;
+  for (auto& [name, tensor] : model.State()) {
+    torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
+    digest.Update(name.data(), name.size());
+    digest.Update(cpu.data_ptr(), cpu.numel() * cpu.element_size());
+  }
+  return digest.HexDigest();
 }
 
 void ApplyGpuMemoryShare(double fraction) {

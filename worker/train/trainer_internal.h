@@ -10,6 +10,7 @@
 #include "core/recipe.h"
 #include "core/status.h"
 #include "worker/train/datasets.h"
+#include "worker/train/models.h"
 
 namespace orchard::train {
 
@@ -37,6 +38,9 @@ torch::Tensor Loss(const std::string& task, const torch::Tensor& out, const torc
 // The device train.device names (`cuda_device` for auto and cuda); Unavailable when this machine
 // or this build lacks it. Notes on `progress` that bf16 applies to GPUs only.
 StatusOr<torch::Device> ResolveDevice(const TrainSpec& train, int cuda_device, std::ostream* progress);
+
+// SHA-256 of the model's parameters and buffers with their names (TrainResult::parameter_digest).
+std::string ParameterDigest(Model& model);
 
 // Adds the libraries, `device`, the world size and the start step to `p` and writes it to
 // <output_dir>/provenance.json.
