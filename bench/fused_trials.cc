@@ -3,15 +3,19 @@
 // on this machine's slots, once with sweep.fuse: off (each trial its own trainer and model) and then
 // with each sweep.fuse setting asked for (groups of up to K trials, or auto; each group one trainer
 // and one fused model). The figure is trials per hour: trials over the wall time from `orchard run`'s start to its
-// exit. The sweeps draw the same hyperparameters (same seed), so their best results are shown too.
+// exit, the median over --repeats runs of each setting (taken in turns, so a slow spell of a shared
+// machine falls on all of them). The sweeps draw the same hyperparameters (same seed), so their best
+// results are shown too.
 //
-//   build/bin/orchard-bench-fused [--model mlp|cnn] [--trials 32] [--slots 2] [--fuse 4,8,16,auto] [--device cpu]
+//   build/bin/orchard-bench-fused [--model mlp|cnn] [--trials 32] [--slots 2] [--fuse 4,8,16,auto] [--repeats 3]
+//                                 [--device cpu]
 //
 // --model mlp is quickstart's (recipes/quickstart.yaml: hidden [64, 64], 8192 samples of 32
 // features, 800 steps of 64); cnn is digits' (recipes/digits.yaml: a residual CNN of 16 channels,
 // 15 epochs of 32 on the 8x8 digits). --device cuda trains on the GPU (the program is the same).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -59,12 +63,18 @@ std::string Recipe(const std::string& model, int trials, const std::string& devi
          "    optimizer.weight_decay: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-1}\n";
 }
 
+std::string Fixed(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", seconds);
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"orchard-bench-fused: trials per hour of a sweep with fused trials against one trial per slot."};
   std::string model = "mlp", device = "cpu";
-  int trials = 32, slots = 2;
+  int trials = 32, slots = 2, repeats = 3;
   std::vector<std::string> fuse = {"4", "8", "16", "auto"};
   bool keep_state = false;
   app.add_option("--model", model, "The sweep's trials: mlp (quickstart's) or cnn (digits')")
@@ -74,6 +84,7 @@ int main(int argc, char** argv) {
   app.add_option("--fuse", fuse, "The sweep.fuse settings to measure, comma-separated: group sizes (2 to 256) or auto")
       ->delimiter(',')
       ->check(CLI::IsMember({"auto"}) | CLI::Range(2, 256));
+  app.add_option("--repeats", repeats, "Runs of each setting; the median wall time counts")->check(CLI::Range(1, 100));
   app.add_option("--device", device, "train.device of the trials")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_flag("--keep-state", keep_state, "Keep each sweep's state directory and print where");
   CLI11_PARSE(app, argc, argv);
@@ -89,16 +100,27 @@ int main(int argc, char** argv) {
                 return settings;
               }().c_str());
   try {
-    std::vector<std::pair<std::string, SweepFigures>> rows;
-    rows.emplace_back("off", RunLocalSweep(orchard.string(), recipe, {"sweep.fuse=off"}, slots, "orchard-bench-fused-off-", keep_state));
-    for (const std::string& k : fuse) {
-      rows.emplace_back(k, RunLocalSweep(orchard.string(), recipe, {"sweep.fuse=" + k}, slots,
-                                         "orchard-bench-fused-" + k + "-", keep_state));
+    std::vector<std::string> settings = {"off"};
+    settings.insert(settings.end(), fuse.begin(), fuse.end());
+    std::vector<std::vector<SweepFigures>> runs(settings.size());
+    for (int r = 0; r < repeats; ++r) {
+      for (size_t i = 0; i < settings.size(); ++i) {
+        runs[i].push_back(RunLocalSweep(orchard.string(), recipe, {"sweep.fuse=" + settings[i]}, slots,
+                                        "orchard-bench-fused-" + settings[i] + "-", keep_state));
+      }
     }
-    std::printf("%-6s %-10s %-16s %9s %12s %14s\n", "fuse", "sweep", "trials", "wall s", "trials/h", "best val_acc");
-    for (const auto& [k, f] : rows) {
-      std::printf("%-6s %-10s %-16s %9.1f %12.0f %14.4f\n", k.c_str(), f.state.c_str(), TrialStates(f).c_str(), f.seconds,
-                  3600.0 * trials / f.seconds, f.best);
+    std::vector<std::pair<std::string, SweepFigures>> rows;
+    std::printf("%-6s %-10s %-16s %9s %12s %14s  %s\n", "fuse", "sweep", "trials", "wall s", "trials/h", "best val_acc",
+                "each run's wall s");
+    for (size_t i = 0; i < settings.size(); ++i) {
+      std::vector<SweepFigures> sorted = runs[i];
+      std::sort(sorted.begin(), sorted.end(), [](const SweepFigures& a, const SweepFigures& b) { return a.seconds < b.seconds; });
+      const SweepFigures& f = sorted[sorted.size() / 2];
+      std::string each;
+      for (const SweepFigures& run : runs[i]) each += (each.empty() ? "" : " ") + Fixed(run.seconds);
+      std::printf("%-6s %-10s %-16s %9.1f %12.0f %14.4f  %s\n", settings[i].c_str(), f.state.c_str(), TrialStates(f).c_str(),
+                  f.seconds, 3600.0 * trials / f.seconds, f.best, each.c_str());
+      rows.emplace_back(settings[i], f);
     }
     const SweepFigures& alone = rows.front().second;
     for (size_t i = 1; i < rows.size(); ++i) {

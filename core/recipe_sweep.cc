@@ -27,6 +27,9 @@ int64_t CheckFusableModel(Fields& f, const Recipe& base, const SweepSpec& s, int
                     "yet " + base.model.type + "); set fuse: off");
   if (s.ranks > 1)
     f.Error("fuse", "fuses single-rank trials, but sweep.ranks is " + std::to_string(s.ranks) + "; set fuse: off or ranks: 1");
+  if (base.optimizer.impl != "fused")
+    f.Error("fuse", "steps a group's members in one pass of Orchard's fused optimizer, but optimizer.impl is " +
+                        base.optimizer.impl + "; set optimizer.impl: fused or fuse: off");
   if (s.gpu_memory_gib > 0 || s.gpu_fraction > 0)
     f.Error("fuse", "trains a group on one slot, which a share of a GPU (sweep.gpu_memory_gib, gpu_fraction) cannot hold "
                     "(the group's memory grows with its members); keep one of the two");

@@ -1,6 +1,6 @@
 // CUDA twin of the gradient judgement (grad_norm_cpu.cc): one launch reduces every chunk of every
-// buffer to a per-chunk partial sum, a second (one thread) adds them in chunk order, as the CPU twin
-// does, and writes the verdict. Nothing comes back to the host. The tables are planned once for a set
+// buffer of every group to a per-chunk partial sum, a second (one thread a group) adds each group's in
+// chunk order, as the CPU twin does, and writes its verdict. Nothing comes back to the host. The tables are planned once for a set
 // of gradient buffers and kept while the same buffers come back (every step of a run), so a step
 // allocates nothing and copies no table.
 #include <cmath>
@@ -33,57 +33,74 @@ __global__ void SumSquaresKernel(const FloatSpan* spans, const Chunk* chunks, in
   }
 }
 
-// One thread: the partial sums in chunk order (so the norm does not depend on the launch shape).
-__global__ void VerdictKernel(const double* partials, int64_t chunk_count, const float* loss, double max_norm,
-                              StepVerdict* verdict) {
-  double sum = 0;
-  for (int64_t c = 0; c < chunk_count; ++c) sum += partials[c];
-  RecordJudgement(*verdict, sum, loss, max_norm);
+// A group's chunks and its clip norm, as the verdict kernel reads them.
+struct JudgedGroup {
+  int64_t begin, end;  // its chunks
+  double max_norm;
+};
+
+// One thread a group: its partial sums in chunk order (so the norm does not depend on the launch shape).
+__global__ void VerdictKernel(const double* partials, const JudgedGroup* groups, int64_t group_count, const float* losses,
+                              StepVerdict* verdicts) {
+  for (int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; g < group_count;
+       g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    double sum = 0;
+    for (int64_t c = groups[g].begin; c < groups[g].end; ++c) sum += partials[c];
+    RecordJudgement(verdicts[g], sum, losses != nullptr ? losses + g : nullptr, groups[g].max_norm);
+  }
 }
 
-// The device tables for one set of gradient buffers.
+// The device tables for one set of groups of gradient buffers.
 struct GradNormPlan {
-  std::vector<FloatSpan> grads;  // what it was planned for
+  std::vector<GradientGroup> groups;  // what it was planned for
   int64_t chunk_count = 0;
   DeviceBuffer<FloatSpan> spans;
   DeviceBuffer<Chunk> chunks;
   DeviceBuffer<double> partials;
+  DeviceBuffer<JudgedGroup> group_table;
 
-  bool Fits(const std::vector<FloatSpan>& other) const {
-    if (other.size() != grads.size()) return false;
-    for (size_t i = 0; i < other.size(); ++i)
-      if (other[i].data != grads[i].data || other[i].size != grads[i].size) return false;
+  bool Fits(const std::vector<GradientGroup>& other) const {
+    if (other.size() != groups.size()) return false;
+    for (size_t g = 0; g < other.size(); ++g) {
+      const std::vector<FloatSpan>& mine = groups[g].grads;
+      const std::vector<FloatSpan>& theirs = other[g].grads;
+      if (other[g].max_norm != groups[g].max_norm || theirs.size() != mine.size()) return false;
+      for (size_t i = 0; i < theirs.size(); ++i)
+        if (theirs[i].data != mine[i].data || theirs[i].size != mine[i].size) return false;
+    }
     return true;
   }
 };
 
 // One per thread that trains (a trainer has one); replanned when its gradient buffers change.
-StatusOr<GradNormPlan*> PlanFor(const std::vector<FloatSpan>& grads) {
+StatusOr<GradNormPlan*> PlanFor(const std::vector<GradientGroup>& groups) {
   thread_local std::unique_ptr<GradNormPlan> plan;
-  if (plan && plan->Fits(grads)) return plan.get();
+  if (plan && plan->Fits(groups)) return plan.get();
   plan.reset();  // frees the old tables first (cudaFree waits for the kernels that read them)
   auto fresh = std::make_unique<GradNormPlan>();
-  fresh->grads = grads;
-  std::vector<int64_t> sizes;
-  for (const FloatSpan& g : grads) sizes.push_back(g.size);
-  const std::vector<Chunk> chunks = PlanChunks(sizes, kChunkElements);
-  fresh->chunk_count = static_cast<int64_t>(chunks.size());
-  if (chunks.empty()) return (plan = std::move(fresh)).get();
-  fresh->spans = DeviceBuffer<FloatSpan>(grads.size());
-  fresh->chunks = DeviceBuffer<Chunk>(chunks.size());
-  fresh->partials = DeviceBuffer<double>(chunks.size());
-  if (!fresh->spans.ok() || !fresh->chunks.ok() || !fresh->partials.ok())
+  fresh->groups = groups;
+  const GroupChunks layout = PlanGroupChunks(groups);
+  std::vector<JudgedGroup> table;
+  for (size_t g = 0; g < groups.size(); ++g) table.push_back({layout.group_begin[g], layout.group_begin[g + 1], groups[g].max_norm});
+  fresh->chunk_count = static_cast<int64_t>(layout.chunks.size());
+  fresh->spans = DeviceBuffer<FloatSpan>(layout.spans.size());
+  fresh->chunks = DeviceBuffer<Chunk>(layout.chunks.size());
+  fresh->partials = DeviceBuffer<double>(layout.chunks.size());
+  fresh->group_table = DeviceBuffer<JudgedGroup>(table.size());
+  if (!fresh->spans.ok() || !fresh->chunks.ok() || !fresh->partials.ok() || !fresh->group_table.ok())
     return Internal("gradient norm: out of device memory for its tables");
-  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", fresh->spans.CopyFrom(grads));
-  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", fresh->chunks.CopyFrom(chunks));
+  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", fresh->spans.CopyFrom(layout.spans));
+  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", fresh->chunks.CopyFrom(layout.chunks));
+  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: copying tables", fresh->group_table.CopyFrom(table));
   return (plan = std::move(fresh)).get();
 }
 
 }  // namespace
 
-Status JudgeGradientsCuda(const std::vector<FloatSpan>& grads, double max_norm, const float* loss, StepVerdict* verdict,
+Status JudgeGradientsCuda(const std::vector<GradientGroup>& groups, const float* losses, StepVerdict* verdicts,
                           Stream stream) {
-  ASSIGN_OR_RETURN(GradNormPlan* plan, PlanFor(grads));
+  if (groups.empty()) return OkStatus();
+  ASSIGN_OR_RETURN(GradNormPlan* plan, PlanFor(groups));
   const auto count = plan->chunk_count;
   cudaGetLastError();  // a launch error must be this launch's, not one left by other CUDA work
   if (count > 0) {
@@ -91,7 +108,10 @@ Status JudgeGradientsCuda(const std::vector<FloatSpan>& grads, double max_norm, 
         plan->spans.get(), plan->chunks.get(), count, plan->partials.get());
     ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: launch", cudaGetLastError());
   }
-  VerdictKernel<<<1, 1, 0, AsCuda(stream)>>>(plan->partials.get(), count, loss, max_norm, verdict);
+  const auto group_count = static_cast<int64_t>(groups.size());
+  const unsigned blocks = BlocksFor((groups.size() + kBlockThreads - 1) / kBlockThreads);
+  VerdictKernel<<<blocks, kBlockThreads, 0, AsCuda(stream)>>>(plan->partials.get(), plan->group_table.get(), group_count,
+                                                             losses, verdicts);
   ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: verdict launch", cudaGetLastError());
   return OkStatus();
 }

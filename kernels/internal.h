@@ -58,6 +58,15 @@ constexpr int64_t kChunkElements = int64_t{1} << 16;
 // Cuts every tensor into chunks of at most chunk_elements, in order; zero-size tensors get none.
 std::vector<Chunk> PlanChunks(const std::vector<int64_t>& sizes, int64_t chunk_elements);
 
+// JudgeGradients' layout: every group's buffers in group order, cut into chunks; group g's chunks are
+// [group_begin[g], group_begin[g + 1]).
+struct GroupChunks {
+  std::vector<FloatSpan> spans;
+  std::vector<Chunk> chunks;
+  std::vector<int64_t> group_begin;  // groups + 1 entries
+};
+GroupChunks PlanGroupChunks(const std::vector<GradientGroup>& groups);
+
 // The CPU twins' loops are compiled for AVX-512, AVX2 and baseline x86-64; the loader picks one.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
 #define ORCHARD_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -73,7 +82,7 @@ std::vector<Chunk> PlanChunks(const std::vector<int64_t>& sizes, int64_t chunk_e
 void ParallelFor(int64_t count, int64_t total_elements, const std::function<void(int64_t)>& fn);
 
 // The CUDA halves of the public functions (kernels_cuda.cu, or kernels_nocuda.cc without nvcc).
-Status JudgeGradientsCuda(const std::vector<FloatSpan>& grads, double max_norm, const float* loss, StepVerdict* verdict,
+Status JudgeGradientsCuda(const std::vector<GradientGroup>& groups, const float* losses, StepVerdict* verdicts,
                           Stream stream);
 StatusOr<std::unique_ptr<MultiTensorOptimizer>> CreateCudaOptimizer(OptimizerKind kind, std::vector<OptimizerTensor> tensors,
                                                                     size_t group_count);

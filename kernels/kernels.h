@@ -6,9 +6,12 @@
 //   std::vector<OptimizerTensor> tensors = {{param, grad, exp_avg, exp_avg_sq}, ...};
 //   auto adamw = MultiTensorOptimizer::Create(OptimizerKind::kAdamW, tensors, /*group_count=*/1, Device::kCpu);
 //   StepVerdict verdict{};  // zeroed; in device memory for Device::kCuda
-//   Status judged = JudgeGradients(grads, /*max_norm=*/1.0, &loss, Device::kCpu, &verdict);
+//   Status judged = JudgeGradients({{grads, /*max_norm=*/1.0}}, &loss, Device::kCpu, &verdict);
 //   OptimizerGroup group{.lr = 1e-3, .step = ++step};
 //   Status s = (*adamw)->Step({group}, &verdict);
+//
+// Several models stepped together (the members of a fused group) are one parameter group each: one
+// judgement and one optimizer step serve them all, each group with its own verdict.
 //
 // Functions and objects are thread-compatible: callers must not touch the buffers concurrently.
 // CUDA work is queued on the stream the caller names and never waited for, except where a function
@@ -58,12 +61,20 @@ struct StepVerdict {
   double nonfinite_norm;
 };
 
-// Queues one step's judgement on `stream`: the L2 norm over every buffer (accumulated in double, the
-// partial sums added in a fixed order, so CPU and CUDA agree), whether it and `*loss` (one float in
-// the buffers' memory; nullptr: no loss) are finite, and the clip coefficient for max_norm (<= 0:
-// measure only); the result goes to `*verdict`. Gradients are not modified.
-Status JudgeGradients(const std::vector<FloatSpan>& grads, double max_norm, const float* loss, Device device,
-                      StepVerdict* verdict, Stream stream = nullptr);
+// The gradient buffers of one parameter group (a model, or one member of a fused group) and the norm
+// its gradients are clipped to (<= 0: measured only).
+struct GradientGroup {
+  std::vector<FloatSpan> grads;
+  double max_norm = 0;
+};
+
+// Queues one step's judgement of every group on `stream`: group g's L2 norm over its buffers
+// (accumulated in double, the partial sums added in a fixed order, so CPU and CUDA agree), whether it
+// and losses[g] are finite, and its clip coefficient, written to verdicts[g]. `losses`: one float per
+// group in the buffers' memory, or nullptr (no losses); `verdicts`: one per group, in that memory too.
+// Gradients are not modified.
+Status JudgeGradients(const std::vector<GradientGroup>& groups, const float* losses, Device device, StepVerdict* verdicts,
+                      Stream stream = nullptr);
 
 // ---- Fused multi-tensor optimizers ----
 
@@ -110,9 +121,10 @@ class MultiTensorOptimizer {
 
   // groups.size() must equal group_count; hyperparameters must be finite and in range (lr >= 0,
   // betas in [0, 1), eps > 0, step >= 1, nesterov only with momentum > 0 and no dampening).
-  // With a verdict (the optimizer's memory), every gradient is also multiplied by its scale, and
-  // nothing changes when its skip is set. The update is queued on `stream`, without waiting for it.
-  virtual Status Step(const std::vector<OptimizerGroup>& groups, const StepVerdict* verdict = nullptr,
+  // With verdicts (one per group, in the optimizer's memory; JudgeGradients wrote them), group g's
+  // gradients are also multiplied by verdicts[g].scale, and its tensors stay as they are when
+  // verdicts[g].skip is set. The update is queued on `stream`, without waiting for it.
+  virtual Status Step(const std::vector<OptimizerGroup>& groups, const StepVerdict* verdicts = nullptr,
                       Stream stream = nullptr) = 0;
 
  protected:

@@ -16,7 +16,7 @@ bool CudaKernelsAvailable() { return false; }
 
 namespace detail {
 
-Status JudgeGradientsCuda(const std::vector<FloatSpan>&, double, const float*, StepVerdict*, Stream) {
+Status JudgeGradientsCuda(const std::vector<GradientGroup>&, const float*, StepVerdict*, Stream) {
   return NoCuda("gradient norm");
 }
 StatusOr<std::unique_ptr<MultiTensorOptimizer>> CreateCudaOptimizer(OptimizerKind, std::vector<OptimizerTensor>, size_t) {

@@ -108,6 +108,20 @@ std::vector<Chunk> PlanChunks(const std::vector<int64_t>& sizes, int64_t chunk_e
   return chunks;
 }
 
+GroupChunks PlanGroupChunks(const std::vector<GradientGroup>& groups) {
+  GroupChunks plan;
+  for (const GradientGroup& group : groups) {
+    plan.group_begin.push_back(static_cast<int64_t>(plan.chunks.size()));
+    std::vector<int64_t> sizes;
+    for (const FloatSpan& g : group.grads) sizes.push_back(g.size);
+    const auto first_span = static_cast<int32_t>(plan.spans.size());
+    for (Chunk chunk : PlanChunks(sizes, kChunkElements)) chunk.tensor += first_span, plan.chunks.push_back(chunk);
+    plan.spans.insert(plan.spans.end(), group.grads.begin(), group.grads.end());
+  }
+  plan.group_begin.push_back(static_cast<int64_t>(plan.chunks.size()));
+  return plan;
+}
+
 }  // namespace detail
 
 namespace {
@@ -151,23 +165,23 @@ class CpuOptimizer final : public MultiTensorOptimizer {
     chunks_ = detail::PlanChunks(sizes, detail::kChunkElements);
   }
 
-  Status Step(const std::vector<OptimizerGroup>& groups, const StepVerdict* verdict, Stream) override {
+  Status Step(const std::vector<OptimizerGroup>& groups, const StepVerdict* verdicts, Stream) override {
     if (groups.size() != group_count_) {
       return InvalidArgument("optimizer step: " + std::to_string(groups.size()) + " groups given, the optimizer has " +
                              std::to_string(group_count_));
     }
     std::vector<GroupCoefficients> coefficients;
+    std::vector<char> skipped(groups.size(), 0);
     for (size_t i = 0; i < groups.size(); ++i) {
       RETURN_IF_ERROR(detail::ValidateGroup(kind_, groups[i], i));
       coefficients.push_back(detail::Coefficients(kind_, groups[i]));
-      if (verdict != nullptr) coefficients.back().grad_scale *= verdict->scale;
+      if (verdicts != nullptr) coefficients.back().grad_scale *= verdicts[i].scale, skipped[i] = verdicts[i].skip != 0;
     }
     RETURN_IF_ERROR(detail::CheckMomentumBuffers(kind_, tensors_, groups));
-    if (verdict != nullptr && verdict->skip != 0) return OkStatus();
     detail::ParallelFor(static_cast<int64_t>(chunks_.size()), total_, [&](int64_t i) {
       const Chunk& chunk = chunks_[i];
       const OptimizerTensor& t = tensors_[chunk.tensor];
-      StepChunk(t, coefficients[t.group], chunk.begin, chunk.end - chunk.begin);
+      if (!skipped[t.group]) StepChunk(t, coefficients[t.group], chunk.begin, chunk.end - chunk.begin);
     });
     return OkStatus();
   }

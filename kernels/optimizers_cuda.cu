@@ -13,15 +13,15 @@ constexpr int kIlp = 4;  // elements in flight per thread: loads of all four are
 
 template <OptimizerKind kKind>
 __global__ void StepKernel(const OptimizerTensor* tensors, const Chunk* chunks, int64_t chunk_count,
-                           const GroupCoefficients* groups, const StepVerdict* verdict) {
+                           const GroupCoefficients* groups, const StepVerdict* verdicts) {
   constexpr bool kAdam = kKind != OptimizerKind::kSgd;
-  if (verdict != nullptr && verdict->skip != 0) return;
-  const float verdict_scale = verdict != nullptr ? verdict->scale : 1.0f;
   for (int64_t c = blockIdx.x; c < chunk_count; c += gridDim.x) {
     const Chunk chunk = chunks[c];
     const OptimizerTensor t = tensors[chunk.tensor];
+    // The whole block takes one chunk, so it skips or steps it together.
+    if (verdicts != nullptr && verdicts[t.group].skip != 0) continue;
     GroupCoefficients k = groups[t.group];
-    k.grad_scale *= verdict_scale;
+    if (verdicts != nullptr) k.grad_scale *= verdicts[t.group].scale;
     const bool bf16 = t.param_type == ParamType::kBFloat16;
     float* p = bf16 ? t.master : static_cast<float*>(t.param);
     const bool momentum = !kAdam && k.momentum != 0.0f;
@@ -96,7 +96,7 @@ class CudaOptimizer final : public MultiTensorOptimizer {
     return OkStatus();
   }
 
-  Status Step(const std::vector<OptimizerGroup>& groups, const StepVerdict* verdict, Stream stream) override {
+  Status Step(const std::vector<OptimizerGroup>& groups, const StepVerdict* verdicts, Stream stream) override {
     if (groups.size() != group_count_) {
       return InvalidArgument("optimizer step: " + std::to_string(groups.size()) + " groups given, the optimizer has " +
                              std::to_string(group_count_));
@@ -118,15 +118,15 @@ class CudaOptimizer final : public MultiTensorOptimizer {
     switch (kind_) {
       case OptimizerKind::kAdamW:
         StepKernel<OptimizerKind::kAdamW><<<blocks, kBlockThreads, 0, AsCuda(stream)>>>(tensor_table_.get(), chunk_table_.get(), chunk_count_,
-                                                                                    groups_[slot].get(), verdict);
+                                                                                    groups_[slot].get(), verdicts);
         break;
       case OptimizerKind::kAdam:
         StepKernel<OptimizerKind::kAdam><<<blocks, kBlockThreads, 0, AsCuda(stream)>>>(tensor_table_.get(), chunk_table_.get(), chunk_count_,
-                                                                                    groups_[slot].get(), verdict);
+                                                                                    groups_[slot].get(), verdicts);
         break;
       case OptimizerKind::kSgd:
         StepKernel<OptimizerKind::kSgd><<<blocks, kBlockThreads, 0, AsCuda(stream)>>>(tensor_table_.get(), chunk_table_.get(), chunk_count_,
-                                                                                    groups_[slot].get(), verdict);
+                                                                                    groups_[slot].get(), verdicts);
         break;
     }
     const cudaError_t launched = cudaGetLastError();

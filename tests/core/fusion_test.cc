@@ -120,6 +120,14 @@ TEST(FusionTest, ARecipesFuseIsOffAutoOrACountAndItsSweepSearchesOnlyFusableFiel
   ASSERT_FALSE(share.ok());
   EXPECT_NE(share.status().message().find("sweep.fuse: trains a group on one slot, which a share of a GPU"), std::string::npos)
       << share.status().message();
+  auto torch_impl = ParseRecipe("optimizer: {type: adamw, impl: torch}\n" + std::string(kRecipe) +
+                                    "sweep:\n  fuse: 4\n  parameters:\n    optimizer.lr: {values: [0.1]}\n",
+                                "impl.yaml", {});
+  ASSERT_FALSE(torch_impl.ok());
+  EXPECT_NE(torch_impl.status().message().find("sweep.fuse: steps a group's members in one pass of Orchard's fused "
+                                               "optimizer, but optimizer.impl is torch"),
+            std::string::npos)
+      << torch_impl.status().message();
 }
 
 TEST(FusionTest, MembersOfDifferentRecipesOrAGroupOfOneAreRefused) {

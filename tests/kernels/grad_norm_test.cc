@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -25,7 +26,7 @@ std::vector<FloatSpan> Spans(std::vector<std::vector<float>>& buffers) {
 
 StepVerdict JudgeCpu(const std::vector<FloatSpan>& spans, double max_norm, const float* loss = nullptr) {
   StepVerdict verdict{};
-  Status judged = JudgeGradients(spans, max_norm, loss, Device::kCpu, &verdict);
+  Status judged = JudgeGradients({{spans, max_norm}}, loss, Device::kCpu, &verdict);
   EXPECT_TRUE(judged.ok()) << judged.message();
   return verdict;
 }
@@ -99,7 +100,7 @@ TEST(GradNormCpuTest, TalliesStepsUntilZeroedAndSkipStaysSet) {
   const float losses[] = {2.0f, 1.5f, std::numeric_limits<float>::infinity(), 1.0f};
   for (int step = 0; step < 4; ++step) {
     // The third step's loss is infinite with finite gradients; that alone sets skip.
-    ASSERT_TRUE(JudgeGradients(Spans(good), 0, &losses[step], Device::kCpu, &v).ok());
+    ASSERT_TRUE(JudgeGradients({{Spans(good), 0}}, &losses[step], Device::kCpu, &v).ok());
     EXPECT_EQ(v.skip, step >= 2 ? 1 : 0) << step;
   }
   EXPECT_EQ(v.steps, 4);
@@ -109,8 +110,8 @@ TEST(GradNormCpuTest, TalliesStepsUntilZeroedAndSkipStaysSet) {
   EXPECT_NEAR(v.nonfinite_norm, 0.5, 1e-7);
   v = StepVerdict{};
   const float loss = 0.5f;
-  ASSERT_TRUE(JudgeGradients(Spans(good), 0, &loss, Device::kCpu, &v).ok());
-  ASSERT_TRUE(JudgeGradients(Spans(bad), 0, &loss, Device::kCpu, &v).ok());
+  ASSERT_TRUE(JudgeGradients({{Spans(good), 0}}, &loss, Device::kCpu, &v).ok());
+  ASSERT_TRUE(JudgeGradients({{Spans(bad), 0}}, &loss, Device::kCpu, &v).ok());
   EXPECT_EQ(v.steps, 2);
   EXPECT_EQ(v.first_nonfinite, 2);
   EXPECT_EQ(v.loss_sum, 1.0);
@@ -118,14 +119,39 @@ TEST(GradNormCpuTest, TalliesStepsUntilZeroedAndSkipStaysSet) {
 
 TEST(GradNormCpuTest, RejectsBadBuffers) {
   StepVerdict v{};
-  Status null_data = JudgeGradients({{nullptr, 3}}, 1.0, nullptr, Device::kCpu, &v);
-  ASSERT_FALSE(null_data.ok());
-  EXPECT_NE(null_data.message().find("buffer 0"), std::string::npos) << null_data.message();
   float x = 1;
-  EXPECT_FALSE(JudgeGradients({{&x, -1}}, 1.0, nullptr, Device::kCpu, &v).ok());
-  EXPECT_FALSE(JudgeGradients({{&x, 1}}, std::nan(""), nullptr, Device::kCpu, &v).ok());
-  EXPECT_FALSE(JudgeGradients({{&x, 1}}, 1.0, nullptr, Device::kCpu, nullptr).ok());
+  Status null_data = JudgeGradients({{{{&x, 1}}, 1.0}, {{{nullptr, 3}}, 1.0}}, nullptr, Device::kCpu, &v);
+  ASSERT_FALSE(null_data.ok());
+  EXPECT_NE(null_data.message().find("group 1 buffer 0"), std::string::npos) << null_data.message();
+  EXPECT_FALSE(JudgeGradients({{{{&x, -1}}, 1.0}}, nullptr, Device::kCpu, &v).ok());
+  EXPECT_FALSE(JudgeGradients({{{{&x, 1}}, std::nan("")}}, nullptr, Device::kCpu, &v).ok());
+  EXPECT_FALSE(JudgeGradients({{{{&x, 1}}, 1.0}}, nullptr, Device::kCpu, nullptr).ok());
   EXPECT_EQ(v.steps, 0);
+}
+
+// The members of a fused group are judged in one call, each group with its own buffers, clip norm,
+// loss and verdict, exactly as if judged alone: a member that is not finite skips only itself.
+TEST(GradNormCpuTest, EachGroupIsJudgedAsIfAlone) {
+  auto first = RandomBuffers({1000, 70000}, 5);
+  auto second = RandomBuffers({3, 0}, 6);
+  auto third = RandomBuffers({200}, 7);
+  std::vector<std::vector<float>> empty;
+  third[0][17] = std::numeric_limits<float>::infinity();
+  const float losses[] = {1.5f, 2.5f, 0.5f, 3.0f};
+  const std::vector<GradientGroup> groups = {{Spans(first), 1.0}, {Spans(second), 0}, {Spans(third), 2.0}, {Spans(empty), 1.0}};
+  StepVerdict together[4] = {};
+  ASSERT_TRUE(JudgeGradients(groups, losses, Device::kCpu, together).ok());
+  for (size_t g = 0; g < groups.size(); ++g) {
+    StepVerdict alone{};
+    ASSERT_TRUE(JudgeGradients({groups[g]}, &losses[g], Device::kCpu, &alone).ok());
+    EXPECT_EQ(std::memcmp(&together[g], &alone, sizeof alone), 0) << "group " << g;
+  }
+  EXPECT_EQ(together[0].skip, 0);
+  EXPECT_LT(together[0].scale, 1.0f) << "clipped to its own max_norm";
+  EXPECT_EQ(together[1].scale, 1.0f);
+  EXPECT_EQ(together[2].skip, 1);
+  EXPECT_EQ(together[3].last_norm, 0.0) << "a group without buffers has norm 0";
+  EXPECT_EQ(together[3].loss_sum, 3.0);
 }
 
 TEST(GradNormCpuTest, EmptyListHasZeroNorm) {

@@ -1,6 +1,9 @@
 // The CUDA kernels against their CPU twins. Skipped, with a message, where no GPU is visible.
 #include <cuda_runtime.h>
+
+#include <array>
 #include <cstring>
+#include <limits>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -26,57 +29,64 @@ std::vector<torch::Tensor> ToCuda(const std::vector<torch::Tensor>& host) {
   return out;
 }
 
-// The judgement on the GPU, on a stream of its own, against the CPU twin; the verdict stays in device
-// memory until read.
+// The judgement of two groups (a fused pair's members) on the GPU, on a stream of its own, against
+// the CPU twin; the verdicts stay in device memory until read.
 TEST(KernelsGpuTest, JudgementMatchesCpuTwin) {
   SKIP_WITHOUT_GPU();
   torch::manual_seed(11);
-  std::vector<torch::Tensor> host = {torch::randn({3}), torch::randn({1 << 20}), torch::randn({777777}), torch::randn({0})};
-  std::vector<torch::Tensor> device = ToCuda(host);
+  std::vector<torch::Tensor> first = {torch::randn({3}), torch::randn({1 << 20})};
+  std::vector<torch::Tensor> second = {torch::randn({777777}), torch::randn({0})};
+  std::vector<torch::Tensor> first_gpu = ToCuda(first), second_gpu = ToCuda(second);
   cudaStream_t stream;
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
   const auto verdict_bytes = static_cast<int64_t>(sizeof(StepVerdict));
-  torch::Tensor on_device = torch::zeros({verdict_bytes}, torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
-  auto* gpu_verdict = reinterpret_cast<StepVerdict*>(on_device.data_ptr());
+  torch::Tensor on_device = torch::zeros({2 * verdict_bytes}, torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
+  auto* gpu_verdicts = reinterpret_cast<StepVerdict*>(on_device.data_ptr());
   const auto read = [&] {
     EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-    StepVerdict v;
+    std::array<StepVerdict, 2> v;
     torch::Tensor copy = on_device.cpu();
-    std::memcpy(&v, copy.data_ptr(), sizeof v);
+    std::memcpy(v.data(), copy.data_ptr(), sizeof v);
     return v;
   };
-  torch::Tensor loss = torch::full({1}, 2.5f, torch::TensorOptions().device(torch::kCUDA));
+  const float host_losses[] = {2.5f, 0.5f};
+  torch::Tensor losses = torch::tensor({2.5f, 0.5f}).to(torch::kCUDA);
   // The judgements run on their own stream: LibTorch's fills and copies (on its stream) are done first.
   torch::cuda::synchronize();
-  StepVerdict cpu{};
-  const float host_loss = 2.5f;
-  ASSERT_TRUE(JudgeGradients(Spans(host), 10.0, &host_loss, Device::kCpu, &cpu).ok());
-  ASSERT_TRUE(JudgeGradients(Spans(device), 10.0, loss.data_ptr<float>(), Device::kCuda, gpu_verdict, stream).ok());
-  StepVerdict gpu = read();
-  EXPECT_EQ(gpu.skip, 0);
-  EXPECT_EQ(gpu.steps, 1);
-  EXPECT_EQ(gpu.loss_sum, 2.5);
-  EXPECT_NEAR(gpu.last_norm, cpu.last_norm, 1e-9 * cpu.last_norm);
-  EXPECT_NEAR(gpu.scale, cpu.scale, 1e-6f * cpu.scale);
-  for (size_t i = 0; i < host.size(); ++i) EXPECT_TRUE(torch::equal(device[i].cpu(), host[i]));
+  StepVerdict cpu[2] = {};
+  ASSERT_TRUE(JudgeGradients({{Spans(first), 10.0}, {Spans(second), 100.0}}, host_losses, Device::kCpu, cpu).ok());
+  const std::vector<GradientGroup> on_gpu = {{Spans(first_gpu), 10.0}, {Spans(second_gpu), 100.0}};
+  ASSERT_TRUE(JudgeGradients(on_gpu, losses.data_ptr<float>(), Device::kCuda, gpu_verdicts, stream).ok());
+  std::array<StepVerdict, 2> gpu = read();
+  for (int g = 0; g < 2; ++g) {
+    EXPECT_EQ(gpu[g].skip, 0) << g;
+    EXPECT_EQ(gpu[g].steps, 1) << g;
+    EXPECT_EQ(gpu[g].loss_sum, host_losses[g]) << g;
+    EXPECT_NEAR(gpu[g].last_norm, cpu[g].last_norm, 1e-9 * cpu[g].last_norm) << g;
+    EXPECT_NEAR(gpu[g].scale, cpu[g].scale, 1e-6f * cpu[g].scale) << g;
+  }
+  EXPECT_LT(gpu[0].scale, 1.0f);
+  EXPECT_EQ(gpu[1].scale, 1.0f);
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_TRUE(torch::equal(first_gpu[i].cpu(), first[i]));
 
-  device[1][12345] = std::numeric_limits<float>::quiet_NaN();
+  first_gpu[1][12345] = std::numeric_limits<float>::quiet_NaN();
   torch::cuda::synchronize();
-  ASSERT_TRUE(JudgeGradients(Spans(device), 10.0, loss.data_ptr<float>(), Device::kCuda, gpu_verdict, stream).ok());
-  StepVerdict bad = read();
-  EXPECT_EQ(bad.skip, 1);
-  EXPECT_EQ(bad.first_nonfinite, 2);
+  ASSERT_TRUE(JudgeGradients(on_gpu, losses.data_ptr<float>(), Device::kCuda, gpu_verdicts, stream).ok());
+  std::array<StepVerdict, 2> bad = read();
+  EXPECT_EQ(bad[0].skip, 1);
+  EXPECT_EQ(bad[0].first_nonfinite, 2);
+  EXPECT_EQ(bad[1].skip, 0) << "only the group that was not finite skips";
   cudaStreamDestroy(stream);
 }
 
 // 20 steps of each optimizer on the GPU (on a stream of its own) and on the CPU, fp32 and bf16
-// parameters, two groups, with a verdict that scales some steps and skips one.
+// parameters, two groups, each with a verdict that scales some steps and skips one.
 TEST(KernelsGpuTest, OptimizersMatchCpuTwin) {
   SKIP_WITHOUT_GPU();
   cudaStream_t stream;
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
   const auto verdict_bytes = static_cast<int64_t>(sizeof(StepVerdict));
-  torch::Tensor gpu_verdict = torch::zeros({verdict_bytes}, torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
+  torch::Tensor gpu_verdicts = torch::zeros({2 * verdict_bytes}, torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
   const std::vector<int64_t> sizes = {5, 0, 65536, 65537, 1000003};
   for (OptimizerKind kind : {OptimizerKind::kSgd, OptimizerKind::kAdam, OptimizerKind::kAdamW}) {
     for (ParamType type : {ParamType::kFloat32, ParamType::kBFloat16}) {
@@ -118,13 +128,15 @@ TEST(KernelsGpuTest, OptimizersMatchCpuTwin) {
           cpu.grads[i].copy_(torch::randn({sizes[i]}));
           gpu.grads[i].copy_(cpu.grads[i]);
         }
-        StepVerdict verdict{};
-        verdict.scale = step % 2 == 0 ? 0.75f : 1.0f;
-        verdict.skip = step == 7 ? 1 : 0;
-        gpu_verdict.copy_(torch::from_blob(&verdict, {verdict_bytes}, torch::kUInt8));
+        StepVerdict verdicts[2] = {};
+        verdicts[0].scale = step % 2 == 0 ? 0.75f : 1.0f;
+        verdicts[0].skip = step == 7 ? 1 : 0;
+        verdicts[1].scale = step % 3 == 0 ? 0.5f : 1.0f;
+        verdicts[1].skip = step == 12 ? 1 : 0;
+        gpu_verdicts.copy_(torch::from_blob(verdicts, {2 * verdict_bytes}, torch::kUInt8));
         torch::cuda::synchronize();  // the copies above ran on LibTorch's stream, the step runs on its own
-        ASSERT_TRUE(cpu.opt->Step(groups, &verdict).ok());
-        ASSERT_TRUE(gpu.opt->Step(groups, reinterpret_cast<StepVerdict*>(gpu_verdict.data_ptr()), stream).ok());
+        ASSERT_TRUE(cpu.opt->Step(groups, verdicts).ok());
+        ASSERT_TRUE(gpu.opt->Step(groups, reinterpret_cast<StepVerdict*>(gpu_verdicts.data_ptr()), stream).ok());
       }
       ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
       for (size_t i = 0; i < sizes.size(); ++i) {

@@ -51,7 +51,7 @@ TEST(LargeTensorTest, GradNormSeesElementsPast2To31) {
   grads.data()[kHuge - 1] = 3.0f;
   grads.data()[(int64_t{1} << 31) + 7] = 4.0f;  // would alias a negative index with 32-bit arithmetic
   StepVerdict verdict{};
-  Status judged = JudgeGradients({{grads.data(), kHuge}}, 0, nullptr, Device::kCpu, &verdict);
+  Status judged = JudgeGradients({{{{grads.data(), kHuge}}, 0}}, nullptr, Device::kCpu, &verdict);
   ASSERT_TRUE(judged.ok()) << judged.message();
   EXPECT_DOUBLE_EQ(verdict.last_norm, 5.0);
 }

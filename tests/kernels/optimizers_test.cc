@@ -154,6 +154,24 @@ TEST(FusedOptimizerCpuTest, FollowsTheVerdict) {
   EXPECT_FLOAT_EQ(buf[1], -0.5f);
 }
 
+// With a group per fused member, each group follows its own verdict: one member's skip or clip
+// leaves the others' steps as they would be alone.
+TEST(FusedOptimizerCpuTest, EachGroupFollowsItsOwnVerdict) {
+  std::vector<float> p = {1, 2, 1, 2, 1, 2}, g = {0.5f, -1, 0.5f, -1, 0.5f, -1};
+  std::vector<OptimizerTensor> tensors;
+  for (int32_t k = 0; k < 3; ++k) tensors.push_back({p.data() + 2 * k, g.data() + 2 * k, nullptr, nullptr, nullptr, 2, k});
+  auto sgd = MultiTensorOptimizer::Create(OptimizerKind::kSgd, tensors, 3, Device::kCpu);
+  ASSERT_TRUE(sgd.ok()) << sgd.status().message();
+  std::vector<OptimizerGroup> groups(3);
+  for (OptimizerGroup& group : groups) group.lr = 0.5;
+  StepVerdict verdicts[3] = {};
+  verdicts[0].scale = 1.0f;
+  verdicts[1].scale = 0.5f;
+  verdicts[2].scale = 1.0f, verdicts[2].skip = 1;
+  ASSERT_TRUE((*sgd)->Step(groups, verdicts).ok());
+  EXPECT_EQ(p, (std::vector<float>{0.75f, 2.5f, 0.875f, 2.25f, 1, 2}));
+}
+
 // bf16 parameters step their fp32 master weights exactly as fp32 parameters step, and hold the
 // master rounded to bf16.
 TEST(FusedOptimizerCpuTest, Bf16ParamsFollowTheirMasterWeights) {

@@ -34,9 +34,13 @@ torch::Tensor MemberLosses(const std::string& task, const torch::Tensor& out, co
     const torch::Tensor error = out.squeeze(-1).to(torch::kFloat32) - targets.unsqueeze(0);
     each = (error * error).reshape({members, -1});
   } else {
-    each = F::cross_entropy(out.reshape({-1, out.size(-1)}).to(torch::kFloat32), targets.reshape(-1).repeat({members}),
-                            F::CrossEntropyFuncOptions().reduction(torch::kNone))
-               .view({members, -1});
+    // Classes in the middle ([K, classes, B]): the same values as over [K * B, classes] rows, but
+    // LibTorch's CPU log-softmax over a short last dimension is several times slower. The gradient
+    // comes back in the model's own layout, so the layers' backward is a run alone's, bit for bit.
+    torch::Tensor logits = out.to(torch::kFloat32);
+    if (logits.requires_grad()) logits.register_hook([](const torch::Tensor& grad) { return grad.contiguous(); });
+    each = F::cross_entropy(logits.transpose(1, 2), targets.unsqueeze(0).expand({members, targets.size(0)}),
+                            F::CrossEntropyFuncOptions().reduction(torch::kNone));
   }
   return sum ? each.sum(1) : each.mean(1);
 }
@@ -119,6 +123,7 @@ class FusedRun {
     ASSIGN_OR_RETURN(fused_, FuseModels(specs, models));
     fused_params_ = fused_->Parameters();
     for (auto& p : fused_params_) p.mutable_grad() = torch::zeros_like(p);
+    verdicts_ = StepTally::VerdictMemory(device_, static_cast<int64_t>(members_.size()));
     for (size_t k = 0; k < members_.size(); ++k) RETURN_IF_ERROR(SetupMember(*members_[k], static_cast<int64_t>(k)));
     RETURN_IF_ERROR(Resume());
 
@@ -133,8 +138,8 @@ class FusedRun {
     return OkStatus();
   }
 
-  // Member `k`'s gradients become views of the fused gradients; its optimizer, tally, progress and
-  // checkpoints are its own.
+  // Member `k`'s gradients become views of the fused gradients, judged as its own parameter group;
+  // its optimizer state, verdict, progress and checkpoints are its own.
   Status SetupMember(Member& m, int64_t k) {
     m.params = m.model->Parameters();
     for (auto& p : m.params) {
@@ -146,7 +151,10 @@ class FusedRun {
     }
     ASSIGN_OR_RETURN(m.optimizer, MakeOptimizer(m.recipe.optimizer, m.params));
     m.progress = std::make_unique<Progress>(m.options.progress, 0);
-    m.tally = std::make_unique<StepTally>(device_, gathering_);
+    m.tally = std::make_unique<StepTally>(StepTally::VerdictAt(verdicts_, k), gathering_);
+    kernels::GradientGroup judged{{}, m.recipe.train.grad_clip};
+    for (auto& p : m.params) judged.grads.push_back({p.mutable_grad().data_ptr<float>(), p.numel()});
+    gradient_groups_.push_back(std::move(judged));
     m.checkpoints = std::make_unique<TrainerCheckpoints>(m.recipe, m.options, data_, *m.model, *m.optimizer, device_,
                                                          gathering_, *m.progress);
     RETURN_IF_ERROR(m.checkpoints->Claim());
@@ -218,8 +226,9 @@ class FusedRun {
     return false;
   }
 
-  // As Run::Loop (trainer.cc), for every member still training: one fused forward and backward,
-  // then each member's own judged, clipped optimizer step.
+  // As Run::Loop (trainer.cc), for every member still training: one fused forward and backward, one
+  // judgement of every member's gradients and one optimizer step, each member its own parameter
+  // group (its clip, verdict, learning rate and hyperparameters).
   Status Loop() {
     const TrainSpec& t = r_.train;
     c10::DeviceGuard device_guard(device_);
@@ -252,16 +261,17 @@ class FusedRun {
         losses += loss.detach();
       }
       std::vector<double> lrs(members_.size());
+      std::vector<Optimizer*> stepped(members_.size(), nullptr);
       for (int64_t k = 0; k < members; ++k) {
         Member& m = *members_[k];
-        if (!m.training) continue;
         lrs[k] = LearningRate(m.recipe.schedule, m.recipe.optimizer.lr, step_, total_steps_);
-        std::vector<kernels::FloatSpan> grads;
-        for (auto& p : m.params) grads.push_back({p.mutable_grad().data_ptr<float>(), p.numel()});
-        RETURN_IF_ERROR(kernels::JudgeGradients(grads, m.recipe.train.grad_clip, losses.data_ptr<float>() + k,
-                                                kernel_device, m.tally->verdict(), KernelStream(device_)));
-        RETURN_IF_ERROR(m.optimizer->Step(lrs[k], m.tally->verdict()));
+        if (m.training) stepped[k] = m.optimizer.get();
       }
+      // A member that has left is still judged (its verdict is no longer read), so the plan holds.
+      auto* verdicts = reinterpret_cast<kernels::StepVerdict*>(verdicts_.data_ptr());
+      RETURN_IF_ERROR(
+          kernels::JudgeGradients(gradient_groups_, losses.data_ptr<float>(), kernel_device, verdicts, KernelStream(device_)));
+      RETURN_IF_ERROR(joint_step_.Step(stepped, lrs, verdicts));
       ++step_;
 
       const bool last = step_ == total_steps_;
@@ -446,6 +456,9 @@ class FusedRun {
   std::vector<std::unique_ptr<Member>> members_;
   std::unique_ptr<FusedModel> fused_;
   std::vector<torch::Tensor> fused_params_;
+  torch::Tensor verdicts_;  // member k's is verdict k: one judgement and one step serve the group
+  std::vector<kernels::GradientGroup> gradient_groups_;
+  JointStep joint_step_;
   std::unique_ptr<BatchPrefetcher> prefetcher_;
   Position start_;
   int64_t step_ = 0;

@@ -99,11 +99,15 @@ class FusedOptimizer final : public Optimizer {
     }
   }
 
-  Status Step(double lr, const kernels::StepVerdict* verdict) override {
-    torch::NoGradGuard no_grad;
-    // The kernels run on the current device; make it the parameters' (cuda:N).
-    c10::OptionalDeviceGuard device_guard;
-    if (!params_.empty()) device_guard.reset_device(params_[0].device());
+  Status Step(double lr, const kernels::StepVerdict* verdict) override { return step_.Step({this}, {lr}, verdict); }
+
+  kernels::OptimizerKind kind() const { return KindOf(spec_.type); }
+  kernels::Device device() const { return device_; }
+  const torch::Tensor* first_param() const { return params_.empty() ? nullptr : &params_[0]; }
+
+  // Appends this optimizer's tensors to a plan as parameter group `group`, with their gradients
+  // (also to `grads`: what the plan is kept for).
+  Status AddTensors(int32_t group, std::vector<kernels::OptimizerTensor>* tensors, std::vector<void*>* grads) {
     // Master weights start from the parameters as they are at the first step (after the ranks'
     // broadcast, say), unless a checkpoint supplied them.
     if (!masters_current_) {
@@ -112,8 +116,6 @@ class FusedOptimizer final : public Optimizer {
       }
       masters_current_ = true;
     }
-    std::vector<kernels::OptimizerTensor> tensors;
-    std::vector<void*> grads;
     for (size_t i = 0; i < params_.size(); ++i) {
       torch::Tensor& p = params_[i];
       torch::Tensor g = p.grad();
@@ -138,14 +140,16 @@ class FusedOptimizer final : public Optimizer {
       t.exp_avg_sq = s.exp_avg_sq.defined() ? s.exp_avg_sq.data_ptr<float>() : nullptr;
       t.master = s.master.defined() ? s.master.data_ptr<float>() : nullptr;
       t.size = p.numel();
+      t.group = group;
       t.param_type = p.scalar_type() == torch::kBFloat16 ? kernels::ParamType::kBFloat16 : kernels::ParamType::kFloat32;
-      tensors.push_back(t);
-      grads.push_back(t.grad);
+      tensors->push_back(t);
+      grads->push_back(t.grad);
     }
-    if (!plan_ || grads != plan_grads_) {
-      ASSIGN_OR_RETURN(plan_, kernels::MultiTensorOptimizer::Create(KindOf(spec_.type), std::move(tensors), 1, device_));
-      plan_grads_ = std::move(grads);
-    }
+    return OkStatus();
+  }
+
+  // This optimizer's hyperparameters for its next step, at learning rate `lr`.
+  kernels::OptimizerGroup NextGroup(double lr) const {
     kernels::OptimizerGroup group;
     group.lr = lr;
     group.beta1 = spec_.beta1;
@@ -155,10 +159,10 @@ class FusedOptimizer final : public Optimizer {
     group.momentum = spec_.momentum;
     group.nesterov = spec_.nesterov;
     group.step = steps_ + 1;
-    RETURN_IF_ERROR(plan_->Step({group}, verdict, params_.empty() ? nullptr : KernelStream(params_[0].device())));
-    ++steps_;
-    return OkStatus();
+    return group;
   }
+
+  void CountStep() { ++steps_; }
 
   int64_t steps() const override { return steps_; }
 
@@ -189,8 +193,7 @@ class FusedOptimizer final : public Optimizer {
   kernels::Device device_;
   std::vector<SavedParam> state_;
   std::vector<torch::Tensor> converted_;  // per parameter: fp32 copy of a non-fp32 gradient, reused so the plan holds
-  std::unique_ptr<kernels::MultiTensorOptimizer> plan_;
-  std::vector<void*> plan_grads_;
+  JointStep step_;                        // a group of one when stepped alone
   bool masters_current_ = false;
   int64_t steps_ = 0;
 };
@@ -295,6 +298,57 @@ class TorchOptimizer final : public Optimizer {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   int64_t steps_ = 0;
 };
+
+}  // namespace
+
+Status JointStep::Step(const std::vector<Optimizer*>& members, const std::vector<double>& lrs,
+                       const kernels::StepVerdict* verdicts) {
+  if (lrs.size() != members.size()) return Internal("joint optimizer step: one learning rate a member is needed");
+  torch::NoGradGuard no_grad;
+  std::vector<FusedOptimizer*> fused(members.size(), nullptr);
+  FusedOptimizer* first = nullptr;
+  for (size_t k = 0; k < members.size(); ++k) {
+    if (members[k] == nullptr) continue;
+    fused[k] = dynamic_cast<FusedOptimizer*>(members[k]);
+    if (fused[k] == nullptr) {
+      return InvalidArgument("fused member " + std::to_string(k) + "'s optimizer is not optimizer.impl fused, which a fused group needs");
+    }
+    if (first == nullptr) first = fused[k];
+    if (fused[k]->kind() != first->kind() || fused[k]->device() != first->device()) {
+      return InvalidArgument("fused member " + std::to_string(k) + "'s optimizer differs in type or device from the group's");
+    }
+  }
+  if (first == nullptr || first->first_param() == nullptr) {
+    for (FusedOptimizer* member : fused) {
+      if (member != nullptr) member->CountStep();
+    }
+    return OkStatus();
+  }
+  // The kernels run on the current device; make it the parameters' (cuda:N).
+  c10::OptionalDeviceGuard device_guard;
+  device_guard.reset_device(first->first_param()->device());
+  std::vector<kernels::OptimizerTensor> tensors;
+  std::vector<void*> grads;
+  // A member not stepped keeps a group (indices stay members') with no tensors.
+  std::vector<kernels::OptimizerGroup> groups(members.size());
+  for (size_t k = 0; k < fused.size(); ++k) {
+    if (fused[k] == nullptr) continue;
+    RETURN_IF_ERROR(fused[k]->AddTensors(static_cast<int32_t>(k), &tensors, &grads));
+    groups[k] = fused[k]->NextGroup(lrs[k]);
+  }
+  if (!plan_ || grads != plan_grads_ || groups.size() != plan_groups_) {
+    ASSIGN_OR_RETURN(plan_, kernels::MultiTensorOptimizer::Create(first->kind(), std::move(tensors), groups.size(), first->device()));
+    plan_grads_ = std::move(grads);
+    plan_groups_ = groups.size();
+  }
+  RETURN_IF_ERROR(plan_->Step(groups, verdicts, KernelStream(first->first_param()->device())));
+  for (FusedOptimizer* member : fused) {
+    if (member != nullptr) member->CountStep();
+  }
+  return OkStatus();
+}
+
+namespace {
 
 StatusOr<kernels::Device> FusedDevice(const std::vector<torch::Tensor>& params) {
   for (size_t i = 0; i < params.size(); ++i) {

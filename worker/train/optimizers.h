@@ -3,7 +3,7 @@
 //
 //   ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> opt, MakeOptimizer(recipe.optimizer, model->Parameters()));
 //   loss.backward();
-//   RETURN_IF_ERROR(kernels::JudgeGradients(grads, clip, loss_ptr, device, verdict, KernelStream(device)));
+//   RETURN_IF_ERROR(kernels::JudgeGradients({{grads, clip}}, loss_ptr, device, verdict, KernelStream(device)));
 //   RETURN_IF_ERROR(opt->Step(lr, verdict));
 //
 // Both implementations save the same state layout (step, and per parameter exp_avg / exp_avg_sq or
@@ -42,6 +42,23 @@ class Optimizer {
   virtual void Save(torch::serialize::OutputArchive& archive) = 0;
   // Errors: state written for another optimizer type or another set of parameter shapes.
   virtual Status Load(torch::serialize::InputArchive& archive) = 0;
+};
+
+// The optimizers of a fused group's members stepped together: one plan over all their parameters,
+// member k's the parameter group k with its own hyperparameters, learning rate and verdict, so a step
+// is one pass on the CPU and one kernel launch on CUDA. The members must be MakeOptimizer's fused
+// implementation (optimizer.impl: fused) of one optimizer.type on one device. Thread-compatible.
+class JointStep {
+ public:
+  // members[k] nullptr: member k has left the group and is not stepped. `verdicts`: one per member, in
+  // the parameters' memory (kernels::JudgeGradients wrote them), or nullptr. The plan is made again
+  // whenever the members stepped or their gradients' storage change.
+  Status Step(const std::vector<Optimizer*>& members, const std::vector<double>& lrs, const kernels::StepVerdict* verdicts);
+
+ private:
+  std::unique_ptr<kernels::MultiTensorOptimizer> plan_;
+  std::vector<void*> plan_grads_;
+  size_t plan_groups_ = 0;
 };
 
 // Errors: parameters the fused kernels cannot step (dtype other than float32/bfloat16, mixed devices,

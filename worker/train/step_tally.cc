@@ -2,14 +2,24 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 namespace orchard::train {
 
-StepTally::StepTally(const torch::Device& device, RankGathering& gathering)
-    : verdict_(torch::zeros({static_cast<int64_t>(sizeof(kernels::StepVerdict))},
-                            torch::TensorOptions().dtype(torch::kUInt8).device(device))),
-      gathering_(gathering) {}
+namespace {
+constexpr auto kVerdictBytes = static_cast<int64_t>(sizeof(kernels::StepVerdict));
+}  // namespace
+
+torch::Tensor StepTally::VerdictMemory(const torch::Device& device, int64_t count) {
+  return torch::zeros({count * kVerdictBytes}, torch::TensorOptions().dtype(torch::kUInt8).device(device));
+}
+
+torch::Tensor StepTally::VerdictAt(const torch::Tensor& memory, int64_t index) {
+  return memory.narrow(0, index * kVerdictBytes, kVerdictBytes);
+}
+
+StepTally::StepTally(torch::Tensor verdict, RankGathering& gathering) : verdict_(std::move(verdict)), gathering_(gathering) {}
 
 kernels::StepVerdict* StepTally::verdict() { return reinterpret_cast<kernels::StepVerdict*>(verdict_.data_ptr()); }
 

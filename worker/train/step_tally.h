@@ -1,9 +1,9 @@
 // The training step's verdict (kernels::StepVerdict) in the memory of the run's device, and what the
 // host reads from it when it looks (includes torch: used by trainer.cc).
 //
-//   StepTally tally(device, gathering);
+//   StepTally tally(StepTally::VerdictMemory(device, 1), gathering);
 //   // every step, queued without waiting:
-//   RETURN_IF_ERROR(kernels::JudgeGradients(grads, clip, loss, kernel_device, tally.verdict(), stream));
+//   RETURN_IF_ERROR(kernels::JudgeGradients({{grads, clip}}, loss, kernel_device, tally.verdict(), stream));
 //   RETURN_IF_ERROR(optimizer->Step(lr, tally.verdict()));
 //   // at a log interval, on every rank:
 //   ASSIGN_OR_RETURN(StepTally::Reading reading, tally.Read(step, stop_requested));
@@ -44,8 +44,14 @@ class StepTally {
     double diverged_norm = 0;
   };
 
-  // A zeroed verdict on `device`; `gathering` must outlive this.
-  StepTally(const torch::Device& device, RankGathering& gathering);
+  // Zeroed memory for `count` verdicts on `device`, one after another: the kernels take the verdicts
+  // of a fused group's members as one array.
+  static torch::Tensor VerdictMemory(const torch::Device& device, int64_t count);
+  // Verdict `index` of such memory.
+  static torch::Tensor VerdictAt(const torch::Tensor& memory, int64_t index);
+
+  // Tallies the verdict in `verdict` (VerdictMemory for one, or VerdictAt); `gathering` must outlive this.
+  StepTally(torch::Tensor verdict, RankGathering& gathering);
 
   // Where the kernels write and read this step's verdict (the device's memory).
   kernels::StepVerdict* verdict();

@@ -253,7 +253,7 @@ class Run {
     c10::DeviceGuard device_guard(device_);
     model_->SetTraining(true);
     const kernels::Device kernel_device = device_.is_cuda() ? kernels::Device::kCuda : kernels::Device::kCpu;
-    StepTally tally(device_, *gathering_);
+    StepTally tally(StepTally::VerdictMemory(device_, 1), *gathering_);
     double interval_seconds = 0, last_grad_norm = 0;
     int64_t interval_steps = 0, measured_steps = 0;
     double measured_seconds = 0;
@@ -282,7 +282,7 @@ class Run {
       }
       RETURN_IF_ERROR(reducer_->FinishBackward());
       // The clip coefficient is folded into the optimizer's step instead of a pass over the gradients.
-      RETURN_IF_ERROR(kernels::JudgeGradients(GradientSpans(), t.grad_clip, loss_total.data_ptr<float>(), kernel_device,
+      RETURN_IF_ERROR(kernels::JudgeGradients({{GradientSpans(), t.grad_clip}}, loss_total.data_ptr<float>(), kernel_device,
                                               tally.verdict(), KernelStream(device_)));
       RETURN_IF_ERROR(optimizer_->Step(lr, tally.verdict()));
       ++step_;
