@@ -1,6 +1,7 @@
 #include "worker/train/train_command.h"
 
 #include <CLI/CLI.hpp>
+#include <malloc.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
@@ -157,6 +158,10 @@ StatusOr<std::vector<MemberFlags>> ReadMembers(const std::string& path) {
   return members;
 }
 
+// Allocations up to this size come from (and return to) the heap in a fused trainer: glibc's own
+// ceiling for the setting.
+constexpr int kKeptAllocationBytes = 32 << 20;
+
 // orchard-train RECIPE --members FILE: the members train as one fused model; each writes its own
 // summary. The exit code is the worst member's: failed, diverged, preempted, completed.
 int RunFused(const Recipe& base, const std::string& text, const std::string& origin,
@@ -221,6 +226,11 @@ int RunFused(const Recipe& base, const std::string& text, const std::string& ori
     if (const Status written = WriteFileAtomically(path, Summary(r).dump(2) + "\n"); !written.ok())
       *env.err << "orchard-train: member " << i << ": cannot write its summary: " << written.message() << "\n";
   };
+  // A group's activations are large and freed every step. glibc would hand that memory back to the
+  // kernel and fault it in again at the next step (about a tenth of a fused cnn's step on the CPU):
+  // keep it in the heap instead.
+  mallopt(M_MMAP_THRESHOLD, kKeptAllocationBytes);
+  mallopt(M_TRIM_THRESHOLD, 8 * kKeptAllocationBytes);
   auto results = TrainFused(members, write_summary);
   if (!results.ok()) {
     *env.err << "orchard-train: " << results.status().message() << "\n";
