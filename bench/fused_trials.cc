@@ -107,6 +107,10 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < settings.size(); ++i) {
         runs[i].push_back(RunLocalSweep(orchard.string(), recipe, {"sweep.fuse=" + settings[i]}, slots,
                                         "orchard-bench-fused-" + settings[i] + "-", keep_state));
+        // A sweep that did not complete would time something else.
+        if (runs[i].back().state != "completed")
+          throw std::runtime_error("the fuse: " + settings[i] + " sweep ended " + runs[i].back().state + " (" +
+                                   TrialStates(runs[i].back()) + ")");
       }
     }
     std::vector<std::pair<std::string, SweepFigures>> rows;

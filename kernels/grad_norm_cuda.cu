@@ -1,8 +1,8 @@
 // CUDA twin of the gradient judgement (grad_norm_cpu.cc): one launch reduces every chunk of every
 // buffer of every group to a per-chunk partial sum, a second (one thread a group) adds each group's in
-// chunk order, as the CPU twin does, and writes its verdict. Nothing comes back to the host. The tables are planned once for a set
-// of gradient buffers and kept while the same buffers come back (every step of a run), so a step
-// allocates nothing and copies no table.
+// chunk order, as the CPU twin does, and writes its verdict. Nothing comes back to the host. The
+// tables are planned once and kept while the same buffers and clip norms come back on the same device
+// and stream (every step of a run), so a step allocates nothing and copies no table.
 #include <cmath>
 #include <memory>
 
@@ -50,17 +50,20 @@ __global__ void VerdictKernel(const double* partials, const JudgedGroup* groups,
   }
 }
 
-// The device tables for one set of groups of gradient buffers.
+// The device tables for one set of groups of gradient buffers, on one device and stream (its partial
+// sums are reused by every judgement queued with it).
 struct GradNormPlan {
   std::vector<GradientGroup> groups;  // what it was planned for
+  int device = -1;
+  Stream stream = nullptr;
   int64_t chunk_count = 0;
   DeviceBuffer<FloatSpan> spans;
   DeviceBuffer<Chunk> chunks;
   DeviceBuffer<double> partials;
   DeviceBuffer<JudgedGroup> group_table;
 
-  bool Fits(const std::vector<GradientGroup>& other) const {
-    if (other.size() != groups.size()) return false;
+  bool Fits(const std::vector<GradientGroup>& other, int other_device, Stream other_stream) const {
+    if (other.size() != groups.size() || other_device != device || other_stream != stream) return false;
     for (size_t g = 0; g < other.size(); ++g) {
       const std::vector<FloatSpan>& mine = groups[g].grads;
       const std::vector<FloatSpan>& theirs = other[g].grads;
@@ -72,13 +75,18 @@ struct GradNormPlan {
   }
 };
 
-// One per thread that trains (a trainer has one); replanned when its gradient buffers change.
-StatusOr<GradNormPlan*> PlanFor(const std::vector<GradientGroup>& groups) {
+// One per thread that trains (a trainer has one); replanned when its gradient buffers, clip norms,
+// device or stream change.
+StatusOr<GradNormPlan*> PlanFor(const std::vector<GradientGroup>& groups, Stream stream) {
   thread_local std::unique_ptr<GradNormPlan> plan;
-  if (plan && plan->Fits(groups)) return plan.get();
+  int device = -1;
+  ORCHARD_CUDA_RETURN_IF_ERROR("gradient norm: current device", cudaGetDevice(&device));
+  if (plan && plan->Fits(groups, device, stream)) return plan.get();
   plan.reset();  // frees the old tables first (cudaFree waits for the kernels that read them)
   auto fresh = std::make_unique<GradNormPlan>();
   fresh->groups = groups;
+  fresh->device = device;
+  fresh->stream = stream;
   const GroupChunks layout = PlanGroupChunks(groups);
   std::vector<JudgedGroup> table;
   for (size_t g = 0; g < groups.size(); ++g) table.push_back({layout.group_begin[g], layout.group_begin[g + 1], groups[g].max_norm});
@@ -100,7 +108,7 @@ StatusOr<GradNormPlan*> PlanFor(const std::vector<GradientGroup>& groups) {
 Status JudgeGradientsCuda(const std::vector<GradientGroup>& groups, const float* losses, StepVerdict* verdicts,
                           Stream stream) {
   if (groups.empty()) return OkStatus();
-  ASSIGN_OR_RETURN(GradNormPlan* plan, PlanFor(groups));
+  ASSIGN_OR_RETURN(GradNormPlan* plan, PlanFor(groups, stream));
   const auto count = plan->chunk_count;
   cudaGetLastError();  // a launch error must be this launch's, not one left by other CUDA work
   if (count > 0) {

@@ -69,10 +69,10 @@ struct GradientGroup {
 };
 
 // Queues one step's judgement of every group on `stream`: group g's L2 norm over its buffers
-// (accumulated in double, the partial sums added in a fixed order, so CPU and CUDA agree), whether it
-// and losses[g] are finite, and its clip coefficient, written to verdicts[g]. `losses`: one float per
-// group in the buffers' memory, or nullptr (no losses); `verdicts`: one per group, in that memory too.
-// Gradients are not modified.
+// (accumulated in double, the partial sums added in a fixed order: CPU and CUDA agree to rounding, and
+// neither depends on the thread count or launch shape), whether it and losses[g] are finite, and its
+// clip coefficient, written to verdicts[g]. `losses`: one float per group in the buffers' memory, or
+// nullptr (no losses); `verdicts`: one per group, in that memory too. Gradients are not modified.
 Status JudgeGradients(const std::vector<GradientGroup>& groups, const float* losses, Device device, StepVerdict* verdicts,
                       Stream stream = nullptr);
 

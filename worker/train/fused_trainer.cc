@@ -34,13 +34,11 @@ torch::Tensor MemberLosses(const std::string& task, const torch::Tensor& out, co
     const torch::Tensor error = out.squeeze(-1).to(torch::kFloat32) - targets.unsqueeze(0);
     each = (error * error).reshape({members, -1});
   } else {
-    // Classes in the middle ([K, classes, B]): the same values as over [K * B, classes] rows, but
-    // LibTorch's CPU log-softmax over a short last dimension is several times slower. The gradient
-    // comes back in the model's own layout, so the layers' backward is a run alone's, bit for bit.
-    torch::Tensor logits = out.to(torch::kFloat32);
-    if (logits.requires_grad()) logits.register_hook([](const torch::Tensor& grad) { return grad.contiguous(); });
-    each = F::cross_entropy(logits.transpose(1, 2), targets.unsqueeze(0).expand({members, targets.size(0)}),
-                            F::CrossEntropyFuncOptions().reduction(torch::kNone));
+    // Rows of [K * B, classes], as a run alone takes them: LibTorch's backward is then the same
+    // arithmetic (over a [K, classes, B] view it is faster on the CPU, but not bit for bit the same).
+    each = F::cross_entropy(out.reshape({-1, out.size(-1)}).to(torch::kFloat32), targets.reshape(-1).repeat({members}),
+                            F::CrossEntropyFuncOptions().reduction(torch::kNone))
+               .view({members, -1});
   }
   return sum ? each.sum(1) : each.mean(1);
 }
@@ -96,6 +94,10 @@ class FusedRun {
       recipes.push_back(given.recipe);
     }
     if (recipes.size() > 1) RETURN_IF_ERROR(CheckFusableGroup(recipes));
+    if (r_.optimizer.impl != "fused") {
+      return InvalidArgument("a fused group steps its members in one pass of Orchard's fused optimizer, but optimizer.impl is " +
+                             r_.optimizer.impl + "; set optimizer.impl: fused or train the trials apart");
+    }
     const TrainSpec& t = r_.train;
     if (t.threads > 0) {
       at::set_num_threads(static_cast<int>(t.threads));

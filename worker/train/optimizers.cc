@@ -307,6 +307,7 @@ Status JointStep::Step(const std::vector<Optimizer*>& members, const std::vector
   torch::NoGradGuard no_grad;
   std::vector<FusedOptimizer*> fused(members.size(), nullptr);
   FusedOptimizer* first = nullptr;
+  const torch::Tensor* anchor = nullptr;  // a parameter: where the kernels run
   for (size_t k = 0; k < members.size(); ++k) {
     if (members[k] == nullptr) continue;
     fused[k] = dynamic_cast<FusedOptimizer*>(members[k]);
@@ -317,16 +318,12 @@ Status JointStep::Step(const std::vector<Optimizer*>& members, const std::vector
     if (fused[k]->kind() != first->kind() || fused[k]->device() != first->device()) {
       return InvalidArgument("fused member " + std::to_string(k) + "'s optimizer differs in type or device from the group's");
     }
+    if (anchor == nullptr) anchor = fused[k]->first_param();
   }
-  if (first == nullptr || first->first_param() == nullptr) {
-    for (FusedOptimizer* member : fused) {
-      if (member != nullptr) member->CountStep();
-    }
-    return OkStatus();
-  }
+  if (first == nullptr) return OkStatus();
   // The kernels run on the current device; make it the parameters' (cuda:N).
   c10::OptionalDeviceGuard device_guard;
-  device_guard.reset_device(first->first_param()->device());
+  if (anchor != nullptr) device_guard.reset_device(anchor->device());
   std::vector<kernels::OptimizerTensor> tensors;
   std::vector<void*> grads;
   // A member not stepped keeps a group (indices stay members') with no tensors.
@@ -341,7 +338,7 @@ Status JointStep::Step(const std::vector<Optimizer*>& members, const std::vector
     plan_grads_ = std::move(grads);
     plan_groups_ = groups.size();
   }
-  RETURN_IF_ERROR(plan_->Step(groups, verdicts, KernelStream(first->first_param()->device())));
+  RETURN_IF_ERROR(plan_->Step(groups, verdicts, anchor != nullptr ? KernelStream(anchor->device()) : nullptr));
   for (FusedOptimizer* member : fused) {
     if (member != nullptr) member->CountStep();
   }

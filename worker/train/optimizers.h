@@ -52,7 +52,7 @@ class JointStep {
  public:
   // members[k] nullptr: member k has left the group and is not stepped. `verdicts`: one per member, in
   // the parameters' memory (kernels::JudgeGradients wrote them), or nullptr. The plan is made again
-  // whenever the members stepped or their gradients' storage change.
+  // whenever the gradients it steps change: a member leaves, or a gradient's storage moves.
   Status Step(const std::vector<Optimizer*>& members, const std::vector<double>& lrs, const kernels::StepVerdict* verdicts);
 
  private:

@@ -22,12 +22,13 @@ namespace {
 using orchard::testing::TempDir;
 
 // A recipe of quickstart's kind, small; the members differ in learning rate, weight decay, clip and
-// schedule, and all of them change neither shapes nor batches.
+// schedule, and all of them change neither shapes nor batches. 10 classes and batches of 50: shapes
+// where LibTorch's kernels take other paths for other layouts of the logits (4 and 32 hid one).
 constexpr const char* kRecipe =
     "model: {type: mlp, hidden: [32, 32]}\n"
-    "data: {type: synthetic, samples: 1200, features: 16, classes: 4, noise: 1.0}\n"
+    "data: {type: synthetic, samples: 1200, features: 16, classes: 10, noise: 1.0}\n"
     "optimizer: {type: adamw, lr: 0.003, weight_decay: 0.01}\n"
-    "train: {steps: 60, batch_size: 32, eval_interval: 20, seed: 3}\n"
+    "train: {steps: 60, batch_size: 50, eval_interval: 20, seed: 3}\n"
     "checkpoint: {interval: 30}\n"
     "sweep: {strategy: asha, metric: val_loss, mode: min, decision_timeout_seconds: 5,\n"
     "        parameters: {optimizer.lr: {values: [0.01]}}}\n";
@@ -312,6 +313,22 @@ TEST(FusedTrainerTest, MembersThatDifferInShapeAreRefusedBeforeAnythingTrains) {
   ASSERT_FALSE(results.ok());
   EXPECT_EQ(results.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(results.status().message().find("fused member 1 sets model.hidden=[64]"), std::string::npos)
+      << results.status().message();
+  EXPECT_FALSE(std::filesystem::exists(members[0].options.output_dir + "/metrics.jsonl"));
+}
+
+TEST(FusedTrainerTest, AGroupOfTorchsOptimizerIsRefusedBeforeAnythingTrains) {
+  TempDir dir;
+  std::vector<FusedMember> members = Members(dir, "fused");
+  for (size_t k = 0; k < members.size(); ++k) {
+    std::vector<std::string> overrides = kMemberOverrides[k];
+    overrides.push_back("optimizer.impl=torch");
+    members[k].recipe = MustParse(dir, overrides);
+  }
+  const auto results = TrainFused(members);
+  ASSERT_FALSE(results.ok());
+  EXPECT_EQ(results.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(results.status().message().find("optimizer.impl is torch; set optimizer.impl: fused"), std::string::npos)
       << results.status().message();
   EXPECT_FALSE(std::filesystem::exists(members[0].options.output_dir + "/metrics.jsonl"));
 }

@@ -140,6 +140,53 @@ TEST(OptimizerVerdictTest, BothImplementationsSkipAStepTheVerdictRefuses) {
   }
 }
 
+// A fused group's members stepped together, each with its own learning rate, hyperparameters and
+// verdict, end exactly where each stepped alone ends; a member that has left is not stepped, and an
+// optimizer of another implementation is refused.
+TEST(JointStepTest, MembersSteppedTogetherEndAsEachSteppedAlone) {
+  std::vector<OptimizerSpec> specs = {Spec("adamw", "fused"), Spec("adamw", "fused"), Spec("adamw", "fused")};
+  specs[1].weight_decay = 0.1, specs[1].beta1 = 0.8;
+  specs[2].eps = 1e-6;
+  std::vector<std::vector<torch::Tensor>> together, alone;
+  std::vector<std::unique_ptr<Optimizer>> joint, single;
+  for (const OptimizerSpec& spec : specs) {
+    together.push_back(Clone(StartingParams())), alone.push_back(Clone(StartingParams()));
+    auto a = MakeOptimizer(spec, together.back());
+    auto b = MakeOptimizer(spec, alone.back());
+    ASSERT_TRUE(a.ok() && b.ok());
+    joint.push_back(std::move(*a)), single.push_back(std::move(*b));
+  }
+  JointStep step;
+  for (int64_t s = 1; s <= 6; ++s) {
+    // Member 2 leaves the group after step 3.
+    std::vector<Optimizer*> members = {joint[0].get(), joint[1].get(), s <= 3 ? joint[2].get() : nullptr};
+    std::vector<double> lrs = {0.01, 0.003 * static_cast<double>(s), 0.02};
+    kernels::StepVerdict verdicts[3] = {};
+    for (auto& v : verdicts) v.scale = 1;
+    verdicts[0].scale = s % 2 == 0 ? 0.5f : 1.0f;
+    verdicts[1].skip = s == 2 ? 1 : 0;
+    for (size_t k = 0; k < members.size(); ++k) {
+      SetGrads(together[k], s);
+      if (members[k] == nullptr) continue;
+      SetGrads(alone[k], s);
+      ASSERT_TRUE(single[k]->Step(lrs[k], &verdicts[k]).ok());
+    }
+    Status stepped = step.Step(members, lrs, verdicts);
+    ASSERT_TRUE(stepped.ok()) << stepped.message();
+  }
+  for (size_t k = 0; k < specs.size(); ++k) {
+    EXPECT_EQ(joint[k]->steps(), k == 2 ? 3 : 6) << k;
+    for (size_t i = 0; i < together[k].size(); ++i)
+      EXPECT_TRUE(torch::equal(together[k][i].detach(), alone[k][i].detach())) << "member " << k << " tensor " << i;
+  }
+
+  std::vector<torch::Tensor> other = Clone(StartingParams());
+  auto torch_impl = MakeOptimizer(Spec("adamw", "torch"), other);
+  ASSERT_TRUE(torch_impl.ok());
+  SetGrads(other, 1);
+  ExpectError(step.Step({joint[0].get(), torch_impl->get()}, {0.01, 0.01}, nullptr), "fused member 1's optimizer is not optimizer.impl fused");
+}
+
 TEST(FusedOptimizerAdapterTest, RejectsGradientsOfTheWrongShape) {
   std::vector<torch::Tensor> params = {torch::zeros({4}).requires_grad_(true)};
   auto opt = MakeOptimizer(Spec("adam", "fused"), params);
