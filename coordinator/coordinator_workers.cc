@@ -188,6 +188,7 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
         v1::Attempt* group = response.mutable_attempts(first.first);
         group->set_fused_group(group->attempt_id());
         leased->set_fused_group(group->attempt_id());
+        RETURN_IF_ERROR(store_->JoinFusedGroup(attempt.id, group->attempt_id()));
       }
       leased->set_resume(attempt.number > 1);
       leased->set_log_path(attempt.log_path);

@@ -232,6 +232,11 @@ CREATE INDEX schedules_by_next_check ON schedules(paused, next_check);
       R"sql(
 ALTER TABLE workers ADD COLUMN gpu_memory TEXT NOT NULL DEFAULT '';
 )sql",
+      // A fused group's attempts name their group (its first member's attempt id; 0: not fused), so
+      // the group's slot passes to a member still training when the member holding it ends.
+      R"sql(
+ALTER TABLE attempts ADD COLUMN fused_group INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return migrations;
 }

@@ -260,7 +260,11 @@ class Store {
   StatusOr<std::optional<AttemptRecord>> ActiveAttemptOfTrial(int64_t trial_id);
   // Asks a running attempt to stop for `stop_reason`; one stopping to pause may be asked again.
   Status SetAttemptStopping(int64_t attempt_id, const std::string& stop_reason);
-  // `state`: exited, or lost when its worker was declared lost.
+  // Makes `attempt_id` a member of the fused group of `group_attempt_id` (its first member, which
+  // holds the group's slot).
+  Status JoinFusedGroup(int64_t attempt_id, int64_t group_attempt_id);
+  // `state`: exited, or lost when its worker was declared lost. A fused member that held its group's
+  // slot hands it to the group's oldest member still running (its trainer still holds the slot).
   Status EndAttempt(int64_t attempt_id, const std::string& state, int64_t exit_code, int64_t signal,
                     const std::string& reason, double now, const AttemptUsage& usage = {});
   // What the attempt trained from and, when it completed, its final parameters' digest.

@@ -295,15 +295,26 @@ Status Store::SetAttemptStopping(int64_t attempt_id, const std::string& stop_rea
       .Bind(1, stop_reason).Bind(2, attempt_id).Run();
 }
 
+Status Store::JoinFusedGroup(int64_t attempt_id, int64_t group_attempt_id) {
+  return db_->Prepare("UPDATE attempts SET fused_group = ? WHERE id IN (?, ?)")
+      .Bind(1, group_attempt_id).Bind(2, attempt_id).Bind(3, group_attempt_id).Run();
+}
+
 Status Store::EndAttempt(int64_t attempt_id, const std::string& state, int64_t exit_code, int64_t signal,
                          const std::string& reason, double now, const AttemptUsage& usage) {
+  RETURN_IF_ERROR(db_->Prepare(
+                         "UPDATE attempts SET state = ?, exit_code = ?, signal = ?, reason = ?, ended_at = ?, cpu_seconds = ?, "
+                         "peak_memory_bytes = ?, gpu_peak_memory_bytes = ?, "
+                         "gpu_utilization_percent = CASE WHEN ? > 0 THEN ? END WHERE id = ?")
+                      .Bind(1, state).Bind(2, exit_code).Bind(3, signal).Bind(4, reason).Bind(5, now).Bind(6, usage.cpu_seconds)
+                      .Bind(7, usage.peak_memory_bytes).Bind(8, usage.gpu_peak_memory_bytes).Bind(9, usage.gpu_peak_memory_bytes)
+                      .Bind(10, usage.gpu_utilization_percent).Bind(11, attempt_id).Run());
   return db_->Prepare(
-                "UPDATE attempts SET state = ?, exit_code = ?, signal = ?, reason = ?, ended_at = ?, cpu_seconds = ?, "
-                "peak_memory_bytes = ?, gpu_peak_memory_bytes = ?, "
-                "gpu_utilization_percent = CASE WHEN ? > 0 THEN ? END WHERE id = ?")
-      .Bind(1, state).Bind(2, exit_code).Bind(3, signal).Bind(4, reason).Bind(5, now).Bind(6, usage.cpu_seconds)
-      .Bind(7, usage.peak_memory_bytes).Bind(8, usage.gpu_peak_memory_bytes).Bind(9, usage.gpu_peak_memory_bytes)
-      .Bind(10, usage.gpu_utilization_percent).Bind(11, attempt_id).Run();
+                "UPDATE attempts SET slots = (SELECT slots FROM attempts WHERE id = ?1) "
+                "WHERE id = (SELECT MIN(heir.id) FROM attempts heir JOIN attempts ended ON heir.fused_group = ended.fused_group "
+                "WHERE ended.id = ?1 AND ended.fused_group != 0 AND ended.slots > 0 AND heir.id != ended.id "
+                "AND heir.state IN ('running', 'stopping') AND heir.slots = 0)")
+      .Bind(1, attempt_id).Run();
 }
 
 Status Store::RecordAttemptProvenance(int64_t attempt_id, const std::string& provenance_json,

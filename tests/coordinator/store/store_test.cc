@@ -324,5 +324,38 @@ TEST(Store, AttemptsAreNumberedPerTrialAndHoldTheirSlots) {
   EXPECT_EQ(store->AttemptLogPath(trial, 3).status().code(), StatusCode::kNotFound);
 }
 
+// A fused group holds one slot, on its first member's attempt. When that member ends early (its
+// strategy stopped it) while the others train on in the same trainer, the slot passes to the oldest
+// member still running, so the worker's busy slots stay what its trainer holds.
+TEST(Store, AFusedGroupsSlotPassesToAMemberStillRunning) {
+  TempDir dir;
+  auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
+  SweepRecord record = Sweep();
+  const int64_t sweep = store->InsertSweep(record).value();
+  ASSERT_TRUE(store->InsertWorker("host", 4, "cpu", {}, 1).ok());
+  std::vector<int64_t> attempts;
+  for (int64_t number = 0; number < 3; ++number) {
+    const std::string dir_name = "s-1/trial-" + std::to_string(number);
+    ASSERT_TRUE(store->InsertTrial(sweep, number, {}, dir_name, 1).ok());
+    auto attempt = store->InsertAttempt(store->TrialId(sweep, number).value(), "w1", "tok" + std::to_string(number),
+                                        dir_name + "/", number == 0 ? 1 : 0, 2);
+    ASSERT_TRUE(attempt.ok()) << attempt.status().message();
+    attempts.push_back(attempt->id);
+    if (number > 0) {
+      ASSERT_TRUE(store->JoinFusedGroup(attempt->id, attempts.front()).ok());
+    }
+  }
+  // A lone attempt on the same worker is not part of any group.
+  ASSERT_TRUE(store->InsertTrial(sweep, 3, {}, "s-1/trial-3", 1).ok());
+  ASSERT_TRUE(store->InsertAttempt(store->TrialId(sweep, 3).value(), "w1", "tok3", "s-1/trial-3/", 1, 2).ok());
+  EXPECT_EQ(store->BusySlots("w1").value(), 2);
+  ASSERT_TRUE(store->EndAttempt(attempts[0], "exited", 4, 0, "stopped", 3).ok());
+  EXPECT_EQ(store->BusySlots("w1").value(), 2) << "the group still trains on its slot";
+  ASSERT_TRUE(store->EndAttempt(attempts[2], "exited", 0, 0, "", 4).ok());
+  EXPECT_EQ(store->BusySlots("w1").value(), 2) << "a member without the slot leaves it where it is";
+  ASSERT_TRUE(store->EndAttempt(attempts[1], "exited", 0, 0, "", 5).ok());
+  EXPECT_EQ(store->BusySlots("w1").value(), 1) << "the last member gives the group's slot back; the lone trial keeps its own";
+}
+
 }  // namespace
 }  // namespace orchard::coordinator
