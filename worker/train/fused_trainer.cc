@@ -237,11 +237,10 @@ class FusedRun {
     fused_->SetTraining(true);
     const kernels::Device kernel_device = device_.is_cuda() ? kernels::Device::kCuda : kernels::Device::kCpu;
     const int64_t members = static_cast<int64_t>(members_.size());
-    const int64_t samples_per_step = prefetcher_->batch_size() * t.grad_accumulation;
+    samples_per_step_ = prefetcher_->batch_size() * t.grad_accumulation;
     const int64_t first_step = step_ + 1;
     double interval_seconds = 0;
     int64_t interval_steps = 0;
-    samples_per_step_ = samples_per_step;
     const auto run_start = Clock::now();
 
     while (step_ < total_steps_ && AnyTraining()) {
@@ -313,10 +312,8 @@ class FusedRun {
           report.eval = evals[k];
           report.lr = lrs[k];
           report.grad_norm = m.last_norm;
-          report.step_ms = 1000.0 * interval_seconds / interval_steps;
-          report.samples_per_second = samples_per_step / (interval_seconds / interval_steps);
-          const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
-          report.eta_seconds = elapsed / (step_ - m.result.start_step) * (total_steps_ - step_);
+          SetPace(report, interval_seconds, interval_steps, samples_per_step_,
+                  std::chrono::duration<double>(Clock::now() - run_start).count(), step_ - m.result.start_step);
           m.progress->Report(report);
           m.result.final_train_loss = report.train_loss;
           m.window_loss = 0, m.window_steps = 0;

@@ -30,6 +30,14 @@ std::string HeaderLine(const RunDescription& run) {
   return line.str();
 }
 
+void SetPace(StepReport& report, double interval_seconds, int64_t interval_steps, int64_t samples_per_step,
+             double elapsed_seconds, int64_t steps_run) {
+  const double step_seconds = interval_seconds / static_cast<double>(interval_steps);
+  report.step_ms = 1000.0 * step_seconds;
+  report.samples_per_second = static_cast<double>(samples_per_step) / step_seconds;
+  report.eta_seconds = elapsed_seconds / static_cast<double>(steps_run) * static_cast<double>(report.total_steps - report.step);
+}
+
 std::string StepLine(const StepReport& report) {
   char buf[512];
   int width = static_cast<int>(std::to_string(report.total_steps).size());

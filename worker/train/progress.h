@@ -59,6 +59,11 @@ struct StepReport {
 
 // "orchard-train digits: model mlp (1234 parameters), data digits (...), 800 steps of 64, device cpu (2 threads)".
 std::string HeaderLine(const RunDescription& run);
+// Fills the report's step_ms, samples_per_second and eta_seconds (from its step and total_steps): the
+// last `interval_steps` steps, of `samples_per_step` samples each, took `interval_seconds`, and the
+// `steps_run` steps since the run (re)started took `elapsed_seconds`.
+void SetPace(StepReport& report, double interval_seconds, int64_t interval_steps, int64_t samples_per_step,
+             double elapsed_seconds, int64_t steps_run);
 // "step  40/800  loss 0.4200  val_loss 0.4000  lr 3.00e-03  9000 samples/s  7.11 ms/step  eta 12s";
 // the step is padded to the width of the total.
 std::string StepLine(const StepReport& report);

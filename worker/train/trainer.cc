@@ -319,10 +319,8 @@ class Run {
         report.eval = eval;
         report.lr = lr;
         report.grad_norm = last_grad_norm;
-        report.step_ms = 1000.0 * interval_seconds / interval_steps;
-        report.samples_per_second = samples_per_step / (interval_seconds / interval_steps);
-        const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
-        report.eta_seconds = elapsed / (step_ - result_.start_step) * (total_steps_ - step_);
+        SetPace(report, interval_seconds, interval_steps, samples_per_step,
+                std::chrono::duration<double>(Clock::now() - run_start).count(), step_ - result_.start_step);
         progress_->Report(report);
         result_.final_train_loss = report.train_loss;
         window_loss_ = interval_seconds = 0, window_steps_ = interval_steps = 0;

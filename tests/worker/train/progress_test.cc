@@ -81,6 +81,18 @@ TEST(ProgressTest, StepLines) {
   }
 }
 
+// The pace of a report: the interval's mean step, its throughput, and the time left at the pace of
+// the steps since the run (re)started.
+TEST(ProgressTest, PaceComesFromTheIntervalAndTheRunSoFar) {
+  StepReport report;
+  report.step = 300, report.total_steps = 1000;
+  SetPace(report, /*interval_seconds=*/2.0, /*interval_steps=*/100, /*samples_per_step=*/64,
+          /*elapsed_seconds=*/10.0, /*steps_run=*/200);
+  EXPECT_DOUBLE_EQ(report.step_ms, 20.0);
+  EXPECT_DOUBLE_EQ(report.samples_per_second, 3200.0);
+  EXPECT_DOUBLE_EQ(report.eta_seconds, 35.0);  // 700 steps left at 0.05 s each
+}
+
 TEST(ProgressTest, EvaluationAndDivergenceMessages) {
   EXPECT_EQ(EvaluationLine(30, {{"val_loss", 0.7577853}, {"val_accuracy", 0.875}}),
             "evaluated at step 30: val_accuracy 0.875 val_loss 0.757785");
