@@ -18,6 +18,7 @@ LocalCluster::LocalCluster(std::unique_ptr<coordinator::CoordinatorServer> serve
 Status LocalCluster::Stop() {
   if (!agent_thread_.joinable()) return OkStatus();
   stop_agent_.store(true);
+  agent_.Wake();
   agent_thread_.join();
   server_->Shutdown();
   return agent_status_;

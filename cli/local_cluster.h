@@ -34,6 +34,9 @@ class LocalCluster {
   std::string dashboard_url() const { return server_->dashboard_url(); }
   coordinator::Coordinator& coordinator() { return server_->coordinator(); }
 
+  // Tells the agent that work was submitted: it leases at once instead of at its next poll.
+  void WorkSubmitted() { agent_.Wake(); }
+
   // Stops the agent (its trainers checkpoint and their exits are reported), then the coordinator.
   // Returns how the agent ended; OK once already stopped.
   Status Stop();

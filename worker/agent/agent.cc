@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <iostream>
 #include <thread>
+#include <utility>
 
 #include "worker/agent/agent_impl.h"
 #include "worker/agent/grpc_coordinator_link.h"
@@ -31,6 +32,8 @@ WorkerAgent::WorkerAgent(AgentOptions options, std::unique_ptr<CoordinatorLink> 
 WorkerAgent::~WorkerAgent() = default;
 
 Status WorkerAgent::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }
+
+void WorkerAgent::Wake() { impl_->Wake(); }
 
 WorkerAgent::Impl::Impl(AgentOptions options, std::unique_ptr<CoordinatorLink> link)
     : options_(std::move(options)),
@@ -65,6 +68,7 @@ Status WorkerAgent::Impl::Run(const std::atomic<bool>& stop) {
   RETURN_IF_ERROR(Register(stop));
   heartbeats_.Start();
   auto next_lease = Clock::now();
+  bool woken = false;  // by Wake(): a trainer ended, a heartbeat answered, or work was just submitted
   while (!stop.load() && refused_.ok()) {
     const auto now = Clock::now();
     TakeHeartbeatAnswers(stop);
@@ -73,7 +77,7 @@ Status WorkerAgent::Impl::Run(const std::atomic<bool>& stop) {
     const bool any_exit = HandleExits();
     Relay();
     FlushEnded();
-    if ((FreeSlots() > 0 || RoomOnASharedGpu()) && (any_exit || now >= next_lease)) {
+    if ((FreeSlots() > 0 || RoomOnASharedGpu()) && (any_exit || woken || now >= next_lease)) {
       Lease();
       next_lease = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
     }
@@ -83,7 +87,7 @@ Status WorkerAgent::Impl::Run(const std::atomic<bool>& stop) {
     const double period = answering ? std::min(options_.poll_seconds, kAnsweringPollSeconds) : options_.poll_seconds;
     std::unique_lock<std::mutex> lock(wake_mu_);
     wake_.wait_for(lock, std::chrono::duration<double>(period), [&] { return woken_ || stop.load(); });
-    woken_ = false;
+    woken = std::exchange(woken_, false);
   }
   Drain(stop);
   heartbeats_.Stop();

@@ -61,6 +61,9 @@ class WorkerAgent {
 
   // Unavailable when the coordinator cannot be reached within the connect timeout.
   Status Run(const std::atomic<bool>& stop);
+  // Makes Run look now instead of at its next poll: it leases at once if a slot is free (work was
+  // just submitted) and sees a stop set before this call. Safe from any thread.
+  void Wake();
 
  private:
   class Impl;

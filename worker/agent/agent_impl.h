@@ -34,6 +34,7 @@ class WorkerAgent::Impl {
  public:
   Impl(AgentOptions options, std::unique_ptr<CoordinatorLink> link);
   Status Run(const std::atomic<bool>& stop);
+  void Wake();
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -59,7 +60,6 @@ class WorkerAgent::Impl {
   };
 
   // agent.cc
-  void Wake();
   void Say(const std::string& line);
   Status Register(const std::atomic<bool>& stop);
   // Gives the heartbeat thread the attempts to report and acts on what its answers asked for.

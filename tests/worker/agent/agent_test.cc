@@ -44,6 +44,25 @@ TEST_F(AgentTest, RegistersItsSlotsHeartbeatsAndDeregistersOnStop) {
   EXPECT_EQ(coordinator_.calls().back(), "DeregisterWorker");
 }
 
+// orchard run wakes its worker when it submits and when it stops, so that neither waits out a poll.
+TEST_F(AgentTest, WakeLeasesAtOnceAndLetsAStopBeSeenAtOnce) {
+  AgentOptions options = Options();
+  options.poll_seconds = 3600;
+  Start(std::move(options));
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.leases().size() == 1; }, 5));
+  coordinator_.Offer(MakeAttempt(7));
+  agent_->Wake();
+  EXPECT_TRUE(WaitFor([&] { return launcher_->launches().size() == 1; }, 10));
+  EXPECT_EQ(coordinator_.leases().size(), 2u);
+
+  const auto stop_asked = std::chrono::steady_clock::now();
+  stop_.store(true);
+  agent_->Wake();
+  thread_.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_asked, std::chrono::seconds(10));
+  EXPECT_EQ(coordinator_.calls().back(), "DeregisterWorker");
+}
+
 TEST_F(AgentTest, LaunchesALeasedAttemptWithItsArgumentsAndReportsItRunning) {
   Start();
   LaunchAttempt(7);
