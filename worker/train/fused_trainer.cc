@@ -27,19 +27,9 @@ using Clock = std::chrono::steady_clock;
 
 // Each member's loss over the batch, [K]: its mean, or (for evaluation in chunks) its sum.
 torch::Tensor MemberLosses(const std::string& task, const torch::Tensor& out, const torch::Tensor& targets, bool sum) {
-  namespace F = torch::nn::functional;
-  const int64_t members = out.size(0);
-  torch::Tensor each;
-  if (task == "regression") {
-    const torch::Tensor error = out.squeeze(-1).to(torch::kFloat32) - targets.unsqueeze(0);
-    each = (error * error).reshape({members, -1});
-  } else {
-    // Rows of [K * B, classes], as a run alone takes them: LibTorch's backward is then the same
-    // arithmetic (over a [K, classes, B] view it is faster on the CPU, but not bit for bit the same).
-    each = F::cross_entropy(out.reshape({-1, out.size(-1)}).to(torch::kFloat32), targets.reshape(-1).repeat({members}),
-                            F::CrossEntropyFuncOptions().reduction(torch::kNone))
-               .view({members, -1});
-  }
+  if (task != "regression") return ClassificationLosses(out, targets, sum);
+  const torch::Tensor error = out.squeeze(-1).to(torch::kFloat32) - targets.unsqueeze(0);
+  const torch::Tensor each = (error * error).reshape({out.size(0), -1});
   return sum ? each.sum(1) : each.mean(1);
 }
 

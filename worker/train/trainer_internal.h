@@ -32,6 +32,11 @@ struct TensorDataset {
 
 TensorDataset ToTensors(const Samples& s, const SplitDataset& data);
 
+// Cross-entropy of G models' logits [G, B, classes] against the same B class targets: [G], each
+// model's mean over the batch, or its sum (for evaluation in chunks). A run alone is G = 1; a fused
+// group's members each get what their run alone would, bit for bit.
+torch::Tensor ClassificationLosses(const torch::Tensor& logits, const torch::Tensor& targets, bool sum);
+
 // Mean loss over the batch, or the sum over it (for evaluation over several chunks).
 torch::Tensor Loss(const std::string& task, const torch::Tensor& out, const torch::Tensor& targets, bool sum = false);
 
