@@ -1,7 +1,7 @@
-// Orchard's kernels: fused multi-tensor optimizers, the global gradient norm and clip, and casts of
-// gradient buckets to 16-bit floats. Every kernel exists twice with the same semantics: a CUDA kernel
-// for device buffers and a CPU twin (vectorized loops, threads over chunks) for host buffers, which
-// is also the reference in tests. No torch types: callers pass raw buffers.
+// Orchard's kernels: fused multi-tensor optimizers, the global gradient norm and clip, casts of
+// gradient buckets to 16-bit floats, and the CPU's softmax rows. Every kernel but the last exists
+// twice with the same semantics: a CUDA kernel for device buffers and a CPU twin (vectorized loops,
+// threads over chunks) for host buffers, which is also the reference in tests. No torch types: callers pass raw buffers.
 //
 //   std::vector<OptimizerTensor> tensors = {{param, grad, exp_avg, exp_avg_sq}, ...};
 //   auto adamw = MultiTensorOptimizer::Create(OptimizerKind::kAdamW, tensors, /*group_count=*/1, Device::kCpu);
@@ -144,5 +144,14 @@ Status CastToHalf(const float* src, uint16_t* dst, int64_t size, HalfType type, 
 // dst[i] = float(src[i]) * scale (scale = 1/ranks turns a summed bucket into a mean).
 Status CastFromHalf(const uint16_t* src, float* dst, int64_t size, HalfType type, float scale, Device device,
                     Stream stream = nullptr);
+
+// ---- Softmax of rows of logits (the classification loss), CPU only ----
+
+// For each of `rows` rows of `classes` logits: its softmax into `probabilities` and its logsumexp
+// into `logsumexp[row]`. A row with a logit that is not finite gets NaN throughout. A row's result
+// depends on nothing but the row (not its place, the row count or the CPU's vector width), which
+// the trainers rely on: a fused member's rows give exactly what its lone run's would. On a GPU the
+// trainer uses LibTorch's cross-entropy instead, so there is no CUDA twin.
+void SoftmaxRowsCpu(const float* logits, int64_t rows, int64_t classes, float* probabilities, float* logsumexp);
 
 }  // namespace orchard::kernels
