@@ -107,6 +107,7 @@ double RunOrchard(int trials, int slots, bool warm) {
   orchard::v1::SubmitSweepResponse submitted;
   const auto start = Clock::now();
   call(&orchard::v1::SweepService::Stub::SubmitSweep, submit, &submitted);
+  (*cluster)->WorkSubmitted();
   orchard::v1::GetSweepRequest get;
   get.set_sweep_id(submitted.sweep().id());
   orchard::v1::Sweep sweep = submitted.sweep();

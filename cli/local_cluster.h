@@ -6,6 +6,7 @@
 //   agent.slots = worker::DetectSlots(2, /*force_cpu=*/true).value();
 //   ASSIGN_OR_RETURN(auto cluster, LocalCluster::Start({.state_dir = "runs/orchard"}, agent));
 //   ... submit to cluster->address() ...
+//   cluster->WorkSubmitted();          // the worker leases now, not at its next poll
 //   Status worker = cluster->Stop();   // the worker's own status
 #pragma once
 

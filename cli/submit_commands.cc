@@ -132,7 +132,7 @@ int Run(const GlobalOptions& global, const RunOptions& options) {
     *response.mutable_sweep() = **unfinished;
   } else {
     code = calls.Call(&v1::SweepService::Stub::SubmitSweep, request, &response);
-    (*cluster)->WorkSubmitted();
+    if (code == kExitOk) (*cluster)->WorkSubmitted();
   }
   if (code == kExitOk) {
     PrintRunStarted(response.sweep(), /*resumed=*/unfinished->has_value(), options.state_dir, global.json, *global.out);

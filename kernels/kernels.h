@@ -147,11 +147,14 @@ Status CastFromHalf(const uint16_t* src, float* dst, int64_t size, HalfType type
 
 // ---- Softmax of rows of logits (the classification loss), CPU only ----
 
-// For each of `rows` rows of `classes` logits: its softmax into `probabilities` and its logsumexp
-// into `logsumexp[row]`. A row with a logit that is not finite gets NaN throughout. A row's result
-// depends on nothing but the row (not its place, the row count or the CPU's vector width), which
-// the trainers rely on: a fused member's rows give exactly what its lone run's would. On a GPU the
-// trainer uses LibTorch's cross-entropy instead, so there is no CUDA twin.
-void SoftmaxRowsCpu(const float* logits, int64_t rows, int64_t classes, float* probabilities, float* logsumexp);
+// For each of `rows` rows of `classes` logits: its softmax into `probabilities`, its max into
+// `row_max[row]` and log(sum(exp(logit - max))) into `log_sum[row]` (logsumexp is their sum; kept
+// apart, a loss of a confident row, log_sum - (logit - max), keeps its precision). A row with a logit
+// that is not finite (inf or NaN) gets NaN throughout. A row's result depends on nothing but the row
+// (not its place, the row count or the CPU's vector width), which the trainers rely on: a fused
+// member's rows give exactly what its lone run's would. On a GPU the trainer uses LibTorch's
+// cross-entropy instead, so there is no CUDA twin.
+void SoftmaxRowsCpu(const float* logits, int64_t rows, int64_t classes, float* probabilities, float* row_max,
+                    float* log_sum);
 
 }  // namespace orchard::kernels

@@ -27,7 +27,8 @@ using Clock = std::chrono::steady_clock;
 
 // Each member's loss over the batch, [K]: its mean, or (for evaluation in chunks) its sum.
 torch::Tensor MemberLosses(const std::string& task, const torch::Tensor& out, const torch::Tensor& targets, bool sum) {
-  if (task != "regression") return ClassificationLosses(out, targets, sum);
+  if (task == "classification") return ClassificationLosses(out, targets, sum);
+  TORCH_CHECK(task == "regression", "a fused group cannot train a ", task, " task");
   const torch::Tensor error = out.squeeze(-1).to(torch::kFloat32) - targets.unsqueeze(0);
   const torch::Tensor each = (error * error).reshape({out.size(0), -1});
   return sum ? each.sum(1) : each.mean(1);

@@ -1,5 +1,6 @@
 #include "worker/train/models.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/script.h>
 
 #include <optional>
@@ -208,8 +209,15 @@ class MemberDropout {
 // tenth of a fused mlp's step on the CPU.
 class MemberLinear final : public torch::autograd::Function<MemberLinear> {
  public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               const torch::Tensor& bias) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor weight,
+                               torch::Tensor bias) {
+    // Under autocast (bf16 on a GPU) the product runs in the lower precision, as baddbmm's own would;
+    // the backward then needs the inputs as the product saw them.
+    const at::DeviceType device = x.device().type();
+    if (at::autocast::is_autocast_enabled(device)) {
+      const at::ScalarType lower = at::autocast::get_autocast_dtype(device);
+      x = x.to(lower), weight = weight.to(lower), bias = bias.to(lower);
+    }
     ctx->save_for_backward({x, weight});
     return torch::baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2));
   }
@@ -217,8 +225,9 @@ class MemberLinear final : public torch::autograd::Function<MemberLinear> {
                                                  torch::autograd::variable_list grads) {
     const torch::autograd::variable_list saved = ctx->get_saved_variables();
     const torch::Tensor& grad = grads[0];
-    return {ctx->needs_input_grad(0) ? grad.bmm(saved[1]) : torch::Tensor(), grad.transpose(1, 2).bmm(saved[0]),
-            grad.sum(1)};
+    auto needed = [&](int input, auto gradient) { return ctx->needs_input_grad(input) ? gradient() : torch::Tensor(); };
+    return {needed(0, [&] { return grad.bmm(saved[1]); }), needed(1, [&] { return grad.transpose(1, 2).bmm(saved[0]); }),
+            needed(2, [&] { return grad.sum(1); })};
   }
 };
 

@@ -472,25 +472,32 @@ class CpuClassificationLosses final : public torch::autograd::Function<CpuClassi
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& logits,
                                const torch::Tensor& targets, bool sum) {
+    TORCH_CHECK(logits.dim() == 3 && logits.scalar_type() == torch::kFloat32,
+                "classification losses take float logits [models, batch, classes], got ", logits.sizes());
+    TORCH_CHECK(targets.dim() == 1 && targets.size(0) == logits.size(1) && targets.is_cpu() &&
+                    targets.scalar_type() == torch::kInt64,
+                "classification losses take one int64 class per sample on the CPU, got ", targets.sizes());
     const torch::Tensor z = logits.contiguous();
     const torch::Tensor t = targets.contiguous();
     const int64_t groups = z.size(0), batch = z.size(1), classes = z.size(2);
-    torch::Tensor probabilities = torch::empty_like(z);
-    torch::Tensor losses = torch::empty({groups}, z.options());
     const int64_t* target = t.data_ptr<int64_t>();
     for (int64_t b = 0; b < batch; ++b) {
       TORCH_CHECK(target[b] >= 0 && target[b] < classes, "target ", target[b], " of sample ", b,
                   " is not a class of this model (0 to ", classes - 1, "): check data.classes and the data's labels");
     }
+    torch::Tensor probabilities = torch::empty_like(z);
+    torch::Tensor losses = torch::empty({groups}, z.options());
     const float* rows = z.data_ptr<float>();
-    std::vector<float> logsumexp(static_cast<size_t>(groups * batch));
-    kernels::SoftmaxRowsCpu(rows, groups * batch, classes, probabilities.data_ptr<float>(), logsumexp.data());
+    std::vector<float> row_max(static_cast<size_t>(groups * batch)), log_sum(row_max.size());
+    kernels::SoftmaxRowsCpu(rows, groups * batch, classes, probabilities.data_ptr<float>(), row_max.data(),
+                            log_sum.data());
     float* loss = losses.data_ptr<float>();
     for (int64_t g = 0; g < groups; ++g) {
       double total = 0;
       for (int64_t b = 0; b < batch; ++b) {
         const int64_t row = g * batch + b;
-        total += static_cast<double>(logsumexp[row] - rows[row * classes + target[b]]);
+        // -log softmax(z)[target], the max taken off first: a confident row's small loss survives.
+        total += static_cast<double>(log_sum[row] - (rows[row * classes + target[b]] - row_max[row]));
       }
       loss[g] = static_cast<float>(sum ? total : total / static_cast<double>(batch));
     }

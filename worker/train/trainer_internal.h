@@ -34,7 +34,9 @@ TensorDataset ToTensors(const Samples& s, const SplitDataset& data);
 
 // Cross-entropy of G models' logits [G, B, classes] against the same B class targets: [G], each
 // model's mean over the batch, or its sum (for evaluation in chunks). A run alone is G = 1; a fused
-// group's members each get what their run alone would, bit for bit.
+// group's members each get what their run alone would, bit for bit. On the CPU a row with a logit
+// that is not finite (even -inf) makes its model's loss NaN, which the step's divergence guard
+// catches; a GPU takes LibTorch's cross-entropy, where a -inf logit alone is no harm.
 torch::Tensor ClassificationLosses(const torch::Tensor& logits, const torch::Tensor& targets, bool sum);
 
 // Mean loss over the batch, or the sum over it (for evaluation over several chunks).

@@ -268,6 +268,7 @@ class AgentTest : public ::testing::Test {
 
   Status Stop() {
     stop_.store(true);
+    agent_->Wake();
     thread_.join();
     return status_;
   }

@@ -56,9 +56,7 @@ TEST_F(AgentTest, WakeLeasesAtOnceAndLetsAStopBeSeenAtOnce) {
   EXPECT_EQ(coordinator_.leases().size(), 2u);
 
   const auto stop_asked = std::chrono::steady_clock::now();
-  stop_.store(true);
-  agent_->Wake();
-  thread_.join();
+  EXPECT_TRUE(Stop().ok());
   EXPECT_LT(std::chrono::steady_clock::now() - stop_asked, std::chrono::seconds(10));
   EXPECT_EQ(coordinator_.calls().back(), "DeregisterWorker");
 }

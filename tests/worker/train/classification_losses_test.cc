@@ -61,6 +61,16 @@ TEST(ClassificationLossesTest, EachGroupIsExactlyWhatItIsAlone) {
   }
 }
 
+// A confident, right prediction has a loss far below the logits' precision (8.3e-7 against logits of
+// 30, whose float spacing is 1.9e-6): it must not round to 0. Its log of a sum near 1 is as precise
+// as float allows there (to about 1e-7, as LibTorch's).
+TEST(ClassificationLossesTest, AConfidentRowKeepsItsSmallLoss) {
+  const torch::Tensor logits = torch::tensor({30.0f, 16.0f}).view({1, 1, 2});
+  const float loss = ClassificationLosses(logits, torch::tensor({0}, torch::kInt64), false).item<float>();
+  EXPECT_GT(loss, 0.0f);
+  EXPECT_NEAR(loss, std::log1p(std::exp(-14.0)), 1e-7);
+}
+
 TEST(ClassificationLossesTest, ANonFiniteLogitMakesOnlyItsGroupsLossNonFinite) {
   torch::Tensor logits = torch::zeros({2, 4, 3});
   logits[1][2][0] = std::numeric_limits<float>::quiet_NaN();

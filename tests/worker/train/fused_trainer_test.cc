@@ -3,6 +3,7 @@
 #include "worker/train/fused_trainer.h"
 
 #include <gtest/gtest.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 #include "core/strategy_answer.h"
 #include "tests/util/test_util.h"
 #include "worker/train/checkpoint_store.h"
+#include "worker/train/models.h"
 
 namespace orchard::train {
 namespace {
@@ -349,6 +351,46 @@ TEST(FusedTrainerTest, AGroupOfTorchsOptimizerIsRefusedBeforeAnythingTrains) {
   EXPECT_NE(results.status().message().find("optimizer.impl is torch; set optimizer.impl: fused"), std::string::npos)
       << results.status().message();
   EXPECT_FALSE(std::filesystem::exists(members[0].options.output_dir + "/metrics.jsonl"));
+}
+
+// Under bf16 autocast (how a group trains on a GPU; LibTorch's CPU autocast takes the same path) the
+// fused layers' products and their backward run in bf16, and the float parameters get float
+// gradients.
+TEST(FusedTrainerTest, AFusedModelLearnsUnderBf16Autocast) {
+  for (const std::string type : {"mlp", "cnn"}) {
+    SCOPED_TRACE(type);
+    ModelSpec spec;
+    spec.type = type;
+    spec.cnn.stages = 1;
+    const std::vector<int64_t> shape = type == "mlp" ? std::vector<int64_t>{6} : std::vector<int64_t>{1, 8, 8};
+    std::vector<std::unique_ptr<Model>> models;
+    std::vector<Model*> members;
+    for (int k = 0; k < 2; ++k) {
+      StatusOr<std::unique_ptr<Model>> model = BuildModel(spec, shape, 3);
+      ASSERT_TRUE(model.ok()) << model.status().message();
+      models.push_back(std::move(model).value());
+      members.push_back(models.back().get());
+    }
+    auto fused = FuseModels({spec, spec}, members);
+    ASSERT_TRUE(fused.ok()) << fused.status().message();
+    std::vector<int64_t> batch_shape = {4};
+    batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
+    torch::Tensor out;
+    {
+      at::autocast::set_autocast_enabled(at::kCPU, true);
+      at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+      out = (*fused)->Forward(torch::randn(batch_shape));
+      at::autocast::set_autocast_enabled(at::kCPU, false);
+      at::autocast::clear_cache();
+    }
+    EXPECT_EQ(out.scalar_type(), at::kBFloat16);
+    out.to(torch::kFloat32).square().sum().backward();
+    for (const torch::Tensor& p : (*fused)->Parameters()) {
+      ASSERT_TRUE(p.grad().defined());
+      EXPECT_EQ(p.grad().scalar_type(), torch::kFloat32);
+      EXPECT_TRUE(p.grad().isfinite().all().item<bool>());
+    }
+  }
 }
 
 }  // namespace
