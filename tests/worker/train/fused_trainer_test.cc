@@ -325,16 +325,20 @@ TEST(FusedTrainerTest, CnnMembersEndCloseToTheSameTrialsTrainedAlone) {
   }
 }
 
+// TrainFused refuses `members` with an error that holds `fragment`, before member 0 logs anything.
+void ExpectRefusedBeforeAnythingTrains(const std::vector<FusedMember>& members, const std::string& fragment) {
+  const auto results = TrainFused(members);
+  ASSERT_FALSE(results.ok());
+  EXPECT_EQ(results.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(results.status().message().find(fragment), std::string::npos) << results.status().message();
+  EXPECT_FALSE(std::filesystem::exists(members[0].options.output_dir + "/metrics.jsonl"));
+}
+
 TEST(FusedTrainerTest, MembersThatDifferInShapeAreRefusedBeforeAnythingTrains) {
   TempDir dir;
   std::vector<FusedMember> members = Members(dir, "fused");
   members[1].recipe = MustParse(dir, {"model.hidden=[64]"});
-  const auto results = TrainFused(members);
-  ASSERT_FALSE(results.ok());
-  EXPECT_EQ(results.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(results.status().message().find("fused member 1 sets model.hidden=[64]"), std::string::npos)
-      << results.status().message();
-  EXPECT_FALSE(std::filesystem::exists(members[0].options.output_dir + "/metrics.jsonl"));
+  ExpectRefusedBeforeAnythingTrains(members, "fused member 1 sets model.hidden=[64]");
 }
 
 TEST(FusedTrainerTest, AGroupOfTorchsOptimizerIsRefusedBeforeAnythingTrains) {
@@ -345,12 +349,7 @@ TEST(FusedTrainerTest, AGroupOfTorchsOptimizerIsRefusedBeforeAnythingTrains) {
     overrides.push_back("optimizer.impl=torch");
     members[k].recipe = MustParse(dir, overrides);
   }
-  const auto results = TrainFused(members);
-  ASSERT_FALSE(results.ok());
-  EXPECT_EQ(results.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(results.status().message().find("optimizer.impl is torch; set optimizer.impl: fused"), std::string::npos)
-      << results.status().message();
-  EXPECT_FALSE(std::filesystem::exists(members[0].options.output_dir + "/metrics.jsonl"));
+  ExpectRefusedBeforeAnythingTrains(members, "optimizer.impl is torch; set optimizer.impl: fused");
 }
 
 // Under bf16 autocast (how a group trains on a GPU; LibTorch's CPU autocast takes the same path) the
