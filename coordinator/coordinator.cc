@@ -69,6 +69,21 @@ void Coordinator::Changed() {
   changed_.notify_all();
 }
 
+void Coordinator::BatchOutcome::Settle(Status status) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    settled_ = true;
+    status_ = std::move(status);
+  }
+  settled_cv_.notify_all();
+}
+
+Status Coordinator::BatchOutcome::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  settled_cv_.wait(lock, [&] { return settled_; });
+  return status_;
+}
+
 Coordinator::WriteScope::WriteScope(Coordinator& coordinator) : coordinator_(coordinator) {
   ++coordinator_.writers_waiting_;
   lock_ = std::unique_lock<std::mutex>(coordinator_.mu_);
@@ -81,34 +96,35 @@ Coordinator::WriteScope::WriteScope(Coordinator& coordinator) : coordinator_(coo
       coordinator_.batch_.reset();
       return;
     }
-    ++coordinator_.batch_number_;
     coordinator_.batch_writes_ = 0;
-    coordinator_.batch_status_ = std::make_shared<Status>();
+    coordinator_.batch_outcome_ = std::make_shared<BatchOutcome>();
   }
-  batch_number_ = coordinator_.batch_number_;
-  batch_status_ = coordinator_.batch_status_;
+  batch_ = coordinator_.batch_outcome_;
 }
 
 Coordinator::WriteScope::~WriteScope() {
   // A write that failed waits too: what it answers may rest on earlier writes of its batch.
-  if (!ended_) coordinator_.EndWriteLocked(lock_, batch_number_);
+  if (!ended_) (void)coordinator_.EndWriteLocked(lock_, batch_);
 }
 
 Status Coordinator::WriteScope::Commit() {
   ended_ = true;
-  coordinator_.EndWriteLocked(lock_, batch_number_);
-  return batch_status_ == nullptr ? OkStatus() : *batch_status_;  // null: it committed alone
+  return coordinator_.EndWriteLocked(lock_, batch_);
 }
 
-void Coordinator::EndWriteLocked(std::unique_lock<std::mutex>& lock, uint64_t batch_number) {
-  if (batch_number == 0 || settled_batches_ >= batch_number) return;  // no batch, or already settled
-  ++batch_writes_;
-  if (writers_waiting_.load() > 0 && batch_writes_ < kMaxWritesPerCommit) {
-    // A writer queued behind this one joins the batch and commits it, or hands it on in turn.
-    batch_settled_.wait(lock, [&] { return settled_batches_ >= batch_number; });
-  } else {
-    CommitBatchLocked();
+Status Coordinator::EndWriteLocked(std::unique_lock<std::mutex>& lock, const std::shared_ptr<BatchOutcome>& batch) {
+  if (batch == nullptr) return OkStatus();  // it committed alone
+  // Still open (else a write of it, or a read, committed it already): count this write in it.
+  if (batch == batch_outcome_) {
+    ++batch_writes_;
+    if (writers_waiting_.load() > 0 && batch_writes_ < kMaxWritesPerCommit) {
+      // A writer queued behind this one joins the batch and commits it, or hands it on in turn.
+      lock.unlock();
+    } else {
+      CommitBatchLocked();
+    }
   }
+  return batch->Wait();
 }
 
 void Coordinator::CommitBatchLocked() {
@@ -116,14 +132,12 @@ void Coordinator::CommitBatchLocked() {
   const Status status = batch_->Commit();
   batch_.reset();
   writes_per_commit_.Observe({}, static_cast<double>(batch_writes_));
-  settled_batches_ = batch_number_;
-  *batch_status_ = status;
   if (!status.ok()) {
     ReloadSweepsLocked(batch_touched_);
   }
   batch_touched_.clear();
   if (std::exchange(batch_changed_, false) && status.ok()) Changed();
-  batch_settled_.notify_all();
+  std::exchange(batch_outcome_, nullptr)->Settle(status);
 }
 
 std::unique_lock<std::mutex> Coordinator::LockSettled() {

@@ -247,28 +247,43 @@ class Coordinator {
   // that arrived while the previous one ran. Every write returns only once the batch holding its
   // change is durable; a failed commit fails every write in it. Events reach each sweep's strategy
   // in the order the writes took mu_, as without batching.
+  // One batch's commit, settled once: its writers wait for it here, not under mu_. Woken under mu_,
+  // each writer took mu_ in turn only to let it go, and the cores idled in that convoy while new
+  // writes queued behind it.
+  class BatchOutcome {
+   public:
+    void Settle(Status status);
+    Status Wait();
+
+   private:
+    std::mutex mu_;
+    std::condition_variable settled_cv_;
+    bool settled_ = false;
+    Status status_;
+  };
   class WriteScope {
    public:
     explicit WriteScope(Coordinator& coordinator);
     ~WriteScope();  // a write that ended early (an error) still leaves the batch to be committed
     WriteScope(const WriteScope&) = delete;
     WriteScope& operator=(const WriteScope&) = delete;
-    // Waits until this write's changes are durable; mu_ is held again on return.
+    // Waits until this write's changes are durable. mu_ may be released: after it, touch only what
+    // the write itself holds (its answer), never the coordinator's state.
     Status Commit();
 
    private:
     Coordinator& coordinator_;
     std::unique_lock<std::mutex> lock_;
-    uint64_t batch_number_ = 0;
-    std::shared_ptr<const Status> batch_status_;  // its batch's commit once settled; null: no batch
+    std::shared_ptr<BatchOutcome> batch_;  // the batch it wrote in; null: it committed alone
     bool ended_ = false;
   };
   static constexpr int64_t kMaxWritesPerCommit = 64;
   // mu_ for everything else: an open batch is committed first, so what is read is durable and what
   // is written commits on its own.
   std::unique_lock<std::mutex> LockSettled();
-  // Ends one write of batch `batch_number`: the last in line commits it, the others wait for that.
-  void EndWriteLocked(std::unique_lock<std::mutex>& lock, uint64_t batch_number);
+  // Ends one write of `batch`: the last in line commits it, the others release `lock` and wait for
+  // that. Returns the batch's commit.
+  Status EndWriteLocked(std::unique_lock<std::mutex>& lock, const std::shared_ptr<BatchOutcome>& batch);
   void CommitBatchLocked();
   // Strategies of these sweeps advanced in memory in work the store rolled back: load them again.
   void ReloadSweepsLocked(const std::set<int64_t>& sweep_ids);
@@ -349,13 +364,10 @@ class Coordinator {
   // The group commit's batch (WriteScope); all guarded by mu_ but writers_waiting_.
   std::atomic<int> writers_waiting_{0};        // WriteScopes waiting for mu_
   std::unique_ptr<Transaction> batch_;         // null when none is open
-  uint64_t batch_number_ = 0;                  // of the open batch, or the last one
+  std::shared_ptr<BatchOutcome> batch_outcome_;  // the open batch's, shared with its writers
   int64_t batch_writes_ = 0;
   std::set<int64_t> batch_touched_;            // sweeps its writes advanced in memory
   bool batch_changed_ = false;                 // a write in it called Changed()
-  uint64_t settled_batches_ = 0;               // batches up to this number are committed or failed
-  std::shared_ptr<Status> batch_status_;       // the open batch's commit, shared with its writers
-  std::condition_variable batch_settled_;
   // Schedules' zones by name, each read from the zoneinfo files once (a tzdata update applies at
   // the next start); guarded by mu_.
   std::map<std::string, TimeZone> zones_;
