@@ -117,7 +117,7 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
   // Shares of a GPU hold fractions of slots; no GPU holds more than one, so the floor never hides an
   // idle one (the worker's own count of idle GPUs is the bound).
   const auto whole_free = static_cast<int64_t>(std::floor(static_cast<double>(worker->slots) - busy + 1e-9));
-  FreeSlots offer{request.worker_id(), std::min(request.free_slots(), whole_free)};
+  FreeSlots offer{request.worker_id(), std::min(request.free_slots(), whole_free), {}};
   for (const v1::GpuRoom& gpu : request.gpus())
     offer.gpus.push_back({gpu.index(), gpu.total_bytes(), gpu.free_bytes(), gpu.idle()});
   // A GPU that trials share may have room when no slot is free.

@@ -14,7 +14,7 @@ TEST(SweepSpecJson, TheSearchSettingsSurviveTheRoundTrip) {
   spec.tpe_multivariate = false;
   spec.tpe_constant_liar = true;
   spec.gpu_fraction = 0.25;
-  spec.parameters.push_back({"optimizer.lr", ParameterSpace::Kind::kLogUniform, 1e-4, 1e-1, {}});
+  spec.parameters.push_back({"optimizer.lr", ParameterSpace::Kind::kLogUniform, 1e-4, 1e-1, {}, {}});
   spec.parameters.push_back({"optimizer.momentum", ParameterSpace::Kind::kValues, 0, 0, {"0.5", "0.9"}, {{"optimizer.type", {"sgd"}}}});
   const SweepSpec back = SweepSpecFromJson(SweepSpecToJson(spec));
   EXPECT_EQ(back.strategy, "hyperband");

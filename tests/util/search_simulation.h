@@ -119,7 +119,7 @@ inline SweepSpec UniformSweep(const std::string& strategy, int64_t seed, int64_t
   spec.strategy = strategy;
   spec.seed = seed;
   spec.max_trials = evaluations;
-  for (const auto& [path, min, max] : ranges) spec.parameters.push_back({path, ParameterSpace::Kind::kUniform, min, max, {}});
+  for (const auto& [path, min, max] : ranges) spec.parameters.push_back({path, ParameterSpace::Kind::kUniform, min, max, {}, {}});
   return spec;
 }
 
