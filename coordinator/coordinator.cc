@@ -114,16 +114,11 @@ Status Coordinator::WriteScope::Commit() {
 
 Status Coordinator::EndWriteLocked(std::unique_lock<std::mutex>& lock, const std::shared_ptr<BatchOutcome>& batch) {
   if (batch == nullptr) return OkStatus();  // it committed alone
-  // Still open (else a write of it, or a read, committed it already): count this write in it.
-  if (batch == batch_outcome_) {
-    ++batch_writes_;
-    if (writers_waiting_.load() > 0 && batch_writes_ < kMaxWritesPerCommit) {
-      // A writer queued behind this one joins the batch and commits it, or hands it on in turn.
-      lock.unlock();
-    } else {
-      CommitBatchLocked();
-    }
-  }
+  // The batch is still the open one: the write has held mu_ since it joined.
+  ++batch_writes_;
+  // A writer queued behind this one joins the batch and commits it, or hands it on in turn.
+  if (writers_waiting_.load() == 0 || batch_writes_ >= kMaxWritesPerCommit) CommitBatchLocked();
+  lock.unlock();
   return batch->Wait();
 }
 
@@ -131,13 +126,14 @@ void Coordinator::CommitBatchLocked() {
   if (batch_ == nullptr) return;
   const Status status = batch_->Commit();
   batch_.reset();
+  // Settled before anything that could throw: its writers need none of what follows.
+  std::exchange(batch_outcome_, nullptr)->Settle(status);
   writes_per_commit_.Observe({}, static_cast<double>(batch_writes_));
   if (!status.ok()) {
     ReloadSweepsLocked(batch_touched_);
   }
   batch_touched_.clear();
   if (std::exchange(batch_changed_, false) && status.ok()) Changed();
-  std::exchange(batch_outcome_, nullptr)->Settle(status);
 }
 
 std::unique_lock<std::mutex> Coordinator::LockSettled() {

@@ -267,7 +267,7 @@ class Coordinator {
     ~WriteScope();  // a write that ended early (an error) still leaves the batch to be committed
     WriteScope(const WriteScope&) = delete;
     WriteScope& operator=(const WriteScope&) = delete;
-    // Waits until this write's changes are durable. mu_ may be released: after it, touch only what
+    // Waits until this write's changes are durable, with mu_ released: after it, touch only what
     // the write itself holds (its answer), never the coordinator's state.
     Status Commit();
 
@@ -281,8 +281,8 @@ class Coordinator {
   // mu_ for everything else: an open batch is committed first, so what is read is durable and what
   // is written commits on its own.
   std::unique_lock<std::mutex> LockSettled();
-  // Ends one write of `batch`: the last in line commits it, the others release `lock` and wait for
-  // that. Returns the batch's commit.
+  // Ends one write of `batch`: the last in line commits it; each releases `lock` and waits for the
+  // commit, and returns its status.
   Status EndWriteLocked(std::unique_lock<std::mutex>& lock, const std::shared_ptr<BatchOutcome>& batch);
   void CommitBatchLocked();
   // Strategies of these sweeps advanced in memory in work the store rolled back: load them again.

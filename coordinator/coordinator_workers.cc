@@ -59,12 +59,12 @@ StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(const v1::Regis
                    store_->InsertWorker(request.hostname(), request.slots(), request.slot_kind(), gpu_memory, Now()));
   RETURN_IF_ERROR(tx.Commit());
   Changed();
-  RETURN_IF_ERROR(write.Commit());
   v1::RegisterWorkerResponse response;
   response.set_worker_id(id);
   response.set_heartbeat_interval_seconds(options_.heartbeat_interval_seconds);
   response.set_lease_timeout_seconds(options_.lease_timeout_seconds);
   response.set_storage_root(storage_root_);
+  RETURN_IF_ERROR(write.Commit());
   return response;
 }
 
