@@ -6,6 +6,9 @@
 //
 //   build/bin/orchard-bench-coordinator [--workers 100] [--reporters 200] [--heartbeat-ms 1000] [--seconds 10]
 //   build/bin/orchard-bench-coordinator --dashboards 4   # the same load without, then with 4 dashboards
+//   build/bin/orchard-bench-coordinator --rates 8000 --reporters 256 --reports-per-call 8
+//       # each 8 reporters relayed together in ReportMetricsBatch calls, as a worker's agent relays
+//       # its trainers' reports
 //   build/bin/orchard-bench-coordinator --workers 1000 --heartbeat-ms 2000 --rates 1000,2000,4000
 //       # open loop: the reporters together offer each rate in turn; latency from each report's
 //       # scheduled send time, so queueing shows; the highest rate with p99 under 20 ms
@@ -156,42 +159,66 @@ void Heartbeats(SimulatedWorker& worker, Clock::time_point start, Clock::duratio
   }
 }
 
-// Reports until `end`, one step further each time; latencies (ms) go to `latencies`. With `period`
-// zero, in a closed loop (each report sent when the previous one is answered; latency from the
-// send); otherwise open-loop, one report every `period` from `first`, latency measured from each
-// report's scheduled time, so a report sent late because the previous one was slow counts its wait.
-void Reports(SimulatedTrainer& trainer, Clock::time_point first, Clock::duration period, Clock::time_point end,
-             std::vector<double>& latencies, Errors& errors) {
-  orchard::v1::ReportMetricsRequest request;
-  request.set_attempt_id(trainer.attempt.attempt_id());
-  request.set_token(trainer.attempt.token());
+// The 4 points a trainer reports at `step`.
+void AddPoints(int64_t step, orchard::v1::ReportMetricsRequest& request) {
+  request.clear_points();
+  const double time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double loss = 2.0 / std::sqrt(static_cast<double>(step));
+  for (const auto& [name, value] : {std::pair{"train_loss", loss}, std::pair{"lr", 1e-3},
+                                    std::pair{"grad_norm", 1.0 + loss}, std::pair{"val_loss", 1.1 * loss}}) {
+    orchard::v1::MetricPoint* point = request.add_points();
+    point->set_step(step);
+    point->set_name(name);
+    point->set_value(value);
+    point->set_time(time);
+  }
+}
+
+// Reports of `trainers` until `end`, one step further each time; each report's latency (ms) goes to
+// `latencies`. One trainer sends ReportMetrics; several are relayed together, one report each per
+// ReportMetricsBatch call, as a worker's agent relays its trainers'. With `period` zero, in a
+// closed loop (each call sent when the previous one is answered; latency from the send); otherwise
+// open-loop, one call every `period` from `first`, latency measured from each call's scheduled time,
+// so a call sent late because the previous one was slow counts its wait.
+void Reports(const std::vector<SimulatedTrainer*>& trainers, Clock::time_point first, Clock::duration period,
+             Clock::time_point end, std::vector<double>& latencies, Errors& errors) {
+  orchard::v1::ReportMetricsBatchRequest batch;
+  for (const SimulatedTrainer* trainer : trainers) {
+    orchard::v1::ReportMetricsRequest* report = batch.add_reports();
+    report->set_attempt_id(trainer->attempt.attempt_id());
+    report->set_token(trainer->attempt.token());
+  }
+  const auto answered = [&](const orchard::v1::ReportMetricsResponse& response, size_t i) {
+    if (response.decision() != orchard::v1::DECISION_CONTINUE)
+      errors.Add("attempt " + std::to_string(trainers[i]->attempt.attempt_id()) + " was told to stop");
+  };
   auto scheduled = first;
   for (int64_t step = 1; Clock::now() < end; ++step, scheduled += period) {
     if (period != Clock::duration::zero()) {
       if (scheduled >= end) break;
       std::this_thread::sleep_until(scheduled);
     }
-    request.clear_points();
-    const double time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    const double loss = 2.0 / std::sqrt(static_cast<double>(step));
-    for (const auto& [name, value] : {std::pair{"train_loss", loss}, std::pair{"lr", 1e-3},
-                                      std::pair{"grad_norm", 1.0 + loss}, std::pair{"val_loss", 1.1 * loss}}) {
-      orchard::v1::MetricPoint* point = request.add_points();
-      point->set_step(step);
-      point->set_name(name);
-      point->set_value(value);
-      point->set_time(time);
-    }
+    for (auto& report : *batch.mutable_reports()) AddPoints(step, report);
     grpc::ClientContext context;
     SetDeadline(context);
-    orchard::v1::ReportMetricsResponse response;
     const auto sent = period == Clock::duration::zero() ? Clock::now() : scheduled;
-    const grpc::Status status = trainer.stub->ReportMetrics(&context, request, &response);
-    latencies.push_back(Milliseconds(Clock::now() - sent));
+    grpc::Status status;
+    if (trainers.size() == 1) {
+      orchard::v1::ReportMetricsResponse response;
+      status = trainers[0]->stub->ReportMetrics(&context, batch.reports(0), &response);
+      if (status.ok()) answered(response, 0);
+    } else {
+      orchard::v1::ReportMetricsBatchResponse response;
+      status = trainers[0]->stub->ReportMetricsBatch(&context, batch, &response);
+      for (int i = 0; status.ok() && i < response.outcomes_size(); ++i) {
+        if (response.outcomes(i).code() != 0) errors.Add("report of attempt " + std::to_string(trainers[i]->attempt.attempt_id()) +
+                                                          ": " + response.outcomes(i).message());
+        else answered(response.outcomes(i).response(), static_cast<size_t>(i));
+      }
+    }
+    latencies.insert(latencies.end(), trainers.size(), Milliseconds(Clock::now() - sent));
     if (!status.ok())
-      errors.Add("report of attempt " + std::to_string(trainer.attempt.attempt_id()) + ": " + status.error_message());
-    else if (response.decision() != orchard::v1::DECISION_CONTINUE)
-      errors.Add("attempt " + std::to_string(trainer.attempt.attempt_id()) + " was told to stop");
+      errors.Add("report of attempt " + std::to_string(trainers[0]->attempt.attempt_id()) + ": " + status.error_message());
   }
 }
 
@@ -305,6 +332,7 @@ struct Load {
   double seconds = 10;
   int dashboards = 0;
   double offered_rate = 0;  // 0: the reporters report in a closed loop; else together this many a second
+  int reports_per_call = 1;  // >1: reporters relayed in groups of this many, one batch call per group
   int64_t seeded_trials = 0;
 };
 
@@ -364,11 +392,12 @@ LoadResult Run(const Load& load) {
                              std::to_string(load.reporters));
 
   std::printf("coordinator at %s: %d workers (heartbeat every %d ms), %d reporters (%s), %d points per report, "
-              "%d dashboards, %lld trials already stored, %.0f s\n", address.c_str(), load.workers, load.heartbeat_ms,
-              load.reporters,
+              "%d report(s) per call, %d dashboards, %lld trials already stored, %.0f s\n", address.c_str(), load.workers,
+              load.heartbeat_ms, load.reporters,
               load.offered_rate > 0 ? ("open loop, " + std::to_string(static_cast<int64_t>(load.offered_rate)) + " reports/s offered").c_str()
                                : "closed loop",
-              kPointsPerReport, load.dashboards, static_cast<long long>(load.seeded_trials), load.seconds);
+              kPointsPerReport, load.reports_per_call, load.dashboards, static_cast<long long>(load.seeded_trials),
+              load.seconds);
   std::fflush(stdout);
   Errors errors;
   std::vector<std::vector<double>> heartbeat_ms_by_worker(load.workers), report_ms_by_trainer(load.reporters);
@@ -388,15 +417,17 @@ LoadResult Run(const Load& load) {
       // Spread evenly over the period, as independent workers' heartbeats are.
       Heartbeats(workers[w], start, period * w / load.workers, period, end, heartbeat_ms_by_worker[w], errors);
     });
-  // Open loop: each reporter every reporters / rate seconds, their first reports spread over one period.
+  // Open loop: each reporter every reporters / rate seconds, the first calls spread over one period.
   const auto report_period = load.offered_rate > 0 ? std::chrono::duration_cast<Clock::duration>(
                                                     std::chrono::duration<double>(load.reporters / load.offered_rate))
                                               : Clock::duration::zero();
-  for (int r = 0; r < load.reporters; ++r)
+  const int relays = load.reporters / load.reports_per_call;
+  for (int r = 0; r < relays; ++r)
     report_threads.emplace_back([&, r] {
+      std::vector<SimulatedTrainer*> group;
+      for (int t = r * load.reports_per_call; t < (r + 1) * load.reports_per_call; ++t) group.push_back(&trainers[t]);
       go.wait();
-      Reports(trainers[r], start + report_period * r / load.reporters, report_period, end, report_ms_by_trainer[r],
-              errors);
+      Reports(group, start + report_period * r / relays, report_period, end, report_ms_by_trainer[r], errors);
     });
   start = Clock::now();
   end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(load.seconds));
@@ -522,6 +553,10 @@ int main(int argc, char** argv) {
   app.add_option("--workers", load.workers, "Simulated workers (heartbeats; they lease the reporters' attempts)")
       ->check(CLI::Range(1, 10000));
   app.add_option("--reporters", load.reporters, "Simulated trainers reporting metrics")->check(CLI::Range(1, 10000));
+  app.add_option("--reports-per-call", load.reports_per_call,
+                 "Relay the reporters in groups of this many, each group's reports in one ReportMetricsBatch call, as "
+                 "a worker relays its trainers' (it must divide --reporters)")
+      ->check(CLI::Range(1, 1000));
   app.add_option("--heartbeat-ms", load.heartbeat_ms, "Heartbeat period of each worker")->check(CLI::Range(10, 60000));
   app.add_option("--seconds", load.seconds, "Length of the measured load")->check(CLI::Range(1.0, 3600.0));
   app.add_option("--dashboards", load.dashboards,
@@ -541,6 +576,10 @@ int main(int argc, char** argv) {
                  "With --rates: also run Optuna's RDB (SQLite) and journal storages at each rate with --reporters "
                  "client processes (this python, from bench/setup_optuna_venv.sh)");
   CLI11_PARSE(app, argc, argv);
+  if (load.reporters % load.reports_per_call != 0) {
+    std::fprintf(stderr, "--reports-per-call %d does not divide --reporters %d\n", load.reports_per_call, load.reporters);
+    return 2;
+  }
   // As the coordinator does (CoordinatorServer::Start): the simulated clients share the cores with it,
   // and real ones, on other machines, would not take their cores from it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

@@ -151,6 +151,10 @@ class Coordinator {
   // A report of the sweep's metric is judged by the strategy; the answer names the step judged and
   // the next one that will be, for a trainer that waits at its rungs.
   StatusOr<v1::ReportMetricsResponse> ReportMetrics(const v1::ReportMetricsRequest& request);
+  // Each report as ReportMetrics would take it alone, in order, all in one commit: one outcome per
+  // report, or the commit's error for all.
+  StatusOr<std::vector<StatusOr<v1::ReportMetricsResponse>>> ReportMetricsBatch(
+      const v1::ReportMetricsBatchRequest& request);
   StatusOr<v1::Decision> ReportCheckpoint(const v1::ReportCheckpointRequest& request);
 
   // The model registry (its service; coordinator_registry.cc, registry/model_registry.h). Who may
@@ -310,6 +314,8 @@ class Coordinator {
   // Ends a worker's active attempts as lost.
   Status LoseAttemptsLocked(const std::vector<AttemptRecord>& attempts, const std::string& reason);
   StatusOr<AttemptRecord> AuthorizeReport(int64_t attempt_id, const std::string& token);
+  // A validated report's work inside an open WriteScope: durable once that write commits.
+  StatusOr<v1::ReportMetricsResponse> ReportMetricsLocked(const v1::ReportMetricsRequest& request);
 
   // Validates and parses a submission (no lock needed: reads only the options).
   StatusOr<PreparedSweep> PrepareSweep(const v1::SubmitSweepRequest& request) const;

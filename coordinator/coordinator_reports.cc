@@ -27,6 +27,27 @@ StatusOr<AttemptRecord> Coordinator::AuthorizeReport(int64_t attempt_id, const s
 StatusOr<v1::ReportMetricsResponse> Coordinator::ReportMetrics(const v1::ReportMetricsRequest& request) {
   RETURN_IF_ERROR(ValidateMetrics(request));
   WriteScope write(*this);
+  ASSIGN_OR_RETURN(v1::ReportMetricsResponse response, ReportMetricsLocked(request));
+  RETURN_IF_ERROR(write.Commit());
+  return response;
+}
+
+StatusOr<std::vector<StatusOr<v1::ReportMetricsResponse>>> Coordinator::ReportMetricsBatch(
+    const v1::ReportMetricsBatchRequest& request) {
+  if (request.reports_size() > kMaxReportsPerBatch)
+    return InvalidArgument("reports: " + std::to_string(request.reports_size()) + " in one batch; at most " +
+                           std::to_string(kMaxReportsPerBatch) + " are allowed, send them in several batches");
+  std::vector<StatusOr<v1::ReportMetricsResponse>> outcomes;
+  WriteScope write(*this);
+  for (const v1::ReportMetricsRequest& report : request.reports()) {
+    const Status valid = ValidateMetrics(report);
+    outcomes.push_back(valid.ok() ? ReportMetricsLocked(report) : StatusOr<v1::ReportMetricsResponse>(valid));
+  }
+  RETURN_IF_ERROR(write.Commit());
+  return outcomes;
+}
+
+StatusOr<v1::ReportMetricsResponse> Coordinator::ReportMetricsLocked(const v1::ReportMetricsRequest& request) {
   ASSIGN_OR_RETURN(AttemptRecord attempt, AuthorizeReport(request.attempt_id(), request.token()));
   StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
@@ -62,7 +83,6 @@ StatusOr<v1::ReportMetricsResponse> Coordinator::ReportMetrics(const v1::ReportM
     if (attempt.state == "running" && active != sweeps_.end() && active->second.search_outcome.empty())
       response.set_next_decision_step(active->second.strategy->NextDecisionStep(attempt.trial_number, objective->step()));
   }
-  RETURN_IF_ERROR(write.Commit());
   response.set_decision(DecisionFor(attempt));
   return response;
 }

@@ -14,6 +14,7 @@ namespace orchard::coordinator {
 inline constexpr size_t kMaxRecipeBytes = 1 << 20;
 inline constexpr int kMaxOverrides = 256;
 inline constexpr int kMaxPointsPerReport = 10000;
+inline constexpr int kMaxReportsPerBatch = 1000;  // in one ReportMetricsBatch call
 inline constexpr int64_t kMaxSlotsPerWorker = 4096;
 inline constexpr int64_t kMaxLogTailBytes = 64 << 20;
 

@@ -118,6 +118,8 @@ class TrialServiceImpl final : public v1::TrialService::Service {
  public:
   explicit TrialServiceImpl(Coordinator& coordinator) : coordinator_(coordinator) {}
   grpc::Status ReportMetrics(grpc::ServerContext*, const v1::ReportMetricsRequest*, v1::ReportMetricsResponse*) override;
+  grpc::Status ReportMetricsBatch(grpc::ServerContext*, const v1::ReportMetricsBatchRequest*,
+                                  v1::ReportMetricsBatchResponse*) override;
   grpc::Status ReportCheckpoint(grpc::ServerContext*, const v1::ReportCheckpointRequest*,
                                 v1::ReportCheckpointResponse*) override;
 

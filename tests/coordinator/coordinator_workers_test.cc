@@ -1,8 +1,11 @@
 // The Coordinator's workers, leases and reports: lost workers, retries, adoption after a restart,
 // attempt tokens.
 #include <atomic>
+#include <cmath>
+#include <string>
 #include <thread>
 
+#include "coordinator/request_validation.h"
 #include "tests/coordinator/coordinator_fixture.h"
 
 namespace orchard::coordinator {
@@ -309,6 +312,66 @@ TEST_F(CoordinatorTest, ConcurrentReportsAreAllStoredAndEachWriteIsInOneCommit) 
   // Register, lease and the reports (the submission commits on its own).
   EXPECT_NE(page.find("orchard_store_writes_per_commit_sum " + std::to_string(2 + 8 * kReports)), std::string::npos)
       << page;
+}
+
+// A worker's reports for several attempts in one call: each is taken or refused as it would be
+// alone, in order, and the call is one write of the group commit.
+TEST_F(CoordinatorTest, AReportBatchAnswersEachReportAsAloneInOneWrite) {
+  std::string recipe = kRecipe;
+  recipe.replace(recipe.find("max_concurrent: 2"), 17, "max_concurrent: 8");
+  const v1::Sweep sweep = Submit(recipe);
+  const std::string worker = Register(2);
+  const std::vector<v1::Attempt> attempts = Lease(worker, 2);
+  ASSERT_EQ(attempts.size(), 2u);
+  const auto report = [](const v1::Attempt& attempt, const std::string& name, double value) {
+    v1::ReportMetricsRequest request;
+    request.set_attempt_id(attempt.attempt_id());
+    request.set_token(attempt.token());
+    v1::MetricPoint* point = request.add_points();
+    point->set_step(10);
+    point->set_name(name);
+    point->set_value(value);
+    return request;
+  };
+  v1::ReportMetricsBatchRequest batch;
+  *batch.add_reports() = report(attempts[0], "val_loss", 0.5);
+  *batch.add_reports() = report(attempts[1], "train_loss", 1.5);
+  v1::ReportMetricsRequest stranger = report(attempts[1], "train_loss", 2.5);
+  stranger.set_token("not-the-token");
+  *batch.add_reports() = stranger;
+  *batch.add_reports() = report(attempts[1], "train_loss", std::nan(""));
+  std::string before;
+  ASSERT_TRUE(coordinator_->WritePrometheusMetrics(before).ok());
+
+  const auto outcomes = coordinator_->ReportMetricsBatch(batch);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status().message();
+  ASSERT_EQ(outcomes->size(), 4u);
+  ASSERT_TRUE((*outcomes)[0].ok()) << (*outcomes)[0].status().message();
+  EXPECT_EQ((*outcomes)[0]->decision(), v1::DECISION_CONTINUE);
+  EXPECT_EQ((*outcomes)[0]->decided_step(), 10) << "the sweep's metric is judged as in a report alone";
+  ASSERT_TRUE((*outcomes)[1].ok()) << (*outcomes)[1].status().message();
+  EXPECT_EQ((*outcomes)[1]->decided_step(), -1);
+  EXPECT_EQ((*outcomes)[2].status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ((*outcomes)[3].status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE((*outcomes)[3].status().message().find("not a finite number"), std::string::npos);
+
+  const auto losses = coordinator_->SweepMetrics(sweep.id(), "train_loss").value().series;
+  ASSERT_EQ(losses.size(), 1u);
+  ASSERT_EQ(losses[0].points.size(), 1u) << "the refused reports stored nothing";
+  EXPECT_EQ(losses[0].points[0].second, 1.5);
+  EXPECT_EQ(coordinator_->SweepMetrics(sweep.id(), "val_loss").value().series.size(), 1u);
+  std::string after;
+  ASSERT_TRUE(coordinator_->WritePrometheusMetrics(after).ok());
+  const auto writes = [](const std::string& page) {
+    const std::string name = "orchard_store_writes_per_commit_sum ";
+    const size_t at = page.find(name);
+    return at == std::string::npos ? -1.0 : std::stod(page.substr(at + name.size()));
+  };
+  EXPECT_EQ(writes(after) - writes(before), 1.0) << after;
+
+  v1::ReportMetricsBatchRequest too_many;
+  for (int i = 0; i <= kMaxReportsPerBatch; ++i) *too_many.add_reports() = report(attempts[1], "train_loss", 1);
+  EXPECT_EQ(coordinator_->ReportMetricsBatch(too_many).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

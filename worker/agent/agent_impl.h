@@ -96,11 +96,13 @@ class WorkerAgent::Impl {
   bool GpuBusy(int gpu) const;
 
   // agent_reports.cc
-  // Sends new metric records and checkpoints of one attempt; a STOP or PAUSE decision sends SIGTERM
-  // (the trainer checkpoints and exits; the coordinator knows which it asked for). Records
-  // stay queued until the coordinator acknowledges them (at least once; it stores each once).
-  // False when some are still unsent because the coordinator could not be reached.
-  bool RelayOne(Running& running);
+  // Sends the new metric records of these attempts, all in one call (ReportMetricsBatch), and then
+  // each one's new checkpoint; a STOP or PAUSE decision sends SIGTERM (the trainer checkpoints and
+  // exits; the coordinator knows which it asked for). Records stay queued until the coordinator
+  // acknowledges them (at least once; it stores each once). False when some are still unsent
+  // because the coordinator could not take them.
+  bool RelayReports(const std::vector<Running*>& due);
+  void ReportNewCheckpoint(Running& running);
   // Moves the trainer's new metric records to `unsent`; true when one is at or past the step its
   // trainer waits at for the strategy's answer.
   bool TakeNewRecords(Running& running);

@@ -14,6 +14,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// What one relay call carries at most: reports (one per attempt) and points in each.
+constexpr size_t kReportsPerCall = 100;
+constexpr size_t kPointsPerReport = 5000;
+
 // The newest step-<n> directory with a MANIFEST (a complete checkpoint), or -1.
 int64_t LatestCheckpointStep(const fs::path& root) {
   int64_t latest = -1;
@@ -53,51 +57,96 @@ bool WorkerAgent::Impl::TakeNewRecords(Running& running) {
   return awaited;
 }
 
-bool WorkerAgent::Impl::RelayOne(Running& running) {
-  TakeNewRecords(running);
+bool WorkerAgent::Impl::RelayReports(const std::vector<Running*>& due) {
   // Set first: a coordinator out of reach is tried again at the usual period, not at every turn.
-  running.next_relay = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
-  v1::Decision decision = v1::DECISION_CONTINUE;
-  int64_t decided_step = -1, next_decision_step = 0;
-  while (!running.unsent.empty()) {
-    const size_t batch = std::min<size_t>(running.unsent.size(), 5000);
-    v1::ReportMetricsRequest request;
-    request.set_attempt_id(running.attempt.attempt_id());
-    request.set_token(running.attempt.token());
-    for (size_t i = 0; i < batch; ++i) {
-      v1::MetricPoint* p = request.add_points();
-      p->set_step(running.unsent[i].step);
-      p->set_name(running.unsent[i].name);
-      p->set_value(running.unsent[i].value);
-      p->set_time(running.unsent[i].time);
+  const auto next_relay =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
+  struct Answer {
+    v1::Decision decision = v1::DECISION_CONTINUE;
+    int64_t decided_step = -1, next_decision_step = 0;
+    bool retry_later = false;  // a report the coordinator could not take now
+  };
+  std::vector<Answer> answers(due.size());
+  for (Running* running : due) {
+    TakeNewRecords(*running);
+    running->next_relay = next_relay;
+  }
+  // All the attempts' records in one call, each attempt's a report of at most kPointsPerReport; a
+  // backlog takes more calls. A call that fails keeps what earlier calls were answered.
+  bool reachable = true;
+  for (;;) {
+    v1::ReportMetricsBatchRequest request;
+    std::vector<std::pair<size_t, size_t>> sent;  // (index in due, points in its report)
+    for (size_t i = 0; i < due.size() && sent.size() < kReportsPerCall; ++i) {
+      const Running& running = *due[i];
+      if (running.unsent.empty() || answers[i].retry_later) continue;
+      const size_t points = std::min(running.unsent.size(), kPointsPerReport);
+      v1::ReportMetricsRequest* report = request.add_reports();
+      report->set_attempt_id(running.attempt.attempt_id());
+      report->set_token(running.attempt.token());
+      for (size_t p = 0; p < points; ++p) {
+        v1::MetricPoint* point = report->add_points();
+        point->set_step(running.unsent[p].step);
+        point->set_name(running.unsent[p].name);
+        point->set_value(running.unsent[p].value);
+        point->set_time(running.unsent[p].time);
+      }
+      sent.emplace_back(i, points);
     }
-    const StatusOr<v1::ReportMetricsResponse> response = link_->ReportMetrics(request, Deadline(10));
-    if (!IsSettled(response.status())) return false;
-    // Stored, or refused for good (the attempt has ended): either way these are done.
-    running.unsent.erase(running.unsent.begin(), running.unsent.begin() + static_cast<std::ptrdiff_t>(batch));
-    if (response.ok() && response->decision() != v1::DECISION_CONTINUE) decision = response->decision();
-    if (response.status().code() == StatusCode::kFailedPrecondition) decision = v1::DECISION_STOP;
-    if (response.ok() && response->decided_step() >= 0)
-      decided_step = response->decided_step(), next_decision_step = response->next_decision_step();
+    if (sent.empty()) break;
+    const auto outcomes = link_->ReportMetricsBatch(request, Deadline(10));
+    if (!IsSettled(outcomes.status())) {
+      reachable = false;
+      break;
+    }
+    for (size_t k = 0; k < sent.size(); ++k) {
+      const auto [i, points] = sent[k];
+      // A call refused as a whole refuses each report in it.
+      const Status status = outcomes.ok() ? (*outcomes)[k].status() : outcomes.status();
+      Answer& answer = answers[i];
+      if (!IsSettled(status)) {
+        answer.retry_later = true;
+        continue;
+      }
+      // Stored, or refused for good (the attempt has ended): either way these are done.
+      Running& running = *due[i];
+      running.unsent.erase(running.unsent.begin(), running.unsent.begin() + static_cast<std::ptrdiff_t>(points));
+      if (status.code() == StatusCode::kFailedPrecondition) answer.decision = v1::DECISION_STOP;
+      if (!status.ok()) continue;
+      const v1::ReportMetricsResponse& response = *(*outcomes)[k];
+      if (response.decision() != v1::DECISION_CONTINUE) answer.decision = response.decision();
+      if (response.decided_step() >= 0)
+        answer.decided_step = response.decided_step(), answer.next_decision_step = response.next_decision_step();
+    }
   }
-  // Only this attempt's own answers (a refused report says nothing of the step the trainer waits at,
-  // and a stale worker's would land in the directory a newer attempt uses; SIGTERM stops either way).
-  if (running.answers_decisions && decided_step >= 0) {
-    running.next_decision_step = next_decision_step;
-    AnswerTrainer(running, decision, decided_step, next_decision_step);
+  bool all_sent = true;
+  for (size_t i = 0; i < due.size(); ++i) {
+    Running& running = *due[i];
+    const Answer& answer = answers[i];
+    all_sent = all_sent && running.unsent.empty();
+    // Only this attempt's own answers (a refused report says nothing of the step the trainer waits
+    // at, and a stale worker's would land in the directory a newer attempt uses; SIGTERM stops
+    // either way).
+    if (running.answers_decisions && answer.decided_step >= 0) {
+      running.next_decision_step = answer.next_decision_step;
+      AnswerTrainer(running, answer.decision, answer.decided_step, answer.next_decision_step);
+    }
+    if (reachable) ReportNewCheckpoint(running);
+    if (answer.decision == v1::DECISION_STOP) StopAttempt(running.attempt.attempt_id(), "the search strategy stopped it");
+    if (answer.decision == v1::DECISION_PAUSE) StopAttempt(running.attempt.attempt_id(), "the search strategy paused it");
   }
+  return all_sent;
+}
+
+void WorkerAgent::Impl::ReportNewCheckpoint(Running& running) {
   const int64_t step = LatestCheckpointStep(running.dir / "checkpoints");
-  if (step > running.reported_checkpoint) {
-    v1::ReportCheckpointRequest request;
-    request.set_attempt_id(running.attempt.attempt_id());
-    request.set_token(running.attempt.token());
-    request.set_step(step);
-    request.set_path(running.attempt.output_dir() + "/checkpoints/step-" + std::to_string(step));
-    if (link_->ReportCheckpoint(request, Deadline(10)).ok()) running.reported_checkpoint = step;
-  }
-  if (decision == v1::DECISION_STOP) StopAttempt(running.attempt.attempt_id(), "the search strategy stopped it");
-  if (decision == v1::DECISION_PAUSE) StopAttempt(running.attempt.attempt_id(), "the search strategy paused it");
-  return true;
+  if (step <= running.reported_checkpoint) return;
+  v1::ReportCheckpointRequest request;
+  request.set_attempt_id(running.attempt.attempt_id());
+  request.set_token(running.attempt.token());
+  request.set_step(step);
+  request.set_path(running.attempt.output_dir() + "/checkpoints/step-" + std::to_string(step));
+  if (link_->ReportCheckpoint(request, Deadline(10)).ok()) running.reported_checkpoint = step;
 }
 
 void WorkerAgent::Impl::AnswerTrainer(const Running& running, v1::Decision decision, int64_t decided_step,
@@ -116,8 +165,10 @@ void WorkerAgent::Impl::AnswerTrainer(const Running& running, v1::Decision decis
 void WorkerAgent::Impl::Relay() {
   const auto now = Clock::now();
   // Between relays, the report a trainer waits at a judged step for an answer to is sent at once.
+  std::vector<Running*> due;
   for (auto& [id, running] : running_)
-    if (TakeNewRecords(running) || now >= running.next_relay) RelayOne(running);
+    if (TakeNewRecords(running) || now >= running.next_relay) due.push_back(&running);
+  if (!due.empty()) RelayReports(due);
 }
 
 void WorkerAgent::Impl::EndRunning(std::map<int64_t, Running>::iterator it, int exit_code, int signal,
@@ -224,8 +275,12 @@ void WorkerAgent::Impl::ReportExit(int64_t attempt_id, int exit_code, int signal
 }
 
 void WorkerAgent::Impl::FlushEnded() {
+  // Each ended attempt's last records go before its exit report.
+  std::vector<Running*> ended;
+  for (auto& [id, running] : finishing_) ended.push_back(&running);
+  if (!ended.empty()) RelayReports(ended);
   for (auto it = finishing_.begin(); it != finishing_.end();) {
-    if (!RelayOne(it->second)) return;
+    if (!it->second.unsent.empty()) return;
     unreported_exits_[it->first] = it->second.exit;
     it = finishing_.erase(it);
   }

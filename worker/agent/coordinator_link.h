@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <vector>
 
 #include "core/status.h"
 #include "orchard/v1/trial_service.pb.h"
@@ -35,9 +36,10 @@ class CoordinatorLink {
                                                             Deadline deadline) = 0;
   virtual Status ReportAttemptExit(const v1::ReportAttemptExitRequest& request, Deadline deadline) = 0;
   virtual Status DeregisterWorker(const v1::DeregisterWorkerRequest& request, Deadline deadline) = 0;
-  // FailedPrecondition: the attempt has ended (its token no longer authorises reports).
-  virtual StatusOr<v1::ReportMetricsResponse> ReportMetrics(const v1::ReportMetricsRequest& request,
-                                                            Deadline deadline) = 0;
+  // Each report's answer, in the request's order, or the call's own failure. A report's
+  // FailedPrecondition: its attempt has ended (its token no longer authorises reports).
+  virtual StatusOr<std::vector<StatusOr<v1::ReportMetricsResponse>>> ReportMetricsBatch(
+      const v1::ReportMetricsBatchRequest& request, Deadline deadline) = 0;
   virtual StatusOr<v1::ReportCheckpointResponse> ReportCheckpoint(const v1::ReportCheckpointRequest& request,
                                                                   Deadline deadline) = 0;
 };

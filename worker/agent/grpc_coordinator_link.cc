@@ -58,9 +58,19 @@ class GrpcCoordinatorLink final : public CoordinatorLink {
   Status DeregisterWorker(const v1::DeregisterWorkerRequest& request, Deadline deadline) override {
     return Call(*workers_, &v1::WorkerService::Stub::DeregisterWorker, request, deadline).status();
   }
-  StatusOr<v1::ReportMetricsResponse> ReportMetrics(const v1::ReportMetricsRequest& request,
-                                                    Deadline deadline) override {
-    return Call(*trials_, &v1::TrialService::Stub::ReportMetrics, request, deadline);
+  StatusOr<std::vector<StatusOr<v1::ReportMetricsResponse>>> ReportMetricsBatch(
+      const v1::ReportMetricsBatchRequest& request, Deadline deadline) override {
+    ASSIGN_OR_RETURN(v1::ReportMetricsBatchResponse response,
+                     Call(*trials_, &v1::TrialService::Stub::ReportMetricsBatch, request, deadline));
+    if (response.outcomes_size() != request.reports_size())
+      return Internal("the coordinator answered " + std::to_string(response.outcomes_size()) + " of " +
+                      std::to_string(request.reports_size()) + " reports");
+    std::vector<StatusOr<v1::ReportMetricsResponse>> outcomes;
+    for (const v1::ReportOutcome& outcome : response.outcomes()) {
+      if (outcome.code() == grpc::StatusCode::OK) outcomes.emplace_back(outcome.response());
+      else outcomes.emplace_back(FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(outcome.code()), outcome.message())));
+    }
+    return outcomes;
   }
   StatusOr<v1::ReportCheckpointResponse> ReportCheckpoint(const v1::ReportCheckpointRequest& request,
                                                           Deadline deadline) override {

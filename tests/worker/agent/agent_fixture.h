@@ -106,15 +106,27 @@ class FakeCoordinator final : public CoordinatorLink {
     deregistrations_.push_back(request);
     return Answer("DeregisterWorker");
   }
-  StatusOr<v1::ReportMetricsResponse> ReportMetrics(const v1::ReportMetricsRequest& request, Deadline) override {
+  // FailNext("ReportMetricsBatch", ...) fails a whole call, FailNext("ReportMetrics", ...) one report of it.
+  StatusOr<std::vector<StatusOr<v1::ReportMetricsResponse>>> ReportMetricsBatch(
+      const v1::ReportMetricsBatchRequest& request, Deadline) override {
     std::lock_guard<std::mutex> lock(mu_);
-    metrics_.push_back(request);
-    RETURN_IF_ERROR(Answer("ReportMetrics"));
-    v1::ReportMetricsResponse response;
-    response.set_decision(decision_);
-    response.set_decided_step(decided_step_);
-    response.set_next_decision_step(next_decision_step_);
-    return response;
+    batches_.push_back(request);
+    metrics_.insert(metrics_.end(), request.reports().begin(), request.reports().end());
+    RETURN_IF_ERROR(Answer("ReportMetricsBatch"));
+    std::vector<StatusOr<v1::ReportMetricsResponse>> outcomes;
+    for (int i = 0; i < request.reports_size(); ++i) {
+      const Status refused = Answer("ReportMetrics");
+      if (!refused.ok()) {
+        outcomes.emplace_back(refused);
+        continue;
+      }
+      v1::ReportMetricsResponse response;
+      response.set_decision(decision_);
+      response.set_decided_step(decided_step_);
+      response.set_next_decision_step(next_decision_step_);
+      outcomes.emplace_back(response);
+    }
+    return outcomes;
   }
   StatusOr<v1::ReportCheckpointResponse> ReportCheckpoint(const v1::ReportCheckpointRequest& request,
                                                           Deadline) override {
@@ -131,7 +143,8 @@ class FakeCoordinator final : public CoordinatorLink {
   std::vector<v1::LeaseAttemptsRequest> leases() const { return Locked(leases_); }
   std::vector<v1::ReportAttemptExitRequest> exits() const { return Locked(exits_); }
   std::vector<v1::DeregisterWorkerRequest> deregistrations() const { return Locked(deregistrations_); }
-  std::vector<v1::ReportMetricsRequest> metrics() const { return Locked(metrics_); }
+  std::vector<v1::ReportMetricsRequest> metrics() const { return Locked(metrics_); }  // each report of each call
+  std::vector<v1::ReportMetricsBatchRequest> batches() const { return Locked(batches_); }
   std::vector<v1::ReportCheckpointRequest> checkpoints() const { return Locked(checkpoints_); }
 
   double lease_timeout_seconds = 60;  // set before the agent registers
@@ -164,6 +177,7 @@ class FakeCoordinator final : public CoordinatorLink {
   std::vector<v1::ReportAttemptExitRequest> exits_;
   std::vector<v1::DeregisterWorkerRequest> deregistrations_;
   std::vector<v1::ReportMetricsRequest> metrics_;
+  std::vector<v1::ReportMetricsBatchRequest> batches_;
   std::vector<v1::ReportCheckpointRequest> checkpoints_;
 };
 
@@ -247,7 +261,7 @@ class AgentTest : public ::testing::Test {
     AgentOptions options;
     options.coordinator = "fake:7070";
     options.hostname = "node-1";
-    options.slots = Slots{2, "cpu"};
+    options.slots = Slots{2, "cpu", {}};
     options.threads_per_slot = 3;
     options.poll_seconds = 0.02;
     options.connect_timeout_seconds = 5;

@@ -159,7 +159,7 @@ TEST_F(AgentTest, ATrainerThatWaitsAtRungsGetsEachAnswerInItsDecisionFile) {
 TEST_F(AgentTest, MetricsTheCoordinatorCouldNotTakeAreSentAgain) {
   Start();
   LaunchAttempt(7);
-  coordinator_.FailNext("ReportMetrics", Unavailable("connection refused"), 2);
+  coordinator_.FailNext("ReportMetricsBatch", Unavailable("connection refused"), 2);
   orchard::testing::WriteFile(AttemptDir() + "/metrics.jsonl", R"({"step": 1, "name": "loss", "value": 0.5})" "\n"
                                                                R"({"step": 2, "name": "loss", "value": 0.25})" "\n");
   ASSERT_TRUE(WaitFor([&] { return coordinator_.metrics().size() >= 3; }, 5));

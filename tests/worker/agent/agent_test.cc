@@ -14,6 +14,7 @@
 #include <climits>
 #include <map>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -26,7 +27,7 @@ namespace {
 
 TEST_F(AgentTest, RegistersItsSlotsHeartbeatsAndDeregistersOnStop) {
   AgentOptions options = Options();
-  options.slots = Slots{3, "gpu"};
+  options.slots = Slots{3, "gpu", {}};
   Start(std::move(options));
   ASSERT_TRUE(WaitFor([&] { return coordinator_.heartbeats().size() >= 2; }, 5));
   EXPECT_TRUE(Stop().ok());
@@ -183,6 +184,43 @@ TEST_F(AgentTest, AFusedGroupSharesOneTrainerAndEachMemberEndsAsItsSummarySays) 
   EXPECT_EQ(exits.at(7).reason(), "completed");
   EXPECT_EQ(exits.at(8).exit_code(), train::kExitPreempted);
   EXPECT_EQ(exits.at(8).reason(), "the sweep's strategy stopped it at step 20");
+  EXPECT_TRUE(Stop().ok());
+}
+
+// A worker relays its attempts' records in one call (ReportMetricsBatch), each attempt's its own
+// report; a report the coordinator could not take is sent again alone, the ones it took are not.
+TEST_F(AgentTest, AllAttemptsRecordsGoInOneCallAndOnlyAReportNotTakenIsSentAgain) {
+  Start();
+  coordinator_.FailNext("ReportMetricsBatch", Unavailable("connection refused"), INT_MAX);  // until both have records
+  coordinator_.Offer(FusedGroup());
+  ASSERT_TRUE(WaitFor([&] { return launcher_->launches().size() == 1; }, 5));
+  orchard::testing::WriteFile((storage_.path() / "sweep-1/trial-7/metrics.jsonl").string(),
+                              R"({"step": 1, "name": "loss", "value": 0.5})" "\n");
+  orchard::testing::WriteFile((storage_.path() / "sweep-1/trial-8/metrics.jsonl").string(),
+                              R"({"step": 1, "name": "loss", "value": 0.25})" "\n");
+  const auto ids = [](const v1::ReportMetricsBatchRequest& call) {
+    std::vector<int64_t> attempts;
+    for (const auto& report : call.reports()) attempts.push_back(report.attempt_id());
+    return attempts;
+  };
+  ASSERT_TRUE(WaitFor([&] {
+    const auto calls = coordinator_.batches();
+    return !calls.empty() && ids(calls.back()) == std::vector<int64_t>{7, 8};
+  }, 5));
+  coordinator_.FailNext("ReportMetrics", Unavailable("the store is busy"), 1);  // the next call's first report
+  coordinator_.FailNext("ReportMetricsBatch", OkStatus(), 0);
+  ASSERT_TRUE(WaitFor([&] {
+    const auto calls = coordinator_.batches();
+    return std::any_of(calls.begin(), calls.end(), [&](const auto& call) { return ids(call) == std::vector<int64_t>{7}; });
+  }, 5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // more relay periods: nothing more is sent
+  const auto calls = coordinator_.batches();
+  const auto alone = std::find_if(calls.begin(), calls.end(), [&](const auto& call) { return ids(call) == std::vector<int64_t>{7}; });
+  ASSERT_NE(alone, calls.begin());
+  EXPECT_EQ(ids(*std::prev(alone)), (std::vector<int64_t>{7, 8})) << "both went in one call, and 8's was taken";
+  EXPECT_EQ(std::next(alone), calls.end()) << "7's, taken at the second try, is not sent again";
+  EXPECT_EQ(alone->reports(0).points(0).value(), 0.5);
+  launcher_->End(101, 0, 0);
   EXPECT_TRUE(Stop().ok());
 }
 

@@ -77,7 +77,7 @@ TEST_F(AgentTest, AGpuTrainersExitCarriesItsGpusPeakMemoryAndMeanUtilisation) {
   ASSERT_NE(memory_reads, nullptr) << "libnvidia-ml.so.1 found is not the stand-in";
 
   AgentOptions options = Options();
-  options.slots = Slots{2, "gpu"};
+  options.slots = Slots{2, "gpu", {}};
   Start(std::move(options));
   const int before = memory_reads();
   const int pid = LaunchAttempt(7);
