@@ -38,7 +38,7 @@ struct GpuRoom {
 struct FreeSlots {
   std::string worker_id;
   int64_t free = 0;
-  std::vector<GpuRoom> gpus;  // a GPU worker's GPUs; empty for CPU slots
+  std::vector<GpuRoom> gpus = {};  // a GPU worker's GPUs; empty for CPU slots
 };
 
 // What share of one GPU a trial asks for (sweep.gpu_memory_gib or gpu_fraction); neither: whole GPUs.
@@ -54,7 +54,7 @@ struct PendingTrial {
   int64_t trial_id = 0;
   int64_t sweep_id = 0;
   int64_t slots = 1;
-  GpuShare share;
+  GpuShare share = {};
   int64_t fuse = 1;    // the most trials of its sweep one group trains together; 1: none; kFuseAuto: auto
   bool fresh = true;   // no attempt yet: a requeued trial resumes its own checkpoint, alone
 };
@@ -62,7 +62,7 @@ struct PendingTrial {
 struct Placement {
   int64_t trial_id = 0;
   std::string worker_id;
-  std::vector<int32_t> gpus;     // on a GPU worker: the GPUs it trains on
+  std::vector<int32_t> gpus = {};  // on a GPU worker: the GPUs it trains on
   int64_t gpu_share_bytes = 0;   // a shared GPU's memory it may use; 0: whole GPUs (or CPU slots)
   double gpu_share_fraction = 0; // that share of the GPU's memory
   int64_t fused_into = 0;        // the trial whose group (and slot) it joins; 0: it trains alone

@@ -58,7 +58,7 @@ TEST(Lineage, NamesTheModelSweepTrialAndEachAttemptsOrigins) {
   version.set_checkpoint("registry/digits/v3/step-80");
   version.set_step(80);
   const std::string text = LineageText(Lineage(), "digits", &version);
-  for (const std::string& expected :
+  for (const char* expected :
        {"model digits v3: val_accuracy 0.97, checkpoint registry/digits/v3/step-80 (step 80)\n",
         "sweep 7 nightly (grid, recipe /r/digits.yaml)\n", "trial 31 (number 1): completed, val_accuracy 0.97 at step 80\n",
         "  attempt 1: lost on w-1", "    provenance   none reported",

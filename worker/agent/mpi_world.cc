@@ -174,8 +174,8 @@ class RankLauncher final : public TrainerLauncher {
   struct Trial {
     std::vector<int> members;
     std::string log_path;
-    std::map<int, int> exit_codes;  // by rank, as they report
-    std::optional<Clock::time_point> first_failure;
+    std::map<int, int> exit_codes = {};  // by rank, as they report
+    std::optional<Clock::time_point> first_failure = {};
   };
   static int IntField(const nlohmann::json& message, const char* key, int otherwise) {
     return message.is_object() && message.contains(key) && message[key].is_number_integer() ? message[key].get<int>() : otherwise;

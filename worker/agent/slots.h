@@ -12,7 +12,7 @@ namespace orchard::worker {
 struct Slots {
   int64_t count = 0;
   std::string kind;                       // "gpu" | "cpu"
-  std::vector<int64_t> gpu_memory_bytes;  // gpu: each GPU's memory by ordinal; empty when unknown
+  std::vector<int64_t> gpu_memory_bytes = {};  // gpu: each GPU's memory by ordinal; empty when unknown
 };
 
 // GPUs through the CUDA runtime (any error there counts as none); with none, `cpu_slots` CPU slots

@@ -98,7 +98,9 @@ TEST(RandomSearch, ConditionalParametersAppearOnlyWhereTheyApply) {
       const bool sgd = point[0].value == "sgd";
       ASSERT_EQ(point.size(), sgd ? 3u : 2u);
       EXPECT_EQ(point[1].path, "optimizer.lr");
-      if (sgd) EXPECT_EQ(point[2].path, "optimizer.momentum");
+      if (sgd) {
+        EXPECT_EQ(point[2].path, "optimizer.momentum");
+      }
       sizes.insert(point.size());
     }
   }
