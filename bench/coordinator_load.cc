@@ -507,8 +507,11 @@ int OpenLoop(const Load& base, const std::vector<double>& rates, const std::stri
   std::printf("OPEN_LOOP highest_rate_with_p99_under_20ms=%.0f\n", best);
   for (const auto& [storage, runs] : peers) {
     const double peer_best = HighestUnder20Ms(runs, &PeerResult::p99_ms, &PeerResult::errors);
+    // A peer that met none of the offered rates has no ratio to give: inf when Orchard met one.
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, "%.2f", best / peer_best);
     std::printf("BENCH coordinator_vs_optuna_%s_rate_with_p99_under_20ms ours=%.0f peer=%.0f unit=reports/s "
-                "ratio=%.2f\n", storage.c_str(), best, peer_best, peer_best > 0 ? best / peer_best : 0.0);
+                "ratio=%s\n", storage.c_str(), best, peer_best, peer_best > 0 ? ratio : best > 0 ? "inf" : "0");
     const auto& [rate, top] = ours.back();
     const PeerResult& peer_top = runs.back().second;
     std::printf("BENCH coordinator_vs_optuna_%s_p99_at_%.0f ours=%.2f peer=%.2f unit=ms ratio=%.2f\n", storage.c_str(),
