@@ -46,7 +46,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -291,30 +290,6 @@ void SeedHistory(const std::string& state_dir, int64_t trials) {
   Must(tx.Commit(), "commit the seeded history");
 }
 
-struct WriteBatches {
-  double writes = 0;   // every write since the start, set-up included
-  double commits = 0;
-};
-
-// The coordinator's own count, from the Prometheus page (orchard_store_writes_per_commit).
-WriteBatches ReadWriteBatches(const std::string& url) {
-  const std::string host_port = url.substr(url.find("//") + 2, url.size() - url.find("//") - 3);
-  httplib::Client client(host_port.substr(0, host_port.rfind(':')), std::stoi(host_port.substr(host_port.rfind(':') + 1)));
-  auto answer = client.Get("/metrics");
-  WriteBatches batches;
-  if (!answer || answer->status != 200) return batches;
-  std::istringstream lines(answer->body);
-  for (std::string line; std::getline(lines, line);) {
-    std::istringstream fields(line);
-    std::string name;
-    double value = 0;
-    fields >> name >> value;
-    if (name == "orchard_store_writes_per_commit_sum") batches.writes = value;
-    if (name == "orchard_store_writes_per_commit_count") batches.commits = value;
-  }
-  return batches;
-}
-
 struct LoadResult {
   double reports_per_second = 0;
   double report_p50_ms = 0;
@@ -436,7 +411,7 @@ LoadResult Run(const Load& load) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   for (std::thread& t : heartbeat_threads) t.join();
   for (std::thread& t : dashboard_threads) t.join();
-  const WriteBatches batches = ReadWriteBatches(server->dashboard_url());
+  const orchard::bench::WriteBatches batches = server->ReadWriteBatches();
   const double resident_mib = server->MemoryMiB("VmRSS"), peak_mib = server->MemoryMiB("VmHWM");
   server.reset();
   orchard::RemoveTree(state_dir);

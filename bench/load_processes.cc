@@ -6,11 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <httplib.h>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <vector>
 
@@ -72,6 +75,24 @@ void CoordinatorProcess::Stop() {
   int status = 0;
   waitpid(pid_, &status, 0);
   std::fclose(output_);
+}
+
+WriteBatches CoordinatorProcess::ReadWriteBatches() const {
+  const std::string host_port = url_.substr(url_.find("//") + 2, url_.size() - url_.find("//") - 3);
+  httplib::Client client(host_port.substr(0, host_port.rfind(':')), std::stoi(host_port.substr(host_port.rfind(':') + 1)));
+  auto answer = client.Get("/metrics");
+  WriteBatches batches;
+  if (!answer || answer->status != 200) return batches;
+  std::istringstream lines(answer->body);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string name;
+    double value = 0;
+    fields >> name >> value;
+    if (name == "orchard_store_writes_per_commit_sum") batches.writes = value;
+    if (name == "orchard_store_writes_per_commit_count") batches.commits = value;
+  }
+  return batches;
 }
 
 PeerResult RunOptuna(const std::string& python, const std::string& storage, int clients, double rate, double seconds) {

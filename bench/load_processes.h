@@ -11,6 +11,11 @@
 
 namespace orchard::bench {
 
+struct WriteBatches {
+  double writes = 0;   // every write since the start, set-up included
+  double commits = 0;
+};
+
 // orchard-coordinator (the one next to this program) on free loopback ports, stopped with SIGTERM
 // when destroyed.
 class CoordinatorProcess {
@@ -24,6 +29,9 @@ class CoordinatorProcess {
   const std::string& dashboard_url() const { return url_; }
   // A line of /proc/PID/status in MiB: VmRSS now, VmHWM the peak.
   double MemoryMiB(const std::string& field) const;
+  // The coordinator's own count of writes and commits, from its Prometheus page
+  // (orchard_store_writes_per_commit); zeros when the page cannot be read.
+  WriteBatches ReadWriteBatches() const;
 
  private:
   void Stop();
