@@ -37,12 +37,14 @@ StatusOr<std::vector<StatusOr<v1::ReportMetricsResponse>>> Coordinator::ReportMe
   if (request.reports_size() > kMaxReportsPerBatch)
     return InvalidArgument("reports: " + std::to_string(request.reports_size()) + " in one batch; at most " +
                            std::to_string(kMaxReportsPerBatch) + " are allowed, send them in several batches");
+  std::vector<Status> validity;
+  for (const v1::ReportMetricsRequest& report : request.reports()) validity.push_back(ValidateMetrics(report));
   std::vector<StatusOr<v1::ReportMetricsResponse>> outcomes;
+  if (request.reports().empty()) return outcomes;
   WriteScope write(*this);
-  for (const v1::ReportMetricsRequest& report : request.reports()) {
-    const Status valid = ValidateMetrics(report);
-    outcomes.push_back(valid.ok() ? ReportMetricsLocked(report) : StatusOr<v1::ReportMetricsResponse>(valid));
-  }
+  for (int i = 0; i < request.reports_size(); ++i)
+    outcomes.push_back(validity[i].ok() ? ReportMetricsLocked(request.reports(i))
+                                        : StatusOr<v1::ReportMetricsResponse>(validity[i]));
   RETURN_IF_ERROR(write.Commit());
   return outcomes;
 }

@@ -14,9 +14,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// What one relay call carries at most: reports (one per attempt) and points in each.
+// What one relay call carries at most: reports (one per attempt), points in each, and bytes (well
+// under the coordinator's 8 MiB message limit; a call always carries at least one report).
 constexpr size_t kReportsPerCall = 100;
 constexpr size_t kPointsPerReport = 5000;
+constexpr size_t kBytesPerCall = 4 << 20;
 
 // The newest step-<n> directory with a MANIFEST (a complete checkpoint), or -1.
 int64_t LatestCheckpointStep(const fs::path& root) {
@@ -77,7 +79,8 @@ bool WorkerAgent::Impl::RelayReports(const std::vector<Running*>& due) {
   for (;;) {
     v1::ReportMetricsBatchRequest request;
     std::vector<std::pair<size_t, size_t>> sent;  // (index in due, points in its report)
-    for (size_t i = 0; i < due.size() && sent.size() < kReportsPerCall; ++i) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < due.size() && sent.size() < kReportsPerCall && bytes < kBytesPerCall; ++i) {
       const Running& running = *due[i];
       if (running.unsent.empty() || answers[i].retry_later) continue;
       const size_t points = std::min(running.unsent.size(), kPointsPerReport);
@@ -91,18 +94,19 @@ bool WorkerAgent::Impl::RelayReports(const std::vector<Running*>& due) {
         point->set_value(running.unsent[p].value);
         point->set_time(running.unsent[p].time);
       }
+      bytes += report->ByteSizeLong();
       sent.emplace_back(i, points);
     }
     if (sent.empty()) break;
     const auto outcomes = link_->ReportMetricsBatch(request, Deadline(10));
-    if (!IsSettled(outcomes.status())) {
+    // A call that failed as a whole says nothing of its reports: all are sent again at the next relay.
+    if (!outcomes.ok()) {
       reachable = false;
       break;
     }
     for (size_t k = 0; k < sent.size(); ++k) {
       const auto [i, points] = sent[k];
-      // A call refused as a whole refuses each report in it.
-      const Status status = outcomes.ok() ? (*outcomes)[k].status() : outcomes.status();
+      const Status status = (*outcomes)[k].status();
       Answer& answer = answers[i];
       if (!IsSettled(status)) {
         answer.retry_later = true;
@@ -280,7 +284,10 @@ void WorkerAgent::Impl::FlushEnded() {
   for (auto& [id, running] : finishing_) ended.push_back(&running);
   if (!ended.empty()) RelayReports(ended);
   for (auto it = finishing_.begin(); it != finishing_.end();) {
-    if (!it->second.unsent.empty()) return;
+    if (!it->second.unsent.empty()) {
+      ++it;  // its exit waits for its records; the others' need not
+      continue;
+    }
     unreported_exits_[it->first] = it->second.exit;
     it = finishing_.erase(it);
   }
