@@ -60,12 +60,21 @@ class GrpcCoordinatorLink final : public CoordinatorLink {
   }
   StatusOr<std::vector<StatusOr<v1::ReportMetricsResponse>>> ReportMetricsBatch(
       const v1::ReportMetricsBatchRequest& request, Deadline deadline) override {
-    ASSIGN_OR_RETURN(v1::ReportMetricsBatchResponse response,
-                     Call(*trials_, &v1::TrialService::Stub::ReportMetricsBatch, request, deadline));
+    grpc::ClientContext context;
+    context.set_deadline(deadline);
+    v1::ReportMetricsBatchResponse response;
+    const grpc::Status status = trials_->ReportMetricsBatch(&context, request, &response);
+    std::vector<StatusOr<v1::ReportMetricsResponse>> outcomes;
+    // A coordinator older than the batch call (during an upgrade): each report in a call of its own.
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      for (const v1::ReportMetricsRequest& report : request.reports())
+        outcomes.push_back(Call(*trials_, &v1::TrialService::Stub::ReportMetrics, report, deadline));
+      return outcomes;
+    }
+    if (!status.ok()) return FromGrpcStatus(status);
     if (response.outcomes_size() != request.reports_size())
       return Internal("the coordinator answered " + std::to_string(response.outcomes_size()) + " of " +
                       std::to_string(request.reports_size()) + " reports");
-    std::vector<StatusOr<v1::ReportMetricsResponse>> outcomes;
     for (const v1::ReportOutcome& outcome : response.outcomes()) {
       if (outcome.code() == grpc::StatusCode::OK) outcomes.emplace_back(outcome.response());
       else outcomes.emplace_back(FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(outcome.code()), outcome.message())));
