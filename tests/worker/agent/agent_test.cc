@@ -231,6 +231,28 @@ TEST_F(AgentTest, AllAttemptsRecordsGoInOneCallAndOnlyAReportNotTakenIsSentAgain
   EXPECT_TRUE(Stop().ok());
 }
 
+// Ended attempts' exits wait only for their own records: one whose last report the coordinator could
+// not take does not hold back the other's exit.
+TEST_F(AgentTest, AnEndedAttemptsUnsentRecordsHoldBackOnlyItsOwnExit) {
+  Start();
+  coordinator_.FailNext("ReportMetricsBatch", Unavailable("connection refused"), INT_MAX);
+  coordinator_.Offer(FusedGroup());
+  ASSERT_TRUE(WaitFor([&] { return launcher_->launches().size() == 1; }, 5));
+  for (const char* trial : {"trial-7", "trial-8"})
+    orchard::testing::WriteFile((storage_.path() / "sweep-1" / trial / "metrics.jsonl").string(),
+                                R"({"step": 1, "name": "loss", "value": 0.5})" "\n");
+  launcher_->End(101, 0, 0);  // both end with their records unsent
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(coordinator_.exits().empty()) << "no exit goes before its attempt's records";
+  coordinator_.FailNext("ReportMetrics", Unavailable("the store is busy"), 1);  // 7's, first in the next call
+  coordinator_.FailNext("ReportMetricsBatch", OkStatus(), 0);
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == 2; }, 5));
+  const auto exits = coordinator_.exits();
+  EXPECT_EQ(exits[0].attempt_id(), 8) << "8's records were taken at once, so its exit went first";
+  EXPECT_EQ(exits[1].attempt_id(), 7);
+  EXPECT_TRUE(Stop().ok());
+}
+
 // The member that holds the group's slot ends first: the slot passes to the member still training.
 TEST_F(AgentTest, WhenAFusedGroupsFirstMemberEndsFirstItsSlotStaysWithTheGroup) {
   Start();
