@@ -113,6 +113,7 @@ class FakeCoordinator final : public CoordinatorLink {
     batches_.push_back(request);
     metrics_.insert(metrics_.end(), request.reports().begin(), request.reports().end());
     RETURN_IF_ERROR(Answer("ReportMetricsBatch"));
+    taken_batches_.push_back(request);
     std::vector<StatusOr<v1::ReportMetricsResponse>> outcomes;
     for (int i = 0; i < request.reports_size(); ++i) {
       const Status refused = Answer("ReportMetrics");
@@ -144,7 +145,8 @@ class FakeCoordinator final : public CoordinatorLink {
   std::vector<v1::ReportAttemptExitRequest> exits() const { return Locked(exits_); }
   std::vector<v1::DeregisterWorkerRequest> deregistrations() const { return Locked(deregistrations_); }
   std::vector<v1::ReportMetricsRequest> metrics() const { return Locked(metrics_); }  // each report of each call
-  std::vector<v1::ReportMetricsBatchRequest> batches() const { return Locked(batches_); }
+  std::vector<v1::ReportMetricsBatchRequest> batches() const { return Locked(batches_); }  // every call
+  std::vector<v1::ReportMetricsBatchRequest> taken_batches() const { return Locked(taken_batches_); }  // not failed whole
   std::vector<v1::ReportCheckpointRequest> checkpoints() const { return Locked(checkpoints_); }
 
   double lease_timeout_seconds = 60;  // set before the agent registers
@@ -177,7 +179,7 @@ class FakeCoordinator final : public CoordinatorLink {
   std::vector<v1::ReportAttemptExitRequest> exits_;
   std::vector<v1::DeregisterWorkerRequest> deregistrations_;
   std::vector<v1::ReportMetricsRequest> metrics_;
-  std::vector<v1::ReportMetricsBatchRequest> batches_;
+  std::vector<v1::ReportMetricsBatchRequest> batches_, taken_batches_;
   std::vector<v1::ReportCheckpointRequest> checkpoints_;
 };
 

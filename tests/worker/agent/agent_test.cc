@@ -253,6 +253,52 @@ TEST_F(AgentTest, AnEndedAttemptsUnsentRecordsHoldBackOnlyItsOwnExit) {
   EXPECT_TRUE(Stop().ok());
 }
 
+// A backlog (the coordinator was out of reach while trainers logged) goes in calls of at most 4 MiB
+// and one more report, far below the coordinator's 8 MiB message limit, each record once.
+TEST_F(AgentTest, ABacklogGoesInCallsTheCoordinatorCanTake) {
+  Start();
+  coordinator_.FailNext("ReportMetricsBatch", Unavailable("connection refused"), INT_MAX);
+  std::vector<v1::Attempt> group;
+  for (int64_t id = 11; id <= 17; ++id) {
+    v1::Attempt member = MakeAttempt(id);
+    member.set_trial_id(id);
+    member.set_output_dir("sweep-1/trial-" + std::to_string(id));
+    member.set_log_path("sweep-1/trial-" + std::to_string(id) + "/attempt-1.log");
+    member.set_resume(false);
+    member.set_slots(id == 11 ? 1 : 0);
+    member.set_fused_group(11);
+    group.push_back(member);
+  }
+  coordinator_.Offer(group);
+  ASSERT_TRUE(WaitFor([&] { return launcher_->launches().size() == 1; }, 5));
+  constexpr int kPoints = 5000;  // one full report per member, each about 0.7 MB: 4.9 MB in all
+  const std::string line = R"({"step": 1, "name": ")" + std::string(128, 'm') + R"(", "value": 0.5})" "\n";
+  for (int64_t id = 11; id <= 17; ++id) {
+    std::string lines;
+    for (int i = 0; i < kPoints; ++i) lines += line;
+    orchard::testing::WriteFile((storage_.path() / ("sweep-1/trial-" + std::to_string(id)) / "metrics.jsonl").string(), lines);
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    const auto calls = coordinator_.batches();
+    return !calls.empty() && calls.back().reports_size() > 0 && calls.back().reports(calls.back().reports_size() - 1).points_size() == kPoints;
+  }, 10));
+  coordinator_.FailNext("ReportMetricsBatch", OkStatus(), 0);
+  const auto points_by_attempt = [&] {
+    std::map<int64_t, int> points;
+    for (const auto& call : coordinator_.taken_batches())
+      for (const auto& report : call.reports()) points[report.attempt_id()] += report.points_size();
+    return points;
+  };
+  ASSERT_TRUE(WaitFor([&] { return points_by_attempt().size() == 7; }, 10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto calls = coordinator_.taken_batches();
+  EXPECT_GE(calls.size(), 2u) << "4.9 MB of records take two calls";
+  for (const auto& call : calls) EXPECT_LT(call.ByteSizeLong(), size_t{5} << 20);
+  for (const auto& [attempt, points] : points_by_attempt()) EXPECT_EQ(points, kPoints) << "attempt " << attempt;
+  launcher_->End(101, 0, 0);
+  EXPECT_TRUE(Stop().ok());
+}
+
 // The member that holds the group's slot ends first: the slot passes to the member still training.
 TEST_F(AgentTest, WhenAFusedGroupsFirstMemberEndsFirstItsSlotStaysWithTheGroup) {
   Start();
