@@ -122,17 +122,17 @@ TEST_F(AgentTest, ATrialThatSharesAGpuRunsCappedThereAndTheRoomLeftIsReported) {
 }
 
 // A fused group of attempts 7 (its first member, holding its slot) and 8, offered in one lease.
-std::vector<v1::Attempt> FusedGroup() {
+std::vector<v1::Attempt> FusedGroup(const std::vector<int64_t>& ids = {7, 8}) {
   std::vector<v1::Attempt> group;
-  for (int64_t id : {7, 8}) {
+  for (int64_t id : ids) {
     v1::Attempt member = MakeAttempt(id);
     member.set_trial_id(id);
     member.set_output_dir("sweep-1/trial-" + std::to_string(id));
     member.set_log_path("sweep-1/trial-" + std::to_string(id) + "/attempt-1.log");
     member.set_number(1);
     member.set_resume(false);
-    member.set_slots(id == 7 ? 1 : 0);
-    member.set_fused_group(7);
+    member.set_slots(id == ids.front() ? 1 : 0);
+    member.set_fused_group(ids.front());
     group.push_back(member);
   }
   return group;
@@ -258,18 +258,7 @@ TEST_F(AgentTest, AnEndedAttemptsUnsentRecordsHoldBackOnlyItsOwnExit) {
 TEST_F(AgentTest, ABacklogGoesInCallsTheCoordinatorCanTake) {
   Start();
   coordinator_.FailNext("ReportMetricsBatch", Unavailable("connection refused"), INT_MAX);
-  std::vector<v1::Attempt> group;
-  for (int64_t id = 11; id <= 17; ++id) {
-    v1::Attempt member = MakeAttempt(id);
-    member.set_trial_id(id);
-    member.set_output_dir("sweep-1/trial-" + std::to_string(id));
-    member.set_log_path("sweep-1/trial-" + std::to_string(id) + "/attempt-1.log");
-    member.set_resume(false);
-    member.set_slots(id == 11 ? 1 : 0);
-    member.set_fused_group(11);
-    group.push_back(member);
-  }
-  coordinator_.Offer(group);
+  coordinator_.Offer(FusedGroup({11, 12, 13, 14, 15, 16, 17}));
   ASSERT_TRUE(WaitFor([&] { return launcher_->launches().size() == 1; }, 5));
   constexpr int kPoints = 5000;  // one full report per member, each about 0.7 MB: 4.9 MB in all
   const std::string line = R"({"step": 1, "name": ")" + std::string(128, 'm') + R"(", "value": 0.5})" "\n";
