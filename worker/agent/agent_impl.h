@@ -99,9 +99,9 @@ class WorkerAgent::Impl {
   // Sends the new metric records of these attempts, all in one call (ReportMetricsBatch), and then
   // each one's new checkpoint; a STOP or PAUSE decision sends SIGTERM (the trainer checkpoints and
   // exits; the coordinator knows which it asked for). Records stay queued until the coordinator
-  // acknowledges them (at least once; it stores each once). False when some are still unsent
-  // because the coordinator could not take them.
-  bool RelayReports(const std::vector<Running*>& due);
+  // acknowledges them (at least once; it stores each once): what the coordinator could not take
+  // stays in each attempt's `unsent`.
+  void RelayReports(const std::vector<Running*>& due);
   void ReportNewCheckpoint(Running& running);
   // Moves the trainer's new metric records to `unsent`; true when one is at or past the step its
   // trainer waits at for the strategy's answer.

@@ -59,7 +59,7 @@ bool WorkerAgent::Impl::TakeNewRecords(Running& running) {
   return awaited;
 }
 
-bool WorkerAgent::Impl::RelayReports(const std::vector<Running*>& due) {
+void WorkerAgent::Impl::RelayReports(const std::vector<Running*>& due) {
   // Set first: a coordinator out of reach is tried again at the usual period, not at every turn.
   const auto next_relay =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
@@ -123,11 +123,9 @@ bool WorkerAgent::Impl::RelayReports(const std::vector<Running*>& due) {
         answer.decided_step = response.decided_step(), answer.next_decision_step = response.next_decision_step();
     }
   }
-  bool all_sent = true;
   for (size_t i = 0; i < due.size(); ++i) {
     Running& running = *due[i];
     const Answer& answer = answers[i];
-    all_sent = all_sent && running.unsent.empty();
     // Only this attempt's own answers (a refused report says nothing of the step the trainer waits
     // at, and a stale worker's would land in the directory a newer attempt uses; SIGTERM stops
     // either way).
@@ -139,7 +137,6 @@ bool WorkerAgent::Impl::RelayReports(const std::vector<Running*>& due) {
     if (answer.decision == v1::DECISION_STOP) StopAttempt(running.attempt.attempt_id(), "the search strategy stopped it");
     if (answer.decision == v1::DECISION_PAUSE) StopAttempt(running.attempt.attempt_id(), "the search strategy paused it");
   }
-  return all_sent;
 }
 
 void WorkerAgent::Impl::ReportNewCheckpoint(Running& running) {

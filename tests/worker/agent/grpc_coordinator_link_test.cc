@@ -45,16 +45,6 @@ class BatchTrialService : public OlderTrialService {
   }
 };
 
-std::unique_ptr<grpc::Server> Serve(grpc::Service& service, std::string* address) {
-  int port = 0;
-  auto server = grpc::ServerBuilder()
-                    .AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port)
-                    .RegisterService(&service)
-                    .BuildAndStart();
-  *address = "127.0.0.1:" + std::to_string(port);
-  return server;
-}
-
 v1::ReportMetricsBatchRequest ThreeReports() {
   v1::ReportMetricsBatchRequest request;
   for (int64_t attempt : {1, 2, 3}) {
@@ -79,28 +69,30 @@ void ExpectEachReportsOwnAnswer(const StatusOr<std::vector<StatusOr<v1::ReportMe
   EXPECT_EQ((*outcomes)[2]->decided_step(), 30);
 }
 
-CoordinatorLink::Deadline InFiveSeconds() { return std::chrono::system_clock::now() + std::chrono::seconds(5); }
+// ThreeReports() through the agent's link to a coordinator on loopback that serves `service`.
+StatusOr<std::vector<StatusOr<v1::ReportMetricsResponse>>> ReportThrough(grpc::Service& service) {
+  int port = 0;
+  auto server = grpc::ServerBuilder()
+                    .AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port)
+                    .RegisterService(&service)
+                    .BuildAndStart();
+  if (server == nullptr) return Internal("the test's gRPC server did not start");
+  const auto link = MakeGrpcCoordinatorLink("127.0.0.1:" + std::to_string(port), client::ClientSecurity{});
+  auto outcomes = link->ReportMetricsBatch(ThreeReports(), std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->Shutdown();
+  return outcomes;
+}
 
 TEST(GrpcCoordinatorLinkTest, ABatchCallGivesEachReportItsOwnOutcome) {
   BatchTrialService service;
-  std::string address;
-  auto server = Serve(service, &address);
-  ASSERT_NE(server, nullptr);
-  const auto link = MakeGrpcCoordinatorLink(address, client::ClientSecurity{});
-  ExpectEachReportsOwnAnswer(link->ReportMetricsBatch(ThreeReports(), InFiveSeconds()));
+  ExpectEachReportsOwnAnswer(ReportThrough(service));
   EXPECT_EQ(service.single_calls.load(), 0);
-  server->Shutdown();
 }
 
 TEST(GrpcCoordinatorLinkTest, ACoordinatorWithoutTheBatchCallGetsEachReportAlone) {
   OlderTrialService service;
-  std::string address;
-  auto server = Serve(service, &address);
-  ASSERT_NE(server, nullptr);
-  const auto link = MakeGrpcCoordinatorLink(address, client::ClientSecurity{});
-  ExpectEachReportsOwnAnswer(link->ReportMetricsBatch(ThreeReports(), InFiveSeconds()));
+  ExpectEachReportsOwnAnswer(ReportThrough(service));
   EXPECT_EQ(service.single_calls.load(), 3);
-  server->Shutdown();
 }
 
 }  // namespace
