@@ -7,6 +7,7 @@
 
 #include "coordinator/access/path_confinement.h"
 #include "coordinator/request_validation.h"
+#include "core/fusion.h"
 #include "core/recipe.h"
 
 namespace orchard::coordinator {
@@ -137,6 +138,11 @@ StatusOr<int64_t> Coordinator::InsertSweepLocked(PreparedSweep prepared, const s
   record.recipe_file = prepared.file;
   record.overrides = prepared.overrides;
   record.spec = SweepSpecToJson(prepared.spec);
+  // What a fused group's member costs, for sizing fuse: auto groups (PendingTrial).
+  if (prepared.spec.fuse != 1) {
+    if (const auto member = EstimateFusedMemberCost(prepared.recipe))
+      record.spec["fused_member"] = {{"bytes", member->bytes}, {"step_flops", member->step_flops}};
+  }
   record.planned_trials = prepared.strategy->PlannedTrials();
   record.strategy_state = prepared.strategy->Snapshot();
   record.created_at = now;

@@ -118,6 +118,8 @@ StatusOr<v1::LeaseAttemptsResponse> Coordinator::LeaseAttempts(const v1::LeaseAt
   // idle one (the worker's own count of idle GPUs is the bound).
   const auto whole_free = static_cast<int64_t>(std::floor(static_cast<double>(worker->slots) - busy + 1e-9));
   FreeSlots offer{request.worker_id(), std::min(request.free_slots(), whole_free), {}};
+  if (offer.free > 0) offer.slot_memory_bytes = request.memory_available_bytes() / offer.free;
+  offer.slot_threads = request.threads_per_slot();
   for (const v1::GpuRoom& gpu : request.gpus())
     offer.gpus.push_back({gpu.index(), gpu.total_bytes(), gpu.free_bytes(), gpu.idle()});
   // A GPU that trials share may have room when no slot is free.

@@ -133,6 +133,11 @@ Status ValidateLease(const v1::LeaseAttemptsRequest& request) {
     return InvalidArgument("free_slots: must be between 0 and " + std::to_string(kMaxSlotsPerWorker));
   if (request.gpus_size() > kMaxSlotsPerWorker)
     return InvalidArgument("gpus: more than a worker can hold (" + std::to_string(kMaxSlotsPerWorker) + ")");
+  if (request.memory_available_bytes() < 0)
+    return InvalidArgument("memory_available_bytes: must be 0 (not known) or more, found " +
+                           std::to_string(request.memory_available_bytes()));
+  if (request.threads_per_slot() < 0 || request.threads_per_slot() > kMaxSlotsPerWorker)
+    return InvalidArgument("threads_per_slot: must be between 0 (not known) and " + std::to_string(kMaxSlotsPerWorker));
   for (const v1::GpuRoom& gpu : request.gpus()) {
     if (gpu.index() < 0 || gpu.total_bytes() <= 0 || gpu.free_bytes() < 0 || gpu.free_bytes() > gpu.total_bytes())
       return InvalidArgument("gpus: GPU " + std::to_string(gpu.index()) + " needs an index >= 0, total_bytes > 0 and "

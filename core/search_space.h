@@ -85,7 +85,7 @@ struct SweepSpec {
   double gpu_fraction = 0;
   // The most fresh trials one slot trains together as one fused model (docs/fusion.md); 1 (the
   // recipe's fuse: off): none; kFuseAuto: as many as spread the sweep's waiting trials evenly over
-  // the free slots, at most kMaxAutoFuseMembers.
+  // the free slots, at most as many as the slot's memory and arithmetic suit (AutoFuseLimit).
   int64_t fuse = 1;
   int64_t seed = 0;
   int64_t max_restarts = 3;         // times a trial is queued again after a crash or a lost worker

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "core/search_space.h"
@@ -45,24 +46,49 @@ namespace {
 bool MayFuse(const PendingTrial& trial) { return trial.fuse != 1 && trial.fresh && trial.slots == 1 && !trial.share.any(); }
 
 // For sweeps with fuse auto, the group size that spreads the fusable trials they may start now (their
-// pending ones, at most their room) over the free slots.
+// pending ones, at most their room) over the free slots: in as few rounds of groups as AutoFuseLimit
+// allows, as even as can be.
 std::map<int64_t, int64_t> AutoGroupSizes(const std::vector<FreeSlots>& workers, const std::vector<PendingTrial>& pending,
                                           const SweepRoom& room) {
   int64_t free = 0;
   for (const FreeSlots& worker : workers) free += std::max<int64_t>(0, worker.free);
   free = std::max<int64_t>(1, free);
-  std::map<int64_t, int64_t> fusable;
-  for (const PendingTrial& trial : pending)
-    if (trial.fuse == kFuseAuto && MayFuse(trial)) ++fusable[trial.sweep_id];
+  std::map<int64_t, int64_t> fusable, limits;
+  for (const PendingTrial& trial : pending) {
+    if (trial.fuse != kFuseAuto || !MayFuse(trial)) continue;
+    if (!fusable[trial.sweep_id]++) {
+      int64_t& limit = limits[trial.sweep_id] = kMaxAutoFuseMembers;
+      for (const FreeSlots& worker : workers) limit = std::min(limit, AutoFuseLimit(trial, worker));
+    }
+  }
   std::map<int64_t, int64_t> sizes;
   for (auto [sweep, count] : fusable) {
     if (const auto limit = room.find(sweep); limit != room.end()) count = std::min(count, limit->second);
-    sizes[sweep] = std::clamp<int64_t>((count + free - 1) / free, 1, kMaxAutoFuseMembers);
+    const int64_t per_slot = (count + free - 1) / free;
+    const int64_t rounds = std::max<int64_t>(1, (per_slot + limits[sweep] - 1) / limits[sweep]);
+    sizes[sweep] = std::clamp<int64_t>((count + free * rounds - 1) / (free * rounds), 1, limits[sweep]);
   }
   return sizes;
 }
 
 }  // namespace
+
+int64_t AutoFuseLimit(const PendingTrial& trial, const FreeSlots& slots) {
+  int64_t memory = slots.slot_memory_bytes;
+  double flops_per_second = static_cast<double>(slots.slot_threads) * kCpuFlopsPerThread;
+  if (!slots.gpus.empty()) {
+    memory = std::numeric_limits<int64_t>::max();  // a group takes a whole GPU: the smallest bounds it
+    for (const GpuRoom& gpu : slots.gpus) memory = std::min(memory, gpu.total_bytes);
+    flops_per_second = kGpuFlops;
+  }
+  int64_t limit = kMaxAutoFuseMembers;
+  if (trial.member_bytes > 0 && memory > 0) limit = std::min(limit, memory / 2 / trial.member_bytes);
+  if (trial.member_step_flops > 0 && flops_per_second > 0) {
+    const double members = flops_per_second * kAutoFuseStepSeconds / trial.member_step_flops;
+    limit = std::min<int64_t>(limit, static_cast<int64_t>(std::min(members, static_cast<double>(kMaxAutoFuseMembers))));
+  }
+  return std::max<int64_t>(1, limit);
+}
 
 std::vector<Placement> PlaceTrials(std::vector<FreeSlots> workers, const std::vector<PendingTrial>& pending,
                                    SweepRoom room) {

@@ -16,7 +16,7 @@
 // A sweep that fuses trials (sweep.fuse, docs/fusion.md) trains up to `fuse` of its fresh one-slot
 // trials as one group on the slot of the first: the others join it without a slot of their own.
 // With fuse auto a group is as large as spreads the sweep's waiting trials evenly over the free
-// slots offered, at most kMaxAutoFuseMembers.
+// slots offered, at most AutoFuseLimit members.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,10 @@ struct FreeSlots {
   std::string worker_id;
   int64_t free = 0;
   std::vector<GpuRoom> gpus = {};  // a GPU worker's GPUs; empty for CPU slots
+  // CPU slots: the host memory available to each free one, and the threads a trial trains with; 0:
+  // not known (the worker did not say).
+  int64_t slot_memory_bytes = 0;
+  int64_t slot_threads = 0;
 };
 
 // What share of one GPU a trial asks for (sweep.gpu_memory_gib or gpu_fraction); neither: whole GPUs.
@@ -57,7 +61,26 @@ struct PendingTrial {
   GpuShare share = {};
   int64_t fuse = 1;    // the most trials of its sweep one group trains together; 1: none; kFuseAuto: auto
   bool fresh = true;   // no attempt yet: a requeued trial resumes its own checkpoint, alone
+  // What each member of a fused group adds (EstimateFusedMemberCost); 0: not known.
+  int64_t member_bytes = 0;
+  double member_step_flops = 0;
 };
+
+// fuse auto's largest group on one of `slots`' slots, for members of `trial`'s size, at most
+// kMaxAutoFuseMembers:
+// - memory: the members fit in half of what the slot has (a CPU slot's share of the host's available
+//   memory, a GPU's whole memory), leaving the rest to what they share: the data, the framework;
+// - arithmetic: a group's step is at most kAutoFuseStepSeconds of the slot's arithmetic. Past that,
+//   the fixed cost of a step that fusion shares out is a few percent of it, so more members gain
+//   little and each waits longer for its results.
+// What the worker or the recipe does not tell bounds nothing.
+int64_t AutoFuseLimit(const PendingTrial& trial, const FreeSlots& slots);
+inline constexpr double kAutoFuseStepSeconds = 0.025;
+// A CPU thread's arithmetic in a fused step: 39-43 GFLOP/s measured for the quickstart mlp and the
+// digits cnn fused 16 to a group on one thread of a 2-core Xeon (docs/fusion.md).
+inline constexpr double kCpuFlopsPerThread = 40e9;
+// A GPU's, taken low (fp32 without tensor cores on a data-centre GPU of 2022): not yet measured.
+inline constexpr double kGpuFlops = 20e12;
 
 struct Placement {
   int64_t trial_id = 0;

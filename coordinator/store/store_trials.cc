@@ -153,6 +153,9 @@ StatusOr<std::vector<PendingTrial>> Store::PendingTrials(int64_t limit) {
       asks.share.bytes = static_cast<int64_t>(spec.value("gpu_memory_gib", 0.0) * 1024.0 * 1024.0 * 1024.0);
       asks.share.fraction = spec.value("gpu_fraction", 0.0);
       asks.fuse = spec.value("fuse", int64_t{1});
+      const nlohmann::json member = spec.value("fused_member", nlohmann::json::object());
+      asks.member_bytes = member.value("bytes", int64_t{0});
+      asks.member_step_flops = member.value("step_flops", 0.0);
     }
     PendingTrial trial = of_sweep[sweep_id];
     trial.trial_id = rows.Int(0), trial.sweep_id = sweep_id;

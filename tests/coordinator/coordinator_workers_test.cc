@@ -2,10 +2,12 @@
 // attempt tokens.
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <string>
 #include <thread>
 
 #include "coordinator/request_validation.h"
+#include "core/fusion.h"
 #include "tests/coordinator/coordinator_fixture.h"
 
 namespace orchard::coordinator {
@@ -80,6 +82,37 @@ TEST_F(CoordinatorTest, APreemptedTrialIsQueuedAgainWithoutCountingARestart) {
   EXPECT_TRUE(second[0].resume());
   ASSERT_TRUE(Exit(worker, second[0], 0).ok());
   EXPECT_EQ(coordinator_->GetSweep(sweep.id()).value().state(), v1::SWEEP_COMPLETED);
+}
+
+// fuse: auto sizes groups by the members' estimated memory against what the worker says a slot has:
+// 12 trials on 2 slots would be groups of 6, but each slot holds 3 members in half its memory, so
+// this lease starts two groups of 3 and the rest wait for the next round.
+TEST_F(CoordinatorTest, AutoFusedGroupsFitInHalfTheMemoryTheWorkerSaysASlotHas) {
+  const std::string recipe = R"(name: wide
+model: {type: mlp, hidden: [1024, 1024]}
+data: {type: synthetic, samples: 64, features: 1024, classes: 2}
+train: {steps: 5, batch_size: 8}
+sweep:
+  strategy: grid
+  metric: val_loss
+  fuse: auto
+  parameters:
+    optimizer.lr: {values: [0.1, 0.09, 0.08, 0.07, 0.06, 0.05, 0.04, 0.03, 0.02, 0.01, 0.009, 0.008]}
+)";
+  Submit(recipe);
+  const auto member = EstimateFusedMemberCost(ParseRecipe(recipe, "wide.yaml", {}).value());
+  ASSERT_TRUE(member.has_value());
+  v1::LeaseAttemptsRequest request;
+  request.set_worker_id(Register(2));
+  request.set_free_slots(2);
+  request.set_memory_available_bytes(2 * (2 * 3 * member->bytes + member->bytes));  // 3.5 members a slot's half
+  request.set_threads_per_slot(16);  // arithmetic bounds nothing here
+  const auto leased = coordinator_->LeaseAttempts(request);
+  ASSERT_TRUE(leased.ok()) << leased.status().message();
+  std::map<int64_t, int> members;  // by fused group
+  for (const v1::Attempt& attempt : leased->attempts()) ++members[attempt.fused_group()];
+  EXPECT_EQ(members.size(), 2u);
+  for (const auto& [group, count] : members) EXPECT_EQ(count, 3) << "group " << group;
 }
 
 TEST_F(CoordinatorTest, AfterARestartHeartbeatsAdoptWhatWorkersRunAndEndWhatTheyForgot) {

@@ -131,6 +131,67 @@ TEST(FusionTest, ARecipesFuseIsOffAutoOrACountAndItsSweepSearchesOnlyFusableFiel
       << torch_impl;
 }
 
+Recipe Parsed(const std::string& yaml) {
+  auto recipe = ParseRecipe(yaml, "cost.yaml", {});
+  EXPECT_TRUE(recipe.ok()) << recipe.status().message();
+  return recipe.ok() ? *recipe : Recipe{};
+}
+
+// Quickstart's mlp (32 features, [64, 64], 8 classes): its parameters as the trainer counts them,
+// 6 flops per multiply-add and sample (forward 2, backward 4), and Adam's two moments.
+TEST(FusionTest, AnMlpMembersCostComesFromItsLayers) {
+  const auto cost = EstimateFusedMemberCost(
+      Parsed("model: {type: mlp, hidden: [64, 64]}\n"
+             "data: {type: synthetic, features: 32, classes: 8}\n"
+             "optimizer: {type: adamw}\n"
+             "train: {steps: 10, batch_size: 64}\n"));
+  ASSERT_TRUE(cost.has_value());
+  const int64_t multiply_adds = 32 * 64 + 64 * 64 + 64 * 8;
+  EXPECT_EQ(cost->parameters, multiply_adds + 64 + 64 + 8);
+  EXPECT_EQ(cost->step_flops, 6.0 * multiply_adds * 64);
+  // Weights, gradients, two moments; two values per layer output over a 256-row evaluation chunk.
+  EXPECT_EQ(cost->bytes, 4 * (cost->parameters * 4 + 2 * (64 + 64 + 8) * 256));
+  const auto sgd = EstimateFusedMemberCost(
+      Parsed("model: {type: mlp, hidden: [64, 64]}\n"
+             "data: {type: synthetic, features: 32, classes: 8}\n"
+             "optimizer: {type: sgd, momentum: 0.9}\n"
+             "train: {steps: 10, batch_size: 64}\n"));
+  ASSERT_TRUE(sgd.has_value());
+  EXPECT_EQ(cost->bytes - sgd->bytes, 4 * cost->parameters);  // one state fewer
+}
+
+// Digits' cnn (16 channels, 1 stage after the first, 1 block each) on 8x8 images: the 19,642
+// parameters the trainer builds, the 3x3 convolutions' arithmetic at their resolutions.
+TEST(FusionTest, ACnnMembersCostFollowsItsStagesAndResolutions) {
+  const auto cost = EstimateFusedMemberCost(
+      Parsed("model: {type: cnn, channels: 16, stages: 1, blocks: 1}\n"
+             "data: {type: digits}\n"
+             "train: {steps: 10, batch_size: 32}\n"));
+  ASSERT_TRUE(cost.has_value());
+  EXPECT_EQ(cost->parameters, 19642);
+  const double multiply_adds = 16 * 1 * 9 * 64 +                          // stem, 8x8
+                               2 * (16 * 16 * 9 * 64) +                   // stage 0's block, 8x8
+                               32 * 16 * 9 * 16 + 32 * 32 * 9 * 16 +      // stage 1's block, 4x4
+                               32 * 16 * 16 +                             // its 1x1 shortcut
+                               32 * 10;                                   // head
+  EXPECT_EQ(cost->step_flops, 6.0 * multiply_adds * 32);
+}
+
+TEST(FusionTest, NoEstimateWhereTheRecipeDoesNotFixTheShapes) {
+  // A csv's width and classes are in the file, which the coordinator does not read.
+  EXPECT_FALSE(EstimateFusedMemberCost(Parsed("model: {type: mlp}\ndata: {type: csv, path: rows.csv}\n"
+                                              "train: {steps: 10}\n"))
+                   .has_value());
+  const auto shaped = EstimateFusedMemberCost(
+      Parsed("model: {type: mlp, hidden: [8]}\ndata: {type: csv, path: rows.csv, task: regression, shape: [1, 2, 2]}\n"
+             "train: {steps: 10}\n"));
+  ASSERT_TRUE(shaped.has_value());
+  EXPECT_EQ(shaped->parameters, 4 * 8 + 8 + 8 * 1 + 1);
+  EXPECT_FALSE(EstimateFusedMemberCost(Parsed("model: {type: transformer}\ndata: {type: text, path: corpus.txt}\n"
+                                              "train: {steps: 10}\n"))
+                   .has_value());
+}
+
 TEST(FusionTest, MembersOfDifferentRecipesOrAGroupOfOneAreRefused) {
   EXPECT_FALSE(CheckFusableGroup({Trial({}), Trial({}, "recipes/digits.yaml")}).ok());
   EXPECT_FALSE(CheckFusableGroup({Trial({})}).ok());

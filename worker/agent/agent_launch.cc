@@ -65,6 +65,10 @@ void WorkerAgent::Impl::Lease() {
   request.set_worker_id(worker_id_);
   request.set_free_slots(std::max<int64_t>(0, FreeSlots()));
   for (const v1::GpuRoom& room : GpuRooms()) *request.add_gpus() = room;
+  if (slots_.kind == "cpu") {
+    request.set_memory_available_bytes(AvailableMemoryBytes());
+    request.set_threads_per_slot(options_.threads_per_slot);
+  }
   const auto sent = Clock::now();
   const StatusOr<v1::LeaseAttemptsResponse> response = link_->LeaseAttempts(request, Deadline(10));
   if (!response.ok()) return;

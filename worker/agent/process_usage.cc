@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace orchard::worker {
@@ -86,6 +87,16 @@ void UsagePeak::AddGpu(const GpuSample& sample) {
 
 double UsagePeak::GpuUtilizationPercent() const {
   return gpu_utilization_samples > 0 ? gpu_utilization_sum / gpu_utilization_samples : 0;
+}
+
+int64_t AvailableMemoryBytes(const std::string& proc_root) {
+  std::ifstream in(std::filesystem::path(proc_root) / "meminfo");
+  for (std::string key; in >> key;) {
+    int64_t kib = 0;
+    if (key == "MemAvailable:") return in >> kib ? kib * 1024 : 0;
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return 0;
 }
 
 }  // namespace orchard::worker

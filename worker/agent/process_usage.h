@@ -1,6 +1,6 @@
 // What trainer processes use, read from /proc: CPU time and resident memory of a process and all
 // its descendants (mpirun's ranks, a warm trainer's helpers), so a trial's cost covers every
-// process it started.
+// process it started; and the memory the host has left.
 //
 //   std::map<int, ProcessUsage> now = SampleProcessTrees({pid_a, pid_b});
 //   peaks[pid_a].Add(now[pid_a]);
@@ -24,6 +24,9 @@ struct ProcessUsage {
 
 // For each root pid: its usage summed with its descendants' (all read in one pass over `proc_root`).
 std::map<int, ProcessUsage> SampleProcessTrees(const std::vector<int>& roots, const std::string& proc_root = "/proc");
+
+// The memory the host can give new work now (/proc/meminfo's MemAvailable); 0 when it cannot be read.
+int64_t AvailableMemoryBytes(const std::string& proc_root = "/proc");
 
 // The largest figures seen over a trainer's life: CPU time only grows while its processes live, so
 // the last sample before it ended is its total (missing at most one sampling interval). Its GPUs'

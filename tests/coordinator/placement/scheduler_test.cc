@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "core/search_space.h"
 
 namespace orchard::coordinator {
@@ -137,6 +139,51 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"AGroupSharesItsFirstMembersGpu", {GpuWorker("w1", {{80, 80}})}, {Fusing(1, 1, 2), Fusing(2, 1, 2)}, {},
              {Placement{1, "w1", {0}}, Joins(2, "w1", 1, {0})}}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+// An auto-fused trial whose members each take `gib` GiB and `mflop` MFLOP a step (0: not known).
+PendingTrial Sized(int64_t trial_id, double gib, double mflop) {
+  PendingTrial trial = Fusing(trial_id, 1, kFuseAuto);
+  trial.member_bytes = static_cast<int64_t>(gib * kGiB);
+  trial.member_step_flops = mflop * 1e6;
+  return trial;
+}
+
+FreeSlots CpuSlots(int64_t free, double gib_each, int64_t threads) {
+  return {"w1", free, {}, static_cast<int64_t>(gib_each * kGiB), threads};
+}
+
+TEST(AutoFuseLimitTest, MembersFillHalfTheSlotsMemory) {
+  EXPECT_EQ(AutoFuseLimit(Sized(1, 1, 0), CpuSlots(2, 6, 1)), 3);
+  EXPECT_EQ(AutoFuseLimit(Sized(1, 0.25, 0), CpuSlots(2, 6, 1)), 12);
+  EXPECT_EQ(AutoFuseLimit(Sized(1, 4, 0), CpuSlots(2, 6, 1)), 1);  // too large to share: alone
+  // A group takes a whole GPU; the worker's smallest bounds it.
+  EXPECT_EQ(AutoFuseLimit(Sized(1, 10, 0), GpuWorker("w1", {{80, 80}, {40, 40}})), 2);
+}
+
+TEST(AutoFuseLimitTest, AGroupsStepIsAt25MillisecondsOfTheSlotsArithmeticAtMost) {
+  // About digits' cnn (103 MFLOP a member's step) on one thread: 40 GFLOP/s * 25 ms / 103 MFLOP.
+  EXPECT_EQ(AutoFuseLimit(Sized(1, 0, 103), CpuSlots(2, 6, 1)), 9);
+  EXPECT_EQ(AutoFuseLimit(Sized(1, 0, 103), CpuSlots(2, 6, 2)), 16);  // twice the threads, capped at 16
+  EXPECT_EQ(AutoFuseLimit(Sized(1, 0, 2.6), CpuSlots(2, 6, 1)), 16);  // quickstart's mlp
+  EXPECT_EQ(AutoFuseLimit(Sized(1, 0, 2000), CpuSlots(2, 6, 1)), 1);  // fills a thread alone
+}
+
+TEST(AutoFuseLimitTest, WhatNobodyToldBoundsNothing) {
+  EXPECT_EQ(AutoFuseLimit(Sized(1, 0, 0), CpuSlots(2, 6, 1)), kMaxAutoFuseMembers);
+  EXPECT_EQ(AutoFuseLimit(Sized(1, 100, 1e6), CpuSlots(2, 0, 0)), kMaxAutoFuseMembers);
+}
+
+// 32 waiting trials on 2 slots would be groups of 16, but 9 is the limit: two rounds of groups of 8
+// (not 9, 9, 9 and 5). This lease starts the first round; the rest wait.
+TEST(AutoFuseLimitTest, ALimitedSweepGoesInEvenRounds) {
+  std::vector<PendingTrial> pending;
+  for (int64_t id = 1; id <= 32; ++id) pending.push_back(Sized(id, 0, 103));
+  const std::vector<Placement> placements = PlaceTrials({CpuSlots(2, 6, 1)}, pending, {});
+  ASSERT_EQ(placements.size(), 16u);
+  std::map<int64_t, int64_t> members;  // by the group's first trial
+  for (const Placement& p : placements) ++members[p.fused_into == 0 ? p.trial_id : p.fused_into];
+  EXPECT_EQ(members, (std::map<int64_t, int64_t>{{1, 8}, {9, 8}}));
+}
 
 TEST(UnplaceableReasonTest, AGangLargerThanEveryLiveWorkerSaysWhy) {
   const PendingTrial gang{1, 1, 4};

@@ -42,6 +42,16 @@ TEST(ProcessUsageTest, SumsATreeAndLeavesOthersOut) {
   EXPECT_EQ(usage.at(999).resident_bytes, 0);
 }
 
+TEST(ProcessUsageTest, AvailableMemoryIsMemAvailable) {
+  TempDir proc;
+  WriteFile(proc / "meminfo", "MemTotal:       24731444 kB\nMemFree:        14021568 kB\n"
+                              "MemAvailable:   23998712 kB\nBuffers:          120304 kB\n");
+  EXPECT_EQ(AvailableMemoryBytes(proc.path().string()), int64_t{23998712} * 1024);
+  TempDir empty;
+  EXPECT_EQ(AvailableMemoryBytes(empty.path().string()), 0);
+  EXPECT_GT(AvailableMemoryBytes(), 0);  // this machine's
+}
+
 TEST(ProcessUsageTest, PeaksKeepTheLargestFigures) {
   UsagePeak peak;
   peak.Add({1.5, 100});

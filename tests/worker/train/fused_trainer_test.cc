@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "core/atomic_file.h"
+#include "core/fusion.h"
 #include "core/strategy_answer.h"
 #include "tests/util/test_util.h"
 #include "worker/train/checkpoint_store.h"
@@ -389,6 +390,36 @@ TEST(FusedTrainerTest, AFusedModelLearnsUnderBf16Autocast) {
       EXPECT_EQ(p.grad().scalar_type(), torch::kFloat32);
       EXPECT_TRUE(p.grad().isfinite().all().item<bool>());
     }
+  }
+}
+
+// The coordinator sizes fuse: auto groups from EstimateFusedMemberCost, which lays the models out
+// without LibTorch: its parameter count is the one of the models the trainer builds.
+TEST(FusedTrainerTest, TheCoordinatorsCostEstimateCountsTheParametersTheTrainerBuilds) {
+  const std::vector<std::string> recipes = {
+      "model: {type: mlp, hidden: [64, 64]}\ndata: {type: synthetic, features: 32, classes: 8}\n",
+      "model: {type: mlp, hidden: [7]}\ndata: {type: synthetic, features: 5, task: regression}\n",
+      "model: {type: cnn, channels: 16, stages: 1, blocks: 1}\ndata: {type: digits}\n",
+      "model: {type: cnn, channels: 8, stages: 2, blocks: 2}\ndata: {type: digits}\n",
+      "model: {type: cnn, channels: 4, stages: 0, blocks: 3}\n"
+      "data: {type: csv, path: rows.csv, task: regression, shape: [3, 5, 5]}\n",
+  };
+  for (const std::string& yaml : recipes) {
+    SCOPED_TRACE(yaml);
+    const auto recipe = ParseRecipe(yaml + "train: {steps: 1}\n", "cost.yaml", {});
+    ASSERT_TRUE(recipe.ok()) << recipe.status().message();
+    const auto cost = EstimateFusedMemberCost(*recipe);
+    ASSERT_TRUE(cost.has_value());
+    const DataSpec& data = recipe->data;
+    const std::vector<int64_t> shape = !data.shape.empty()      ? data.shape
+                                       : data.type == "digits" ? std::vector<int64_t>{1, 8, 8}
+                                                               : std::vector<int64_t>{data.features};
+    const int64_t outputs = data.task == "regression" ? 1 : data.type == "digits" ? 10 : data.classes;
+    auto model = BuildModel(recipe->model, shape, outputs);
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    int64_t built = 0;
+    for (const torch::Tensor& p : (*model)->Parameters()) built += p.numel();
+    EXPECT_EQ(cost->parameters, built);
   }
 }
 
