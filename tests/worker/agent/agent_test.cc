@@ -288,6 +288,40 @@ TEST_F(AgentTest, ABacklogGoesInCallsTheCoordinatorCanTake) {
   EXPECT_TRUE(Stop().ok());
 }
 
+// 150 attempts with records at one relay: calls of at most 100 reports, each record taken once.
+TEST_F(AgentTest, ManyAttemptsReportsGoInCallsOfAtMost100) {
+  Start();
+  coordinator_.FailNext("ReportMetricsBatch", Unavailable("connection refused"), INT_MAX);
+  std::vector<int64_t> ids;
+  for (int64_t id = 1001; id <= 1150; ++id) ids.push_back(id);
+  coordinator_.Offer(FusedGroup(ids));
+  ASSERT_TRUE(WaitFor([&] { return launcher_->launches().size() == 1; }, 5));
+  for (int64_t id : ids) {
+    orchard::testing::WriteFile((storage_.path() / ("sweep-1/trial-" + std::to_string(id)) / "metrics.jsonl").string(),
+                                R"({"step": 1, "name": "train_loss", "value": 0.5})" "\n");
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    int64_t tried = 0;
+    for (const auto& call : coordinator_.batches()) tried += call.reports_size();
+    return tried >= 150;  // every record was read and tried at least once
+  }, 10));
+  coordinator_.FailNext("ReportMetricsBatch", OkStatus(), 0);
+  const auto taken = [&] {
+    std::map<int64_t, int> points;
+    for (const auto& call : coordinator_.taken_batches())
+      for (const auto& report : call.reports()) points[report.attempt_id()] += report.points_size();
+    return points;
+  };
+  ASSERT_TRUE(WaitFor([&] { return taken().size() == ids.size(); }, 10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto calls = coordinator_.taken_batches();
+  EXPECT_GE(calls.size(), 2u);
+  for (const auto& call : calls) EXPECT_LE(call.reports_size(), 100);
+  for (const auto& [attempt, points] : taken()) EXPECT_EQ(points, 1) << "attempt " << attempt;
+  launcher_->End(101, 0, 0);
+  EXPECT_TRUE(Stop().ok());
+}
+
 // The member that holds the group's slot ends first: the slot passes to the member still training.
 TEST_F(AgentTest, WhenAFusedGroupsFirstMemberEndsFirstItsSlotStaysWithTheGroup) {
   Start();
