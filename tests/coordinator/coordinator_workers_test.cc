@@ -9,9 +9,12 @@
 #include "coordinator/request_validation.h"
 #include "core/fusion.h"
 #include "tests/coordinator/coordinator_fixture.h"
+#include "tests/util/sql.h"
 
 namespace orchard::coordinator {
 namespace {
+
+using orchard::testing::ExecSql;
 
 TEST_F(CoordinatorTest, ASilentWorkerIsLostAndItsTrialResumesElsewhereNeverTwiceAtOnce) {
   const v1::Sweep sweep = Submit();
@@ -82,6 +85,56 @@ TEST_F(CoordinatorTest, APreemptedTrialIsQueuedAgainWithoutCountingARestart) {
   EXPECT_TRUE(second[0].resume());
   ASSERT_TRUE(Exit(worker, second[0], 0).ok());
   EXPECT_EQ(coordinator_->GetSweep(sweep.id()).value().state(), v1::SWEEP_COMPLETED);
+}
+
+// A report that fails after it has written (here its trial's last step cannot be recorded) rolls
+// back its own writes only: the reports before and after it in the batch are stored, and the
+// worker's resend of it later is stored once.
+TEST_F(CoordinatorTest, AReportThatFailsAfterItWroteUndoesOnlyItselfInItsBatch) {
+  const v1::Sweep sweep = Submit();
+  const std::string worker = Register(2);
+  const std::vector<v1::Attempt> attempts = Lease(worker, 2);
+  ASSERT_EQ(attempts.size(), 2u);
+  const auto report = [](const v1::Attempt& attempt, int64_t step, double value) {
+    v1::ReportMetricsRequest request;
+    request.set_attempt_id(attempt.attempt_id());
+    request.set_token(attempt.token());
+    v1::MetricPoint* point = request.add_points();
+    point->set_step(step);
+    point->set_name("train_loss");
+    point->set_value(value);
+    return request;
+  };
+  v1::ReportMetricsBatchRequest batch;
+  *batch.add_reports() = report(attempts[1], 10, 1.0);
+  *batch.add_reports() = report(attempts[0], 10, 2.0);
+  *batch.add_reports() = report(attempts[1], 20, 0.9);
+  const std::string db = (std::filesystem::path(dir_ / "state") / "orchard.db").string();
+  ExecSql(db, "CREATE TRIGGER fail_last_step BEFORE UPDATE OF last_step ON trials WHEN OLD.id = " +
+                  std::to_string(attempts[0].trial_id()) + " BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+  const auto outcomes = coordinator_->ReportMetricsBatch(batch);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status().message();
+  ASSERT_EQ(outcomes->size(), 3u);
+  EXPECT_TRUE((*outcomes)[0].ok());
+  EXPECT_FALSE((*outcomes)[1].ok());
+  EXPECT_NE((*outcomes)[1].status().message().find("injected failure"), std::string::npos)
+      << (*outcomes)[1].status().message();
+  EXPECT_TRUE((*outcomes)[2].ok());
+  const auto points_of = [&](int64_t trial_id) {
+    const auto metrics = coordinator_->SweepMetrics(sweep.id(), "train_loss").value();
+    for (const TrialSeries& series : metrics.series)
+      if (series.trial_id == trial_id) return series.points;
+    return std::vector<std::pair<int64_t, double>>{};
+  };
+  EXPECT_EQ(points_of(attempts[1].trial_id()), (std::vector<std::pair<int64_t, double>>{{10, 1.0}, {20, 0.9}}));
+  EXPECT_TRUE(points_of(attempts[0].trial_id()).empty()) << "its metrics were rolled back with it";
+
+  ExecSql(db, "DROP TRIGGER fail_last_step;");
+  v1::ReportMetricsBatchRequest resend;
+  *resend.add_reports() = report(attempts[0], 10, 2.0);
+  const auto again = coordinator_->ReportMetricsBatch(resend);
+  ASSERT_TRUE(again.ok() && (*again)[0].ok());
+  EXPECT_EQ(points_of(attempts[0].trial_id()), (std::vector<std::pair<int64_t, double>>{{10, 2.0}}));
 }
 
 // fuse: auto sizes groups by the members' estimated memory against what the worker says a slot has:
