@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 #include "core/recipe.h"
@@ -137,25 +138,25 @@ Recipe Parsed(const std::string& yaml) {
   return recipe.ok() ? *recipe : Recipe{};
 }
 
-// Quickstart's mlp (32 features, [64, 64], 8 classes): its parameters as the trainer counts them,
-// 6 flops per multiply-add and sample (forward 2, backward 4), and Adam's two moments.
+// Quickstart's mlp (32 features, [64, 64], 8 classes, batches of 64) trained with `optimizer`.
+std::optional<FusedMemberCost> QuickstartMlpCost(const std::string& optimizer) {
+  return EstimateFusedMemberCost(Parsed("model: {type: mlp, hidden: [64, 64]}\n"
+                                        "data: {type: synthetic, features: 32, classes: 8}\n"
+                                        "optimizer: " + optimizer + "\n"
+                                        "train: {steps: 10, batch_size: 64}\n"));
+}
+
+// Its parameters as the trainer counts them, 6 flops per multiply-add and sample (forward 2,
+// backward 4), and Adam's two moments.
 TEST(FusionTest, AnMlpMembersCostComesFromItsLayers) {
-  const auto cost = EstimateFusedMemberCost(
-      Parsed("model: {type: mlp, hidden: [64, 64]}\n"
-             "data: {type: synthetic, features: 32, classes: 8}\n"
-             "optimizer: {type: adamw}\n"
-             "train: {steps: 10, batch_size: 64}\n"));
+  const auto cost = QuickstartMlpCost("{type: adamw}");
   ASSERT_TRUE(cost.has_value());
   const int64_t multiply_adds = 32 * 64 + 64 * 64 + 64 * 8;
   EXPECT_EQ(cost->parameters, multiply_adds + 64 + 64 + 8);
   EXPECT_EQ(cost->step_flops, 6.0 * multiply_adds * 64);
   // Weights, gradients, two moments; two values per layer output over a 256-row evaluation chunk.
   EXPECT_EQ(cost->bytes, 4 * (cost->parameters * 4 + 2 * (64 + 64 + 8) * 256));
-  const auto sgd = EstimateFusedMemberCost(
-      Parsed("model: {type: mlp, hidden: [64, 64]}\n"
-             "data: {type: synthetic, features: 32, classes: 8}\n"
-             "optimizer: {type: sgd, momentum: 0.9}\n"
-             "train: {steps: 10, batch_size: 64}\n"));
+  const auto sgd = QuickstartMlpCost("{type: sgd, momentum: 0.9}");
   ASSERT_TRUE(sgd.has_value());
   EXPECT_EQ(cost->bytes - sgd->bytes, 4 * cost->parameters);  // one state fewer
 }
