@@ -76,10 +76,10 @@ struct PendingTrial {
 // What the worker or the recipe does not tell bounds nothing.
 int64_t AutoFuseLimit(const PendingTrial& trial, const FreeSlots& slots);
 inline constexpr double kAutoFuseStepSeconds = 0.025;
-// A CPU thread's arithmetic in a fused step: 39-43 GFLOP/s measured for the quickstart mlp and the
+// A CPU thread's arithmetic in a fused step: 36-43 GFLOP/s measured for the quickstart mlp and the
 // digits cnn fused 16 to a group on one thread of a 2-core Xeon (docs/fusion.md).
 inline constexpr double kCpuFlopsPerThread = 40e9;
-// A GPU's, taken low (fp32 without tensor cores on a data-centre GPU of 2022): not yet measured.
+// A GPU's, taken low (about a third of an H100's fp32 without tensor cores): not yet measured.
 inline constexpr double kGpuFlops = 20e12;
 
 struct Placement {
