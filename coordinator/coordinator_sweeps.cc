@@ -7,6 +7,7 @@
 
 #include "coordinator/access/path_confinement.h"
 #include "coordinator/request_validation.h"
+#include "core/format.h"
 #include "core/fusion.h"
 #include "core/recipe.h"
 
@@ -139,9 +140,13 @@ StatusOr<int64_t> Coordinator::InsertSweepLocked(PreparedSweep prepared, const s
   record.overrides = prepared.overrides;
   record.spec = SweepSpecToJson(prepared.spec);
   // What a fused group's member costs, for sizing fuse: auto groups (PendingTrial).
+  std::string sizing;
   if (prepared.spec.fuse != 1) {
-    if (const auto member = EstimateFusedMemberCost(prepared.recipe))
+    if (const auto member = EstimateFusedMemberCost(prepared.recipe)) {
       record.spec["fused_member"] = {{"bytes", member->bytes}, {"step_flops", member->step_flops}};
+      sizing = "; a fused member estimated at " + FormatNumber(static_cast<double>(member->bytes) / 1e6) + " MB and " +
+               FormatNumber(member->step_flops / 1e6) + " MFLOP a step";
+    }
   }
   record.planned_trials = prepared.strategy->PlannedTrials();
   record.strategy_state = prepared.strategy->Snapshot();
@@ -157,7 +162,8 @@ StatusOr<int64_t> Coordinator::InsertSweepLocked(PreparedSweep prepared, const s
   Touch(sweep_id);
   ActiveSweep& active = sweeps_[sweep_id] = {std::move(prepared.strategy), prepared.name, prepared.spec, ""};
   RETURN_IF_ERROR(store_->AddEvent(sweep_id, now, "submitted: " + prepared.spec.strategy + " search, " +
-                                                      std::to_string(active.strategy->PlannedTrials()) + " trials"));
+                                                      std::to_string(active.strategy->PlannedTrials()) + " trials" +
+                                                      sizing));
   if (record.evaluated_version != 0) {
     // The sweep runs either way; without the champion's figure the champion stays (model_registry.h).
     const std::string champion = "model " + record.model + ": champion v" + std::to_string(record.evaluated_version);

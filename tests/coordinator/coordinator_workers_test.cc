@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "coordinator/request_validation.h"
+#include "core/format.h"
 #include "core/fusion.h"
 #include "tests/coordinator/coordinator_fixture.h"
 #include "tests/util/sql.h"
@@ -152,9 +153,15 @@ sweep:
   parameters:
     optimizer.lr: {values: [0.1, 0.09, 0.08, 0.07, 0.06, 0.05, 0.04, 0.03, 0.02, 0.01, 0.009, 0.008]}
 )";
-  Submit(recipe);
+  const v1::Sweep sweep = Submit(recipe);
   const auto member = EstimateFusedMemberCost(ParseRecipe(recipe, "wide.yaml", {}).value());
   ASSERT_TRUE(member.has_value());
+  // The estimate is told where a user looks first: the sweep's first event.
+  const std::string submitted = coordinator_->EventsAfter(sweep.id(), 0).value().events.front().message;
+  EXPECT_NE(submitted.find("; a fused member estimated at " + FormatNumber(member->bytes / 1e6) + " MB and " +
+                           FormatNumber(member->step_flops / 1e6) + " MFLOP a step"),
+            std::string::npos)
+      << submitted;
   v1::LeaseAttemptsRequest request;
   request.set_worker_id(Register(2));
   request.set_free_slots(2);
