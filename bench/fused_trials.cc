@@ -32,6 +32,7 @@ namespace fs = std::filesystem;
 using orchard::bench::Bench;
 using orchard::bench::RunLocalSweep;
 using orchard::bench::SweepFigures;
+using orchard::bench::Trainers;
 using orchard::bench::TrialStates;
 
 // Quickstart's model and data (recipes/quickstart.yaml), or digits' (recipes/digits.yaml).
@@ -114,16 +115,16 @@ int main(int argc, char** argv) {
       }
     }
     std::vector<std::pair<std::string, SweepFigures>> rows;
-    std::printf("%-6s %-10s %-16s %9s %12s %14s  %s\n", "fuse", "sweep", "trials", "wall s", "trials/h", "best val_acc",
-                "each run's wall s");
+    std::printf("%-6s %-10s %-16s %-12s %9s %12s %14s  %s\n", "fuse", "sweep", "trials", "trainers", "wall s", "trials/h",
+                "best val_acc", "each run's wall s");
     for (size_t i = 0; i < settings.size(); ++i) {
       std::vector<SweepFigures> sorted = runs[i];
       std::sort(sorted.begin(), sorted.end(), [](const SweepFigures& a, const SweepFigures& b) { return a.seconds < b.seconds; });
       const SweepFigures& f = sorted[sorted.size() / 2];
       std::string each;
       for (const SweepFigures& run : runs[i]) each += (each.empty() ? "" : " ") + Fixed(run.seconds);
-      std::printf("%-6s %-10s %-16s %9.1f %12.0f %14.4f  %s\n", settings[i].c_str(), f.state.c_str(), TrialStates(f).c_str(),
-                  f.seconds, 3600.0 * trials / f.seconds, f.best, each.c_str());
+      std::printf("%-6s %-10s %-16s %-12s %9.1f %12.0f %14.4f  %s\n", settings[i].c_str(), f.state.c_str(),
+                  TrialStates(f).c_str(), Trainers(f).c_str(), f.seconds, 3600.0 * trials / f.seconds, f.best, each.c_str());
       rows.emplace_back(settings[i], f);
     }
     const SweepFigures& alone = rows.front().second;

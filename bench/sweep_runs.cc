@@ -58,6 +58,9 @@ SweepFigures ReadFigures(const fs::path& db_path) {
   read("SELECT COALESCE(SUM(last_step), 0), COALESCE(MAX(objective), 0) FROM trials",
        [&](auto& r) { f.steps = r.Int(0), f.best_final = r.Double(1); });
   read("SELECT COALESCE(MAX(value), 0) FROM metrics WHERE name = 'val_accuracy'", [&](auto& r) { f.best = r.Double(0); });
+  // A fused group's attempts share its first member's attempt id; an attempt alone has none.
+  read("SELECT COUNT(*) FROM attempts GROUP BY CASE WHEN fused_group = 0 THEN -id ELSE fused_group END",
+       [&](auto& r) { ++f.trainers_by_members[r.Int(0)]; });
   return f;
 }
 
@@ -87,6 +90,13 @@ SweepFigures RunLocalSweep(const std::string& orchard, const std::string& recipe
     RemoveTree(state);
   }
   return f;
+}
+
+std::string Trainers(const SweepFigures& f) {
+  std::string text;
+  for (auto it = f.trainers_by_members.rbegin(); it != f.trainers_by_members.rend(); ++it)
+    text += (text.empty() ? "" : " ") + std::to_string(it->second) + "x" + std::to_string(it->first);
+  return text;
 }
 
 std::string TrialStates(const SweepFigures& f) {

@@ -37,6 +37,7 @@ struct SweepFigures {
   double best = 0;        // the best val_accuracy any trial reached at any evaluation
   double best_final = 0;  // the best trial's objective: its value at its last evaluation
   double seconds = 0;     // from starting `orchard run` to its exit
+  std::map<int64_t, int64_t> trainers_by_members;  // trainer processes by how many trials each trained (fused groups)
 };
 
 // Runs `orchard run RECIPE --set S... --cpu-slots SLOTS` in a fresh state directory (kept when
@@ -46,5 +47,7 @@ SweepFigures RunLocalSweep(const std::string& orchard, const std::string& recipe
 
 // "completed=12 stopped=4".
 std::string TrialStates(const SweepFigures& f);
+// "2x16": two trainers of 16 trials each; "32x1": one trial each.
+std::string Trainers(const SweepFigures& f);
 
 }  // namespace orchard::bench
