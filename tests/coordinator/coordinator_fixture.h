@@ -70,6 +70,12 @@ class CoordinatorFixture : public ::testing::Test {
 
   StatusOr<v1::ReportMetricsResponse> ReportMetricAnswer(const v1::Attempt& attempt, const std::string& name, double value,
                                                          int64_t step) {
+    return coordinator_->ReportMetrics(MetricReport(attempt, name, value, step));
+  }
+
+  // `attempt`'s report of one point, with its token.
+  static v1::ReportMetricsRequest MetricReport(const v1::Attempt& attempt, const std::string& name, double value,
+                                               int64_t step) {
     v1::ReportMetricsRequest request;
     request.set_attempt_id(attempt.attempt_id());
     request.set_token(attempt.token());
@@ -77,7 +83,7 @@ class CoordinatorFixture : public ::testing::Test {
     p->set_step(step);
     p->set_name(name);
     p->set_value(value);
-    return coordinator_->ReportMetrics(request);
+    return request;
   }
 
   Status Exit(const std::string& worker, const v1::Attempt& attempt, int code, const std::string& reason = "") {

@@ -96,20 +96,10 @@ TEST_F(CoordinatorTest, AReportThatFailsAfterItWroteUndoesOnlyItselfInItsBatch) 
   const std::string worker = Register(2);
   const std::vector<v1::Attempt> attempts = Lease(worker, 2);
   ASSERT_EQ(attempts.size(), 2u);
-  const auto report = [](const v1::Attempt& attempt, int64_t step, double value) {
-    v1::ReportMetricsRequest request;
-    request.set_attempt_id(attempt.attempt_id());
-    request.set_token(attempt.token());
-    v1::MetricPoint* point = request.add_points();
-    point->set_step(step);
-    point->set_name("train_loss");
-    point->set_value(value);
-    return request;
-  };
   v1::ReportMetricsBatchRequest batch;
-  *batch.add_reports() = report(attempts[1], 10, 1.0);
-  *batch.add_reports() = report(attempts[0], 10, 2.0);
-  *batch.add_reports() = report(attempts[1], 20, 0.9);
+  *batch.add_reports() = MetricReport(attempts[1], "train_loss", 1.0, 10);
+  *batch.add_reports() = MetricReport(attempts[0], "train_loss", 2.0, 10);
+  *batch.add_reports() = MetricReport(attempts[1], "train_loss", 0.9, 20);
   const std::string db = (std::filesystem::path(dir_ / "state") / "orchard.db").string();
   ExecSql(db, "CREATE TRIGGER fail_last_step BEFORE UPDATE OF last_step ON trials WHEN OLD.id = " +
                   std::to_string(attempts[0].trial_id()) + " BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
@@ -132,7 +122,7 @@ TEST_F(CoordinatorTest, AReportThatFailsAfterItWroteUndoesOnlyItselfInItsBatch) 
 
   ExecSql(db, "DROP TRIGGER fail_last_step;");
   v1::ReportMetricsBatchRequest resend;
-  *resend.add_reports() = report(attempts[0], 10, 2.0);
+  *resend.add_reports() = MetricReport(attempts[0], "train_loss", 2.0, 10);
   const auto again = coordinator_->ReportMetricsBatch(resend);
   ASSERT_TRUE(again.ok() && (*again)[0].ok());
   EXPECT_EQ(points_of(attempts[0].trial_id()), (std::vector<std::pair<int64_t, double>>{{10, 2.0}}));
@@ -416,23 +406,13 @@ TEST_F(CoordinatorTest, AReportBatchAnswersEachReportAsAloneInOneWrite) {
   const std::string worker = Register(2);
   const std::vector<v1::Attempt> attempts = Lease(worker, 2);
   ASSERT_EQ(attempts.size(), 2u);
-  const auto report = [](const v1::Attempt& attempt, const std::string& name, double value) {
-    v1::ReportMetricsRequest request;
-    request.set_attempt_id(attempt.attempt_id());
-    request.set_token(attempt.token());
-    v1::MetricPoint* point = request.add_points();
-    point->set_step(10);
-    point->set_name(name);
-    point->set_value(value);
-    return request;
-  };
   v1::ReportMetricsBatchRequest batch;
-  *batch.add_reports() = report(attempts[0], "val_loss", 0.5);
-  *batch.add_reports() = report(attempts[1], "train_loss", 1.5);
-  v1::ReportMetricsRequest stranger = report(attempts[1], "train_loss", 2.5);
+  *batch.add_reports() = MetricReport(attempts[0], "val_loss", 0.5, 10);
+  *batch.add_reports() = MetricReport(attempts[1], "train_loss", 1.5, 10);
+  v1::ReportMetricsRequest stranger = MetricReport(attempts[1], "train_loss", 2.5, 10);
   stranger.set_token("not-the-token");
   *batch.add_reports() = stranger;
-  *batch.add_reports() = report(attempts[1], "train_loss", std::nan(""));
+  *batch.add_reports() = MetricReport(attempts[1], "train_loss", std::nan(""), 10);
   std::string before;
   ASSERT_TRUE(coordinator_->WritePrometheusMetrics(before).ok());
 
@@ -463,7 +443,7 @@ TEST_F(CoordinatorTest, AReportBatchAnswersEachReportAsAloneInOneWrite) {
   EXPECT_EQ(writes(after) - writes(before), 1.0) << after;
 
   v1::ReportMetricsBatchRequest too_many;
-  for (int i = 0; i <= kMaxReportsPerBatch; ++i) *too_many.add_reports() = report(attempts[1], "train_loss", 1);
+  for (int i = 0; i <= kMaxReportsPerBatch; ++i) *too_many.add_reports() = MetricReport(attempts[1], "train_loss", 1, 10);
   EXPECT_EQ(coordinator_->ReportMetricsBatch(too_many).status().code(), StatusCode::kInvalidArgument);
 }
 

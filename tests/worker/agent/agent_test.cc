@@ -121,6 +121,14 @@ TEST_F(AgentTest, ATrialThatSharesAGpuRunsCappedThereAndTheRoomLeftIsReported) {
   EXPECT_TRUE(Stop().ok());
 }
 
+// The points of the report calls `coordinator` took (not those it failed), by attempt.
+std::map<int64_t, int> TakenPointsByAttempt(const FakeCoordinator& coordinator) {
+  std::map<int64_t, int> points;
+  for (const auto& call : coordinator.taken_batches())
+    for (const auto& report : call.reports()) points[report.attempt_id()] += report.points_size();
+  return points;
+}
+
 // A fused group of attempts 7 (its first member, holding its slot) and 8, offered in one lease.
 std::vector<v1::Attempt> FusedGroup(const std::vector<int64_t>& ids = {7, 8}) {
   std::vector<v1::Attempt> group;
@@ -272,18 +280,12 @@ TEST_F(AgentTest, ABacklogGoesInCallsTheCoordinatorCanTake) {
     return !calls.empty() && calls.back().reports_size() > 0 && calls.back().reports(calls.back().reports_size() - 1).points_size() == kPoints;
   }, 10));
   coordinator_.FailNext("ReportMetricsBatch", OkStatus(), 0);
-  const auto points_by_attempt = [&] {
-    std::map<int64_t, int> points;
-    for (const auto& call : coordinator_.taken_batches())
-      for (const auto& report : call.reports()) points[report.attempt_id()] += report.points_size();
-    return points;
-  };
-  ASSERT_TRUE(WaitFor([&] { return points_by_attempt().size() == 7; }, 10));
+  ASSERT_TRUE(WaitFor([&] { return TakenPointsByAttempt(coordinator_).size() == 7; }, 10));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto calls = coordinator_.taken_batches();
   EXPECT_GE(calls.size(), 2u) << "4.9 MB of records take two calls";
   for (const auto& call : calls) EXPECT_LT(call.ByteSizeLong(), size_t{5} << 20);
-  for (const auto& [attempt, points] : points_by_attempt()) EXPECT_EQ(points, kPoints) << "attempt " << attempt;
+  for (const auto& [attempt, points] : TakenPointsByAttempt(coordinator_)) EXPECT_EQ(points, kPoints) << "attempt " << attempt;
   launcher_->End(101, 0, 0);
   EXPECT_TRUE(Stop().ok());
 }
@@ -306,18 +308,12 @@ TEST_F(AgentTest, ManyAttemptsReportsGoInCallsOfAtMost100) {
     return tried >= 150;  // every record was read and tried at least once
   }, 10));
   coordinator_.FailNext("ReportMetricsBatch", OkStatus(), 0);
-  const auto taken = [&] {
-    std::map<int64_t, int> points;
-    for (const auto& call : coordinator_.taken_batches())
-      for (const auto& report : call.reports()) points[report.attempt_id()] += report.points_size();
-    return points;
-  };
-  ASSERT_TRUE(WaitFor([&] { return taken().size() == ids.size(); }, 10));
+  ASSERT_TRUE(WaitFor([&] { return TakenPointsByAttempt(coordinator_).size() == ids.size(); }, 10));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto calls = coordinator_.taken_batches();
   EXPECT_GE(calls.size(), 2u);
   for (const auto& call : calls) EXPECT_LE(call.reports_size(), 100);
-  for (const auto& [attempt, points] : taken()) EXPECT_EQ(points, 1) << "attempt " << attempt;
+  for (const auto& [attempt, points] : TakenPointsByAttempt(coordinator_)) EXPECT_EQ(points, 1) << "attempt " << attempt;
   launcher_->End(101, 0, 0);
   EXPECT_TRUE(Stop().ok());
 }
