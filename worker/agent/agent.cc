@@ -65,6 +65,7 @@ WorkerAgent::Impl::Impl(AgentOptions options, std::unique_ptr<CoordinatorLink> l
 
 Status WorkerAgent::Impl::Run(const std::atomic<bool>& stop) {
   RETURN_IF_ERROR(slots_error_);
+  launcher_->Prewarm();  // LibTorch loads while the worker registers and waits for work
   RETURN_IF_ERROR(Register(stop));
   heartbeats_.Start();
   auto next_lease = Clock::now();

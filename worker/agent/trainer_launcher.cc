@@ -114,6 +114,11 @@ class WarmLauncher final : public TrainerLauncher {
       : binary_(std::move(binary)), on_exit_(std::move(on_exit)) {}
   ~WarmLauncher() override { StopZygote(); }
 
+  void Prewarm() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (zygote_pid_ <= 0) (void)StartZygote();  // a failure shows at the first Launch, which starts it again
+  }
+
   StatusOr<int> Launch(const LaunchRequest& request) override {
     std::unique_lock<std::mutex> lock(mu_);
     if (zygote_pid_ <= 0) RETURN_IF_ERROR(StartZygote());
@@ -232,6 +237,7 @@ class WarmWithGangs final : public TrainerLauncher {
  public:
   WarmWithGangs(const std::string& binary, std::function<void()> on_exit)
       : warm_(binary, on_exit), gangs_(binary, on_exit) {}
+  void Prewarm() override { warm_.Prewarm(); }
   StatusOr<int> Launch(const LaunchRequest& request) override {
     return request.ranks > 1 ? gangs_.Launch(request) : warm_.Launch(request);
   }

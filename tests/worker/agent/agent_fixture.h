@@ -189,6 +189,8 @@ class FakeLauncher final : public TrainerLauncher {
  public:
   explicit FakeLauncher(std::function<void()> on_exit) : on_exit_(std::move(on_exit)) {}
 
+  void Prewarm() override { prewarms_.fetch_add(1); }
+  int prewarms() const { return prewarms_.load(); }
   StatusOr<int> Launch(const LaunchRequest& request) override {
     std::lock_guard<std::mutex> lock(mu_);
     launches_.push_back(request);
@@ -225,6 +227,7 @@ class FakeLauncher final : public TrainerLauncher {
 
  private:
   const std::function<void()> on_exit_;
+  std::atomic<int> prewarms_{0};
   mutable std::mutex mu_;
   std::vector<LaunchRequest> launches_;
   std::vector<TrainerExit> exits_;

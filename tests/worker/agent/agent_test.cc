@@ -46,6 +46,19 @@ TEST_F(AgentTest, RegistersItsSlotsHeartbeatsAndDeregistersOnStop) {
 }
 
 // orchard run wakes its worker when it submits and when it stops, so that neither waits out a poll.
+// LibTorch loads in the warm trainer while the worker registers (here: retries its registration),
+// not when the first lease arrives.
+TEST_F(AgentTest, ItsTrainerIsWarmedBeforeItRegisters) {
+  coordinator_.FailNext("RegisterWorker", Unavailable("not yet"), 3);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return !coordinator_.registrations().empty(); }, 5));
+  EXPECT_EQ(launcher_->prewarms(), 1);
+  EXPECT_TRUE(launcher_->launches().empty());
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.registrations().size() >= 4; }, 10));
+  EXPECT_TRUE(Stop().ok());
+  EXPECT_EQ(launcher_->prewarms(), 1);
+}
+
 TEST_F(AgentTest, WakeLeasesAtOnceAndLetsAStopBeSeenAtOnce) {
   AgentOptions options = Options();
   options.poll_seconds = 3600;
