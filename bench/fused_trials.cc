@@ -127,6 +127,17 @@ int main(int argc, char** argv) {
                   TrialStates(f).c_str(), Trainers(f).c_str(), f.seconds, 3600.0 * trials / f.seconds, f.best, each.c_str());
       rows.emplace_back(settings[i], f);
     }
+    // On a shared machine a slow spell moves all of one round's runs together: each round's own
+    // speedup (its one-per-slot time over its fused time) shows how much of a spread that is.
+    for (size_t i = 1; i < settings.size(); ++i) {
+      std::vector<double> paired;
+      for (int r = 0; r < repeats; ++r) paired.push_back(runs[0][r].seconds / runs[i][r].seconds);
+      std::string each;
+      for (double ratio : paired) each += " " + Fixed(ratio) + "x";
+      std::sort(paired.begin(), paired.end());
+      std::printf("fuse %s, each round's speedup:%s (median %sx)\n", settings[i].c_str(), each.c_str(),
+                  Fixed(paired[paired.size() / 2]).c_str());
+    }
     const SweepFigures& alone = rows.front().second;
     for (size_t i = 1; i < rows.size(); ++i) {
       const SweepFigures& fused = rows[i].second;
