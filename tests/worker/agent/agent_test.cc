@@ -45,7 +45,6 @@ TEST_F(AgentTest, RegistersItsSlotsHeartbeatsAndDeregistersOnStop) {
   EXPECT_EQ(coordinator_.calls().back(), "DeregisterWorker");
 }
 
-// orchard run wakes its worker when it submits and when it stops, so that neither waits out a poll.
 // LibTorch loads in the warm trainer while the worker registers (here: retries its registration),
 // not when the first lease arrives.
 TEST_F(AgentTest, ItsTrainerIsWarmedBeforeItRegisters) {
@@ -59,6 +58,7 @@ TEST_F(AgentTest, ItsTrainerIsWarmedBeforeItRegisters) {
   EXPECT_EQ(launcher_->prewarms(), 1);
 }
 
+// orchard run wakes its worker when it submits and when it stops, so that neither waits out a poll.
 TEST_F(AgentTest, WakeLeasesAtOnceAndLetsAStopBeSeenAtOnce) {
   AgentOptions options = Options();
   options.poll_seconds = 3600;
