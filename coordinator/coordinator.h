@@ -377,6 +377,15 @@ class Coordinator {
   // Schedules' zones by name, each read from the zoneinfo files once (a tzdata update applies at
   // the next start); guarded by mu_.
   std::map<std::string, TimeZone> zones_;
+  // When each live worker's last heartbeat came. Kept here, not in the store: a heartbeat that
+  // writes nothing commits nothing, and a thousand workers' heartbeats had been about half of all
+  // commits under load. The store's last_heartbeat is that of the worker's registration or last
+  // lease; views and expiry take the later of the two. After a restart the store grants every live
+  // worker a fresh time (TouchAliveWorkers), so nothing here needs to outlive the process.
+  mutable std::mutex heard_mu_;
+  std::map<std::string, double> last_heard_;   // guarded by heard_mu_
+  double LastHeard(const std::string& worker_id) const;  // 0 when none came since this start
+  void ForgetHeard(const std::string& worker_id);
 };
 
 // The sweep block as stored with a sweep (and back).

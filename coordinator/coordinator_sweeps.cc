@@ -323,7 +323,9 @@ StatusOr<v1::GetTrialLogResponse> Coordinator::TrialLog(const v1::GetTrialLogReq
 }
 
 StatusOr<std::vector<v1::Worker>> Coordinator::ListWorkers() {
-  return reads_->With([](Store& store) { return store.ListWorkers(); });
+  ASSIGN_OR_RETURN(std::vector<v1::Worker> workers, reads_->With([](Store& store) { return store.ListWorkers(); }));
+  for (v1::Worker& worker : workers) worker.set_last_heartbeat(std::max(worker.last_heartbeat(), LastHeard(worker.id())));
+  return workers;
 }
 
 StatusOr<Coordinator::SweepEvents> Coordinator::EventsAfter(int64_t sweep_id, int64_t after_event_id) {

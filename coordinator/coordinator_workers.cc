@@ -75,7 +75,10 @@ StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatReques
   if (!worker || !worker->alive) return UnknownWorker(request.worker_id());
   StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
-  RETURN_IF_ERROR(store_->TouchWorker(request.worker_id(), Now()));
+  {
+    std::lock_guard<std::mutex> heard(heard_mu_);
+    last_heard_[request.worker_id()] = Now();
+  }
   const std::set<int64_t> reported(request.running_attempt_ids().begin(), request.running_attempt_ids().end());
   v1::HeartbeatResponse response;
   std::set<int64_t> active;
@@ -283,6 +286,7 @@ Status Coordinator::DeregisterWorker(const v1::DeregisterWorkerRequest& request)
   StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   RETURN_IF_ERROR(store_->MarkWorkerLost(request.worker_id()));
+  ForgetHeard(request.worker_id());
   ASSIGN_OR_RETURN(const std::vector<AttemptRecord> attempts, store_->ActiveAttempts(request.worker_id()));
   RETURN_IF_ERROR(LoseAttemptsLocked(attempts, "worker " + request.worker_id() + " left without reporting its end"));
   RETURN_IF_ERROR(tx.Commit());
@@ -290,15 +294,29 @@ Status Coordinator::DeregisterWorker(const v1::DeregisterWorkerRequest& request)
   return write.Commit();
 }
 
+double Coordinator::LastHeard(const std::string& worker_id) const {
+  std::lock_guard<std::mutex> heard(heard_mu_);
+  const auto it = last_heard_.find(worker_id);
+  return it == last_heard_.end() ? 0 : it->second;
+}
+
+void Coordinator::ForgetHeard(const std::string& worker_id) {
+  std::lock_guard<std::mutex> heard(heard_mu_);
+  last_heard_.erase(worker_id);
+}
+
 Status Coordinator::ExpireWorkers() {
   const auto lock = LockSettled();
   const double now = Now();
-  ASSIGN_OR_RETURN(const std::vector<std::string> silent, store_->WorkersSilentSince(now - options_.lease_timeout_seconds));
+  const double cutoff = now - options_.lease_timeout_seconds;
+  ASSIGN_OR_RETURN(std::vector<std::string> silent, store_->WorkersSilentSince(cutoff));
+  std::erase_if(silent, [&](const std::string& worker_id) { return LastHeard(worker_id) >= cutoff; });
   if (silent.empty()) return OkStatus();
   StrategyTransaction tx(*this);
   RETURN_IF_ERROR(tx.status());
   for (const std::string& worker_id : silent) {
     RETURN_IF_ERROR(store_->MarkWorkerLost(worker_id));
+    ForgetHeard(worker_id);
     std::ostringstream reason;
     reason << "worker " << worker_id << " lost: no heartbeat for " << options_.lease_timeout_seconds << " s";
     ASSIGN_OR_RETURN(const std::vector<AttemptRecord> attempts, store_->ActiveAttempts(worker_id));
