@@ -1,6 +1,7 @@
 #include "coordinator/store/store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <map>
 
@@ -48,6 +49,35 @@ TEST(Database, MigratesStepByStepAndRefusesANewerSchema) {
   const Status older = (*db)->Migrate({"CREATE TABLE a (x INTEGER);"});
   EXPECT_EQ(older.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(older.message().find("newer than this build"), std::string::npos);
+}
+
+int64_t PageSize(Database& db) {
+  Statement size = db.Prepare("PRAGMA page_size");
+  EXPECT_TRUE(size.Next().value());
+  return size.Int(0);
+}
+
+// A new state file gets small pages (each commit writes every page it touched whole); a file made
+// with other pages keeps them, and its data.
+TEST(Database, ANewFileGetsSmallPagesAndAnOlderFileKeepsItsOwn) {
+  TempDir dir;
+  EXPECT_EQ(PageSize(**Database::Open(dir / "new.db")), 1024);
+  const std::string older = dir / "older.db";
+  {
+    sqlite3* handle = nullptr;
+    ASSERT_EQ(sqlite3_open(older.c_str(), &handle), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(handle, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE a (x INTEGER); "
+                                   "INSERT INTO a VALUES (7);",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(handle);
+  }
+  auto db = Database::Open(older);
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(PageSize(**db), 4096);
+  Statement row = (*db)->Prepare("SELECT x FROM a");
+  ASSERT_TRUE(row.Next().value());
+  EXPECT_EQ(row.Int(0), 7);
 }
 
 TEST(Database, AFailedMigrationLeavesTheVersionUnchanged) {
