@@ -191,7 +191,10 @@ class SharedGpuTest : public SweepTest {
 
 TEST_F(SharedGpuTest, TrialsThatAskForHalfAGpuRunTwoAtATimeOnOne) {
   EXPECT_NE(Cli({"workers"}).output.find("gpu (2 GiB)"), std::string::npos) << Cli({"workers"}).output;
-  std::string recipe = Recipe(300, "[0.03, 0.01, 0.003]", 100);
+  // Trials long enough (about a second each) that two running at once overlap for several lease
+  // periods and polls of this test, even on a loaded machine; at 300 steps a busy CI run once saw
+  // them only one at a time.
+  std::string recipe = Recipe(1500, "[0.03, 0.01, 0.003]", 500);
   recipe.replace(recipe.find("  ranks: 1\n"), std::string("  ranks: 1\n").size(), "  gpu_fraction: 0.5\n");
   const int64_t id = Submit(recipe);
   ASSERT_GT(id, 0);
