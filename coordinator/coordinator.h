@@ -83,7 +83,7 @@ class Coordinator {
   StatusOr<std::vector<v1::Trial>> ListTrials(int64_t sweep_id);
   StatusOr<Page<v1::Trial>> ListTrialsPage(int64_t sweep_id, int64_t page_size, const std::string& page_token);
   StatusOr<v1::Trial> GetTrial(int64_t trial_id);
-  // A trial's points by name, then step; `name` empty for every metric.
+  // A trial's points by step, then name; `name` empty for every metric.
   StatusOr<Page<v1::MetricPoint>> TrialMetrics(int64_t trial_id, const std::string& name, int64_t page_size,
                                                const std::string& page_token);
   StatusOr<v1::Trial> BestTrial(int64_t sweep_id);

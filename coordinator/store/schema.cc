@@ -237,6 +237,27 @@ ALTER TABLE workers ADD COLUMN gpu_memory TEXT NOT NULL DEFAULT '';
       R"sql(
 ALTER TABLE attempts ADD COLUMN fused_group INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // Metric points clustered by step instead of by name, so a report's points share one page and a
+      // commit writes one page per trial rather than one per trial and name (the write-ahead log
+      // carried a few KiB per point before). Each trial's names get their own small table, which the
+      // dashboard's list of names reads.
+      R"sql(
+CREATE TABLE metrics_by_step (
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  step INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  value REAL NOT NULL,
+  time REAL NOT NULL,
+  PRIMARY KEY (trial_id, step, name)) WITHOUT ROWID;
+INSERT INTO metrics_by_step (trial_id, step, name, value, time) SELECT trial_id, step, name, value, time FROM metrics;
+DROP TABLE metrics;
+ALTER TABLE metrics_by_step RENAME TO metrics;
+CREATE TABLE metric_names (
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  name TEXT NOT NULL,
+  PRIMARY KEY (trial_id, name)) WITHOUT ROWID;
+INSERT INTO metric_names (trial_id, name) SELECT DISTINCT trial_id, name FROM metrics;
+)sql",
   };
   return migrations;
 }

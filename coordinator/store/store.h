@@ -285,7 +285,7 @@ class Store {
 
   // Metrics.
   Status InsertMetrics(int64_t trial_id, const std::vector<v1::MetricPoint>& points);
-  // By name, then step: at most `limit` points (-1: all) of `name` (every name when empty) after
+  // By step, then name: at most `limit` points (-1: all) of `name` (every name when empty) after
   // the point (name, step) `after` (from the first when nullopt).
   StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial_id, const std::string& name,
                                                  const std::optional<std::pair<std::string, int64_t>>& after = std::nullopt,

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <set>
 
 #include "coordinator/store/store_json.h"
 #include "orchard/v1/state_names.h"
@@ -393,11 +392,18 @@ StatusOr<std::string> Store::AttemptLogPath(int64_t trial_id, int64_t number) {
 // ---- metrics ----
 
 Status Store::InsertMetrics(int64_t trial_id, const std::vector<v1::MetricPoint>& points) {
-  Statement insert = db_->Prepare("INSERT OR REPLACE INTO metrics (trial_id, name, step, value, time) VALUES (?, ?, ?, ?, ?)");
+  Statement insert = db_->Prepare("INSERT OR REPLACE INTO metrics (trial_id, step, name, value, time) VALUES (?, ?, ?, ?, ?)");
   for (const v1::MetricPoint& p : points) {
-    insert.Bind(1, trial_id).Bind(2, p.name()).Bind(3, p.step()).Bind(4, p.value()).Bind(5, p.time());
+    insert.Bind(1, trial_id).Bind(2, p.step()).Bind(3, p.name()).Bind(4, p.value()).Bind(5, p.time());
     RETURN_IF_ERROR(insert.Run());
     insert.Reset();
+  }
+  // A name the trial already has is found and left alone, which writes nothing.
+  Statement name = db_->Prepare("INSERT OR IGNORE INTO metric_names (trial_id, name) VALUES (?, ?)");
+  for (const v1::MetricPoint& p : points) {
+    name.Bind(1, trial_id).Bind(2, p.name());
+    RETURN_IF_ERROR(name.Run());
+    name.Reset();
   }
   return OkStatus();
 }
@@ -405,21 +411,14 @@ Status Store::InsertMetrics(int64_t trial_id, const std::vector<v1::MetricPoint>
 StatusOr<std::vector<v1::MetricPoint>> Store::Metrics(int64_t trial_id, const std::string& name,
                                                       const std::optional<std::pair<std::string, int64_t>>& after,
                                                       int64_t limit) {
-  // Both walk the (trial_id, name, step) key from `after` on; names are never empty.
-  constexpr int64_t kFirst = std::numeric_limits<int64_t>::min(), kLast = std::numeric_limits<int64_t>::max();
+  // Both walk the (trial_id, step, name) key from `after` on; names are never empty. One name's
+  // points are found among the others of their steps, so a page reads at most its size times the
+  // trial's count of names.
+  const auto from = after.value_or(std::pair<std::string, int64_t>("", std::numeric_limits<int64_t>::min()));
   Statement rows = db_->Prepare(
-      name.empty() ? "SELECT step, name, value, time FROM metrics WHERE trial_id = ? AND (name, step) > (?, ?) "
-                     "ORDER BY name, step LIMIT ?"
-                   : "SELECT step, name, value, time FROM metrics WHERE trial_id = ? AND name = ? AND step > ? "
-                     "ORDER BY step LIMIT ?");
-  if (name.empty()) {
-    const auto from = after.value_or(std::pair<std::string, int64_t>("", kFirst));
-    rows.Bind(1, trial_id).Bind(2, from.first).Bind(3, from.second).Bind(4, limit);
-  } else {
-    // A position in another metric's points is before or after all of this one's.
-    const int64_t after_step = !after || after->first < name ? kFirst : after->first > name ? kLast : after->second;
-    rows.Bind(1, trial_id).Bind(2, name).Bind(3, after_step).Bind(4, limit);
-  }
+      "SELECT step, name, value, time FROM metrics WHERE trial_id = ? AND (step, name) > (?, ?) "
+      "AND (?4 = '' OR name = ?4) ORDER BY step, name LIMIT ?5");
+  rows.Bind(1, trial_id).Bind(2, from.second).Bind(3, from.first).Bind(4, name).Bind(5, limit);
   std::vector<v1::MetricPoint> points;
   RETURN_IF_ERROR(rows.ForEachRow([&] {
     v1::MetricPoint p;
@@ -446,25 +445,12 @@ StatusOr<std::vector<TrialSeries>> Store::SweepMetricSeries(int64_t sweep_id, co
 }
 
 StatusOr<std::vector<std::string>> Store::SweepMetricNames(int64_t sweep_id) {
-  // Each trial's names one at a time through the (trial_id, name, step) key: a few lookups per
-  // trial instead of reading every point of the sweep.
-  Statement trials = db_->Prepare("SELECT id FROM trials WHERE sweep_id = ?");
-  trials.Bind(1, sweep_id);
-  std::vector<int64_t> ids;
-  RETURN_IF_ERROR(trials.ForEachRow([&] { ids.push_back(trials.Int(0)); }));
-  std::set<std::string> names;
-  for (int64_t id : ids) {
-    std::string after;
-    while (true) {
-      Statement next = db_->Prepare("SELECT name FROM metrics WHERE trial_id = ? AND name > ? ORDER BY name LIMIT 1");
-      next.Bind(1, id).Bind(2, after);
-      ASSIGN_OR_RETURN(const bool found, next.Next());
-      if (!found) break;
-      after = next.Text(0);
-      names.insert(after);
-    }
-  }
-  return std::vector<std::string>(names.begin(), names.end());
+  Statement rows = db_->Prepare(
+      "SELECT DISTINCT n.name FROM trials t JOIN metric_names n ON n.trial_id = t.id WHERE t.sweep_id = ? ORDER BY n.name");
+  rows.Bind(1, sweep_id);
+  std::vector<std::string> names;
+  RETURN_IF_ERROR(rows.ForEachRow([&] { names.push_back(rows.Text(0)); }));
+  return names;
 }
 
 }  // namespace orchard::coordinator

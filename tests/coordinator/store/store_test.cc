@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "coordinator/store/schema.h"
 #include "tests/util/test_util.h"
 
 namespace orchard::coordinator {
@@ -253,10 +254,43 @@ TEST(Store, ListsStartAfterTheGivenRowAndStopAtTheLimit) {
     for (const v1::MetricPoint& p : found) out.push_back(p.name() + std::to_string(p.step()));
     return out;
   };
-  EXPECT_EQ(keys("", std::nullopt, -1), (std::vector<std::string>{"a1", "a2", "b1", "b2"}));
-  EXPECT_EQ(keys("", std::pair<std::string, int64_t>("a", 2), 1), (std::vector<std::string>{"b1"}));
+  EXPECT_EQ(keys("", std::nullopt, -1), (std::vector<std::string>{"a1", "b1", "a2", "b2"}));
+  EXPECT_EQ(keys("", std::pair<std::string, int64_t>("a", 2), 1), (std::vector<std::string>{"b2"}));
   EXPECT_EQ(keys("b", std::pair<std::string, int64_t>("b", 1), -1), (std::vector<std::string>{"b2"}));
   EXPECT_EQ(keys("a", std::pair<std::string, int64_t>("a", 2), -1), (std::vector<std::string>{}));
+  EXPECT_EQ(keys("b", std::pair<std::string, int64_t>("a", 1), -1), (std::vector<std::string>{"b1", "b2"}))
+      << "a position among another metric's points";
+  EXPECT_EQ(keys("a", std::pair<std::string, int64_t>("b", 1), 5), (std::vector<std::string>{"a2"}));
+  EXPECT_EQ((*store)->SweepMetricNames(first).value(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ((*store)->SweepMetricNames(second).value(), (std::vector<std::string>{}));
+}
+
+TEST(Store, AnUpgradeKeepsEveryMetricPointAndNameOfTheOlderLayout) {
+  TempDir dir;
+  const std::string path = dir / "older.db";
+  const std::vector<std::string>& all = SchemaMigrations();
+  {
+    // The layout before metrics were clustered by step: the migrations up to that one.
+    auto db = Database::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Migrate({all.begin(), all.end() - 1}).ok());
+    ASSERT_TRUE((*db)->Exec("INSERT INTO sweeps (name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, "
+                            "strategy_state, created_at) VALUES ('s', 'running', '', '', '[]', '{}', 1, '{}', 1);"
+                            "INSERT INTO trials (sweep_id, number, state, hyperparameters, output_dir, created_at) "
+                            "VALUES (1, 0, 'running', '[]', 't0', 1), (1, 1, 'running', '[]', 't1', 1);"
+                            "INSERT INTO metrics (trial_id, name, step, value, time) VALUES (1, 'loss', 1, 0.5, 1), "
+                            "(1, 'loss', 2, 0.25, 2), (1, 'acc', 2, 0.75, 2), (2, 'lr', 1, 0.125, 1);")
+                    .ok());
+  }
+  auto store = Store::Open(path, "/storage");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  std::vector<std::string> points;
+  const std::vector<v1::MetricPoint> trial_one_points = (*store)->Metrics(1, "").value();
+  for (const v1::MetricPoint& p : trial_one_points)
+    points.push_back(std::to_string(p.step()) + " " + p.name() + " " + std::to_string(p.value()));
+  EXPECT_EQ(points, (std::vector<std::string>{"1 loss 0.500000", "2 acc 0.750000", "2 loss 0.250000"}));
+  EXPECT_EQ((*store)->Metrics(2, "lr").value().size(), 1u);
+  EXPECT_EQ((*store)->SweepMetricNames(1).value(), (std::vector<std::string>{"acc", "loss", "lr"}));
 }
 
 TEST(Store, OnlySchedulesDueForALookAreReadAndAnyChangeMakesOneDue) {
