@@ -171,7 +171,7 @@ void Transaction::Rollback() {
   if (done_) return;
   done_ = true;
   --db_->open_transactions_;
-  (void)db_->Exec(nested_ ? "ROLLBACK TO nested; RELEASE nested" : "ROLLBACK");
+  db_->Undo(nested_ ? "ROLLBACK TO nested; RELEASE nested" : "ROLLBACK");
 }
 
 Status Transaction::Commit() {
@@ -180,14 +180,14 @@ Status Transaction::Commit() {
   --db_->open_transactions_;
   if (nested_) {
     Status status = db_->Exec("RELEASE nested");
-    if (!status.ok()) (void)db_->Exec("ROLLBACK TO nested; RELEASE nested");
+    if (!status.ok()) db_->Undo("ROLLBACK TO nested; RELEASE nested");
     return status;
   }
   const auto start = std::chrono::steady_clock::now();
   Status status = db_->Exec("COMMIT");
   if (db_->commit_latency_ != nullptr)
     db_->commit_latency_->Observe({}, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  if (!status.ok()) (void)db_->Exec("ROLLBACK");
+  if (!status.ok()) db_->Undo("ROLLBACK");
   return status;
 }
 

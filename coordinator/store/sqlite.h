@@ -103,13 +103,22 @@ class Database {
   // Transactions' commits (fsync included) are timed into `latency` from now on; null: not timed.
   void ObserveCommits(HistogramFamily* latency) { commit_latency_ = latency; }
 
+  // How many times a transaction or savepoint was undone on this connection: what a caller
+  // remembers of its own writes holds only while this stays the same.
+  uint64_t undos() const { return undos_; }
+
  private:
   friend class Transaction;
+  void Undo(const char* sql) {
+    ++undos_;
+    (void)Exec(sql);
+  }
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
   HistogramFamily* commit_latency_ = nullptr;
   int open_transactions_ = 0;  // nesting depth: the outermost is a transaction, the rest savepoints
+  uint64_t undos_ = 0;
   struct CachedStatement {
     sqlite3_stmt* stmt = nullptr;
     bool in_use = false;

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -370,6 +371,11 @@ class Store {
 
   std::unique_ptr<Database> db_;
   std::string storage_root_;
+  // (trial, metric name) pairs this connection put or found in metric_names, so that a report of a
+  // known name skips that lookup. Forgotten when anything was undone since (the pair may have gone
+  // with it) and when it grows past a bound.
+  std::set<std::pair<int64_t, std::string>> known_metric_names_;
+  uint64_t known_metric_names_undos_ = 0;
 };
 
 }  // namespace orchard::coordinator

@@ -398,12 +398,19 @@ Status Store::InsertMetrics(int64_t trial_id, const std::vector<v1::MetricPoint>
     RETURN_IF_ERROR(insert.Run());
     insert.Reset();
   }
+  constexpr size_t kMostKnownMetricNames = 100000;
+  if (known_metric_names_undos_ != db_->undos() || known_metric_names_.size() > kMostKnownMetricNames) {
+    known_metric_names_.clear();
+    known_metric_names_undos_ = db_->undos();
+  }
   // A name the trial already has is found and left alone, which writes nothing.
   Statement name = db_->Prepare("INSERT OR IGNORE INTO metric_names (trial_id, name) VALUES (?, ?)");
   for (const v1::MetricPoint& p : points) {
+    if (known_metric_names_.count({trial_id, p.name()}) > 0) continue;
     name.Bind(1, trial_id).Bind(2, p.name());
     RETURN_IF_ERROR(name.Run());
     name.Reset();
+    known_metric_names_.emplace(trial_id, p.name());
   }
   return OkStatus();
 }

@@ -265,6 +265,34 @@ TEST(Store, ListsStartAfterTheGivenRowAndStopAtTheLimit) {
   EXPECT_EQ((*store)->SweepMetricNames(second).value(), (std::vector<std::string>{}));
 }
 
+TEST(Store, AMetricNameUndoneWithItsReportIsRecordedWhenReportedAgain) {
+  TempDir dir;
+  auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
+  const int64_t sweep = store->InsertSweep(Sweep()).value();
+  ASSERT_TRUE(store->InsertTrial(sweep, 0, {}, "s/t0", 1).ok());
+  const int64_t trial = store->ListTrials(sweep).value().at(0).id();
+  const auto report = [&](int64_t step) {
+    v1::MetricPoint point;
+    point.set_name("loss"), point.set_step(step), point.set_value(0.5), point.set_time(1.0);
+    return store->InsertMetrics(trial, {point});
+  };
+  {
+    Transaction batch = store->Begin();
+    Transaction first_report = store->Begin();  // a savepoint of the batch, as a report's write is
+    ASSERT_TRUE(report(1).ok());
+    first_report.Rollback();
+    ASSERT_TRUE(batch.Commit().ok());
+  }
+  EXPECT_EQ(store->SweepMetricNames(sweep).value(), (std::vector<std::string>{}));
+  {
+    Transaction batch = store->Begin();
+    ASSERT_TRUE(report(2).ok());
+    ASSERT_TRUE(batch.Commit().ok());
+  }
+  EXPECT_EQ(store->SweepMetricNames(sweep).value(), (std::vector<std::string>{"loss"}))
+      << "the name went with the undone report, so the next report of it records it again";
+}
+
 TEST(Store, AnUpgradeKeepsEveryMetricPointAndNameOfTheOlderLayout) {
   TempDir dir;
   const std::string path = dir / "older.db";
