@@ -70,6 +70,19 @@ double CoordinatorProcess::MemoryMiB(const std::string& field) const {
   return 0;
 }
 
+double CoordinatorProcess::CpuSeconds() const {
+  std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  // utime and stime are the 14th and 15th fields; the 2nd (the name, in parentheses) may hold spaces.
+  std::istringstream fields(line.substr(line.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 13; ++i) fields >> field;
+  double user_ticks = 0, system_ticks = 0;
+  fields >> user_ticks >> system_ticks;
+  return (user_ticks + system_ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 void CoordinatorProcess::Stop() {
   kill(pid_, SIGTERM);
   int status = 0;

@@ -29,6 +29,8 @@ class CoordinatorProcess {
   const std::string& dashboard_url() const { return url_; }
   // A line of /proc/PID/status in MiB: VmRSS now, VmHWM the peak.
   double MemoryMiB(const std::string& field) const;
+  // The CPU time the coordinator has used so far (user and system, every thread), in seconds.
+  double CpuSeconds() const;
   // The coordinator's own count of writes and commits, from its Prometheus page
   // (orchard_store_writes_per_commit); zeros when the page cannot be read.
   WriteBatches ReadWriteBatches() const;
