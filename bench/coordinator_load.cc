@@ -297,7 +297,7 @@ struct LoadResult {
   double report_p999_ms = 0;
   double resident_mib = 0;  // the coordinator's, at the end
   double peak_mib = 0;
-  // The coordinator's CPU time over the load per 1,000 reports answered (heartbeats included): a
+  // The coordinator's CPU time over the load per 1,000 reports sent (heartbeats included): a
   // figure of its cost that a shared machine's slow spells move far less than latency.
   double cpu_ms_per_1000_reports = 0;
   int64_t errors = 0;

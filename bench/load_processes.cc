@@ -75,7 +75,10 @@ double CoordinatorProcess::CpuSeconds() const {
   std::string line;
   std::getline(stat, line);
   // utime and stime are the 14th and 15th fields; the 2nd (the name, in parentheses) may hold spaces.
-  std::istringstream fields(line.substr(line.rfind(')') + 2));
+  const size_t name_end = line.rfind(')');
+  if (name_end == std::string::npos || name_end + 2 > line.size())
+    throw std::runtime_error("cannot read the coordinator's CPU time from /proc/" + std::to_string(pid_) + "/stat");
+  std::istringstream fields(line.substr(name_end + 2));
   std::string field;
   for (int i = 3; i <= 13; ++i) fields >> field;
   double user_ticks = 0, system_ticks = 0;

@@ -419,8 +419,14 @@ StatusOr<std::vector<v1::MetricPoint>> Store::Metrics(int64_t trial_id, const st
                                                       const std::optional<std::pair<std::string, int64_t>>& after,
                                                       int64_t limit) {
   // Both walk the (trial_id, step, name) key from `after` on; names are never empty. One name's
-  // points are found among the others of their steps, so a page reads at most its size times the
-  // trial's count of names.
+  // points are found among the trial's other points, so a page of a name reported at few steps reads
+  // through the points between; a name the trial never reported reads nothing.
+  if (!name.empty()) {
+    Statement known = db_->Prepare("SELECT 1 FROM metric_names WHERE trial_id = ? AND name = ?");
+    known.Bind(1, trial_id).Bind(2, name);
+    ASSIGN_OR_RETURN(const bool reported, known.Next());
+    if (!reported) return std::vector<v1::MetricPoint>();
+  }
   const auto from = after.value_or(std::pair<std::string, int64_t>("", std::numeric_limits<int64_t>::min()));
   Statement rows = db_->Prepare(
       "SELECT step, name, value, time FROM metrics WHERE trial_id = ? AND (step, name) > (?, ?) "

@@ -1768,7 +1768,7 @@
       T.trial = trial; T.log = log; T.attempts = attempts; T.checkpoints = checkpoints;
       T.metricsError = metrics && metrics.error;
       if (metrics && metrics.truncated)
-        showBanner(`This trial reported more points than the page shows: the first ${MOST_POINTS.toLocaleString()} by name and step. ` +
+        showBanner(`This trial reported more points than the page shows: the first ${MOST_POINTS.toLocaleString()} by step, then name. ` +
                    `orchard metrics ${id} lists them all.`, 'warn');
       const points = new Map();
       for (const p of (metrics && metrics.points) || []) {

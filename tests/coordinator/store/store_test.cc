@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <map>
 
 #include "coordinator/store/schema.h"
@@ -291,17 +292,71 @@ TEST(Store, AMetricNameUndoneWithItsReportIsRecordedWhenReportedAgain) {
   }
   EXPECT_EQ(store->SweepMetricNames(sweep).value(), (std::vector<std::string>{"loss"}))
       << "the name went with the undone report, so the next report of it records it again";
+
+  // A batch undone after its report's savepoint was kept (its commit failed, say) takes the name too.
+  const auto report_of = [&](const std::string& name) {
+    v1::MetricPoint point;
+    point.set_name(name), point.set_step(3), point.set_value(0.5), point.set_time(1.0);
+    return store->InsertMetrics(trial, {point});
+  };
+  {
+    Transaction batch = store->Begin();
+    Transaction report = store->Begin();
+    ASSERT_TRUE(report_of("accuracy").ok());
+    ASSERT_TRUE(report.Commit().ok());
+    batch.Rollback();
+  }
+  {
+    Transaction batch = store->Begin();
+    ASSERT_TRUE(report_of("accuracy").ok());
+    ASSERT_TRUE(batch.Commit().ok());
+  }
+  EXPECT_EQ(store->SweepMetricNames(sweep).value(), (std::vector<std::string>{"accuracy", "loss"}));
+}
+
+TEST(Store, OneMetricPagesThroughTheStepsOfTheOthers) {
+  TempDir dir;
+  auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
+  const int64_t sweep = store->InsertSweep(Sweep()).value();
+  ASSERT_TRUE(store->InsertTrial(sweep, 0, {}, "s/t0", 1).ok());
+  const int64_t trial = store->ListTrials(sweep).value().at(0).id();
+  // A loss at every step and an accuracy at every tenth, as a trainer's log and evaluation give them.
+  std::vector<v1::MetricPoint> points;
+  for (int64_t step = 1; step <= 50; ++step)
+    for (const char* name : {"loss", "accuracy"}) {
+      if (std::string(name) == "accuracy" && step % 10 != 0) continue;
+      v1::MetricPoint& p = points.emplace_back();
+      p.set_name(name), p.set_step(step), p.set_value(step), p.set_time(1.0);
+    }
+  ASSERT_TRUE(store->InsertMetrics(trial, points).ok());
+  std::vector<int64_t> steps;
+  std::optional<std::pair<std::string, int64_t>> after;
+  for (int pages = 0; pages < 10; ++pages) {
+    const std::vector<v1::MetricPoint> page = store->Metrics(trial, "accuracy", after, 2).value();
+    for (const v1::MetricPoint& p : page) {
+      EXPECT_EQ(p.name(), "accuracy");
+      steps.push_back(p.step());
+    }
+    if (page.size() < 2) break;
+    after = std::make_pair(page.back().name(), page.back().step());
+  }
+  EXPECT_EQ(steps, (std::vector<int64_t>{10, 20, 30, 40, 50}));
+  EXPECT_EQ(store->Metrics(trial, "val_loss").value().size(), 0u) << "a name the trial never reported";
 }
 
 TEST(Store, AnUpgradeKeepsEveryMetricPointAndNameOfTheOlderLayout) {
   TempDir dir;
   const std::string path = dir / "older.db";
   const std::vector<std::string>& all = SchemaMigrations();
+  const auto by_step = std::find_if(all.begin(), all.end(), [](const std::string& migration) {
+    return migration.find("CREATE TABLE metrics_by_step") != std::string::npos;
+  });
+  ASSERT_NE(by_step, all.end());
   {
     // The layout before metrics were clustered by step: the migrations up to that one.
     auto db = Database::Open(path);
     ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)->Migrate({all.begin(), all.end() - 1}).ok());
+    ASSERT_TRUE((*db)->Migrate({all.begin(), by_step}).ok());
     ASSERT_TRUE((*db)->Exec("INSERT INTO sweeps (name, state, recipe_yaml, recipe_file, overrides, spec, planned_trials, "
                             "strategy_state, created_at) VALUES ('s', 'running', '', '', '[]', '{}', 1, '{}', 1);"
                             "INSERT INTO trials (sweep_id, number, state, hyperparameters, output_dir, created_at) "
