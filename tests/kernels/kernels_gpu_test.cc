@@ -8,14 +8,14 @@
 #include <torch/torch.h>
 
 #include "kernels/kernels.h"
+#include "tests/util/gpu_test.h"
 #include "worker/train/optimizers.h"
 
 namespace orchard::kernels {
 namespace {
 
 bool HaveGpu() { return CudaKernelsAvailable() && torch::cuda::is_available(); }
-#define SKIP_WITHOUT_GPU() \
-  if (!HaveGpu()) GTEST_SKIP() << "no CUDA GPU visible: the CUDA kernels are compiled but not run here"
+#define SKIP_WITHOUT_GPU() ORCHARD_NEEDS_GPU(HaveGpu(), "no CUDA GPU visible: the CUDA kernels are compiled but not run here")
 
 std::vector<FloatSpan> Spans(std::vector<torch::Tensor>& tensors) {
   std::vector<FloatSpan> spans;

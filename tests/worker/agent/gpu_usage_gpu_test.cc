@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "tests/util/gpu_test.h"
 #include "worker/agent/gpu_usage.h"
 
 namespace orchard::worker {
@@ -11,7 +12,7 @@ namespace {
 
 TEST(GpuUsageGpuTest, TheDriversNvmlSeesMemoryHeldOnTheFirstGpu) {
   int gpus = 0;
-  if (cudaGetDeviceCount(&gpus) != cudaSuccess || gpus == 0) GTEST_SKIP() << "no CUDA GPU visible: NVML is tested on a GPU machine";
+  ORCHARD_NEEDS_GPU(cudaGetDeviceCount(&gpus) == cudaSuccess && gpus > 0, "no CUDA GPU visible: NVML is tested on a GPU machine");
   auto sampler = GpuUsageSampler::Open();
   ASSERT_TRUE(sampler.ok()) << sampler.status().message();
   constexpr int64_t kHeld = int64_t{1} << 30;

@@ -11,13 +11,15 @@
 #include <thread>
 #include <vector>
 
+#include "tests/util/gpu_test.h"
+
 namespace orchard::comm {
 namespace {
 
 class NcclGpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (VisibleGpuCount() == 0) GTEST_SKIP() << "no CUDA GPU visible: the NCCL communicator is tested on a GPU machine";
+    ORCHARD_NEEDS_GPU(VisibleGpuCount() > 0, "no CUDA GPU visible: the NCCL communicator is tested on a GPU machine");
     bootstrap_ = MakeWorldOfOne();
     auto made = MakeNcclCommunicator(*bootstrap_, 0, 30);
     ASSERT_TRUE(made.ok()) << made.status().message();

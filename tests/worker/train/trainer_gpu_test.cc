@@ -3,6 +3,7 @@
 
 #include "core/file_tree.h"
 #include "kernels/kernels.h"
+#include "tests/util/gpu_test.h"
 #include "tests/util/test_util.h"
 #include "worker/train/trainer.h"
 
@@ -10,7 +11,7 @@ namespace orchard::train {
 namespace {
 
 TEST(TrainerGpuTest, Bf16TrainingOnGpuLearnsAndResumes) {
-  if (!kernels::CudaKernelsAvailable()) GTEST_SKIP() << "no CUDA GPU visible: GPU training is tested on a GPU machine";
+  ORCHARD_NEEDS_GPU(kernels::CudaKernelsAvailable(), "no CUDA GPU visible: GPU training is tested on a GPU machine");
   orchard::testing::TempDir dir;
   orchard::testing::WriteCorpus(dir / "corpus.txt");
   auto recipe = ParseRecipe("model: {type: transformer, layers: 2, heads: 4, width: 64, context: 32}\n"
@@ -40,7 +41,7 @@ TEST(TrainerGpuTest, Bf16TrainingOnGpuLearnsAndResumes) {
 // A trainer capped at a share of the GPU that its model does not fit in fails alone, saying so: the
 // process orchard-train, as the worker starts it for a trial that shares a GPU.
 TEST(TrainerGpuTest, ATrialPastItsGpuMemoryShareFailsSayingSo) {
-  if (!kernels::CudaKernelsAvailable()) GTEST_SKIP() << "no CUDA GPU visible: the GPU memory cap is tested on a GPU machine";
+  ORCHARD_NEEDS_GPU(kernels::CudaKernelsAvailable(), "no CUDA GPU visible: the GPU memory cap is tested on a GPU machine");
   orchard::testing::TempDir dir;
   // About 1.6 GB of fp32 parameters and their AdamW state, against a share of 0.1% of the GPU (at
   // most a few hundred MB on any current GPU).
