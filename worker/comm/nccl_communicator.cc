@@ -94,9 +94,13 @@ class NcclCommunicator : public Communicator {
   // NCCL has no barrier: an all-reduce of one value serves, as in other frameworks.
   Status Barrier() override {
     void* scratch = nullptr;
-    cudaError_t e = cudaMalloc(&scratch, sizeof(float));
-    if (e != cudaSuccess) return Internal("barrier: " + CudaText(e));
-    cudaMemset(scratch, 0, sizeof(float));
+    cudaError_t e = cudaSetDevice(device_);
+    if (e == cudaSuccess) e = cudaMalloc(&scratch, sizeof(float));
+    if (e == cudaSuccess) e = cudaMemset(scratch, 0, sizeof(float));
+    if (e != cudaSuccess) {
+      if (scratch != nullptr) cudaFree(scratch);
+      return Internal("barrier: " + CudaText(e));
+    }
     Status status = AllReduce({scratch, 1, DataType::kFloat32}, ReduceOp::kSum);
     cudaFree(scratch);
     return status;
@@ -134,13 +138,16 @@ class NcclCommunicator : public Communicator {
  private:
   template <typename Call>
   std::unique_ptr<PendingOp> Launch(const std::string& what, Call call) {
-    cudaSetDevice(device_);
-    cudaEvent_t ready, done;
-    cudaEventCreateWithFlags(&ready, cudaEventDisableTiming);
-    cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
-    cudaEventRecord(ready, cudaStreamLegacy);
-    cudaStreamWaitEvent(stream_, ready, 0);
-    cudaEventDestroy(ready);
+    // The collective starts after the work queued before it on the legacy default stream, where the
+    // trainer's kernels run; a failed step here would let NCCL read buffers not yet written.
+    cudaEvent_t ready = nullptr, done = nullptr;
+    cudaError_t e = cudaSetDevice(device_);
+    if (e == cudaSuccess) e = cudaEventCreateWithFlags(&ready, cudaEventDisableTiming);
+    if (e == cudaSuccess) e = cudaEventRecord(ready, cudaStreamLegacy);
+    if (e == cudaSuccess) e = cudaStreamWaitEvent(stream_, ready, 0);
+    if (ready != nullptr) cudaEventDestroy(ready);
+    if (e == cudaSuccess) e = cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
+    if (e != cudaSuccess) return DoneOp(Internal(what + ": " + CudaText(e) + " before the collective was issued"));
     ncclResult_t r = ncclSuccess;
     Status issued = watchdog_.Guarded([&] {
       r = call();
@@ -154,7 +161,11 @@ class NcclCommunicator : public Communicator {
                         ? FailedPrecondition(what + ": " + issued.message() + "; the attempt must end")
                         : issued);
     }
-    cudaEventRecord(done, stream_);
+    e = cudaEventRecord(done, stream_);
+    if (e != cudaSuccess) {  // the collective is in flight but cannot be waited for: end the communicator
+      cudaEventDestroy(done);
+      return DoneOp(watchdog_.Fail(what + ": " + CudaText(e) + " after the collective was issued"));
+    }
     return std::make_unique<NcclPendingOp>(this, done, what);
   }
 
