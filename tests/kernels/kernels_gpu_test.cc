@@ -1,4 +1,5 @@
-// The CUDA kernels against their CPU twins. Skipped, with a message, where no GPU is visible.
+// The CUDA kernels against their CPU twins. Skipped, with a message, where no GPU is visible (failed
+// instead where ORCHARD_REQUIRE_GPU=1, as in scripts/gpu-check).
 #include <cuda_runtime.h>
 
 #include <array>

@@ -1,7 +1,7 @@
 // The NCCL communicator on a real GPU, as a world of one: collectives on device memory, and the
 // failure path (a collective that does not finish within the timeout aborts the communicator; later
 // calls fail at once without touching it; destruction is safe). Skipped, with a message, where no
-// GPU is visible.
+// GPU is visible (failed instead where ORCHARD_REQUIRE_GPU=1, as in scripts/gpu-check).
 #include "worker/comm/nccl_communicator.h"
 
 #include <cuda_runtime.h>

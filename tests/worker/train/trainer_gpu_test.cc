@@ -1,4 +1,5 @@
-// Training on a CUDA GPU with bf16 autocast. Skipped, with a message, where no GPU is visible.
+// Training on a CUDA GPU with bf16 autocast. Skipped, with a message, where no GPU is visible
+// (failed instead where ORCHARD_REQUIRE_GPU=1, as in scripts/gpu-check).
 #include <gtest/gtest.h>
 
 #include "core/file_tree.h"
