@@ -42,17 +42,25 @@ StatusOr<std::string> ChildVisibleDevices(const char* worker_visible, const std:
   return visible;
 }
 
-StatusOr<int> GpuOfLocalRank(const std::string& device, int local_rank, int local_size, int visible_gpus) {
+StatusOr<int> GpuOfLocalRank(const std::string& device, int local_rank, int local_size, int visible_gpus,
+                             bool visible_set_for_rank) {
   if (device == "cpu" || visible_gpus == 0) return -1;  // without a GPU, the trainer says what is missing
   if (local_rank < 0 || local_size <= 0 || local_rank >= local_size)
     return InvalidArgument("local rank " + std::to_string(local_rank) + " of " + std::to_string(local_size) +
                            " on this node is not a rank (OMPI_COMM_WORLD_LOCAL_RANK/LOCAL_SIZE)");
+  if (visible_set_for_rank && visible_gpus == 1 && local_size > 1) {
+    if (device.rfind("cuda:", 0) == 0 && device != "cuda:0")
+      return InvalidArgument("train.device is " + device + " but this rank sees one GPU, its own "
+                             "(CUDA_VISIBLE_DEVICES): use train.device: cuda (or auto)");
+    return 0;
+  }
   if (local_size > visible_gpus)
     return FailedPrecondition(std::to_string(local_size) + " ranks run on this node but it has " +
                               std::to_string(visible_gpus) + " visible GPU(s): each rank needs a GPU of its own "
                               "(NCCL refuses two ranks on one GPU). Start at most " + std::to_string(visible_gpus) +
                               " ranks per node (mpirun --map-by ppr:" + std::to_string(visible_gpus) +
-                              ":node), or train on CPU (train.device: cpu)");
+                              ":node), give each rank a GPU of its own (CUDA_VISIBLE_DEVICES per rank, as Slurm's "
+                              "--gpus-per-task=1 does), or train on CPU (train.device: cpu)");
   if (device.rfind("cuda:", 0) == 0) {
     int named = -1;
     const char* digits = device.data() + 5;

@@ -21,8 +21,12 @@ StatusOr<std::string> ChildVisibleDevices(const char* worker_visible, const std:
 
 // The GPU a rank trains on under mpirun, where every rank of a node takes its own GPU: the rank's
 // local index, or -1 to train on CPU (train.device cpu, or auto without a GPU). Refuses more ranks on
-// a node than it has GPUs (NCCL cannot put two ranks on one GPU) and a `cuda:N` that would put the
-// model on another GPU than the rank's communicator.
-StatusOr<int> GpuOfLocalRank(const std::string& device, int local_rank, int local_size, int visible_gpus);
+// a node than it sees GPUs (NCCL cannot put two ranks on one GPU) and a `cuda:N` that would put the
+// model on another GPU than the rank's communicator. One exception: a rank that sees exactly one GPU
+// through a CUDA_VISIBLE_DEVICES of its own (`visible_set_for_rank`) was given that GPU by its
+// launcher or a wrapper (Slurm's --gpus-per-task=1, a script setting it per local rank), and takes
+// it; NCCL still refuses ranks that were all given the same one.
+StatusOr<int> GpuOfLocalRank(const std::string& device, int local_rank, int local_size, int visible_gpus,
+                             bool visible_set_for_rank = false);
 
 }  // namespace orchard::comm

@@ -255,7 +255,7 @@ StatusOr<int> GpuOfThisMpiRank(const std::string& device) {
   const char* local_rank = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
   const char* local_size = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
   return GpuOfLocalRank(device, local_rank ? std::atoi(local_rank) : 0, local_size ? std::atoi(local_size) : 1,
-                        VisibleGpuCount());
+                        VisibleGpuCount(), std::getenv("CUDA_VISIBLE_DEVICES") != nullptr);
 }
 
 }  // namespace orchard::comm

@@ -49,5 +49,21 @@ TEST(GpuOfLocalRankTest, MoreRanksThanGpusOrAConflictingDeviceAreRefused) {
   EXPECT_FALSE(GpuOfLocalRank("cuda", 2, 2, 4).ok());  // not a local rank
 }
 
+TEST(GpuOfLocalRankTest, ARankGivenOneGpuOfItsOwnTakesIt) {
+  // Slurm's --gpus-per-task=1, or a wrapper setting CUDA_VISIBLE_DEVICES per local rank: each of the
+  // node's 4 ranks sees one GPU, its own.
+  for (int rank = 0; rank < 4; ++rank) EXPECT_EQ(GpuOfLocalRank("cuda", rank, 4, 1, true).value(), 0);
+  EXPECT_EQ(GpuOfLocalRank("auto", 3, 4, 1, true).value(), 0);
+  EXPECT_EQ(GpuOfLocalRank("cuda:0", 1, 4, 1, true).value(), 0);
+  EXPECT_EQ(GpuOfLocalRank("cpu", 1, 4, 1, true).value(), -1);
+  EXPECT_EQ(GpuOfLocalRank("cuda:1", 1, 4, 1, true).status().code(), StatusCode::kInvalidArgument);
+  // Without a CUDA_VISIBLE_DEVICES of its own the one GPU is the node's, and the ranks would share it.
+  const auto shared = GpuOfLocalRank("cuda", 1, 4, 1, false);
+  ASSERT_FALSE(shared.ok());
+  EXPECT_NE(shared.status().message().find("--gpus-per-task=1"), std::string::npos) << shared.status().message();
+  // Two GPUs for four ranks stays a refusal, whoever set them.
+  EXPECT_FALSE(GpuOfLocalRank("cuda", 1, 4, 2, true).ok());
+}
+
 }  // namespace
 }  // namespace orchard::comm
