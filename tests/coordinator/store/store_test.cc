@@ -266,49 +266,52 @@ TEST(Store, ListsStartAfterTheGivenRowAndStopAtTheLimit) {
   EXPECT_EQ((*store)->SweepMetricNames(second).value(), (std::vector<std::string>{}));
 }
 
+// A point of metric `name` at `step`.
+v1::MetricPoint Point(const std::string& name, int64_t step) {
+  v1::MetricPoint point;
+  point.set_name(name), point.set_step(step), point.set_value(static_cast<double>(step)), point.set_time(1.0);
+  return point;
+}
+
+// Trial 0 of a new sweep in `store`: its id.
+int64_t NewTrial(Store& store) {
+  const int64_t sweep = store.InsertSweep(Sweep()).value();
+  EXPECT_TRUE(store.InsertTrial(sweep, 0, {}, "s/t0", 1).ok());
+  return store.TrialId(sweep, 0).value();
+}
+
 TEST(Store, AMetricNameUndoneWithItsReportIsRecordedWhenReportedAgain) {
   TempDir dir;
   auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
-  const int64_t sweep = store->InsertSweep(Sweep()).value();
-  ASSERT_TRUE(store->InsertTrial(sweep, 0, {}, "s/t0", 1).ok());
-  const int64_t trial = store->ListTrials(sweep).value().at(0).id();
-  const auto report = [&](int64_t step) {
-    v1::MetricPoint point;
-    point.set_name("loss"), point.set_step(step), point.set_value(0.5), point.set_time(1.0);
-    return store->InsertMetrics(trial, {point});
-  };
+  const int64_t trial = NewTrial(*store);
+  const int64_t sweep = store->GetTrial(trial).value().sweep_id();
   {
     Transaction batch = store->Begin();
     Transaction first_report = store->Begin();  // a savepoint of the batch, as a report's write is
-    ASSERT_TRUE(report(1).ok());
+    ASSERT_TRUE(store->InsertMetrics(trial, {Point("loss", 1)}).ok());
     first_report.Rollback();
     ASSERT_TRUE(batch.Commit().ok());
   }
   EXPECT_EQ(store->SweepMetricNames(sweep).value(), (std::vector<std::string>{}));
   {
     Transaction batch = store->Begin();
-    ASSERT_TRUE(report(2).ok());
+    ASSERT_TRUE(store->InsertMetrics(trial, {Point("loss", 2)}).ok());
     ASSERT_TRUE(batch.Commit().ok());
   }
   EXPECT_EQ(store->SweepMetricNames(sweep).value(), (std::vector<std::string>{"loss"}))
       << "the name went with the undone report, so the next report of it records it again";
 
   // A batch undone after its report's savepoint was kept (its commit failed, say) takes the name too.
-  const auto report_of = [&](const std::string& name) {
-    v1::MetricPoint point;
-    point.set_name(name), point.set_step(3), point.set_value(0.5), point.set_time(1.0);
-    return store->InsertMetrics(trial, {point});
-  };
   {
     Transaction batch = store->Begin();
     Transaction report = store->Begin();
-    ASSERT_TRUE(report_of("accuracy").ok());
+    ASSERT_TRUE(store->InsertMetrics(trial, {Point("accuracy", 3)}).ok());
     ASSERT_TRUE(report.Commit().ok());
     batch.Rollback();
   }
   {
     Transaction batch = store->Begin();
-    ASSERT_TRUE(report_of("accuracy").ok());
+    ASSERT_TRUE(store->InsertMetrics(trial, {Point("accuracy", 3)}).ok());
     ASSERT_TRUE(batch.Commit().ok());
   }
   EXPECT_EQ(store->SweepMetricNames(sweep).value(), (std::vector<std::string>{"accuracy", "loss"}));
@@ -317,17 +320,13 @@ TEST(Store, AMetricNameUndoneWithItsReportIsRecordedWhenReportedAgain) {
 TEST(Store, OneMetricPagesThroughTheStepsOfTheOthers) {
   TempDir dir;
   auto store = std::move(Store::Open(dir / "s.db", "/storage").value());
-  const int64_t sweep = store->InsertSweep(Sweep()).value();
-  ASSERT_TRUE(store->InsertTrial(sweep, 0, {}, "s/t0", 1).ok());
-  const int64_t trial = store->ListTrials(sweep).value().at(0).id();
+  const int64_t trial = NewTrial(*store);
   // A loss at every step and an accuracy at every tenth, as a trainer's log and evaluation give them.
   std::vector<v1::MetricPoint> points;
-  for (int64_t step = 1; step <= 50; ++step)
-    for (const char* name : {"loss", "accuracy"}) {
-      if (std::string(name) == "accuracy" && step % 10 != 0) continue;
-      v1::MetricPoint& p = points.emplace_back();
-      p.set_name(name), p.set_step(step), p.set_value(step), p.set_time(1.0);
-    }
+  for (int64_t step = 1; step <= 50; ++step) {
+    points.push_back(Point("loss", step));
+    if (step % 10 == 0) points.push_back(Point("accuracy", step));
+  }
   ASSERT_TRUE(store->InsertMetrics(trial, points).ok());
   std::vector<int64_t> steps;
   std::optional<std::pair<std::string, int64_t>> after;
