@@ -238,9 +238,8 @@ ALTER TABLE workers ADD COLUMN gpu_memory TEXT NOT NULL DEFAULT '';
 ALTER TABLE attempts ADD COLUMN fused_group INTEGER NOT NULL DEFAULT 0;
 )sql",
       // Metric points clustered by step instead of by name, so a report's points share one page and a
-      // commit writes one page per trial rather than one per trial and name (the write-ahead log
-      // carried a few KiB per point before). Each trial's names get their own small table, which the
-      // dashboard's list of names reads.
+      // commit writes about one page per trial rather than one per trial and metric name. Each
+      // trial's names get their own small table, which the dashboard's list of names reads.
       R"sql(
 CREATE TABLE metrics_by_step (
   trial_id INTEGER NOT NULL REFERENCES trials(id),
