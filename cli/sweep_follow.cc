@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <deque>
 #include <mutex>
@@ -51,13 +52,19 @@ int FollowSweep(const CoordinatorCalls& calls, int64_t sweep_id, bool cancel_on_
     v1::WatchSweepRequest request;
     request.set_sweep_id(sweep_id);
     auto reader = stub.WatchSweep(&context, request);
-    std::atomic<bool> done{false};
-    // Runs beside the blocking Read: cancels the call on Ctrl-C so we can act on it, and on a terminal
-    // redraws every second so elapsed and estimated time keep moving between events.
+    bool done = false;  // guarded by done_mu
+    std::mutex done_mu;
+    std::condition_variable done_wake;
+    // Runs beside the blocking Read: cancels the call on Ctrl-C so we can act on it (the signal handler
+    // can only set a flag, so it looks every 50 ms), and on a terminal redraws every second so elapsed
+    // and estimated time keep moving between events. It ends as soon as the stream does.
     std::thread interrupt_watch([&] {
       auto next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      while (!done.load() && !interrupted.load()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      while (!interrupted.load()) {
+        {
+          std::unique_lock<std::mutex> lock(done_mu);
+          if (done_wake.wait_for(lock, std::chrono::milliseconds(50), [&] { return done; })) break;
+        }
         if (!tty || std::chrono::steady_clock::now() < next_tick) continue;
         next_tick += std::chrono::seconds(1);
         std::lock_guard<std::mutex> lock(draw_mu);
@@ -76,7 +83,11 @@ int FollowSweep(const CoordinatorCalls& calls, int64_t sweep_id, bool cancel_on_
       }
       if (tty) redraw();
     }
-    done.store(true);
+    {
+      std::lock_guard<std::mutex> lock(done_mu);
+      done = true;
+      done_wake.notify_all();
+    }
     interrupt_watch.join();
     const grpc::Status status = reader->Finish();
     if (interrupted.load()) {

@@ -101,7 +101,8 @@ StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std:
         status = raw->coordinator_->CheckUnplaceableTrials();
         if (!status.ok()) std::cerr << "orchard-coordinator: checking waiting trials: " << status.message() << "\n";
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::unique_lock<std::mutex> lock(raw->reaper_mu_);
+      raw->reaper_wake_.wait_for(lock, std::chrono::milliseconds(100), [raw] { return raw->stopping_.load(); });
     }
   });
   return server;
@@ -118,6 +119,11 @@ void CoordinatorServer::Shutdown() {
   if (http_) http_->Shutdown();
   // Streams (WatchSweep) notice the deadline and end; unary calls finish.
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  {
+    // Taken after stopping_ is set: the reaper is then either waiting (and woken) or yet to look.
+    std::lock_guard<std::mutex> lock(reaper_mu_);
+    reaper_wake_.notify_all();
+  }
   if (reaper_.joinable()) reaper_.join();
 }
 

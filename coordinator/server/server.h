@@ -15,7 +15,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -65,6 +67,8 @@ class CoordinatorServer {
   std::unique_ptr<HttpServer> http_;
   std::string address_;
   std::atomic<bool> stopping_{false};
+  std::mutex reaper_mu_;
+  std::condition_variable reaper_wake_;  // notified at shutdown, so the reaper ends without finishing a nap
   std::thread reaper_;  // expires silent workers and fires schedules
 };
 
