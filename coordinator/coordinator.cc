@@ -38,7 +38,8 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const CoordinatorOption
     roots.insert(roots.end(), resolved.allowed_path_roots.begin(), resolved.allowed_path_roots.end());
     ASSIGN_OR_RETURN(path_roots, CanonicalRoots(roots));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((fs::path(options.state_dir) / "orchard.db").string(), resolved.storage_root));
+  ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((fs::path(options.state_dir) / "orchard.db").string(),
+                                                             resolved.storage_root, options.before_schema_upgrade));
   std::unique_ptr<Coordinator> coordinator(new Coordinator(resolved, std::move(store)));
   coordinator->store_->ObserveCommits(&coordinator->commit_seconds_);
   coordinator->reads_ = std::make_unique<ReadPool>((fs::path(options.state_dir) / "orchard.db").string(), resolved.storage_root);

@@ -54,6 +54,8 @@ struct CoordinatorOptions {
   // Opened only to be looked at (`orchard ui`): nothing is changed on opening, and the caller starts
   // no timers or workers.
   bool read_only = false;
+  // Told before an older state file is upgraded to this build's schema (none: nobody is told).
+  SchemaUpgradeNotice before_schema_upgrade;
 };
 
 class Coordinator {

@@ -41,7 +41,15 @@ StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const std:
   // `orchard run`'s embedded coordinator gains too.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
-  ASSIGN_OR_RETURN(server->coordinator_, Coordinator::Open(options));
+  CoordinatorOptions opening = options;
+  if (!opening.before_schema_upgrade)
+    opening.before_schema_upgrade = [path = (std::filesystem::path(options.state_dir) / "orchard.db").string()](
+                                        int64_t from, int64_t to) {
+      std::cerr << "orchard-coordinator: upgrading the state database " << path << " from schema version " << from
+                << " to " << to << "; this is done once, and a large metric history takes a while (about 1.3 s per "
+                << "million points)\n";
+    };
+  ASSIGN_OR_RETURN(server->coordinator_, Coordinator::Open(opening));
   if (security.auth) {
     ASSIGN_OR_RETURN(server->credentials_,
                      CredentialStore::Open((std::filesystem::path(options.state_dir) / "orchard.db").string(),

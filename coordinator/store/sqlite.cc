@@ -131,13 +131,14 @@ StatusOr<int64_t> Database::SchemaVersion() {
   return found ? version.Int(0) : 0;
 }
 
-Status Database::Migrate(const std::vector<std::string>& migrations) {
+Status Database::Migrate(const std::vector<std::string>& migrations, const SchemaUpgradeNotice& before_upgrade) {
   const auto target = static_cast<int64_t>(migrations.size());
   ASSIGN_OR_RETURN(const int64_t current, SchemaVersion());
   if (current > target)
     return FailedPrecondition("the state database " + path_ + " has schema version " + std::to_string(current) +
                               ", newer than this build knows (" + std::to_string(target) +
                               "); run a newer orchard-coordinator or point --state-dir elsewhere");
+  if (current > 0 && current < target && before_upgrade) before_upgrade(current, target);
   for (int64_t version = current; version < target; ++version) {
     Transaction tx(this);
     RETURN_IF_ERROR(tx.status());

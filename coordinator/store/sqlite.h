@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,9 @@ class Statement {
   bool* cached_in_use_;
 };
 
+// Told (from version, to version) before an existing database's schema is upgraded.
+using SchemaUpgradeNotice = std::function<void(int64_t from, int64_t to)>;
+
 class Database {
  public:
   // Opens (creating if needed) a database file in WAL mode with foreign keys on.
@@ -95,7 +99,9 @@ class Database {
 
   // Brings the schema to migrations.size(): migration i (0-based) turns version i into i + 1, each
   // in its own transaction. FailedPrecondition for a database newer than `migrations` knows.
-  Status Migrate(const std::vector<std::string>& migrations);
+  // `before_upgrade(from, to)` is told first when an existing schema is upgraded (not when a new
+  // file is made), since an upgrade may copy a large table.
+  Status Migrate(const std::vector<std::string>& migrations, const SchemaUpgradeNotice& before_upgrade = {});
 
   int64_t LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
   const std::string& path() const { return path_; }

@@ -8,9 +8,10 @@
 
 namespace orchard::coordinator {
 
-StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, const std::string& storage_root) {
+StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, const std::string& storage_root,
+                                             const SchemaUpgradeNotice& before_upgrade) {
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path));
-  RETURN_IF_ERROR(db->Migrate(SchemaMigrations()));
+  RETURN_IF_ERROR(db->Migrate(SchemaMigrations(), before_upgrade));
   return std::unique_ptr<Store>(new Store(std::move(db), storage_root));
 }
 

@@ -186,9 +186,10 @@ struct EventRecord {
 
 class Store {
  public:
-  // Opens or creates `path` and migrates it to the current schema. Sweeps name `storage_root` as
-  // the base of their trials' paths.
-  static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, const std::string& storage_root);
+  // Opens or creates `path` and migrates it to the current schema (telling `before_upgrade` first
+  // when an older file is upgraded). Sweeps name `storage_root` as the base of their trials' paths.
+  static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, const std::string& storage_root,
+                                               const SchemaUpgradeNotice& before_upgrade = {});
 
   Transaction Begin() { return Transaction(db_.get()); }
   // The same, held across calls: the coordinator's group commit keeps one open for many writes.

@@ -61,6 +61,25 @@ int64_t PageSize(Database& db) {
 
 // A new state file gets small pages (each commit writes every page it touched whole); a file made
 // with other pages keeps them, and its data.
+TEST(Database, AnUpgradeOfAnOlderSchemaIsToldFirstAndANewFileIsNot) {
+  TempDir dir;
+  std::vector<std::pair<int64_t, int64_t>> told;
+  const SchemaUpgradeNotice tell = [&](int64_t from, int64_t to) { told.emplace_back(from, to); };
+  const std::vector<std::string> first = {"CREATE TABLE a (x INTEGER);"};
+  const std::vector<std::string> second = {first[0], "ALTER TABLE a ADD COLUMN y TEXT;"};
+  const auto migrate = [&](const std::vector<std::string>& migrations) {
+    auto db = Database::Open(dir / "d.db");
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Migrate(migrations, tell).ok());
+  };
+  migrate(first);
+  EXPECT_TRUE(told.empty()) << "a new file is made, not upgraded";
+  migrate(second);
+  EXPECT_EQ(told, (std::vector<std::pair<int64_t, int64_t>>{{1, 2}}));
+  migrate(second);
+  EXPECT_EQ(told.size(), 1u) << "nothing left to upgrade";
+}
+
 TEST(Database, ANewFileGetsSmallPagesAndAnOlderFileKeepsItsOwn) {
   TempDir dir;
   EXPECT_EQ(PageSize(**Database::Open(dir / "new.db")), 1024);
