@@ -1,5 +1,5 @@
 // Orchard's kernels: fused multi-tensor optimizers, the global gradient norm and clip, casts of
-// gradient buckets to 16-bit floats, and the CPU's softmax rows. Every kernel but the last exists
+// gradient buckets to 16-bit floats, and the CPU's softmax rows and batch norm. Every kernel but the last two exists
 // twice with the same semantics: a CUDA kernel for device buffers and a CPU twin (vectorized loops,
 // threads over chunks) for host buffers, which is also the reference in tests. No torch types: callers pass raw buffers.
 //
@@ -156,5 +156,38 @@ Status CastFromHalf(const uint16_t* src, float* dst, int64_t size, HalfType type
 // cross-entropy instead, so there is no CUDA twin.
 void SoftmaxRowsCpu(const float* logits, int64_t rows, int64_t classes, float* probabilities, float* row_max,
                     float* log_sum);
+
+// ---- Batch norm over the channels of an image batch (the cnn's), CPU only ----
+
+// Contiguous [batch, channels, plane] values, plane = height * width.
+struct BatchNormShape {
+  int64_t batch, channels, plane;
+};
+
+// One float per channel each. `mean` and `variance` (biased) are written by a forward pass with batch
+// statistics and read by one without (the running statistics); `inv_std` = 1 / sqrt(variance + eps)
+// is written by the forward pass and read by the backward one, as is `mean`.
+struct ChannelStatistics {
+  float* mean;
+  float* variance;
+  float* inv_std;
+};
+
+// y = (x - mean) * inv_std * weight + bias, then + residual and ReLU where given (weight, bias,
+// residual may be nullptr; relu false: none). With `batch_statistics` each channel's mean and
+// variance are its batch * plane values' (accumulated in double). A channel's arithmetic depends on
+// nothing but its own values, so a fused member's channels get exactly what its lone run's would.
+// LibTorch's batch norm over planes of a few pixels took most of a fused cnn's time outside its
+// convolutions, and its ReLU and residual sum each another pass over the activations. On a GPU the
+// trainer uses LibTorch's (cuDNN's), so there is no CUDA twin.
+void BatchNormForwardCpu(const float* x, BatchNormShape shape, bool batch_statistics, float eps, const float* weight,
+                         const float* bias, const float* residual, bool relu, ChannelStatistics stats, float* y);
+
+// The gradients of BatchNormForwardCpu: from the output's gradient `grad_y`, its output `y` (for the
+// ReLU; nullptr when it had none), its input `x` and the statistics it wrote. Outputs may be nullptr
+// where not needed; `grad_residual` is the gradient after the ReLU.
+void BatchNormBackwardCpu(const float* grad_y, const float* y, const float* x, BatchNormShape shape, bool batch_statistics,
+                          const float* weight, ChannelStatistics stats, float* grad_x, float* grad_residual,
+                          float* grad_weight, float* grad_bias);
 
 }  // namespace orchard::kernels

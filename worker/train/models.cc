@@ -5,8 +5,82 @@
 
 #include <optional>
 
+#include "kernels/kernels.h"
+
 namespace orchard::train {
 namespace {
+
+constexpr double kBatchNormMomentum = 0.1, kBatchNormEps = 1e-5;  // torch::nn::BatchNorm2d's defaults
+
+// BatchNorm on the CPU in float: kernels::BatchNorm*Cpu forward and backward.
+class CpuBatchNorm final : public torch::autograd::Function<CpuBatchNorm> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, const torch::Tensor& residual,
+                               const torch::Tensor& running_mean, const torch::Tensor& running_var, bool training,
+                               bool relu) {
+    const torch::Tensor input = x.contiguous();
+    const kernels::BatchNormShape shape = Shape(input);
+    const int64_t count = shape.batch * shape.plane;
+    TORCH_CHECK(!training || count > 1, "batch norm needs more than 1 value per channel when training, got input ",
+                input.sizes());
+    // Rows: mean, variance, inv_std.
+    torch::Tensor statistics = torch::empty({3, shape.channels}, input.options());
+    if (!training) statistics[0].copy_(running_mean.view(-1)), statistics[1].copy_(running_var.view(-1));
+    const torch::Tensor w = weight.contiguous(), b = bias.contiguous();
+    const bool has_residual = residual.numel() != 0;  // BatchNorm passes an empty one for none
+    const torch::Tensor r = residual.contiguous();
+    torch::Tensor y = torch::empty_like(input);
+    kernels::BatchNormForwardCpu(input.data_ptr<float>(), shape, training, static_cast<float>(kBatchNormEps),
+                                 w.data_ptr<float>(), b.data_ptr<float>(), has_residual ? r.data_ptr<float>() : nullptr,
+                                 relu, Statistics(statistics), y.data_ptr<float>());
+    if (training) {
+      // As LibTorch's: the running variance takes the unbiased one.
+      float* mean = running_mean.data_ptr<float>();
+      float* variance = running_var.data_ptr<float>();
+      const float* batch = statistics.data_ptr<float>();
+      const double unbiased = static_cast<double>(count) / static_cast<double>(count - 1);
+      for (int64_t c = 0; c < shape.channels; ++c) {
+        mean[c] = static_cast<float>(kBatchNormMomentum * batch[c] + (1 - kBatchNormMomentum) * mean[c]);
+        variance[c] = static_cast<float>(kBatchNormMomentum * batch[shape.channels + c] * unbiased +
+                                         (1 - kBatchNormMomentum) * variance[c]);
+      }
+    }
+    ctx->save_for_backward({input, w, statistics, relu ? y : torch::Tensor()});
+    ctx->saved_data["training"] = training;
+    ctx->saved_data["residual"] = has_residual;
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::autograd::variable_list saved = ctx->get_saved_variables();
+    const torch::Tensor &input = saved[0], &weight = saved[1], &statistics = saved[2], &y = saved[3];
+    const torch::Tensor grad_y = grads[0].contiguous();
+    auto needed = [&](int index, const torch::Tensor& like) {
+      return ctx->needs_input_grad(index) ? torch::empty_like(like) : torch::Tensor();
+    };
+    torch::Tensor grad_x = needed(0, input), grad_weight = needed(1, weight), grad_bias = needed(2, weight),
+                  grad_residual = ctx->saved_data["residual"].toBool() ? needed(3, input) : torch::Tensor();
+    auto pointer = [](torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+    kernels::BatchNormBackwardCpu(grad_y.data_ptr<float>(), y.defined() ? y.data_ptr<float>() : nullptr,
+                                  input.data_ptr<float>(), Shape(input), ctx->saved_data["training"].toBool(),
+                                  weight.data_ptr<float>(), Statistics(statistics), pointer(grad_x),
+                                  pointer(grad_residual), pointer(grad_weight), pointer(grad_bias));
+    return {grad_x, grad_weight, grad_bias, grad_residual, {}, {}, {}, {}};
+  }
+
+ private:
+  static kernels::BatchNormShape Shape(const torch::Tensor& x) {
+    const int64_t batch = x.size(0), channels = x.size(1);
+    return {batch, channels, batch * channels == 0 ? 0 : x.numel() / (batch * channels)};
+  }
+  static kernels::ChannelStatistics Statistics(const torch::Tensor& rows) {
+    float* data = rows.data_ptr<float>();
+    const int64_t channels = rows.size(1);
+    return {data, data + channels, data + 2 * channels};
+  }
+};
 
 torch::Tensor Activate(const std::string& name, const torch::Tensor& x) {
   if (name == "gelu") return torch::gelu(x);
@@ -37,6 +111,10 @@ struct MlpImpl : torch::nn::Module {
 };
 TORCH_MODULE(Mlp);
 
+BatchNormTensors TensorsOf(const torch::nn::BatchNorm2d& bn) {
+  return {bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->num_batches_tracked};
+}
+
 // Two 3x3 convolutions with batch norm and an identity (or 1x1 projection) shortcut.
 struct ResidualBlockImpl : torch::nn::Module {
   ResidualBlockImpl(int64_t in, int64_t out, int64_t stride) {
@@ -50,9 +128,9 @@ struct ResidualBlockImpl : torch::nn::Module {
     }
   }
   torch::Tensor forward(torch::Tensor x) {
-    torch::Tensor y = torch::relu(bn1_->forward(conv1_->forward(x)));
-    y = bn2_->forward(conv2_->forward(y));
-    return torch::relu(y + (shortcut_ ? shortcut_->forward(x) : x));
+    torch::Tensor y = BatchNorm(conv1_->forward(x), TensorsOf(bn1_), is_training(), {}, /*relu=*/true);
+    return BatchNorm(conv2_->forward(y), TensorsOf(bn2_), is_training(), shortcut_ ? shortcut_->forward(x) : x,
+                     /*relu=*/true);
   }
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, shortcut_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
@@ -75,7 +153,7 @@ struct CnnImpl : torch::nn::Module {
     head_ = register_module("head", torch::nn::Linear(width, outputs));
   }
   torch::Tensor forward(torch::Tensor x) {
-    x = torch::relu(stem_bn_->forward(stem_->forward(x)));
+    x = BatchNorm(stem_->forward(x), TensorsOf(stem_bn_), is_training(), {}, /*relu=*/true);
     x = blocks_->forward(x);
     x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
     if (dropout_ > 0) x = torch::dropout(x, dropout_, is_training());
@@ -323,22 +401,9 @@ struct FusedConv {
   }
 };
 
-// The members' batch norms over their channel blocks: per channel, as each member's own.
-struct FusedBatchNorm {
-  torch::Tensor weight, bias, running_mean, running_var, batches;  // [K, C] each, batches [K]
-  torch::Tensor operator()(const torch::Tensor& x, bool training) const {
-    if (training) {
-      torch::NoGradGuard no_grad;
-      batches.add_(1);  // as torch::nn::BatchNorm2d counts the batches it saw
-    }
-    return torch::batch_norm(x, weight.flatten(), bias.flatten(), running_mean.view({-1}), running_var.view({-1}),
-                             training, /*momentum=*/0.1, /*eps=*/1e-5, /*cudnn_enabled=*/true);
-  }
-};
-
 struct FusedResidualBlock {
   FusedConv conv1, conv2;
-  FusedBatchNorm bn1, bn2;
+  BatchNormTensors bn1, bn2;  // [K, C] each, batches [K]
   std::optional<FusedConv> shortcut;
 };
 
@@ -346,17 +411,17 @@ struct FusedResidualBlock {
 // head one batched matrix product.
 class FusedCnn final : public FusedModel {
  public:
-  FusedCnn(FusedConv stem, FusedBatchNorm stem_bn, std::vector<FusedResidualBlock> blocks, torch::Tensor head_weight,
+  FusedCnn(FusedConv stem, BatchNormTensors stem_bn, std::vector<FusedResidualBlock> blocks, torch::Tensor head_weight,
            torch::Tensor head_bias, MemberDropout dropout, std::vector<torch::Tensor> parameters)
       : stem_(std::move(stem)), stem_bn_(std::move(stem_bn)), blocks_(std::move(blocks)),
         head_weight_(std::move(head_weight)), head_bias_(std::move(head_bias)), dropout_(std::move(dropout)),
         parameters_(std::move(parameters)) {}
   torch::Tensor Forward(const torch::Tensor& inputs) override {
-    torch::Tensor x = torch::relu(stem_bn_(stem_(inputs, /*shared_input=*/true), training_));
+    // A member's batch norms are over its own channel block, as alone.
+    torch::Tensor x = BatchNorm(stem_(inputs, /*shared_input=*/true), stem_bn_, training_, {}, /*relu=*/true);
     for (const FusedResidualBlock& block : blocks_) {
-      torch::Tensor y = torch::relu(block.bn1(block.conv1(x), training_));
-      y = block.bn2(block.conv2(y), training_);
-      x = torch::relu(y + (block.shortcut ? (*block.shortcut)(x) : x));
+      torch::Tensor y = BatchNorm(block.conv1(x), block.bn1, training_, {}, /*relu=*/true);
+      x = BatchNorm(block.conv2(y), block.bn2, training_, block.shortcut ? (*block.shortcut)(x) : x, /*relu=*/true);
     }
     const int64_t members = dropout_.members();
     // [B, K * width] pooled features, member k's the k-th block: [K, B, width] for the heads.
@@ -369,7 +434,7 @@ class FusedCnn final : public FusedModel {
 
  private:
   FusedConv stem_;
-  FusedBatchNorm stem_bn_;
+  BatchNormTensors stem_bn_;
   std::vector<FusedResidualBlock> blocks_;
   torch::Tensor head_weight_, head_bias_;
   MemberDropout dropout_;
@@ -402,8 +467,8 @@ StatusOr<std::unique_ptr<FusedModel>> FuseCnn(const CnnSpec& spec, Stacker& stac
     ASSIGN_OR_RETURN(torch::Tensor weight, parameter(name + ".weight"));
     return FusedConv{weight, stride, padding};
   };
-  auto batch_norm = [&](const std::string& name) -> StatusOr<FusedBatchNorm> {
-    FusedBatchNorm bn;
+  auto batch_norm = [&](const std::string& name) -> StatusOr<BatchNormTensors> {
+    BatchNormTensors bn;
     ASSIGN_OR_RETURN(bn.weight, parameter(name + ".weight"));
     ASSIGN_OR_RETURN(bn.bias, parameter(name + ".bias"));
     ASSIGN_OR_RETURN(bn.running_mean, stacker.Stack("buffer/" + name + ".running_mean", false));
@@ -412,7 +477,7 @@ StatusOr<std::unique_ptr<FusedModel>> FuseCnn(const CnnSpec& spec, Stacker& stac
     return bn;
   };
   ASSIGN_OR_RETURN(FusedConv stem, conv("stem", 1, 1));
-  ASSIGN_OR_RETURN(FusedBatchNorm stem_bn, batch_norm("stem_bn"));
+  ASSIGN_OR_RETURN(BatchNormTensors stem_bn, batch_norm("stem_bn"));
   std::vector<FusedResidualBlock> blocks;
   // The blocks as Cnn lays them out (models.cc): a stage's first block after the first stage halves
   // the resolution, and a block whose shape changes has a 1x1 shortcut.
@@ -440,6 +505,26 @@ StatusOr<std::unique_ptr<FusedModel>> FuseCnn(const CnnSpec& spec, Stacker& stac
 }
 
 }  // namespace
+
+torch::Tensor BatchNorm(const torch::Tensor& x, const BatchNormTensors& bn, bool training, const torch::Tensor& residual,
+                        bool relu) {
+  if (training) {
+    torch::NoGradGuard no_grad;
+    bn.batches.add_(1);  // as torch::nn::BatchNorm2d counts the batches it saw
+  }
+  const torch::Tensor weight = bn.weight.view({-1}), bias = bn.bias.view({-1});
+  const torch::Tensor running_mean = bn.running_mean.view({-1}), running_var = bn.running_var.view({-1});
+  if (x.is_cpu() && x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32 && x.dim() >= 2 &&
+      (!residual.defined() || residual.scalar_type() == torch::kFloat32)) {
+    // Function::apply takes no undefined tensor: no residual is an empty one.
+    return CpuBatchNorm::apply(x, weight, bias, residual.defined() ? residual : torch::empty({0}, x.options()),
+                               running_mean, running_var, training, relu);
+  }
+  torch::Tensor y = torch::batch_norm(x, weight, bias, running_mean, running_var, training, kBatchNormMomentum,
+                                      kBatchNormEps, /*cudnn_enabled=*/true);
+  if (residual.defined()) y = y + residual;
+  return relu ? torch::relu(y) : y;
+}
 
 StatusOr<std::unique_ptr<FusedModel>> FuseModels(const std::vector<ModelSpec>& specs, const std::vector<Model*>& members) {
   const ModelSpec& spec = specs.front();

@@ -54,6 +54,19 @@ class FusedModel {
 // or shapes, or the model type is not fused yet (mlp and cnn are).
 StatusOr<std::unique_ptr<FusedModel>> FuseModels(const std::vector<ModelSpec>& specs, const std::vector<Model*>& members);
 
+// A batch norm's affine parameters, running statistics and batch count: a torch::nn::BatchNorm2d's
+// ([C] each), or a fused group's stacked ones ([K, C] each, member k's channels the k-th block).
+struct BatchNormTensors {
+  torch::Tensor weight, bias, running_mean, running_var, batches;
+};
+
+// Batch norm of [N, C, ...] activations over their channels, as torch::nn::BatchNorm2d's (momentum
+// 0.1, eps 1e-5; batch statistics when `training`, which also updates the running ones and counts the
+// batch), then `residual` added where defined and ReLU where `relu`. On the CPU one pass per channel
+// (kernels::BatchNormForwardCpu); elsewhere, and for lower precisions, LibTorch's operations.
+torch::Tensor BatchNorm(const torch::Tensor& x, const BatchNormTensors& bn, bool training,
+                        const torch::Tensor& residual = {}, bool relu = false);
+
 // Copies a checkpoint archive's model tensors ("model/<State() name>") into `model`.
 // FailedPrecondition naming `checkpoint` when one is missing or has another shape (a checkpoint of
 // another recipe's model). LibTorch errors are thrown (c10::Error), as the archive's are.

@@ -1,0 +1,223 @@
+// Batch norm over the channel planes of an image batch on the CPU, with the residual and ReLU that
+// follow it in the cnn's blocks taken in the same pass (forward and backward).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/internal.h"
+
+namespace orchard::kernels {
+namespace {
+
+// Eight lanes, written as GCC vectors so that every clone (AVX-512, AVX2, baseline) computes the same
+// lane-wise arithmetic: the compiler does not vectorize reductions into double lanes on its own.
+constexpr int kLanes = 8;
+typedef float Floats __attribute__((vector_size(kLanes * sizeof(float))));
+typedef double Doubles __attribute__((vector_size(kLanes * sizeof(double))));
+// Everything that handles lanes is inlined into the cloned entry points, so it is compiled for each
+// clone's instruction set (out of line it would be baseline x86-64 code).
+#define ORCHARD_LANES [[gnu::always_inline]] inline
+
+ORCHARD_LANES Floats Load(const float* p) {
+  Floats v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+ORCHARD_LANES void Store(float* p, Floats v) { std::memcpy(p, &v, sizeof v); }
+ORCHARD_LANES Doubles Widen(Floats v) { return __builtin_convertvector(v, Doubles); }
+ORCHARD_LANES double Total(Doubles lanes) {
+  double total = 0;
+  for (int j = 0; j < kLanes; ++j) total += lanes[j];
+  return total;
+}
+
+// The gradient that reaches the normalised value: none where ReLU cut the output (y <= 0, as
+// LibTorch's threshold_backward decides).
+template <bool kRelu>
+ORCHARD_LANES Floats Reaching(Floats grad_y, Floats y) {
+  if constexpr (kRelu) return y <= 0.0f ? Floats{} : grad_y;
+  return grad_y;
+}
+
+// A block of channels, walked sample by sample: the rows of a sample's channels lie next to each
+// other, where one channel's rows lie a sample apart (a power of two in bytes, often, which maps them
+// to the same cache sets). A channel's sums still take its rows in sample order, in whole rows of
+// kLanes values and then the plane's tail, always in the same lanes: its result depends only on its
+// values and the plane's length, not on its place, the block or the thread.
+constexpr int64_t kMaxBlock = 64;
+struct ChannelBlock {
+  const BatchNormShape& s;
+  int64_t begin, end;
+  int64_t blocked() const { return s.plane / kLanes * kLanes; }
+  int64_t base(int64_t n, int64_t c) const { return (n * s.channels + c) * s.plane; }
+};
+
+// Channels per block: a block's values about 64 KB per array, so that its later passes find them in
+// cache.
+int64_t BlockChannels(const BatchNormShape& s) {
+  const int64_t per_channel = s.batch * s.plane;
+  return std::clamp<int64_t>(per_channel == 0 ? kMaxBlock : 16384 / per_channel, 1, kMaxBlock);
+}
+
+template <bool kRelu>
+ORCHARD_LANES void ForwardBlock(const float* __restrict x, const ChannelBlock& b, bool batch_statistics, float eps,
+                                const float* weight, const float* bias, const float* __restrict residual,
+                                const ChannelStatistics& stats, float* __restrict y) {
+  const BatchNormShape& s = b.s;
+  const int64_t blocked = b.blocked(), channels = b.end - b.begin;
+  float scale[kMaxBlock], shift[kMaxBlock];
+  if (batch_statistics) {
+    const double count = static_cast<double>(s.batch * s.plane);
+    Doubles sums[kMaxBlock] = {};
+    for (int64_t n = 0; n < s.batch; ++n) {
+      for (int64_t k = 0; k < channels; ++k) {
+        const float* row = x + b.base(n, b.begin + k);
+        Doubles& sum = sums[k];
+        for (int64_t p = 0; p < blocked; p += kLanes) sum += Widen(Load(row + p));
+        for (int64_t p = blocked; p < s.plane; ++p) sum[p - blocked] += row[p];
+      }
+    }
+    double mean[kMaxBlock];
+    for (int64_t k = 0; k < channels; ++k) mean[k] = Total(sums[k]) / count, sums[k] = Doubles{};
+    for (int64_t n = 0; n < s.batch; ++n) {
+      for (int64_t k = 0; k < channels; ++k) {
+        const float* row = x + b.base(n, b.begin + k);
+        Doubles& squares = sums[k];
+        for (int64_t p = 0; p < blocked; p += kLanes) {
+          const Doubles d = Widen(Load(row + p)) - mean[k];
+          squares += d * d;
+        }
+        for (int64_t p = blocked; p < s.plane; ++p) squares[p - blocked] += (row[p] - mean[k]) * (row[p] - mean[k]);
+      }
+    }
+    for (int64_t k = 0; k < channels; ++k) {
+      stats.mean[b.begin + k] = static_cast<float>(mean[k]);
+      stats.variance[b.begin + k] = static_cast<float>(Total(sums[k]) / count);
+    }
+  }
+  for (int64_t k = 0; k < channels; ++k) {
+    const int64_t c = b.begin + k;
+    // From the float statistics, batch or running alike.
+    const double inv_std = 1.0 / std::sqrt(static_cast<double>(stats.variance[c]) + eps);
+    stats.inv_std[c] = static_cast<float>(inv_std);
+    // y = x * scale + shift, as LibTorch's batch norm computes it.
+    scale[k] = static_cast<float>(inv_std) * (weight != nullptr ? weight[c] : 1.0f);
+    shift[k] = (bias != nullptr ? bias[c] : 0.0f) - stats.mean[c] * scale[k];
+  }
+  for (int64_t n = 0; n < s.batch; ++n) {
+    for (int64_t k = 0; k < channels; ++k) {
+      const int64_t base = b.base(n, b.begin + k);
+      for (int64_t p = 0; p < s.plane; ++p) {
+        float v = x[base + p] * scale[k] + shift[k];
+        if (residual != nullptr) v += residual[base + p];
+        // `v < 0`, not `v > 0`: a NaN passes through, as LibTorch's relu lets it (divergence shows).
+        y[base + p] = kRelu && v < 0 ? 0.0f : v;
+      }
+    }
+  }
+}
+
+template <bool kRelu>
+ORCHARD_LANES void BackwardBlock(const float* __restrict grad_y, const float* __restrict y, const float* __restrict x,
+                                 const ChannelBlock& b, bool batch_statistics, const float* weight,
+                                 const ChannelStatistics& stats, float* __restrict grad_x,
+                                 float* __restrict grad_residual, float* grad_weight, float* grad_bias) {
+  const BatchNormShape& s = b.s;
+  const int64_t blocked = b.blocked(), channels = b.end - b.begin;
+  // Per channel: the sums of the gradient and of the gradient times the centred input.
+  Doubles sums[kMaxBlock] = {}, centered_sums[kMaxBlock] = {};
+  for (int64_t n = 0; n < s.batch; ++n) {
+    for (int64_t k = 0; k < channels; ++k) {
+      const int64_t base = b.base(n, b.begin + k);
+      const float mean = stats.mean[b.begin + k];
+      Doubles &sum = sums[k], &centered = centered_sums[k];
+      for (int64_t p = 0; p < blocked; p += kLanes) {
+        // The product in float, its sum in double: each term is within an ulp, and the sum keeps them.
+        const Floats g = Reaching<kRelu>(Load(grad_y + base + p), kRelu ? Load(y + base + p) : Floats{});
+        sum += Widen(g);
+        centered += Widen(g * (Load(x + base + p) - mean));
+      }
+      for (int64_t p = blocked; p < s.plane; ++p) {
+        const float g = kRelu && y[base + p] <= 0 ? 0.0f : grad_y[base + p];
+        sum[p - blocked] += g;
+        centered[p - blocked] += g * (x[base + p] - mean);
+      }
+    }
+  }
+  const double count = static_cast<double>(s.batch * s.plane);
+  float scale[kMaxBlock], mean_grad[kMaxBlock], centered_grad[kMaxBlock];
+  for (int64_t k = 0; k < channels; ++k) {
+    const int64_t c = b.begin + k;
+    const float inv_std = stats.inv_std[c];
+    const double sum = Total(sums[k]), sum_centered = Total(centered_sums[k]);
+    if (grad_weight != nullptr) grad_weight[c] = static_cast<float>(sum_centered * inv_std);
+    if (grad_bias != nullptr) grad_bias[c] = static_cast<float>(sum);
+    scale[k] = inv_std * (weight != nullptr ? weight[c] : 1.0f);
+    // With batch statistics the mean and variance depend on every value too: their share is taken off.
+    mean_grad[k] = batch_statistics ? static_cast<float>(sum / count) : 0.0f;
+    centered_grad[k] =
+        batch_statistics ? static_cast<float>(sum_centered / count * static_cast<double>(inv_std) * inv_std) : 0.0f;
+  }
+  for (int64_t n = 0; n < s.batch; ++n) {
+    for (int64_t k = 0; k < channels; ++k) {
+      const int64_t base = b.base(n, b.begin + k);
+      const float mean = stats.mean[b.begin + k];
+      for (int64_t p = 0; p < s.plane; ++p) {
+        const int64_t i = base + p;
+        const float g = kRelu && y[i] <= 0 ? 0.0f : grad_y[i];
+        if (grad_residual != nullptr) grad_residual[i] = g;
+        if (grad_x != nullptr) grad_x[i] = ((g - mean_grad[k]) - (x[i] - mean) * centered_grad[k]) * scale[k];
+      }
+    }
+  }
+}
+
+ORCHARD_CPU_CLONES void Forward(const float* x, const ChannelBlock& b, bool batch_statistics, float eps,
+                                const float* weight, const float* bias, const float* residual, bool relu,
+                                const ChannelStatistics& stats, float* y) {
+  if (relu) {
+    ForwardBlock<true>(x, b, batch_statistics, eps, weight, bias, residual, stats, y);
+  } else {
+    ForwardBlock<false>(x, b, batch_statistics, eps, weight, bias, residual, stats, y);
+  }
+}
+
+ORCHARD_CPU_CLONES void Backward(const float* grad_y, const float* y, const float* x, const ChannelBlock& b,
+                                 bool batch_statistics, const float* weight, const ChannelStatistics& stats,
+                                 float* grad_x, float* grad_residual, float* grad_weight, float* grad_bias) {
+  if (y != nullptr) {
+    BackwardBlock<true>(grad_y, y, x, b, batch_statistics, weight, stats, grad_x, grad_residual, grad_weight, grad_bias);
+  } else {
+    BackwardBlock<false>(grad_y, y, x, b, batch_statistics, weight, stats, grad_x, grad_residual, grad_weight, grad_bias);
+  }
+}
+
+// Runs fn(block) for every block of channels on the CPU threads.
+template <typename Fn>
+void ForEachBlock(const BatchNormShape& s, Fn fn) {
+  const int64_t per_block = BlockChannels(s);
+  const int64_t blocks = (s.channels + per_block - 1) / per_block;
+  detail::ParallelFor(blocks, s.batch * s.channels * s.plane, [&](int64_t i) {
+    fn(ChannelBlock{s, i * per_block, std::min(s.channels, (i + 1) * per_block)});
+  });
+}
+
+}  // namespace
+
+void BatchNormForwardCpu(const float* x, BatchNormShape shape, bool batch_statistics, float eps, const float* weight,
+                         const float* bias, const float* residual, bool relu, ChannelStatistics stats, float* y) {
+  ForEachBlock(shape, [&](const ChannelBlock& b) {
+    Forward(x, b, batch_statistics, eps, weight, bias, residual, relu, stats, y);
+  });
+}
+
+void BatchNormBackwardCpu(const float* grad_y, const float* y, const float* x, BatchNormShape shape, bool batch_statistics,
+                          const float* weight, ChannelStatistics stats, float* grad_x, float* grad_residual,
+                          float* grad_weight, float* grad_bias) {
+  ForEachBlock(shape, [&](const ChannelBlock& b) {
+    Backward(grad_y, y, x, b, batch_statistics, weight, stats, grad_x, grad_residual, grad_weight, grad_bias);
+  });
+}
+
+}  // namespace orchard::kernels
