@@ -297,7 +297,9 @@ class MemberLinear final : public torch::autograd::Function<MemberLinear> {
       x = x.to(lower), weight = weight.to(lower), bias = bias.to(lower);
     }
     ctx->save_for_backward({x, weight});
-    return torch::baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2));
+    // The bias added in place after the product: baddbmm's fused form took about 8% longer in a fused
+    // mlp's forward pass on the CPU.
+    return torch::bmm(x, weight.transpose(1, 2)).add_(bias.unsqueeze(1));
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
