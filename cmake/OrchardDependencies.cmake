@@ -96,6 +96,18 @@ endif()
 unset(CMAKE_CUDA_ARCHITECTURES)
 unset(CMAKE_CUDA_ARCHITECTURES CACHE)
 find_package(Torch REQUIRED)
+# LibTorch without its CUDA half (libtorch_cuda.so, and cuBLAS, cuDNN and the rest behind it), which
+# the trainer loads only when a run may use a GPU (LoadLibTorchCuda, worker/train/trainer.cc):
+# linked, its loading took about 0.1 s of every trainer's start, the warm trainer's too. Programs that
+# call LibTorch's CUDA side themselves (tests, benchmarks) link TORCH_LIBRARIES, the whole of it.
+add_library(orchard_torch_cpu INTERFACE)
+target_link_libraries(orchard_torch_cpu INTERFACE torch_cpu_library ${CMAKE_DL_LIBS})
+if(TARGET c10_cuda)
+  target_link_libraries(orchard_torch_cpu INTERFACE c10_cuda)  # small: c10's CUDA streams and devices
+endif()
+target_include_directories(orchard_torch_cpu INTERFACE ${TORCH_INCLUDE_DIRS})
+separate_arguments(torch_cxx_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+target_compile_options(orchard_torch_cpu INTERFACE ${torch_cxx_flags})
 find_package(yaml-cpp REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(CLI11 REQUIRED)

@@ -1,6 +1,7 @@
 #include "worker/train/trainer.h"
 
 #include <ATen/autocast_mode.h>
+#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -77,8 +78,8 @@ class Run {
       at::set_num_threads(static_cast<int>(t.threads));
       kernels::SetCpuThreads(static_cast<int>(t.threads));
     }
+    RETURN_IF_ERROR(ResolveDeviceOfRun());  // first: it may load LibTorch's CUDA library
     torch::manual_seed(static_cast<uint64_t>(t.seed));
-    RETURN_IF_ERROR(ResolveDeviceOfRun());
 
     int64_t context = r_.model.type == "transformer" ? r_.model.transformer.context : 0;
     if (r_.data.type == "text" && r_.data.context == 0 && context == 0) {
@@ -462,10 +463,38 @@ TensorDataset ToTensors(const Samples& s, const SplitDataset& data) {
   return out;
 }
 
+Status LoadLibTorchCuda() {
+  static const Status loaded = []() -> Status {
+    // Where libtorch_cpu.so was loaded from; its CUDA half lies beside it.
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&at::globalContext), &info) == 0 || info.dli_fname == nullptr) {
+      return Internal("cannot tell where LibTorch was loaded from, to load its CUDA library beside it");
+    }
+    const std::string path = (std::filesystem::path(info.dli_fname).parent_path() / "libtorch_cuda.so").string();
+    if (!std::filesystem::exists(path)) {
+      return Unavailable("this LibTorch has no CUDA library (no " + path + "): it is a CPU-only build; install a CUDA "
+                         "build of torch to train on a GPU");
+    }
+    if (dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+      return Unavailable(std::string("cannot load LibTorch's CUDA library: ") + dlerror());
+    }
+    if (!at::globalContext().hasCUDART()) {
+      return Internal("LibTorch's CUDA library was loaded after LibTorch had settled that it has no CUDA (" + path +
+                      "); something asked about CUDA before ResolveDevice, a bug in orchard-train");
+    }
+    return OkStatus();
+  }();
+  return loaded;
+}
+
 StatusOr<torch::Device> ResolveDevice(const TrainSpec& train, int cuda_device, std::ostream* progress) {
   const std::string& d = train.device;
-  const bool have_cuda = torch::cuda::is_available();
   torch::Device device(torch::kCPU);
+  // auto asks the CUDA runtime whether a GPU is visible, which LibTorch's CUDA library is not needed
+  // for: a CPU machine never loads it.
+  const bool may_use_gpu = d != "cpu" && (d != "auto" || kernels::CudaKernelsAvailable());
+  if (may_use_gpu) RETURN_IF_ERROR(LoadLibTorchCuda());
+  const bool have_cuda = may_use_gpu && torch::cuda::is_available();
   if (d == "auto") {
     if (have_cuda) device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_device));
   } else if (d != "cpu") {

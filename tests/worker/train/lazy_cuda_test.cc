@@ -1,0 +1,86 @@
+// orchard-train does not link LibTorch's CUDA library (cmake/OrchardDependencies.cmake): a run that
+// may use a GPU loads it before anything asks LibTorch about CUDA. This binary links the trainer as
+// orchard-train does, and each case runs in a fresh process (a death test), since LibTorch settles
+// whether it has CUDA once per process.
+#include <ATen/Context.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "core/recipe.h"
+#include "kernels/kernels.h"
+#include "tests/util/test_util.h"
+#include "worker/train/trainer.h"
+
+namespace orchard::train {
+namespace {
+
+using orchard::testing::TempDir;
+
+// LibTorch's CUDA library, beside libtorch_cpu.so; empty for a CPU-only build of torch.
+std::string LibTorchCudaPath() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&at::globalContext), &info) == 0 || info.dli_fname == nullptr) return "";
+  const std::filesystem::path path = std::filesystem::path(info.dli_fname).parent_path() / "libtorch_cuda.so";
+  return std::filesystem::exists(path) ? path.string() : "";
+}
+
+bool LibTorchCudaLoaded(const std::string& path) { return dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD) != nullptr; }
+
+StatusOr<TrainResult> TrainOn(const std::string& device, const TempDir& dir) {
+  auto recipe = ParseRecipe("model: {type: mlp}\ndata: {type: synthetic, samples: 100}\ntrain: {steps: 2, device: " +
+                                device + "}\n",
+                            dir / "r.yaml", {});
+  if (!recipe.ok()) return recipe.status();
+  TrainOptions options;
+  options.output_dir = dir / "out";
+  return Train(*recipe, options);
+}
+
+class LazyCudaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process for each case's run
+    path_ = LibTorchCudaPath();
+    if (path_.empty()) GTEST_SKIP() << "this LibTorch is a CPU-only build: it has no CUDA library to load";
+    ASSERT_FALSE(LibTorchCudaLoaded(path_)) << "this test must not link LibTorch's CUDA library (TORCH_LIBRARIES)";
+  }
+  std::string path_;
+};
+
+TEST_F(LazyCudaTest, ACpuRunLeavesLibTorchsCudaLibraryUnloaded) {
+  EXPECT_EXIT(
+      {
+        TempDir dir;
+        auto result = TrainOn("cpu", dir);
+        if (!result.ok()) std::cerr << result.status().message() << "\n";
+        std::exit(result.ok() && !LibTorchCudaLoaded(path_) ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST_F(LazyCudaTest, ACudaRunLoadsItBeforeLibTorchSettlesWhetherItHasCuda) {
+  EXPECT_EXIT(
+      {
+        TempDir dir;
+        auto result = TrainOn("cuda", dir);
+        // Trained, or refused for want of a GPU, and never the too-late load's Internal error.
+        const bool answered = result.ok() || (result.status().code() == StatusCode::kUnavailable &&
+                                              result.status().message().find("no CUDA GPU is visible") != std::string::npos);
+        if (!answered) std::cerr << result.status().message() << "\n";
+        // LibTorch took the library in: its CUDA runtime hooks and its CUDA kernels.
+        const bool registered = LibTorchCudaLoaded(path_) && at::globalContext().hasCUDART() &&
+                                c10::Dispatcher::singleton().findSchemaOrThrow("aten::add", "Tensor")
+                                    .hasKernelForDispatchKey(c10::DispatchKey::CUDA);
+        std::exit(answered && registered ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+}  // namespace orchard::train
