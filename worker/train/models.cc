@@ -281,14 +281,15 @@ class MemberDropout {
   bool any_ = false;
 };
 
-// [K, B, in] through each member's own linear layer ([K, out, in] weights, [K, out] biases). Its own
-// backward gives the weight's gradient in the weight's layout (grad^T x, as LibTorch's linear does for
-// a lone trial); baddbmm's would come transposed and be added into the gradient strided, which cost
-// about 5% of a fused mlp's step on the CPU.
+// [K, B, in] through each member's own linear layer ([K, out, in] weights, [K, out] biases), and its
+// ReLU where `relu` (one autograd node for both: the separate ReLU's node, pass and allocation were
+// about a tenth of a fused mlp's step on the CPU). Its own backward gives the weight's gradient in the
+// weight's layout (grad^T x, as LibTorch's linear does for a lone trial); baddbmm's would come
+// transposed and be added into the gradient strided, which cost about 5% of a fused mlp's step.
 class MemberLinear final : public torch::autograd::Function<MemberLinear> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor weight,
-                               torch::Tensor bias) {
+                               torch::Tensor bias, bool relu) {
     // Under autocast (bf16 on a GPU) the product runs in the lower precision, as baddbmm's own would;
     // the backward then needs the inputs as the product saw them.
     const at::DeviceType device = x.device().type();
@@ -296,18 +297,21 @@ class MemberLinear final : public torch::autograd::Function<MemberLinear> {
       const at::ScalarType lower = at::autocast::get_autocast_dtype(device);
       x = x.to(lower), weight = weight.to(lower), bias = bias.to(lower);
     }
-    ctx->save_for_backward({x, weight});
     // The bias added in place after the product: baddbmm's fused form took about 8% longer in a fused
     // mlp's forward pass on the CPU.
-    return torch::bmm(x, weight.transpose(1, 2)).add_(bias.unsqueeze(1));
+    torch::Tensor y = torch::bmm(x, weight.transpose(1, 2)).add_(bias.unsqueeze(1));
+    if (relu) y.relu_();
+    ctx->save_for_backward({x, weight, relu ? y : torch::Tensor()});
+    return y;
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const torch::autograd::variable_list saved = ctx->get_saved_variables();
-    const torch::Tensor& grad = grads[0];
+    // Where ReLU cut the output, no gradient passes (y <= 0, as LibTorch's threshold_backward decides).
+    const torch::Tensor grad = saved[2].defined() ? torch::threshold_backward(grads[0], saved[2], 0) : grads[0];
     auto needed = [&](int input, auto gradient) { return ctx->needs_input_grad(input) ? gradient() : torch::Tensor(); };
     return {needed(0, [&] { return grad.bmm(saved[1]); }), needed(1, [&] { return grad.transpose(1, 2).bmm(saved[0]); }),
-            needed(2, [&] { return grad.sum(1); })};
+            needed(2, [&] { return grad.sum(1); }), torch::Tensor()};
   }
 };
 
@@ -321,9 +325,12 @@ class FusedMlp final : public FusedModel {
     torch::Tensor x = inputs.flatten(1);
     x = x.unsqueeze(0).expand({dropout_.members(), x.size(0), x.size(1)});
     for (size_t i = 0; i + 1 < layers_.size(); ++i) {
-      x = dropout_(Activate(activation_, MemberLinear::apply(x, layers_[i].first, layers_[i].second)), training_);
+      const auto& [weight, bias] = layers_[i];
+      x = activation_ == "relu" ? MemberLinear::apply(x, weight, bias, true)
+                                : Activate(activation_, MemberLinear::apply(x, weight, bias, false));
+      x = dropout_(x, training_);
     }
-    return MemberLinear::apply(x, layers_.back().first, layers_.back().second);
+    return MemberLinear::apply(x, layers_.back().first, layers_.back().second, false);
   }
   void SetTraining(bool training) override { training_ = training; }
   std::vector<torch::Tensor> Parameters() override {
@@ -429,7 +436,7 @@ class FusedCnn final : public FusedModel {
     // [B, K * width] pooled features, member k's the k-th block: [K, B, width] for the heads.
     x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
     x = x.view({x.size(0), members, -1}).transpose(0, 1);
-    return MemberLinear::apply(dropout_(x, training_), head_weight_, head_bias_);
+    return MemberLinear::apply(dropout_(x, training_), head_weight_, head_bias_, false);
   }
   void SetTraining(bool training) override { training_ = training; }
   std::vector<torch::Tensor> Parameters() override { return parameters_; }
