@@ -246,6 +246,9 @@ class RankTrial {
 MpiWorld::MpiWorld() {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  // This process trains trial after trial, and a GPU trial after a CPU one would find LibTorch
+  // settled without CUDA. A failure here is told by the first trial that needs the GPU.
+  if (comm::VisibleGpuCount() > 0) (void)train::LoadLibTorchCuda();
 }
 
 MpiWorld::~MpiWorld() {

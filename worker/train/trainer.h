@@ -85,4 +85,13 @@ void ApplyGpuMemoryShare(double fraction);
 
 StatusOr<TrainResult> Train(const Recipe& recipe, const TrainOptions& options);
 
+// Loads LibTorch's CUDA library (libtorch_cuda.so, beside libtorch_cpu.so), which orchard-train does
+// not link (cmake/OrchardDependencies.cmake); loading it registers LibTorch's CUDA side as linking
+// would. LibTorch settles whether it has CUDA at its first question about it, for the life of the
+// process, so this must come first: a run calls it from ResolveDevice, and a process that trains
+// trial after trial calls it at its start where a GPU is visible. Internal when it came too late;
+// Unavailable when this LibTorch has no CUDA library or it does not load. Once per process: later
+// calls return the first result.
+Status LoadLibTorchCuda();
+
 }  // namespace orchard::train

@@ -48,13 +48,6 @@ torch::Tensor Loss(const std::string& task, const torch::Tensor& out, const torc
 // else of LibTorch's that asks about CUDA (torch::manual_seed does).
 StatusOr<torch::Device> ResolveDevice(const TrainSpec& train, int cuda_device, std::ostream* progress);
 
-// Loads LibTorch's CUDA library (libtorch_cuda.so, beside libtorch_cpu.so), which orchard-train does
-// not link (cmake/OrchardDependencies.cmake); loading it registers LibTorch's CUDA side as linking
-// would. LibTorch settles whether it has CUDA at its first question about it, for the life of the
-// process, so this must come first: Internal when it came too late. Unavailable when this LibTorch
-// has no CUDA library or it does not load. Once per process; later calls return the first result.
-Status LoadLibTorchCuda();
-
 // SHA-256 of the model's parameters and buffers with their names (TrainResult::parameter_digest).
 std::string ParameterDigest(Model& model);
 
