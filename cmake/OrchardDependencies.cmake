@@ -102,9 +102,6 @@ find_package(Torch REQUIRED)
 # call LibTorch's CUDA side themselves (tests, benchmarks) link TORCH_LIBRARIES, the whole of it.
 add_library(orchard_torch_cpu INTERFACE)
 target_link_libraries(orchard_torch_cpu INTERFACE torch_cpu_library ${CMAKE_DL_LIBS})
-if(TARGET c10_cuda)
-  target_link_libraries(orchard_torch_cpu INTERFACE c10_cuda)  # small: c10's CUDA streams and devices
-endif()
 target_include_directories(orchard_torch_cpu INTERFACE ${TORCH_INCLUDE_DIRS})
 separate_arguments(torch_cxx_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
 target_compile_options(orchard_torch_cpu INTERFACE ${torch_cxx_flags})

@@ -60,7 +60,8 @@ WorkerAgent::Impl::Impl(AgentOptions options, std::unique_ptr<CoordinatorLink> l
     else Say("GPU memory and utilisation are not measured: " + sampler.status().message());
   }
   launcher_ = options_.make_launcher ? options_.make_launcher([this] { Wake(); })
-                                     : MakeTrainerLauncher(options_.trainer_binary, options_.warm_start, [this] { Wake(); });
+                                     : MakeTrainerLauncher(options_.trainer_binary, options_.warm_start,
+                                                                         slots_.kind == "gpu", [this] { Wake(); });
 }
 
 Status WorkerAgent::Impl::Run(const std::atomic<bool>& stop) {

@@ -247,8 +247,9 @@ MpiWorld::MpiWorld() {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   // This process trains trial after trial, and a GPU trial after a CPU one would find LibTorch
-  // settled without CUDA. A failure here is told by the first trial that needs the GPU.
-  if (comm::VisibleGpuCount() > 0) (void)train::LoadLibTorchCuda();
+  // settled without CUDA: it loads LibTorch's CUDA library first, GPU or not (about 0.1 s, once). A
+  // failure is told by the first trial that needs the GPU.
+  (void)train::LoadLibTorchCuda();
 }
 
 MpiWorld::~MpiWorld() {

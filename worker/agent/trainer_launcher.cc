@@ -110,8 +110,8 @@ class ColdLauncher final : public TrainerLauncher {
 // One `orchard-train --zygote` child; a reader thread turns its replies into launches and exits.
 class WarmLauncher final : public TrainerLauncher {
  public:
-  WarmLauncher(std::string binary, std::function<void()> on_exit)
-      : binary_(std::move(binary)), on_exit_(std::move(on_exit)) {}
+  WarmLauncher(std::string binary, bool gpu, std::function<void()> on_exit)
+      : binary_(std::move(binary)), gpu_(gpu), on_exit_(std::move(on_exit)) {}
   ~WarmLauncher() override { StopZygote(); }
 
   void Prewarm() override {
@@ -158,7 +158,9 @@ class WarmLauncher final : public TrainerLauncher {
       prctl(PR_SET_PDEATHSIG, SIGKILL);  // and die with the worker (its trials die with it in turn)
       dup2(in_pipe[0], STDIN_FILENO);
       dup2(out_pipe[1], STDOUT_FILENO);
-      execl(binary_.c_str(), binary_.c_str(), "--zygote", static_cast<char*>(nullptr));
+      // On GPU slots the warm trainer loads LibTorch's CUDA library once, before it forks any trial.
+      if (gpu_) execl(binary_.c_str(), binary_.c_str(), "--zygote", "--with-cuda", static_cast<char*>(nullptr));
+      else execl(binary_.c_str(), binary_.c_str(), "--zygote", static_cast<char*>(nullptr));
       _exit(127);
     }
     close(in_pipe[0]);
@@ -219,6 +221,7 @@ class WarmLauncher final : public TrainerLauncher {
   }
 
   std::string binary_;
+  bool gpu_;
   std::function<void()> on_exit_;
   std::mutex mu_;
   std::condition_variable replied_;
@@ -235,8 +238,8 @@ class WarmLauncher final : public TrainerLauncher {
 // must be started together as one MPI world.
 class WarmWithGangs final : public TrainerLauncher {
  public:
-  WarmWithGangs(const std::string& binary, std::function<void()> on_exit)
-      : warm_(binary, on_exit), gangs_(binary, on_exit) {}
+  WarmWithGangs(const std::string& binary, bool gpu, std::function<void()> on_exit)
+      : warm_(binary, gpu, on_exit), gangs_(binary, on_exit) {}
   void Prewarm() override { warm_.Prewarm(); }
   StatusOr<int> Launch(const LaunchRequest& request) override {
     return request.ranks > 1 ? gangs_.Launch(request) : warm_.Launch(request);
@@ -255,9 +258,9 @@ class WarmWithGangs final : public TrainerLauncher {
 
 }  // namespace
 
-std::unique_ptr<TrainerLauncher> MakeTrainerLauncher(const std::string& trainer_binary, bool warm,
+std::unique_ptr<TrainerLauncher> MakeTrainerLauncher(const std::string& trainer_binary, bool warm, bool gpu,
                                                      std::function<void()> on_exit) {
-  if (warm) return std::make_unique<WarmWithGangs>(trainer_binary, std::move(on_exit));
+  if (warm) return std::make_unique<WarmWithGangs>(trainer_binary, gpu, std::move(on_exit));
   return std::make_unique<ColdLauncher>(trainer_binary, std::move(on_exit));
 }
 

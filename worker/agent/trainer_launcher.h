@@ -1,6 +1,7 @@
 // Starts orchard-train processes for attempts and reports how they end.
 //
-//   auto launcher = MakeTrainerLauncher("build/bin/orchard-train", /*warm=*/true, [&] { wake.notify_one(); });
+//   auto launcher = MakeTrainerLauncher("build/bin/orchard-train", /*warm=*/true, /*gpu=*/false,
+//                                       [&] { wake.notify_one(); });
 //   ASSIGN_OR_RETURN(int pid, launcher->Launch({{"recipe.yaml", "--out", dir}, dir + "/attempt-1.log", {}}));
 //   for (const TrainerExit& exit : launcher->TakeExits()) ...
 //
@@ -55,8 +56,10 @@ class TrainerLauncher {
   virtual int64_t HeldSlots() const { return 0; }
 };
 
-// `on_exit` is called (from any thread) whenever a trainer ends, to wake the caller.
-std::unique_ptr<TrainerLauncher> MakeTrainerLauncher(const std::string& trainer_binary, bool warm,
+// `on_exit` is called (from any thread) whenever a trainer ends, to wake the caller. `gpu`: the
+// worker's slots are GPUs, so the warm trainer loads LibTorch's CUDA library before it forks trials
+// (`orchard-train --zygote --with-cuda`); elsewhere only a trial that may use a GPU loads it.
+std::unique_ptr<TrainerLauncher> MakeTrainerLauncher(const std::string& trainer_binary, bool warm, bool gpu,
                                                      std::function<void()> on_exit);
 
 }  // namespace orchard::worker

@@ -21,18 +21,23 @@ class CpuBatchNorm final : public torch::autograd::Function<CpuBatchNorm> {
                                bool relu) {
     const torch::Tensor input = x.contiguous();
     const kernels::BatchNormShape shape = Shape(input);
+    for (const torch::Tensor* t : {&weight, &bias, &running_mean, &running_var}) {
+      TORCH_CHECK(t->numel() == shape.channels && t->is_contiguous() && t->scalar_type() == torch::kFloat32,
+                  "batch norm needs contiguous float parameters and statistics of ", shape.channels, " channels");
+    }
+    TORCH_CHECK(residual.numel() == 0 || residual.sizes() == input.sizes(), "the residual added after a batch norm "
+                "of ", input.sizes(), " has shape ", residual.sizes());
     const int64_t count = shape.batch * shape.plane;
     TORCH_CHECK(!training || count > 1, "batch norm needs more than 1 value per channel when training, got input ",
                 input.sizes());
     // Rows: mean, variance, inv_std.
     torch::Tensor statistics = torch::empty({3, shape.channels}, input.options());
     if (!training) statistics[0].copy_(running_mean.view(-1)), statistics[1].copy_(running_var.view(-1));
-    const torch::Tensor w = weight.contiguous(), b = bias.contiguous();
     const bool has_residual = residual.numel() != 0;  // BatchNorm passes an empty one for none
     const torch::Tensor r = residual.contiguous();
     torch::Tensor y = torch::empty_like(input);
     kernels::BatchNormForwardCpu(input.data_ptr<float>(), shape, training, static_cast<float>(kBatchNormEps),
-                                 w.data_ptr<float>(), b.data_ptr<float>(), has_residual ? r.data_ptr<float>() : nullptr,
+                                 weight.data_ptr<float>(), bias.data_ptr<float>(), has_residual ? r.data_ptr<float>() : nullptr,
                                  relu, Statistics(statistics), y.data_ptr<float>());
     if (training) {
       // As LibTorch's: the running variance takes the unbiased one.
@@ -46,7 +51,7 @@ class CpuBatchNorm final : public torch::autograd::Function<CpuBatchNorm> {
                                          (1 - kBatchNormMomentum) * variance[c]);
       }
     }
-    ctx->save_for_backward({input, w, statistics, relu ? y : torch::Tensor()});
+    ctx->save_for_backward({input, weight, statistics, relu ? y : torch::Tensor()});
     ctx->saved_data["training"] = training;
     ctx->saved_data["residual"] = has_residual;
     return y;
@@ -297,9 +302,11 @@ class MemberLinear final : public torch::autograd::Function<MemberLinear> {
       const at::ScalarType lower = at::autocast::get_autocast_dtype(device);
       x = x.to(lower), weight = weight.to(lower), bias = bias.to(lower);
     }
-    // The bias added in place after the product: baddbmm's fused form took about 8% longer in a fused
-    // mlp's forward pass on the CPU.
-    torch::Tensor y = torch::bmm(x, weight.transpose(1, 2)).add_(bias.unsqueeze(1));
+    // On the CPU the bias is added in place after the product: baddbmm's fused form took about 8%
+    // longer in a fused mlp's forward pass there. Elsewhere baddbmm's one kernel (and, in bf16, one
+    // rounding, as a lone model's linear layer has).
+    torch::Tensor y = x.is_cpu() ? torch::bmm(x, weight.transpose(1, 2)).add_(bias.unsqueeze(1))
+                                 : torch::baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2));
     if (relu) y.relu_();
     ctx->save_for_backward({x, weight, relu ? y : torch::Tensor()});
     return y;

@@ -5,9 +5,9 @@
 //
 // Exit codes (trainer.h): 0 completed, 1 failed, 2 bad input, 3 diverged, 4 preempted.
 //
-//   orchard-train --zygote
-// is the warm trainer the worker agent keeps: LibTorch loaded once, one forked child per trial
-// (zygote.h).
+//   orchard-train --zygote [--with-cuda]
+// is the warm trainer the worker agent keeps: LibTorch loaded once (with its CUDA library on GPU
+// slots), one forked child per trial (zygote.h).
 //
 //   orchard-train export --recipe registry/digits/v3/recipe.yaml --checkpoint registry/digits/v3/step-675 --out model.pt
 // writes a checkpoint's model as a TorchScript file (torchscript_export.h).
@@ -19,6 +19,7 @@
 #include "worker/comm/gpu_devices.h"
 #include "worker/comm/nccl_communicator.h"
 #include "worker/train/train_command.h"
+#include "worker/train/trainer.h"
 #include "worker/train/zygote.h"
 #ifdef ORCHARD_HAVE_MPI
 #include "worker/comm/mpi_communicator.h"
@@ -78,7 +79,13 @@ int RunStandalone(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 2 && std::string(argv[1]) == "--zygote") Leave(orchard::train::ServeZygote(RunStandalone));
+  if (argc >= 2 && std::string(argv[1]) == "--zygote") {
+    // On GPU slots: LibTorch's CUDA library loaded once here, for every trial forked after. Loading
+    // it starts no CUDA context, so the children may still use CUDA; a failure is told by the first
+    // trial that needs the GPU (each calls LoadLibTorchCuda again and gets the same answer).
+    if (argc == 3 && std::string(argv[2]) == "--with-cuda") (void)orchard::train::LoadLibTorchCuda();
+    Leave(orchard::train::ServeZygote(RunStandalone));
+  }
   if (argc >= 2 && std::string(argv[1]) == "export")
     Leave(orchard::train::RunExportCommand(std::vector<std::string>(argv + 2, argv + argc), {}));
   Leave(RunStandalone(std::vector<std::string>(argv + 1, argv + argc)));

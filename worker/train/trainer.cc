@@ -2,6 +2,7 @@
 
 #include <ATen/autocast_mode.h>
 #include <dlfcn.h>
+#include <limits.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -465,15 +466,17 @@ TensorDataset ToTensors(const Samples& s, const SplitDataset& data) {
 
 Status LoadLibTorchCuda() {
   static const Status loaded = []() -> Status {
-    // Where libtorch_cpu.so was loaded from; its CUDA half lies beside it.
-    Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&at::globalContext), &info) == 0 || info.dli_fname == nullptr) {
-      return Internal("cannot tell where LibTorch was loaded from, to load its CUDA library beside it");
-    }
-    const std::string path = (std::filesystem::path(info.dli_fname).parent_path() / "libtorch_cuda.so").string();
-    if (!std::filesystem::exists(path)) {
-      return Unavailable("this LibTorch has no CUDA library (no " + path + "): it is a CPU-only build; install a CUDA "
-                         "build of torch to train on a GPU");
+    // Beside libtorch_cpu.so, wherever that was loaded from; else by name, through orchard-train's
+    // own library path.
+    std::string path = "libtorch_cuda.so";
+    if (void* cpu = dlopen("libtorch_cpu.so", RTLD_LAZY | RTLD_NOLOAD)) {
+      char origin[PATH_MAX];
+      if (dlinfo(cpu, RTLD_DI_ORIGIN, origin) == 0) path = (std::filesystem::path(origin) / path).string();
+      dlclose(cpu);
+      if (path.front() == '/' && !std::filesystem::exists(path)) {
+        return Unavailable("this LibTorch has no CUDA library (no " + path + "): it is a CPU-only build; install a CUDA "
+                           "build of torch to train on a GPU");
+      }
     }
     if (dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
       return Unavailable(std::string("cannot load LibTorch's CUDA library: ") + dlerror());
@@ -492,9 +495,14 @@ StatusOr<torch::Device> ResolveDevice(const TrainSpec& train, int cuda_device, s
   torch::Device device(torch::kCPU);
   // auto asks the CUDA runtime whether a GPU is visible, which LibTorch's CUDA library is not needed
   // for: a CPU machine never loads it.
-  const bool may_use_gpu = d != "cpu" && (d != "auto" || kernels::CudaKernelsAvailable());
-  if (may_use_gpu) RETURN_IF_ERROR(LoadLibTorchCuda());
-  const bool have_cuda = may_use_gpu && torch::cuda::is_available();
+  bool have_cuda = false;
+  if (d != "cpu" && (d != "auto" || kernels::CudaKernelsAvailable())) {
+    const Status loaded = LoadLibTorchCuda();
+    // auto trains on the CPU where LibTorch cannot have CUDA, as it did when LibTorch said it had none.
+    if (!loaded.ok() && (d != "auto" || loaded.code() == StatusCode::kInternal)) return loaded;
+    if (!loaded.ok() && progress) *progress << "note: " << loaded.message() << "; training on the CPU\n";
+    have_cuda = loaded.ok() && torch::cuda::is_available();
+  }
   if (d == "auto") {
     if (have_cuda) device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_device));
   } else if (d != "cpu") {

@@ -28,7 +28,7 @@ TEST(TrainerLauncherTest, APrewarmedWarmLauncherStartsOneWarmTrainerBeforeAnyTri
   TempDir dir;
   const std::string starts = (dir.path() / "starts").string();
   {
-    auto launcher = MakeTrainerLauncher(StandIn(dir), /*warm=*/true, [] {});
+    auto launcher = MakeTrainerLauncher(StandIn(dir), /*warm=*/true, /*gpu=*/false, [] {});
     launcher->Prewarm();
     EXPECT_TRUE(WaitFor([&] { return ReadFile(starts) == "--zygote\n"; }, 10));
     launcher->Prewarm();  // already warm
@@ -39,7 +39,7 @@ TEST(TrainerLauncherTest, APrewarmedWarmLauncherStartsOneWarmTrainerBeforeAnyTri
 
 TEST(TrainerLauncherTest, AColdLauncherStartsNothingAhead) {
   TempDir dir;
-  auto launcher = MakeTrainerLauncher(StandIn(dir), /*warm=*/false, [] {});
+  auto launcher = MakeTrainerLauncher(StandIn(dir), /*warm=*/false, /*gpu=*/false, [] {});
   launcher->Prewarm();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "starts"));
