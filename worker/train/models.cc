@@ -288,7 +288,7 @@ class MemberDropout {
 
 // [K, B, in] through each member's own linear layer ([K, out, in] weights, [K, out] biases), and its
 // ReLU where `relu` (one autograd node for both: the separate ReLU's node, pass and allocation were
-// about a tenth of a fused mlp's step on the CPU). Its own backward gives the weight's gradient in the
+// about 3% of a fused mlp's step on the CPU). Its own backward gives the weight's gradient in the
 // weight's layout (grad^T x, as LibTorch's linear does for a lone trial); baddbmm's would come
 // transposed and be added into the gradient strided, which cost about 5% of a fused mlp's step.
 class MemberLinear final : public torch::autograd::Function<MemberLinear> {
