@@ -15,6 +15,7 @@
 #include "core/recipe.h"
 #include "kernels/kernels.h"
 #include "tests/util/test_util.h"
+#include "worker/train/fused_trainer.h"
 #include "worker/train/trainer.h"
 
 namespace orchard::train {
@@ -80,6 +81,31 @@ TEST_F(LazyCudaTest, ACudaRunLoadsItBeforeLibTorchSettlesWhetherItHasCuda) {
         std::exit(answered && registered ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+// A fused group of two on cuda: 0 when it trained, or was refused for want of a GPU, with LibTorch's
+// CUDA library loaded and taken in.
+int FusedGroupOnCuda(const std::string& cuda_library) {
+  TempDir dir;
+  std::vector<FusedMember> members;
+  for (const std::string lr : {"0.01", "0.02"}) {
+    auto recipe = ParseRecipe("model: {type: mlp}\ndata: {type: synthetic, samples: 100}\ntrain: {steps: 2, device: cuda}\n",
+                              dir / "r.yaml", {"optimizer.lr=" + lr});
+    if (!recipe.ok()) return 2;
+    FusedMember member{*recipe, {}};
+    member.options.output_dir = dir / lr;
+    members.push_back(member);
+  }
+  auto result = TrainFused(members);
+  const bool answered = result.ok() || (result.status().code() == StatusCode::kUnavailable &&
+                                        result.status().message().find("no CUDA GPU is visible") != std::string::npos);
+  if (!answered) std::cerr << result.status().message() << "\n";
+  return answered && LibTorchCudaLoaded(cuda_library) && at::globalContext().hasCUDART() ? 0 : 1;
+}
+
+// A fused group resolves its device before it seeds, as a lone run does.
+TEST_F(LazyCudaTest, AFusedGroupOnCudaLoadsItBeforeLibTorchSettles) {
+  EXPECT_EXIT(std::exit(FusedGroupOnCuda(path_)), ::testing::ExitedWithCode(0), "");
 }
 
 // The check behind the order above can fail: a question about CUDA before the load is told as
