@@ -24,7 +24,6 @@ ORCHARD_LANES Floats Load(const float* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-ORCHARD_LANES void Store(float* p, Floats v) { std::memcpy(p, &v, sizeof v); }
 ORCHARD_LANES Doubles Widen(Floats v) { return __builtin_convertvector(v, Doubles); }
 ORCHARD_LANES double Total(Doubles lanes) {
   double total = 0;

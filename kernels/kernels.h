@@ -1,7 +1,8 @@
 // Orchard's kernels: fused multi-tensor optimizers, the global gradient norm and clip, casts of
-// gradient buckets to 16-bit floats, and the CPU's softmax rows and batch norm. Every kernel but the last two exists
-// twice with the same semantics: a CUDA kernel for device buffers and a CPU twin (vectorized loops,
-// threads over chunks) for host buffers, which is also the reference in tests. No torch types: callers pass raw buffers.
+// gradient buckets to 16-bit floats, and the CPU's softmax rows and batch norm. Every kernel but the
+// last two exists twice with the same semantics: a CUDA kernel for device buffers and a CPU twin
+// (vectorized loops, threads over chunks) for host buffers, which is also the reference in tests.
+// No torch types: callers pass raw buffers.
 //
 //   std::vector<OptimizerTensor> tensors = {{param, grad, exp_avg, exp_avg_sq}, ...};
 //   auto adamw = MultiTensorOptimizer::Create(OptimizerKind::kAdamW, tensors, /*group_count=*/1, Device::kCpu);

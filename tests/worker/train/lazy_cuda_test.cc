@@ -5,6 +5,7 @@
 #include <ATen/Context.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <dlfcn.h>
+#include <limits.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -23,11 +24,15 @@ namespace {
 
 using orchard::testing::TempDir;
 
-// LibTorch's CUDA library, beside libtorch_cpu.so; empty for a CPU-only build of torch.
+// LibTorch's CUDA library, beside libtorch_cpu.so (found as LoadLibTorchCuda finds it); empty for a
+// CPU-only build of torch.
 std::string LibTorchCudaPath() {
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&at::globalContext), &info) == 0 || info.dli_fname == nullptr) return "";
-  const std::filesystem::path path = std::filesystem::path(info.dli_fname).parent_path() / "libtorch_cuda.so";
+  void* cpu = dlopen("libtorch_cpu.so", RTLD_LAZY | RTLD_NOLOAD);
+  char origin[PATH_MAX];
+  const bool found = cpu != nullptr && dlinfo(cpu, RTLD_DI_ORIGIN, origin) == 0;
+  if (cpu != nullptr) dlclose(cpu);
+  if (!found) return "";
+  const std::filesystem::path path = std::filesystem::path(origin) / "libtorch_cuda.so";
   return std::filesystem::exists(path) ? path.string() : "";
 }
 
