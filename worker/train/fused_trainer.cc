@@ -242,14 +242,14 @@ class FusedRun {
         Batch b = prefetcher_->Next();
         torch::Tensor inputs = b.inputs.to(device_, /*non_blocking=*/true);
         torch::Tensor targets = b.targets.to(device_, /*non_blocking=*/true);
-        torch::Tensor loss;
+        torch::Tensor outputs, loss;
         {
           AutocastScope autocast(bf16_);
-          loss = MemberLosses(data_.task, fused_->Forward(inputs), targets, /*sum=*/false) /
-                 static_cast<double>(t.grad_accumulation);
+          outputs = fused_->TrainingForward(inputs);
+          loss = MemberLosses(data_.task, outputs, targets, /*sum=*/false) / static_cast<double>(t.grad_accumulation);
         }
         // Member k's parameters reach only its own loss, so the sum's gradient is each member's own.
-        loss.sum().backward();
+        fused_->Backward(outputs, loss);
         losses += loss.detach();
       }
       std::vector<double> lrs(members_.size());

@@ -276,9 +276,17 @@ class MemberDropout {
     keep_ = torch::tensor(keep).to(device).view({-1, 1, 1});
   }
   int64_t members() const { return keep_.size(0); }
-  torch::Tensor operator()(const torch::Tensor& x, bool training) const {
-    if (!any_ || !training) return x;
-    return x * torch::bernoulli(keep_.expand_as(x)) / keep_;
+  torch::Tensor operator()(const torch::Tensor& x, bool training) const { return Apply(x, Draw(x, training)); }
+  // The units kept this pass (1, else 0), shaped as `x`; undefined where nothing is dropped.
+  torch::Tensor Draw(const torch::Tensor& x, bool training) const {
+    return any_ && training ? torch::bernoulli(keep_.expand_as(x)) : torch::Tensor();
+  }
+  torch::Tensor Apply(const torch::Tensor& x, const torch::Tensor& kept) const {
+    return kept.defined() ? x * kept / keep_ : x;
+  }
+  // The gradient through Apply, in the order autograd takes it.
+  torch::Tensor Backward(const torch::Tensor& grad, const torch::Tensor& kept) const {
+    return kept.defined() ? grad / keep_ * kept : grad;
   }
 
  private:
@@ -286,29 +294,43 @@ class MemberDropout {
   bool any_ = false;
 };
 
-// [K, B, in] through each member's own linear layer ([K, out, in] weights, [K, out] biases), and its
-// ReLU where `relu` (one autograd node for both: the separate ReLU's node, pass and allocation were
-// about 3% of a fused mlp's step on the CPU). Its own backward gives the weight's gradient in the
-// weight's layout (grad^T x, as LibTorch's linear does for a lone trial); baddbmm's would come
-// transposed and be added into the gradient strided, which cost about 5% of a fused mlp's step.
+// A member linear layer's operands as its product takes them: under autocast (bf16 on a GPU) in the
+// lower precision, as a lone model's linear layer takes them.
+struct LayerOperands {
+  torch::Tensor x, weight, bias;
+};
+LayerOperands Lowered(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  const at::DeviceType device = x.device().type();
+  if (!at::autocast::is_autocast_enabled(device)) return {x, weight, bias};
+  const at::ScalarType lower = at::autocast::get_autocast_dtype(device);
+  return {x.to(lower), weight.to(lower), bias.to(lower)};
+}
+
+// [K, B, in] through each member's own linear layer ([K, out, in] weights, [K, out] biases). On the CPU
+// the bias is added in place after the product: baddbmm's fused form took about 8% longer in a fused
+// mlp's forward pass there. Elsewhere baddbmm's one kernel (and, in bf16, one rounding, as a lone
+// model's linear layer has).
+torch::Tensor MemberAffine(const LayerOperands& in) {
+  return in.x.is_cpu() ? torch::bmm(in.x, in.weight.transpose(1, 2)).add_(in.bias.unsqueeze(1))
+                       : torch::baddbmm(in.bias.unsqueeze(1), in.x, in.weight.transpose(1, 2));
+}
+
+// A member linear layer's weight gradient, grad^T x, in the weight's layout as LibTorch's linear gives
+// a lone trial's (baddbmm's own backward would give it transposed, to be added into the gradient
+// strided: about 5% of a fused mlp's step).
+torch::Tensor MemberWeightGradient(const torch::Tensor& grad, const torch::Tensor& x) {
+  return grad.transpose(1, 2).bmm(x);
+}
+
+// A member linear layer (and its ReLU where `relu`) as one autograd node: the fused cnn's heads.
 class MemberLinear final : public torch::autograd::Function<MemberLinear> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor weight,
                                torch::Tensor bias, bool relu) {
-    // Under autocast (bf16 on a GPU) the product runs in the lower precision, as baddbmm's own would;
-    // the backward then needs the inputs as the product saw them.
-    const at::DeviceType device = x.device().type();
-    if (at::autocast::is_autocast_enabled(device)) {
-      const at::ScalarType lower = at::autocast::get_autocast_dtype(device);
-      x = x.to(lower), weight = weight.to(lower), bias = bias.to(lower);
-    }
-    // On the CPU the bias is added in place after the product: baddbmm's fused form took about 8%
-    // longer in a fused mlp's forward pass there. Elsewhere baddbmm's one kernel (and, in bf16, one
-    // rounding, as a lone model's linear layer has).
-    torch::Tensor y = x.is_cpu() ? torch::bmm(x, weight.transpose(1, 2)).add_(bias.unsqueeze(1))
-                                 : torch::baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2));
+    const LayerOperands in = Lowered(x, weight, bias);
+    torch::Tensor y = MemberAffine(in);
     if (relu) y.relu_();
-    ctx->save_for_backward({x, weight, relu ? y : torch::Tensor()});
+    ctx->save_for_backward({in.x, in.weight, relu ? y : torch::Tensor()});
     return y;
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -317,27 +339,65 @@ class MemberLinear final : public torch::autograd::Function<MemberLinear> {
     // Where ReLU cut the output, no gradient passes (y <= 0, as LibTorch's threshold_backward decides).
     const torch::Tensor grad = saved[2].defined() ? torch::threshold_backward(grads[0], saved[2], 0) : grads[0];
     auto needed = [&](int input, auto gradient) { return ctx->needs_input_grad(input) ? gradient() : torch::Tensor(); };
-    return {needed(0, [&] { return grad.bmm(saved[1]); }), needed(1, [&] { return grad.transpose(1, 2).bmm(saved[0]); }),
+    return {needed(0, [&] { return grad.bmm(saved[1]); }), needed(1, [&] { return MemberWeightGradient(grad, saved[0]); }),
             needed(2, [&] { return grad.sum(1); }), torch::Tensor()};
   }
 };
 
+// Adds `gradient` into `parameter`'s .grad (in its dtype), or makes it the .grad where there is none,
+// as autograd's accumulation does.
+void Accumulate(const torch::Tensor& parameter, const torch::Tensor& gradient) {
+  torch::Tensor& grad = parameter.mutable_grad();
+  if (grad.defined()) {
+    grad.add_(gradient);
+  } else {
+    grad = gradient.to(parameter.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
+  }
+}
+
 // The mlp of K members: each linear layer one batched matrix product over the members.
+//
+// Training takes its own backward pass: each layer's gradients are computed from what its forward
+// pass kept and added straight into the parameters' .grad, with the same operations autograd would
+// run (threshold_backward, the products, the bias sums) but no graph of the layers, no per-layer
+// nodes and no separate accumulation pass: about a fifth of a fused mlp's step on the CPU.
 class FusedMlp final : public FusedModel {
  public:
   // `layers`: [K, out, in] weights and [K, out] biases, inputs first.
   FusedMlp(std::vector<std::pair<torch::Tensor, torch::Tensor>> layers, std::string activation, MemberDropout dropout)
       : layers_(std::move(layers)), activation_(std::move(activation)), dropout_(std::move(dropout)) {}
-  torch::Tensor Forward(const torch::Tensor& inputs) override {
-    torch::Tensor x = inputs.flatten(1);
-    x = x.unsqueeze(0).expand({dropout_.members(), x.size(0), x.size(1)});
-    for (size_t i = 0; i + 1 < layers_.size(); ++i) {
+  torch::Tensor Forward(const torch::Tensor& inputs) override { return Run(inputs, nullptr); }
+  torch::Tensor TrainingForward(const torch::Tensor& inputs) override {
+    torch::NoGradGuard no_grad;
+    passes_.clear();
+    // The losses' gradient stops at the outputs; Backward takes it through the layers.
+    return Run(inputs, &passes_).requires_grad_(true);
+  }
+  void Backward(const torch::Tensor& outputs, const torch::Tensor& losses) override {
+    TORCH_CHECK(passes_.size() == layers_.size(), "FusedMlp::Backward without a TrainingForward before it");
+    losses.sum().backward();
+    torch::NoGradGuard no_grad;
+    torch::Tensor grad = outputs.grad();
+    for (size_t i = layers_.size(); i-- > 0;) {
+      const LayerPass& pass = passes_[i];
+      if (pass.activated.defined()) {
+        // A gradient takes its tensor's dtype, as autograd casts it (they differ only under autocast).
+        grad = dropout_.Backward(grad, pass.kept).to(pass.activated.scalar_type());
+        grad = activation_ == "relu"   ? torch::threshold_backward(grad, pass.activated, 0)
+               : activation_ == "tanh" ? torch::tanh_backward(grad, pass.activated)
+                                       : torch::gelu_backward(grad, pass.activated);
+      }
       const auto& [weight, bias] = layers_[i];
-      x = activation_ == "relu" ? MemberLinear::apply(x, weight, bias, true)
-                                : Activate(activation_, MemberLinear::apply(x, weight, bias, false));
-      x = dropout_(x, training_);
+      torch::Tensor& weight_grad = weight.mutable_grad();
+      if (weight_grad.defined() && weight_grad.scalar_type() == grad.scalar_type()) {
+        weight_grad.baddbmm_(grad.transpose(1, 2), pass.in.x);  // grad^T x, added in the product's own pass
+      } else {
+        Accumulate(weight, MemberWeightGradient(grad, pass.in.x));
+      }
+      Accumulate(bias, grad.sum(1));
+      if (i > 0) grad = grad.bmm(pass.in.weight).to(pass.input_type);
     }
-    return MemberLinear::apply(x, layers_.back().first, layers_.back().second, false);
+    passes_.clear();
   }
   void SetTraining(bool training) override { training_ = training; }
   std::vector<torch::Tensor> Parameters() override {
@@ -347,10 +407,44 @@ class FusedMlp final : public FusedModel {
   }
 
  private:
+  // What a layer's backward pass needs from its forward pass.
+  struct LayerPass {
+    LayerOperands in;         // the product's operands, as it took them
+    at::ScalarType input_type;  // the layer's input's own dtype (its gradient's)
+    torch::Tensor activated;  // a hidden layer's: ReLU's and tanh's output, GELU's input
+    torch::Tensor kept;       // the units dropout kept; undefined where it dropped none
+  };
+
+  // The members' outputs; what Backward needs kept in `passes` where given.
+  torch::Tensor Run(const torch::Tensor& inputs, std::vector<LayerPass>* passes) {
+    torch::Tensor x = inputs.flatten(1);
+    x = x.unsqueeze(0).expand({dropout_.members(), x.size(0), x.size(1)});
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const auto& [weight, bias] = layers_[i];
+      LayerPass pass{Lowered(x, weight, bias), x.scalar_type(), {}, {}};
+      torch::Tensor y = MemberAffine(pass.in);
+      if (i + 1 < layers_.size()) {
+        if (activation_ == "relu") {
+          pass.activated = y.relu_();
+        } else if (activation_ == "tanh") {
+          y = pass.activated = torch::tanh(y);
+        } else {
+          pass.activated = y, y = torch::gelu(y);
+        }
+        pass.kept = dropout_.Draw(y, training_);
+        y = dropout_.Apply(y, pass.kept);
+      }
+      if (passes != nullptr) passes->push_back(std::move(pass));
+      x = y;
+    }
+    return x;
+  }
+
   std::vector<std::pair<torch::Tensor, torch::Tensor>> layers_;
   std::string activation_;
   MemberDropout dropout_;
   bool training_ = true;
+  std::vector<LayerPass> passes_;  // the last TrainingForward's, until its Backward
 };
 
 // The members' tensors of one name stacked along a new first dimension.

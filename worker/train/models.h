@@ -44,6 +44,11 @@ class FusedModel {
   virtual ~FusedModel() = default;
   // [K, B, outputs]: every member's output for the same inputs.
   virtual torch::Tensor Forward(const torch::Tensor& inputs) = 0;
+  // A training pass in two halves: the members' outputs for `inputs`, and then, once the members'
+  // losses [K] are taken from those outputs, each member's gradient of its own loss added into its
+  // parameters' .grad. By default Forward and autograd; a model may take its backward pass itself.
+  virtual torch::Tensor TrainingForward(const torch::Tensor& inputs) { return Forward(inputs); }
+  virtual void Backward(const torch::Tensor& /*outputs*/, const torch::Tensor& losses) { losses.sum().backward(); }
   virtual void SetTraining(bool training) = 0;
   // The stacked parameters, [K, ...] each, for autograd; member k's parameter is entry k.
   virtual std::vector<torch::Tensor> Parameters() = 0;

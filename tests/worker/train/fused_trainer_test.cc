@@ -353,6 +353,26 @@ TEST(FusedTrainerTest, AGroupOfTorchsOptimizerIsRefusedBeforeAnythingTrains) {
   ExpectRefusedBeforeAnythingTrains(members, "optimizer.impl is torch; set optimizer.impl: fused");
 }
 
+// Members of `spec` (2 by default), fused; each member's model kept alive in `models`.
+std::unique_ptr<FusedModel> MustFuse(const std::vector<ModelSpec>& specs, const std::vector<int64_t>& sample_shape,
+                                     std::vector<std::unique_ptr<Model>>& models) {
+  std::vector<Model*> members;
+  for (const ModelSpec& spec : specs) {
+    StatusOr<std::unique_ptr<Model>> model = BuildModel(spec, sample_shape, 3);
+    if (!model.ok()) throw std::runtime_error(model.status().message());
+    models.push_back(std::move(model).value());
+    members.push_back(models.back().get());
+  }
+  auto fused = FuseModels(specs, members);
+  if (!fused.ok()) throw std::runtime_error(fused.status().message());
+  return std::move(fused).value();
+}
+
+// Each member's loss of a training pass: a stand-in that reaches every output.
+torch::Tensor SquaredOutputs(const torch::Tensor& outputs) {
+  return outputs.to(torch::kFloat32).square().flatten(1).sum(1);
+}
+
 // Under bf16 autocast (how a group trains on a GPU; LibTorch's CPU autocast takes the same path) the
 // fused layers' products and their backward run in bf16, and the float parameters get float
 // gradients.
@@ -364,32 +384,66 @@ TEST(FusedTrainerTest, AFusedModelLearnsUnderBf16Autocast) {
     spec.cnn.stages = 1;
     const std::vector<int64_t> shape = type == "mlp" ? std::vector<int64_t>{6} : std::vector<int64_t>{1, 8, 8};
     std::vector<std::unique_ptr<Model>> models;
-    std::vector<Model*> members;
-    for (int k = 0; k < 2; ++k) {
-      StatusOr<std::unique_ptr<Model>> model = BuildModel(spec, shape, 3);
-      ASSERT_TRUE(model.ok()) << model.status().message();
-      models.push_back(std::move(model).value());
-      members.push_back(models.back().get());
-    }
-    auto fused = FuseModels({spec, spec}, members);
-    ASSERT_TRUE(fused.ok()) << fused.status().message();
+    const std::unique_ptr<FusedModel> fused = MustFuse({spec, spec}, shape, models);
     std::vector<int64_t> batch_shape = {4};
     batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
-    torch::Tensor out;
+    torch::Tensor out, losses;
     {
       at::autocast::set_autocast_enabled(at::kCPU, true);
       at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
-      out = (*fused)->Forward(torch::randn(batch_shape));
+      out = fused->TrainingForward(torch::randn(batch_shape));
+      losses = SquaredOutputs(out);
       at::autocast::set_autocast_enabled(at::kCPU, false);
       at::autocast::clear_cache();
     }
     EXPECT_EQ(out.scalar_type(), at::kBFloat16);
-    out.to(torch::kFloat32).square().sum().backward();
-    for (const torch::Tensor& p : (*fused)->Parameters()) {
+    fused->Backward(out, losses);
+    for (const torch::Tensor& p : fused->Parameters()) {
       ASSERT_TRUE(p.grad().defined());
       EXPECT_EQ(p.grad().scalar_type(), torch::kFloat32);
       EXPECT_TRUE(p.grad().isfinite().all().item<bool>());
+      EXPECT_GT(p.grad().abs().sum().item<double>(), 0);
     }
+  }
+}
+
+// The fused mlp takes its own backward pass in training: its gradients are autograd's through its
+// Forward, for each activation, with members that drop out and one that does not, and they are
+// added to the gradients already there as autograd adds them.
+TEST(FusedTrainerTest, TheFusedMlpsOwnBackwardGivesAutogradsGradients) {
+  for (const std::string activation : {"relu", "gelu", "tanh"}) {
+    SCOPED_TRACE(activation);
+    std::vector<ModelSpec> specs(3);
+    for (size_t k = 0; k < specs.size(); ++k) {
+      specs[k].type = "mlp";
+      specs[k].mlp.hidden = {12, 10};
+      specs[k].mlp.activation = activation;
+      specs[k].mlp.dropout = k == 0 ? 0.0 : 0.25 * static_cast<double>(k);
+    }
+    std::vector<std::unique_ptr<Model>> models;
+    const std::unique_ptr<FusedModel> fused = MustFuse(specs, {7}, models);
+    fused->SetTraining(true);
+    const torch::Tensor inputs = torch::randn({9, 7});
+    const std::vector<torch::Tensor> params = fused->Parameters();
+    for (const torch::Tensor& p : params) p.mutable_grad() = torch::full_like(p, 0.5);
+
+    std::vector<torch::Tensor> reference;
+    torch::manual_seed(11);  // the same units dropped in both passes
+    {
+      const torch::Tensor losses = SquaredOutputs(fused->Forward(inputs));
+      losses.sum().backward();
+      for (const torch::Tensor& p : params) reference.push_back(p.grad().clone()), p.mutable_grad().fill_(0.5);
+    }
+    torch::manual_seed(11);
+    const torch::Tensor outputs = fused->TrainingForward(inputs);
+    const torch::Tensor losses = SquaredOutputs(outputs);
+    fused->Backward(outputs, losses);
+    for (size_t i = 0; i < params.size(); ++i) {
+      SCOPED_TRACE("parameter " + std::to_string(i));
+      EXPECT_TRUE(torch::allclose(params[i].grad(), reference[i], 1e-5, 1e-6))
+          << (params[i].grad() - reference[i]).abs().max().item<double>();
+    }
+    EXPECT_GT((reference.front() - 0.5).abs().sum().item<double>(), 0);  // the pass reached the first layer
   }
 }
 
