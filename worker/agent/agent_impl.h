@@ -51,6 +51,7 @@ class WorkerAgent::Impl {
     bool answers_decisions = false;     // its trainer waits at judged evaluations for decision.json
     bool fused = false;                 // a member of a fused group: other attempts share its trainer
     int64_t next_decision_step = 0;     // the step it waits at next (the latest answer's); 0: none
+    bool answered_go_on = false;        // its answer file says go on and wait nowhere: a repeat tells it nothing
     Clock::time_point next_relay{};     // when its metrics are relayed next, waiting or not
     std::vector<int> gpus;
     int64_t gpu_share_bytes = 0;        // a shared GPU's memory it may use; 0: whole GPUs
@@ -100,14 +101,16 @@ class WorkerAgent::Impl {
   // each one's new checkpoint; a STOP or PAUSE decision sends SIGTERM (the trainer checkpoints and
   // exits; the coordinator knows which it asked for). Records stay queued until the coordinator
   // acknowledges them (at least once; it stores each once): what the coordinator could not take
-  // stays in each attempt's `unsent`.
-  void RelayReports(const std::vector<Running*>& due);
+  // stays in each attempt's `unsent`. `trainers_run`: false for attempts whose trainer has exited,
+  // whose answer files no one reads any more.
+  void RelayReports(const std::vector<Running*>& due, bool trainers_run);
   void ReportNewCheckpoint(Running& running);
   // Moves the trainer's new metric records to `unsent`; true when one is at or past the step its
   // trainer waits at for the strategy's answer.
   bool TakeNewRecords(Running& running);
-  // Writes the strategy's answer to a trainer that waits at judged evaluations (decision.json).
-  void AnswerTrainer(const Running& running, v1::Decision decision, int64_t decided_step, int64_t next_decision_step);
+  // Writes the strategy's answer to a trainer that reads them (decision.json), unless it says only
+  // what the file already says: go on, and wait nowhere.
+  void AnswerTrainer(Running& running, v1::Decision decision, int64_t decided_step, int64_t next_decision_step);
   void Relay();
   // Moves exited trainers' attempts to finishing_, and fused members that ended while their group
   // trains on; true when any attempt ended.

@@ -223,6 +223,7 @@ void WorkerAgent::Impl::StartFused(const std::vector<v1::Attempt>& group) {
       const StrategyAnswer first{.attempt = attempt.number()};
       running.answers_decisions =
           WriteFileAtomically((running.dir / kStrategyAnswerFile).string(), StrategyAnswerJson(first)).ok();
+      running.answered_go_on = running.answers_decisions;
     }
     nlohmann::json member = {{"set", std::vector<std::string>(attempt.overrides().begin(), attempt.overrides().end())},
                              {"out", running.dir.string()},

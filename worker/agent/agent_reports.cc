@@ -59,7 +59,7 @@ bool WorkerAgent::Impl::TakeNewRecords(Running& running) {
   return awaited;
 }
 
-void WorkerAgent::Impl::RelayReports(const std::vector<Running*>& due) {
+void WorkerAgent::Impl::RelayReports(const std::vector<Running*>& due, bool trainers_run) {
   // Set first: a coordinator out of reach is tried again at the usual period, not at every turn.
   const auto next_relay =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
@@ -131,7 +131,7 @@ void WorkerAgent::Impl::RelayReports(const std::vector<Running*>& due) {
     // either way).
     if (running.answers_decisions && answer.decided_step >= 0) {
       running.next_decision_step = answer.next_decision_step;
-      AnswerTrainer(running, answer.decision, answer.decided_step, answer.next_decision_step);
+      if (trainers_run) AnswerTrainer(running, answer.decision, answer.decided_step, answer.next_decision_step);
     }
     if (reachable) ReportNewCheckpoint(running);
     if (answer.decision == v1::DECISION_STOP) StopAttempt(running.attempt.attempt_id(), "the search strategy stopped it");
@@ -150,16 +150,21 @@ void WorkerAgent::Impl::ReportNewCheckpoint(Running& running) {
   if (link_->ReportCheckpoint(request, Deadline(10)).ok()) running.reported_checkpoint = step;
 }
 
-void WorkerAgent::Impl::AnswerTrainer(const Running& running, v1::Decision decision, int64_t decided_step,
+void WorkerAgent::Impl::AnswerTrainer(Running& running, v1::Decision decision, int64_t decided_step,
                                       int64_t next_decision_step) {
   StrategyAnswer answer{.attempt = running.attempt.number(), .step = decided_step, .next_step = next_decision_step};
   if (decision != v1::DECISION_CONTINUE) {
     answer.decision = decision == v1::DECISION_PAUSE ? StrategyAnswer::Decision::kPause : StrategyAnswer::Decision::kStop;
     answer.next_step = 0;
   }
+  // A trainer that waits nowhere acts only on a stop or pause; the step a "go on" answers is news to
+  // no one (a fused member of a search that never stops trials would get a new file each evaluation).
+  const bool go_on = answer.decision == StrategyAnswer::Decision::kContinue && answer.next_step <= 0;
+  if (go_on && running.answered_go_on) return;
   // Unwritten (a full disk), the trainer waits out its deadline and goes on; a stop still reaches it
   // as SIGTERM.
   const Status written = WriteFileAtomically((running.dir / kStrategyAnswerFile).string(), StrategyAnswerJson(answer));
+  running.answered_go_on = go_on && written.ok();
   if (!written.ok()) Say("cannot answer attempt " + std::to_string(running.attempt.attempt_id()) + "'s trainer: " + written.message());
 }
 
@@ -169,7 +174,7 @@ void WorkerAgent::Impl::Relay() {
   std::vector<Running*> due;
   for (auto& [id, running] : running_)
     if (TakeNewRecords(running) || now >= running.next_relay) due.push_back(&running);
-  if (!due.empty()) RelayReports(due);
+  if (!due.empty()) RelayReports(due, /*trainers_run=*/true);
 }
 
 void WorkerAgent::Impl::EndRunning(std::map<int64_t, Running>::iterator it, int exit_code, int signal,
@@ -279,7 +284,7 @@ void WorkerAgent::Impl::FlushEnded() {
   // Each ended attempt's last records go before its exit report.
   std::vector<Running*> ended;
   for (auto& [id, running] : finishing_) ended.push_back(&running);
-  if (!ended.empty()) RelayReports(ended);
+  if (!ended.empty()) RelayReports(ended, /*trainers_run=*/false);
   for (auto it = finishing_.begin(); it != finishing_.end();) {
     if (!it->second.unsent.empty()) {
       ++it;  // its exit waits for its records; the others' need not

@@ -156,6 +156,54 @@ TEST_F(AgentTest, ATrainerThatWaitsAtRungsGetsEachAnswerInItsDecisionFile) {
   EXPECT_TRUE(Stop().ok());
 }
 
+// Once a trainer's answer file says go on and wait nowhere, the same answer to a later step is not
+// written again (it would tell the trainer nothing); a stop or pause still is. An attempt whose
+// trainer has exited gets no answer: no one reads it.
+TEST_F(AgentTest, AGoOnAnswerThatChangesNothingIsNotWrittenAgain) {
+  Start();
+  const std::string answers = AttemptDir() + "/decision.json";
+  const auto answer = [&] { return ParseStrategyAnswer(orchard::testing::ReadFile(answers)); };
+  const int pid = LaunchAttempt(21, /*next_decision_step=*/10);
+  coordinator_.SetJudgement(10, 0);
+  orchard::testing::WriteFile(AttemptDir() + "/metrics.jsonl", R"({"step": 10, "name": "val_loss", "value": 0.5})" "\n");
+  ASSERT_TRUE(WaitFor([&] { return answer().ok() && answer()->step == 10; }, 5));
+  EXPECT_EQ(answer().value(), (StrategyAnswer{.attempt = 2, .step = 10, .next_step = 0}));
+
+  coordinator_.SetJudgement(20, 0);
+  orchard::testing::WriteFile(AttemptDir() + "/metrics.jsonl", R"({"step": 10, "name": "val_loss", "value": 0.5})" "\n"
+                                                                R"({"step": 20, "name": "val_loss", "value": 0.4})" "\n");
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.metrics().size() >= 2; }, 5));
+  EXPECT_EQ(answer()->step, 10) << "the same go-on answer, not written again";
+
+  coordinator_.SetJudgement(30, 0);
+  coordinator_.SetDecision(v1::DECISION_STOP);
+  orchard::testing::WriteFile(AttemptDir() + "/metrics.jsonl", R"({"step": 10, "name": "val_loss", "value": 0.5})" "\n"
+                                                                R"({"step": 20, "name": "val_loss", "value": 0.4})" "\n"
+                                                                R"({"step": 30, "name": "val_loss", "value": 0.3})" "\n");
+  ASSERT_TRUE(WaitFor([&] { return answer().ok() && answer()->step == 30; }, 5));
+  EXPECT_EQ(answer()->decision, StrategyAnswer::Decision::kStop);
+
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == 1; }, 5));  // SIGTERM ended it
+  std::filesystem::remove(AttemptDir() + "/metrics.jsonl");
+
+  // A trainer that exits with records not yet relayed: they are, after its exit, and no answer is
+  // written to its file.
+  coordinator_.FailNext("ReportMetricsBatch", Unavailable("connection refused"), INT_MAX);
+  coordinator_.SetJudgement(10, 20);
+  coordinator_.SetDecision(v1::DECISION_CONTINUE);
+  const int ending = LaunchAttempt(22, /*next_decision_step=*/10);
+  const StrategyAnswer first = answer().value();
+  orchard::testing::WriteFile(AttemptDir() + "/metrics.jsonl", R"({"step": 10, "name": "val_loss", "value": 0.5})" "\n");
+  const size_t sent_before = coordinator_.metrics().size();
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.metrics().size() > sent_before; }, 5));  // tried, refused
+  launcher_->End(ending, train::kExitCompleted, 0);
+  coordinator_.FailNext("ReportMetricsBatch", OkStatus(), 0);
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == 2; }, 5));
+  EXPECT_EQ(coordinator_.taken_batches().back().reports(0).attempt_id(), 22);
+  EXPECT_EQ(answer().value(), first);
+  EXPECT_TRUE(Stop().ok());
+}
+
 TEST_F(AgentTest, MetricsTheCoordinatorCouldNotTakeAreSentAgain) {
   Start();
   LaunchAttempt(7);
