@@ -360,7 +360,8 @@ void Accumulate(const torch::Tensor& parameter, const torch::Tensor& gradient) {
 // Training takes its own backward pass: each layer's gradients are computed from what its forward
 // pass kept and added straight into the parameters' .grad, with the same operations autograd would
 // run (threshold_backward, the products, the bias sums) but no graph of the layers, no per-layer
-// nodes and no separate accumulation pass: about a fifth of a fused mlp's step on the CPU.
+// nodes and no separate accumulation pass: a 16-member quickstart step on one CPU thread took 0.51 ms
+// against autograd's 0.57.
 class FusedMlp final : public FusedModel {
  public:
   // `layers`: [K, out, in] weights and [K, out] biases, inputs first.
