@@ -322,25 +322,22 @@ torch::Tensor MemberWeightGradient(const torch::Tensor& grad, const torch::Tenso
   return grad.transpose(1, 2).bmm(x);
 }
 
-// A member linear layer (and its ReLU where `relu`) as one autograd node: the fused cnn's heads.
+// A member linear layer as one autograd node: the fused cnn's heads.
 class MemberLinear final : public torch::autograd::Function<MemberLinear> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor weight,
-                               torch::Tensor bias, bool relu) {
+                               torch::Tensor bias) {
     const LayerOperands in = Lowered(x, weight, bias);
-    torch::Tensor y = MemberAffine(in);
-    if (relu) y.relu_();
-    ctx->save_for_backward({in.x, in.weight, relu ? y : torch::Tensor()});
-    return y;
+    ctx->save_for_backward({in.x, in.weight});
+    return MemberAffine(in);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const torch::autograd::variable_list saved = ctx->get_saved_variables();
-    // Where ReLU cut the output, no gradient passes (y <= 0, as LibTorch's threshold_backward decides).
-    const torch::Tensor grad = saved[2].defined() ? torch::threshold_backward(grads[0], saved[2], 0) : grads[0];
+    const torch::Tensor& grad = grads[0];
     auto needed = [&](int input, auto gradient) { return ctx->needs_input_grad(input) ? gradient() : torch::Tensor(); };
     return {needed(0, [&] { return grad.bmm(saved[1]); }), needed(1, [&] { return MemberWeightGradient(grad, saved[0]); }),
-            needed(2, [&] { return grad.sum(1); }), torch::Tensor()};
+            needed(2, [&] { return grad.sum(1); })};
   }
 };
 
@@ -538,7 +535,7 @@ class FusedCnn final : public FusedModel {
     // [B, K * width] pooled features, member k's the k-th block: [K, B, width] for the heads.
     x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
     x = x.view({x.size(0), members, -1}).transpose(0, 1);
-    return MemberLinear::apply(dropout_(x, training_), head_weight_, head_bias_, false);
+    return MemberLinear::apply(dropout_(x, training_), head_weight_, head_bias_);
   }
   void SetTraining(bool training) override { training_ = training; }
   std::vector<torch::Tensor> Parameters() override { return parameters_; }
