@@ -83,13 +83,11 @@ Status WorkerAgent::Impl::Run(const std::atomic<bool>& stop) {
       Lease();
       next_lease = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
     }
-    // A trainer that waits at its rungs for decisions waits on this relay: look for its judged reports
-    // often (Relay sends other reports at the usual period). One that waits nowhere, a fused member of
-    // a search that never stops trials, say, is answered at the usual period.
-    const bool awaited = std::any_of(running_.begin(), running_.end(), [](const auto& r) {
-      return r.second.answers_decisions && r.second.next_decision_step > 0;
-    });
-    const double period = awaited ? std::min(options_.poll_seconds, kAnsweringPollSeconds) : options_.poll_seconds;
+    // A trainer that waits at its rungs for decisions waits on this relay, and a fused member hears
+    // a stop or pause only through its answer file: look for their reports often (Relay sends other
+    // reports at the usual period).
+    const bool answering = std::any_of(running_.begin(), running_.end(), [](const auto& r) { return r.second.answers_decisions; });
+    const double period = answering ? std::min(options_.poll_seconds, kAnsweringPollSeconds) : options_.poll_seconds;
     std::unique_lock<std::mutex> lock(wake_mu_);
     wake_.wait_for(lock, std::chrono::duration<double>(period), [&] { return woken_ || stop.load(); });
     woken = std::exchange(woken_, false);

@@ -104,7 +104,9 @@ class WorkerAgent::Impl {
   // stays in each attempt's `unsent`. `trainers_run`: false for attempts whose trainer has exited,
   // whose answer files no one reads any more.
   void RelayReports(const std::vector<Running*>& due, bool trainers_run);
-  void ReportNewCheckpoint(Running& running);
+  // Reports each attempt's newest complete checkpoint that the coordinator has not heard of, all at
+  // once.
+  void ReportNewCheckpoints(const std::vector<Running*>& attempts);
   // Moves the trainer's new metric records to `unsent`; true when one is at or past the step its
   // trainer waits at for the strategy's answer.
   bool TakeNewRecords(Running& running);

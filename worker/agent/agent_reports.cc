@@ -1,5 +1,7 @@
 // Relaying trainers' metrics and checkpoints to the coordinator, and reporting how attempts ended.
 #include <algorithm>
+#include <functional>
+#include <future>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
@@ -33,6 +35,18 @@ int64_t LatestCheckpointStep(const fs::path& root) {
     }
   }
   return latest;
+}
+
+// Makes the calls at once, each on a thread of its own, and returns their statuses in order. The
+// coordinator commits writes that arrive together in one durable commit, where writes one after
+// another wait for a commit each: a fused group's 16 members ending took 16 commits in a row.
+std::vector<Status> AllAtOnce(const std::vector<std::function<Status()>>& calls) {
+  if (calls.size() == 1) return {calls.front()()};
+  std::vector<std::future<Status>> pending;
+  for (const auto& call : calls) pending.push_back(std::async(std::launch::async, call));
+  std::vector<Status> statuses;
+  for (auto& call : pending) statuses.push_back(call.get());
+  return statuses;
 }
 
 // What the trainer recorded of its origins (this attempt's only: an earlier attempt's file may
@@ -133,21 +147,31 @@ void WorkerAgent::Impl::RelayReports(const std::vector<Running*>& due, bool trai
       running.next_decision_step = answer.next_decision_step;
       if (trainers_run) AnswerTrainer(running, answer.decision, answer.decided_step, answer.next_decision_step);
     }
-    if (reachable) ReportNewCheckpoint(running);
     if (answer.decision == v1::DECISION_STOP) StopAttempt(running.attempt.attempt_id(), "the search strategy stopped it");
     if (answer.decision == v1::DECISION_PAUSE) StopAttempt(running.attempt.attempt_id(), "the search strategy paused it");
   }
+  if (reachable) ReportNewCheckpoints(due);
 }
 
-void WorkerAgent::Impl::ReportNewCheckpoint(Running& running) {
-  const int64_t step = LatestCheckpointStep(running.dir / "checkpoints");
-  if (step <= running.reported_checkpoint) return;
-  v1::ReportCheckpointRequest request;
-  request.set_attempt_id(running.attempt.attempt_id());
-  request.set_token(running.attempt.token());
-  request.set_step(step);
-  request.set_path(running.attempt.output_dir() + "/checkpoints/step-" + std::to_string(step));
-  if (link_->ReportCheckpoint(request, Deadline(10)).ok()) running.reported_checkpoint = step;
+void WorkerAgent::Impl::ReportNewCheckpoints(const std::vector<Running*>& attempts) {
+  std::vector<std::pair<Running*, v1::ReportCheckpointRequest>> reports;
+  for (Running* running : attempts) {
+    const int64_t step = LatestCheckpointStep(running->dir / "checkpoints");
+    if (step <= running->reported_checkpoint) continue;
+    v1::ReportCheckpointRequest request;
+    request.set_attempt_id(running->attempt.attempt_id());
+    request.set_token(running->attempt.token());
+    request.set_step(step);
+    request.set_path(running->attempt.output_dir() + "/checkpoints/step-" + std::to_string(step));
+    reports.emplace_back(running, std::move(request));
+  }
+  const auto deadline = Deadline(10);
+  std::vector<std::function<Status()>> calls;
+  for (const auto& [running, request] : reports)
+    calls.push_back([this, &request = request, deadline] { return link_->ReportCheckpoint(request, deadline).status(); });
+  const std::vector<Status> statuses = AllAtOnce(calls);
+  for (size_t i = 0; i < reports.size(); ++i)
+    if (statuses[i].ok()) reports[i].first->reported_checkpoint = reports[i].second.step();
 }
 
 void WorkerAgent::Impl::AnswerTrainer(Running& running, v1::Decision decision, int64_t decided_step,
@@ -293,10 +317,13 @@ void WorkerAgent::Impl::FlushEnded() {
     unreported_exits_[it->first] = it->second.exit;
     it = finishing_.erase(it);
   }
-  for (auto it = unreported_exits_.begin(); it != unreported_exits_.end();) {
-    if (!IsSettled(link_->ReportAttemptExit(it->second, Deadline(5)))) return;
-    it = unreported_exits_.erase(it);
-  }
+  const auto deadline = Deadline(5);
+  std::vector<std::function<Status()>> calls;
+  for (const auto& [id, exit] : unreported_exits_)
+    calls.push_back([this, &exit = exit, deadline] { return link_->ReportAttemptExit(exit, deadline); });
+  const std::vector<Status> statuses = AllAtOnce(calls);
+  auto it = unreported_exits_.begin();
+  for (const Status& status : statuses) it = IsSettled(status) ? unreported_exits_.erase(it) : std::next(it);
 }
 
 }  // namespace orchard::worker

@@ -97,10 +97,25 @@ class FakeCoordinator final : public CoordinatorLink {
     return response;
   }
   Status ReportAttemptExit(const v1::ReportAttemptExitRequest& request, Deadline) override {
+    std::chrono::milliseconds hold;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      max_exits_in_flight_ = std::max(max_exits_in_flight_, ++exits_in_flight_);
+      hold = hold_exits_;
+    }
+    std::this_thread::sleep_for(hold);  // as a durable commit takes time, with the others' calls free to arrive
     std::lock_guard<std::mutex> lock(mu_);
+    --exits_in_flight_;
     exits_.push_back(request);
     return Answer("ReportAttemptExit");
   }
+  // Each exit report takes this long to answer.
+  void HoldExits(std::chrono::milliseconds hold) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_exits_ = hold;
+  }
+  // The most exit reports that were being answered at one time.
+  int max_exits_in_flight() const { return Locked(max_exits_in_flight_); }
   Status DeregisterWorker(const v1::DeregisterWorkerRequest& request, Deadline) override {
     std::lock_guard<std::mutex> lock(mu_);
     deregistrations_.push_back(request);
@@ -180,6 +195,8 @@ class FakeCoordinator final : public CoordinatorLink {
   std::vector<v1::DeregisterWorkerRequest> deregistrations_;
   std::vector<v1::ReportMetricsRequest> metrics_;
   std::vector<v1::ReportMetricsBatchRequest> batches_, taken_batches_;
+  std::chrono::milliseconds hold_exits_{0};
+  int exits_in_flight_ = 0, max_exits_in_flight_ = 0;
   std::vector<v1::ReportCheckpointRequest> checkpoints_;
 };
 

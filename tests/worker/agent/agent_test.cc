@@ -208,6 +208,19 @@ TEST_F(AgentTest, AFusedGroupSharesOneTrainerAndEachMemberEndsAsItsSummarySays) 
   EXPECT_TRUE(Stop().ok());
 }
 
+// The members of a group that end together are reported together, so that the coordinator commits
+// them at once rather than one durable commit after another.
+TEST_F(AgentTest, MembersThatEndTogetherAreReportedTogether) {
+  Start();
+  coordinator_.HoldExits(std::chrono::milliseconds(200));
+  coordinator_.Offer(FusedGroup({7, 8, 9}));
+  ASSERT_TRUE(WaitFor([&] { return launcher_->launches().size() == 1; }, 5));
+  launcher_->End(101, 0, 0);  // all three end with their trainer
+  ASSERT_TRUE(WaitFor([&] { return coordinator_.exits().size() == 3; }, 5));
+  EXPECT_EQ(coordinator_.max_exits_in_flight(), 3);
+  EXPECT_TRUE(Stop().ok());
+}
+
 // A worker relays its attempts' records in one call (ReportMetricsBatch), each attempt's its own
 // report; a report the coordinator could not take is sent again alone, the ones it took are not.
 TEST_F(AgentTest, AllAttemptsRecordsGoInOneCallAndOnlyAReportNotTakenIsSentAgain) {
