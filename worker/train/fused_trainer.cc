@@ -12,7 +12,7 @@
 #include "worker/train/datasets.h"
 #include "worker/train/decision_wait.h"
 #include "worker/train/lr_schedule.h"
-#include "worker/train/models.h"
+#include "worker/train/fused_models.h"
 #include "worker/train/optimizers.h"
 #include "worker/train/progress.h"
 #include "worker/train/rank_gathering.h"

@@ -1,4 +1,5 @@
-// Models of the training runtime (includes torch: only trainer.cc and models.cc use this header).
+// Models of the training runtime (includes torch: only the runtime's torch sources use this header);
+// fused trials' models are in fused_models.h.
 //
 //   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, BuildModel(recipe.model, shape, outputs));
 //   torch::Tensor logits = model->Forward(batch);
@@ -34,30 +35,6 @@ class Model {
 // a language model). Errors from loading a TorchScript file are returned, not thrown.
 StatusOr<std::unique_ptr<Model>> BuildModel(const ModelSpec& spec, const std::vector<int64_t>& sample_shape,
                                             int64_t outputs);
-
-// K models of one architecture trained as one: each parameter stacked over the members along a new
-// first dimension, so a layer of all K is one batched operation. The members' own models stay: their
-// parameters become views of the stacked ones, so each member still names, checkpoints and restores
-// its part as an ordinary model of its recipe does.
-class FusedModel {
- public:
-  virtual ~FusedModel() = default;
-  // [K, B, outputs]: every member's output for the same inputs.
-  virtual torch::Tensor Forward(const torch::Tensor& inputs) = 0;
-  // A training pass in two halves: the members' outputs for `inputs`, and then, once the members'
-  // losses [K] are taken from those outputs, each member's gradient of its own loss added into its
-  // parameters' .grad. By default Forward and autograd; a model may take its backward pass itself.
-  virtual torch::Tensor TrainingForward(const torch::Tensor& inputs) { return Forward(inputs); }
-  virtual void Backward(const torch::Tensor& /*outputs*/, const torch::Tensor& losses) { losses.sum().backward(); }
-  virtual void SetTraining(bool training) = 0;
-  // The stacked parameters, [K, ...] each, for autograd; member k's parameter is entry k.
-  virtual std::vector<torch::Tensor> Parameters() = 0;
-};
-
-// Fuses `members`, built by BuildModel from `specs` (one per member; they may differ in dropout
-// alone) and already on their device. InvalidArgument when the members' parameters differ in names
-// or shapes, or the model type is not fused yet (mlp and cnn are).
-StatusOr<std::unique_ptr<FusedModel>> FuseModels(const std::vector<ModelSpec>& specs, const std::vector<Model*>& members);
 
 // A batch norm's affine parameters, running statistics and batch count: a torch::nn::BatchNorm2d's
 // ([C] each), or a fused group's stacked ones ([K, C] each, member k's channels the k-th block).

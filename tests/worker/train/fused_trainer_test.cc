@@ -21,7 +21,7 @@
 #include "core/strategy_answer.h"
 #include "tests/util/test_util.h"
 #include "worker/train/checkpoint_store.h"
-#include "worker/train/models.h"
+#include "worker/train/fused_models.h"
 
 namespace orchard::train {
 namespace {
