@@ -8,14 +8,7 @@
 // Not thread-safe.
 #pragma once
 
-#include <torch/torch.h>
-
-#include <memory>
-#include <vector>
-
-#include "core/recipe.h"
-#include "core/status.h"
-#include "worker/train/models.h"
+#include "worker/train/models.h"  // Model, ModelSpec, StatusOr and torch
 
 namespace orchard::train {
 
