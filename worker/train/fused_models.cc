@@ -105,8 +105,11 @@ void Accumulate(const torch::Tensor& parameter, const torch::Tensor& gradient) {
 class FusedMlp final : public FusedModel {
  public:
   // `layers`: [K, out, in] weights and [K, out] biases, inputs first.
-  FusedMlp(std::vector<std::pair<torch::Tensor, torch::Tensor>> layers, std::string activation, MemberDropout dropout)
-      : layers_(std::move(layers)), activation_(std::move(activation)), dropout_(std::move(dropout)) {}
+  FusedMlp(std::vector<std::pair<torch::Tensor, torch::Tensor>> layers, const std::string& activation,
+           MemberDropout dropout)
+      : layers_(std::move(layers)),
+        activation_(activation == "gelu" ? Activation::kGelu : activation == "tanh" ? Activation::kTanh : Activation::kRelu),
+        dropout_(std::move(dropout)) {}
   torch::Tensor Forward(const torch::Tensor& inputs) override { return Run(inputs, nullptr); }
   torch::Tensor TrainingForward(const torch::Tensor& inputs) override {
     torch::NoGradGuard no_grad;
@@ -124,9 +127,11 @@ class FusedMlp final : public FusedModel {
       if (pass.activated.defined()) {
         // A gradient takes its tensor's dtype, as autograd casts it (they differ only under autocast).
         grad = dropout_.Backward(grad, pass.kept).to(pass.activated.scalar_type());
-        grad = activation_ == "relu"   ? torch::threshold_backward(grad, pass.activated, 0)
-               : activation_ == "tanh" ? torch::tanh_backward(grad, pass.activated)
-                                       : torch::gelu_backward(grad, pass.activated);
+        switch (activation_) {
+          case Activation::kRelu: grad = torch::threshold_backward(grad, pass.activated, 0); break;
+          case Activation::kTanh: grad = torch::tanh_backward(grad, pass.activated); break;
+          case Activation::kGelu: grad = torch::gelu_backward(grad, pass.activated); break;
+        }
       }
       const auto& [weight, bias] = layers_[i];
       torch::Tensor& weight_grad = weight.mutable_grad();
@@ -165,12 +170,10 @@ class FusedMlp final : public FusedModel {
       LayerPass pass{Lowered(x, weight, bias), x.scalar_type(), {}, {}};
       torch::Tensor y = MemberAffine(pass.in);
       if (i + 1 < layers_.size()) {
-        if (activation_ == "relu") {
-          pass.activated = y.relu_();
-        } else if (activation_ == "tanh") {
-          y = pass.activated = torch::tanh(y);
-        } else {
-          pass.activated = y, y = torch::gelu(y);
+        switch (activation_) {
+          case Activation::kRelu: pass.activated = y.relu_(); break;
+          case Activation::kTanh: y = pass.activated = torch::tanh(y); break;
+          case Activation::kGelu: pass.activated = y, y = torch::gelu(y); break;
         }
         pass.kept = dropout_.Draw(y, training_);
         y = dropout_.Apply(y, pass.kept);
@@ -182,7 +185,9 @@ class FusedMlp final : public FusedModel {
   }
 
   std::vector<std::pair<torch::Tensor, torch::Tensor>> layers_;
-  std::string activation_;
+  // As the lone model's Activate takes model.activation (relu unless gelu or tanh); decided once, so
+  // that the forward and backward passes take the same.
+  enum class Activation { kRelu, kTanh, kGelu } activation_;
   MemberDropout dropout_;
   bool training_ = true;
   std::vector<LayerPass> passes_;  // the last TrainingForward's, until its Backward
