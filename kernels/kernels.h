@@ -160,9 +160,11 @@ void SoftmaxRowsCpu(const float* logits, int64_t rows, int64_t classes, float* p
 
 // ---- Batch norm over the channels of an image batch (the cnn's), CPU only ----
 
-// Contiguous [batch, channels, plane] values, plane = height * width.
+// Contiguous [batch, channels, plane] values, plane = height * width; with `channels_last`,
+// [batch, plane, channels] (LibTorch's channels-last images, which a fused cnn's convolutions take).
 struct BatchNormShape {
   int64_t batch, channels, plane;
+  bool channels_last = false;
 };
 
 // One float per channel each. `mean` and `variance` (biased) are written by a forward pass with batch

@@ -257,6 +257,16 @@ struct FusedConv {
   }
 };
 
+// Images channels last, whose layout the fused cnn's convolutions then keep: oneDNN's grouped
+// convolutions over a group's channels took about a third less time so than over contiguous images
+// (digits' cnn, 16 members, on a CPU). Strided explicitly: with one channel the contiguous strides
+// pass for channels last too, and the convolution would keep the contiguous layout.
+torch::Tensor ChannelsLast(const torch::Tensor& images) {
+  const torch::Tensor x = images.contiguous(at::MemoryFormat::ChannelsLast);
+  const int64_t channels = x.size(1), width = x.size(3);
+  return x.as_strided(x.sizes(), {channels * x.size(2) * width, 1, width * channels, channels});
+}
+
 struct FusedResidualBlock {
   FusedConv conv1, conv2;
   BatchNormTensors bn1, bn2;  // [K, C] each, batches [K]
@@ -274,7 +284,7 @@ class FusedCnn final : public FusedModel {
         parameters_(std::move(parameters)) {}
   torch::Tensor Forward(const torch::Tensor& inputs) override {
     // A member's batch norms are over its own channel block, as alone.
-    torch::Tensor x = BatchNorm(stem_(inputs, /*shared_input=*/true), stem_bn_, training_, {}, /*relu=*/true);
+    torch::Tensor x = BatchNorm(stem_(ChannelsLast(inputs), /*shared_input=*/true), stem_bn_, training_, {}, /*relu=*/true);
     for (const FusedResidualBlock& block : blocks_) {
       torch::Tensor y = BatchNorm(block.conv1(x), block.bn1, training_, {}, /*relu=*/true);
       x = BatchNorm(block.conv2(y), block.bn2, training_, block.shortcut ? (*block.shortcut)(x) : x, /*relu=*/true);

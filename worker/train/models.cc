@@ -16,7 +16,7 @@ class CpuBatchNorm final : public torch::autograd::Function<CpuBatchNorm> {
                                const torch::Tensor& bias, const torch::Tensor& residual,
                                const torch::Tensor& running_mean, const torch::Tensor& running_var, bool training,
                                bool relu) {
-    const torch::Tensor input = x.contiguous();
+    const torch::Tensor input = x.contiguous(Layout(x));
     const kernels::BatchNormShape shape = Shape(input);
     for (const torch::Tensor* t : {&weight, &bias, &running_mean, &running_var}) {
       TORCH_CHECK(t->numel() == shape.channels && t->is_contiguous() && t->scalar_type() == torch::kFloat32,
@@ -31,7 +31,7 @@ class CpuBatchNorm final : public torch::autograd::Function<CpuBatchNorm> {
     torch::Tensor statistics = torch::empty({3, shape.channels}, input.options());
     if (!training) statistics[0].copy_(running_mean.view(-1)), statistics[1].copy_(running_var.view(-1));
     const bool has_residual = residual.numel() != 0;  // BatchNorm passes an empty one for none
-    const torch::Tensor r = residual.contiguous();
+    const torch::Tensor r = has_residual ? residual.contiguous(Layout(input)) : residual;
     torch::Tensor y = torch::empty_like(input);
     kernels::BatchNormForwardCpu(input.data_ptr<float>(), shape, training, static_cast<float>(kBatchNormEps),
                                  weight.data_ptr<float>(), bias.data_ptr<float>(), has_residual ? r.data_ptr<float>() : nullptr,
@@ -58,7 +58,7 @@ class CpuBatchNorm final : public torch::autograd::Function<CpuBatchNorm> {
                                                  torch::autograd::variable_list grads) {
     const torch::autograd::variable_list saved = ctx->get_saved_variables();
     const torch::Tensor &input = saved[0], &weight = saved[1], &statistics = saved[2], &y = saved[3];
-    const torch::Tensor grad_y = grads[0].contiguous();
+    const torch::Tensor grad_y = grads[0].contiguous(Layout(input));
     auto needed = [&](int index, const torch::Tensor& like) {
       return ctx->needs_input_grad(index) ? torch::empty_like(like) : torch::Tensor();
     };
@@ -73,9 +73,16 @@ class CpuBatchNorm final : public torch::autograd::Function<CpuBatchNorm> {
   }
 
  private:
+  // Channels last where x is laid out so (a fused cnn's activations), else contiguous.
+  static bool ChannelsLast(const torch::Tensor& x) {
+    return x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+  }
+  static at::MemoryFormat Layout(const torch::Tensor& x) {
+    return ChannelsLast(x) ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  }
   static kernels::BatchNormShape Shape(const torch::Tensor& x) {
     const int64_t batch = x.size(0), channels = x.size(1);
-    return {batch, channels, batch * channels == 0 ? 0 : x.numel() / (batch * channels)};
+    return {batch, channels, batch * channels == 0 ? 0 : x.numel() / (batch * channels), ChannelsLast(x)};
   }
   static kernels::ChannelStatistics Statistics(const torch::Tensor& rows) {
     float* data = rows.data_ptr<float>();
