@@ -244,6 +244,40 @@ class Stacker {
   size_t stacked_ = 0;
 };
 
+// A strided 1x1 convolution (a shortcut of the cnn) whose input gradient is an unstrided 1x1
+// convolution of the output's gradient by the transposed weights, put at every stride-th pixel:
+// oneDNN's strided backward pass took about three times as long (a fused group's, on a CPU).
+class StridedPointwiseConv final : public torch::autograd::Function<StridedPointwiseConv> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               int64_t stride, int64_t groups) {
+    ctx->save_for_backward({x, weight});
+    ctx->saved_data["stride"] = stride;
+    ctx->saved_data["groups"] = groups;
+    const int64_t no_padding = 0;
+    return torch::conv2d(x, weight, {}, stride, no_padding, 1, groups);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::autograd::variable_list saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &weight = saved[1], &grad = grads[0];
+    const int64_t stride = ctx->saved_data["stride"].toInt(), groups = ctx->saved_data["groups"].toInt();
+    torch::Tensor grad_x, grad_weight;
+    if (ctx->needs_input_grad(1)) {
+      grad_weight = std::get<1>(at::convolution_backward(grad, x, weight, c10::nullopt, {stride}, {0}, {1}, false, {0},
+                                                         groups, {false, true, false}));
+    }
+    if (ctx->needs_input_grad(0)) {
+      const int64_t out = weight.size(0) / groups, in = weight.size(1), unit = 1, none = 0;
+      const torch::Tensor transposed = weight.view({groups, out, in}).transpose(1, 2).reshape({groups * in, out, 1, 1});
+      grad_x = torch::zeros_like(x);
+      grad_x.slice(2, 0, c10::nullopt, stride).slice(3, 0, c10::nullopt, stride).copy_(
+          torch::conv2d(grad, transposed, {}, unit, none, unit, groups));
+    }
+    return {grad_x, grad_weight, {}, {}};
+  }
+};
+
 // A member convolution of the cnn, all members' as one grouped convolution: the stacked weight
 // [K, out, in, kh, kw] read as [K * out, in, kh, kw], member k's channels the k-th block of out.
 struct FusedConv {
@@ -251,9 +285,12 @@ struct FusedConv {
   int64_t stride = 1, padding = 0;
   // `shared_input`: every member reads the same input channels (the stem); else each its own block.
   torch::Tensor operator()(const torch::Tensor& x, bool shared_input = false) const {
-    const int64_t members = weight.size(0);
+    const int64_t groups = shared_input ? 1 : weight.size(0);
     const torch::Tensor flat = weight.flatten(0, 1);
-    return torch::conv2d(x, flat, {}, stride, padding, 1, shared_input ? 1 : members);
+    if (x.is_cpu() && stride > 1 && padding == 0 && flat.size(2) == 1 && flat.size(3) == 1) {
+      return StridedPointwiseConv::apply(x, flat, stride, groups);
+    }
+    return torch::conv2d(x, flat, {}, stride, padding, 1, groups);
   }
 };
 
@@ -290,8 +327,10 @@ class FusedCnn final : public FusedModel {
       x = BatchNorm(block.conv2(y), block.bn2, training_, block.shortcut ? (*block.shortcut)(x) : x, /*relu=*/true);
     }
     const int64_t members = dropout_.members();
-    // [B, K * width] pooled features, member k's the k-th block: [K, B, width] for the heads.
-    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+    // [B, K * width] pooled features, member k's the k-th block: [K, B, width] for the heads. The mean
+    // as a sum, then a division: the sum's gradient is a broadcast view, which the last batch norm
+    // takes channels last in one pass, where the average pool's came contiguous and was copied.
+    x = x.sum({2, 3}) / static_cast<double>(x.size(2) * x.size(3));
     x = x.view({x.size(0), members, -1}).transpose(0, 1);
     return MemberLinear::apply(dropout_(x, training_), head_weight_, head_bias_);
   }
