@@ -260,7 +260,9 @@ class StridedPointwiseConv final : public torch::autograd::Function<StridedPoint
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const torch::autograd::variable_list saved = ctx->get_saved_variables();
-    const torch::Tensor &x = saved[0], &weight = saved[1], &grad = grads[0];
+    const torch::Tensor& grad = grads[0];
+    // Under autocast the forward pass ran in the gradient's dtype; the backward pass runs outside it.
+    const torch::Tensor x = saved[0].to(grad.scalar_type()), weight = saved[1].to(grad.scalar_type());
     const int64_t stride = ctx->saved_data["stride"].toInt(), groups = ctx->saved_data["groups"].toInt();
     torch::Tensor grad_x, grad_weight;
     if (ctx->needs_input_grad(1)) {
