@@ -213,22 +213,23 @@ ORCHARD_LANES void ForwardRows(const float* __restrict x, const ChannelBlock& b,
   const BatchNormShape& s = b.s;
   const int64_t rows = s.batch * s.plane, channels = b.end - b.begin;
   if (batch_statistics) {
-    double sum[kMaxBlock] = {}, mean[kMaxBlock], squares[kMaxBlock] = {};
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* row = x + r * s.channels + b.begin;
-      for (int64_t k = 0; k < channels; ++k) sum[k] += row[k];
-    }
-    for (int64_t k = 0; k < channels; ++k) mean[k] = sum[k] / static_cast<double>(rows);
+    // One pass over the values, centred on the first row's (a value of the channel, so the sums do not
+    // cancel the way raw sums of squares would): the variance is the centred values' mean square less
+    // their mean's square, in double.
+    double origin[kMaxBlock], sum[kMaxBlock] = {}, squares[kMaxBlock] = {};
+    for (int64_t k = 0; k < channels; ++k) origin[k] = rows > 0 ? x[b.begin + k] : 0.0;
     for (int64_t r = 0; r < rows; ++r) {
       const float* row = x + r * s.channels + b.begin;
       for (int64_t k = 0; k < channels; ++k) {
-        const double d = row[k] - mean[k];
+        const double d = row[k] - origin[k];
+        sum[k] += d;
         squares[k] += d * d;
       }
     }
     for (int64_t k = 0; k < channels; ++k) {
-      stats.mean[b.begin + k] = static_cast<float>(mean[k]);
-      stats.variance[b.begin + k] = static_cast<float>(squares[k] / static_cast<double>(rows));
+      const double offset = sum[k] / static_cast<double>(rows);
+      stats.mean[b.begin + k] = static_cast<float>(origin[k] + offset);
+      stats.variance[b.begin + k] = static_cast<float>(std::max(squares[k] / static_cast<double>(rows) - offset * offset, 0.0));
     }
   }
   float scale[kMaxBlock], shift[kMaxBlock];
