@@ -330,8 +330,8 @@ class FusedCnn final : public FusedModel {
     }
     const int64_t members = dropout_.members();
     // [B, K * width] pooled features, member k's the k-th block: [K, B, width] for the heads. The mean
-    // as a sum, then a division: the sum's gradient is a broadcast view, which the last batch norm
-    // takes channels last in one pass, where the average pool's came contiguous and was copied.
+    // as a sum, then a division of the sums: the sum's gradient is a broadcast view, where the average
+    // pool's backward pass divided a whole contiguous activation.
     x = x.sum({2, 3}) / static_cast<double>(x.size(2) * x.size(3));
     x = x.view({x.size(0), members, -1}).transpose(0, 1);
     return MemberLinear::apply(dropout_(x, training_), head_weight_, head_bias_);
