@@ -185,9 +185,8 @@ ORCHARD_LANES void BackwardBlock(const float* __restrict grad_y, const float* __
   }
   double sum[kMaxBlock], centered[kMaxBlock];
   for (int64_t k = 0; k < channels; ++k) sum[k] = Total(sums[k]), centered[k] = Total(centered_sums[k]);
-  InputGradient coefficients;
-  GradientCoefficients(b, batch_statistics, weight, stats, sum, centered, grad_weight, grad_bias, coefficients);
-  const InputGradient& q = coefficients;
+  InputGradient q;
+  GradientCoefficients(b, batch_statistics, weight, stats, sum, centered, grad_weight, grad_bias, q);
   for (int64_t n = 0; n < s.batch; ++n) {
     for (int64_t k = 0; k < channels; ++k) {
       const int64_t base = b.base(n, b.begin + k);
@@ -261,9 +260,8 @@ ORCHARD_LANES void BackwardRows(const float* __restrict grad_y, const float* __r
       centered[k] += g * (x[base + k] - mean[k]);  // the product in float, as in BackwardBlock
     }
   }
-  InputGradient coefficients;
-  GradientCoefficients(b, batch_statistics, weight, stats, sum, centered, grad_weight, grad_bias, coefficients);
-  const InputGradient& q = coefficients;
+  InputGradient q;
+  GradientCoefficients(b, batch_statistics, weight, stats, sum, centered, grad_weight, grad_bias, q);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t base = r * s.channels + b.begin;
     for (int64_t k = 0; k < channels; ++k) {

@@ -289,6 +289,7 @@ struct FusedConv {
   torch::Tensor operator()(const torch::Tensor& x, bool shared_input = false) const {
     const int64_t groups = shared_input ? 1 : weight.size(0);
     const torch::Tensor flat = weight.flatten(0, 1);
+    // oneDNN's strided backward pass is the slow one; a GPU keeps its own.
     if (x.is_cpu() && stride > 1 && padding == 0 && flat.size(2) == 1 && flat.size(3) == 1) {
       return StridedPointwiseConv::apply(x, flat, stride, groups);
     }
@@ -297,10 +298,10 @@ struct FusedConv {
 };
 
 // Images channels last, whose layout the fused cnn's convolutions then keep: oneDNN's grouped
-// convolutions over a group's channels took about a third less time so than over contiguous images
-// (digits' cnn, 16 members, on a CPU). Strided explicitly: with one channel the contiguous strides
-// pass for channels last too, and the convolution would keep the contiguous layout.
-torch::Tensor ChannelsLast(const torch::Tensor& images) {
+// convolutions over a group's channels run faster so (the 16-member digits step on one CPU thread
+// took about a tenth less time). Strided explicitly: with one channel the contiguous strides pass
+// for channels last too, and the convolution would keep the contiguous layout.
+torch::Tensor ToChannelsLast(const torch::Tensor& images) {
   const torch::Tensor x = images.contiguous(at::MemoryFormat::ChannelsLast);
   const int64_t channels = x.size(1), width = x.size(3);
   return x.as_strided(x.sizes(), {channels * x.size(2) * width, 1, width * channels, channels});
@@ -323,7 +324,7 @@ class FusedCnn final : public FusedModel {
         parameters_(std::move(parameters)) {}
   torch::Tensor Forward(const torch::Tensor& inputs) override {
     // A member's batch norms are over its own channel block, as alone.
-    torch::Tensor x = BatchNorm(stem_(ChannelsLast(inputs), /*shared_input=*/true), stem_bn_, training_, {}, /*relu=*/true);
+    torch::Tensor x = BatchNorm(stem_(ToChannelsLast(inputs), /*shared_input=*/true), stem_bn_, training_, {}, /*relu=*/true);
     for (const FusedResidualBlock& block : blocks_) {
       torch::Tensor y = BatchNorm(block.conv1(x), block.bn1, training_, {}, /*relu=*/true);
       x = BatchNorm(block.conv2(y), block.bn2, training_, block.shortcut ? (*block.shortcut)(x) : x, /*relu=*/true);
