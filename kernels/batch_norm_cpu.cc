@@ -52,8 +52,9 @@ ORCHARD_LANES float Reaching(float grad_y, float y) {
 // only on its values and the plane's length, not on its place, the block or the thread.
 constexpr int64_t kMaxChannelsFirstBlock = 64;
 // Channels last, a block's channels share each row's cache lines, and whole rows stream fastest: 256
-// channels a block took about two thirds of 64's time over a fused group's 32 x 256 x 8 x 8.
-constexpr int64_t kMaxBlock = 256;
+// channels a block took about two thirds of 64's time over a fused group's 32 x 256 x 8 x 8. With
+// several threads the channels are split between them, in blocks of whole cache lines.
+constexpr int64_t kMaxBlock = 256, kRowsBlockQuantum = 16;
 struct ChannelBlock {
   const BatchNormShape& s;
   int64_t begin, end;
@@ -62,9 +63,14 @@ struct ChannelBlock {
 };
 
 // Channels per block: channels first, a block's values about 64 KB per array, so that its later
-// passes find them in cache; channels last, as many as a block takes.
+// passes find them in cache; channels last, a thread's share, as many as a block takes.
 int64_t BlockChannels(const BatchNormShape& s) {
-  if (s.channels_last) return kMaxBlock;
+  if (s.channels_last) {
+    const int64_t threads = detail::ParallelThreads();
+    const int64_t share = (s.channels + threads - 1) / threads;
+    return std::clamp<int64_t>((share + kRowsBlockQuantum - 1) / kRowsBlockQuantum * kRowsBlockQuantum,
+                               kRowsBlockQuantum, kMaxBlock);
+  }
   const int64_t per_channel = s.batch * s.plane;
   return std::clamp<int64_t>(per_channel == 0 ? kMaxChannelsFirstBlock : 16384 / per_channel, 1, kMaxChannelsFirstBlock);
 }

@@ -83,12 +83,15 @@ std::mutex pool_mu;
 int requested_threads = 0;
 std::unique_ptr<CpuPool> pool;
 
+// The pool's size; pool_mu held.
+int PoolThreads() {
+  const int threads = requested_threads > 0 ? requested_threads : static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(threads, 1, 256);
+}
+
 CpuPool& Pool() {
   std::lock_guard<std::mutex> lock(pool_mu);
-  if (!pool) {
-    int threads = requested_threads > 0 ? requested_threads : static_cast<int>(std::thread::hardware_concurrency());
-    pool = std::make_unique<CpuPool>(std::clamp(threads, 1, 256));
-  }
+  if (!pool) pool = std::make_unique<CpuPool>(PoolThreads());
   return *pool;
 }
 
@@ -101,6 +104,11 @@ void SetCpuThreads(int threads) {
 }
 
 namespace detail {
+
+int ParallelThreads() {
+  std::lock_guard<std::mutex> lock(pool_mu);
+  return PoolThreads();
+}
 
 void ParallelFor(int64_t count, int64_t total_elements, const std::function<void(int64_t)>& fn) {
   if (count <= 0) return;

@@ -81,6 +81,9 @@ GroupChunks PlanGroupChunks(const std::vector<GradientGroup>& groups);
 // items run inline.
 void ParallelFor(int64_t count, int64_t total_elements, const std::function<void(int64_t)>& fn);
 
+// How many threads ParallelFor runs work items on (SetCpuThreads' number, or the machine's cores).
+int ParallelThreads();
+
 // The CUDA halves of the public functions (kernels_cuda.cu, or kernels_nocuda.cc without nvcc).
 Status JudgeGradientsCuda(const std::vector<GradientGroup>& groups, const float* losses, StepVerdict* verdicts,
                           Stream stream);
