@@ -244,18 +244,65 @@ class Stacker {
   size_t stacked_ = 0;
 };
 
-// A strided 1x1 convolution (a shortcut of the cnn) whose input gradient is an unstrided 1x1
-// convolution of the output's gradient by the transposed weights, put at every stride-th pixel:
-// oneDNN's strided backward pass took about three times as long (a fused group's, on a CPU).
-class StridedPointwiseConv final : public torch::autograd::Function<StridedPointwiseConv> {
+// The input gradient of a 3x3, stride-2, padding-1 convolution from its output's gradient. An input
+// pixel of row parity 0 takes output row i through kernel row 1; one of parity 1 takes rows i and
+// i + 1 through kernel rows 2 and 0; columns likewise. So the four parities are one stride-1 2x2
+// convolution of the output gradient (one zero row and column appended) with (parity, channel)
+// outputs, interleaved into the input's pixels.
+torch::Tensor PhaseInputGradient(const torch::Tensor& grad, const torch::Tensor& weight, int64_t groups, int64_t height,
+                                 int64_t width) {
+  // Kernel row (or column) of parity a at offset e, -1 for none; then the 2x2 kernels' taps, in the
+  // order (row parity, column parity, row offset, column offset), 9 for a zero tap.
+  static const torch::Tensor taps_of_phases = [] {
+    const int kTap[2][2] = {{1, -1}, {2, 0}};
+    std::vector<int64_t> index;
+    for (int a = 0; a < 2; ++a)
+      for (int b = 0; b < 2; ++b)
+        for (int er = 0; er < 2; ++er)
+          for (int ec = 0; ec < 2; ++ec) {
+            const int row = kTap[a][er], column = kTap[b][ec];
+            index.push_back(row < 0 || column < 0 ? 9 : row * 3 + column);
+          }
+    return torch::tensor(index, torch::kInt64);
+  }();
+  const int64_t out = weight.size(0) / groups, in = weight.size(1);
+  const torch::Tensor taps =
+      torch::cat({weight.reshape({groups, out, in, 9}), torch::zeros({groups, out, in, 1}, weight.options())}, 3);
+  // [G, out, in, (a, b, er, ec)] -> [G * (a, b, in), out, er, ec]: each parity's channels a block.
+  const torch::Tensor phased = taps.index_select(3, taps_of_phases.to(weight.device()))
+                                   .view({groups, out, in, 2, 2, 2, 2})
+                                   .permute({0, 3, 4, 2, 1, 5, 6})
+                                   .reshape({groups * 4 * in, out, 2, 2});
+  const int64_t unit = 1, none = 0, batch = grad.size(0), rows = grad.size(2), columns = grad.size(3);
+  const torch::Tensor phases =
+      torch::conv2d(torch::constant_pad_nd(grad, {0, 1, 0, 1}), phased, {}, unit, none, unit, groups);
+  // [B, (G, a, b, in), i, j] -> pixels (2i + a, 2j + b), channels (G, in), channels last.
+  const torch::Tensor pixels = phases.permute({0, 2, 3, 1})
+                                   .reshape({batch, rows, columns, groups, 2, 2, in})
+                                   .permute({0, 1, 4, 2, 5, 3, 6})
+                                   .reshape({batch, 2 * rows, 2 * columns, groups * in});
+  return pixels.slice(1, 0, height).slice(2, 0, width).permute({0, 3, 1, 2});
+}
+
+// A strided convolution of the cnn (a 1x1 shortcut, or a 3x3 whose stride halves the planes) whose
+// input gradient is computed unstrided: oneDNN's strided backward pass took about three times its
+// forward's time (a fused group's, on a CPU). The 1x1's is an unstrided 1x1 convolution by the
+// transposed weights put at every stride-th pixel; the 3x3's is PhaseInputGradient. The weight's
+// gradient is oneDNN's.
+class StridedConv final : public torch::autograd::Function<StridedConv> {
  public:
+  static bool Covers(const torch::Tensor& weight, int64_t stride, int64_t padding) {
+    const bool pointwise = weight.size(2) == 1 && weight.size(3) == 1 && padding == 0 && stride > 1;
+    const bool halving = weight.size(2) == 3 && weight.size(3) == 3 && padding == 1 && stride == 2;
+    return pointwise || halving;
+  }
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               int64_t stride, int64_t groups) {
+                               int64_t stride, int64_t padding, int64_t groups) {
     ctx->save_for_backward({x, weight});
     ctx->saved_data["stride"] = stride;
+    ctx->saved_data["padding"] = padding;
     ctx->saved_data["groups"] = groups;
-    const int64_t no_padding = 0;
-    return torch::conv2d(x, weight, {}, stride, no_padding, 1, groups);
+    return torch::conv2d(x, weight, {}, stride, padding, 1, groups);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
@@ -263,20 +310,23 @@ class StridedPointwiseConv final : public torch::autograd::Function<StridedPoint
     const torch::Tensor& grad = grads[0];
     // Under autocast the forward pass ran in the gradient's dtype; the backward pass runs outside it.
     const torch::Tensor x = saved[0].to(grad.scalar_type()), weight = saved[1].to(grad.scalar_type());
-    const int64_t stride = ctx->saved_data["stride"].toInt(), groups = ctx->saved_data["groups"].toInt();
+    const int64_t stride = ctx->saved_data["stride"].toInt(), padding = ctx->saved_data["padding"].toInt();
+    const int64_t groups = ctx->saved_data["groups"].toInt();
     torch::Tensor grad_x, grad_weight;
     if (ctx->needs_input_grad(1)) {
-      grad_weight = std::get<1>(at::convolution_backward(grad, x, weight, c10::nullopt, {stride}, {0}, {1}, false, {0},
-                                                         groups, {false, true, false}));
+      grad_weight = std::get<1>(at::convolution_backward(grad, x, weight, c10::nullopt, {stride}, {padding}, {1}, false,
+                                                         {0}, groups, {false, true, false}));
     }
-    if (ctx->needs_input_grad(0)) {
+    if (ctx->needs_input_grad(0) && weight.size(2) == 3) {
+      grad_x = PhaseInputGradient(grad, weight, groups, x.size(2), x.size(3));
+    } else if (ctx->needs_input_grad(0)) {
       const int64_t out = weight.size(0) / groups, in = weight.size(1), unit = 1, none = 0;
       const torch::Tensor transposed = weight.view({groups, out, in}).transpose(1, 2).reshape({groups * in, out, 1, 1});
       grad_x = torch::zeros_like(x);
       grad_x.slice(2, 0, c10::nullopt, stride).slice(3, 0, c10::nullopt, stride).copy_(
           torch::conv2d(grad, transposed, {}, unit, none, unit, groups));
     }
-    return {grad_x, grad_weight, {}, {}};
+    return {grad_x, grad_weight, {}, {}, {}};
   }
 };
 
@@ -290,9 +340,7 @@ struct FusedConv {
     const int64_t groups = shared_input ? 1 : weight.size(0);
     const torch::Tensor flat = weight.flatten(0, 1);
     // oneDNN's strided backward pass is the slow one; a GPU keeps its own.
-    if (x.is_cpu() && stride > 1 && padding == 0 && flat.size(2) == 1 && flat.size(3) == 1) {
-      return StridedPointwiseConv::apply(x, flat, stride, groups);
-    }
+    if (x.is_cpu() && StridedConv::Covers(flat, stride, padding)) return StridedConv::apply(x, flat, stride, padding, groups);
     return torch::conv2d(x, flat, {}, stride, padding, 1, groups);
   }
 };
