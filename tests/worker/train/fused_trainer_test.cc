@@ -447,7 +447,7 @@ TEST(FusedTrainerTest, TheFusedMlpsOwnBackwardGivesAutogradsGradients) {
   }
 }
 
-// The fused cnn's own pieces (channels-last activations, its strided 1x1 shortcut's input gradient,
+// The fused cnn's own pieces (channels-last activations, its strided convolutions' input gradients,
 // its pooling) give each member the gradients its lone model gets, on odd planes too (7 x 7, whose
 // strided convolutions leave an edge). Lone activations are contiguous, so the sums run in another
 // order: close, not equal.
