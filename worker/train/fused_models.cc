@@ -253,23 +253,21 @@ torch::Tensor PhaseInputGradient(const torch::Tensor& grad, const torch::Tensor&
                                  int64_t width) {
   // Kernel row (or column) of parity a at offset e, -1 for none; then the 2x2 kernels' taps, in the
   // order (row parity, column parity, row offset, column offset), 9 for a zero tap.
-  static const torch::Tensor taps_of_phases = [] {
-    const int kTap[2][2] = {{1, -1}, {2, 0}};
-    std::vector<int64_t> index;
-    for (int a = 0; a < 2; ++a)
-      for (int b = 0; b < 2; ++b)
-        for (int er = 0; er < 2; ++er)
-          for (int ec = 0; ec < 2; ++ec) {
-            const int row = kTap[a][er], column = kTap[b][ec];
-            index.push_back(row < 0 || column < 0 ? 9 : row * 3 + column);
-          }
-    return torch::tensor(index, torch::kInt64);
-  }();
+  const int kTap[2][2] = {{1, -1}, {2, 0}};
+  std::vector<int64_t> taps_of_phases;
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 2; ++b)
+      for (int er = 0; er < 2; ++er)
+        for (int ec = 0; ec < 2; ++ec) {
+          const int row = kTap[a][er], column = kTap[b][ec];
+          taps_of_phases.push_back(row < 0 || column < 0 ? 9 : row * 3 + column);
+        }
   const int64_t out = weight.size(0) / groups, in = weight.size(1);
   const torch::Tensor taps =
       torch::cat({weight.reshape({groups, out, in, 9}), torch::zeros({groups, out, in, 1}, weight.options())}, 3);
   // [G, out, in, (a, b, er, ec)] -> [G * (a, b, in), out, er, ec]: each parity's channels a block.
-  const torch::Tensor phased = taps.index_select(3, taps_of_phases.to(weight.device()))
+  const torch::Tensor index = torch::tensor(taps_of_phases, torch::kInt64).to(weight.device());
+  const torch::Tensor phased = taps.index_select(3, index)
                                    .view({groups, out, in, 2, 2, 2, 2})
                                    .permute({0, 3, 4, 2, 1, 5, 6})
                                    .reshape({groups * 4 * in, out, 2, 2});
